@@ -1,0 +1,168 @@
+/**
+ * Patients' answers (`offer-replies`): the first valid YES wins the slot. The claim is one
+ * transaction that locks the slot, and the database's unique index on active bookings per slot
+ * is what finally guarantees a slot is booked at most once. Every other answer gets the truth:
+ * "no longer available", a repeat of the confirmation, or a short help text — never a second
+ * booking.
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
+import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
+import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
+import { Job } from 'bullmq';
+import { DataSource, EntityManager } from 'typeorm';
+import { POLICY } from './tokens';
+
+interface ReplyRecord { id: string; patient_id: string | null; intent: string; code: string | null; processed_at: Date | null }
+interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
+
+const HELP_AT_MOST_EVERY_MS = 10 * 60_000;
+
+@Injectable()
+export class RepliesWorker implements OnApplicationBootstrap {
+  private readonly logger = new Logger('replies');
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
+    private readonly ics: IcsDirectory,
+    private readonly queues: QueueService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']));
+  }
+
+  async process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
+    try {
+      return await this.ds.transaction((tx) => this.handle(tx, replyId));
+    } catch (e) {
+      // The unique index refused a second active booking for the slot: this YES lost a race that
+      // the slot lock should already have settled. Answer it as a late YES.
+      if ((e as { code?: string }).code === '23505') {
+        return this.ds.transaction(async (tx) => this.handle(tx, replyId, { forceTaken: true }));
+      }
+      throw e;
+    }
+  }
+
+  private async handle(tx: EntityManager, replyId: string, opts: { forceTaken?: boolean } = {}): Promise<JobOutcome> {
+    const [reply]: ReplyRecord[] = await tx.query(`SELECT id, patient_id, intent, code, processed_at FROM patient_reply WHERE id = $1 FOR UPDATE`, [replyId]);
+    if (!reply) return { status: 'skipped', reason: 'no such reply' };
+    if (reply.processed_at) return { status: 'skipped', reason: 'already processed' };
+    const outcome = reply.patient_id ? await this.act(tx, reply, reply.patient_id, opts) : 'unknown-number';
+    await tx.query(`UPDATE patient_reply SET processed_at = now(), outcome = $2 WHERE id = $1`, [replyId, outcome]);
+    this.metrics.counter('patient_replies_total', 'Patient replies by intent and outcome', ['intent', 'outcome']).inc({ intent: reply.intent, outcome });
+    return { status: 'done', reason: outcome };
+  }
+
+  private async act(tx: EntityManager, reply: ReplyRecord, patientId: string, opts: { forceTaken?: boolean }): Promise<string> {
+    switch (reply.intent) {
+      case 'stop': {
+        await tx.query(`UPDATE patient SET sms_stopped = true, updated_at = now() WHERE id = $1`, [patientId]);
+        for (const o of await this.liveOffers(tx, patientId)) await this.decline(tx, o, 'declined');
+        await queueSms(tx, { patientId, kind: 'stopped', personalisation: {}, dedupeKey: `stopped-${reply.id}` });
+        return 'stopped';
+      }
+      case 'start': {
+        await tx.query(`UPDATE patient SET sms_stopped = false, updated_at = now() WHERE id = $1`, [patientId]);
+        await queueSms(tx, { patientId, kind: 'started', personalisation: {}, dedupeKey: `started-${reply.id}` });
+        return 'started';
+      }
+      case 'yes':
+      case 'no': {
+        const offer = await this.findOffer(tx, patientId, reply.code);
+        if (!offer) return this.helpOrNothing(tx, patientId, reply.id);
+        if (reply.intent === 'no') {
+          if (offer.status !== 'live') return 'decline-of-ended-offer';
+          await this.decline(tx, offer, 'declined');
+          return 'declined';
+        }
+        return this.accept(tx, offer, reply.id, opts.forceTaken === true);
+      }
+      default:
+        return this.helpOrNothing(tx, patientId, reply.id);
+    }
+  }
+
+  /** With a code: that offer of this patient. Without: their one live offer (a patient holds at most one). */
+  private async findOffer(tx: EntityManager, patientId: string, code: string | null): Promise<OfferRecord | undefined> {
+    if (code) {
+      const rows = await tx.query(
+        `SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = $1 AND code = $2 ORDER BY created_at DESC LIMIT 1`,
+        [patientId, code],
+      );
+      return rows[0];
+    }
+    const live = await this.liveOffers(tx, patientId);
+    return live.length === 1 ? live[0] : undefined;
+  }
+
+  private liveOffers(tx: EntityManager, patientId: string): Promise<OfferRecord[]> {
+    return tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = $1 AND status = 'live'`, [patientId]);
+  }
+
+  private async accept(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
+    const now = this.clock.now();
+    // Lock order everywhere: slot, then offer. The slot lock serialises every YES for one slot.
+    const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slot_id]);
+    const [offer]: OfferRecord[] = await tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE id = $1 FOR UPDATE`, [offerRef.id]);
+    const words = wordingFor(this.ics, slot);
+    if (offer.status === 'accepted') {
+      const [booking] = await tx.query(`SELECT id, status FROM booking WHERE offer_id = $1`, [offer.id]);
+      if (booking?.status === 'confirmed') {
+        await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${replyId}` });
+      }
+      return 'repeat-yes';
+    }
+    const tooLate = isInsideMinimumNotice(new Date(slot.start_at), now, this.policy);
+    if (forceTaken || offer.status !== 'live' || slot.status !== 'offering' || new Date(offer.expires_at) <= now || tooLate) {
+      await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${offer.id}` });
+      return 'too-late';
+    }
+    const [entry] = await tx.query(`SELECT trust_ods, current_appointment_id, current_appointment_start FROM waiting_list_entry WHERE id = $1 FOR UPDATE`, [offer.entry_id]);
+    const [booking] = await tx.query(
+      `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, previous_appointment_id, previous_appointment_start)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING id`,
+      [slot.id, offer.id, offer.entry_id, offer.patient_id, slot.trust_ods, entry.trust_ods, entry.current_appointment_id, entry.current_appointment_start],
+    );
+    await tx.query(`UPDATE offer SET status = 'accepted', responded_at = now(), ended_at = now() WHERE id = $1`, [offer.id]);
+    await tx.query(`UPDATE slot SET status = 'booked' WHERE id = $1`, [slot.id]);
+    await tx.query(`UPDATE waiting_list_entry SET status = 'booked', updated_at = now() WHERE id = $1`, [offer.entry_id]);
+    // The rest of the wave hears at once that the slot has gone.
+    await tx.query(`UPDATE offer_wave SET status = 'ended', ended_at = now(), ended_reason = 'accepted' WHERE id = $1 AND status = 'live'`, [offer.wave_id]);
+    const others: Array<{ id: string; patient_id: string }> = await tx.query(
+      `UPDATE offer SET status = 'superseded', ended_at = now() WHERE slot_id = $1 AND status = 'live' RETURNING id, patient_id`,
+      [slot.id],
+    );
+    for (const o of others) await queueSms(tx, { patientId: o.patient_id, offerId: o.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${o.id}` });
+    const [wb] = await tx.query(`INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, $2, 'book', 'pending') RETURNING id`, [booking.id, slot.trust_ods]);
+    await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: slot.trust_ods });
+    this.logger.log(`slot ${slot.id} claimed by booking ${booking.id}`);
+    return 'claimed';
+  }
+
+  private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable'): Promise<void> {
+    await tx.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [offer.slot_id]);
+    const changed = await tx.query(`UPDATE offer SET status = $2, responded_at = now(), ended_at = now() WHERE id = $1 AND status = 'live' RETURNING id`, [offer.id, status]);
+    if (changed.length === 0) return;
+    // When nobody in the wave can still say yes, the next wave goes out now rather than at expiry.
+    const stillLive = await tx.query(`SELECT 1 FROM offer WHERE wave_id = $1 AND status = 'live' LIMIT 1`, [offer.wave_id]);
+    if (stillLive.length === 0) await endWave(tx, this.ics, offer.wave_id, 'every offer declined or undeliverable', { rematch: true });
+  }
+
+  /** One help text per patient per few minutes, so a confused exchange never becomes a loop. */
+  private async helpOrNothing(tx: EntityManager, patientId: string, replyId: string): Promise<string> {
+    const live = await this.liveOffers(tx, patientId);
+    const [p] = await tx.query(`SELECT help_sent_at FROM patient WHERE id = $1 FOR UPDATE`, [patientId]);
+    const now = this.clock.now();
+    if (p?.help_sent_at && now.getTime() - new Date(p.help_sent_at).getTime() < HELP_AT_MOST_EVERY_MS) return 'help-suppressed';
+    await tx.query(`UPDATE patient SET help_sent_at = $2 WHERE id = $1`, [patientId, now]);
+    await queueSms(tx, { patientId, kind: live.length > 0 ? 'help' : 'no_offer', personalisation: {}, dedupeKey: `help-${replyId}` });
+    return live.length > 0 ? 'help' : 'no-offer';
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * What happens after a PAS answers (`booking-events`). The patient hears "confirmed" only once the
+ * owning trust's PAS holds the appointment; only then is their old appointment cancelled at the
+ * home trust, so nobody is ever left with neither. A booking the PAS refused for good is undone:
+ * the slot goes back to matching if time allows, the patient is told the truth, and the case is
+ * flagged for a person.
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { JobOutcome, JobPayloads, QueueName, formatPatientDate, formatPatientTime } from '@app/contracts';
+import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { enqueue, queueSms, wordingFor } from '@app/persistence';
+import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
+import { Job } from 'bullmq';
+import { DataSource, EntityManager } from 'typeorm';
+import { POLICY } from './tokens';
+
+@Injectable()
+export class WritebackOutcomesWorker implements OnApplicationBootstrap {
+  private readonly logger = new Logger('writeback-outcomes');
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
+    private readonly ics: IcsDirectory,
+    private readonly queues: QueueService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.queues.worker(QueueName.bookingEvents, (job: Job) => this.process(job.data as JobPayloads['writeback-outcome']));
+  }
+
+  async process({ writebackId }: JobPayloads['writeback-outcome']): Promise<JobOutcome> {
+    return this.ds.transaction(async (tx) => {
+      const [wb] = await tx.query(`SELECT id, booking_id, kind, status, pas_appointment_id, last_error FROM writeback WHERE id = $1`, [writebackId]);
+      if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' };
+      const [booking] = await tx.query(`SELECT * FROM booking WHERE id = $1 FOR UPDATE`, [wb.booking_id]);
+      if (wb.kind === 'book') return wb.status === 'succeeded' ? this.confirm(tx, booking, wb.pas_appointment_id) : this.fail(tx, booking, wb.last_error);
+      if (wb.status === 'failed' && !booking.needs_attention) {
+        await tx.query(`UPDATE booking SET needs_attention = $2 WHERE id = $1`, [booking.id, 'old appointment could not be cancelled: the patient holds two appointments']);
+        this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
+      }
+      return { status: 'done', reason: `cancel ${wb.status}` };
+    });
+  }
+
+  private async confirm(tx: EntityManager, booking: Record<string, any>, pasAppointmentId: string): Promise<JobOutcome> {
+    if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
+    const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1`, [booking.slot_id]);
+    await tx.query(`UPDATE booking SET status = 'confirmed', pas_appointment_id = $2, confirmed_at = now() WHERE id = $1`, [booking.id, pasAppointmentId]);
+    await tx.query(
+      `UPDATE waiting_list_entry SET current_appointment_start = $2, current_appointment_id = $3, updated_at = now() WHERE id = $1`,
+      [booking.entry_id, slot.start_at, booking.owning_trust_ods === booking.home_trust_ods ? pasAppointmentId : null],
+    );
+    const previous = booking.previous_appointment_start
+      ? `Your previous appointment on ${formatPatientDate(new Date(booking.previous_appointment_start), this.ics.timeZone)} at ${formatPatientTime(new Date(booking.previous_appointment_start), this.ics.timeZone)} has been cancelled.`
+      : '';
+    await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'confirmed', personalisation: { ...wordingFor(this.ics, slot), previous }, dedupeKey: `confirmed-${booking.id}` });
+    if (booking.previous_appointment_id) {
+      const [wb] = await tx.query(
+        `INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, $2, 'cancel', 'pending') ON CONFLICT (booking_id, kind) DO NOTHING RETURNING id`,
+        [booking.id, booking.home_trust_ods],
+      );
+      if (wb) await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: booking.home_trust_ods });
+    }
+    this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'confirmed' });
+    this.logger.log(`booking ${booking.id} confirmed`);
+    return { status: 'done', reason: 'confirmed' };
+  }
+
+  private async fail(tx: EntityManager, booking: Record<string, any>, reason: string | null): Promise<JobOutcome> {
+    if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
+    const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [booking.slot_id]);
+    await tx.query(
+      `UPDATE booking SET status = 'failed', failed_at = now(), failure_reason = $2, needs_attention = 'booking write-back failed' WHERE id = $1`,
+      [booking.id, reason ?? 'the PAS refused the booking'],
+    );
+    await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
+    if (isInsideMinimumNotice(new Date(slot.start_at), this.clock.now(), this.policy)) {
+      await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = 'booking write-back failed inside the notice window', closed_at = now() WHERE id = $1`, [slot.id]);
+    } else {
+      await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);
+      await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
+    }
+    await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(this.ics, slot), dedupeKey: `failed-${booking.id}` });
+    this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'failed' });
+    return { status: 'done', reason: 'failed' };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * GOV.UK Notify's callbacks: received texts and delivery receipts. Both need the callback bearer
+ * token. A received text is stored once per Notify id (Notify retries callbacks) together with
+ * the job that acts on it, in one transaction.
+ */
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { enqueue } from '@app/persistence';
+import { parseReply, normaliseUkMobile } from '@app/domain';
+import { MetricsService, StaticBearerGuard } from '@app/platform';
+import { IsDateString, IsOptional, IsString, Length } from 'class-validator';
+import { DataSource } from 'typeorm';
+import { NotifierConfig } from './config';
+
+export class ReceivedTextDto {
+  @IsString() @Length(1, 100) id: string;
+  @IsString() @Length(5, 20) source_number: string;
+  @IsString() @Length(1, 20) destination_number: string;
+  @IsString() @Length(0, 1600) message: string;
+  @IsDateString() date_received: string;
+}
+
+export class DeliveryReceiptDto {
+  @IsString() @Length(1, 100) id: string;
+  @IsOptional() @IsString() reference?: string | null;
+  @IsOptional() @IsString() to?: string;
+  @IsString() status: string;
+  @IsOptional() @IsString() created_at?: string;
+  @IsOptional() @IsString() completed_at?: string | null;
+  @IsOptional() @IsString() sent_at?: string | null;
+  @IsOptional() @IsString() notification_type?: string;
+}
+
+let callbackToken = '';
+export const CallbackGuard = StaticBearerGuard(() => callbackToken);
+
+@UseGuards(CallbackGuard)
+@Controller('notify')
+export class CallbacksController {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly metrics: MetricsService,
+    config: NotifierConfig,
+  ) {
+    callbackToken = config.NOTIFY_CALLBACK_TOKEN;
+  }
+
+  @Post('inbound')
+  @HttpCode(200)
+  async inbound(@Body() text: ReceivedTextDto) {
+    const mobile = normaliseUkMobile(text.source_number);
+    const reply = parseReply(text.message);
+    const stored = await this.ds.transaction(async (tx) => {
+      // Several pathways share one patient; a number is one person's (the PTL's latest row wins).
+      const [patient] = mobile ? await tx.query(`SELECT id FROM patient WHERE mobile = $1 ORDER BY updated_at DESC LIMIT 1`, [mobile]) : [];
+      const rows: Array<{ id: string }> = await tx.query(
+        `INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, $3, $4)
+         ON CONFLICT (channel, external_id) DO NOTHING RETURNING id`,
+        [text.id, patient?.id ?? null, reply.kind, 'code' in reply ? reply.code : null],
+      );
+      if (rows.length > 0) await enqueue(tx, 'process-reply', { replyId: rows[0].id });
+      return rows.length > 0;
+    });
+    this.metrics.counter('sms_received_total', 'Received texts by parsed intent', ['intent', 'duplicate']).inc({ intent: reply.kind, duplicate: String(!stored) });
+    return { received: true, duplicate: !stored };
+  }
+
+  @Post('status')
+  @HttpCode(200)
+  async status(@Body() receipt: DeliveryReceiptDto) {
+    const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
+    if (status) {
+      await this.ds.query(
+        `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now()
+          WHERE notify_id = $1 AND status IN ('sent', 'delivered')`,
+        [receipt.id, status, receipt.status],
+      );
+    }
+    this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status']).inc({ status: receipt.status });
+    return { received: true };
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The SMS provider behind a small interface (one of the few places with several implementations
+ * in mind: GOV.UK Notify today, another provider or a test double tomorrow).
+ */
+import { Injectable } from '@nestjs/common';
+import axios from 'axios';
+import { NotifyClient } from 'notifications-node-client';
+import { NotifierConfig } from './config';
+
+export type SendResult =
+  | { ok: true; notifyId: string }
+  | { ok: false; permanent: boolean; invalidNumber: boolean; status: number | null; message: string };
+
+export abstract class SmsGateway {
+  abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
+}
+
+@Injectable()
+export class NotifyGateway extends SmsGateway {
+  private readonly client: NotifyClient;
+
+  constructor(config: NotifierConfig) {
+    super();
+    this.client = new NotifyClient(config.NOTIFY_BASE_URL, config.NOTIFY_API_KEY);
+    this.client.setClient(axios.create({ timeout: config.NOTIFY_TIMEOUT_MS }));
+  }
+
+  async send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult> {
+    try {
+      const res = await this.client.sendSms(templateId, phone, { personalisation, reference });
+      return { ok: true, notifyId: (res.data as { id: string }).id };
+    } catch (e) {
+      const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
+      const status = err.response?.status ?? null;
+      const first = err.response?.data?.errors?.[0];
+      const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
+      // 429 and 5xx are worth retrying; any other 4xx will fail the same way again.
+      const permanent = status !== null && status >= 400 && status < 500 && status !== 429;
+      const invalidNumber = permanent && /phone_number|mobile number/i.test(first?.message ?? '');
+      return { ok: false, permanent, invalidNumber, status, message };
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { PersistenceModule } from '@app/persistence';
+import { IcsDirectory, PlatformModule, loadIcsDirectory, policyFromConfig } from '@app/platform';
+import { ExchangeConfig } from './config';
+import { ExchangeController } from './exchange.controller';
+import { MatchingWorker } from './matching.worker';
+import { SlotEventsService } from './slot-events.service';
+import { POLICY } from './tokens';
+import { TrustTokenGuard } from './trust-auth.guard';
+import { WaitingListService } from './waiting-list.service';
+import { WritebacksService } from './writebacks.service';
+
+/** The slot exchange: ICS-wide slots, waiting list and offers; the API for adapters; the matching engine. */
+@Module({})
+export class ExchangeModule {
+  static forRoot(config: ExchangeConfig): DynamicModule {
+    return {
+      module: ExchangeModule,
+      imports: [PlatformModule.forRoot({ config, configClass: ExchangeConfig, redis: true }), PersistenceModule.forRoot()],
+      controllers: [ExchangeController],
+      providers: [
+        { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
+        { provide: POLICY, useValue: policyFromConfig(config) },
+        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker,
+      ],
+    };
+  }
+}

@@ -1,0 +1,2 @@
+/** Injection token for the matching policy in force. */
+export const POLICY = Symbol('POLICY');

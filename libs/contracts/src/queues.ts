@@ -1,0 +1,81 @@
+/**
+ * The queue wire contract (STYLE.md §3–4): every queue name, job name, payload and job id lives
+ * here and nowhere else. Payloads carry ids only — never an NHS number, name or phone number —
+ * plus an optional W3C trace context. Renaming anything here is a migration: jobs already in
+ * Redis keep their old names.
+ */
+
+/** W3C `traceparent`, so one freed slot can be followed across processes. */
+export interface TraceCarrier {
+  traceparent?: string;
+}
+
+export const QueueName = Object.freeze({
+  /** Adapter → its own worker: forward a stored, accepted HL7 message to the exchange. */
+  trustInbound: (ods: string) => `trust-inbound-${ods}`,
+  /** Exchange: match a slot, expire a wave, close a slot at its cut-off. */
+  slotMatching: 'slot-matching',
+  /** Notifier: send one stored SMS through GOV.UK Notify. */
+  smsOutbound: 'sms-outbound',
+  /** Booking: act on one stored inbound SMS reply or offer-page action. */
+  offerReplies: 'offer-replies',
+  /** Booking: act on the outcome of a PAS write-back. */
+  bookingEvents: 'booking-events',
+  /** Adapter of one trust: write a booking or a cancellation to its PAS. */
+  trustWriteback: (ods: string) => `trust-writeback-${ods}`,
+});
+
+export interface JobPayloads {
+  'forward-hl7': { hl7MessageId: string } & TraceCarrier;
+  'match-slot': { slotId: string; round: number } & TraceCarrier;
+  'expire-wave': { waveId: string } & TraceCarrier;
+  'close-slot': { slotId: string } & TraceCarrier;
+  'send-sms': { smsId: string } & TraceCarrier;
+  'process-reply': { replyId: string } & TraceCarrier;
+  'write-back': { writebackId: string } & TraceCarrier;
+  'writeback-outcome': { writebackId: string } & TraceCarrier;
+}
+export type JobName = keyof JobPayloads;
+
+/** Which queue each job goes to; a trust-scoped queue needs the trust's ODS code. */
+export const JOB_QUEUE: Record<JobName, string | ((ods: string) => string)> = {
+  'forward-hl7': QueueName.trustInbound,
+  'match-slot': QueueName.slotMatching,
+  'expire-wave': QueueName.slotMatching,
+  'close-slot': QueueName.slotMatching,
+  'send-sms': QueueName.smsOutbound,
+  'process-reply': QueueName.offerReplies,
+  'write-back': QueueName.trustWriteback,
+  'writeback-outcome': QueueName.bookingEvents,
+};
+
+/**
+ * Deterministic job ids: enqueueing the same work twice is a no-op in BullMQ. Ids are built from
+ * database ids only, and never contain `:` (BullMQ reserves it).
+ */
+export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
+  switch (name) {
+    case 'forward-hl7': return `hl7-${(p as JobPayloads['forward-hl7']).hl7MessageId}`;
+    case 'match-slot': { const m = p as JobPayloads['match-slot']; return `match-${m.slotId}-${m.round}`; }
+    case 'expire-wave': return `expire-${(p as JobPayloads['expire-wave']).waveId}`;
+    case 'close-slot': return `close-${(p as JobPayloads['close-slot']).slotId}`;
+    case 'send-sms': return `sms-${(p as JobPayloads['send-sms']).smsId}`;
+    case 'process-reply': return `reply-${(p as JobPayloads['process-reply']).replyId}`;
+    case 'write-back': return `writeback-${(p as JobPayloads['write-back']).writebackId}`;
+    case 'writeback-outcome': return `wb-outcome-${(p as JobPayloads['writeback-outcome']).writebackId}`;
+    default: {
+      const never: never = name;
+      throw new Error(`unknown job ${String(never)}`);
+    }
+  }
+}
+
+export function queueFor(name: JobName, ods?: string): string {
+  const q = JOB_QUEUE[name];
+  if (typeof q === 'string') return q;
+  if (!ods) throw new Error(`job ${name} needs a trust ODS code to pick its queue`);
+  return q(ods);
+}
+
+/** Handlers report what they did; `skipped` means the work was already done or is moot. */
+export type JobOutcome = { status: 'done' | 'skipped'; reason?: string };

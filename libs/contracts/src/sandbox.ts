@@ -1,0 +1,13 @@
+/**
+ * Defaults for the sandbox only (demo and tests). Production must set every secret; the config
+ * classes refuse these values when NODE_ENV=production.
+ */
+/** A Notify-format key: `<name>-<service id>-<secret>`. */
+export const SANDBOX_NOTIFY_API_KEY = 'sandbox-4f7c9a52-2a3b-4c6d-8e9f-0a1b2c3d4e5f-9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d';
+export const SANDBOX_NOTIFY_CALLBACK_TOKEN = 'dev-notify-callback-token';
+export const sandboxPasInboundToken = (ods: string) => `dev-${ods}-token`;
+export const sandboxExchangeToken = (ods: string) => `dev-exchange-${ods}-token`;
+/** FHIR identifier system under which bookings are written, so a conditional create finds them. */
+export const BOOKING_IDENTIFIER_SYSTEM = 'https://fhir.slot-exchange.nhs.uk/Id/booking';
+export const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
+export const ODS_SITE_SYSTEM = 'https://fhir.nhs.uk/Id/ods-site-code';

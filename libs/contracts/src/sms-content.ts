@@ -1,0 +1,32 @@
+/**
+ * What a patient reads about a slot: hospital, site, specialty, date and time in the ICS's own
+ * time zone. Nothing clinical beyond the specialty.
+ */
+export interface SlotWording {
+  hospital: string;
+  site: string;
+  specialty: string;
+  date: string;
+  time: string;
+}
+
+export function formatPatientDate(d: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(d);
+}
+
+export function formatPatientTime(d: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: 'numeric', minute: '2-digit', hour12: true })
+    .format(d)
+    .replace(/\s/g, '')
+    .toLowerCase();
+}
+
+export function slotWording(p: { hospital: string; site: string; specialty: string; start: Date; timeZone: string }): SlotWording {
+  return {
+    hospital: p.hospital,
+    site: p.site,
+    specialty: p.specialty,
+    date: formatPatientDate(p.start, p.timeZone),
+    time: formatPatientTime(p.start, p.timeZone),
+  };
+}

@@ -1,0 +1,64 @@
+/** How every process connects to Postgres, and how migrations are applied (once, under a lock). */
+import { Client, types } from 'pg';
+
+// DATE columns stay 'YYYY-MM-DD' strings: turning them into JS Dates at local midnight would shift
+// RTT clock starts and birth dates by the machine's time zone.
+types.setTypeParser(1082, (v: string) => v);
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { ENTITIES } from './entities';
+import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-schema';
+
+export const MIGRATIONS = [InitialSchema1732300000000];
+
+export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    extra: { max: poolSize, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 },
+  };
+}
+
+/** Any fixed number shared by every migrator; one release's migrations run once at a time. */
+const MIGRATION_LOCK = 7_242_024;
+
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  const lock = new Client({ connectionString: databaseUrl });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const ds = new DataSource(dataSourceOptions(databaseUrl, 2));
+    await ds.initialize();
+    try {
+      const applied = await ds.runMigrations({ transaction: 'each' });
+      return applied.map((m) => m.name);
+    } finally {
+      await ds.destroy();
+    }
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await lock.end();
+  }
+}
+
+/** Creates the database named in `url` when it does not exist yet (connecting to `postgres`). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!name) return;
+  u.pathname = '/postgres';
+  const admin = new Client({ connectionString: u.toString() });
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((e: { code?: string }) => {
+      if (e.code !== '42P04') throw e; // created meanwhile by another process
+    });
+  } finally {
+    await admin.end();
+  }
+}

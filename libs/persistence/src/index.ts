@@ -1,0 +1,7 @@
+export * from './entities';
+export * from './data-source';
+export * from './outbox';
+export * from './persistence.module';
+export * from './testing';
+export * from './sms';
+export * from './offers';

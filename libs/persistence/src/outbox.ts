@@ -1,0 +1,156 @@
+/**
+ * Transactional outbox (STYLE.md §6). A state change and the jobs it causes are written in the
+ * same database transaction with `enqueue`; `OutboxRelay` later moves committed rows to BullMQ.
+ * If the process dies between commit and relay, the rows are still there; if it dies after adding
+ * to BullMQ but before marking the row published, the repeat add has the same job id and is a
+ * no-op (and handlers are idempotent anyway).
+ */
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
+import { QueueService, MetricsService } from '@app/platform';
+import { Client } from 'pg';
+import { DataSource, EntityManager } from 'typeorm';
+
+export interface EnqueueOptions {
+  /** For trust-scoped queues (write-back, inbound forwarding). */
+  ods?: string;
+  /** Run no earlier than this (delayed job: wave expiry, cut-off, end of quiet hours). */
+  runAt?: Date;
+  /** Override the deterministic id (rarely needed: e.g. a re-drive with a new attempt number). */
+  jobIdSuffix?: string;
+}
+
+type Queryable = Pick<EntityManager, 'query'>;
+
+export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): Promise<void> {
+  const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
+  await tx.query(
+    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at) VALUES ($1, $2, $3, $4, COALESCE($5, now()))`,
+    [queueFor(name, opts.ods), name, id, JSON.stringify(payload), opts.runAt ?? null],
+  );
+  // Delivered at commit, and folded by Postgres when repeated in one transaction.
+  await tx.query(`SELECT pg_notify('outbox', '')`);
+}
+
+interface OutboxRecord {
+  id: string;
+  queue: string;
+  job_name: string;
+  job_id: string;
+  payload: Record<string, unknown>;
+  run_at: Date;
+}
+
+const BATCH = 500;
+const SWEEP_MS = 2000;
+const RETENTION_HOURS = 24;
+
+@Injectable()
+export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('outbox');
+  private listener?: Client;
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private lastCleanup = 0;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly queues: QueueService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.listen();
+    this.timer = setInterval(() => void this.drain(), SWEEP_MS);
+    void this.drain();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.listener?.end().catch(() => undefined);
+    while (this.running) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private async listen(): Promise<void> {
+    const opts = this.ds.options as { url?: string };
+    const client = new Client({ connectionString: opts.url });
+    client.on('notification', () => void this.drain());
+    client.on('error', (e) => {
+      this.logger.warn(`listener lost (${e.message}); the sweep keeps rows moving until it is back`);
+      this.listener = undefined;
+      if (!this.stopped) setTimeout(() => void this.listen().catch(() => undefined), 1000).unref();
+    });
+    try {
+      await client.connect();
+      await client.query('LISTEN outbox');
+      this.listener = client;
+    } catch (e) {
+      this.logger.warn(`cannot LISTEN yet (${(e as Error).message}); retrying`);
+      await client.end().catch(() => undefined);
+      if (!this.stopped) setTimeout(() => void this.listen().catch(() => undefined), 1000).unref();
+    }
+  }
+
+  /** Moves every committed, unpublished row to BullMQ. Safe to call concurrently and from many processes. */
+  async drain(): Promise<number> {
+    if (this.stopped) return 0;
+    if (this.running) {
+      this.again = true;
+      return 0;
+    }
+    this.running = true;
+    let moved = 0;
+    try {
+      do {
+        this.again = false;
+        let n: number;
+        do {
+          n = await this.publishBatch();
+          moved += n;
+        } while (n === BATCH && !this.stopped);
+      } while (this.again && !this.stopped);
+      await this.cleanup();
+    } catch (e) {
+      this.logger.warn(`relay paused: ${(e as Error).message}`);
+    } finally {
+      this.running = false;
+    }
+    return moved;
+  }
+
+  private async publishBatch(): Promise<number> {
+    return this.ds.transaction(async (tx) => {
+      const rows: OutboxRecord[] = await tx.query(
+        `SELECT id, queue, job_name, job_id, payload, run_at FROM outbox
+          WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
+      );
+      if (rows.length === 0) return 0;
+      const byQueue = new Map<string, OutboxRecord[]>();
+      for (const r of rows) byQueue.set(r.queue, [...(byQueue.get(r.queue) ?? []), r]);
+      const now = Date.now();
+      for (const [queue, list] of byQueue) {
+        await this.queues.queue(queue).addBulk(
+          list.map((r) => ({
+            name: r.job_name,
+            data: r.payload,
+            opts: { jobId: r.job_id, delay: Math.max(0, new Date(r.run_at).getTime() - now) },
+          })),
+        );
+      }
+      await tx.query(`UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      this.metrics.counter('outbox_published_total', 'Outbox rows moved to BullMQ', ['queue']);
+      for (const [queue, list] of byQueue) this.metrics.counter('outbox_published_total', '', ['queue']).inc({ queue }, list.length);
+      return rows.length;
+    });
+  }
+
+  private async cleanup(): Promise<void> {
+    if (Date.now() - this.lastCleanup < 10 * 60_000) return;
+    this.lastCleanup = Date.now();
+    await this.ds.query(`DELETE FROM outbox WHERE published_at < now() - interval '${RETENTION_HOURS} hours'`);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Starts a Nest HTTP app the same way in every process: JSON logs, strict validation, coded
+ * errors, graceful shutdown on SIGTERM (in-flight jobs and requests finish first).
+ */
+import { INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { BaseConfig } from './config';
+import { APP_LOGGER, AppLogger, PinoNestLogger } from './logger';
+import { strictValidationPipe } from './errors';
+import { stopTelemetry } from './telemetry';
+
+export interface BootstrapOptions {
+  config: BaseConfig;
+  /** Raw-body parsers etc. applied before listen. */
+  configure?: (app: INestApplication) => void | Promise<void>;
+  bodyLimit?: string;
+}
+
+export async function bootstrapApp(module: Type<unknown> | import('@nestjs/common').DynamicModule, opts: BootstrapOptions): Promise<INestApplication> {
+  const app = await NestFactory.create(module, { bufferLogs: true, bodyParser: false });
+  const logger = app.get<AppLogger>(APP_LOGGER);
+  app.useLogger(new PinoNestLogger(logger));
+  app.useGlobalPipes(strictValidationPipe());
+  app.enableShutdownHooks();
+  // JSON bodies are parsed by express with a limit; other media types are read by their controllers.
+  const express = app.getHttpAdapter().getInstance() as import('express').Express;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const bodyParser = require('body-parser') as typeof import('body-parser');
+  express.use(bodyParser.json({ limit: opts.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  express.use(bodyParser.urlencoded({ extended: false, limit: '100kb' }));
+  express.disable('x-powered-by');
+  await opts.configure?.(app);
+  await app.listen(opts.config.PORT, opts.config.HOST);
+  logger.info({ port: opts.config.PORT }, `${opts.config.SERVICE_NAME} listening`);
+  const stop = () => void stopTelemetry();
+  process.once('beforeExit', stop);
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * Typed configuration validated at boot (STYLE.md §7). Apps never read `process.env` directly:
+ * each declares a class of the variables it needs and gets a validated instance, or the process
+ * refuses to start with a message naming every bad variable.
+ */
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** Empty strings in the environment mean "not set" for optional values, as in most twelve-factor apps. */
+export const EmptyAsUndefined = () => Transform(({ value }) => (value === '' ? undefined : value));
+
+export class BaseConfig {
+  @IsString()
+  SERVICE_NAME = 'slot-exchange';
+
+  @IsIn(['development', 'test', 'production'])
+  NODE_ENV: 'development' | 'test' | 'production' = 'development';
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  /** Bind address for HTTP and MLLP listeners. */
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @IsIn(['none', 'console', 'otlp'])
+  OTEL_TRACES_EXPORTER: 'none' | 'console' | 'otlp' = 'none';
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+}
+
+export class DataConfig extends BaseConfig {
+  @IsString()
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/slot_exchange';
+
+  @IsString()
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** Pool size per process; small because every app runs beside the others on one machine in the demo. */
+  @IsInt() @Min(1) @Max(200)
+  DATABASE_POOL_SIZE = 10;
+}
+
+/**
+ * Build and validate a config object from the environment. Numbers and booleans arrive as
+ * strings, so implicit conversion is on; defaults are the field initialisers.
+ */
+export function loadConfig<T extends object>(cls: new () => T, env: NodeJS.ProcessEnv = process.env): T {
+  const defaults = new cls() as Record<string, unknown>;
+  const plain: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults)) {
+    const raw = env[key];
+    if (raw !== undefined) plain[key] = raw;
+  }
+  // Optional fields without an initialiser are not enumerable on `defaults`: pick them up too.
+  for (const [key, value] of Object.entries(env)) {
+    if (!(key in plain) && value !== undefined && isDeclared(cls, key)) plain[key] = value;
+  }
+  const instance = plainToInstance(cls, { ...defaults, ...plain }, { enableImplicitConversion: true, exposeDefaultValues: true });
+  const errors = validateSync(instance as object, { whitelist: false });
+  if (errors.length > 0) {
+    throw new ConfigError(
+      errors.map((e) => `${e.property}=${JSON.stringify((plain as Record<string, unknown>)[e.property] ?? e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`),
+    );
+  }
+  return instance;
+}
+
+function isDeclared(cls: new () => object, key: string): boolean {
+  // class-validator keeps per-class metadata; any decorated property counts as declared.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { getMetadataStorage } = require('class-validator') as typeof import('class-validator');
+  return getMetadataStorage()
+    .getTargetValidationMetadatas(cls, '', true, false)
+    .some((m) => m.propertyName === key);
+}
+
+/** Parses `A=1,B=2` lists used for per-trust settings in one variable. */
+export function parseKeyValueList(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (s ?? '').split(/[,;]/)) {
+    const [k, ...v] = part.split('=');
+    if (k?.trim() && v.length) out[k.trim()] = v.join('=').trim();
+  }
+  return out;
+}
+
+/**
+ * The matching policy's defaults from the environment (CONTRACT.md "Configuration the tests rely
+ * on"). Used by every process that applies a rule: the exchange (matching), booking (notice at
+ * acceptance) and the notifier (quiet hours).
+ */
+export class PolicyConfig extends DataConfig {
+  @IsInt() @Min(0) @Max(24 * 14)
+  MIN_NOTICE_HOURS = 24;
+
+  @IsInt() @Min(1) @Max(50)
+  WAVE_SIZE = 3;
+
+  @IsInt() @Min(1) @Max(7 * 24 * 60)
+  OFFER_TTL_MINUTES = 120;
+
+  /** `HH:MM-HH:MM` Europe/London; empty for none. */
+  @IsString()
+  QUIET_HOURS = '20:00-08:00';
+
+  @IsInt() @Min(0) @Max(365)
+  MIN_GAIN_DAYS = 7;
+
+  @IsIn(['broadcast', 'sequential'])
+  OFFER_STRATEGY: 'broadcast' | 'sequential' = 'broadcast';
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  ICS_CONFIG_DIR?: string;
+}

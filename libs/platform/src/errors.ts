@@ -1,0 +1,76 @@
+/**
+ * Coded errors (STYLE.md §8): services throw `AppError` with a stable code; one filter turns any
+ * error into a JSON body `{ error, message, details? }` with the right HTTP status, so every
+ * client gets a clear statement of what was wrong.
+ */
+import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger, ValidationError, ValidationPipe } from '@nestjs/common';
+
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number = HttpStatus.BAD_REQUEST,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+@Catch()
+export class AppErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+  catch(exception: unknown, host: ArgumentsHost) {
+    const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void }; headersSent?: boolean }>();
+    if (res.headersSent) return;
+    if (exception instanceof AppError) {
+      res.status(exception.status).json({ error: exception.code, message: exception.message, details: exception.details });
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const body = exception.getResponse();
+      const status = exception.getStatus();
+      if (typeof body === 'object' && body && 'error' in body && 'message' in body && typeof (body as { error: unknown }).error === 'string' && !(body as { statusCode?: unknown }).statusCode) {
+        res.status(status).json(body);
+      } else {
+        const message = typeof body === 'string' ? body : (body as { message?: unknown }).message ?? exception.message;
+        res.status(status).json({ error: httpCode(status), message: Array.isArray(message) ? message.join('; ') : String(message) });
+      }
+      return;
+    }
+    this.logger.error(`unhandled error: ${(exception as Error)?.message}`, (exception as Error)?.stack);
+    res.status(500).json({ error: 'internal_error', message: 'Something went wrong on our side; it has been logged.' });
+  }
+}
+
+function httpCode(status: number): string {
+  switch (status) {
+    case 400: return 'bad_request';
+    case 401: return 'unauthorized';
+    case 403: return 'forbidden';
+    case 404: return 'not_found';
+    case 409: return 'conflict';
+    case 413: return 'payload_too_large';
+    case 415: return 'unsupported_media_type';
+    case 422: return 'unprocessable';
+    default: return status >= 500 ? 'internal_error' : 'error';
+  }
+}
+
+function flatten(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((e) => {
+    const path = prefix ? `${prefix}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((c) => `${path}: ${c}`);
+    return [...own, ...flatten(e.children ?? [], path)];
+  });
+}
+
+/** Validation for every DTO: unknown fields are refused and each problem is named. */
+export function strictValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    exceptionFactory: (errors) =>
+      new BadRequestException({ error: 'validation_failed', message: 'The request is not valid', details: flatten(errors) }),
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * Last line of defence for the rule "no NHS number, name or phone number in logs or traces".
+ * Code should never log personal data in the first place; this scrubs anything that looks like
+ * an NHS number or a UK phone number from strings that reach a log line or span attribute.
+ */
+const NHS_NUMBER = /(?<![\d])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d])/g;
+const UK_PHONE = /(?:\+44\s?7\d{3}|\b07\d{3}|\b447\d{3})[\s-]?\d{3}[\s-]?\d{3}\b/g;
+
+export function redact(text: string): string {
+  return text.replace(UK_PHONE, '[phone]').replace(NHS_NUMBER, '[nhs-number]');
+}
+
+export function redactDeep(value: unknown, depth = 0): unknown {
+  if (depth > 6) return value;
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    if (value instanceof Error) return { name: value.name, message: redact(value.message), stack: value.stack && redact(value.stack) };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v, depth + 1);
+    return out;
+  }
+  return value;
+}
