@@ -9,7 +9,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
+import { endWave, enqueue, queueSms, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -135,7 +135,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
     await tx.query(`UPDATE waiting_list_entry SET status = 'booked', updated_at = now() WHERE id = $1`, [offer.entry_id]);
     // The rest of the wave hears at once that the slot has gone.
     await tx.query(`UPDATE offer_wave SET status = 'ended', ended_at = now(), ended_reason = 'accepted' WHERE id = $1 AND status = 'live'`, [offer.wave_id]);
-    const others: Array<{ id: string; patient_id: string }> = await tx.query(
+    const others: Array<{ id: string; patient_id: string }> = await rows(tx,
       `UPDATE offer SET status = 'superseded', ended_at = now() WHERE slot_id = $1 AND status = 'live' RETURNING id, patient_id`,
       [slot.id],
     );
@@ -148,7 +148,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
 
   private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable'): Promise<void> {
     await tx.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [offer.slot_id]);
-    const changed = await tx.query(`UPDATE offer SET status = $2, responded_at = now(), ended_at = now() WHERE id = $1 AND status = 'live' RETURNING id`, [offer.id, status]);
+    const changed = await rows(tx,`UPDATE offer SET status = $2, responded_at = now(), ended_at = now() WHERE id = $1 AND status = 'live' RETURNING id`, [offer.id, status]);
     if (changed.length === 0) return;
     // When nobody in the wave can still say yes, the next wave goes out now rather than at expiry.
     const stillLive = await tx.query(`SELECT 1 FROM offer WHERE wave_id = $1 AND status = 'live' LIMIT 1`, [offer.wave_id]);

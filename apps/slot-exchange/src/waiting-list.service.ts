@@ -7,6 +7,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SnapshotResult, WaitingListBatchDto, WaitingListBatchResult } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
+import { rows } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
 
@@ -87,7 +88,7 @@ export class WaitingListService {
   async completeSnapshot(trustOds: string, snapshotId: string): Promise<SnapshotResult> {
     await this.requireRunningSnapshot(trustOds, snapshotId);
     return this.ds.transaction(async (tx) => {
-      const deferred: Array<{ id: string }> = await tx.query(
+      const deferred: Array<{ id: string }> = await rows(tx,
         `UPDATE waiting_list_entry e SET close_pending = true, updated_at = now()
           WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid
             AND (EXISTS (SELECT 1 FROM offer o WHERE o.entry_id = e.id AND o.status = 'live')
@@ -95,7 +96,7 @@ export class WaitingListService {
           RETURNING e.id`,
         [trustOds, snapshotId],
       );
-      const closed: Array<{ id: string }> = await tx.query(
+      const closed: Array<{ id: string }> = await rows(tx,
         `UPDATE waiting_list_entry e SET status = 'closed', updated_at = now()
           WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid AND NOT e.close_pending
           RETURNING e.id`,

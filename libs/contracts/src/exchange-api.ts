@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 /**
  * HTTP contract between a trust adapter and the slot exchange (`/v1/trusts/:ods/...`). Every
  * route is scoped to the trust whose token is presented.

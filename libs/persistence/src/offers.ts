@@ -5,7 +5,7 @@
 import { slotWording } from '@app/contracts';
 import { IcsDirectory } from '@app/platform';
 import { EntityManager } from 'typeorm';
-import { enqueue } from './outbox';
+import { enqueue, rows } from './outbox';
 import { queueSms } from './sms';
 
 type Tx = Pick<EntityManager, 'query'>;
@@ -40,14 +40,14 @@ export async function endWave(
   reason: string,
   opts: { lapse?: 'expired' | 'withdrawn'; rematch: boolean },
 ): Promise<boolean> {
-  const waves: Array<{ slot_id: string; round: number }> = await tx.query(
+  const waves: Array<{ slot_id: string; round: number }> = await rows(tx,
     `UPDATE offer_wave SET status = 'ended', ended_at = now(), ended_reason = $2 WHERE id = $1 AND status = 'live' RETURNING slot_id, round`,
     [waveId, reason],
   );
   if (waves.length === 0) return false;
   const { slot_id: slotId, round } = waves[0];
   const lapse = opts.lapse ?? 'expired';
-  const lapsed: Array<{ id: string; patient_id: string }> = await tx.query(
+  const lapsed: Array<{ id: string; patient_id: string }> = await rows(tx,
     `UPDATE offer SET status = $2, ended_at = now() WHERE wave_id = $1 AND status = 'live' RETURNING id, patient_id`,
     [waveId, lapse],
   );

@@ -154,3 +154,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     await this.ds.query(`DELETE FROM outbox WHERE published_at < now() - interval '${RETENTION_HOURS} hours'`);
   }
 }
+
+/**
+ * Runs SQL and returns its rows, whatever the statement. (TypeORM's `query()` answers
+ * `[rows, count]` for UPDATE/DELETE … RETURNING, which is easy to misread as two rows.)
+ */
+export async function rows<T = Record<string, any>>(tx: Pick<EntityManager, 'query'>, text: string, params: unknown[] = []): Promise<T[]> {
+  const result: unknown = await tx.query(text, params);
+  // Rows are objects; `[rows, count]` is told apart by its first element being an array.
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return (result as T[]) ?? [];
+}

@@ -67,7 +67,16 @@ export function loadConfig<T extends object>(cls: new () => T, env: NodeJS.Proce
   for (const [key, value] of Object.entries(env)) {
     if (!(key in plain) && value !== undefined && isDeclared(cls, key)) plain[key] = value;
   }
-  const instance = plainToInstance(cls, { ...defaults, ...plain }, { enableImplicitConversion: true, exposeDefaultValues: true });
+  // Environment values are strings: convert by the type of each field's default, so `PORT=3000`
+  // becomes a number and `FLAG=false` a boolean; a value that does not convert is left as the
+  // string and then named by validation.
+  for (const [key, raw] of Object.entries(plain)) {
+    const d = defaults[key];
+    if (typeof raw !== 'string') continue;
+    if (typeof d === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw))) plain[key] = Number(raw);
+    if (typeof d === 'boolean' && /^(true|false|1|0|yes|no)$/i.test(raw.trim())) plain[key] = /^(true|1|yes)$/i.test(raw.trim());
+  }
+  const instance = plainToInstance(cls, { ...defaults, ...plain }, { exposeDefaultValues: true });
   const errors = validateSync(instance as object, { whitelist: false });
   if (errors.length > 0) {
     throw new ConfigError(

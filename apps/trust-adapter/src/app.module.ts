@@ -1,0 +1,30 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { PersistenceModule } from '@app/persistence';
+import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
+import { AdapterController } from './adapter.controller';
+import { ClinicMap } from './clinic-map';
+import { AdapterConfig } from './config';
+import { ExchangeClient } from './exchange.client';
+import { FhirWritebackDriver, PasWritebackDriver } from './fhir-writeback.driver';
+import { ForwardWorker } from './forward.worker';
+import { Hl7IntakeService } from './hl7-intake.service';
+import { MllpListener } from './mllp.listener';
+import { PtlService } from './ptl.service';
+import { WritebackWorker } from './writeback.worker';
+
+/** One trust's adapter: HL7 in (MLLP and HTTP), PTL in, write-back out. */
+@Module({})
+export class AdapterModule {
+  static forRoot(config: AdapterConfig): DynamicModule {
+    return {
+      module: AdapterModule,
+      imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot()],
+      controllers: [AdapterController],
+      providers: [
+        { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
+        { provide: PasWritebackDriver, useClass: FhirWritebackDriver },
+        ClinicMap, ExchangeClient, Hl7IntakeService, PtlService, ForwardWorker, WritebackWorker, MllpListener,
+      ],
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import { BOOKING_IDENTIFIER_SYSTEM, sandboxExchangeToken, sandboxPasInboundToken } from '@app/contracts';
+import { DataConfig, EmptyAsUndefined, defaultConfigDir } from '@app/platform';
+import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { join } from 'node:path';
+
+export class AdapterConfig extends DataConfig {
+  override SERVICE_NAME = 'trust-adapter';
+
+  /** The trust this adapter serves, e.g. RQM. */
+  @Matches(/^[A-Z0-9]{3}$/, { message: 'TRUST_ODS must be a 3-character trust ODS code such as RQM' })
+  TRUST_ODS = '';
+
+  override PORT = 3101;
+
+  @IsInt() @Min(0) @Max(65535)
+  MLLP_PORT = 2575;
+
+  /** Largest HL7 message accepted over MLLP or HTTP; anything larger is refused with AR. */
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  MLLP_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  PAS_INBOUND_TOKEN?: string;
+
+  @IsString()
+  PAS_FHIR_BASE_URL = 'http://127.0.0.1:3200/RQM/fhir';
+
+  @IsInt() @Min(100) @Max(120000)
+  PAS_TIMEOUT_MS = 10000;
+
+  @IsString()
+  EXCHANGE_URL = 'http://127.0.0.1:3000';
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  EXCHANGE_TOKEN?: string;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  CLINIC_MAP_FILE?: string;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  ICS_CONFIG_DIR?: string;
+
+  @IsString()
+  BOOKING_IDENTIFIER_SYSTEM = BOOKING_IDENTIFIER_SYSTEM;
+
+  /** Fills the per-trust defaults (sandbox tokens, mapping file), refusing sandbox secrets in production. */
+  resolve(): this {
+    if (this.NODE_ENV === 'production' && (!this.PAS_INBOUND_TOKEN || !this.EXCHANGE_TOKEN)) {
+      throw new Error('PAS_INBOUND_TOKEN and EXCHANGE_TOKEN must be set in production');
+    }
+    this.PAS_INBOUND_TOKEN ??= sandboxPasInboundToken(this.TRUST_ODS);
+    this.EXCHANGE_TOKEN ??= sandboxExchangeToken(this.TRUST_ODS);
+    this.CLINIC_MAP_FILE ??= join(this.ICS_CONFIG_DIR ?? defaultConfigDir(), 'clinics', `${this.TRUST_ODS}.json`);
+    if (this.SERVICE_NAME === 'trust-adapter') this.SERVICE_NAME = `trust-adapter-${this.TRUST_ODS}`;
+    return this;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Writing to a PAS, behind a small interface: FHIR R4 today; an HL7 SRM driver could follow.
+ * Bookings use a conditional create keyed by our booking id, so a retry after a lost response
+ * finds the appointment the first attempt made instead of making a second.
+ */
+import { Injectable } from '@nestjs/common';
+import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
+import { AdapterConfig } from './config';
+
+export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string };
+
+export abstract class PasWritebackDriver {
+  abstract book(order: WritebackOrder): Promise<WritebackResult>;
+  abstract cancel(order: WritebackOrder): Promise<WritebackResult>;
+}
+
+@Injectable()
+export class FhirWritebackDriver extends PasWritebackDriver {
+  constructor(private readonly config: AdapterConfig) {
+    super();
+  }
+
+  async book(order: WritebackOrder): Promise<WritebackResult> {
+    const a = order.appointment;
+    const start = new Date(a.start);
+    const resource: fhir4.Appointment = {
+      resourceType: 'Appointment',
+      status: 'booked',
+      identifier: [{ system: this.config.BOOKING_IDENTIFIER_SYSTEM, value: order.bookingId }],
+      start: start.toISOString(),
+      end: new Date(start.getTime() + (a.durationMinutes ?? 15) * 60_000).toISOString(),
+      minutesDuration: a.durationMinutes ?? undefined,
+      serviceType: a.clinicCode ? [{ coding: [{ code: a.clinicCode }] }] : undefined,
+      participant: [
+        { actor: { type: 'Patient', identifier: { system: NHS_NUMBER_SYSTEM, value: order.patient.nhsNumber } }, status: 'accepted' },
+        ...(a.siteOds ? [{ actor: { type: 'Location', identifier: { system: ODS_SITE_SYSTEM, value: a.siteOds } }, status: 'accepted' as const }] : []),
+        ...(a.clinicianId ? [{ actor: { type: 'Practitioner', identifier: { value: a.clinicianId } }, status: 'accepted' as const }] : []),
+      ],
+    };
+    const res = await this.request('POST', '/Appointment', resource, { 'If-None-Exist': `identifier=${this.config.BOOKING_IDENTIFIER_SYSTEM}|${order.bookingId}` });
+    if (res.status === 200 || res.status === 201) {
+      const id = (res.json as fhir4.Appointment | undefined)?.id;
+      if (id) return { ok: true, pasAppointmentId: id };
+      return { ok: false, permanent: false, reason: 'PAS answered without an appointment id' };
+    }
+    return this.failure(res);
+  }
+
+  async cancel(order: WritebackOrder): Promise<WritebackResult> {
+    const id = order.appointment.pasAppointmentId;
+    if (!id) return { ok: false, permanent: true, reason: 'no PAS appointment id to cancel' };
+    const current = await this.request('GET', `/Appointment/${encodeURIComponent(id)}`);
+    if (current.status !== 200) return this.failure(current);
+    const appt = current.json as fhir4.Appointment;
+    if (appt.status === 'cancelled') return { ok: true, pasAppointmentId: id };
+    const updated: fhir4.Appointment = {
+      ...appt,
+      status: 'cancelled',
+      cancelationReason: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason', code: 'pat-swl', display: 'Patient: Swap with another patient' }] },
+    };
+    const res = await this.request('PUT', `/Appointment/${encodeURIComponent(id)}`, updated);
+    if (res.status === 200 || res.status === 201) return { ok: true, pasAppointmentId: id };
+    return this.failure(res);
+  }
+
+  private failure(res: { status: number; text: string }): WritebackResult {
+    const permanent = res.status >= 400 && res.status < 500 && ![408, 409, 429].includes(res.status);
+    return { ok: false, permanent, reason: `PAS answered ${res.status}: ${res.text.slice(0, 200)}` };
+  }
+
+  private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {
+    const res = await fetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
+      method,
+      headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}), ...headers },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(this.config.PAS_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, text, json };
+  }
+}

@@ -1,0 +1,28 @@
+/** The trust's MLLP port, open for as long as the app runs; every frame goes through the same intake as `POST /hl7`. */
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { MllpServer } from '@app/hl7';
+import { AdapterConfig } from './config';
+import { Hl7IntakeService } from './hl7-intake.service';
+
+@Injectable()
+export class MllpListener implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('mllp');
+  private server?: MllpServer;
+
+  constructor(private readonly config: AdapterConfig, private readonly intake: Hl7IntakeService) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.server = new MllpServer({
+      port: this.config.MLLP_PORT,
+      host: this.config.HOST,
+      maxMessageBytes: this.config.MLLP_MAX_MESSAGE_BYTES,
+      onMessage: async (message) => (await this.intake.receive(message)).ack,
+    });
+    const port = await this.server.listen();
+    this.logger.log(`MLLP for ${this.config.TRUST_ODS} listening on ${port}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.server?.close();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * PTL import, streamed: the CSV is parsed row by row from the request and sent to the exchange in
+ * batches, so a 250,000-row file is never held in memory at once. The header is checked before
+ * anything is applied (a file lacking a required column changes nothing); each bad row is
+ * rejected with its row number and every reason, and the good rows are applied.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { SnapshotResult, WaitingListRowDto } from '@app/contracts';
+import { Clock, PtlRow, missingPtlColumns, validatePtlRow } from '@app/domain';
+import { AppError, CLOCK } from '@app/platform';
+import { parse } from 'csv-parse';
+import { Readable } from 'node:stream';
+import { AdapterConfig } from './config';
+import { ExchangeClient } from './exchange.client';
+
+export interface PtlImportResult {
+  mode: 'snapshot' | 'delta';
+  accepted: number;
+  rejected: number;
+  closed: number;
+  deferred: number;
+  rejectedRows: Array<{ row: number; reasons: string[] }>;
+}
+
+const BATCH = 2000;
+/** The response lists at most this many rejected rows in full; the count is always exact. */
+const MAX_LISTED_REJECTIONS = 10_000;
+
+export function toWaitingListRow(rowNumber: number, r: PtlRow): WaitingListRowDto {
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  return {
+    rowNumber, pathwayId: r.pathwayId, nhsNumber: r.nhsNumber, birthDate: day(r.birthDate), tfc: r.tfc,
+    appointmentType: r.appointmentType, rttStart: day(r.rttStart), priority: r.priority, mobile: r.mobile, postcode: r.postcode, sex: r.sex,
+    currentAppointmentStart: r.currentAppointmentStart ? r.currentAppointmentStart.toISOString() : null,
+    currentAppointmentId: r.currentAppointmentId, offerConsent: r.offerConsent, icsWideConsent: r.icsWideConsent,
+    acceptableSites: r.acceptableSites === 'ANY' ? ['ANY'] : r.acceptableSites, maxTravelKm: r.maxTravelKm,
+    unavailable: r.unavailable.map((u) => ({ from: u.from.toISOString(), to: u.to.toISOString() })),
+  };
+}
+
+@Injectable()
+export class PtlService {
+  constructor(
+    private readonly exchange: ExchangeClient,
+    private readonly config: AdapterConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
+    const now = this.clock.now();
+    let headerProblem: string | null = null;
+    const parser = body.pipe(
+      parse({
+        bom: true,
+        trim: true,
+        skip_empty_lines: true,
+        relax_column_count: true,
+        skip_records_with_error: false,
+        columns: (header: string[]) => {
+          const missing = missingPtlColumns(header);
+          if (missing.length) {
+            headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+            throw new Error(headerProblem);
+          }
+          return header;
+        },
+      }),
+    );
+    const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
+    let snapshotId: string | undefined;
+    let batch: WaitingListRowDto[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      if (mode === 'snapshot' && !snapshotId) snapshotId = (await this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots')).snapshotId;
+      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, rows: batch });
+      result.accepted += batch.length;
+      batch = [];
+    };
+    let rowNumber = 0;
+    try {
+      for await (const record of parser as AsyncIterable<Record<string, string>>) {
+        rowNumber++;
+        const v = validatePtlRow(record, now, { timeZone: 'Europe/London' });
+        if (v.ok) {
+          batch.push(toWaitingListRow(rowNumber, v.row));
+          if (batch.length >= BATCH) await flush();
+        } else {
+          result.rejected++;
+          if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: rowNumber, reasons: v.reasons });
+        }
+      }
+    } catch (e) {
+      if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
+      if (rowNumber === 0 && result.accepted === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${(e as Error).message}`, 400);
+      // A file that breaks part-way: what came before stands, and the break is reported as a row.
+      result.rejected++;
+      result.rejectedRows.push({ row: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${(e as Error).message}`] });
+    }
+    if (rowNumber === 0 && !headerProblem && result.rejected === 0) {
+      // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
+      if (mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
+    }
+    await flush();
+    if (mode === 'snapshot' && snapshotId) {
+      const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`);
+      result.closed = done.closed;
+      result.deferred = done.deferred;
+    }
+    return result;
+  }
+}

@@ -1,0 +1,142 @@
+import fc from 'fast-check';
+import { isInQuietHours, isInsideMinimumNotice, nextSendableTime, noticeCutoff, waveExpiry } from './notice';
+import { DEFAULT_POLICY, MatchingPolicy } from './policy';
+
+const at = (iso: string) => new Date(iso);
+const policy = (over: Partial<MatchingPolicy> = {}): MatchingPolicy => ({ ...DEFAULT_POLICY, ...over });
+
+describe('minimum notice', () => {
+  const slotStart = at('2026-11-26T10:00:00Z');
+
+  it('cuts off minNoticeHours before the slot starts', () => {
+    expect(noticeCutoff(slotStart, DEFAULT_POLICY).toISOString()).toBe('2026-11-25T10:00:00.000Z');
+    expect(noticeCutoff(slotStart, policy({ minNoticeHours: 48 })).toISOString()).toBe('2026-11-24T10:00:00.000Z');
+  });
+
+  it('is outside the notice until the cut-off, and inside from the cut-off itself', () => {
+    expect(isInsideMinimumNotice(slotStart, at('2026-11-25T09:59:59.999Z'), DEFAULT_POLICY)).toBe(false);
+    expect(isInsideMinimumNotice(slotStart, at('2026-11-25T10:00:00Z'), DEFAULT_POLICY)).toBe(true);
+    expect(isInsideMinimumNotice(slotStart, at('2026-11-27T10:00:00Z'), DEFAULT_POLICY)).toBe(true);
+  });
+
+  it('counts elapsed hours, so a slot after the clocks change still gets a full 24 hours', () => {
+    // 10:00 BST on Sunday 29 March 2026 is 09:00 UTC; 24 real hours earlier is 09:00 UTC Saturday (09:00 GMT).
+    expect(noticeCutoff(at('2026-03-29T09:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-03-28T09:00:00.000Z');
+  });
+});
+
+describe('quiet hours (20:00-08:00 Europe/London)', () => {
+  it.each([
+    ['2026-12-01T19:59:59Z', false, 'GMT evening just before'],
+    ['2026-12-01T20:00:00Z', true, 'GMT evening at the start'],
+    ['2026-12-02T03:00:00Z', true, 'GMT small hours'],
+    ['2026-12-02T07:59:59Z', true, 'GMT morning just before the end'],
+    ['2026-12-02T08:00:00Z', false, 'GMT morning at the end'],
+    ['2026-07-01T18:59:00Z', false, '19:59 BST'],
+    ['2026-07-01T19:00:00Z', true, '20:00 BST'],
+    ['2026-07-02T06:59:00Z', true, '07:59 BST'],
+    ['2026-07-02T07:00:00Z', false, '08:00 BST'],
+    ['2026-07-01T12:00:00Z', false, 'midday'],
+  ])('%s is quiet: %p (%s)', (iso, quiet) => {
+    expect(isInQuietHours(at(iso), DEFAULT_POLICY)).toBe(quiet);
+  });
+
+  it('has no quiet hours when none are configured', () => {
+    expect(isInQuietHours(at('2026-12-02T03:00:00Z'), policy({ quietHours: null }))).toBe(false);
+    expect(nextSendableTime(at('2026-12-02T03:00:00Z'), policy({ quietHours: null })).toISOString()).toBe('2026-12-02T03:00:00.000Z');
+  });
+
+  it('handles a window that does not wrap midnight', () => {
+    const lunch = policy({ quietHours: { start: '12:00', end: '14:00' } });
+    expect(isInQuietHours(at('2026-12-01T11:59:00Z'), lunch)).toBe(false);
+    expect(isInQuietHours(at('2026-12-01T12:00:00Z'), lunch)).toBe(true);
+    expect(isInQuietHours(at('2026-12-01T14:00:00Z'), lunch)).toBe(false);
+    expect(isInQuietHours(at('2026-12-01T23:00:00Z'), lunch)).toBe(false);
+    expect(nextSendableTime(at('2026-12-01T13:10:00Z'), lunch).toISOString()).toBe('2026-12-01T14:00:00.000Z');
+  });
+
+  it('uses the policy time zone', () => {
+    const newYork = policy({ timeZone: 'America/New_York' });
+    // 21:00 UTC is 16:00 in New York in winter.
+    expect(isInQuietHours(at('2026-12-01T21:00:00Z'), newYork)).toBe(false);
+    expect(isInQuietHours(at('2026-12-02T02:00:00Z'), newYork)).toBe(true);
+  });
+});
+
+describe('nextSendableTime', () => {
+  it.each([
+    ['2026-12-01T12:00:00Z', '2026-12-01T12:00:00.000Z', 'not quiet: now'],
+    ['2026-12-01T22:00:00Z', '2026-12-02T08:00:00.000Z', 'winter evening: 08:00 GMT tomorrow'],
+    ['2026-12-02T03:00:00Z', '2026-12-02T08:00:00.000Z', 'winter small hours: 08:00 GMT today'],
+    ['2026-12-31T20:30:00Z', '2027-01-01T08:00:00.000Z', 'new year'],
+    ['2026-07-01T21:00:00Z', '2026-07-02T07:00:00.000Z', 'summer evening: 08:00 BST tomorrow'],
+    ['2026-07-01T23:30:00Z', '2026-07-02T07:00:00.000Z', 'summer, after local midnight but before UTC midnight'],
+    ['2026-07-02T03:00:00Z', '2026-07-02T07:00:00.000Z', 'summer small hours'],
+    ['2026-03-28T21:00:00Z', '2026-03-29T07:00:00.000Z', 'the night the clocks go forward'],
+    ['2026-10-24T21:00:00Z', '2026-10-25T08:00:00.000Z', 'the night the clocks go back'],
+    ['2026-10-25T01:30:00Z', '2026-10-25T08:00:00.000Z', 'in the repeated hour'],
+  ])('%s -> %s (%s)', (from, expected) => {
+    expect(nextSendableTime(at(from), DEFAULT_POLICY).toISOString()).toBe(expected);
+  });
+
+  it('ends a window at the clock change when its end time does not exist that night', () => {
+    const p = policy({ quietHours: { start: '23:00', end: '01:30' } });
+    expect(nextSendableTime(at('2026-03-28T23:30:00Z'), p).toISOString()).toBe('2026-03-29T01:00:00.000Z');
+  });
+
+  it('ends a window at the first of two 01:30s when the clocks go back', () => {
+    const p = policy({ quietHours: { start: '00:00', end: '01:30' } });
+    expect(nextSendableTime(at('2026-10-24T23:10:00Z'), p).toISOString()).toBe('2026-10-25T00:30:00.000Z');
+  });
+
+  it('is always the first sendable instant, for any window and any moment, across the clock changes', () => {
+    const hhmm = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
+    fc.assert(
+      fc.property(
+        fc.date({ min: at('2026-01-01T00:00:00Z'), max: at('2029-12-31T00:00:00Z'), noInvalidDate: true }),
+        fc.tuple(hhmm, hhmm).filter(([s, e]) => s !== e),
+        fc.constantFrom('Europe/London', 'America/New_York', 'Australia/Sydney'),
+        (from, [start, end], timeZone) => {
+          const p = policy({ quietHours: { start, end }, timeZone });
+          const next = nextSendableTime(from, p);
+          expect(next.getTime()).toBeGreaterThanOrEqual(from.getTime());
+          expect(isInQuietHours(next, p)).toBe(false);
+          if (isInQuietHours(from, p)) {
+            // Nothing sendable was skipped: a moment before `next` (but after `from`) is still quiet.
+            const justBefore = new Date(next.getTime() - 1000);
+            if (justBefore.getTime() >= from.getTime()) expect(isInQuietHours(justBefore, p)).toBe(true);
+            expect(next.getTime() - from.getTime()).toBeLessThanOrEqual(25 * 3_600_000);
+          } else {
+            expect(next).toBe(from);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('waveExpiry', () => {
+  it('is the TTL when the cut-off is far away', () => {
+    expect(waveExpiry(at('2026-11-23T09:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-23T11:00:00.000Z');
+  });
+
+  it('is shortened to the cut-off as it nears', () => {
+    // Cut-off 2026-11-25T10:00Z; a wave sent at 09:00 gets one hour, not two.
+    expect(waveExpiry(at('2026-11-25T09:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-25T10:00:00.000Z');
+  });
+
+  it('never outlives the TTL or the cut-off', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10 * 24 * 60 }), fc.integer({ min: 1, max: 600 }), (minutesToSlot, ttl) => {
+        const sentAt = at('2026-11-23T09:00:00Z');
+        const slotStart = new Date(sentAt.getTime() + minutesToSlot * 60_000);
+        const p = policy({ offerTtlMinutes: ttl });
+        const expiry = waveExpiry(sentAt, slotStart, p).getTime();
+        expect(expiry).toBeLessThanOrEqual(sentAt.getTime() + ttl * 60_000);
+        expect(expiry).toBeLessThanOrEqual(noticeCutoff(slotStart, p).getTime());
+        expect([sentAt.getTime() + ttl * 60_000, noticeCutoff(slotStart, p).getTime()]).toContain(expiry);
+      }),
+    );
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * Time rules around one offer: the minimum-notice cut-off (no offer for, nor booking into, a slot
+ * starting sooner), quiet hours (no SMS at night, on the patient's wall clock), and how long a
+ * wave of offers lives.
+ */
+import { MS_PER_HOUR, MS_PER_MINUTE, MS_PER_DAY } from './dates';
+import { clockTimeToMinutes, MatchingPolicy } from './policy';
+import { wallClockIn, zonedTimeToUtc } from './time-zone';
+
+/** The last moment a slot may be offered or booked: its start less the minimum notice. */
+export function noticeCutoff(slotStart: Date, policy: MatchingPolicy): Date {
+  return new Date(slotStart.getTime() - policy.minNoticeHours * MS_PER_HOUR);
+}
+
+/** True from the cut-off onwards: the cut-off instant itself is already too late. */
+export function isInsideMinimumNotice(slotStart: Date, now: Date, policy: MatchingPolicy): boolean {
+  return now.getTime() >= noticeCutoff(slotStart, policy).getTime();
+}
+
+interface QuietWindow {
+  start: number;
+  end: number;
+}
+
+function quietWindow(policy: MatchingPolicy): QuietWindow | null {
+  if (!policy.quietHours) return null;
+  const start = clockTimeToMinutes(policy.quietHours.start);
+  const end = clockTimeToMinutes(policy.quietHours.end);
+  if (start === null || end === null || start === end) return null;
+  return { start, end };
+}
+
+function isQuietMinute(minute: number, w: QuietWindow): boolean {
+  return w.start < w.end ? minute >= w.start && minute < w.end : minute >= w.start || minute < w.end;
+}
+
+/**
+ * Whether `at` falls in quiet hours on a clock in the policy's zone: from `start` inclusive to
+ * `end` exclusive, wrapping midnight when `end` is earlier (20:00-08:00).
+ */
+export function isInQuietHours(at: Date, policy: MatchingPolicy): boolean {
+  const w = quietWindow(policy);
+  if (!w) return false;
+  const clock = wallClockIn(at, policy.timeZone);
+  return isQuietMinute(clock.hour * 60 + clock.minute, w);
+}
+
+/**
+ * `at` itself when an SMS may go then; otherwise the instant quiet hours end, found on the local
+ * wall clock so that "08:00" is 08:00 GMT in winter and 07:00 UTC in summer, including the
+ * nights the clocks change.
+ */
+export function nextSendableTime(at: Date, policy: MatchingPolicy): Date {
+  const w = quietWindow(policy);
+  if (!w) return at;
+  const clock = wallClockIn(at, policy.timeZone);
+  const minute = clock.hour * 60 + clock.minute;
+  if (!isQuietMinute(minute, w)) return at;
+  // In the evening part of a window that wraps midnight, the window ends tomorrow.
+  const endsTomorrow = w.start > w.end && minute >= w.start;
+  const endDay = new Date(Date.UTC(clock.year, clock.month - 1, clock.day) + (endsTomorrow ? MS_PER_DAY : 0));
+  return zonedTimeToUtc(
+    {
+      year: endDay.getUTCFullYear(),
+      month: endDay.getUTCMonth() + 1,
+      day: endDay.getUTCDate(),
+      hour: Math.floor(w.end / 60),
+      minute: w.end % 60,
+    },
+    policy.timeZone,
+  );
+}
+
+/**
+ * When a wave sent at `sentAt` ends: its TTL, but never past the slot's cut-off, so the last
+ * wave before the cut-off gets whatever time is left rather than outliving the slot.
+ */
+export function waveExpiry(sentAt: Date, slotStart: Date, policy: MatchingPolicy): Date {
+  const ttlEnd = sentAt.getTime() + policy.offerTtlMinutes * MS_PER_MINUTE;
+  return new Date(Math.min(ttlEnd, noticeCutoff(slotStart, policy).getTime()));
+}

@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { parseReply, PatientReply } from './reply';
+
+const yes = (code: string | null = null): PatientReply => ({ kind: 'yes', code });
+const no = (code: string | null = null): PatientReply => ({ kind: 'no', code });
+const stop: PatientReply = { kind: 'stop' };
+const start: PatientReply = { kind: 'start' };
+const unclear: PatientReply = { kind: 'unclear' };
+
+describe('parseReply', () => {
+  it.each<[string, PatientReply]>([
+    // Accepting, with and without the code.
+    ['YES 4821', yes('4821')],
+    ['yes 4821', yes('4821')],
+    ['yes4821', yes('4821')],
+    [' Yes, 4821!', yes('4821')],
+    ['YES   4821', yes('4821')],
+    ['Yes - 4821.', yes('4821')],
+    ['Y 4821', yes('4821')],
+    ['y4821', yes('4821')],
+    ['ACCEPT 4821', yes('4821')],
+    ['YES', yes()],
+    ['y', yes()],
+    ['Yes please', yes()],
+    ['Yes please 4821', yes('4821')],
+    ['YES 4821 please', yes('4821')],
+    ['Yes 4821 thank you!', yes('4821')],
+    ['yes ab12', yes('AB12')],
+    ['ＹＥＳ ４８２１', yes('4821')],
+    // Declining.
+    ['NO 4821', no('4821')],
+    ['no4821', no('4821')],
+    ['N 4821', no('4821')],
+    ['No thanks', no()],
+    ['no thanks, 4821', no('4821')],
+    ['No thank you', no()],
+    ['DECLINE 4821', no('4821')],
+    ['no', no()],
+    ['n', no()],
+    // Opting out wins wherever it appears.
+    ['STOP', stop],
+    ['stop.', stop],
+    ['Stop!!', stop],
+    ['UNSUBSCRIBE', stop],
+    ['stop 4821', stop],
+    ['please stop texting me', stop],
+    ['No. STOP', stop],
+    // Opting back in only as a plain START.
+    ['START', start],
+    ['start.', start],
+    ['Start please', start],
+    ['START 4821', unclear],
+    ['restart', unclear],
+    // Not understood, on purpose.
+    ['maybe', unclear],
+    ['yeah', unclear],
+    ['yep', unclear],
+    ['ok', unclear],
+    ['nope', unclear],
+    ['', unclear],
+    ['   ', unclear],
+    ['!!!', unclear],
+    ['4821', unclear],
+    ['4821 YES', unclear],
+    ['YES 12 34', unclear],
+    ['YES 12', unclear],
+    ['YES 4821 4821', unclear],
+    ['YES 12345678901', unclear],
+    ['YES NO', unclear],
+    ['yes sure', unclear],
+    ['yes but only mornings', unclear],
+    ['no yes 4821', unclear],
+    ['stopped', unclear],
+    ['yesterday', unclear],
+    ['Y E S', unclear],
+  ])('%p -> %p', (text, expected) => {
+    expect(parseReply(text)).toEqual(expected);
+  });
+
+  it('reads a code of 3 to 10 letters and digits', () => {
+    expect(parseReply('YES 482')).toEqual(yes('482'));
+    expect(parseReply('YES 1234567890')).toEqual(yes('1234567890'));
+    expect(parseReply('NO 12345AB')).toEqual(no('12345AB'));
+  });
+
+  it('reads YES <code> and NO <code> whatever the case, spacing and punctuation around them', () => {
+    const noise = fc.string({ unit: fc.constantFrom(' ', ',', '.', '!', '?', '-', ':'), maxLength: 3 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('YES', 'NO', 'Y', 'N'),
+        fc.integer({ min: 1000, max: 9999 }).map(String),
+        noise,
+        noise,
+        noise,
+        fc.boolean(),
+        (word, code, before, between, after, lower) => {
+          const kw = lower ? word.toLowerCase() : word;
+          const text = `${before}${kw}${between}${code}${after}`;
+          const kind = word.startsWith('Y') ? 'yes' : 'no';
+          expect(parseReply(text)).toEqual({ kind, code });
+        },
+      ),
+    );
+  });
+
+  it('never reads a yes out of a message without a yes word, nor a code that was not sent', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), (text) => {
+        const r = parseReply(text);
+        if (r.kind === 'yes') expect(text.normalize('NFKC').toUpperCase()).toMatch(/(^|[^A-Z])(YES|Y|ACCEPT)/);
+        if ((r.kind === 'yes' || r.kind === 'no') && r.code) expect(text.normalize('NFKC').toUpperCase()).toContain(r.code);
+      }),
+    );
+  });
+});

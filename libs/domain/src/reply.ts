@@ -1,0 +1,77 @@
+/**
+ * The grammar of a patient's SMS reply to an offer (CONTRACT.md "SMS"). Deliberately small and
+ * conservative: a reply we misread books or cancels someone's hospital appointment, while a reply
+ * we do not understand only earns a short help message. So:
+ *
+ *   reply    := STOP-anywhere | START courtesy* | answer
+ *   answer   := keyword courtesy? code? courtesy?
+ *   keyword  := YES | Y | ACCEPT  (yes)   |   NO | N | DECLINE  (no)
+ *   courtesy := PLEASE | THANKS | THANK YOU | THANKYOU       ("YES PLEASE", "NO THANKS 4821")
+ *   code     := 3-10 letters or digits, at least one a digit, which may be glued on ("yes4821")
+ *
+ * Case, extra spaces and punctuation are ignored ("  Yes, 4821!"). STOP or UNSUBSCRIBE anywhere
+ * in the message is an opt-out, because texting someone who asked us to stop is the worse error.
+ * Not understood, on purpose: "yeah", "ok", "maybe", "4821 YES", and a code split by a space
+ * ("YES 12 34"), since joining the pieces would be a guess. Codes come back in upper case.
+ */
+
+export type PatientReply =
+  | { kind: 'yes'; code: string | null }
+  | { kind: 'no'; code: string | null }
+  | { kind: 'stop' }
+  | { kind: 'start' }
+  | { kind: 'unclear' };
+
+const YES_WORDS = new Set(['YES', 'Y', 'ACCEPT']);
+const NO_WORDS = new Set(['NO', 'N', 'DECLINE']);
+const STOP_WORDS = new Set(['STOP', 'UNSUBSCRIBE']);
+const GLUED = /^(YES|Y|ACCEPT|NO|N|DECLINE)(\d[A-Z0-9]{2,9})$/;
+const CODE = /^(?=.*\d)[A-Z0-9]{3,10}$/;
+
+const UNCLEAR: PatientReply = Object.freeze({ kind: 'unclear' });
+
+function tokenise(text: string): string[] {
+  return text
+    .normalize('NFKC')
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, ' ')
+    .trim()
+    .split(' ')
+    .filter((t) => t !== '');
+}
+
+/** How many tokens from `i` form one courtesy phrase (0 if none). */
+function courtesyAt(tokens: string[], i: number): number {
+  const t = tokens[i];
+  if (t === 'PLEASE' || t === 'THANKS' || t === 'THANKYOU') return 1;
+  if (t === 'THANK' && tokens[i + 1] === 'YOU') return 2;
+  return 0;
+}
+
+export function parseReply(text: string): PatientReply {
+  const tokens = tokenise(text);
+  if (tokens.length === 0) return UNCLEAR;
+  if (tokens.some((t) => STOP_WORDS.has(t))) return { kind: 'stop' };
+
+  const glued = GLUED.exec(tokens[0]);
+  if (glued) tokens.splice(0, 1, glued[1], glued[2]);
+
+  const [keyword] = tokens;
+  let i = 1;
+  const skipCourtesy = (): void => {
+    i += courtesyAt(tokens, i);
+  };
+
+  if (keyword === 'START') {
+    while (courtesyAt(tokens, i) > 0) skipCourtesy();
+    return i === tokens.length ? { kind: 'start' } : UNCLEAR;
+  }
+
+  const kind = YES_WORDS.has(keyword) ? 'yes' : NO_WORDS.has(keyword) ? 'no' : null;
+  if (!kind) return UNCLEAR;
+  skipCourtesy();
+  let code: string | null = null;
+  if (i < tokens.length && CODE.test(tokens[i])) code = tokens[i++];
+  skipCourtesy();
+  return i === tokens.length ? { kind, code } : UNCLEAR;
+}

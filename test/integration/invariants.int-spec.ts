@@ -1,0 +1,178 @@
+/**
+ * DESIGN.md invariants under concurrency, against real Postgres with the real migrations:
+ * - a slot is booked at most once, however many YES replies race;
+ * - a patient holds at most one live offer, however many slots are matched at once;
+ * - a slot inside the minimum notice is never offered.
+ * The workers are the production classes; only the queue connection is left out (jobs are
+ * observed as outbox rows, which is where they are born).
+ */
+import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
+import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
+import { DataSource } from 'typeorm';
+import { RepliesWorker } from '../../apps/booking/src/replies.worker';
+import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
+import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
+import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
+import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
+
+const HOUR = 3_600_000;
+const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 3 };
+
+let db: TestDatabase;
+let ds: DataSource;
+let ics: IcsDirectory;
+const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+const metrics = new MetricsService('test');
+const noQueues = undefined as never; // workers are driven directly; their queue connection is unused
+
+let nhsSeq = 0;
+function nhs(): string {
+  for (;;) {
+    const d = [9, 9, 9, ...String(300000 + nhsSeq++).padStart(6, '0').split('').map(Number)];
+    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
+    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
+  }
+}
+
+let mobileSeq = 0;
+function row(over: Record<string, unknown> = {}) {
+  return {
+    rowNumber: 1, pathwayId: `PW${nhsSeq}-${mobileSeq}`, nhsNumber: nhs(), birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW' as const,
+    rttStart: '2026-03-01', priority: 'P3' as const, mobile: `+447700900${String(mobileSeq++ % 1000).padStart(3, '0')}`,
+    offerConsent: true, icsWideConsent: true, acceptableSites: ['ANY'], unavailable: [], ...over,
+  };
+}
+
+let slotSeq = 0;
+async function releaseSlot(events: SlotEventsService, hoursAhead: number, tfc = '330'): Promise<string | undefined> {
+  slotSeq++;
+  const r = await events.handle('RQM', {
+    eventId: `ev-${slotSeq}-${Date.now()}`, kind: 'slot-released', controlId: `C${slotSeq}`, siteOds: 'RQM01', clinicCode: `${tfc}-NEW`, tfc,
+    appointmentType: 'NEW', start: new Date(clock.now().getTime() + hoursAhead * HOUR).toISOString(), durationMinutes: 20, fillerAppointmentId: `F${slotSeq}-${Date.now()}`,
+  });
+  return r.slotId;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_inv');
+  ds = await new DataSource(dataSourceOptions(db.url, 20)).initialize();
+  ics = loadIcsDirectory();
+});
+afterAll(async () => {
+  await ds?.destroy();
+  await db?.drop();
+});
+
+function workers() {
+  const config = Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' });
+  return {
+    events: new SlotEventsService(ds, clock, policy, ics, metrics),
+    list: new WaitingListService(ds),
+    matcher: new MatchingWorker(ds, clock, policy, ics, noQueues, metrics, config),
+    replies: new RepliesWorker(ds, clock, policy, ics, noQueues, metrics),
+  };
+}
+
+async function yesFrom(patientId: string, code: string, id: string): Promise<string> {
+  const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`, [id, patientId, code]);
+  return r.id;
+}
+
+describe('a slot is booked at most once', () => {
+  it('holds for many slots, each with every offered patient saying YES at the same moment', async () => {
+    const w = workers();
+    const SLOTS = 12;
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: Array.from({ length: SLOTS * 3 }, () => row({ tfc: '101' })) });
+    const slotIds = [];
+    for (let i = 0; i < SLOTS; i++) slotIds.push(await releaseSlot(w.events, 72 + i, '101'));
+    // Match them all at once: the live-offer index must keep every patient to one slot.
+    await Promise.all(slotIds.map((id) => w.matcher.match({ slotId: id!, round: 1 })));
+    const offers: Array<{ slot_id: string; patient_id: string; code: string }> = await ds.query(
+      `SELECT o.slot_id, o.patient_id, o.code FROM offer o WHERE o.slot_id = ANY($1::uuid[]) AND o.status = 'live'`, [slotIds],
+    );
+    expect(new Set(offers.map((o) => o.patient_id)).size).toBe(offers.length);
+    expect(offers.length).toBe(SLOTS * 3);
+
+    const replyIds = await Promise.all(offers.map((o, i) => yesFrom(o.patient_id, o.code, `race-${i}-${Date.now()}`)));
+    const outcomes = await Promise.all(replyIds.map((id) => w.replies.process({ replyId: id })));
+    expect(outcomes.filter((o) => o.reason === 'claimed')).toHaveLength(SLOTS);
+
+    const perSlot = await ds.query(`SELECT slot_id, count(*)::int AS n FROM booking WHERE slot_id = ANY($1::uuid[]) GROUP BY slot_id`, [slotIds]);
+    expect(perSlot).toHaveLength(SLOTS);
+    expect(perSlot.every((r: { n: number }) => r.n === 1)).toBe(true);
+    // Every loser is told, once.
+    const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id IN (SELECT id FROM offer WHERE slot_id = ANY($1::uuid[]))`, [slotIds]);
+    expect(taken).toHaveLength(SLOTS * 2);
+    expect(new Set(taken.map((t: { offer_id: string }) => t.offer_id)).size).toBe(SLOTS * 2);
+  });
+
+  it('is enforced by the database even if code tries twice', async () => {
+    const w = workers();
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [row({ tfc: '110' }), row({ tfc: '110' })] });
+    const slotId = await releaseSlot(w.events, 80, '110');
+    await w.matcher.match({ slotId: slotId!, round: 1 });
+    const offers = await ds.query(`SELECT id, entry_id, patient_id FROM offer WHERE slot_id = $1`, [slotId]);
+    expect(offers).toHaveLength(2);
+    const insert = (o: { id: string; entry_id: string; patient_id: string }) =>
+      ds.query(`INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RYJ')`, [slotId, o.id, o.entry_id, o.patient_id]);
+    await insert(offers[0]);
+    await expect(insert(offers[1])).rejects.toMatchObject({ code: '23505' });
+  });
+});
+
+describe('minimum notice', () => {
+  it('records a slot inside the notice window as too late and never matches it', async () => {
+    const w = workers();
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [row({ tfc: '120' })] });
+    const slotId = await releaseSlot(w.events, 10, '120');
+    const [slot] = await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [slotId]);
+    expect(slot.status).toBe('too_late');
+    expect(slot.closed_reason).toMatch(/minimum notice/);
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id LIKE $1`, [`match-${slotId}%`])).toHaveLength(0);
+    expect((await w.matcher.match({ slotId: slotId!, round: 1 })).status).toBe('skipped');
+  });
+
+  it('closes a slot whose cut-off has passed instead of offering it', async () => {
+    const w = workers();
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [row({ tfc: '130' })] });
+    const slotId = await releaseSlot(w.events, 30, '130');
+    clock.advance(7 * HOUR); // now 23 h before the start: inside the notice
+    try {
+      await w.matcher.match({ slotId: slotId!, round: 1 });
+      const [slot] = await ds.query(`SELECT status FROM slot WHERE id = $1`, [slotId]);
+      expect(slot.status).toBe('unfilled');
+      expect(await ds.query(`SELECT 1 FROM offer WHERE slot_id = $1`, [slotId])).toHaveLength(0);
+    } finally {
+      clock.advance(-7 * HOUR);
+    }
+  });
+});
+
+describe('waves', () => {
+  it('offers the next wave when everyone in the first declines, and ranks by priority', async () => {
+    const w = workers();
+    const rows = [row({ tfc: '300', priority: 'P4' }), row({ tfc: '300', priority: 'P2' }), row({ tfc: '300', priority: 'P3' }), row({ tfc: '300', priority: 'P4', rttStart: '2026-06-01' })];
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows });
+    const slotId = await releaseSlot(w.events, 96, '300');
+    await w.matcher.match({ slotId: slotId!, round: 1 });
+    const first = await ds.query(`SELECT o.id, o.patient_id, o.code, o.rank, e.priority FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.slot_id = $1 ORDER BY o.rank`, [slotId]);
+    expect(first.map((o: { priority: string }) => o.priority)).toEqual(['P2', 'P3', 'P4']);
+    for (const [i, o] of first.entries()) {
+      const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'no', $3) RETURNING id`, [`no-${i}-${Date.now()}`, o.patient_id, o.code]);
+      const out = await w.replies.process({ replyId: r.id });
+      expect(out.reason).toBe("declined");
+    }
+    const next = await ds.query(`SELECT job_id FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`]);
+    expect(next).toHaveLength(1);
+    await w.matcher.match({ slotId: slotId!, round: 2 });
+    const second = await ds.query(`SELECT e.rtt_start FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.slot_id = $1 AND o.status = 'live'`, [slotId]);
+    expect(second).toEqual([{ rtt_start: '2026-06-01' }]);
+  });
+});
+
+// Keeps the config class honest: PolicyConfig defaults are the contract's defaults.
+it('uses the contract defaults for policy', () => {
+  const c = new PolicyConfig();
+  expect([c.MIN_NOTICE_HOURS, c.WAVE_SIZE, c.OFFER_TTL_MINUTES, c.QUIET_HOURS]).toEqual([24, 3, 120, '20:00-08:00']);
+});
