@@ -4,6 +4,8 @@ import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
 import { CallbacksController } from './callbacks.controller';
 import { NotifierConfig } from './config';
 import { NotifyGateway, SmsGateway } from './notify.gateway';
+import { OfferPageController } from './offer-page.controller';
+import { OfferPageRenderer } from './offer-page.renderer';
 import { SmsSenderWorker } from './sms-sender.worker';
 
 /** The notifier: SMS out through GOV.UK Notify, replies and receipts in. */
@@ -13,11 +15,12 @@ export class NotifierModule {
     return {
       module: NotifierModule,
       imports: [PlatformModule.forRoot({ config, configClass: NotifierConfig, redis: true }), PersistenceModule.forRoot()],
-      controllers: [CallbacksController],
+      controllers: [CallbacksController, OfferPageController],
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: SmsGateway, useClass: NotifyGateway },
         SmsSenderWorker,
+        OfferPageRenderer,
       ],
     };
   }
