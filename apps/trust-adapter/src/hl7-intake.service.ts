@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventKind } from '@app/contracts';
-import { Clock } from '@app/domain';
+import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
 import { enqueue } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService } from '@app/platform';
@@ -106,7 +106,8 @@ export class Hl7IntakeService {
       fillerAppointmentId: siu.fillerAppointmentId,
       placerAppointmentId: siu.placerAppointmentId ?? undefined,
       clinicianId: siu.clinicianId ?? undefined,
-      patientNhsNumber: siu.patientNhsNumber ?? undefined,
+      // A freed slot does not depend on who held it; an unusable PID-3 is dropped rather than forwarded.
+      patientNhsNumber: siu.patientNhsNumber && isValidNhsNumber(siu.patientNhsNumber) ? siu.patientNhsNumber : undefined,
       eventReason: siu.eventReason ?? undefined,
       constraints,
     };
