@@ -8,7 +8,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue } from '@app/persistence';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { MetricsService, StaticBearerGuard } from '@app/platform';
-import { IsDateString, IsOptional, IsString, Length } from 'class-validator';
+import { IsDateString, IsInt, IsOptional, IsString, Length } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 
@@ -29,6 +29,8 @@ export class DeliveryReceiptDto {
   @IsOptional() @IsString() completed_at?: string | null;
   @IsOptional() @IsString() sent_at?: string | null;
   @IsOptional() @IsString() notification_type?: string;
+  @IsOptional() @IsString() template_id?: string;
+  @IsOptional() @IsInt() template_version?: number;
 }
 
 let callbackToken = '';
