@@ -171,6 +171,25 @@ describe('waves', () => {
   });
 });
 
+describe('undeliverable offers', () => {
+  it('move the slot straight to the next wave instead of waiting for expiry', async () => {
+    const w = workers();
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [row({ tfc: '301', priority: 'P2' }), row({ tfc: '301', priority: 'P4' })] });
+    const slotId = await releaseSlot(w.events, 100, '301');
+    const policyOfOne = { ...policy, waveSize: 1 };
+    const matcher = new MatchingWorker(ds, clock, policyOfOne, ics, noQueues, metrics, Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' }));
+    await matcher.match({ slotId: slotId!, round: 1 });
+    const [first] = await ds.query(`SELECT id FROM offer WHERE slot_id = $1 AND status = 'live'`, [slotId]);
+    expect((await w.replies.undeliverable({ offerId: first.id })).status).toBe('done');
+    expect((await w.replies.undeliverable({ offerId: first.id })).status).toBe('skipped'); // a repeat does nothing
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [first.id]))[0].status).toBe('undeliverable');
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(1);
+    await matcher.match({ slotId: slotId!, round: 2 });
+    const next = await ds.query(`SELECT e.priority FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.slot_id = $1 AND o.status = 'live'`, [slotId]);
+    expect(next).toEqual([{ priority: 'P4' }]);
+  });
+});
+
 // Keeps the config class honest: PolicyConfig defaults are the contract's defaults.
 it('uses the contract defaults for policy', () => {
   const c = new PolicyConfig();

@@ -50,6 +50,17 @@ export class RepliesWorker implements OnApplicationBootstrap {
     }
   }
 
+  /** An offer that cannot reach its patient ends now, so the wave can move on without waiting for expiry. */
+  async undeliverable({ offerId }: JobPayloads['offer-undeliverable']): Promise<JobOutcome> {
+    return this.ds.transaction(async (tx) => {
+      const [offer]: OfferRecord[] = await tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE id = $1`, [offerId]);
+      if (!offer) return { status: 'skipped', reason: 'no such offer' };
+      if (offer.status !== 'live') return { status: 'skipped', reason: `offer is ${offer.status}` };
+      await this.decline(tx, offer, 'undeliverable');
+      return { status: 'done' };
+    });
+  }
+
   private async handle(tx: EntityManager, replyId: string, opts: { forceTaken?: boolean } = {}): Promise<JobOutcome> {
     const [reply]: ReplyRecord[] = await tx.query(`SELECT id, patient_id, intent, code, processed_at FROM patient_reply WHERE id = $1 FOR UPDATE`, [replyId]);
     if (!reply) return { status: 'skipped', reason: 'no such reply' };

@@ -13,6 +13,7 @@ import { enqueue, queueSms, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
+import { RepliesWorker } from './replies.worker';
 import { POLICY } from './tokens';
 
 @Injectable()
@@ -26,10 +27,17 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     private readonly ics: IcsDirectory,
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
+    private readonly replies: RepliesWorker,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.bookingEvents, (job: Job) => this.process(job.data as JobPayloads['writeback-outcome']));
+    this.queues.worker(QueueName.bookingEvents, (job: Job) => {
+      switch (job.name) {
+        case 'writeback-outcome': return this.process(job.data as JobPayloads['writeback-outcome']);
+        case 'offer-undeliverable': return this.replies.undeliverable(job.data as JobPayloads['offer-undeliverable']);
+        default: throw new Error(`no handler for ${job.name} on ${QueueName.bookingEvents}`);
+      }
+    });
   }
 
   async process({ writebackId }: JobPayloads['writeback-outcome']): Promise<JobOutcome> {

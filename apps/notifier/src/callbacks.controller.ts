@@ -5,7 +5,7 @@
  */
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { enqueue } from '@app/persistence';
+import { enqueue, rows } from '@app/persistence';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { MetricsService, StaticBearerGuard } from '@app/platform';
 import { IsDateString, IsInt, IsOptional, IsString, Length } from 'class-validator';
@@ -72,11 +72,20 @@ export class CallbacksController {
   async status(@Body() receipt: DeliveryReceiptDto) {
     const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
     if (status) {
-      await this.ds.query(
-        `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now()
-          WHERE notify_id = $1 AND status IN ('sent', 'delivered')`,
-        [receipt.id, status, receipt.status],
-      );
+      await this.ds.transaction(async (tx) => {
+        const updated: Array<{ kind: string; offer_id: string | null; patient_id: string }> = await rows(
+          tx,
+          `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now()
+            WHERE notify_id = $1 AND status IN ('sent', 'delivered') RETURNING kind, offer_id, patient_id`,
+          [receipt.id, status, receipt.status],
+        );
+        // A permanent failure means the number cannot receive texts: no more offers to it, and
+        // an offer it was sent moves on to the next patient.
+        if (receipt.status === 'permanent-failure' && updated[0]) {
+          await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = $1`, [updated[0].patient_id]);
+          if (updated[0].kind === 'offer' && updated[0].offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: updated[0].offer_id });
+        }
+      });
     }
     this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status']).inc({ status: receipt.status });
     return { received: true };

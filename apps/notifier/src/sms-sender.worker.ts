@@ -6,6 +6,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
+import { enqueue } from '@app/persistence';
 import { MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource } from 'typeorm';
@@ -56,6 +57,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       if (result.invalidNumber) {
         await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = (SELECT patient_id FROM sms_message WHERE id = $1)`, [smsId]);
       }
+      // An offer nobody can receive moves on to the next patient now, not at expiry.
+      if (sms.kind === 'offer' && sms.offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: sms.offer_id });
     });
     this.logger.warn(`sms ${smsId} refused by Notify (${result.status}): ${result.message}`);
     return { status: 'done', reason: 'refused' };

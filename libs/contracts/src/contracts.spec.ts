@@ -12,6 +12,7 @@ describe('job ids', () => {
     'process-reply': { replyId: 'r1' },
     'write-back': { writebackId: 'b1' },
     'writeback-outcome': { writebackId: 'b1' },
+    'offer-undeliverable': { offerId: 'o1' },
   };
 
   it.each(Object.keys(samples) as JobName[])('%s: deterministic, distinct and free of ":"', (name) => {

@@ -34,6 +34,8 @@ export interface JobPayloads {
   'process-reply': { replyId: string } & TraceCarrier;
   'write-back': { writebackId: string } & TraceCarrier;
   'writeback-outcome': { writebackId: string } & TraceCarrier;
+  /** An offer's SMS could not be delivered (Notify refused the number, or a permanent-failure receipt). */
+  'offer-undeliverable': { offerId: string } & TraceCarrier;
 }
 export type JobName = keyof JobPayloads;
 
@@ -47,6 +49,7 @@ export const JOB_QUEUE: Record<JobName, string | ((ods: string) => string)> = {
   'process-reply': QueueName.offerReplies,
   'write-back': QueueName.trustWriteback,
   'writeback-outcome': QueueName.bookingEvents,
+  'offer-undeliverable': QueueName.bookingEvents,
 };
 
 /**
@@ -63,6 +66,7 @@ export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
     case 'process-reply': return `reply-${(p as JobPayloads['process-reply']).replyId}`;
     case 'write-back': return `writeback-${(p as JobPayloads['write-back']).writebackId}`;
     case 'writeback-outcome': return `wb-outcome-${(p as JobPayloads['writeback-outcome']).writebackId}`;
+    case 'offer-undeliverable': return `undeliverable-${(p as JobPayloads['offer-undeliverable']).offerId}`;
     default: {
       const never: never = name;
       throw new Error(`unknown job ${String(never)}`);
