@@ -5,26 +5,43 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export interface StackOptions {
   databaseUrl: string;
   redisUrl: string;
+  /** Added to every port (HTTP and MLLP), so a test stack can run beside the demo. */
   portOffset?: number;
+  /** Overrides for every process (applied last). */
   env?: Record<string, string>;
   /** Process names to start (default: all). */
   apps?: string[];
   log?: (line: string) => void;
+  /** How long each process has to answer `GET /health/ready` with 200 (default 90 s). */
   readyTimeoutMs?: number;
 }
 
+export interface ExitReport {
+  name: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The process's last lines of output. */
+  tail: string[];
+}
+
 export interface Stack {
+  /** Process name → base HTTP URL. */
   urls: Record<string, string>;
+  /** Trust ODS → its adapter's MLLP port (offset applied). */
+  mllpPorts: Record<string, number>;
   processes: Array<{ name: string; pid: number }>;
+  /** Settles when a process exits on its own after start-up (never when `stop()` ends it). */
+  exited: Promise<ExitReport>;
   stop(): Promise<void>;
 }
 
-interface ProcessSpec {
+export interface ProcessSpec {
   name: string;
   app: string;
   port: number;
@@ -38,22 +55,70 @@ export function repoRootDir(): string {
   return i >= 0 ? here.slice(0, i) : resolve(here, '../..');
 }
 
-interface IcsFile { trusts: Array<{ ods: string; httpPort: number; mllpPort: number }> }
+/**
+ * Where embedded servers keep their files: `<repo>/.data`, or STACK_DATA_DIR (CI points it at a
+ * fresh folder so every run starts from empty servers).
+ */
+export function stackDataDir(env: Record<string, string | undefined> = process.env): string {
+  return env.STACK_DATA_DIR ? resolve(env.STACK_DATA_DIR) : join(repoRootDir(), '.data');
+}
 
-export function processSpecs(offset = 0, configDir = join(repoRootDir(), 'config')): ProcessSpec[] {
-  const ics = JSON.parse(readFileSync(join(configDir, 'ics.json'), 'utf8')) as IcsFile;
+export interface IcsTrust {
+  ods: string;
+  name?: string;
+  httpPort: number;
+  mllpPort: number;
+}
+
+export function icsConfigDir(env: Record<string, string | undefined> = process.env): string {
+  return env.ICS_CONFIG_DIR || join(repoRootDir(), 'config');
+}
+
+export function loadTrusts(configDir = icsConfigDir()): IcsTrust[] {
+  const ics = JSON.parse(readFileSync(join(configDir, 'ics.json'), 'utf8')) as { trusts?: IcsTrust[] };
+  if (!Array.isArray(ics.trusts) || ics.trusts.length === 0) throw new Error(`${join(configDir, 'ics.json')} lists no trusts`);
+  return ics.trusts;
+}
+
+/** Whether a built app exists (the dashboard is optional: it is started only when built). */
+export function appBuilt(app: string, root = repoRootDir()): boolean {
+  return existsSync(join(root, 'dist', 'apps', app, 'src', 'main.js'));
+}
+
+/**
+ * Every process with its own environment (CONTRACT.md "Default ports"). Per-trust secrets given
+ * as `PAS_INBOUND_TOKEN_<ODS>` / `EXCHANGE_TOKEN_<ODS>` (the names the acceptance tests use) are
+ * handed to that trust's adapter as the plain names its config reads.
+ */
+export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Record<string, string | undefined> = process.env): ProcessSpec[] {
+  const trusts = loadTrusts(configDir);
   const p = (n: number) => String(n + offset);
   const local = (n: number) => `http://127.0.0.1:${n + offset}`;
-  const list = (f: (t: IcsFile['trusts'][number]) => number) => ics.trusts.map((t) => `${t.ods}=${f(t) + offset}`).join(',');
-  return [
+  const list = (f: (t: IcsTrust) => number) => trusts.map((t) => `${t.ods}=${f(t) + offset}`).join(',');
+  const perTrust = (t: IcsTrust): Record<string, string> => {
+    const out: Record<string, string> = {};
+    const inbound = source[`PAS_INBOUND_TOKEN_${t.ods}`];
+    const exchange = source[`EXCHANGE_TOKEN_${t.ods}`];
+    if (inbound) out.PAS_INBOUND_TOKEN = inbound;
+    if (exchange) out.EXCHANGE_TOKEN = exchange;
+    return out;
+  };
+  const specs: ProcessSpec[] = [
     { name: 'slot-exchange', app: 'slot-exchange', port: 3000 + offset, env: { PORT: p(3000), OFFER_PAGE_BASE_URL: local(3002) } },
     { name: 'booking', app: 'booking', port: 3003 + offset, env: { PORT: p(3003) } },
     { name: 'notifier', app: 'notifier', port: 3002 + offset, env: { PORT: p(3002), NOTIFY_BASE_URL: local(3300), PUBLIC_BASE_URL: local(3002) } },
-    ...ics.trusts.map((t) => ({
+    ...trusts.map((t) => ({
       name: `trust-adapter-${t.ods}`,
       app: 'trust-adapter',
       port: t.httpPort + offset,
-      env: { TRUST_ODS: t.ods, PORT: p(t.httpPort), MLLP_PORT: p(t.mllpPort), PAS_FHIR_BASE_URL: `${local(3200)}/${t.ods}/fhir`, EXCHANGE_URL: local(3000) },
+      env: {
+        TRUST_ODS: t.ods,
+        PORT: p(t.httpPort),
+        MLLP_PORT: p(t.mllpPort),
+        PAS_FHIR_BASE_URL: `${local(3200)}/${t.ods}/fhir`,
+        EXCHANGE_URL: local(3000),
+        ...perTrust(t),
+      },
     })),
     {
       name: 'pas-sim', app: 'pas-sim', port: 3200 + offset,
@@ -61,100 +126,232 @@ export function processSpecs(offset = 0, configDir = join(repoRootDir(), 'config
     },
     { name: 'notify-sim', app: 'notify-sim', port: 3300 + offset, env: { PORT: p(3300), NOTIFIER_BASE_URL: local(3002) } },
   ];
+  if (appBuilt('dashboard')) {
+    specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), EXCHANGE_URL: local(3000) } });
+  }
+  return specs;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Children outlive nothing: whichever way this process goes, they go too.
 
 const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Never leave orphans behind, however the parent goes.
-  process.once('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
-}
+let hooksInstalled = false;
 
-async function ready(url: string, timeoutMs: number, child: ChildProcess, name: string, tail: string[]): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail.join('\n')}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > end) throw new Error(`${name} was not ready within ${timeoutMs} ms:\n${tail.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 250));
+/** Signals a child's whole process group (it leads one: it was spawned detached). */
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    child.kill(sig);
   }
 }
 
+function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res();
+    const hard = setTimeout(() => signal(child, 'SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(hard);
+      res();
+    });
+    signal(child, 'SIGTERM');
+  });
+}
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  // Synchronous last resort: nothing async runs in 'exit', but a signal can still be sent.
+  process.once('exit', () => {
+    for (const c of live) signal(c, 'SIGKILL');
+  });
+  // A program that handles SIGINT/SIGTERM itself (start.ts) stops its stack in its own order; only
+  // when nobody else listens do we stop the children and then die of the same signal, as the
+  // default action would have.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const handler = () => {
+      if (process.listenerCount(sig) > 1) return;
+      void Promise.all([...live].map((c) => stopChild(c))).finally(() => {
+        process.removeListener(sig, handler);
+        process.kill(process.pid, sig);
+      });
+    };
+    process.on(sig, handler);
+  }
+}
+
+/** Stops every child of every stack in this process (for a signal arriving while a stack starts). */
+export async function stopAllStacks(): Promise<void> {
+  await Promise.all([...live].map((c) => stopChild(c)));
+}
+
+/** The orphan guard, when built (see orphan-guard.ts); under ts-jest it is taken from dist too. */
+function orphanGuard(root: string): string[] {
+  const built = join(root, 'dist', 'tools', 'stack', 'orphan-guard.js');
+  return existsSync(built) ? ['--require', built] : [];
+}
+
+/** Whether nothing listens on `port` (the apps bind 0.0.0.0, which also collides with 127.0.0.1). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => res(true)));
+  });
+}
+
+/**
+ * Refuses to start over ports already taken: otherwise the readiness checks would be answered by
+ * whatever holds them (typically a stack started earlier) and we would report success.
+ */
+async function checkPorts(specs: ProcessSpec[]): Promise<void> {
+  const wanted = specs.flatMap((s) => [
+    { port: s.port, what: `${s.name} HTTP` },
+    ...(s.env.MLLP_PORT ? [{ port: Number(s.env.MLLP_PORT), what: `${s.name} MLLP` }] : []),
+  ]);
+  const taken: string[] = [];
+  for (const w of wanted) if (!(await portFree(w.port))) taken.push(`${w.port} (${w.what})`);
+  if (taken.length) {
+    throw new Error(
+      `port${taken.length > 1 ? 's' : ''} already in use: ${taken.join(', ')}. Is another stack (\`npm start\`) still running? ` +
+        'Stop it, or shift every port with PORT_OFFSET (e.g. PORT_OFFSET=10000).',
+    );
+  }
+}
+
+interface Running {
+  spec: ProcessSpec;
+  child: ChildProcess;
+  tail: string[];
+  exit: Promise<ExitReport>;
+}
+
+function waitReady(url: string, timeoutMs: number, r: Running): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  // A holder, not a `let`: TypeScript cannot see the callback assign it and would narrow it to never.
+  const seen: { exit?: ExitReport } = {};
+  void r.exit.then((e) => (seen.exit = e));
+  const early = (e: ExitReport) => `exited early with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
+  const failure = (why: string) => new Error(`${r.spec.name} ${why}; its last ${r.tail.length} lines:\n${r.tail.join('\n')}`);
+  return new Promise((res, rej) => {
+    const poll = async () => {
+      if (seen.exit) return rej(failure(early(seen.exit)));
+      try {
+        const resp = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        await resp.arrayBuffer().catch(() => undefined);
+        if (resp.status === 200) return res();
+      } catch {
+        /* not listening yet */
+      }
+      if (seen.exit) return rej(failure(early(seen.exit)));
+      if (Date.now() > end) return rej(failure(`was not ready (GET ${url} → 200) within ${Math.round(timeoutMs / 1000)} s`));
+      setTimeout(() => void poll(), 250);
+    };
+    void poll();
+  });
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  installExitHook();
+  installHooks();
   const root = repoRootDir();
   const offset = opts.portOffset ?? 0;
-  const specs = processSpecs(offset).filter((s) => !opts.apps || opts.apps.includes(s.name));
-  const children: Array<{ spec: ProcessSpec; child: ChildProcess; tail: string[] }> = [];
+  const merged = { ...process.env, ...(opts.env ?? {}) };
+  const all = processSpecs(offset, icsConfigDir(merged), merged);
+  const unknown = (opts.apps ?? []).filter((a) => !all.some((s) => s.name === a));
+  if (unknown.length) throw new Error(`unknown process name(s): ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
+  const specs = all.filter((s) => !opts.apps || opts.apps.includes(s.name));
+  const missing = [...new Set(specs.map((s) => s.app))].filter((a) => !appBuilt(a, root));
+  if (missing.length) {
+    throw new Error(`not built: ${missing.map((a) => `dist/apps/${a}/src/main.js`).join(', ')}; run \`npm run build\` first`);
+  }
+
+  await checkPorts(specs);
+
   const log = opts.log ?? (() => undefined);
   const width = Math.max(...specs.map((s) => s.name.length));
+  const guard = orphanGuard(root);
+  let stopping = false;
+  const running: Running[] = [];
+
   for (const spec of specs) {
-    const main = join(root, 'dist', 'apps', spec.app, 'src', 'main.js');
-    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
-    const child = spawn(process.execPath, [main], {
+    const child = spawn(process.execPath, [...guard, join(root, 'dist', 'apps', spec.app, 'src', 'main.js')], {
       cwd: root,
       env: {
         ...process.env,
-        NODE_ENV: process.env.NODE_ENV ?? 'development',
+        NODE_ENV: process.env.NODE_ENV || 'development',
         DATABASE_URL: opts.databaseUrl,
         REDIS_URL: opts.redisUrl,
         SERVICE_NAME: spec.name,
+        STACK_PARENT_PID: String(process.pid),
         ...spec.env,
         ...(opts.env ?? {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Own process group: a Ctrl-C in the terminal reaches only us, and we send each child exactly
+      // one SIGTERM. (Nest stops listening after the first signal, so a second one from the
+      // terminal would kill it mid-drain.)
+      detached: true,
     });
     live.add(child);
-    child.once('exit', () => live.delete(child));
     const tail: string[] = [];
-    const onLine = (buf: Buffer) => {
-      for (const line of buf.toString('utf8').split('\n')) {
-        if (!line) continue;
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        log(`${spec.name.padEnd(width)} | ${line}`);
-      }
+    const prefix = `${spec.name.padEnd(width)} | `;
+    const lines = (stream: NodeJS.ReadableStream | null) => {
+      let partial = '';
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        const parts = (partial + chunk).split('\n');
+        partial = parts.pop() ?? '';
+        for (const line of parts) emit(line);
+      });
+      stream?.on('end', () => partial && emit(partial));
     };
-    child.stdout?.on('data', onLine);
-    child.stderr?.on('data', onLine);
-    children.push({ spec, child, tail });
+    const emit = (raw: string) => {
+      const line = raw.replace(/\r$/, '');
+      if (!line) return;
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+      log(prefix + line);
+    };
+    lines(child.stdout);
+    lines(child.stderr);
+    const exit = new Promise<ExitReport>((res) => {
+      // 'close' rather than 'exit': by then the last lines of output have been read.
+      child.once('close', (code, sig) => {
+        live.delete(child);
+        res({ name: spec.name, code, signal: sig, tail: [...tail] });
+      });
+      child.once('error', (e) => {
+        emit(`could not start: ${e.message}`);
+      });
+    });
+    running.push({ spec, child, tail, exit });
   }
+
   const stop = async () => {
-    await Promise.all(
-      children.map(
-        ({ child }) =>
-          new Promise<void>((resolveStop) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolveStop();
-            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-            child.once('exit', () => {
-              clearTimeout(kill);
-              resolveStop();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    stopping = true;
+    await Promise.all(running.map(({ child }) => stopChild(child)));
   };
+
   try {
-    await Promise.all(children.map(({ spec, child, tail }) => ready(`http://127.0.0.1:${spec.port}/health/ready`, opts.readyTimeoutMs ?? 90_000, child, spec.name, tail)));
+    await Promise.all(running.map((r) => waitReady(`http://127.0.0.1:${r.spec.port}/health/ready`, opts.readyTimeoutMs ?? 90_000, r)));
   } catch (e) {
     await stop();
     throw e;
   }
+
+  const exited = new Promise<ExitReport>((res) => {
+    for (const r of running) void r.exit.then((report) => !stopping && res(report));
+  });
+  const mllpPorts = Object.fromEntries(
+    specs.filter((s) => s.env.MLLP_PORT && s.env.TRUST_ODS).map((s) => [s.env.TRUST_ODS, Number(s.env.MLLP_PORT)]),
+  );
   return {
     urls: Object.fromEntries(specs.map((s) => [s.name, `http://127.0.0.1:${s.port}`])),
-    processes: children.map(({ spec, child }) => ({ name: spec.name, pid: child.pid ?? -1 })),
+    mllpPorts,
+    processes: running.map(({ spec, child }) => ({ name: spec.name, pid: child.pid ?? -1 })),
+    exited,
     stop,
   };
 }

@@ -1,0 +1,32 @@
+/**
+ * `npm run migrate`: finds or starts Postgres exactly as `npm start` does (so it migrates the
+ * database `npm start` will use), applies the pending migrations and stops anything it started.
+ */
+import { runMigrations } from '@app/persistence';
+import { stackDataDir } from './processes';
+import { ensurePostgres, redactUrl } from './services';
+
+/** Applies the pending migrations to `databaseUrl` and says which, for people reading the log. */
+export async function migrate(databaseUrl: string, log: (line: string) => void = console.log): Promise<string[]> {
+  const applied = await runMigrations(databaseUrl);
+  log(applied.length ? `migrations applied to ${redactUrl(databaseUrl)}: ${applied.join(', ')}` : `database ${redactUrl(databaseUrl)} is up to date`);
+  return applied;
+}
+
+async function main(): Promise<void> {
+  const log = (line: string) => console.log(line);
+  const pg = await ensurePostgres({ url: process.env.DATABASE_URL, dataDir: stackDataDir(), log });
+  log(`postgres: ${pg.describe}`);
+  try {
+    await migrate(pg.url, log);
+  } finally {
+    await pg.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

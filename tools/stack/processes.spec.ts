@@ -1,0 +1,59 @@
+/** What each process is told (CONTRACT.md "Default ports"), with and without a port offset. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { processSpecs } from './processes';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sx-ics-'));
+  writeFileSync(
+    join(dir, 'ics.json'),
+    JSON.stringify({
+      name: 'Test ICS',
+      trusts: [
+        { ods: 'RQM', name: 'A', httpPort: 3101, mllpPort: 2575, sites: [] },
+        { ods: 'RAS', name: 'B', httpPort: 3102, mllpPort: 2576, sites: [] },
+        { ods: 'R1K', name: 'C', httpPort: 3103, mllpPort: 2577, sites: [] },
+        { ods: 'RYJ', name: 'D', httpPort: 3104, mllpPort: 2578, sites: [] },
+      ],
+    }),
+  );
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const byName = (offset = 0, env: Record<string, string> = {}) =>
+  Object.fromEntries(processSpecs(offset, dir, env).map((s) => [s.name, s]));
+
+describe('processSpecs', () => {
+  it('names every process and gives each its default port', () => {
+    const s = byName();
+    expect(Object.keys(s)).toEqual(
+      expect.arrayContaining(['slot-exchange', 'booking', 'notifier', 'trust-adapter-RQM', 'trust-adapter-RAS', 'trust-adapter-R1K', 'trust-adapter-RYJ', 'pas-sim', 'notify-sim']),
+    );
+    expect(s['slot-exchange'].env.PORT).toBe('3000');
+    expect(s.booking.env.PORT).toBe('3003');
+    expect(s.notifier.env).toMatchObject({ PORT: '3002', NOTIFY_BASE_URL: 'http://127.0.0.1:3300', PUBLIC_BASE_URL: 'http://127.0.0.1:3002' });
+    expect(s['trust-adapter-RYJ'].env).toEqual({
+      TRUST_ODS: 'RYJ', PORT: '3104', MLLP_PORT: '2578', PAS_FHIR_BASE_URL: 'http://127.0.0.1:3200/RYJ/fhir', EXCHANGE_URL: 'http://127.0.0.1:3000',
+    });
+    expect(s['pas-sim'].env).toEqual({
+      PORT: '3200', ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: 'RQM=2575,RAS=2576,R1K=2577,RYJ=2578', ADAPTER_HTTP_PORTS: 'RQM=3101,RAS=3102,R1K=3103,RYJ=3104',
+    });
+    expect(s['notify-sim'].env).toEqual({ PORT: '3300', NOTIFIER_BASE_URL: 'http://127.0.0.1:3002' });
+  });
+
+  it('shifts every port, HTTP and MLLP, and every URL built from one, by the offset', () => {
+    const s = byName(20000);
+    expect(s['slot-exchange'].port).toBe(23000);
+    expect(s['trust-adapter-RQM'].env).toMatchObject({ PORT: '23101', MLLP_PORT: '22575', PAS_FHIR_BASE_URL: 'http://127.0.0.1:23200/RQM/fhir', EXCHANGE_URL: 'http://127.0.0.1:23000' });
+    expect(s['pas-sim'].env.ADAPTER_MLLP_PORTS).toBe('RQM=22575,RAS=22576,R1K=22577,RYJ=22578');
+    expect(s['notify-sim'].env.NOTIFIER_BASE_URL).toBe('http://127.0.0.1:23002');
+  });
+
+  it("hands a trust's own secrets to its adapter only", () => {
+    const s = byName(0, { PAS_INBOUND_TOKEN_RAS: 'ras-inbound', EXCHANGE_TOKEN_RAS: 'ras-exchange' });
+    expect(s['trust-adapter-RAS'].env).toMatchObject({ PAS_INBOUND_TOKEN: 'ras-inbound', EXCHANGE_TOKEN: 'ras-exchange' });
+    expect(s['trust-adapter-RQM'].env.PAS_INBOUND_TOKEN).toBeUndefined();
+  });
+});
