@@ -26,6 +26,12 @@ const byName = (offset = 0, env: Record<string, string> = {}) =>
   Object.fromEntries(processSpecs(offset, dir, env).map((s) => [s.name, s]));
 
 describe('processSpecs', () => {
+  it('lets simulated patients reply in the demo only, unless told otherwise', () => {
+    expect(byName(0, {})['notify-sim'].env.SIM_AUTOREPLY).toBe('1');
+    expect(byName(0, { DEMO: '0' })['notify-sim'].env.SIM_AUTOREPLY).toBe('0');
+    expect(byName(0, { DEMO: '0', SIM_AUTOREPLY: '1' })['notify-sim'].env.SIM_AUTOREPLY).toBe('1');
+  });
+
   it('names every process and gives each its default port', () => {
     const s = byName();
     expect(Object.keys(s)).toEqual(
@@ -40,7 +46,7 @@ describe('processSpecs', () => {
     expect(s['pas-sim'].env).toEqual({
       PORT: '3200', ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: 'RQM=2575,RAS=2576,R1K=2577,RYJ=2578', ADAPTER_HTTP_PORTS: 'RQM=3101,RAS=3102,R1K=3103,RYJ=3104',
     });
-    expect(s['notify-sim'].env).toEqual({ PORT: '3300', NOTIFIER_BASE_URL: 'http://127.0.0.1:3002' });
+    expect(s['notify-sim'].env).toEqual({ PORT: '3300', NOTIFIER_BASE_URL: 'http://127.0.0.1:3002', SIM_AUTOREPLY: '1' });
   });
 
   it('shifts every port, HTTP and MLLP, and every URL built from one, by the offset', () => {

@@ -124,7 +124,11 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
       name: 'pas-sim', app: 'pas-sim', port: 3200 + offset,
       env: { PORT: p(3200), ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: list((t) => t.mllpPort), ADAPTER_HTTP_PORTS: list((t) => t.httpPort) },
     },
-    { name: 'notify-sim', app: 'notify-sim', port: 3300 + offset, env: { PORT: p(3300), NOTIFIER_BASE_URL: local(3002) } },
+    {
+      name: 'notify-sim', app: 'notify-sim', port: 3300 + offset,
+      // CONTRACT.md: simulated patients answer on their own in the demo, and never unless asked otherwise.
+      env: { PORT: p(3300), NOTIFIER_BASE_URL: local(3002), SIM_AUTOREPLY: source.SIM_AUTOREPLY ?? ((source.DEMO ?? '1') === '0' ? '0' : '1') },
+    },
   ];
   if (appBuilt('dashboard')) {
     specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), EXCHANGE_URL: local(3000) } });
