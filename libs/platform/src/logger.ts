@@ -23,9 +23,15 @@ export function createLogger(service: string, level = 'info'): AppLogger {
   });
 }
 
+/** Nest's start-up narration (every module and route): useful when debugging, noise otherwise. */
+const FRAMEWORK_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
+
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: AppLogger) {}
-  log(message: unknown, context?: string) { this.logger.info({ context }, String(message)); }
+  log(message: unknown, context?: string) {
+    if (context && FRAMEWORK_CONTEXTS.has(context)) this.logger.debug({ context }, String(message));
+    else this.logger.info({ context }, String(message));
+  }
   error(message: unknown, trace?: string, context?: string) { this.logger.error({ context, trace }, String(message)); }
   warn(message: unknown, context?: string) { this.logger.warn({ context }, String(message)); }
   debug(message: unknown, context?: string) { this.logger.debug({ context }, String(message)); }
