@@ -4,6 +4,8 @@
  * Europe/London (GMT or BST depending on the date).
  */
 
+import { zonedTimeToUtc } from '@app/domain';
+
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
 /** `YYYYMMDDHHMMSS+0000` in UTC. Throws RangeError for an invalid Date: that is a caller bug. */
@@ -44,7 +46,8 @@ export function parseHl7Timestamp(s: string): Date | null {
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
   if (hour > 23 || minute > 59 || second > 59) return null;
   const wall = wallAsUtc(year, month, day, hour, minute, second, ms);
-  if (sign === undefined) return new Date(londonToUtc(wall));
+  // No offset: the sender's local time, which for an English PAS is London's.
+  if (sign === undefined) return new Date(zonedTimeToUtc({ year, month, day, hour, minute, second }, 'Europe/London').getTime() + ms);
   const offH = Number(oh);
   const offM = Number(om);
   if (offH > 14 || offM > 59) return null;
@@ -64,40 +67,3 @@ function wallAsUtc(year: number, month: number, day: number, hour: number, minut
   return d.getTime();
 }
 
-const LONDON = 'Europe/London';
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-let londonFormat: Intl.DateTimeFormat | undefined;
-
-/** Europe/London's offset from UTC at instant t (0 in GMT, +1 h in BST), from the platform tz database. */
-function londonOffsetAt(t: number): number {
-  londonFormat ??= new Intl.DateTimeFormat('en-GB', {
-    timeZone: LONDON,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  });
-  const parts = londonFormat.formatToParts(new Date(t));
-  const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
-  const wholeSeconds = Math.floor(t / 1000) * 1000;
-  return wallAsUtc(get('year'), get('month'), get('day'), get('hour'), get('minute'), get('second'), 0) - wholeSeconds;
-}
-
-/**
- * The instant a London clock reads `wall` (given as ms-as-if-UTC). Same rule as `@app/domain`'s
- * zonedTimeToUtc: a time that happens twice (clocks back) is the earlier; a time that never
- * happens (clocks forward) is the moment of the change.
- */
-function londonToUtc(wall: number): number {
-  const before = wall - londonOffsetAt(wall - DAY);
-  const after = wall - londonOffsetAt(wall + DAY);
-  const valid = [before, after].filter((t) => t + londonOffsetAt(t) === wall);
-  if (valid.length > 0) return Math.min(...valid);
-  // In the spring-forward gap London changes on the hour, so the change is the later candidate
-  // rounded down to the hour in UTC.
-  return Math.floor(Math.max(before, after) / HOUR) * HOUR;
-}
