@@ -19,13 +19,16 @@ export interface Benchmark {
   run(): Promise<BenchResult[]>;
 }
 
-const OFFSET = 30000;
+// Overridable so that two benchmark runs on one machine (or a bench beside the test suite) do not
+// share ports or a Redis database.
+const OFFSET = Number(process.env.BENCH_PORT_OFFSET ?? 30000);
+const BENCH_REDIS_DB = Number(process.env.BENCH_REDIS_DB ?? 14);
 const HOUR = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function withStack<T>(fn: (stack: Stack) => Promise<T>): Promise<T> {
   const db = await createTestDatabase('sx_bench');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/14`;
+  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${BENCH_REDIS_DB}`;
   const r = new IORedis(redisUrl);
   await r.flushdb();
   await r.quit();

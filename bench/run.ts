@@ -4,7 +4,7 @@
  * runs one. Benchmarks start their own stack on shifted ports against a fresh database, so they
  * never disturb a running demo.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@app/platform';
@@ -18,14 +18,18 @@ async function main(): Promise<void> {
     console.error(`No benchmark produces "${only}". Known: ${BENCHMARKS.flatMap((b) => b.produces).join(', ')}`);
     process.exit(2);
   }
-  const results: BenchResult[] = [];
+  const dir = join(repoRoot(), 'bench', 'results');
+  // `--only` refreshes one figure and keeps the others from the last full run, so that the
+  // results file always lists every benchmark the issues ask for.
+  const previous: BenchResult[] = only && existsSync(join(dir, 'latest.json')) ? (JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchResult[]) : [];
+  const fresh: BenchResult[] = [];
   for (const b of selected) {
     console.log(`running ${b.produces.join(', ')} …`);
     const out = await b.run();
-    results.push(...out.filter((r) => !only || r.name === only));
+    fresh.push(...out.filter((r) => !only || r.name === only));
   }
+  const results = [...previous.filter((p) => !fresh.some((r) => r.name === p.name)), ...fresh];
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-  const dir = join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   const meets = (r: BenchResult) => (r.target == null ? '' : (r.better === 'lower' ? r.value <= r.target : r.value >= r.target) ? 'yes' : 'NO');
