@@ -2,10 +2,21 @@
  * Writing to a PAS, behind a small interface: FHIR R4 today; an HL7 SRM driver could follow.
  * Bookings use a conditional create keyed by our booking id, so a retry after a lost response
  * finds the appointment the first attempt made instead of making a second.
+ *
+ * Every request has a timeout (PAS_TIMEOUT_MS) and goes through this PAS's circuit breaker, so a
+ * PAS that is down is not hammered by every retry of every job; retries themselves are BullMQ's
+ * (attempts, exponential back-off with jitter: libs/platform/src/queues.ts).
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
+import { MetricsService } from '@app/platform';
+import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './circuit-breaker';
 import { AdapterConfig } from './config';
+
+/** Consecutive PAS failures (network, timeout, 5xx, 408, 429) that open the circuit. */
+export const PAS_CIRCUIT_THRESHOLD = 5;
+/** How long an open circuit fails fast before one probe is let through. */
+export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
 
 export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string };
 
@@ -16,8 +27,21 @@ export abstract class PasWritebackDriver {
 
 @Injectable()
 export class FhirWritebackDriver extends PasWritebackDriver {
-  constructor(private readonly config: AdapterConfig) {
+  private readonly logger = new Logger('pas');
+  readonly breaker: CircuitBreaker;
+
+  constructor(private readonly config: AdapterConfig, metrics: MetricsService) {
     super();
+    const gauge = metrics.gauge('pas_circuit_state', 'Circuit breaker per PAS: 0 closed, 1 half-open, 2 open', ['trust']);
+    gauge.set({ trust: config.TRUST_ODS }, 0);
+    this.breaker = new CircuitBreaker({
+      threshold: PAS_CIRCUIT_THRESHOLD,
+      coolDownMs: PAS_CIRCUIT_COOL_DOWN_MS,
+      onStateChange: (state) => {
+        gauge.set({ trust: config.TRUST_ODS }, CIRCUIT_STATE_VALUE[state]);
+        this.logger.warn(`circuit to ${config.TRUST_ODS} PAS is ${state}`);
+      },
+    });
   }
 
   async book(order: WritebackOrder): Promise<WritebackResult> {
@@ -68,7 +92,12 @@ export class FhirWritebackDriver extends PasWritebackDriver {
     return { ok: false, permanent, reason: `PAS answered ${res.status}: ${res.text.slice(0, 200)}` };
   }
 
-  private async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {
+  private request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {
+    // A 4xx refusal is the PAS working; only what says "the PAS is unwell" counts against it.
+    return this.breaker.run(() => this.send(method, path, body, headers), (r) => r.status >= 500 || r.status === 408 || r.status === 429);
+  }
+
+  private async send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; text: string; json: unknown }> {
     const res = await fetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
       method,
       headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}), ...headers },
