@@ -3,6 +3,7 @@ import { PersistenceModule } from '@app/persistence';
 import { IcsDirectory, PlatformModule, loadIcsDirectory, policyFromConfig } from '@app/platform';
 import { BookingConfig } from './config';
 import { RepliesWorker } from './replies.worker';
+import { Reconciler } from './reconciler';
 import { POLICY } from './tokens';
 import { WritebackOutcomesWorker } from './writeback-outcomes.worker';
 
@@ -16,7 +17,7 @@ export class BookingModule {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: POLICY, useValue: policyFromConfig(config) },
-        RepliesWorker, WritebackOutcomesWorker,
+        RepliesWorker, WritebackOutcomesWorker, Reconciler,
       ],
     };
   }

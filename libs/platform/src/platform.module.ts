@@ -38,7 +38,7 @@ export class PlatformModule {
         provide: QueueService,
         inject: [HealthRegistry],
         useFactory: (health: HealthRegistry) => {
-          const q = new QueueService((opts.config as DataConfig).REDIS_URL);
+          const q = new QueueService((opts.config as DataConfig).REDIS_URL, { requireNoEviction: opts.config.NODE_ENV === 'production' });
           health.register('redis', () => q.ping());
           return q;
         },

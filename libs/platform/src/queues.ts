@@ -4,10 +4,25 @@
  * We use bullmq directly rather than @nestjs/bullmq's decorators because several queue names are
  * only known at run time (one write-back queue per trust, chosen by TRUST_ODS).
  *
- * Worker settings favour quick recovery after a crash: a job whose worker died is noticed as
- * stalled within `stalledInterval` and retried, instead of waiting for the default 30 s lock.
+ * Worker settings favour quick recovery after a crash (a `kill -9`, a lost node):
+ * - `lockDuration` 15 s (BullMQ default 30 s): an active job holds a lock that its worker renews
+ *   every lockDuration/2 while it runs. A worker that died stops renewing, so its job's lock lapses
+ *   within 15 s. Kept well above our slowest handler step (PAS_TIMEOUT_MS defaults to 10 s, and
+ *   renewal is independent of the handler) so a busy but live worker never loses its job.
+ * - `stalledInterval` 5 s (default 30 s): how often every worker looks for active jobs whose lock
+ *   has lapsed and puts them back in the wait list. A job of a dead worker is therefore running
+ *   again within lockDuration + stalledInterval, about 20 s, instead of about a minute.
+ * - `maxStalledCount` 3 (default 1): a job may stall three times (three crashed workers) before
+ *   it is failed; handlers are idempotent, so running a job again is always safe.
+ * - Retries: `attempts` 8 with exponential back-off from 0.5 s (0.5, 1, 2 … 32 s, about a minute in
+ *   all) and 50% jitter, so that jobs that failed together (a PAS outage) do not all come back in
+ *   the same instant.
+ * - Graceful shutdown: on SIGTERM Nest calls onApplicationShutdown; `Worker.close()` stops taking
+ *   jobs and waits for the ones in flight to finish, so nothing is left stalled.
+ * Redis must run with `maxmemory-policy noeviction`: an evicted job key is a lost job. Start-up
+ * refuses any other policy in production and warns elsewhere (`checkEvictionPolicy`).
  */
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Job, JobsOptions, Processor, Queue, Worker, WorkerOptions } from 'bullmq';
 import IORedis, { Redis, RedisOptions } from 'ioredis';
 
@@ -20,7 +35,7 @@ export const WORKER_DEFAULTS: Partial<WorkerOptions> = {
 
 export const JOB_DEFAULTS: JobsOptions = {
   attempts: 8,
-  backoff: { type: 'exponential', delay: 500 },
+  backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
   // Keep finished job ids for a while so that a repeated enqueue with the same id is a no-op.
   removeOnComplete: { age: 3600, count: 10_000 },
   removeOnFail: { age: 7 * 24 * 3600 },
@@ -31,17 +46,47 @@ export function redisOptions(url: string): { url: string; options: RedisOptions 
   return { url, options: { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false } };
 }
 
+/**
+ * Refuses (production) or warns about (elsewhere) a Redis that may evict keys: BullMQ keeps jobs
+ * as keys, and an eviction silently loses a job. A Redis that hides CONFIG (some managed services)
+ * cannot be checked; that is said, not refused.
+ */
+export function checkEvictionPolicy(policy: string | null, production: boolean, warn: (m: string) => void): void {
+  if (policy === null) {
+    warn('could not read Redis maxmemory-policy (CONFIG GET refused); make sure it is noeviction');
+    return;
+  }
+  if (policy === 'noeviction') return;
+  const message = `Redis maxmemory-policy is ${policy}; BullMQ needs noeviction or jobs can be lost`;
+  if (production) throw new Error(`${message}. Refusing to start (NODE_ENV=production).`);
+  warn(message);
+}
+
+export interface QueueServiceOptions {
+  /** Refuse to start on a Redis whose maxmemory-policy is not noeviction (production). */
+  requireNoEviction?: boolean;
+}
+
 @Injectable()
-export class QueueService implements OnApplicationShutdown {
+export class QueueService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('queues');
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
   private readonly connection: Redis;
 
-  constructor(private readonly url: string) {
+  constructor(private readonly url: string, private readonly opts: QueueServiceOptions = {}) {
     const { options } = redisOptions(url);
     this.connection = new IORedis(url, options);
     this.connection.on('error', (e) => this.logger.warn(`redis: ${e.message}`));
+  }
+
+  /** Before any worker starts (workers start in onApplicationBootstrap). */
+  async onModuleInit(): Promise<void> {
+    // Bounded: commands queue while Redis is unreachable, and readiness already reports that.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), 5000)));
+    const policy = await Promise.race([this.evictionPolicy(), timeout]).finally(() => clearTimeout(timer));
+    checkEvictionPolicy(policy, this.opts.requireNoEviction === true, (m) => this.logger.warn(m));
   }
 
   get redis(): Redis {

@@ -1,0 +1,162 @@
+/**
+ * Re-drives work left in an intermediate state by a crash or a lost queue (Redis restarted empty,
+ * a job failed for good before it could report). Postgres is the source of truth, so everything
+ * here is decided from rows, and every re-drive goes through the outbox like any other job:
+ * - outbox rows committed but still unpublished after a minute: the relay is woken (its LISTEN
+ *   connection may have been lost and its sweep stopped with a dead process);
+ * - a booking still pending whose PAS write-back is still pending after a few minutes, with no job
+ *   for it waiting or running in the trust's queue: the write-back is ordered again (a new job id,
+ *   since the old one may still sit in BullMQ as completed or failed and would be a no-op);
+ * - a write-back with a terminal outcome whose booking is still pending: the outcome job is
+ *   ordered again, so the patient hears the truth.
+ * Every handler re-reads state, so a re-drive that races the original job does nothing twice.
+ */
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { QueueName, jobId } from '@app/contracts';
+import { OutboxRelay, enqueue } from '@app/persistence';
+import { MetricsService, QueueService } from '@app/platform';
+import { DataSource } from 'typeorm';
+
+export interface ReconcilerThresholds {
+  /** An unpublished outbox row older than this is stuck. */
+  outboxStuckMs: number;
+  /** A pending write-back older than this with no live job is stuck. */
+  writebackStuckMs: number;
+  /** A terminal write-back older than this whose booking is still pending is stuck. */
+  outcomeStuckMs: number;
+}
+
+export const RECONCILE_EVERY_MS = 30_000;
+export const DEFAULT_THRESHOLDS: ReconcilerThresholds = { outboxStuckMs: 60_000, writebackStuckMs: 5 * 60_000, outcomeStuckMs: 60_000 };
+
+/** BullMQ states in which a job will still run by itself. */
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+export interface ReconcileReport {
+  outboxStuck: number;
+  writebacksRedriven: number;
+  outcomesRedriven: number;
+}
+
+@Injectable()
+export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('reconciler');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<ReconcileReport>;
+  thresholds: ReconcilerThresholds = DEFAULT_THRESHOLDS;
+
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly relay: OutboxRelay,
+    private readonly queues: QueueService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // Once at start (the usual moment to find a crash's leftovers), then every 30 s.
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), RECONCILE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = this.reconcile();
+    try {
+      await this.running;
+    } catch (e) {
+      this.logger.warn(`reconcile failed, will try again: ${(e as Error).message}`);
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  async reconcile(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 };
+    const counter = this.metrics.counter('reconciler_redrives_total', 'Rows the reconciler found stuck and re-drove', ['kind']);
+
+    const [{ n }] = await this.ds.query(
+      `SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)`,
+      [this.thresholds.outboxStuckMs / 1000],
+    );
+    report.outboxStuck = n;
+    if (n > 0) {
+      counter.inc({ kind: 'outbox' }, n);
+      this.logger.warn(`${n} outbox row(s) unpublished for over ${this.thresholds.outboxStuckMs / 1000} s: draining`);
+      await this.relay.drain();
+    }
+
+    const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(
+      `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
+        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND w.created_at < now() - make_interval(secs => $1)
+        ORDER BY w.created_at LIMIT 200`,
+      [this.thresholds.writebackStuckMs / 1000],
+    );
+    for (const wb of pending) {
+      if (await this.hasLiveJob(wb.id, wb.trust_ods)) continue;
+      await this.ds.transaction(async (tx) => {
+        // Re-check under the booking's lock: the outcome may have arrived meanwhile.
+        const [still] = await tx.query(
+          `SELECT 1 FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE w.id = $1 AND w.status = 'pending' AND b.status = 'pending' FOR UPDATE OF b`,
+          [wb.id],
+        );
+        if (!still) return;
+        await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: wb.trust_ods, jobIdSuffix: `r${Date.now()}` });
+        report.writebacksRedriven++;
+      });
+    }
+    if (report.writebacksRedriven) {
+      counter.inc({ kind: 'write-back' }, report.writebacksRedriven);
+      this.logger.warn(`re-ordered ${report.writebacksRedriven} write-back(s) that had no job left`);
+    }
+
+    const decided: Array<{ id: string }> = await this.ds.query(
+      `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id
+        WHERE w.kind = 'book' AND w.status IN ('succeeded', 'failed') AND b.status = 'pending'
+          AND w.completed_at < now() - make_interval(secs => $1)
+        ORDER BY w.completed_at LIMIT 200`,
+      [this.thresholds.outcomeStuckMs / 1000],
+    );
+    for (const wb of decided) {
+      if (await this.hasLiveOutcomeJob(wb.id)) continue;
+      await this.ds.transaction((tx) => enqueue(tx, 'writeback-outcome', { writebackId: wb.id }, { jobIdSuffix: `r${Date.now()}` }));
+      report.outcomesRedriven++;
+    }
+    if (report.outcomesRedriven) {
+      counter.inc({ kind: 'writeback-outcome' }, report.outcomesRedriven);
+      this.logger.warn(`re-ordered ${report.outcomesRedriven} write-back outcome(s) whose booking was still pending`);
+    }
+    return report;
+  }
+
+  /** Whether any job ordered for this write-back (the first, or an earlier re-drive) will still run. */
+  private async hasLiveJob(writebackId: string, ods: string): Promise<boolean> {
+    return this.anyLive(QueueName.trustWriteback(ods), jobId('write-back', { writebackId }));
+  }
+
+  private async hasLiveOutcomeJob(writebackId: string): Promise<boolean> {
+    return this.anyLive(QueueName.bookingEvents, jobId('writeback-outcome', { writebackId }));
+  }
+
+  private async anyLive(queue: string, baseId: string): Promise<boolean> {
+    // An unpublished row is a job about to exist; the outbox check above takes care of it.
+    const ids: Array<{ job_id: string; published: boolean }> = await this.ds.query(
+      `SELECT job_id, published_at IS NOT NULL AS published FROM outbox WHERE queue = $1 AND (job_id = $2 OR job_id LIKE $3)`,
+      [queue, baseId, `${baseId}-r%`],
+    );
+    if (ids.some((r) => !r.published)) return true;
+    const q = this.queues.queue(queue);
+    const candidates = new Set([baseId, ...ids.map((r) => r.job_id)]);
+    for (const id of candidates) {
+      const state = await q.getJobState(id);
+      if (LIVE_STATES.has(state)) return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The booking reconciler re-drives what a crash or a lost queue left half done, and only that:
+ * a stuck outbox row is published, a pending write-back with no job left is ordered again, a
+ * decided write-back whose booking is still pending gets its outcome job again — and a second
+ * pass while those jobs wait in BullMQ orders nothing more.
+ * Also here: graceful shutdown lets an in-flight job finish.
+ */
+import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
+import { createTestDatabase, dataSourceOptions, OutboxRelay, TestDatabase } from '@app/persistence';
+import { checkEvictionPolicy, IcsDirectory, loadIcsDirectory, MetricsService, QueueService } from '@app/platform';
+import { Job } from 'bullmq';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { Reconciler } from '../../apps/booking/src/reconciler';
+import { RepliesWorker } from '../../apps/booking/src/replies.worker';
+import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
+import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
+import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
+import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
+import { REDIS_DB, nhs } from './harness';
+
+const HOUR = 3_600_000;
+const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 1 };
+const clock = new FixedClock(new Date(Date.now()));
+const metrics = new MetricsService('test');
+const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
+
+let db: TestDatabase;
+let ds: DataSource;
+let ics: IcsDirectory;
+let queues: QueueService;
+let relay: OutboxRelay;
+
+beforeAll(async () => {
+  const redis = new IORedis(redisUrl);
+  await redis.flushdb();
+  await redis.quit();
+  db = await createTestDatabase('sx_reconcile');
+  ds = await new DataSource(dataSourceOptions(db.url, 10)).initialize();
+  ics = loadIcsDirectory();
+  queues = new QueueService(redisUrl);
+  relay = new OutboxRelay(ds, queues, metrics);
+});
+afterAll(async () => {
+  await queues?.onApplicationShutdown();
+  await ds?.destroy();
+  await db?.drop();
+});
+
+let seq = 0;
+/** A claimed booking, made by the production services (PTL row → slot → offer → YES). */
+async function claimedBooking(): Promise<{ bookingId: string; writebackId: string }> {
+  seq++;
+  const events = new SlotEventsService(ds, clock, policy, ics, metrics);
+  const list = new WaitingListService(ds);
+  const matcher = new MatchingWorker(ds, clock, policy, ics, undefined as never, metrics, Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' }));
+  const replies = new RepliesWorker(ds, clock, policy, ics, undefined as never, metrics);
+  await list.applyBatch('RQM', { mode: 'delta', rows: [{
+    rowNumber: 1, pathwayId: `PW-REC-${seq}`, nhsNumber: nhs(700000 + seq * 10), birthDate: '1970-01-01', tfc: '320', appointmentType: 'NEW',
+    rttStart: '2026-03-01', priority: 'P3', mobile: `+4477009${String(80000 + seq).padStart(5, '0')}`, offerConsent: true, icsWideConsent: false, acceptableSites: ['ANY'], unavailable: [],
+  }] });
+  const r = await events.handle('RQM', {
+    eventId: `rec-${seq}-${Date.now()}`, kind: 'slot-released', controlId: `REC${seq}`, siteOds: 'RQM01', clinicCode: '320-NEW', tfc: '320', appointmentType: 'NEW',
+    start: new Date(clock.now().getTime() + (72 + seq) * HOUR).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-REC-${seq}-${Date.now()}`,
+  });
+  await matcher.match({ slotId: r.slotId!, round: 1 });
+  const [offer] = await ds.query(`SELECT patient_id, code FROM offer WHERE slot_id = $1 AND status = 'live'`, [r.slotId]);
+  const [reply] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`, [`rec-${seq}`, offer.patient_id, offer.code]);
+  expect((await replies.process({ replyId: reply.id })).reason).toBe('claimed');
+  const [b] = await ds.query(`SELECT b.id AS booking_id, w.id AS writeback_id FROM booking b JOIN writeback w ON w.booking_id = b.id WHERE b.slot_id = $1`, [r.slotId]);
+  return { bookingId: b.booking_id, writebackId: b.writeback_id };
+}
+
+describe('Reconciler', () => {
+  it('re-drives stuck rows once, and leaves alone what is on its way', async () => {
+    const lost = await claimedBooking(); // its write-back job vanished (Redis lost it)
+    const decided = await claimedBooking(); // the PAS answered but the outcome job vanished
+    const fresh = await claimedBooking(); // ordinary work in progress: not stuck
+    // Everything the claims wrote is published, then the queue is emptied, as after a Redis loss.
+    await ds.query(`UPDATE outbox SET published_at = now() WHERE published_at IS NULL`);
+    await ds.query(`UPDATE writeback SET created_at = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])`, [[lost.writebackId, decided.writebackId]]);
+    await ds.query(`UPDATE writeback SET status = 'succeeded', pas_appointment_id = 'PAS-1', completed_at = now() - interval '2 minutes' WHERE id = $1`, [decided.writebackId]);
+    // A row committed long ago and never published (its relay died with its process).
+    await ds.query(`INSERT INTO outbox (queue, job_name, job_id, payload, created_at) VALUES ('slot-matching', 'match-slot', 'rec-stuck-row', '{"slotId":"00000000-0000-0000-0000-000000000000","round":1}', now() - interval '2 minutes')`);
+
+    const reconciler = new Reconciler(ds, relay, queues, metrics);
+    const first = await reconciler.reconcile();
+    expect(first).toEqual({ outboxStuck: 1, writebacksRedriven: 1, outcomesRedriven: 1 });
+    expect((await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'rec-stuck-row'`))[0].published_at).not.toBeNull();
+    const redriven = await ds.query(`SELECT queue, job_id FROM outbox WHERE job_id LIKE '%-r%' AND job_id <> 'rec-stuck-row' ORDER BY queue`);
+    expect(redriven).toEqual([
+      { queue: 'booking-events', job_id: expect.stringMatching(new RegExp(`^wb-outcome-${decided.writebackId}-r\\d+$`)) },
+      { queue: 'trust-writeback-RQM', job_id: expect.stringMatching(new RegExp(`^writeback-${lost.writebackId}-r\\d+$`)) },
+    ]);
+    expect(redriven.some((r: { job_id: string }) => r.job_id.includes(fresh.writebackId))).toBe(false);
+
+    // Before the relay has moved them, and after, the re-driven jobs count as on their way.
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+    await relay.drain();
+    for (const r of redriven) expect(await queues.queue(r.queue).getJobState(r.job_id)).toBe('waiting');
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+
+    // Once the booking is settled, nothing about it is stuck any more.
+    await ds.query(`UPDATE booking SET status = 'confirmed' WHERE id = ANY($1::uuid[])`, [[lost.bookingId, decided.bookingId]]);
+    await queues.queue('booking-events').obliterate({ force: true });
+    await queues.queue('trust-writeback-RQM').obliterate({ force: true });
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets a job in flight finish before the workers close', async () => {
+    const q = new QueueService(redisUrl);
+    let finished = false;
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    q.worker('shutdown-test', async (_job: Job) => {
+      started();
+      await new Promise((r) => setTimeout(r, 1500));
+      finished = true;
+      return 'done';
+    });
+    const job = await q.add('shutdown-test', 'slow', {}, { jobId: `slow-${Date.now()}` });
+    await running;
+    await q.onApplicationShutdown(); // what Nest calls on SIGTERM
+    expect(finished).toBe(true);
+    const check = new QueueService(redisUrl);
+    try {
+      expect(await check.queue('shutdown-test').getJobState(job.id!)).toBe('completed');
+      await check.queue('shutdown-test').obliterate({ force: true });
+    } finally {
+      await check.onApplicationShutdown();
+    }
+  });
+});
+
+describe('Redis eviction policy at start-up', () => {
+  it('refuses anything but noeviction in production and warns elsewhere', () => {
+    const warnings: string[] = [];
+    expect(() => checkEvictionPolicy('allkeys-lru', true, (m) => warnings.push(m))).toThrow(/noeviction.*Refusing to start/);
+    checkEvictionPolicy('allkeys-lru', false, (m) => warnings.push(m));
+    checkEvictionPolicy('noeviction', true, (m) => warnings.push(m));
+    checkEvictionPolicy(null, true, (m) => warnings.push(m));
+    expect(warnings).toEqual([expect.stringMatching(/allkeys-lru/), expect.stringMatching(/could not read/)]);
+  });
+
+  it('reads the policy from the running Redis', async () => {
+    const q = new QueueService(redisUrl, { requireNoEviction: true });
+    try {
+      const policy = await q.evictionPolicy();
+      if (policy === 'noeviction') await expect(q.onModuleInit()).resolves.toBeUndefined();
+      else await expect(q.onModuleInit()).rejects.toThrow(/Refusing to start/);
+    } finally {
+      await q.onApplicationShutdown();
+    }
+  });
+});
