@@ -7,6 +7,9 @@ const base = { rootDir: __dirname, moduleNameMapper, transform, testEnvironment:
 module.exports = {
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   testTimeout: 120000,
+  // A failing end-to-end test can leave a socket or timer behind; CI must still end (and report)
+  // instead of waiting out its time limit. Suites stop what they start in afterAll regardless.
+  forceExit: true,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,tools}/**/*.spec.ts'] },
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/{apps,libs,tools,test}/**/*.int-spec.ts'] },
