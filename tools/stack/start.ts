@@ -4,6 +4,9 @@
  * it started last (so no app loses its database mid-drain).
  */
 import { sandboxPasInboundToken, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
+import { DEFAULT_POLICY, isInQuietHours, parseQuietHours } from '@app/domain';
+// The config module alone: the launcher needs the default, not Nest or telemetry.
+import { PolicyConfig } from '@app/platform/config';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate } from './migrate';
@@ -57,6 +60,13 @@ export function summary(stack: Stack, pg: ServiceHandle, redis: ServiceHandle): 
   lines.push(
     row('Demo', demo ? 'ON: demo patients are seeded and the sandbox PASs cancel appointments now and then (DEMO=0 for none)' : 'off (DEMO=0): no demo data, no generated cancellations'),
   );
+  // Someone trying the demo in the evening would otherwise see cancellations and no offers.
+  const quietHours = process.env.QUIET_HOURS ?? new PolicyConfig().QUIET_HOURS;
+  const quiet = parseQuietHours(quietHours);
+  if (quiet) {
+    const now = isInQuietHours(new Date(), { ...DEFAULT_POLICY, quietHours: quiet });
+    lines.push(row('Quiet hours', `${quietHours} Europe/London${now ? ' — IN FORCE NOW: offers wait until they end' : ''} (QUIET_HOURS= for none)`));
+  }
   lines.push(row('Postgres', pg.describe));
   lines.push(row('Redis', redis.describe));
   lines.push('', 'Ctrl-C to stop');
