@@ -9,7 +9,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { endWave, enqueue, queueSms, wordingFor, rows } from '@app/persistence';
+import { endWave, enqueue, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -117,7 +117,12 @@ export class RepliesWorker implements OnApplicationBootstrap {
     return tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = $1 AND status = 'live'`, [patientId]);
   }
 
-  private async accept(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
+  /** The claim joins the slot's own trace (the reply arrived without one). */
+  private accept(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
+    return inSlotTrace(tx, offerRef.slot_id, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken));
+  }
+
+  private async claim(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
     const now = this.clock.now();
     // Lock order everywhere: slot, then offer. The slot lock serialises every YES for one slot.
     const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slot_id]);

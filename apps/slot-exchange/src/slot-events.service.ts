@@ -9,7 +9,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventResult } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
 import { enqueue } from '@app/persistence';
-import { AppError, CLOCK, IcsDirectory, MetricsService } from '@app/platform';
+import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { POLICY } from './tokens';
 
@@ -48,13 +48,15 @@ export class SlotEventsService {
     const result = await this.ds.transaction(async (tx) => {
       const rows: Array<{ id: string }> = await tx.query(
         `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
-                           filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+                           filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
          ON CONFLICT DO NOTHING RETURNING id`,
         [
           trustOds, e.siteOds, e.clinicCode, e.tfc, e.appointmentType, start, e.durationMinutes, e.clinicianId ?? null,
           e.fillerAppointmentId, e.placerAppointmentId ?? null, e.eventId, e.constraints ? JSON.stringify(e.constraints) : null,
           tooLate ? 'too_late' : 'open', tooLate ? `inside the ${this.policy.minNoticeHours}-hour minimum notice` : null, cutoff, tooLate ? now : null,
+          // The patient's answer comes back without a trace; the booking continues this one.
+          currentTraceparent() ?? null,
         ],
       );
       if (rows.length === 0) return { eventId: e.eventId, outcome: 'duplicate' as const };

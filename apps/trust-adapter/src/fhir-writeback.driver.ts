@@ -9,7 +9,7 @@
  */
 import { Injectable, Logger } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
-import { MetricsService } from '@app/platform';
+import { MetricsService, tracedFetch } from '@app/platform';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './circuit-breaker';
 import { AdapterConfig } from './config';
 
@@ -98,12 +98,12 @@ export class FhirWritebackDriver extends PasWritebackDriver {
   }
 
   private async send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; text: string; json: unknown }> {
-    const res = await fetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
+    const res = await tracedFetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
       method,
       headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}), ...headers },
       body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(this.config.PAS_TIMEOUT_MS),
-    });
+    }, 'pas-fhir');
     const text = await res.text();
     let json: unknown;
     try { json = JSON.parse(text); } catch { json = undefined; }

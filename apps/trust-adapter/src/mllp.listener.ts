@@ -1,6 +1,8 @@
 /** The trust's MLLP port, open for as long as the app runs; every frame goes through the same intake as `POST /hl7`. */
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { MllpServer } from '@app/hl7';
+import { withSpan } from '@app/platform';
+import { SpanKind } from '@opentelemetry/api';
 import { AdapterConfig } from './config';
 import { Hl7IntakeService } from './hl7-intake.service';
 
@@ -16,7 +18,15 @@ export class MllpListener implements OnApplicationBootstrap, OnApplicationShutdo
       port: this.config.MLLP_PORT,
       host: this.config.HOST,
       maxMessageBytes: this.config.MLLP_MAX_MESSAGE_BYTES,
-      onMessage: async (message) => (await this.intake.receive(message)).ack,
+      // Each frame starts a trace (a PAS sends no trace context): for an S15 this is the root of
+      // the freed slot's one trace, carried on through the outbox to the exchange and beyond.
+      onMessage: (message) =>
+        withSpan('mllp receive', { kind: SpanKind.SERVER, attributes: { 'network.transport': 'tcp', 'hl7.trust': this.config.TRUST_ODS } }, async (span) => {
+          const result = await this.intake.receive(message);
+          span.setAttribute('hl7.ack_code', result.code);
+          if (result.duplicate) span.setAttribute('hl7.duplicate', true);
+          return result.ack;
+        }),
     });
     const port = await this.server.listen();
     this.logger.log(`MLLP for ${this.config.TRUST_ODS} listening on ${port}`);

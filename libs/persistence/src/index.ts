@@ -5,3 +5,4 @@ export * from './persistence.module';
 export * from './testing';
 export * from './sms';
 export * from './offers';
+export * from './slot-trace';

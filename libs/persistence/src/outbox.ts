@@ -8,7 +8,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
-import { QueueService, MetricsService } from '@app/platform';
+import { QueueService, MetricsService, currentTraceparent } from '@app/platform';
 import { Client } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 
@@ -23,11 +23,18 @@ export interface EnqueueOptions {
 
 type Queryable = Pick<EntityManager, 'query'>;
 
+/** The job carries the trace of the work that caused it (TraceCarrier), unless it names one itself. */
+function withTraceContext<P extends { traceparent?: string }>(payload: P): P {
+  if (payload.traceparent) return payload;
+  const traceparent = currentTraceparent();
+  return traceparent ? { ...payload, traceparent } : payload;
+}
+
 export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): Promise<void> {
   const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
   await tx.query(
     `INSERT INTO outbox (queue, job_name, job_id, payload, run_at) VALUES ($1, $2, $3, $4, COALESCE($5, now()))`,
-    [queueFor(name, opts.ods), name, id, JSON.stringify(payload), opts.runAt ?? null],
+    [queueFor(name, opts.ods), name, id, JSON.stringify(withTraceContext(payload)), opts.runAt ?? null],
   );
   // Delivered at commit, and folded by Postgres when repeated in one transaction.
   await tx.query(`SELECT pg_notify('outbox', '')`);

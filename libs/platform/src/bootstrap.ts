@@ -29,6 +29,13 @@ export async function bootstrapApp(module: Type<unknown> | import('@nestjs/commo
   express.use(bodyParser.json({ limit: opts.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
   express.use(bodyParser.urlencoded({ extended: false, limit: '100kb' }));
   express.disable('x-powered-by');
+  if (opts.config.PROCESS_ROLE === 'worker') {
+    // A queue-worker pod serves probes and scrapes only; the API runs in its own pods.
+    express.use((req: import('express').Request, res: import('express').Response, next: () => void) => {
+      if (/^\/(health|metrics)(\/|$)/.test(req.path)) return next();
+      res.status(404).json({ code: 'worker_only', message: 'this process runs queue workers only (PROCESS_ROLE=worker)' });
+    });
+  }
   await opts.configure?.(app);
   await app.listen(opts.config.PORT, opts.config.HOST);
   logger.info({ port: opts.config.PORT }, `${opts.config.SERVICE_NAME} listening`);

@@ -33,11 +33,24 @@ export class BaseConfig {
   @IsString()
   HOST = '0.0.0.0';
 
-  @IsIn(['none', 'console', 'otlp'])
-  OTEL_TRACES_EXPORTER: 'none' | 'console' | 'otlp' = 'none';
+  @IsIn(['none', 'console', 'otlp', 'file'])
+  OTEL_TRACES_EXPORTER: 'none' | 'console' | 'otlp' | 'file' = 'none';
 
   @IsOptional() @IsString() @EmptyAsUndefined()
   OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** JSON lines of finished spans, with `OTEL_TRACES_EXPORTER=file`. */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OTEL_TRACES_FILE?: string;
+
+  /**
+   * What this process runs, so that API pods and queue-worker pods scale apart (HPA on CPU for the
+   * API, KEDA on queue depth for workers): `all` (default, one process does both), `api` (HTTP
+   * routes and the outbox relay, no queue workers), `worker` (queue workers and the relay; HTTP
+   * answers only /health and /metrics).
+   */
+  @IsIn(['all', 'api', 'worker'])
+  PROCESS_ROLE: 'all' | 'api' | 'worker' = 'all';
 }
 
 export class DataConfig extends BaseConfig {

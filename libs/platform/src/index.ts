@@ -12,3 +12,4 @@ export * from './bootstrap';
 export * from './telemetry';
 export * from './ics';
 export * from './policy';
+export * from './tracing';

@@ -38,7 +38,10 @@ export class PlatformModule {
         provide: QueueService,
         inject: [HealthRegistry],
         useFactory: (health: HealthRegistry) => {
-          const q = new QueueService((opts.config as DataConfig).REDIS_URL, { requireNoEviction: opts.config.NODE_ENV === 'production' });
+          const q = new QueueService((opts.config as DataConfig).REDIS_URL, {
+            requireNoEviction: opts.config.NODE_ENV === 'production',
+            runWorkers: opts.config.PROCESS_ROLE !== 'api',
+          });
           health.register('redis', () => q.ping());
           return q;
         },

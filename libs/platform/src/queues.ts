@@ -25,6 +25,7 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Job, JobsOptions, Processor, Queue, Worker, WorkerOptions } from 'bullmq';
 import IORedis, { Redis, RedisOptions } from 'ioredis';
+import { runJobInTrace } from './tracing';
 
 export const WORKER_DEFAULTS: Partial<WorkerOptions> = {
   concurrency: 8,
@@ -65,6 +66,8 @@ export function checkEvictionPolicy(policy: string | null, production: boolean, 
 export interface QueueServiceOptions {
   /** Refuse to start on a Redis whose maxmemory-policy is not noeviction (production). */
   requireNoEviction?: boolean;
+  /** False in an API-only process (PROCESS_ROLE=api): producers work, `worker()` starts nothing. */
+  runWorkers?: boolean;
 }
 
 @Injectable()
@@ -107,10 +110,19 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return this.queue(queue).add(name, data, { ...JOB_DEFAULTS, ...opts });
   }
 
-  /** Starts a worker; each worker gets its own blocking connection as BullMQ requires. */
-  worker<T = unknown, R = unknown>(queue: string, processor: Processor<T, R>, opts: Partial<WorkerOptions> = {}): Worker<T, R> {
+  /**
+   * Starts a worker; each worker gets its own blocking connection as BullMQ requires. Each job runs
+   * in a span that continues the trace carried in its data. In an API-only process nothing starts
+   * (undefined).
+   */
+  worker<T = unknown, R = unknown>(queue: string, processor: Processor<T, R>, opts: Partial<WorkerOptions> = {}): Worker<T, R> | undefined {
+    if (this.opts.runWorkers === false) {
+      this.logger.log(`not consuming ${queue}: PROCESS_ROLE=api`);
+      return undefined;
+    }
     const { options } = redisOptions(this.url);
-    const w = new Worker<T, R>(queue, processor, { ...WORKER_DEFAULTS, ...opts, connection: new IORedis(this.url, options) });
+    const traced: Processor<T, R> = (job, token) => runJobInTrace(queue, job, () => processor(job, token));
+    const w = new Worker<T, R>(queue, traced, { ...WORKER_DEFAULTS, ...opts, connection: new IORedis(this.url, options) });
     w.on('error', (e) => this.logger.warn(`worker ${queue}: ${e.message}`));
     w.on('failed', (job, e) => this.logger.warn(`job ${queue}/${job?.id} failed (attempt ${job?.attemptsMade}): ${e.message}`));
     this.workers.push(w as unknown as Worker);

@@ -93,6 +93,8 @@ export class SlotRow {
   @Column('text', { name: 'placer_appointment_id', nullable: true }) placerAppointmentId: string | null;
   @Column('text', { name: 'source_event_id', unique: true }) sourceEventId: string;
   @Column('jsonb', { nullable: true }) constraints: Record<string, unknown> | null;
+  /** W3C traceparent the slot was released under (see migration 1764400009000). */
+  @Column('text', { name: 'trace_context', nullable: true }) traceContext: string | null;
   @Column('text') status: SlotStatus;
   @Column('text', { name: 'closed_reason', nullable: true }) closedReason: string | null;
   @Column('timestamptz', { name: 'cutoff_at' }) cutoffAt: Date;
