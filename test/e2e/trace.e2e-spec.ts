@@ -108,7 +108,10 @@ describe('one freed slot, one trace', () => {
       // Done when the confirmation SMS (a send-sms after the write-back) is in the trace.
       const writeback = inTrace.find((s) => s.name === 'trust-writeback-RQM write-back');
       const sends = inTrace.filter((s) => s.name === 'sms-outbound send-sms');
-      return writeback && sends.length >= 2 ? { root, inTrace } : undefined;
+      // A parent span is exported when it ends, after its children: wait until the tree is whole.
+      const ids = new Set(inTrace.map((s) => s.spanId));
+      const complete = inTrace.every((s) => s === root || ids.has(s.parentSpanId ?? ''));
+      return writeback && sends.length >= 2 && complete ? { root, inTrace } : undefined;
     });
 
     const services = new Set(trace.inTrace.map((s) => s.service));

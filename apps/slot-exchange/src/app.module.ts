@@ -1,11 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { PersistenceModule } from '@app/persistence';
-import { IcsDirectory, PlatformModule, loadIcsDirectory, policyFromConfig } from '@app/platform';
+import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
 import { ExchangeConfig } from './config';
 import { ExchangeController } from './exchange.controller';
 import { MatchingWorker } from './matching.worker';
+import { PolicyService, exchangePolicy } from './policy.service';
 import { SlotEventsService } from './slot-events.service';
 import { POLICY } from './tokens';
+import { TravelDistances } from './travel-distance';
 import { TrustTokenGuard } from './trust-auth.guard';
 import { WaitingListService } from './waiting-list.service';
 import { WritebacksService } from './writebacks.service';
@@ -14,14 +16,16 @@ import { WritebacksService } from './writebacks.service';
 @Module({})
 export class ExchangeModule {
   static forRoot(config: ExchangeConfig): DynamicModule {
+    const ics = loadIcsDirectory(config.ICS_CONFIG_DIR);
     return {
       module: ExchangeModule,
       imports: [PlatformModule.forRoot({ config, configClass: ExchangeConfig, redis: true }), PersistenceModule.forRoot()],
       controllers: [ExchangeController],
       providers: [
-        { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
-        { provide: POLICY, useValue: policyFromConfig(config) },
-        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker,
+        { provide: IcsDirectory, useValue: ics },
+        { provide: POLICY, useValue: exchangePolicy(config) },
+        { provide: TravelDistances, useValue: TravelDistances.load(config.POSTCODE_CENTROIDS_FILE, ics) },
+        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker, PolicyService,
       ],
     };
   }

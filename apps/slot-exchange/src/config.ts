@@ -1,5 +1,5 @@
 import { EmptyAsUndefined, PolicyConfig } from '@app/platform';
-import { IsOptional, IsString } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 
 export class ExchangeConfig extends PolicyConfig {
   override SERVICE_NAME = 'slot-exchange';
@@ -12,4 +12,24 @@ export class ExchangeConfig extends PolicyConfig {
   /** Where patients open offer links (the notifier's public address). */
   @IsString()
   OFFER_PAGE_BASE_URL = 'http://127.0.0.1:3002';
+
+  /** The shortest a wave's time-to-live is cut to as the cut-off nears. */
+  @IsInt() @Min(1) @Max(7 * 24 * 60)
+  MIN_OFFER_TTL_MINUTES = 15;
+
+  /**
+   * Per-specialty policy, JSON: `{"330":{"waveSize":5},"130":{"strategy":"sequential"}}`. Keys are
+   * TFCs; values may set waveSize, offerTtlMinutes, minOfferTtlMinutes, minGainDays, strategy.
+   * Checked at boot with the rest of the policy.
+   */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  TFC_POLICY_OVERRIDES?: string;
+
+  /**
+   * CSV of postcode (or outward code) centroids, `postcode,latitude,longitude`, e.g. cut from the
+   * ONS Postcode Directory. Without it travel distances are unknown and other trusts' sites are
+   * offered only to patients who named them (or said ANY).
+   */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  POSTCODE_CENTROIDS_FILE?: string;
 }

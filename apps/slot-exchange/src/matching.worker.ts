@@ -4,27 +4,40 @@
  * Every handler locks the slot row, re-reads it and skips work that is done or moot, so a job
  * delivered twice (or raced by another worker) does nothing the second time.
  */
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import {
-  Candidate, Clock, FreedSlot, MatchingPolicy, effectiveWaveSize, generateOfferCode, isInsideMinimumNotice, nextSendableTime, rankCandidates, waveExpiry,
+  Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode, isInsideMinimumNotice, nextSendableTime,
+  noticeCutoff, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
-import { endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
+import { currentPolicy, endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { randomBytes, randomInt } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
+import { CandidateKey, CandidateRow, candidateQuery, toCandidateRow } from './candidate-query';
 import { ExchangeConfig } from './config';
 import { POLICY } from './tokens';
+import { TravelDistances } from './travel-distance';
 
 interface SlotRecord {
   id: string; trust_ods: string; site_ods: string; tfc: string; appointment_type: 'NEW' | 'FUP'; start_at: Date;
   duration_minutes: number; constraints: FreedSlot['constraints'] | null; status: string; match_round: number; cutoff_at: Date;
 }
 
-/** How many rows the index walk returns for the domain rules to check; more than a wave, since some fail rules SQL does not see. */
-const CANDIDATE_WINDOW = 50;
+/** Rows per index page: more than a wave, since some rows fail rules SQL does not see. */
+export const CANDIDATE_WINDOW = 50;
+/** At most this many pages per wave (500 rows): a bounded walk, never a scan. */
+const MAX_CANDIDATE_PAGES = 10;
+/** Eligible patients gathered beyond the wave size, for those another slot's wave takes meanwhile. */
+const SPARE_CANDIDATES = 5;
+/** A match job that runs this close to the end of quiet hours makes its wave now, to be sent then. */
+const QUIET_DEFER_SLACK_MS = 60_000;
+/** With nobody eligible yet, look again this much later (lists change, other offers end). */
+export const NO_CANDIDATE_RETRY_MS = 15 * MS_PER_MINUTE;
+/** BullMQ's largest priority. */
+const MAX_PRIORITY = 2_097_152;
 
 @Injectable()
 export class MatchingWorker implements OnApplicationBootstrap {
@@ -38,6 +51,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     private readonly config: ExchangeConfig,
+    @Optional() private readonly distances: TravelDistances = new TravelDistances(new PostcodeCentroids(), ics),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -53,70 +67,89 @@ export class MatchingWorker implements OnApplicationBootstrap {
     }
   }
 
+  /** The policy in force for one specialty: the newest recorded version (else the configured one) with its TFC overrides. */
+  async policyFor(tx: Pick<EntityManager, 'query'>, tfc: string): Promise<MatchingPolicy> {
+    const recorded = await currentPolicy(tx);
+    return policyForTfc(recorded?.policy ?? this.policy, tfc);
+  }
+
   async match({ slotId, round }: JobPayloads['match-slot']): Promise<JobOutcome> {
     const now = this.clock.now();
-    const outcome = await this.ds.transaction(async (tx) => {
+    const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
       const slot = await this.lockSlot(tx, slotId);
-      if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped' as const, reason: `slot is ${slot?.status ?? 'missing'}` };
-      if (slot.match_round >= round) return { status: 'skipped' as const, reason: `round ${round} already matched` };
+      if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
+      if (slot.match_round >= round) return { status: 'skipped', reason: `round ${round} already matched` };
       const live = await tx.query(`SELECT 1 FROM offer_wave WHERE slot_id = $1 AND status = 'live'`, [slotId]);
-      if (live.length > 0) return { status: 'skipped' as const, reason: 'a wave is still live' };
-      if (isInsideMinimumNotice(slot.start_at, now, this.policy)) {
+      if (live.length > 0) return { status: 'skipped', reason: 'a wave is still live' };
+      const policy = await this.policyFor(tx, slot.tfc);
+      if (isInsideMinimumNotice(slot.start_at, now, policy)) {
         await this.close(tx, slot, 'cut-off reached before anyone accepted');
-        return { status: 'done' as const, reason: 'closed at cut-off' };
+        return { status: 'done', reason: 'closed at cut-off' };
       }
-      const sendAt = nextSendableTime(now, this.policy);
-      if (isInsideMinimumNotice(slot.start_at, sendAt, this.policy)) {
+      const sendAt = nextSendableTime(now, policy);
+      if (isInsideMinimumNotice(slot.start_at, sendAt, policy)) {
         await this.close(tx, slot, 'quiet hours last until the cut-off');
-        return { status: 'done' as const, reason: 'closed: quiet hours until cut-off' };
+        return { status: 'done', reason: 'closed: quiet hours until cut-off' };
       }
-      const offered = await this.offerWave(tx, slot, round, now, sendAt);
+      // In quiet hours the patients are chosen when the texts can go, not the night before: whoever
+      // is best placed at 08:00 gets the offer, and nobody is held by an offer they cannot see.
+      if (sendAt.getTime() - now.getTime() > QUIET_DEFER_SLACK_MS) {
+        await enqueue(tx, 'match-slot', { slotId, round }, { runAt: sendAt, jobIdSuffix: `at-${sendAt.getTime()}` });
+        return { status: 'done', reason: 'quiet hours: matched when they end' };
+      }
+      const offered = await this.offerWave(tx, slot, policy, round, now, sendAt);
       await tx.query(`UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`, [slotId, round, offered > 0 ? 'offering' : 'open']);
-      return { status: 'done' as const, reason: offered > 0 ? `offered to ${offered}` : 'no eligible patient yet' };
+      if (offered === 0) {
+        const retryAt = new Date(now.getTime() + NO_CANDIDATE_RETRY_MS);
+        if (retryAt < noticeCutoff(slot.start_at, policy)) await enqueue(tx, 'match-slot', { slotId, round: round + 1 }, { runAt: retryAt });
+      }
+      return { status: 'done', reason: offered > 0 ? `offered to ${offered}` : 'no eligible patient yet' };
     });
     this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
     return outcome;
   }
 
   /** Creates one wave in the caller's transaction; returns how many offers it holds. */
-  private async offerWave(tx: EntityManager, slot: SlotRecord, round: number, now: Date, sendAt: Date): Promise<number> {
-    const freed: FreedSlot = {
-      slotId: slot.id, trustOds: slot.trust_ods, siteOds: slot.site_ods, tfc: slot.tfc, appointmentType: slot.appointment_type,
-      start: new Date(slot.start_at), durationMinutes: slot.duration_minutes, constraints: slot.constraints ?? undefined,
-    };
-    const size = effectiveWaveSize(this.policy);
-    const expiresAt = waveExpiry(sendAt, freed.start, this.policy);
-    const ranked = rankCandidates(await this.candidates(tx, freed), freed, { now, policy: this.policy });
+  private async offerWave(tx: EntityManager, slot: SlotRecord, policy: MatchingPolicy, round: number, now: Date, sendAt: Date): Promise<number> {
+    const freed = toFreedSlot(slot);
+    const size = effectiveWaveSize(policy);
+    const expiresAt = waveExpiry(sendAt, freed.start, policy);
+    const ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES);
+    if (ranked.length === 0) return 0;
     const words = wordingFor(this.ics, slot);
+    const ends = wordingFor(this.ics, { ...slot, start_at: expiresAt });
+    // When the SMS rate limit binds, the offers of slots nearest their cut-off are sent first.
+    const minutesToCutoff = Math.ceil((noticeCutoff(freed.start, policy).getTime() - now.getTime()) / MS_PER_MINUTE);
+    const priority = Math.min(MAX_PRIORITY, Math.max(1, minutesToCutoff));
     const [wave] = await tx.query(
       `INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, $2, 'live', $3, $4, $5) RETURNING id`,
-      [slot.id, round, this.policy.version, sendAt, expiresAt],
+      [slot.id, round, policy.version, sendAt, expiresAt],
     );
     let offered = 0;
-    const patientsInWave = new Set<string>();
-    for (const { candidate, explanation } of ranked) {
+    // Patients already offered in this wave, or refused by the one-live-offer index (another
+    // slot's wave took them first, concurrently): either way, move down the list.
+    const passedOver = new Set<string>();
+    for (;;) {
+      const next = selectWave(ranked, size - offered, passedOver);
+      if (next.length === 0) break;
+      for (const { candidate, explanation } of next) {
+        passedOver.add(candidate.patientId);
+        const code = generateOfferCode(() => randomInt(0, 1 << 30) / (1 << 30));
+        const token = randomBytes(24).toString('base64url');
+        const rows: Array<{ id: string }> = await tx.query(
+          `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'live',$10) ON CONFLICT DO NOTHING RETURNING id`,
+          [slot.id, wave.id, candidate.entryId, candidate.patientId, explanation.rank, JSON.stringify({ ...explanation, policyVersion: policy.version }),
+            policy.version, code, token, expiresAt],
+        );
+        if (rows.length === 0) continue;
+        offered++;
+        await queueSms(tx, {
+          patientId: candidate.patientId, offerId: rows[0].id, kind: 'offer', dedupeKey: `offer-${rows[0].id}`, sendAt, priority,
+          personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/${token}` },
+        });
+      }
       if (offered >= size) break;
-      if (patientsInWave.has(candidate.patientId)) continue; // one patient, several pathways: one offer
-      const code = generateOfferCode(() => randomInt(0, 1 << 30) / (1 << 30));
-      const token = randomBytes(24).toString('base64url');
-      // The partial unique index lets a patient hold one live offer ICS-wide: if a concurrent wave
-      // for another slot took this patient first, the insert does nothing and we move down the list.
-      const rows: Array<{ id: string }> = await tx.query(
-        `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'live',$10) ON CONFLICT DO NOTHING RETURNING id`,
-        [slot.id, wave.id, candidate.entryId, candidate.patientId, offered + 1, JSON.stringify(explanation), this.policy.version, code, token, expiresAt],
-      );
-      if (rows.length === 0) continue;
-      patientsInWave.add(candidate.patientId);
-      offered++;
-      await queueSms(tx, {
-        patientId: candidate.patientId, offerId: rows[0].id, kind: 'offer', dedupeKey: `offer-${rows[0].id}`, sendAt,
-        personalisation: {
-          ...words, code,
-          expires: `${wordingFor(this.ics, { ...slot, start_at: expiresAt }).time} on ${wordingFor(this.ics, { ...slot, start_at: expiresAt }).date}`,
-          link: `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/${token}`,
-        },
-      });
     }
     if (offered === 0) {
       await tx.query(`DELETE FROM offer_wave WHERE id = $1`, [wave.id]);
@@ -128,38 +161,28 @@ export class MatchingWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * One index walk in ranking order over the rules SQL can check; the domain then applies every
-   * rule (age, sex, unavailable dates, travel) and has the final word.
+   * The eligible candidates, best first, each with its explanation: index pages in ranking order
+   * (`candidateQuery`), every row judged by the domain rules, until `wanted` are found or the
+   * bounded walk ends.
    */
-  private async candidates(tx: EntityManager, slot: FreedSlot): Promise<Candidate[]> {
-    const mustBeAfter = new Date(slot.start.getTime() + this.policy.minGainDays * 86_400_000);
-    const rows = await tx.query(
-      `SELECT e.id, e.patient_id, e.trust_ods, e.tfc, e.appointment_type, e.priority, e.rtt_start, e.breach_date, e.current_appointment_start,
-              e.offer_consent, e.ics_wide_consent, e.any_site, e.acceptable_sites, e.max_travel_km, e.unavailable, e.status,
-              p.birth_date, p.sex, p.mobile_status, p.sms_stopped
-         FROM waiting_list_entry e JOIN patient p ON p.id = e.patient_id
-        WHERE e.status = 'open' AND e.offer_consent AND e.tfc = $1 AND e.appointment_type = $2
-          AND p.mobile_status = 'valid' AND NOT p.sms_stopped
-          AND (e.trust_ods = $3 OR (e.ics_wide_consent AND (e.any_site OR $4 = ANY (e.acceptable_sites) OR e.max_travel_km IS NOT NULL)))
-          AND (e.current_appointment_start IS NULL OR e.current_appointment_start >= $5)
-          AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.patient_id = e.patient_id AND o.status = 'live')
-          AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = $6 AND o.entry_id = e.id)
-        ORDER BY e.priority_rank, e.breach_date, e.rtt_start, e.id
-        LIMIT ${CANDIDATE_WINDOW}`,
-      [slot.tfc, slot.appointmentType, slot.trustOds, slot.siteOds, mustBeAfter, slot.slotId],
-    );
-    return rows.map((r: Record<string, unknown>): Candidate => ({
-      entryId: r.id as string, patientId: r.patient_id as string, trustOds: r.trust_ods as string, tfc: r.tfc as string,
-      appointmentType: r.appointment_type as Candidate['appointmentType'], priority: r.priority as Candidate['priority'],
-      rttStart: asDate(r.rtt_start), breachDate: asDate(r.breach_date), birthDate: asDate(r.birth_date ?? '1900-01-01'),
-      sex: (r.sex as Candidate['sex']) ?? null,
-      currentAppointmentStart: r.current_appointment_start ? new Date(r.current_appointment_start as string) : null,
-      offerConsent: r.offer_consent as boolean, icsWideConsent: r.ics_wide_consent as boolean,
-      acceptableSites: r.any_site ? 'ANY' : (r.acceptable_sites as string[]),
-      maxTravelKm: r.max_travel_km == null ? null : Number(r.max_travel_km),
-      unavailable: ((r.unavailable as Array<{ from: string; to: string }>) ?? []).map((u) => ({ from: asDate(u.from), to: asDate(u.to) })),
-      status: r.status as Candidate['status'], hasLiveOffer: false, mobileValid: r.mobile_status === 'valid', smsStopped: r.sms_stopped as boolean,
-    }));
+  async rankedCandidates(tx: Pick<EntityManager, 'query'>, slot: FreedSlot, policy: MatchingPolicy, now: Date, wanted: number): Promise<RankedCandidate[]> {
+    const distanceKnowable = this.distances.knowable(slot.siteOds);
+    const rows: CandidateRow[] = [];
+    let eligible: RankedCandidate[] = [];
+    let after: CandidateKey | null = null;
+    for (let page = 0; page < MAX_CANDIDATE_PAGES; page++) {
+      const q = candidateQuery({ slot, policy, distanceKnowable, window: CANDIDATE_WINDOW, after });
+      const pageRows = ((await tx.query(q.text, q.values)) as Array<Record<string, unknown>>).map(toCandidateRow);
+      rows.push(...pageRows);
+      const postcodes = new Map(rows.map((r) => [r.entryId, r.postcode]));
+      eligible = rankCandidates(rows, slot, {
+        now, policy,
+        distanceKmFor: (c) => (distanceKnowable ? this.distances.km(postcodes.get(c.entryId) ?? null, slot.siteOds) : null),
+      });
+      if (eligible.length >= wanted || pageRows.length < CANDIDATE_WINDOW) break;
+      after = pageRows[pageRows.length - 1].key;
+    }
+    return eligible;
   }
 
   async expireWave({ waveId }: JobPayloads['expire-wave']): Promise<JobOutcome> {
@@ -194,7 +217,9 @@ export class MatchingWorker implements OnApplicationBootstrap {
   }
 }
 
-function asDate(v: unknown): Date {
-  if (v instanceof Date) return v;
-  return new Date(`${String(v).slice(0, 10)}T00:00:00Z`);
+function toFreedSlot(slot: SlotRecord): FreedSlot {
+  return {
+    slotId: slot.id, trustOds: slot.trust_ods, siteOds: slot.site_ods, tfc: slot.tfc, appointmentType: slot.appointment_type,
+    start: new Date(slot.start_at), durationMinutes: slot.duration_minutes, constraints: slot.constraints ?? undefined,
+  };
 }

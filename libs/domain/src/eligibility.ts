@@ -36,6 +36,8 @@ export interface EligibilityContext {
   policy: MatchingPolicy;
   /** Patient's postcode to the slot's site, when both are known. */
   distanceKm?: number | null;
+  /** The same per candidate, for ranking a whole list at once; wins over `distanceKm`. */
+  distanceKmFor?: (c: Candidate) => number | null;
 }
 
 export type EligibilityResult = { eligible: true } | { eligible: false; reasons: IneligibleReason[] };
@@ -67,7 +69,7 @@ export function checkEligibility(c: Candidate, slot: FreedSlot, ctx: Eligibility
   // The home trust's own slots are always acceptable; consent and reach matter only across trusts.
   if (c.trustOds !== slot.trustOds) {
     if (!c.icsWideConsent) reasons.push('other-trust-no-consent');
-    const distance = ctx.distanceKm ?? null;
+    const distance = (ctx.distanceKmFor ? ctx.distanceKmFor(c) : ctx.distanceKm) ?? null;
     const distanceKnown = c.maxTravelKm !== null && distance !== null;
     const siteNamed = c.acceptableSites === 'ANY' || c.acceptableSites.includes(slot.siteOds);
     const withinReach = distanceKnown && distance <= (c.maxTravelKm as number);

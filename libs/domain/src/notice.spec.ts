@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isInQuietHours, isInsideMinimumNotice, nextSendableTime, noticeCutoff, waveExpiry } from './notice';
+import { isInQuietHours, isInsideMinimumNotice, nextSendableTime, noticeCutoff, offerTtlMs, waveExpiry } from './notice';
 import { DEFAULT_POLICY, MatchingPolicy } from './policy';
 
 const at = (iso: string) => new Date(iso);
@@ -116,26 +116,47 @@ describe('nextSendableTime', () => {
   });
 });
 
-describe('waveExpiry', () => {
+describe('waveExpiry / offerTtlMs', () => {
   it('is the TTL when the cut-off is far away', () => {
     expect(waveExpiry(at('2026-11-23T09:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-23T11:00:00.000Z');
   });
 
-  it('is shortened to the cut-off as it nears', () => {
-    // Cut-off 2026-11-25T10:00Z; a wave sent at 09:00 gets one hour, not two.
-    expect(waveExpiry(at('2026-11-25T09:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-25T10:00:00.000Z');
+  it('gives each wave a third of the time left as the cut-off nears, so more waves fit', () => {
+    // Cut-off 2026-11-25T10:00Z; sent at 06:00 there are 4 hours left: 80 minutes, not 120.
+    expect(waveExpiry(at('2026-11-25T06:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-25T07:20:00.000Z');
+    expect(offerTtlMs(at('2026-11-25T06:00:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY)).toBe(80 * 60_000);
   });
 
-  it('never outlives the TTL or the cut-off', () => {
+  it('never cuts below minOfferTtlMinutes, except at the cut-off itself', () => {
+    // 30 minutes left: a third would be 10, the floor is 15.
+    expect(waveExpiry(at('2026-11-25T09:30:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-25T09:45:00.000Z');
+    // 10 minutes left: the cut-off ends the wave.
+    expect(waveExpiry(at('2026-11-25T09:50:00Z'), at('2026-11-26T10:00:00Z'), DEFAULT_POLICY).toISOString()).toBe('2026-11-25T10:00:00.000Z');
+    expect(waveExpiry(at('2026-11-25T09:50:00Z'), at('2026-11-26T10:00:00Z'), policy({ minOfferTtlMinutes: 5 })).toISOString()).toBe('2026-11-25T09:55:00.000Z');
+    expect(waveExpiry(at('2026-11-25T09:50:00Z'), at('2026-11-26T10:00:00Z'), policy({ minOfferTtlMinutes: 2 })).toISOString()).toBe('2026-11-25T09:53:20.000Z');
+  });
+
+  it('counts from sending: a wave planned in quiet hours lives its TTL from 08:00', () => {
+    const p = DEFAULT_POLICY;
+    const planned = at('2026-11-23T23:00:00Z');
+    const sendAt = nextSendableTime(planned, p);
+    expect(sendAt.toISOString()).toBe('2026-11-24T08:00:00.000Z');
+    expect(waveExpiry(sendAt, at('2026-11-27T10:00:00Z'), p).toISOString()).toBe('2026-11-24T10:00:00.000Z');
+  });
+
+  it('never outlives the TTL or the cut-off, never shrinks below the floor before the cut-off, and never grows as the cut-off nears', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 10 * 24 * 60 }), fc.integer({ min: 1, max: 600 }), (minutesToSlot, ttl) => {
+      fc.property(fc.integer({ min: 0, max: 10 * 24 * 60 }), fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 600 }), (minutesToSlot, ttl, floor, later) => {
         const sentAt = at('2026-11-23T09:00:00Z');
         const slotStart = new Date(sentAt.getTime() + minutesToSlot * 60_000);
-        const p = policy({ offerTtlMinutes: ttl });
+        const p = policy({ offerTtlMinutes: ttl, minOfferTtlMinutes: floor });
+        const cutoff = noticeCutoff(slotStart, p).getTime();
         const expiry = waveExpiry(sentAt, slotStart, p).getTime();
         expect(expiry).toBeLessThanOrEqual(sentAt.getTime() + ttl * 60_000);
-        expect(expiry).toBeLessThanOrEqual(noticeCutoff(slotStart, p).getTime());
-        expect([sentAt.getTime() + ttl * 60_000, noticeCutoff(slotStart, p).getTime()]).toContain(expiry);
+        expect(expiry).toBeLessThanOrEqual(Math.max(sentAt.getTime(), cutoff));
+        expect(expiry - sentAt.getTime()).toBeGreaterThanOrEqual(Math.min(Math.min(ttl, floor) * 60_000, Math.max(0, cutoff - sentAt.getTime())));
+        const laterSend = new Date(sentAt.getTime() + later * 60_000);
+        expect(offerTtlMs(laterSend, slotStart, p)).toBeLessThanOrEqual(offerTtlMs(sentAt, slotStart, p));
       }),
     );
   });

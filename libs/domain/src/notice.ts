@@ -4,7 +4,7 @@
  * wave of offers lives.
  */
 import { MS_PER_HOUR, MS_PER_MINUTE, MS_PER_DAY } from './dates';
-import { clockTimeToMinutes, MatchingPolicy } from './policy';
+import { clockTimeToMinutes, DEFAULT_MIN_OFFER_TTL_MINUTES, MatchingPolicy } from './policy';
 import { wallClockIn, zonedTimeToUtc } from './time-zone';
 
 /** The last moment a slot may be offered or booked: its start less the minimum notice. */
@@ -72,10 +72,29 @@ export function nextSendableTime(at: Date, policy: MatchingPolicy): Date {
 }
 
 /**
- * When a wave sent at `sentAt` ends: its TTL, but never past the slot's cut-off, so the last
- * wave before the cut-off gets whatever time is left rather than outliving the slot.
+ * How many waves should still fit between a wave's sending and the cut-off: as the cut-off nears,
+ * each wave gets a share of the time left rather than the full TTL, so that a slot which nobody in
+ * the first wave answers still reaches several more patients before it closes.
+ */
+export const WAVES_TO_FIT_BEFORE_CUTOFF = 3;
+
+/**
+ * The time-to-live of a wave sent at `sentAt`: the policy's TTL while the cut-off is far; near it,
+ * a third of the time left, but never below `minOfferTtlMinutes` (a patient needs time to read and
+ * answer), and never past the cut-off itself.
+ */
+export function offerTtlMs(sentAt: Date, slotStart: Date, policy: MatchingPolicy): number {
+  const full = policy.offerTtlMinutes * MS_PER_MINUTE;
+  const floor = Math.min(full, (policy.minOfferTtlMinutes ?? DEFAULT_MIN_OFFER_TTL_MINUTES) * MS_PER_MINUTE);
+  const left = Math.max(0, noticeCutoff(slotStart, policy).getTime() - sentAt.getTime());
+  const share = Math.max(floor, Math.floor(left / WAVES_TO_FIT_BEFORE_CUTOFF));
+  return Math.min(full, share, left);
+}
+
+/**
+ * When a wave sent at `sentAt` ends: `offerTtlMs` after it is sent (the TTL counts from sending,
+ * not from when the wave was planned during quiet hours), and never after the slot's cut-off.
  */
 export function waveExpiry(sentAt: Date, slotStart: Date, policy: MatchingPolicy): Date {
-  const ttlEnd = sentAt.getTime() + policy.offerTtlMinutes * MS_PER_MINUTE;
-  return new Date(Math.min(ttlEnd, noticeCutoff(slotStart, policy).getTime()));
+  return new Date(sentAt.getTime() + offerTtlMs(sentAt, slotStart, policy));
 }

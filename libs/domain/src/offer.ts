@@ -62,3 +62,23 @@ export function canTransitionOffer(from: OfferStatus, to: OfferStatus): boolean 
 export function isWaveOver(statuses: readonly OfferStatus[]): boolean {
   return statuses.includes('accepted') || !statuses.some(isLive);
 }
+
+/**
+ * The next wave for a slot: the best-ranked candidates, one offer per patient (a patient on two
+ * trusts' lists is still one person with one phone), leaving out patients who already hold a live
+ * offer elsewhere. `ranked` is best first; the result keeps that order and has at most `size`.
+ * The database's unique index is the last word on "one live offer"; `held` is how the caller
+ * tells this function about refusals it met.
+ */
+export function selectWave<T extends { candidate: { patientId: string } }>(ranked: readonly T[], size: number, held: ReadonlySet<string> = new Set()): T[] {
+  const chosen: T[] = [];
+  const patients = new Set<string>();
+  for (const r of ranked) {
+    if (chosen.length >= size) break;
+    const p = r.candidate.patientId;
+    if (held.has(p) || patients.has(p)) continue;
+    patients.add(p);
+    chosen.push(r);
+  }
+  return chosen;
+}

@@ -1,5 +1,5 @@
 import { DomainError } from './errors';
-import { assertValidPolicy, DEFAULT_POLICY, effectiveWaveSize, MatchingPolicy, parseQuietHours, policyProblems } from './policy';
+import { assertValidPolicy, DEFAULT_POLICY, effectiveWaveSize, MatchingPolicy, parseQuietHours, policyForTfc, policyProblems, policySettings, samePolicySettings } from './policy';
 
 describe('DEFAULT_POLICY', () => {
   it('is the contract default configuration', () => {
@@ -7,11 +7,13 @@ describe('DEFAULT_POLICY', () => {
       version: 1,
       waveSize: 3,
       offerTtlMinutes: 120,
+      minOfferTtlMinutes: 15,
       minNoticeHours: 24,
       minGainDays: 7,
       quietHours: { start: '20:00', end: '08:00' },
       strategy: 'broadcast',
       timeZone: 'Europe/London',
+      tfcOverrides: {},
     });
     expect(policyProblems(DEFAULT_POLICY)).toEqual([]);
   });
@@ -74,5 +76,43 @@ describe('policy validation', () => {
     expect(policyProblems(bad)).toHaveLength(8);
     expect(() => assertValidPolicy(bad)).toThrow(/waveSize must be a positive integer/);
     expect(assertValidPolicy(DEFAULT_POLICY)).toBe(DEFAULT_POLICY);
+  });
+});
+
+describe('per-specialty overrides and versions', () => {
+  const withOverrides = (tfcOverrides: MatchingPolicy['tfcOverrides']): MatchingPolicy => ({ ...DEFAULT_POLICY, tfcOverrides });
+
+  it('lays a TFC override over the ICS-wide settings, keeping the version', () => {
+    const p = { ...withOverrides({ '330': { waveSize: 5, strategy: 'sequential' }, '130': { offerTtlMinutes: 30 } }), version: 7 };
+    expect(policyForTfc(p, '330')).toMatchObject({ waveSize: 5, strategy: 'sequential', offerTtlMinutes: 120, version: 7 });
+    expect(policyForTfc(p, '130')).toMatchObject({ waveSize: 3, offerTtlMinutes: 30, version: 7 });
+    expect(policyForTfc(p, '502')).toBe(p);
+    expect(effectiveWaveSize(policyForTfc(p, '330'))).toBe(1);
+  });
+
+  it('never lets a specialty override the safety rules', () => {
+    const sneaky = withOverrides({ '330': { minNoticeHours: 1, quietHours: null } as never });
+    expect(policyForTfc(sneaky, '330')).toMatchObject({ minNoticeHours: 24, quietHours: { start: '20:00', end: '08:00' } });
+    expect(policyProblems(sneaky)).toEqual(['tfcOverrides.330.minNoticeHours cannot be set per specialty', 'tfcOverrides.330.quietHours cannot be set per specialty']);
+  });
+
+  it('validates overrides like the policy itself', () => {
+    expect(policyProblems(withOverrides({ '33': { waveSize: 2 } }))).toEqual(['tfcOverrides: "33" is not a 3-digit treatment function code']);
+    expect(policyProblems(withOverrides({ '330': { waveSize: 0 } }))).toEqual(['tfcOverrides.330: waveSize must be a positive integer']);
+    expect(policyProblems(withOverrides({ '330': { strategy: 'lottery' as never } }))).toEqual(['tfcOverrides.330: strategy must be broadcast or sequential']);
+    expect(policyProblems({ ...DEFAULT_POLICY, minOfferTtlMinutes: 0 })).toEqual(['minOfferTtlMinutes must be positive']);
+    expect(() => assertValidPolicy(withOverrides({ '330': { offerTtlMinutes: -1 } }))).toThrow(DomainError);
+  });
+
+  it('compares settings, not versions or key order, to decide whether a change is a new version', () => {
+    const a: MatchingPolicy = { ...DEFAULT_POLICY, version: 1, tfcOverrides: { '330': { waveSize: 5, strategy: 'sequential' } } };
+    const b: MatchingPolicy = { ...DEFAULT_POLICY, version: 9, tfcOverrides: { '330': { strategy: 'sequential', waveSize: 5 } } };
+    expect(samePolicySettings(a, b)).toBe(true);
+    expect(samePolicySettings(a, { ...b, waveSize: 4 })).toBe(false);
+    expect(samePolicySettings(a, { ...b, tfcOverrides: {} })).toBe(false);
+    // Absent optional settings mean their defaults.
+    const { minOfferTtlMinutes: _m, tfcOverrides: _t, ...bare } = DEFAULT_POLICY;
+    expect(samePolicySettings(bare as MatchingPolicy, DEFAULT_POLICY)).toBe(true);
+    expect(policySettings(bare as MatchingPolicy)).not.toHaveProperty('version');
   });
 });

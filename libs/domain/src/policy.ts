@@ -14,12 +14,32 @@ export interface QuietHours {
   end: string;
 }
 
+/**
+ * What one specialty may set differently (e.g. sequential offers for a clinic whose patients need
+ * a phone call first, or shorter offers for a busy service). Safety rules (minimum notice, quiet
+ * hours) are ICS-wide and cannot be overridden per specialty.
+ */
+export interface TfcPolicyOverride {
+  waveSize?: number;
+  offerTtlMinutes?: number;
+  minOfferTtlMinutes?: number;
+  minGainDays?: number;
+  strategy?: OfferStrategy;
+}
+
+export const TFC_OVERRIDE_FIELDS = Object.freeze(['waveSize', 'offerTtlMinutes', 'minOfferTtlMinutes', 'minGainDays', 'strategy'] as const);
+
 export interface MatchingPolicy {
   version: number;
   /** Patients offered one slot at once; the first valid YES wins. */
   waveSize: number;
   /** How long a wave lives before the next goes out (shortened near the cut-off). */
   offerTtlMinutes: number;
+  /**
+   * The shortest a wave's TTL is cut to as the cut-off nears (patients need time to read a text);
+   * below it only the cut-off itself shortens a wave. Absent means 15.
+   */
+  minOfferTtlMinutes?: number;
   /** No offer for, and no booking into, a slot starting sooner than this. */
   minNoticeHours: number;
   /** A slot must be at least this many days earlier than the patient's current appointment. */
@@ -29,18 +49,24 @@ export interface MatchingPolicy {
   strategy: OfferStrategy;
   /** IANA zone for quiet hours and slot dates, e.g. 'Europe/London'. */
   timeZone: string;
+  /** Per treatment function code (e.g. '330'): settings that differ from the ICS-wide ones. */
+  tfcOverrides?: Readonly<Record<string, TfcPolicyOverride>>;
 }
 
 export const DEFAULT_POLICY: MatchingPolicy = Object.freeze({
   version: 1,
   waveSize: 3,
   offerTtlMinutes: 120,
+  minOfferTtlMinutes: 15,
   minNoticeHours: 24,
   minGainDays: 7,
   quietHours: Object.freeze({ start: '20:00', end: '08:00' }),
   strategy: 'broadcast',
   timeZone: 'Europe/London',
+  tfcOverrides: Object.freeze({}),
 }) as MatchingPolicy;
+
+export const DEFAULT_MIN_OFFER_TTL_MINUTES = 15;
 
 const HH_MM = /^([01]\d|2[0-3]):([0-5]\d)$/;
 
@@ -68,6 +94,41 @@ export function parseQuietHours(s: string | undefined): QuietHours | null {
   return { start: m[1], end: m[2] };
 }
 
+/**
+ * The policy as it applies to one specialty: the ICS-wide settings with that TFC's overrides laid
+ * over them. The version stays the policy's own: an override is part of the version it came with.
+ */
+export function policyForTfc(policy: MatchingPolicy, tfc: string): MatchingPolicy {
+  const o = policy.tfcOverrides?.[tfc];
+  if (!o) return policy;
+  const picked: TfcPolicyOverride = {};
+  for (const k of TFC_OVERRIDE_FIELDS) if (o[k] !== undefined) (picked as Record<string, unknown>)[k] = o[k];
+  return { ...policy, ...picked };
+}
+
+/**
+ * Whether two policies say the same thing, whatever their versions and key order: a new version is
+ * recorded only for a real change.
+ */
+export function samePolicySettings(a: MatchingPolicy, b: MatchingPolicy): boolean {
+  return canonicalJson(policySettings(a)) === canonicalJson(policySettings(b));
+}
+
+/** The settings without the version, with absent optional values filled in, for storing and comparing. */
+export function policySettings(p: MatchingPolicy): Omit<MatchingPolicy, 'version'> {
+  const { version: _version, ...rest } = p;
+  return { ...rest, minOfferTtlMinutes: p.minOfferTtlMinutes ?? DEFAULT_MIN_OFFER_TTL_MINUTES, tfcOverrides: p.tfcOverrides ?? {} };
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
 /** One patient at a time when sequential, whatever waveSize says. */
 export function effectiveWaveSize(policy: MatchingPolicy): number {
   return policy.strategy === 'sequential' ? 1 : policy.waveSize;
@@ -86,6 +147,21 @@ export function policyProblems(p: MatchingPolicy): string[] {
   if (!Number.isFinite(p.minGainDays) || p.minGainDays < 0) problems.push('minGainDays must not be negative');
   if (p.strategy !== 'broadcast' && p.strategy !== 'sequential') problems.push('strategy must be broadcast or sequential');
   if (!isValidTimeZone(p.timeZone)) problems.push(`timeZone "${p.timeZone}" is not a known time zone`);
+  if (p.minOfferTtlMinutes !== undefined && (!Number.isFinite(p.minOfferTtlMinutes) || p.minOfferTtlMinutes <= 0)) {
+    problems.push('minOfferTtlMinutes must be positive');
+  }
+  for (const [tfc, o] of Object.entries(p.tfcOverrides ?? {})) {
+    if (!/^\d{3}$/.test(tfc)) problems.push(`tfcOverrides: "${tfc}" is not a 3-digit treatment function code`);
+    if (!o || typeof o !== 'object') {
+      problems.push(`tfcOverrides.${tfc} must be an object`);
+      continue;
+    }
+    for (const k of Object.keys(o)) {
+      if (!(TFC_OVERRIDE_FIELDS as readonly string[]).includes(k)) problems.push(`tfcOverrides.${tfc}.${k} cannot be set per specialty`);
+    }
+    const merged = { ...p, tfcOverrides: {}, ...o } as MatchingPolicy;
+    for (const problem of policyProblems(merged)) problems.push(`tfcOverrides.${tfc}: ${problem}`);
+  }
   if (p.quietHours !== null) {
     const start = clockTimeToMinutes(p.quietHours.start);
     const end = clockTimeToMinutes(p.quietHours.end);

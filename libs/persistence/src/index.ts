@@ -5,4 +5,5 @@ export * from './persistence.module';
 export * from './testing';
 export * from './sms';
 export * from './offers';
+export * from './policy-store';
 export * from './slot-trace';

@@ -19,6 +19,8 @@ export interface EnqueueOptions {
   runAt?: Date;
   /** Override the deterministic id (rarely needed: e.g. a re-drive with a new attempt number). */
   jobIdSuffix?: string;
+  /** BullMQ priority, 1 first (e.g. offer SMS by their slot's cut-off); none means ahead of every prioritised job. */
+  priority?: number;
 }
 
 type Queryable = Pick<EntityManager, 'query'>;
@@ -33,8 +35,8 @@ function withTraceContext<P extends { traceparent?: string }>(payload: P): P {
 export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): Promise<void> {
   const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
   await tx.query(
-    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at) VALUES ($1, $2, $3, $4, COALESCE($5, now()))`,
-    [queueFor(name, opts.ods), name, id, JSON.stringify(withTraceContext(payload)), opts.runAt ?? null],
+    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority) VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6)`,
+    [queueFor(name, opts.ods), name, id, JSON.stringify(withTraceContext(payload)), opts.runAt ?? null, opts.priority ?? null],
   );
   // Delivered at commit, and folded by Postgres when repeated in one transaction.
   await tx.query(`SELECT pg_notify('outbox', '')`);
@@ -47,6 +49,7 @@ interface OutboxRecord {
   job_id: string;
   payload: Record<string, unknown>;
   run_at: Date;
+  priority: number | null;
 }
 
 const BATCH = 500;
@@ -132,7 +135,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async publishBatch(): Promise<number> {
     return this.ds.transaction(async (tx) => {
       const rows: OutboxRecord[] = await tx.query(
-        `SELECT id, queue, job_name, job_id, payload, run_at FROM outbox
+        `SELECT id, queue, job_name, job_id, payload, run_at, priority FROM outbox
           WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
       );
       if (rows.length === 0) return 0;
@@ -144,7 +147,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
           list.map((r) => ({
             name: r.job_name,
             data: r.payload,
-            opts: { jobId: r.job_id, delay: Math.max(0, new Date(r.run_at).getTime() - now) },
+            opts: { jobId: r.job_id, delay: Math.max(0, new Date(r.run_at).getTime() - now), ...(r.priority ? { priority: r.priority } : {}) },
           })),
         );
       }

@@ -14,6 +14,8 @@ export interface SmsRequest {
   dedupeKey?: string;
   /** Not before (quiet hours). */
   sendAt?: Date;
+  /** Queue priority, 1 first: offers carry their slot's closeness to its cut-off. */
+  priority?: number;
 }
 
 export async function queueSms(tx: Pick<EntityManager, 'query'>, req: SmsRequest): Promise<string | null> {
@@ -24,6 +26,6 @@ export async function queueSms(tx: Pick<EntityManager, 'query'>, req: SmsRequest
     [req.patientId, req.offerId ?? null, req.kind, JSON.stringify(req.personalisation), req.dedupeKey ?? null],
   );
   if (rows.length === 0) return null;
-  await enqueue(tx, 'send-sms', { smsId: rows[0].id }, { runAt: req.sendAt });
+  await enqueue(tx, 'send-sms', { smsId: rows[0].id }, { runAt: req.sendAt, priority: req.priority });
   return rows[0].id;
 }

@@ -1,0 +1,117 @@
+/**
+ * Candidate selection: one SQL statement that walks the `waiting_list_entry_candidates` index in
+ * ranking order (priority, breach date, clock start, id) for one specialty and appointment type,
+ * and stops after a window of rows. Everything SQL can check cheaply is checked here so that the
+ * window is rarely wasted; the domain rules (`rankCandidates`) still judge every row and have the
+ * final word. The plan is asserted in `matching.int-spec.ts`; the speed is a benchmark.
+ *
+ * Pages continue with a keyset (`after`) on the same index, so a specialty whose top entries all
+ * fail a rule SQL cannot see (unavailable dates, travel distance) costs a few more index pages,
+ * never a scan.
+ */
+import { Candidate, FreedSlot, MS_PER_DAY, MatchingPolicy, localDateIn, toIsoDate } from '@app/domain';
+
+export interface CandidateKey {
+  priorityRank: number;
+  breachDate: string;
+  rttStart: string;
+  entryId: string;
+}
+
+export interface CandidateQueryInput {
+  slot: FreedSlot;
+  policy: MatchingPolicy;
+  /** Admit other trusts' patients by travel distance too (only when distances can be known). */
+  distanceKnowable: boolean;
+  window: number;
+  after?: CandidateKey | null;
+}
+
+export interface CandidateRow extends Candidate {
+  postcode: string | null;
+  key: CandidateKey;
+}
+
+export function candidateQuery(i: CandidateQueryInput): { text: string; values: unknown[] } {
+  const { slot, policy } = i;
+  // "Sooner by MIN_GAIN_DAYS": anyone whose current appointment is at least that long after the slot.
+  const mustBeAfter = new Date(slot.start.getTime() + policy.minGainDays * MS_PER_DAY);
+  const slotDay = localDateIn(slot.start, policy.timeZone);
+  const k = slot.constraints ?? {};
+  // Age bounds a day wider than the rule: SQL only narrows, the domain decides the exact birthday.
+  const bornOnOrBefore = k.minAgeYears !== undefined ? shiftYears(slotDay, -k.minAgeYears, +1) : null;
+  const bornOnOrAfter = k.maxAgeYears !== undefined ? shiftYears(slotDay, -(k.maxAgeYears + 1), -1) : null;
+  const values: unknown[] = [
+    slot.tfc, slot.appointmentType, slot.trustOds, slot.siteOds, mustBeAfter, slot.slotId,
+    k.sex ?? null, bornOnOrBefore, bornOnOrAfter,
+  ];
+  let keyset = '';
+  if (i.after) {
+    values.push(i.after.priorityRank, i.after.breachDate, i.after.rttStart, i.after.entryId);
+    keyset = `AND (e.priority_rank, e.breach_date, e.rtt_start, e.id) > ($10::smallint, $11::date, $12::date, $13::uuid)`;
+  }
+  const reach = i.distanceKnowable ? `OR e.max_travel_km IS NOT NULL` : '';
+  const text = `
+    SELECT e.id, e.patient_id, e.trust_ods, e.tfc, e.appointment_type, e.priority, e.priority_rank, e.rtt_start, e.breach_date,
+           e.current_appointment_start, e.offer_consent, e.ics_wide_consent, e.any_site, e.acceptable_sites, e.max_travel_km,
+           e.unavailable, e.status, p.birth_date, p.sex, p.mobile_status, p.sms_stopped, p.postcode
+      FROM waiting_list_entry e
+      JOIN patient p ON p.id = e.patient_id
+     WHERE e.status = 'open' AND e.offer_consent AND e.tfc = $1 AND e.appointment_type = $2
+       AND p.mobile_status = 'valid' AND NOT p.sms_stopped
+       AND (e.trust_ods = $3 OR (e.ics_wide_consent AND (e.any_site OR $4 = ANY (e.acceptable_sites) ${reach})))
+       AND (e.current_appointment_start IS NULL OR e.current_appointment_start >= $5)
+       AND ($7::text IS NULL OR p.sex = $7)
+       AND ($8::date IS NULL OR p.birth_date <= $8)
+       AND ($9::date IS NULL OR p.birth_date >= $9)
+       AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.patient_id = e.patient_id AND o.status = 'live')
+       AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = $6 AND o.entry_id = e.id)
+       ${keyset}
+     ORDER BY e.priority_rank, e.breach_date, e.rtt_start, e.id
+     LIMIT ${Math.max(1, Math.floor(i.window))}`;
+  return { text, values };
+}
+
+function shiftYears(d: Date, years: number, slackDays: number): string {
+  const x = new Date(Date.UTC(d.getUTCFullYear() + years, d.getUTCMonth(), d.getUTCDate()) + slackDays * MS_PER_DAY);
+  return toIsoDate(x);
+}
+
+export function toCandidateRow(r: Record<string, unknown>): CandidateRow {
+  const unavailable = (r.unavailable as Array<{ from: string; to: string }>) ?? [];
+  return {
+    entryId: r.id as string,
+    patientId: r.patient_id as string,
+    trustOds: r.trust_ods as string,
+    tfc: r.tfc as string,
+    appointmentType: r.appointment_type as Candidate['appointmentType'],
+    priority: r.priority as Candidate['priority'],
+    rttStart: asDate(r.rtt_start),
+    breachDate: asDate(r.breach_date),
+    // No recorded birth date passes no age band (see the SQL) and is otherwise irrelevant.
+    birthDate: asDate(r.birth_date ?? '1900-01-01'),
+    sex: (r.sex as Candidate['sex']) ?? null,
+    currentAppointmentStart: r.current_appointment_start ? new Date(r.current_appointment_start as string) : null,
+    offerConsent: r.offer_consent as boolean,
+    icsWideConsent: r.ics_wide_consent as boolean,
+    acceptableSites: r.any_site ? 'ANY' : (r.acceptable_sites as string[]),
+    maxTravelKm: r.max_travel_km == null ? null : Number(r.max_travel_km),
+    unavailable: unavailable.map((u) => ({ from: asDate(u.from), to: asDate(u.to) })),
+    status: r.status as Candidate['status'],
+    // The query leaves out anyone holding a live offer; the unique index catches a race.
+    hasLiveOffer: false,
+    mobileValid: r.mobile_status === 'valid',
+    smsStopped: r.sms_stopped as boolean,
+    postcode: (r.postcode as string | null) ?? null,
+    key: { priorityRank: Number(r.priority_rank), breachDate: isoDay(r.breach_date), rttStart: isoDay(r.rtt_start), entryId: r.id as string },
+  };
+}
+
+function isoDay(v: unknown): string {
+  return v instanceof Date ? toIsoDate(v) : String(v).slice(0, 10);
+}
+
+function asDate(v: unknown): Date {
+  if (v instanceof Date) return v;
+  return new Date(`${String(v).slice(0, 10)}T00:00:00Z`);
+}
