@@ -1,0 +1,388 @@
+/**
+ * The matching engine's offer lifecycle on real Postgres (real migrations) and, for the timed
+ * parts, real Redis/BullMQ: waves expire by delayed jobs and the next wave goes out, the slot
+ * closes at its cut-off with a reason, quiet hours move the wave to their end (TTL from sending),
+ * STOP and undeliverable numbers move straight on, declining never lowers a place, the policy in
+ * force is a recorded version (with per-specialty overrides) on every offer, travel distance
+ * counts only when it is known, offer SMS carry their slot's cut-off as queue priority, and a
+ * booking's freed appointment at the home trust enters matching in turn (the chain).
+ */
+import { DEFAULT_POLICY, FixedClock, MatchingPolicy, zonedTimeToUtc } from '@app/domain';
+import { OutboxRelay, createTestDatabase, currentPolicy, dataSourceOptions, policyHistory, recordPolicy, TestDatabase } from '@app/persistence';
+import { IcsDirectory, loadIcsDirectory, MetricsService, QueueService, SystemClock } from '@app/platform';
+import { syntheticNhsNumber } from '@app/domain/testing/factories';
+import { PostcodeCentroids } from '@app/domain';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { RepliesWorker } from '../../apps/booking/src/replies.worker';
+import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
+import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
+import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
+import { PolicyService, exchangePolicy } from '../../apps/slot-exchange/src/policy.service';
+import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
+import { TravelDistances } from '../../apps/slot-exchange/src/travel-distance';
+import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
+
+const HOUR = 3_600_000;
+const basePolicy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 3 };
+const metrics = new MetricsService('test');
+const noQueues = undefined as never; // driven directly: jobs are observed as outbox rows
+const config = Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' });
+
+let db: TestDatabase;
+let ds: DataSource;
+let ics: IcsDirectory;
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_match');
+  ds = await new DataSource(dataSourceOptions(db.url, 20)).initialize();
+  ics = loadIcsDirectory();
+});
+afterAll(async () => {
+  await ds?.destroy();
+  await db?.drop();
+});
+
+let seq = 0;
+function entry(over: Record<string, unknown> = {}) {
+  seq++;
+  return {
+    rowNumber: seq, pathwayId: `PW-M-${seq}`, nhsNumber: syntheticNhsNumber(600_000 + seq * 3), birthDate: '1970-01-01', tfc: '330',
+    appointmentType: 'NEW' as const, rttStart: '2026-03-01', priority: 'P3' as const, mobile: `+447700900${String(seq % 1000).padStart(3, '0')}`,
+    offerConsent: true, icsWideConsent: true, acceptableSites: ['ANY'], unavailable: [], ...over,
+  };
+}
+
+let slotSeq = 0;
+async function release(events: SlotEventsService, now: Date, startsInMs: number, over: { tfc?: string; trust?: string; site?: string; filler?: string } = {}): Promise<string> {
+  slotSeq++;
+  const tfc = over.tfc ?? '330';
+  const r = await events.handle(over.trust ?? 'RQM', {
+    eventId: `mev-${slotSeq}-${Date.now()}`, kind: 'slot-released', controlId: `MC${slotSeq}`, siteOds: over.site ?? 'RQM01', clinicCode: `${tfc}-NEW`, tfc,
+    appointmentType: 'NEW', start: new Date(now.getTime() + startsInMs).toISOString(), durationMinutes: 20, fillerAppointmentId: over.filler ?? `MF${slotSeq}-${Date.now()}`,
+  });
+  if (!r.slotId) throw new Error(`slot not created: ${r.outcome}`);
+  return r.slotId;
+}
+
+function rig(clock: FixedClock | SystemClock, policy: MatchingPolicy = basePolicy, queues: QueueService = noQueues, distances?: TravelDistances) {
+  const replies = new RepliesWorker(ds, clock, policy, ics, queues, metrics);
+  return {
+    events: new SlotEventsService(ds, clock, policy, ics, metrics),
+    list: new WaitingListService(ds),
+    matcher: new MatchingWorker(ds, clock, policy, ics, queues, metrics, config, distances),
+    replies,
+    outcomes: new WritebackOutcomesWorker(ds, clock, policy, ics, queues, metrics, replies),
+  };
+}
+
+async function liveOffers(slotId: string): Promise<Array<{ id: string; patient_id: string; code: string; nhs: string; rank: number; policy_version: number; explanation: Record<string, unknown> }>> {
+  return ds.query(
+    `SELECT o.id, o.patient_id, o.code, p.nhs_number AS nhs, o.rank, o.policy_version, o.explanation
+       FROM offer o JOIN patient p ON p.id = o.patient_id WHERE o.slot_id = $1 AND o.status = 'live' ORDER BY o.rank`,
+    [slotId],
+  );
+}
+
+async function reply(patientId: string, intent: 'yes' | 'no' | 'stop', code: string | null, replies: RepliesWorker) {
+  const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, $3, $4) RETURNING id`, [`m-${Math.random()}`, patientId, intent, code]);
+  return replies.process({ replyId: r.id });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('through real BullMQ: expiry, next wave, cut-off', () => {
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+  it('expires each unanswered wave by its delayed job, offers the next patient, and closes the slot unfilled at the cut-off', async () => {
+    const queues = new QueueService(redisUrl);
+    const relay = new OutboxRelay(ds, queues, metrics);
+    try {
+    // Seconds instead of hours: a wave lives 1.8 s, the cut-off is 1 hour before the start.
+    const fast: MatchingPolicy = { ...basePolicy, waveSize: 1, offerTtlMinutes: 0.03, minOfferTtlMinutes: 0.01, minNoticeHours: 1 };
+    const clock = new SystemClock();
+    const w = rig(clock, fast, queues);
+    const rows = [entry({ tfc: '502', priority: 'P2' }), entry({ tfc: '502', priority: 'P3' }), entry({ tfc: '502', priority: 'P4' })];
+    await w.list.applyBatch('RAS', { mode: 'delta', rows });
+    w.matcher.onApplicationBootstrap();
+    await relay.onApplicationBootstrap();
+    const slotId = await release(w.events, clock.now(), HOUR + 9_000, { tfc: '502' });
+
+    const seen: string[] = [];
+    await until('three waves, one patient each, in rank order', async () => {
+      const offers: Array<{ nhs: string; round: number }> = await ds.query(
+        `SELECT p.nhs_number AS nhs, wv.round FROM offer o JOIN offer_wave wv ON wv.id = o.wave_id JOIN patient p ON p.id = o.patient_id WHERE o.slot_id = $1 ORDER BY wv.round`, [slotId]);
+      seen.splice(0, seen.length, ...offers.map((o) => o.nhs));
+      return offers.length >= 3;
+    });
+    expect(seen).toEqual(rows.map((r) => r.nhsNumber));
+    const waves = await ds.query(`SELECT round, ended_reason, (expires_at - send_at) AS ttl FROM offer_wave WHERE slot_id = $1 ORDER BY round`, [slotId]);
+    expect(waves.slice(0, 2).map((x: { ended_reason: string }) => x.ended_reason)).toEqual(['time-to-live reached', 'time-to-live reached']);
+    // Every patient whose offer lapsed is told it expired.
+    const expired = await ds.query(`SELECT count(*)::int AS n FROM sms_message m JOIN offer o ON o.id = m.offer_id WHERE o.slot_id = $1 AND m.kind = 'expired'`, [slotId]);
+    expect(expired[0].n).toBeGreaterThanOrEqual(2);
+
+    const slot = await until('the cut-off close', async () => {
+      const [s] = await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [slotId]);
+      return s.status === 'unfilled' ? s : null;
+    });
+    expect(slot.closed_reason).toBe('cut-off reached before anyone accepted');
+    expect(await ds.query(`SELECT 1 FROM offer WHERE slot_id = $1 AND status = 'live'`, [slotId])).toHaveLength(0);
+    // Nothing was offered at or after the cut-off.
+    const late = await ds.query(`SELECT 1 FROM offer o JOIN slot s ON s.id = o.slot_id WHERE o.slot_id = $1 AND o.created_at >= s.cutoff_at`, [slotId]);
+    expect(late).toHaveLength(0);
+    } finally {
+      await relay.onApplicationShutdown();
+      for (const q of ['slot-matching', 'sms-outbound']) await queues.queue(q).obliterate({ force: true }).catch(() => undefined);
+      await queues.onApplicationShutdown();
+    }
+  }, 30_000);
+
+  it('hands offer SMS to BullMQ with their slot\'s cut-off as priority: nearer cut-off, served first', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '320' }), entry({ tfc: '320' })] });
+    const far = await release(w.events, clock.now(), 96 * HOUR, { tfc: '320' });
+    const near = await release(w.events, clock.now(), 30 * HOUR, { tfc: '320' });
+    await w.matcher.match({ slotId: far, round: 1 });
+    await w.matcher.match({ slotId: near, round: 1 });
+    const rows: Array<{ slot_id: string; priority: number; job_id: string }> = await ds.query(
+      `SELECT o.slot_id, x.priority, x.job_id FROM outbox x JOIN sms_message m ON x.job_id = 'sms-' || m.id JOIN offer o ON o.id = m.offer_id WHERE o.slot_id = ANY($1::uuid[])`, [[far, near]]);
+    const byslot = (id: string) => rows.find((r) => r.slot_id === id)!;
+    expect(byslot(near).priority).toBe(6 * 60); // 30 h to the start, 24 h notice: 6 hours left
+    expect(byslot(far).priority).toBe(72 * 60);
+    // The relay carries the priority to BullMQ (no worker runs here: the jobs are only inspected).
+    const queues = new QueueService(redisUrl);
+    try {
+      await new OutboxRelay(ds, queues, metrics).drain();
+      const job = await queues.queue('sms-outbound').getJob(byslot(near).job_id);
+      expect(job?.opts.priority).toBe(6 * 60);
+    } finally {
+      for (const q of ['slot-matching', 'sms-outbound']) await queues.queue(q).obliterate({ force: true }).catch(() => undefined);
+      await queues.onApplicationShutdown();
+    }
+  });
+});
+
+describe('quiet hours', () => {
+  // 23:00 on a November evening in London (GMT).
+  const night = new Date('2026-11-23T23:00:00Z');
+
+  it('matches when quiet hours end, and the wave lives its TTL from sending', async () => {
+    const clock = new FixedClock(night);
+    const p = { ...DEFAULT_POLICY, waveSize: 2 };
+    const w = rig(clock, p);
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [entry({ tfc: '100' }), entry({ tfc: '100' })] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '100' });
+    const first = await w.matcher.match({ slotId, round: 1 });
+    expect(first.reason).toBe('quiet hours: matched when they end');
+    expect(await ds.query(`SELECT 1 FROM offer WHERE slot_id = $1`, [slotId])).toHaveLength(0);
+    const eight = zonedTimeToUtc({ year: 2026, month: 11, day: 24, hour: 8, minute: 0 }, 'Europe/London');
+    const deferred = await ds.query(`SELECT run_at FROM outbox WHERE job_id = $1`, [`match-${slotId}-1-at-${eight.getTime()}`]);
+    expect(deferred).toHaveLength(1);
+    expect(new Date(deferred[0].run_at).toISOString()).toBe('2026-11-24T08:00:00.000Z');
+
+    clock.set(eight);
+    await w.matcher.match({ slotId, round: 1 });
+    const [wave] = await ds.query(`SELECT send_at, expires_at FROM offer_wave WHERE slot_id = $1`, [slotId]);
+    expect(new Date(wave.send_at).toISOString()).toBe('2026-11-24T08:00:00.000Z');
+    expect(new Date(wave.expires_at).toISOString()).toBe('2026-11-24T10:00:00.000Z');
+    expect(await liveOffers(slotId)).toHaveLength(2);
+  });
+
+  it('closes a slot whose cut-off comes before quiet hours end, with that reason', async () => {
+    const clock = new FixedClock(night);
+    const w = rig(clock, DEFAULT_POLICY);
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [entry({ tfc: '101' })] });
+    // Starts at 06:00 the day after tomorrow; cut-off 06:00 tomorrow, before 08:00.
+    const slotId = await release(w.events, clock.now(), 31 * HOUR, { tfc: '101' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [slot] = await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [slotId]);
+    expect(slot).toEqual({ status: 'unfilled', closed_reason: 'quiet hours last until the cut-off' });
+  });
+});
+
+describe('replies move the slot on', () => {
+  const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+  const sequential: MatchingPolicy = { ...basePolicy, strategy: 'sequential' };
+
+  it('NO goes straight to the next candidate, and declining never lowers the patient\'s place for the next slot', async () => {
+    const w = rig(clock, sequential);
+    const rows = [entry({ tfc: '110', priority: 'P2' }), entry({ tfc: '110', priority: 'P3' }), entry({ tfc: '110', priority: 'P4' })];
+    await w.list.applyBatch('RQM', { mode: 'delta', rows });
+    const a = await release(w.events, clock.now(), 72 * HOUR, { tfc: '110' });
+    await w.matcher.match({ slotId: a, round: 1 });
+    const [first] = await liveOffers(a);
+    expect(first.nhs).toBe(rows[0].nhsNumber);
+    expect((await reply(first.patient_id, 'no', first.code, w.replies)).reason).toBe('declined');
+    await w.matcher.match({ slotId: a, round: 2 });
+    const [second] = await liveOffers(a);
+    expect(second.nhs).toBe(rows[1].nhsNumber);
+
+    const b = await release(w.events, clock.now(), 80 * HOUR, { tfc: '110' });
+    await w.matcher.match({ slotId: b, round: 1 });
+    const [forB] = await liveOffers(b);
+    expect(forB.nhs).toBe(rows[0].nhsNumber); // first again, despite the NO
+    expect(forB.rank).toBe(1);
+  });
+
+  it('an undeliverable SMS goes straight to the next candidate', async () => {
+    const w = rig(clock, sequential);
+    const rows = [entry({ tfc: '120', priority: 'P2' }), entry({ tfc: '120', priority: 'P3' })];
+    await w.list.applyBatch('RQM', { mode: 'delta', rows });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '120' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [first] = await liveOffers(slotId);
+    await w.replies.undeliverable({ offerId: first.id });
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(1);
+    await w.matcher.match({ slotId, round: 2 });
+    expect((await liveOffers(slotId)).map((o) => o.nhs)).toEqual([rows[1].nhsNumber]);
+  });
+
+  it('STOP ends the live offer, moves the slot on, and the patient is never offered again', async () => {
+    const w = rig(clock, sequential);
+    const rows = [entry({ tfc: '130', priority: 'P1b' }), entry({ tfc: '130', priority: 'P4' })];
+    await w.list.applyBatch('RQM', { mode: 'delta', rows });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '130' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [first] = await liveOffers(slotId);
+    expect(first.nhs).toBe(rows[0].nhsNumber);
+    expect((await reply(first.patient_id, 'stop', null, w.replies)).reason).toBe('stopped');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [first.id]))[0].status).not.toBe('live');
+    await w.matcher.match({ slotId, round: 2 });
+    expect((await liveOffers(slotId)).map((o) => o.nhs)).toEqual([rows[1].nhsNumber]);
+    // A new slot, for which the stopped patient would rank first: not offered.
+    const other = await release(w.events, clock.now(), 90 * HOUR, { tfc: '130' });
+    await w.matcher.match({ slotId: other, round: 1 });
+    expect((await ds.query(`SELECT 1 FROM offer WHERE slot_id = $1 AND patient_id = $2`, [other, first.patient_id]))).toHaveLength(0);
+  });
+});
+
+describe('one live offer per patient, ICS-wide', () => {
+  it('holds when many slots of several trusts are matched at the same moment', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    // The same 6 people on two trusts' lists each (12 pathways), 10 slots at once.
+    const people = Array.from({ length: 6 }, () => entry({ tfc: '300' }));
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: people });
+    await w.list.applyBatch('RAS', { mode: 'delta', rows: people.map((p) => ({ ...p, pathwayId: `${p.pathwayId}-RAS`, priority: 'P2' as const })) });
+    const slots = [];
+    for (let i = 0; i < 10; i++) slots.push(await release(w.events, clock.now(), (48 + i) * HOUR, i % 2 ? { tfc: '300' } : { tfc: '300', trust: 'RAS', site: 'RAS01' }));
+    await Promise.all(slots.map((slotId) => w.matcher.match({ slotId, round: 1 })));
+    const live: Array<{ patient_id: string }> = await ds.query(`SELECT patient_id FROM offer WHERE slot_id = ANY($1::uuid[]) AND status = 'live'`, [slots]);
+    expect(live).toHaveLength(6);
+    expect(new Set(live.map((o) => o.patient_id)).size).toBe(6);
+    // The database refuses a second live offer whatever the code does.
+    const [o] = await ds.query(`SELECT * FROM offer WHERE slot_id = ANY($1::uuid[]) AND status = 'live' LIMIT 1`, [slots]);
+    const spare = slots.find((s) => s !== o.slot_id);
+    const [wave] = await ds.query(`SELECT id FROM offer_wave WHERE slot_id = $1`, [spare]);
+    await expect(ds.query(
+      `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at) VALUES ($1, $2, $3, $4, 9, '{}', 1, '1234', 'tok-dup', 'live', now())`,
+      [spare, wave?.id ?? o.wave_id, o.entry_id, o.patient_id],
+    )).rejects.toMatchObject({ code: '23505' });
+  });
+});
+
+describe('policy as data', () => {
+  it('records the configured policy once, keeps an administrator\'s change across restarts, and stamps every offer with its version', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const configured = exchangePolicy(Object.assign(new ExchangeConfig(), { QUIET_HOURS: '', TFC_POLICY_OVERRIDES: '{"320":{"waveSize":1}}' }));
+    await new PolicyService(ds, configured).onModuleInit();
+    await new PolicyService(ds, configured).onModuleInit(); // a restart with the same configuration
+    expect((await policyHistory(ds)).map((v) => [v.version, v.source])).toEqual([[1, 'config']]);
+
+    const w = rig(clock, configured);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 8 }, () => entry({ tfc: '301' })).concat(Array.from({ length: 3 }, () => entry({ tfc: '320', priority: 'P1a' }))) });
+    const dermatologyLike = await release(w.events, clock.now(), 72 * HOUR, { tfc: '301' });
+    const overridden = await release(w.events, clock.now(), 72 * HOUR, { tfc: '320' });
+    await w.matcher.match({ slotId: dermatologyLike, round: 1 });
+    await w.matcher.match({ slotId: overridden, round: 1 });
+    expect((await liveOffers(dermatologyLike)).map((o) => o.policy_version)).toEqual([1, 1, 1]);
+    expect(await liveOffers(overridden)).toHaveLength(1); // TFC 320 offers one at a time
+
+    // An administrator widens waves; the next wave uses version 2 and says so.
+    await ds.transaction((tx) => recordPolicy(tx, { ...configured, waveSize: 4 }, { source: 'admin', changedBy: 'ops-admin', reason: 'more patients per wave' }));
+    await new PolicyService(ds, configured).onModuleInit(); // restart: the change stands
+    expect((await currentPolicy(ds))!.version).toBe(2);
+    const next = await release(w.events, clock.now(), 80 * HOUR, { tfc: '301' });
+    await w.matcher.match({ slotId: next, round: 1 });
+    const offers = await liveOffers(next);
+    expect(offers).toHaveLength(4);
+    expect(offers.every((o) => o.policy_version === 2 && o.explanation.policyVersion === 2)).toBe(true);
+    expect(offers[0].explanation).toMatchObject({ rank: 1, priority: 'P3', sameTrust: true });
+    const [wave] = await ds.query(`SELECT policy_version FROM offer_wave WHERE slot_id = $1`, [next]);
+    expect(wave.policy_version).toBe(2);
+
+    // A deploy that changes the configuration is a new version too.
+    await new PolicyService(ds, { ...configured, offerTtlMinutes: 60 }).onModuleInit();
+    expect((await policyHistory(ds)).map((v) => [v.version, v.source])).toEqual([[3, 'config'], [2, 'admin'], [1, 'config']]);
+    // An invalid change is refused and changes nothing.
+    await expect(ds.transaction((tx) => recordPolicy(tx, { ...configured, waveSize: 0 }, { source: 'admin' }))).rejects.toThrow(/waveSize/);
+    expect((await currentPolicy(ds))!.version).toBe(3);
+    await ds.query(`DELETE FROM matching_policy`); // later suites here use the policy they pass in
+  });
+});
+
+describe('travel distance', () => {
+  it('admits another trust\'s patient by MAX_TRAVEL_KM only when both postcodes are placed', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const dir = mkdtempSync(join(tmpdir(), 'centroids-'));
+    // Synthetic centroids: the slot's site (RQM01, SW10 9NH) at the origin, two districts 5 and 20 km north.
+    writeFileSync(join(dir, 'c.csv'), 'postcode,latitude,longitude\nSW10,51.0,0\nAA1,51.045,0\nBB2,51.18,0\n');
+    const distances = TravelDistances.load(join(dir, 'c.csv'), ics);
+    expect(distances.km('AA1 1AA', 'RQM01')).toBeCloseTo(5, 0);
+    const w = rig(clock, basePolicy, noQueues, distances);
+    const base = { tfc: '140', acceptableSites: [], maxTravelKm: 10 };
+    const near = entry({ ...base, postcode: 'AA1 1AA', priority: 'P2' });
+    const far = entry({ ...base, postcode: 'BB2 1AA', priority: 'P2' });
+    const unplaced = entry({ ...base, postcode: 'CC3 1AA', priority: 'P2' });
+    const named = entry({ tfc: '140', acceptableSites: ['RQM01'], priority: 'P4' });
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: [near, far, unplaced, named] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '140' });
+    await w.matcher.match({ slotId, round: 1 });
+    expect((await liveOffers(slotId)).map((o) => o.nhs).sort()).toEqual([near.nhsNumber, named.nhsNumber].sort());
+    // Without a centroid table no distance is known: only the patient who named the site.
+    const w2 = rig(clock, basePolicy, noQueues, new TravelDistances(new PostcodeCentroids(), ics));
+    const again = await release(w2.events, clock.now(), 96 * HOUR, { tfc: '140' });
+    await ds.query(`UPDATE offer SET status = 'expired' WHERE slot_id = $1`, [slotId]);
+    await w2.matcher.match({ slotId: again, round: 1 });
+    expect((await liveOffers(again)).map((o) => o.nhs)).toEqual([named.nhsNumber]);
+  });
+});
+
+describe('chain redistribution', () => {
+  it('books a RAS patient into an RQM slot, cancels their RAS appointment, and that freed RAS slot is matched in turn', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    const oldStart = new Date(clock.now().getTime() + 30 * 24 * HOUR);
+    const mover = entry({ tfc: '150', priority: 'P2', currentAppointmentStart: oldStart.toISOString(), currentAppointmentId: 'RAS-OLD-1' });
+    const next = entry({ tfc: '150', priority: 'P3' });
+    await w.list.applyBatch('RAS', { mode: 'delta', rows: [mover, next] });
+    const rqmSlot = await release(w.events, clock.now(), 72 * HOUR, { tfc: '150' });
+    await w.matcher.match({ slotId: rqmSlot, round: 1 });
+    const [offer] = await liveOffers(rqmSlot);
+    expect(offer.nhs).toBe(mover.nhsNumber);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    // RQM's PAS confirms the booking (as the adapter reports it) …
+    const [book] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [rqmSlot]);
+    await ds.query(`UPDATE writeback SET status = 'succeeded', pas_appointment_id = 'RQM-NEW-1', completed_at = now() WHERE id = $1`, [book.id]);
+    await w.outcomes.process({ writebackId: book.id });
+    // … so the old appointment is cancelled at the home trust, RAS.
+    const [cancel] = await ds.query(`SELECT w.trust_ods, b.previous_appointment_id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'cancel'`, [rqmSlot]);
+    expect(cancel).toEqual({ trust_ods: 'RAS', previous_appointment_id: 'RAS-OLD-1' });
+    // RAS's PAS sends its own SIU^S15 for that appointment: a freed slot like any other.
+    const rasSlot = await release(w.events, clock.now(), oldStart.getTime() - clock.now().getTime(), { tfc: '150', trust: 'RAS', site: 'RAS01', filler: 'RAS-OLD-1' });
+    await w.matcher.match({ slotId: rasSlot, round: 1 });
+    expect((await liveOffers(rasSlot)).map((o) => o.nhs)).toEqual([next.nhsNumber]);
+  });
+});
