@@ -1,17 +1,33 @@
 /**
- * Canonical scheduling events from the trust adapters. A released slot is stored once (by the
- * adapter's event id, and by its PAS appointment id while it is active) and, when it is far
- * enough away, handed to matching in the same transaction; inside the minimum notice it is
- * recorded as too late and never offered.
+ * Canonical scheduling events from the trust adapters, each acted on once per event id (the
+ * `slot_event` row is claimed first, in the same transaction as the work, so a re-forwarded or
+ * replayed message is a no-op):
+ * - `slot-released` (S15): the freed slot is stored once (also by its PAS appointment id while it
+ *   is active) and, far enough away, handed to matching; inside the minimum notice it is recorded
+ *   as too late. A cancellation of an appointment our own write-back booked, sent back with our
+ *   reason `pat-swl`, is our echo and frees nothing. (The cancellation of a booked patient's *old*
+ *   appointment is also ours, but its time really is free: DESIGN.md step 9, the chain.)
+ * - `slot-withdrawn` (S17): a freed slot not yet booked is closed as withdrawn; its live offers
+ *   end and each of those patients is told it is no longer available.
+ * - `appointment-booked` (S12): fills the patient's current appointment at this trust; when the
+ *   PAS itself re-booked the time of one of our open freed slots, that slot is withdrawn as above
+ *   (unless the booking is our own write-back's, coming back).
+ * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it.
+ * - `no-show` (S26): recorded.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventResult } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
-import { enqueue } from '@app/persistence';
+import { endWave, enqueue, rows } from '@app/persistence';
 import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { POLICY } from './tokens';
+
+/** SCH-6 reason our write-back puts on the cancellations it makes (CONTRACT.md "Write-back out"). */
+export const OWN_CANCELLATION_REASON = 'pat-swl';
+
+type Tx = EntityManager;
 
 @Injectable()
 export class SlotEventsService {
@@ -30,45 +46,155 @@ export class SlotEventsService {
       throw new AppError('site_not_in_trust', `Site ${e.siteOds} is not a site of ${trustOds}`, 422);
     }
     const start = new Date(e.start);
+    const result = await this.ds.transaction(async (tx): Promise<SlotEventResult> => {
+      const claimed = await rows(tx,
+        `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6, 'processing') ON CONFLICT DO NOTHING RETURNING event_id`,
+        [e.eventId, trustOds, e.kind, e.controlId, e.fillerAppointmentId, start],
+      );
+      if (claimed.length === 0) {
+        const [seen] = await tx.query(`SELECT slot_id FROM slot_event WHERE trust_ods = $1 AND event_id = $2`, [trustOds, e.eventId]);
+        return { eventId: e.eventId, outcome: 'duplicate', slotId: seen?.slot_id ?? undefined };
+      }
+      const r = await this.act(tx, trustOds, e, start);
+      await tx.query(`UPDATE slot_event SET outcome = $3, slot_id = $4, entries_updated = $5 WHERE trust_ods = $1 AND event_id = $2`, [
+        trustOds, e.eventId, r.outcome, r.slotId ?? null, r.entriesUpdated ?? 0,
+      ]);
+      return r;
+    });
+    this.metrics.counter('slot_events_total', 'Scheduling events received', ['trust', 'kind', 'outcome']).inc({ trust: trustOds, kind: e.kind, outcome: result.outcome });
+    this.logger.log(`slot event ${e.eventId} (${e.kind}) from ${trustOds}: ${result.outcome}`);
+    return result;
+  }
+
+  private act(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
     switch (e.kind) {
-      case 'slot-released':
-        return this.release(trustOds, e, start);
-      default:
-        // Bookings, moves, withdrawals and no-shows are recorded by the adapter's archive; acting on
-        // them (withdrawing live offers, moving current appointments) comes with the full adapter.
-        this.metrics.counter('slot_events_total', 'Scheduling events received', ['trust', 'kind', 'outcome']).inc({ trust: trustOds, kind: e.kind, outcome: 'recorded' });
-        return { eventId: e.eventId, outcome: 'recorded' };
+      case 'slot-released': return this.release(tx, trustOds, e, start);
+      case 'slot-withdrawn': return this.deleted(tx, trustOds, e);
+      case 'appointment-booked': return this.booked(tx, trustOds, e, start);
+      case 'appointment-moved': return this.moved(tx, trustOds, e, start);
+      case 'no-show': return Promise.resolve({ eventId: e.eventId, outcome: 'recorded' });
+      default: {
+        const never: never = e.kind;
+        throw new AppError('unknown_event_kind', `Unknown event kind ${String(never)}`);
+      }
     }
   }
 
-  private async release(trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+  private async release(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+    if ((e.eventReason ?? '').toLowerCase() === OWN_CANCELLATION_REASON) {
+      // Our own booking, cancelled with our reason, and not because we moved the patient on from it.
+      const ours = await tx.query(
+        `SELECT b.id FROM booking b
+          WHERE b.owning_trust_ods = $1 AND b.pas_appointment_id = $2 AND b.status <> 'failed'
+            AND NOT EXISTS (SELECT 1 FROM booking later WHERE later.home_trust_ods = $1 AND later.previous_appointment_id = $2)`,
+        [trustOds, e.fillerAppointmentId],
+      );
+      if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo' };
+    }
     const now = this.clock.now();
     const tooLate = isInsideMinimumNotice(start, now, this.policy);
     const cutoff = noticeCutoff(start, this.policy);
-    const result = await this.ds.transaction(async (tx) => {
-      const rows: Array<{ id: string }> = await tx.query(
-        `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
-                           filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
-         ON CONFLICT DO NOTHING RETURNING id`,
-        [
-          trustOds, e.siteOds, e.clinicCode, e.tfc, e.appointmentType, start, e.durationMinutes, e.clinicianId ?? null,
-          e.fillerAppointmentId, e.placerAppointmentId ?? null, e.eventId, e.constraints ? JSON.stringify(e.constraints) : null,
-          tooLate ? 'too_late' : 'open', tooLate ? `inside the ${this.policy.minNoticeHours}-hour minimum notice` : null, cutoff, tooLate ? now : null,
-          // The patient's answer comes back without a trace; the booking continues this one.
-          currentTraceparent() ?? null,
-        ],
+    const created: Array<{ id: string }> = await tx.query(
+      `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
+                         filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+       ON CONFLICT DO NOTHING RETURNING id`,
+      [
+        trustOds, e.siteOds, e.clinicCode, e.tfc, e.appointmentType, start, e.durationMinutes, e.clinicianId ?? null,
+        e.fillerAppointmentId, e.placerAppointmentId ?? null, e.eventId, e.constraints ? JSON.stringify(e.constraints) : null,
+        tooLate ? 'too_late' : 'open', tooLate ? `inside the ${this.policy.minNoticeHours}-hour minimum notice` : null, cutoff, tooLate ? now : null,
+        // The patient's answer comes back without a trace; the booking continues this one.
+        currentTraceparent() ?? null,
+      ],
+    );
+    if (created.length === 0) return { eventId: e.eventId, outcome: 'duplicate' };
+    const slotId = created[0].id;
+    if (!tooLate) {
+      await enqueue(tx, 'match-slot', { slotId, round: 1 });
+      await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff });
+    }
+    return { eventId: e.eventId, outcome: tooLate ? 'too-late' : 'slot-created', slotId };
+  }
+
+  /** S17: the PAS deleted the appointment. A freed slot still being offered is withdrawn. */
+  private async deleted(tx: Tx, trustOds: string, e: SlotEventDto): Promise<SlotEventResult> {
+    const [slot] = await tx.query(
+      `SELECT id, status FROM slot WHERE trust_ods = $1 AND filler_appointment_id = $2 AND status IN ('open', 'offering', 'booked')
+        ORDER BY released_at DESC LIMIT 1 FOR UPDATE`,
+      [trustOds, e.fillerAppointmentId],
+    );
+    if (!slot) return { eventId: e.eventId, outcome: 'recorded' };
+    if (slot.status === 'booked') {
+      // Too late to withdraw: a patient holds it. The booking stands; a person must square it with the PAS.
+      await tx.query(
+        `UPDATE booking SET needs_attention = COALESCE(needs_attention, 'the PAS deleted the slot after it was booked (SIU^S17)')
+          WHERE slot_id = $1 AND status <> 'failed'`,
+        [slot.id],
       );
-      if (rows.length === 0) return { eventId: e.eventId, outcome: 'duplicate' as const };
-      const slotId = rows[0].id;
-      if (!tooLate) {
-        await enqueue(tx, 'match-slot', { slotId, round: 1 });
-        await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff });
+      return { eventId: e.eventId, outcome: 'ignored', slotId: slot.id };
+    }
+    await this.withdraw(tx, slot.id, 'deleted in the PAS (SIU^S17)');
+    return { eventId: e.eventId, outcome: 'withdrawn', slotId: slot.id };
+  }
+
+  /**
+   * S12: the patient now holds this appointment. If the trust booked it into the time of one of
+   * our freed slots itself, that slot is no longer free.
+   */
+  private async booked(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+    const ours = await tx.query(
+      `SELECT 1 FROM booking WHERE owning_trust_ods = $1 AND pas_appointment_id = $2
+       UNION ALL SELECT 1 FROM writeback WHERE trust_ods = $1 AND kind = 'book' AND pas_appointment_id = $2`,
+      [trustOds, e.fillerAppointmentId],
+    );
+    let withdrawn: string | undefined;
+    if (ours.length === 0) {
+      const [slot] = await tx.query(
+        `SELECT id FROM slot
+          WHERE trust_ods = $1 AND status IN ('open', 'offering')
+            AND (filler_appointment_id = $2
+                 OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
+          ORDER BY released_at LIMIT 1 FOR UPDATE`,
+        [trustOds, e.fillerAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
+      );
+      if (slot) {
+        await this.withdraw(tx, slot.id, 'booked in the PAS by the trust (SIU^S12)');
+        withdrawn = slot.id;
       }
-      return { eventId: e.eventId, outcome: tooLate ? ('too-late' as const) : ('slot-created' as const), slotId };
-    });
-    this.metrics.counter('slot_events_total', 'Scheduling events received', ['trust', 'kind', 'outcome']).inc({ trust: trustOds, kind: e.kind, outcome: result.outcome });
-    this.logger.log(`slot event ${e.eventId} from ${trustOds}: ${result.outcome}`);
-    return result;
+    }
+    let entries = 0;
+    if (e.patientNhsNumber) {
+      const updated = await rows(tx,
+        `UPDATE waiting_list_entry w SET current_appointment_start = $4, current_appointment_id = $5, updated_at = now()
+           FROM patient p
+          WHERE w.patient_id = p.id AND p.nhs_number = $1 AND w.trust_ods = $2 AND w.tfc = $3 AND w.status <> 'closed'
+            AND (w.current_appointment_start IS DISTINCT FROM $4 OR w.current_appointment_id IS DISTINCT FROM $5)
+          RETURNING w.id`,
+        [e.patientNhsNumber, trustOds, e.tfc, start, e.fillerAppointmentId],
+      );
+      entries = updated.length;
+    }
+    if (withdrawn) return { eventId: e.eventId, outcome: 'withdrawn', slotId: withdrawn, entriesUpdated: entries };
+    if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo', entriesUpdated: entries };
+    return { eventId: e.eventId, outcome: entries > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: entries };
+  }
+
+  /** S13/S14: the appointment moved; whoever holds it as their current appointment moves with it. */
+  private async moved(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+    const updated = await rows(tx,
+      `UPDATE waiting_list_entry SET current_appointment_start = $3, updated_at = now()
+        WHERE trust_ods = $1 AND current_appointment_id = $2 AND status <> 'closed' AND current_appointment_start IS DISTINCT FROM $3
+        RETURNING id`,
+      [trustOds, e.fillerAppointmentId, start],
+    );
+    return { eventId: e.eventId, outcome: updated.length > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: updated.length };
+  }
+
+  /** Closes a freed slot as withdrawn; its live offers end with a "no longer available" SMS each, and nothing is re-matched. */
+  private async withdraw(tx: Tx, slotId: string, reason: string): Promise<void> {
+    const waves: Array<{ id: string }> = await tx.query(`SELECT id FROM offer_wave WHERE slot_id = $1 AND status = 'live'`, [slotId]);
+    for (const w of waves) await endWave(tx, this.ics, w.id, reason, { lapse: 'withdrawn', rematch: false });
+    await tx.query(`UPDATE slot SET status = 'withdrawn', closed_reason = $2, closed_at = now() WHERE id = $1`, [slotId, reason]);
   }
 }

@@ -37,10 +37,18 @@ export class SlotEventDto {
   @IsOptional() @ValidateNested() @Type(() => ClinicConstraintsDto) constraints?: ClinicConstraintsDto;
 }
 
+/**
+ * What the exchange did with one event: `withdrawn` a freed slot closed (S17, or S12 re-booking it
+ * in the PAS); `appointment-updated` patients' current appointments filled or moved (S12/S13/S14);
+ * `echo` our own write-back coming back, recognised and not acted on again; `recorded` kept only
+ * (a no-show, or nothing of ours was affected).
+ */
 export interface SlotEventResult {
   eventId: string;
-  outcome: 'slot-created' | 'too-late' | 'duplicate' | 'recorded' | 'ignored';
+  outcome: 'slot-created' | 'too-late' | 'duplicate' | 'recorded' | 'ignored' | 'withdrawn' | 'appointment-updated' | 'echo';
   slotId?: string;
+  /** Waiting-list entries whose current appointment this event changed. */
+  entriesUpdated?: number;
 }
 
 export class UnavailablePeriodDto {

@@ -32,6 +32,8 @@ export class Hl7MessageRow {
   @Column('timestamptz', { name: 'received_at', default: () => 'now()' }) receivedAt: Date;
   @Column({ ...ts, name: 'forwarded_at' }) forwardedAt: Date | null;
   @Column('text', { name: 'forward_outcome', nullable: true }) forwardOutcome: string | null;
+  @Column({ ...ts, name: 'replayed_at' }) replayedAt: Date | null;
+  @Column('text', { name: 'replay_outcome', nullable: true }) replayOutcome: string | null;
 }
 
 @Entity('patient')

@@ -1,0 +1,244 @@
+/**
+ * Every SIU kind as the exchange acts on it, against real Postgres with the real migrations:
+ * S15 frees (and our own echo does not), S17 withdraws a freed slot and tells its live offers,
+ * S12 fills the current appointment and withdraws a slot the trust re-booked itself, S13/S14
+ * move the current appointment, S26 is recorded, and every event is processed once however
+ * often (and however concurrently) it arrives.
+ */
+import { SlotEventDto, SMS_TEMPLATES, renderTemplate } from '@app/contracts';
+import { DEFAULT_POLICY, FixedClock, MatchingPolicy } from '@app/domain';
+import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { IcsDirectory, loadIcsDirectory, MetricsService } from '@app/platform';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { SlotEventsService } from './slot-events.service';
+import { WaitingListService } from './waiting-list.service';
+
+const HOUR = 3_600_000;
+const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
+const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+let db: TestDatabase;
+let ds: DataSource;
+let ics: IcsDirectory;
+let events: SlotEventsService;
+let list: WaitingListService;
+
+let seq = 0;
+function nhs(): string {
+  for (;;) {
+    const d = [9, 9, 9, ...String(410000 + seq++).padStart(6, '0').split('').map(Number)];
+    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
+    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
+  }
+}
+
+function event(kind: SlotEventDto['kind'], over: Partial<SlotEventDto> = {}): SlotEventDto {
+  seq++;
+  return {
+    eventId: randomUUID(), kind, controlId: `C${seq}`, siteOds: 'RQM01', clinicCode: '330-NEW', tfc: '330', appointmentType: 'NEW',
+    start: new Date(clock.now().getTime() + 72 * HOUR).toISOString(), durationMinutes: 20, fillerAppointmentId: `F${seq}`, ...over,
+  };
+}
+
+async function patientOnList(over: Record<string, unknown> = {}): Promise<{ nhsNumber: string; patientId: string; entryId: string }> {
+  const nhsNumber = nhs();
+  const pathwayId = `PW${seq}`;
+  await list.applyBatch('RQM', {
+    mode: 'delta',
+    rows: [{
+      rowNumber: 1, pathwayId, nhsNumber, birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW', rttStart: '2026-05-01', priority: 'P3',
+      mobile: `+447700900${String(seq % 1000).padStart(3, '0')}`, offerConsent: true, icsWideConsent: false, acceptableSites: ['ANY'], unavailable: [], ...over,
+    }],
+  });
+  const [r] = await ds.query(`SELECT e.id AS entry_id, p.id AS patient_id FROM waiting_list_entry e JOIN patient p ON p.id = e.patient_id WHERE e.trust_ods = 'RQM' AND e.pathway_id = $1`, [pathwayId]);
+  return { nhsNumber, patientId: r.patient_id, entryId: r.entry_id };
+}
+
+/** A live wave on the slot with one offer per patient, as the matching worker leaves it. */
+async function liveWave(slotId: string, patients: Array<{ patientId: string; entryId: string }>): Promise<string[]> {
+  const [w] = await ds.query(
+    `INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, 1, 'live', 1, now(), now() + interval '2 hours') RETURNING id`,
+    [slotId],
+  );
+  await ds.query(`UPDATE slot SET status = 'offering', match_round = 1 WHERE id = $1`, [slotId]);
+  const ids: string[] = [];
+  for (const [i, p] of patients.entries()) {
+    const [o] = await ds.query(
+      `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+       VALUES ($1, $2, $3, $4, $5, '{}', 1, $6, $7, 'live', now() + interval '2 hours') RETURNING id`,
+      [slotId, w.id, p.entryId, p.patientId, i + 1, String(1000 + i), randomUUID()],
+    );
+    ids.push(o.id);
+  }
+  return ids;
+}
+
+async function bookedBy(slotId: string, p: { patientId: string; entryId: string }, pasAppointmentId: string | null, previous: string | null = null): Promise<string> {
+  const [offerId] = await liveWave(slotId, [p]);
+  await ds.query(`UPDATE offer SET status = 'accepted' WHERE id = $1`, [offerId]);
+  await ds.query(`UPDATE offer_wave SET status = 'ended' WHERE slot_id = $1`, [slotId]);
+  await ds.query(`UPDATE slot SET status = 'booked' WHERE id = $1`, [slotId]);
+  const [b] = await ds.query(
+    `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, pas_appointment_id, previous_appointment_id)
+     VALUES ($1, $2, $3, $4, 'confirmed', 'RQM', 'RQM', $5, $6) RETURNING id`,
+    [slotId, offerId, p.entryId, p.patientId, pasAppointmentId, previous],
+  );
+  return b.id;
+}
+
+const slotStatus = async (id: string) => (await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [id]))[0];
+const outboxJobs = async (name: string) => Number((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = $1`, [name]))[0].n);
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_events');
+  ds = await new DataSource(dataSourceOptions(db.url, 10)).initialize();
+  ics = loadIcsDirectory();
+  events = new SlotEventsService(ds, clock, policy, ics, new MetricsService('test'));
+  list = new WaitingListService(ds);
+});
+afterAll(async () => {
+  await ds?.destroy();
+  await db?.drop();
+});
+
+describe('S15 slot-released', () => {
+  it('frees a slot once, however often and however concurrently the same event arrives', async () => {
+    const e = event('slot-released');
+    const results = await Promise.all(Array.from({ length: 6 }, () => events.handle('RQM', e)));
+    expect(results.filter((r) => r.outcome === 'slot-created')).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(5);
+    expect((await ds.query(`SELECT count(*)::int AS n FROM slot WHERE filler_appointment_id = $1`, [e.fillerAppointmentId]))[0].n).toBe(1);
+    // A resend under a new control id (a new event) for the same appointment is still one slot.
+    expect((await events.handle('RQM', { ...e, eventId: randomUUID(), controlId: 'RESEND' })).outcome).toBe('duplicate');
+  });
+
+  it('does not free the cancellation of an appointment our own write-back booked, sent back with our reason', async () => {
+    const p = await patientOnList();
+    const released = await events.handle('RQM', event('slot-released'));
+    await bookedBy(released.slotId!, p, 'PAS-OURS-1');
+    const slotsBefore = (await ds.query(`SELECT count(*)::int AS n FROM slot`))[0].n;
+    const echo = await events.handle('RQM', event('slot-released', { fillerAppointmentId: 'PAS-OURS-1', eventReason: 'pat-swl', patientNhsNumber: p.nhsNumber }));
+    expect(echo.outcome).toBe('echo');
+    expect((await ds.query(`SELECT count(*)::int AS n FROM slot`))[0].n).toBe(slotsBefore);
+  });
+
+  it('does free the old appointment our write-back cancelled when it moved the patient on (the chain)', async () => {
+    const p = await patientOnList({ currentAppointmentId: 'OLD-APPT-1', currentAppointmentStart: new Date(clock.now().getTime() + 40 * 24 * HOUR).toISOString() });
+    const released = await events.handle('RQM', event('slot-released'));
+    await bookedBy(released.slotId!, p, 'PAS-NEW-1', 'OLD-APPT-1');
+    const chained = await events.handle('RQM', event('slot-released', { fillerAppointmentId: 'OLD-APPT-1', eventReason: 'pat-swl', start: new Date(clock.now().getTime() + 40 * 24 * HOUR).toISOString() }));
+    expect(chained.outcome).toBe('slot-created');
+  });
+
+  it('an S15 inside the minimum notice is recorded too late and never matched', async () => {
+    const before = await outboxJobs('match-slot');
+    const r = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 5 * HOUR).toISOString() }));
+    expect(r.outcome).toBe('too-late');
+    expect(await outboxJobs('match-slot')).toBe(before);
+  });
+});
+
+describe('S17 slot-withdrawn', () => {
+  it('closes a freed slot being offered as withdrawn; each live offer ends with a "no longer available" SMS; nothing re-matched', async () => {
+    const released = await events.handle('RQM', event('slot-released'));
+    const a = await patientOnList();
+    const b = await patientOnList();
+    const offers = await liveWave(released.slotId!, [a, b]);
+    const matchJobs = await outboxJobs('match-slot');
+    const [slot] = await ds.query(`SELECT filler_appointment_id FROM slot WHERE id = $1`, [released.slotId]);
+
+    const r = await events.handle('RQM', event('slot-withdrawn', { fillerAppointmentId: slot.filler_appointment_id }));
+    expect(r).toMatchObject({ outcome: 'withdrawn', slotId: released.slotId });
+    expect(await slotStatus(released.slotId!)).toEqual({ status: 'withdrawn', closed_reason: 'deleted in the PAS (SIU^S17)' });
+    const ended = await ds.query(`SELECT status FROM offer WHERE id = ANY($1::uuid[])`, [offers]);
+    expect(ended.map((o: { status: string }) => o.status)).toEqual(['withdrawn', 'withdrawn']);
+    const sms = await ds.query(`SELECT m.patient_id, m.kind, m.personalisation, o.job_name FROM sms_message m JOIN outbox o ON o.job_id = 'sms-' || m.id WHERE m.offer_id = ANY($1::uuid[])`, [offers]);
+    expect(sms.map((m: { patient_id: string }) => m.patient_id).sort()).toEqual([a.patientId, b.patientId].sort());
+    for (const m of sms) {
+      expect(m.job_name).toBe('send-sms');
+      expect(renderTemplate(SMS_TEMPLATES[m.kind as 'withdrawn'].body, m.personalisation)).toContain('no longer available');
+    }
+    expect(await outboxJobs('match-slot')).toBe(matchJobs);
+
+    // The same deletion again changes nothing and tells nobody twice.
+    expect((await events.handle('RQM', event('slot-withdrawn', { fillerAppointmentId: slot.filler_appointment_id }))).outcome).toBe('recorded');
+    expect((await ds.query(`SELECT count(*)::int AS n FROM sms_message WHERE offer_id = ANY($1::uuid[])`, [offers]))[0].n).toBe(2);
+  });
+
+  it('leaves a slot that is already booked alone and flags the booking for a person', async () => {
+    const released = await events.handle('RQM', event('slot-released'));
+    const bookingId = await bookedBy(released.slotId!, await patientOnList(), 'PAS-B-17');
+    const [slot] = await ds.query(`SELECT filler_appointment_id FROM slot WHERE id = $1`, [released.slotId]);
+    const r = await events.handle('RQM', event('slot-withdrawn', { fillerAppointmentId: slot.filler_appointment_id }));
+    expect(r.outcome).toBe('ignored');
+    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+    expect((await ds.query(`SELECT needs_attention FROM booking WHERE id = $1`, [bookingId]))[0].needs_attention).toMatch(/S17/);
+  });
+});
+
+describe('S12 appointment-booked', () => {
+  it('fills the patient\'s current appointment, and withdraws a freed slot the trust re-booked itself', async () => {
+    const released = await events.handle('RQM', event('slot-released', { clinicianId: 'C1', start: new Date(clock.now().getTime() + 80 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const offered = await patientOnList();
+    const [offerId] = await liveWave(released.slotId!, [offered]);
+    const p = await patientOnList();
+
+    const r = await events.handle('RQM', event('appointment-booked', {
+      fillerAppointmentId: 'LOCAL-REBOOK-1', start: new Date(slot.start_at).toISOString(), clinicianId: 'C1', patientNhsNumber: p.nhsNumber,
+    }));
+    expect(r).toMatchObject({ outcome: 'withdrawn', slotId: released.slotId, entriesUpdated: 1 });
+    expect((await slotStatus(released.slotId!)).status).toBe('withdrawn');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('withdrawn');
+    const [entry] = await ds.query(`SELECT current_appointment_id, current_appointment_start FROM waiting_list_entry WHERE id = $1`, [p.entryId]);
+    expect(entry.current_appointment_id).toBe('LOCAL-REBOOK-1');
+    expect(new Date(entry.current_appointment_start).getTime()).toBe(new Date(slot.start_at).getTime());
+  });
+
+  it('does not withdraw anything when the booking is our own write-back coming back', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 81 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const p = await patientOnList();
+    await bookedBy(released.slotId!, p, 'PAS-OURS-12');
+    // A second freed slot at the same clinic and time must not be taken for the one we booked.
+    const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
+    const r = await events.handle('RQM', event('appointment-booked', { fillerAppointmentId: 'PAS-OURS-12', start: new Date(slot.start_at).toISOString(), patientNhsNumber: p.nhsNumber }));
+    expect(r.outcome).toBe('echo');
+    expect((await slotStatus(twin.slotId!)).status).toBe('open');
+    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+  });
+
+  it('a booking at another clinic or time withdraws nothing', async () => {
+    const released = await events.handle('RQM', event('slot-released'));
+    const r = await events.handle('RQM', event('appointment-booked', { clinicCode: '330-FUP', appointmentType: 'FUP' }));
+    expect(r.outcome).toBe('recorded');
+    expect((await slotStatus(released.slotId!)).status).toBe('open');
+  });
+});
+
+describe('S13/S14 appointment-moved, S26 no-show', () => {
+  it('moves the current appointment of the entries that hold it', async () => {
+    const p = await patientOnList({ currentAppointmentId: 'MOVE-ME', currentAppointmentStart: new Date(clock.now().getTime() + 30 * 24 * HOUR).toISOString() });
+    const to = new Date(clock.now().getTime() + 50 * 24 * HOUR);
+    const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'MOVE-ME', start: to.toISOString() }));
+    expect(r).toMatchObject({ outcome: 'appointment-updated', entriesUpdated: 1 });
+    const [entry] = await ds.query(`SELECT current_appointment_start FROM waiting_list_entry WHERE id = $1`, [p.entryId]);
+    expect(new Date(entry.current_appointment_start).getTime()).toBe(to.getTime());
+    // Another trust's appointment with the same id is not ours to move.
+    await expect(events.handle('RAS', event('appointment-moved', { siteOds: 'RAS01', fillerAppointmentId: 'MOVE-ME' }))).resolves.toMatchObject({ outcome: 'recorded' });
+  });
+
+  it('records a no-show once', async () => {
+    const e = event('no-show', { fillerAppointmentId: 'DNA-1' });
+    expect((await events.handle('RQM', e)).outcome).toBe('recorded');
+    expect((await events.handle('RQM', e)).outcome).toBe('duplicate');
+    const rows = await ds.query(`SELECT kind, outcome FROM slot_event WHERE trust_ods = 'RQM' AND filler_appointment_id = 'DNA-1'`);
+    expect(rows).toEqual([{ kind: 'no-show', outcome: 'recorded' }]);
+  });
+
+  it('refuses an event whose site belongs to another trust, changing nothing', async () => {
+    const e = event('slot-released', { siteOds: 'RYJ02' });
+    await expect(events.handle('RQM', e)).rejects.toMatchObject({ status: 422 });
+    expect((await ds.query(`SELECT count(*)::int AS n FROM slot_event WHERE event_id = $1`, [e.eventId]))[0].n).toBe(0);
+  });
+});
