@@ -53,6 +53,58 @@ export function isValidTimeZone(timeZone: string): boolean {
 
 /** What a clock in `timeZone` reads at instant `at`. */
 export function wallClockIn(at: Date, timeZone: string): WallClock {
+  const ms = at.getTime();
+  const offset = cachedOffset(ms, timeZone);
+  if (offset === null) return formatWallClock(at, timeZone);
+  const local = new Date(ms + offset);
+  return {
+    year: local.getUTCFullYear(),
+    month: local.getUTCMonth() + 1,
+    day: local.getUTCDate(),
+    hour: local.getUTCHours(),
+    minute: local.getUTCMinutes(),
+    second: local.getUTCSeconds(),
+  };
+}
+
+/**
+ * Offsets change only at a few instants a year, and formatting through Intl costs microseconds
+ * while matching and the outcome simulator ask for wall clocks per candidate. So the zone's offset
+ * is remembered per 15-minute stretch of UTC, and used only where it is the same at both ends of
+ * the stretch (a change inside it, or an odd historical offset, falls back to formatting).
+ */
+const OFFSET_BUCKET_MS = 15 * 60_000;
+const OFFSET_CACHE_LIMIT = 200_000;
+const offsetCache = new Map<string, Map<number, number | null>>();
+
+function cachedOffset(ms: number, timeZone: string): number | null {
+  if (!Number.isFinite(ms)) return null;
+  let zone = offsetCache.get(timeZone);
+  if (!zone) {
+    formatterFor(timeZone); // an unknown zone throws here, as it always has
+    zone = new Map();
+    offsetCache.set(timeZone, zone);
+  }
+  const bucket = Math.floor(ms / OFFSET_BUCKET_MS);
+  let offset = zone.get(bucket);
+  if (offset === undefined) {
+    const start = bucket * OFFSET_BUCKET_MS;
+    const atStart = offsetOfWall(start, timeZone);
+    const atEnd = offsetOfWall(start + OFFSET_BUCKET_MS - 1000, timeZone);
+    offset = atStart === atEnd ? atStart : null;
+    if (zone.size >= OFFSET_CACHE_LIMIT) zone.clear();
+    zone.set(bucket, offset);
+  }
+  return offset;
+}
+
+/** Local wall time less UTC at a whole-second instant, from the formatter itself. */
+function offsetOfWall(t: number, timeZone: string): number {
+  const w = formatWallClock(new Date(t), timeZone);
+  return (utcDate(w.year, w.month, w.day) as Date).getTime() + ((w.hour * 60 + w.minute) * 60 + w.second) * 1000 - t;
+}
+
+function formatWallClock(at: Date, timeZone: string): WallClock {
   const parts = formatterFor(timeZone).formatToParts(at);
   const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
   return {
