@@ -4,6 +4,7 @@ import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
 import IORedis from 'ioredis';
 import { startStack, Stack } from '../tools/stack/processes';
+import { matchingBenchmarks } from './matching-benchmarks';
 
 export interface BenchResult {
   name: string;
@@ -26,15 +27,15 @@ const BENCH_REDIS_DB = Number(process.env.BENCH_REDIS_DB ?? 14);
 const HOUR = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function withStack<T>(fn: (stack: Stack) => Promise<T>): Promise<T> {
+async function withStack<T>(fn: (stack: Stack, databaseUrl: string) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
   const db = await createTestDatabase('sx_bench');
   const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${BENCH_REDIS_DB}`;
   const r = new IORedis(redisUrl);
   await r.flushdb();
   await r.quit();
-  const stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_RECEIPTS: '0' } });
+  const stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_RECEIPTS: '0', ...env } });
   try {
-    return await fn(stack);
+    return await fn(stack, db.url);
   } finally {
     await stack.stop();
     await db.drop();
@@ -116,4 +117,5 @@ export const BENCHMARKS: Benchmark[] = [
       });
     },
   },
+  ...matchingBenchmarks(withStack, OFFSET),
 ];

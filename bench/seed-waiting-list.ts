@@ -13,7 +13,16 @@ import { Client } from 'pg';
 
 export const SEED_TFCS = ['110', '130', '120', '502', '100', '301', '320', '330', '300', '101'] as const;
 
-export async function seedWaitingList(databaseUrl: string, entries: number, seed = 0.42): Promise<void> {
+export interface SeedOptions {
+  seed?: number;
+  /** Give patients Ofcom drama-range mobiles (for runs that send SMS); otherwise none is stored. */
+  mobiles?: boolean;
+  /** Leave out the offer history (a stack that will make its own offers). */
+  offerHistory?: boolean;
+}
+
+export async function seedWaitingList(databaseUrl: string, entries: number, opts: SeedOptions = {}): Promise<void> {
+  const { seed = 0.42, mobiles = false, offerHistory = true } = opts;
   const c = new Client({ connectionString: databaseUrl });
   await c.connect();
   try {
@@ -23,10 +32,10 @@ export async function seedWaitingList(databaseUrl: string, entries: number, seed
       SELECT md5('p' || g)::uuid, 'BENCH' || lpad(g::text, 8, '0'),
              date '1940-01-01' + (random() * 30000)::int,
              (ARRAY['M', 'F', 'U'])[1 + (random() * 2.2)::int],
-             NULL, NULL,
+             NULL, CASE WHEN $2::boolean THEN '+447700900' || lpad((g % 1000)::text, 3, '0') END,
              CASE WHEN random() < 0.8 THEN 'valid' ELSE 'none' END,
              random() < 0.01
-        FROM generate_series(1, $1::int) g`, [entries]);
+        FROM generate_series(1, $1::int) g`, [entries, mobiles]);
     await c.query(`
       INSERT INTO waiting_list_entry (id, trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date,
                                       current_appointment_start, offer_consent, ics_wide_consent, any_site, acceptable_sites, status)
@@ -48,7 +57,7 @@ export async function seedWaitingList(databaseUrl: string, entries: number, seed
         ) x`, [entries]);
     // Offer history, as after months of running: one slot per 30 pathways, a wave of three each,
     // the newest 2% still live (so the one-live-offer checks meet real rows).
-    const slots = Math.max(1, Math.floor(entries / 30));
+    const slots = offerHistory ? Math.max(1, Math.floor(entries / 30)) : 0;
     await c.query(`
       INSERT INTO slot (id, trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at)
       SELECT md5('s' || g)::uuid, 'RYJ', 'RYJ01', '110-NEW', '110', 'NEW', now() + interval '3 days', 20, 'BENCH-F' || g, 'BENCH-S' || g,
