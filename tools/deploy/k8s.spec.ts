@@ -1,0 +1,258 @@
+/**
+ * The Kubernetes manifests, rendered the way an operator would (`kubectl kustomize`, Debian's
+ * kubectl 1.20 or any later one: the overlays use only what kustomize v2.0.3 understands), every
+ * object validated against the Kubernetes schemas (kubernetes-models), and the deployment rules
+ * checked: probes, requests and limits, non-root and read-only root filesystems, PDBs, HPAs for
+ * HTTP processes, KEDA on BullMQ wait lists for workers, NetworkPolicies around every pod (an
+ * adapter reaches only the exchange, Redis, Postgres and its own PAS; only the notifier's workers
+ * reach Notify), one adapter per trust with its own config, and no sandbox or secret in production.
+ */
+import { QueueName } from '@app/contracts';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { generate } from './k8s';
+import { APPS, SANDBOX_APPS, mainFor } from './entrypoint';
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
+
+const ROOT = join(__dirname, '..', '..');
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const OVERLAYS = ['local', 'nwl-production'] as const;
+const trusts = (JSON.parse(readFileSync(join(ROOT, 'config', 'ics.json'), 'utf8')) as { trusts: Array<{ ods: string }> }).trusts.map((t) => t.ods);
+
+function render(overlay: string): K8sObject[] {
+  const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'k8s', 'overlays', overlay)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return parseAllDocuments(out).map((d) => d.toJS() as K8sObject).filter(Boolean);
+}
+
+const rendered: Record<string, K8sObject[]> = {};
+beforeAll(() => {
+  for (const o of OVERLAYS) rendered[o] = render(o);
+});
+
+const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
+const podTemplates = (objs: K8sObject[]) =>
+  objs.filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)).map((o) => ({ owner: o, pod: o.spec.template as { metadata: { labels: Record<string, string> }; spec: any } }));
+const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
+  Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+
+/** Schemas for the two CRDs we ship (KEDA, CloudNativePG): the fields the operators require. */
+function validateCustom(o: K8sObject): void {
+  const need = (cond: unknown, what: string) => {
+    if (!cond) throw new Error(`${o.kind}/${o.metadata.name}: ${what}`);
+  };
+  switch (`${o.apiVersion}/${o.kind}`) {
+    case 'keda.sh/v1alpha1/ScaledObject':
+      need(typeof o.spec?.scaleTargetRef?.name === 'string', 'spec.scaleTargetRef.name');
+      need(Array.isArray(o.spec?.triggers) && o.spec.triggers.length > 0, 'spec.triggers');
+      for (const t of o.spec.triggers) need(['redis', 'prometheus'].includes(t.type) && t.metadata, `trigger ${JSON.stringify(t)}`);
+      return;
+    case 'keda.sh/v1alpha1/TriggerAuthentication':
+      need(Array.isArray(o.spec?.secretTargetRef), 'spec.secretTargetRef');
+      return;
+    case 'postgresql.cnpg.io/v1/Cluster':
+      need(Number.isInteger(o.spec?.instances) && o.spec.instances >= 1, 'spec.instances');
+      need(typeof o.spec?.storage?.size === 'string', 'spec.storage.size');
+      return;
+    default:
+      throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
+  }
+}
+
+function validate(o: K8sObject): void {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  if (group.endsWith('keda.sh') || group.endsWith('cnpg.io')) return validateCustom(o);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const models = require(`kubernetes-models/${group ? `${group}/` : ''}${version}`) as Record<string, new (x: unknown) => { validate(): void }>;
+  const Model = models[o.kind];
+  if (!Model) throw new Error(`kubernetes-models has no ${o.apiVersion} ${o.kind}`);
+  new Model(o).validate();
+}
+
+describe.each(OVERLAYS)('overlay %s', (overlay) => {
+  const objs = () => rendered[overlay];
+
+  it('renders, and every object is valid against the Kubernetes schemas', () => {
+    expect(objs().length).toBeGreaterThan(50);
+    const problems: string[] = [];
+    for (const o of objs()) {
+      try {
+        validate(o);
+      } catch (e) {
+        problems.push(`${o.kind}/${o.metadata?.name}: ${(e as Error).message.slice(0, 300)}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    const names = objs().map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('gives every container probes, requests and limits, a non-root user and a read-only root filesystem', () => {
+    const problems: string[] = [];
+    for (const { owner, pod } of podTemplates(objs())) {
+      const where = `${owner.kind}/${owner.metadata.name}`;
+      if (pod.spec.securityContext?.runAsNonRoot !== true) problems.push(`${where}: pod runAsNonRoot`);
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+        const init = (pod.spec.initContainers ?? []).includes(c);
+        if (c.securityContext?.readOnlyRootFilesystem !== true) problems.push(`${where}/${c.name}: readOnlyRootFilesystem`);
+        if (c.securityContext?.allowPrivilegeEscalation !== false) problems.push(`${where}/${c.name}: allowPrivilegeEscalation`);
+        if (!c.securityContext?.capabilities?.drop?.includes('ALL')) problems.push(`${where}/${c.name}: capabilities`);
+        for (const r of ['cpu', 'memory']) {
+          if (!c.resources?.requests?.[r] || !c.resources?.limits?.[r]) problems.push(`${where}/${c.name}: ${r} request and limit`);
+        }
+        if (!init && (!c.readinessProbe || !c.livenessProbe)) problems.push(`${where}/${c.name}: readiness and liveness probes`);
+        if (c.image.includes('ics-slot-exchange') && !init) {
+          // Our apps: the probes are the health endpoints, the command names a known app.
+          if (c.readinessProbe?.httpGet?.path !== '/health/ready') problems.push(`${where}: readiness on /health/ready`);
+          if (c.livenessProbe?.httpGet?.path !== '/health/live') problems.push(`${where}: liveness on /health/live`);
+          expect(() => mainFor(c.args[0])).not.toThrow();
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('protects every Deployment with a PodDisruptionBudget and scales it: HTTP by CPU (HPA), workers by queue depth (KEDA)', () => {
+    const pdbs = byKind(objs(), 'PodDisruptionBudget');
+    const hpas = byKind(objs(), 'HorizontalPodAutoscaler');
+    const scaled = byKind(objs(), 'ScaledObject');
+    const queueNames = new Set<string>([QueueName.slotMatching, QueueName.smsOutbound, QueueName.offerReplies, QueueName.bookingEvents, ...trusts.flatMap((t) => [QueueName.trustInbound(t), QueueName.trustWriteback(t)])]);
+    const consumed = new Set<string>();
+    for (const d of [...byKind(objs(), 'Deployment'), ...byKind(objs(), 'StatefulSet')]) {
+      const labels = d.spec.template.metadata.labels;
+      expect({ d: d.metadata.name, pdb: pdbs.some((p) => matches(p.spec.selector.matchLabels, labels)) }).toEqual({ d: d.metadata.name, pdb: true });
+      if (d.kind !== 'Deployment' || labels['slotx.nhs.uk/sandbox'] === 'true') continue;
+      const role = d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'PROCESS_ROLE')?.value;
+      if (role === 'worker') {
+        const so = scaled.find((s) => s.spec.scaleTargetRef.name === d.metadata.name);
+        expect(so).toBeDefined();
+        for (const t of so!.spec.triggers.filter((x: { type: string }) => x.type === 'redis')) {
+          const m = /^bull:(.+):wait$/.exec(t.metadata.listName);
+          expect(m && queueNames.has(m[1])).toBe(true);
+          consumed.add(m![1]);
+        }
+      } else {
+        expect({ d: d.metadata.name, hpa: hpas.some((h) => h.spec.scaleTargetRef.name === d.metadata.name) }).toEqual({ d: d.metadata.name, hpa: true });
+      }
+    }
+    // Every queue of the wire contract has workers that KEDA scales.
+    expect([...consumed].sort()).toEqual([...queueNames].sort());
+  });
+
+  it('runs one adapter per trust from the one template, each with its own clinic map, PAS endpoint and Secret', () => {
+    const configMaps = new Map(byKind(objs(), 'ConfigMap').map((c) => [c.metadata.name, c]));
+    for (const ods of trusts) {
+      const o = ods.toLowerCase();
+      const api = byKind(objs(), 'Deployment').find((d) => d.metadata.name === `trust-adapter-${o}`)!;
+      expect(api).toBeDefined();
+      const c = api.spec.template.spec.containers[0];
+      expect(c.env).toEqual(expect.arrayContaining([{ name: 'TRUST_ODS', value: ods }]));
+      expect(c.envFrom).toEqual(expect.arrayContaining([{ secretRef: { name: `trust-adapter-${o}` } }, { configMapRef: { name: `trust-adapter-${o}-pas` } }]));
+      const clinics = JSON.parse(configMaps.get(`trust-adapter-${o}-clinics`)!.data['clinics.json']);
+      expect(clinics.trust).toBe(ods);
+      expect(configMaps.get(`trust-adapter-${o}-pas`)!.data.PAS_FHIR_BASE_URL).toMatch(/^https?:\/\//);
+    }
+    const pasUrls = trusts.map((t) => configMaps.get(`trust-adapter-${t.toLowerCase()}-pas`)!.data.PAS_FHIR_BASE_URL);
+    expect(new Set(pasUrls).size).toBe(trusts.length);
+  });
+
+  it('refers only to ConfigMaps that exist, and to Secrets that exist or that the README lists', () => {
+    const readme = readFileSync(join(ROOT, 'k8s', 'README.md'), 'utf8');
+    const configMaps = new Set(byKind(objs(), 'ConfigMap').map((c) => c.metadata.name));
+    const secrets = new Set(byKind(objs(), 'Secret').map((c) => c.metadata.name));
+    const problems: string[] = [];
+    for (const { owner, pod } of podTemplates(objs())) {
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+        for (const ref of c.envFrom ?? []) {
+          if (ref.configMapRef && !configMaps.has(ref.configMapRef.name)) problems.push(`${owner.metadata.name}: ConfigMap ${ref.configMapRef.name}`);
+          const s = ref.secretRef?.name;
+          if (s && !secrets.has(s) && !(overlay === 'nwl-production' && readme.includes(`\`${s.replace(/-(rqm|ras|r1k|ryj)$/, '-<ods>')}\``))) problems.push(`${owner.metadata.name}: Secret ${s}`);
+        }
+      }
+      for (const v of pod.spec.volumes ?? []) if (v.configMap && !configMaps.has(v.configMap.name)) problems.push(`${owner.metadata.name}: volume ConfigMap ${v.configMap.name}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('puts every pod behind NetworkPolicies: default deny, adapters reach only the exchange, Redis, Postgres and their own PAS, only notifier workers reach Notify', () => {
+    const policies = byKind(objs(), 'NetworkPolicy');
+    expect(policies.some((p) => p.metadata.name === 'default-deny' && Object.keys(p.spec.podSelector).length === 0)).toBe(true);
+    for (const { owner, pod } of podTemplates(objs())) {
+      const own = policies.filter((p) => p.metadata.name !== 'default-deny' && matches(p.spec.podSelector.matchLabels, pod.metadata.labels));
+      expect({ pod: owner.metadata.name, policies: own.length > 0 }).toEqual({ pod: owner.metadata.name, policies: true });
+    }
+    const allowedPeer = (peer: any, ods: string): boolean => {
+      const l = peer.podSelector?.matchLabels ?? {};
+      if (l['k8s-app'] === 'kube-dns') return true;
+      if (l['slotx.nhs.uk/role'] === 'postgres' || l['slotx.nhs.uk/role'] === 'redis') return true;
+      if (l['app.kubernetes.io/instance'] === 'slot-exchange') return true;
+      if (peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring') return true; // OTLP collector
+      // Its own trust's PAS, as that trust's PAS policy names it.
+      return pasPolicies.get(ods)!.spec.egress.some((r: any) => r.to.some((x: any) => JSON.stringify(x) === JSON.stringify(peer)));
+    };
+    const pasPolicies = new Map(trusts.map((t) => [t, policies.find((p) => p.metadata.name === `trust-adapter-${t.toLowerCase()}-pas`)!]));
+    for (const ods of trusts) {
+      const o = ods.toLowerCase();
+      expect(pasPolicies.get(ods)!.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'trust-adapter', 'slotx.nhs.uk/trust': o });
+      for (const name of [`trust-adapter-${o}`, `trust-adapter-${o}-worker`]) {
+        const labels = byKind(objs(), 'Deployment').find((d) => d.metadata.name === name)!.spec.template.metadata.labels;
+        const egress = policies.filter((p) => matches(p.spec.podSelector.matchLabels, labels)).flatMap((p) => p.spec.egress ?? []);
+        const peers = egress.flatMap((r: any) => r.to ?? [{ anywhere: true }]);
+        expect({ name, bad: peers.filter((peer: any) => peer.anywhere || !allowedPeer(peer, ods)) }).toEqual({ name, bad: [] });
+        if (overlay === 'nwl-production') {
+          // Another trust's PAS is never reachable.
+          const others = trusts.filter((t) => t !== ods).map((t) => pasPolicies.get(t)!);
+          for (const p of others) expect(matches(p.spec.podSelector.matchLabels, labels)).toBe(false);
+        }
+      }
+    }
+    // Egress to Notify (the internet, or notify-sim in the sandbox): notifier-worker only.
+    const toNotify = (r: any) => !r.to || r.to.some((x: any) => x.ipBlock?.cidr === '0.0.0.0/0' || x.podSelector?.matchLabels?.['app.kubernetes.io/instance'] === 'notify-sim');
+    const notifyEgress = policies.filter((p) => (p.spec.egress ?? []).some(toNotify));
+    const reach = podTemplates(objs()).filter(({ pod }) => notifyEgress.some((p) => matches(p.spec.podSelector.matchLabels, pod.metadata.labels)));
+    expect(reach.map(({ owner }) => owner.metadata.name)).toEqual(['notifier-worker']);
+  });
+});
+
+describe('production overlay', () => {
+  const prod = () => rendered['nwl-production'];
+
+  it('never deploys a sandbox, a sandbox credential or a Secret', () => {
+    const text = JSON.stringify(prod());
+    for (const app of SANDBOX_APPS) expect(text).not.toContain(app);
+    expect(text).not.toContain('slotx.nhs.uk/sandbox');
+    expect(text).not.toMatch(/dev-[A-Z0-9]{3}-token|dev-exchange-|dev-notify-callback-token|sandbox-[0-9a-f]{8}/);
+    expect(byKind(prod(), 'Secret')).toEqual([]);
+    expect(byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'slotx-common')!.data.NODE_ENV).toBe('production');
+  });
+
+  it('runs Postgres by CloudNativePG and Redis with AOF and noeviction', () => {
+    expect(byKind(prod(), 'Cluster')[0].spec.instances).toBeGreaterThanOrEqual(3);
+    const conf = byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'redis-config')!.data['redis.conf'];
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    expect(conf).toMatch(/^appendonly yes$/m);
+  });
+
+  it('deploys every production app, the image by its release tag', () => {
+    const apps = new Set(byKind(prod(), 'Deployment').map((d) => d.spec.template.spec.containers[0].args[0]));
+    expect([...apps].sort()).toEqual(APPS.filter((a) => !SANDBOX_APPS.includes(a)).sort());
+    for (const d of byKind(prod(), 'Deployment')) expect(d.spec.template.spec.containers[0].image).toMatch(/\/ics-slot-exchange:\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('generated manifests', () => {
+  it('match config/ and the overlays\' pas.json (run `npm run k8s:generate` after changing them)', () => {
+    for (const [path, content] of Object.entries(generate(ROOT))) {
+      expect({ path, upToDate: readFileSync(join(ROOT, path), 'utf8') === content }).toEqual({ path, upToDate: true });
+    }
+  });
+});
+
+describe('the image entrypoint', () => {
+  it('knows every app and refuses an unknown name', () => {
+    for (const a of APPS) expect(mainFor(a, '/app/dist')).toBe(`/app/dist/apps/${a}/src/main.js`);
+    expect(() => mainFor('everything')).toThrow(/unknown app "everything"/);
+  });
+});
