@@ -7,6 +7,8 @@ import { AdapterConfig } from './config';
 import { ExchangeClient } from './exchange.client';
 import { FhirWritebackDriver, PasWritebackDriver } from './fhir-writeback.driver';
 import { ForwardWorker } from './forward.worker';
+import { ArchiveController } from './archive.controller';
+import { Hl7ArchiveService } from './hl7-archive.service';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { MllpListener } from './mllp.listener';
 import { PtlService } from './ptl.service';
@@ -19,11 +21,11 @@ export class AdapterModule {
     return {
       module: AdapterModule,
       imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot()],
-      controllers: [AdapterController],
+      controllers: [AdapterController, ArchiveController],
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: PasWritebackDriver, useClass: FhirWritebackDriver },
-        ClinicMap, ExchangeClient, Hl7IntakeService, PtlService, ForwardWorker, WritebackWorker, MllpListener,
+        ClinicMap, ExchangeClient, Hl7ArchiveService, Hl7IntakeService, PtlService, ForwardWorker, WritebackWorker, MllpListener,
       ],
     };
   }

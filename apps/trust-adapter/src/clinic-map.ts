@@ -26,6 +26,7 @@ export function parseClinicMap(text: string, trustOds: string): { version: strin
 export class ClinicMap implements OnModuleDestroy {
   private readonly logger = new Logger('clinic-map');
   private clinics = new Map<string, ClinicMapping>();
+  private readonly reloaded: Array<(codes: string[], version: string) => void> = [];
   version = '';
 
   constructor(private readonly config: AdapterConfig) {
@@ -44,6 +45,17 @@ export class ClinicMap implements OnModuleDestroy {
     this.clinics = clinics;
     this.version = version;
     this.logger.log(`clinic mapping ${version} loaded (${clinics.size} clinics)`);
+    for (const fn of this.reloaded) fn([...clinics.keys()], version);
+  }
+
+  /** Called with the mapped codes whenever a new version is in force (e.g. to clear the unmapped list). */
+  onReload(fn: (codes: string[], version: string) => void): void {
+    this.reloaded.push(fn);
+  }
+
+  /** Re-reads the file now (the watcher does this on change); throws, keeping the mapping in force, if it is bad. */
+  reload(): void {
+    this.load();
   }
 
   lookup(code: string): ClinicMapping | undefined {

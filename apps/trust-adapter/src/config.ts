@@ -43,6 +43,10 @@ export class AdapterConfig extends DataConfig {
   @IsString()
   BOOKING_IDENTIFIER_SYSTEM = BOOKING_IDENTIFIER_SYSTEM;
 
+  /** Days the raw HL7 archive keeps a message (an accepted one only once it has been forwarded). */
+  @IsInt() @Min(1) @Max(3650)
+  HL7_ARCHIVE_RETENTION_DAYS = 90;
+
   /** Fills the per-trust defaults (sandbox tokens, mapping file), refusing sandbox secrets in production. */
   resolve(): this {
     if (this.NODE_ENV === 'production' && (!this.PAS_INBOUND_TOKEN || !this.EXCHANGE_TOKEN)) {

@@ -16,8 +16,12 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
+import { Hl7ArchiveService } from './hl7-archive.service';
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
+
+/** What a replay made of one archived message. */
+export type ReplayOutcome = 'already-accepted' | 'accepted' | 'still-refused' | 're-forwarded';
 
 const EVENT_KIND: Record<SiuEvent, SlotEventKind> = {
   S12: 'appointment-booked',
@@ -39,40 +43,63 @@ export class Hl7IntakeService {
     private readonly clinics: ClinicMap,
     private readonly ics: IcsDirectory,
     private readonly metrics: MetricsService,
+    private readonly archive: Hl7ArchiveService,
   ) {}
 
   async receive(raw: string): Promise<IntakeResult> {
-    const result = await this.judge(raw);
+    const result = await this.judge(raw, true);
     this.metrics.counter('hl7_messages_total', 'Inbound HL7 messages by ACK code', ['trust', 'ack']).inc({ trust: this.config.TRUST_ODS, ack: result.code });
     return result;
   }
 
-  private async judge(raw: string): Promise<IntakeResult> {
+  /**
+   * Judges an archived message again (after a mapping fix, say), changing nothing that was already
+   * done: an accepted message stays accepted once (and is re-queued only if it never reached the
+   * exchange); a refused one is accepted now if it passes, else stays refused without a new row.
+   */
+  async replay(archived: { id: string; status: string; raw: string; forwarded_at: Date | null }): Promise<ReplayOutcome> {
+    let outcome: ReplayOutcome;
+    if (archived.status === 'accepted') {
+      outcome = 'already-accepted';
+      if (!archived.forwarded_at) {
+        await this.ds.transaction((tx) => enqueue(tx, 'forward-hl7', { hl7MessageId: archived.id }, { ods: this.config.TRUST_ODS }));
+        outcome = 're-forwarded';
+      }
+    } else {
+      const r = await this.judge(archived.raw, false);
+      outcome = r.code !== 'AA' ? 'still-refused' : r.duplicate ? 'already-accepted' : 'accepted';
+    }
+    await this.ds.query(`UPDATE hl7_message SET replayed_at = now(), replay_outcome = $2 WHERE id = $1`, [archived.id, outcome]);
+    return outcome;
+  }
+
+  private async judge(raw: string, keep: boolean): Promise<IntakeResult> {
     if (Buffer.byteLength(raw) > this.config.MLLP_MAX_MESSAGE_BYTES) {
       return this.refuse(raw, {}, 'AR', { segment: 'MSH', sequence: 1, field: 0, code: '207', text: `message larger than ${this.config.MLLP_MAX_MESSAGE_BYTES} bytes` }, false);
     }
     const read = readSiu(raw);
-    if (!read.ok) return this.refuse(raw, read.header, read.ack, read.error);
+    if (!read.ok) return this.refuse(raw, read.header, read.ack, read.error, keep);
     const siu = read.message;
     if (siu.header.sendingFacility !== this.config.TRUST_ODS) {
       return this.refuse(raw, siu.header, 'AR', {
         segment: 'MSH', sequence: 1, field: 4, code: '103',
         text: `sending facility ${siu.header.sendingFacility || '(empty)'} is not ${this.config.TRUST_ODS}; this adapter accepts ${this.config.TRUST_ODS} only`,
-      });
+      }, keep);
     }
     if (!siu.siteOds || this.ics.trustOfSite(siu.siteOds) !== this.config.TRUST_ODS) {
       return this.refuse(raw, siu.header, 'AE', {
         segment: 'AIL', sequence: 1, field: 3, component: 4, code: '103',
         text: siu.siteOds ? `location ${siu.siteOds} is not a site of ${this.config.TRUST_ODS}` : 'location facility (AIL-3.4) is required',
-      });
+      }, keep);
     }
     const clinic = this.clinics.lookup(siu.clinicCode);
     if (!clinic) {
       this.metrics.counter('hl7_unmapped_clinics_total', 'Messages refused for an unmapped clinic', ['trust']).inc({ trust: this.config.TRUST_ODS });
+      if (keep) await this.archive.recordUnmapped(siu.clinicCode, siu.header.controlId).catch((e: Error) => this.logger.error(`unmapped clinic not counted: ${e.message}`));
       return this.refuse(raw, siu.header, 'AE', {
         segment: 'AIS', sequence: 1, field: 3, code: '103',
         text: `clinic ${siu.clinicCode} is not in the clinic mapping (version ${this.clinics.version})`,
-      });
+      }, keep);
     }
     const id = randomUUID();
     const event = this.toEvent(id, siu, clinic);

@@ -1,0 +1,537 @@
+/**
+ * The RQM adapter as a trust's integration engine meets it: the real adapter and exchange apps
+ * in this process, real Postgres and Redis, real MLLP sockets and HTTP. Every SIU kind, every ACK
+ * code, framing edge cases, duplicate races, the unmapped-clinic list and a mapping reload, the
+ * archive (search, retention, replay), PTL snapshot vs delta, and the cross-trust matrix.
+ */
+import { INestApplication } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
+import { syntheticNhsNumber } from '@app/domain/testing/factories';
+import { createTestDatabase, TestDatabase } from '@app/persistence';
+import { bootstrapApp, loadConfig } from '@app/platform';
+import IORedis from 'ioredis';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { ExchangeModule } from '../../slot-exchange/src/app.module';
+import { ExchangeConfig } from '../../slot-exchange/src/config';
+import { AdapterModule } from './app.module';
+import { ClinicMap } from './clinic-map';
+import { AdapterConfig } from './config';
+import { Hl7ArchiveService } from './hl7-archive.service';
+import { Hl7IntakeService } from './hl7-intake.service';
+import { ArchiveReplayer } from './replay';
+
+const HOUR = 3_600_000;
+const EXCHANGE_PORT = 11300;
+const ADAPTER_PORT = 11101;
+const MLLP_PORT = 11575;
+const REDIS_DB = 3;
+const TOKEN = 'dev-RQM-token';
+const RQM_EXCHANGE = { authorization: 'Bearer dev-exchange-RQM-token' };
+
+let db: TestDatabase;
+let pg: Client;
+let exchange: INestApplication;
+let adapter: INestApplication;
+let mapDir: string;
+let mapFile: string;
+let testStart: Date;
+let seq = 0;
+
+const uid = (p: string) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`.toUpperCase().slice(0, 20);
+const later = (h = 96) => new Date(Date.now() + h * HOUR);
+function siu(over: Partial<Parameters<typeof buildSiu>[0]> = {}): string {
+  return buildSiu({
+    event: 'S15', controlId: uid('M'), sendingFacility: 'RQM', fillerId: uid('F'), start: later(), minutes: 20, clinic: '330-NEW', siteOds: 'RQM01',
+    nhsNumber: syntheticNhsNumber(seq), now: new Date(), ...over,
+  });
+}
+const controlIdOf = (m: string) => m.split('\r')[0].split('|')[9];
+const fillerOf = (m: string) => m.split('\r')[1].split('|')[2];
+const mllp = async (m: string) => readAck(await sendMllp('127.0.0.1', MLLP_PORT, m))!;
+const errLocation = (ack: string) => ack.split('\r').find((s) => s.startsWith('ERR'))?.split('|')[2];
+const q = async <T = any>(sql: string, params: unknown[] = []): Promise<T[]> => (await pg.query(sql, params)).rows as T[];
+const count = async (sql: string, params: unknown[] = []) => Number((await q(sql, params))[0].n);
+
+async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function http(method: string, path: string, opts: { body?: string; type?: string; token?: string | null; port?: number; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
+  if (opts.type) headers['content-type'] = opts.type;
+  const res = await fetch(`http://127.0.0.1:${opts.port ?? ADAPTER_PORT}${path}`, { method, headers, body: opts.body });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, text, json };
+}
+
+beforeAll(async () => {
+  testStart = new Date(Date.now() - 1000);
+  db = await createTestDatabase('sx_adapter');
+  pg = new Client({ connectionString: db.url });
+  await pg.connect();
+  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
+  const redis = new IORedis(redisUrl);
+  await redis.flushdb();
+  await redis.quit();
+  mapDir = mkdtempSync(join(tmpdir(), 'sx-clinics-'));
+  mapFile = join(mapDir, 'RQM.json');
+  copyFileSync(join(__dirname, '../../../config/clinics/RQM.json'), mapFile);
+  const common = { DATABASE_URL: db.url, REDIS_URL: redisUrl, HOST: '127.0.0.1', LOG_LEVEL: 'error', QUIET_HOURS: '' };
+  const exConfig = loadConfig(ExchangeConfig, { ...common, PORT: String(EXCHANGE_PORT) });
+  exchange = await bootstrapApp(ExchangeModule.forRoot(exConfig), { config: exConfig, bodyLimit: '20mb' });
+  const adConfig = loadConfig(AdapterConfig, {
+    ...common, TRUST_ODS: 'RQM', PORT: String(ADAPTER_PORT), MLLP_PORT: String(MLLP_PORT), MLLP_MAX_MESSAGE_BYTES: '65536',
+    EXCHANGE_URL: `http://127.0.0.1:${EXCHANGE_PORT}`, CLINIC_MAP_FILE: mapFile, PAS_FHIR_BASE_URL: 'http://127.0.0.1:9/RQM/fhir',
+  }).resolve();
+  adapter = await bootstrapApp(AdapterModule.forRoot(adConfig), { config: adConfig });
+});
+
+afterAll(async () => {
+  await adapter?.close();
+  await exchange?.close();
+  await pg?.end();
+  await db?.drop();
+  if (mapDir) rmSync(mapDir, { recursive: true, force: true });
+});
+
+describe('HL7 in: every SIU kind, ACKed only once stored, acted on by the exchange', () => {
+  it('S15 is stored before its AA and frees one slot', async () => {
+    const m = siu();
+    const ack = await mllp(m);
+    expect(ack).toMatchObject({ code: 'AA', controlId: controlIdOf(m) });
+    // Durable before the ACK: the row is there the moment the sender has its AA.
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'accepted'`, [controlIdOf(m)])).toBe(1);
+    const slots = await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)]), (n) => n === 1);
+    expect(slots).toBe(1);
+  });
+
+  it.each([
+    ['S12', 'appointment-booked'], ['S13', 'appointment-moved'], ['S14', 'appointment-moved'], ['S17', 'slot-withdrawn'], ['S26', 'no-show'],
+  ] as const)('%s is accepted and reaches the exchange as %s', async (event, kind) => {
+    const m = siu({ event });
+    expect((await mllp(m)).code).toBe('AA');
+    const rows = await eventually(() => q(`SELECT kind, outcome FROM slot_event WHERE control_id = $1`, [controlIdOf(m)]), (r) => r.length === 1);
+    expect(rows).toEqual([{ kind, outcome: expect.any(String) }]);
+    expect(rows[0].outcome).not.toBe('processing');
+  });
+
+  it('S17 withdraws the freed slot S15 made; S12 at the same clinic and time withdraws another', async () => {
+    const cancel = siu();
+    await mllp(cancel);
+    await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(cancel)]), (n) => n === 1);
+    expect((await mllp(siu({ event: 'S17', fillerId: fillerOf(cancel) }))).code).toBe('AA');
+    const s = await eventually(() => q(`SELECT status FROM slot WHERE filler_appointment_id = $1`, [fillerOf(cancel)]), (r) => r[0]?.status === 'withdrawn');
+    expect(s[0].status).toBe('withdrawn');
+
+    const start = later(130);
+    const freed = siu({ start, clinic: '120-NEW' });
+    await mllp(freed);
+    await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(freed)]), (n) => n === 1);
+    expect((await mllp(siu({ event: 'S12', start, clinic: '120-NEW', fillerId: uid('LOCAL') }))).code).toBe('AA');
+    const t = await eventually(() => q(`SELECT status FROM slot WHERE filler_appointment_id = $1`, [fillerOf(freed)]), (r) => r[0]?.status === 'withdrawn');
+    expect(t[0].status).toBe('withdrawn');
+  });
+});
+
+describe('ACK codes', () => {
+  it('AE names the segment and field that is wrong, and keeps the message for inspection', async () => {
+    const m = siu().replace(/^(SCH\|[^|]*\|)[^|]*/m, '$1');
+    const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+    expect(readAck(raw)!.code).toBe('AE');
+    expect(errLocation(raw)).toBe('SCH^1^2^1^1');
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'refused' AND ack_code = 'AE'`, [controlIdOf(m)])).toBe(1);
+  });
+
+  it('AE for a location that is not this trust\'s site', async () => {
+    const raw = await sendMllp('127.0.0.1', MLLP_PORT, siu({ siteOds: 'RYJ02' }));
+    expect(readAck(raw)!.code).toBe('AE');
+    expect(errLocation(raw)).toBe('AIL^1^3^1^4');
+  });
+
+  it.each([
+    ['another trust\'s facility', siu({ sendingFacility: 'RAS' }), 'MSH^1^4'],
+    ['an unsupported message type', siu().replace('SIU^S15^SIU_S12', 'ADT^A01^ADT_A01'), 'MSH^1^9'],
+    ['text that is not HL7', 'HELLO THERE', 'MSH^1'],
+  ])('AR for %s', async (_, m, location) => {
+    const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+    expect(readAck(raw)!.code).toBe('AR');
+    expect(errLocation(raw)).toBe(location);
+  });
+
+  it('AR for a message over the size limit; the connection carries on', async () => {
+    const client = new MllpClient('127.0.0.1', MLLP_PORT);
+    try {
+      const big = siu().replace('AIP|1||', `AIP|1||${'X'.repeat(70_000)}`);
+      const ack = readAck(await client.send(big))!;
+      expect(ack.code).toBe('AR');
+      expect(ack.text).toMatch(/65536-byte limit/);
+      expect(readAck(await client.send(siu()))!.code).toBe('AA');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('POST /hl7: 200 with AA, 422 with AE/AR, 401 without the token', async () => {
+    const ok = await http('POST', '/hl7', { body: siu().replace(/\r/g, '\r\n'), type: 'application/hl7-v2' });
+    expect(ok.status).toBe(200);
+    expect(readAck(ok.text)!.code).toBe('AA');
+    const bad = await http('POST', '/hl7', { body: siu({ clinic: 'NOPE-1' }), type: 'application/hl7-v2' });
+    expect(bad.status).toBe(422);
+    expect(readAck(bad.text)!.code).toBe('AE');
+    expect((await http('POST', '/hl7', { body: siu(), type: 'application/hl7-v2', token: null })).status).toBe(401);
+  });
+});
+
+describe('MLLP as integration engines really send it', () => {
+  it('several messages on one connection, in one write, with \\n and \\r\\n segment ends', async () => {
+    const ms = [siu(), siu().replace(/\r/g, '\n'), siu().replace(/\r/g, '\r\n')];
+    const acks = await rawExchange([Buffer.concat(ms.map((m) => frame(m)))], ms.length);
+    expect(acks.map((a) => readAck(a)!)).toEqual(ms.map((m) => expect.objectContaining({ code: 'AA', controlId: controlIdOf(m) })));
+  });
+
+  it('a message split across packets, the end block split too', async () => {
+    const m = siu();
+    const f = frame(m);
+    const acks = await rawExchange([f.subarray(0, 7), f.subarray(7, 200), f.subarray(200, f.length - 1), f.subarray(f.length - 1)], 1, 30);
+    expect(readAck(acks[0])).toMatchObject({ code: 'AA', controlId: controlIdOf(m) });
+  });
+
+  it('a sender that vanishes mid-frame loses only that frame; nothing of it is stored', async () => {
+    const m = siu();
+    const s = net.connect(MLLP_PORT, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.write(frame(m).subarray(0, 120));
+    await new Promise((r) => setTimeout(r, 50));
+    s.destroy();
+    expect((await mllp(siu())).code).toBe('AA');
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)])).toBe(0);
+  });
+
+  it('an idle connection stays usable until the idle timeout', async () => {
+    const client = new MllpClient('127.0.0.1', MLLP_PORT);
+    try {
+      expect(readAck(await client.send(siu()))!.code).toBe('AA');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(readAck(await client.send(siu()))!.code).toBe('AA');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('duplicates by MSH-10', () => {
+  it('racing copies on separate connections are all ACKed AA and processed once', async () => {
+    const m = siu();
+    const acks = await Promise.all(Array.from({ length: 12 }, () => mllp(m)));
+    expect(acks.every((a) => a.code === 'AA' && a.controlId === controlIdOf(m))).toBe(true);
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'accepted'`, [controlIdOf(m)])).toBe(1);
+    await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)]), (n) => n === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)])).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM outbox WHERE job_name = 'forward-hl7' AND payload->>'hl7MessageId' IN (SELECT id::text FROM hl7_message WHERE control_id = $1)`, [controlIdOf(m)])).toBe(1);
+  });
+
+  it('a refused message resent with the same MSH-10 is judged afresh', async () => {
+    const controlId = uid('R');
+    const fillerId = uid('F');
+    expect((await mllp(siu({ controlId, fillerId, siteOds: '' }))).code).toBe('AE');
+    expect((await mllp(siu({ controlId, fillerId }))).code).toBe('AA');
+    expect((await mllp(siu({ controlId, fillerId }))).code).toBe('AA');
+    const rows = await q(`SELECT status FROM hl7_message WHERE control_id = $1 ORDER BY received_at`, [controlId]);
+    expect(rows.map((r) => r.status)).toEqual(['refused', 'accepted']);
+  });
+});
+
+describe('clinic mapping, unmapped list, archive and replay', () => {
+  it('an unmapped clinic is AE at AIS-3, counted for operators, and accepted by replay once the reloaded mapping knows it', async () => {
+    const first = siu({ clinic: '999-NEW' });
+    const second = siu({ clinic: '999-NEW' });
+    for (const m of [first, second]) {
+      const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+      expect(readAck(raw)!.code).toBe('AE');
+      expect(errLocation(raw)).toBe('AIS^1^3');
+    }
+    const listed = await http('GET', '/v1/unmapped-clinics');
+    expect(listed.status).toBe(200);
+    expect(listed.json.clinics.filter((c: { clinicCode: string }) => c.clinicCode === '999-NEW')).toEqual([
+      expect.objectContaining({ clinicCode: '999-NEW', messages: 2, lastControlId: controlIdOf(second), mappingVersion: '2026-11-23.1' }),
+    ]);
+
+    // The trust adds the clinic: a new version of the file, picked up without a restart.
+    const json = JSON.parse(readFileSync(mapFile, 'utf8'));
+    json.version = '2026-11-30.2';
+    json.clinics['999-NEW'] = { tfc: '330', appointmentType: 'NEW' };
+    writeFileSync(mapFile, JSON.stringify(json));
+    const reloaded = await eventually(() => http('GET', '/v1/unmapped-clinics'), (r) => r.json.mappingVersion === '2026-11-30.2', 8000);
+    expect(reloaded.json.clinics.map((c: { clinicCode: string }) => c.clinicCode)).not.toContain('999-NEW');
+    expect(await count(`SELECT count(*) AS n FROM unmapped_clinic WHERE clinic_code = '999-NEW' AND mapped_at IS NOT NULL`)).toBe(1);
+
+    const replayer = new ArchiveReplayer(adapter.get(getDataSourceToken()), adapter.get(Hl7IntakeService), adapter.get(AdapterConfig));
+    const run1 = await replayer.run(testStart);
+    expect(run1.outcomes.accepted).toBe(2);
+    for (const m of [first, second]) {
+      await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)]), (n) => n === 1);
+    }
+    const rowsBefore = await count(`SELECT count(*) AS n FROM hl7_message`);
+    const slotsBefore = await count(`SELECT count(*) AS n FROM slot`);
+    const run2 = await replayer.run(testStart);
+    expect(run2.outcomes.accepted).toBe(0);
+    expect(run2.messages).toBeGreaterThanOrEqual(run1.messages);
+    expect(await count(`SELECT count(*) AS n FROM hl7_message`)).toBe(rowsBefore);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(`SELECT count(*) AS n FROM slot`)).toBe(slotsBefore);
+  });
+
+  it('a mapping file that does not parse leaves the version in force', async () => {
+    const clinics = adapter.get(ClinicMap);
+    const version = clinics.version;
+    const good = readFileSync(mapFile, 'utf8');
+    writeFileSync(mapFile, '{ not json');
+    expect(() => clinics.reload()).toThrow();
+    expect(clinics.version).toBe(version);
+    expect(clinics.lookup('330-NEW')).toBeDefined();
+    writeFileSync(mapFile, good);
+  });
+
+  it('the archive is searchable by control id (this trust only) and keeps messages for the retention period', async () => {
+    const m = siu({ siteOds: '' });
+    await mllp(m);
+    await mllp(siu({ controlId: controlIdOf(m) }));
+    await pg.query(`INSERT INTO hl7_message (trust_ods, control_id, status, ack_code, raw) VALUES ('RAS', $1, 'refused', 'AR', 'theirs')`, [controlIdOf(m)]);
+    const found = await http('GET', `/v1/messages?controlId=${encodeURIComponent(controlIdOf(m))}`);
+    expect(found.status).toBe(200);
+    expect(found.json.messages.map((x: { status: string; ackCode: string }) => `${x.status}/${x.ackCode}`).sort()).toEqual(['accepted/AA', 'refused/AE']);
+    expect(found.json.messages.every((x: { raw: string }) => x.raw.startsWith('MSH|'))).toBe(true);
+    expect((await http('GET', '/v1/messages')).status).toBe(400);
+
+    const old = await q(
+      `INSERT INTO hl7_message (trust_ods, control_id, status, ack_code, raw, received_at, forwarded_at) VALUES
+         ('RQM', 'OLD-FWD', 'accepted', 'AA', 'x', now() - interval '100 days', now() - interval '100 days'),
+         ('RQM', 'OLD-REF', 'refused', 'AE', 'x', now() - interval '100 days', NULL),
+         ('RQM', 'OLD-UNFWD', 'accepted', 'AA', 'x', now() - interval '100 days', NULL),
+         ('RAS', 'OLD-THEIRS', 'refused', 'AE', 'x', now() - interval '100 days', NULL),
+         ('RQM', 'RECENT', 'refused', 'AE', 'x', now() - interval '10 days', NULL) RETURNING control_id`,
+    );
+    expect(old).toHaveLength(5);
+    expect(await adapter.get(Hl7ArchiveService).sweep()).toBe(2);
+    const left = (await q(`SELECT control_id FROM hl7_message WHERE control_id LIKE 'OLD-%' OR control_id = 'RECENT' ORDER BY control_id`)).map((r) => r.control_id);
+    expect(left).toEqual(['OLD-THEIRS', 'OLD-UNFWD', 'RECENT']);
+  });
+});
+
+const PTL_COLUMNS = [
+  'PATIENT_PATHWAY_IDENTIFIER', 'NHS_NUMBER', 'PERSON_BIRTH_DATE', 'ACTIVITY_TREATMENT_FUNCTION_CODE', 'APPOINTMENT_TYPE',
+  'REFERRAL_TO_TREATMENT_PERIOD_START_DATE', 'Outpatient_Priority_Code', 'MOBILE_NUMBER', 'POSTCODE', 'OFFER_CONSENT', 'ICS_WIDE_CONSENT', 'ACCEPTABLE_SITES',
+];
+let ptlSeq = 0;
+function ptlRow(over: Record<string, string> = {}): Record<string, string> {
+  ptlSeq++;
+  return {
+    PATIENT_PATHWAY_IDENTIFIER: `PW-${ptlSeq}-${Date.now().toString(36)}`, NHS_NUMBER: syntheticNhsNumber(5000 + ptlSeq), PERSON_BIRTH_DATE: '1971-02-03',
+    ACTIVITY_TREATMENT_FUNCTION_CODE: '330', APPOINTMENT_TYPE: 'NEW', REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '2026-06-01', Outpatient_Priority_Code: 'P3',
+    MOBILE_NUMBER: `07700900${String(ptlSeq % 1000).padStart(3, '0')}`, POSTCODE: 'SW10 9NH', OFFER_CONSENT: 'Y', ICS_WIDE_CONSENT: 'Y', ACCEPTABLE_SITES: 'ANY', ...over,
+  };
+}
+const csv = (rows: Array<Record<string, string>>, columns = PTL_COLUMNS) =>
+  [columns.join(','), ...rows.map((r) => columns.map((c) => r[c] ?? '').join(','))].join('\r\n') + '\r\n';
+const ptl = (body: string, mode = 'snapshot', token?: string | null) =>
+  http('POST', `/v1/ptl${mode === 'snapshot' ? '' : `?mode=${mode}`}`, { body, type: 'text/csv', token });
+const entryStatus = async (pathwayId: string) => (await q(`SELECT status, close_pending FROM waiting_list_entry WHERE trust_ods = 'RQM' AND pathway_id = $1`, [pathwayId]))[0];
+
+describe('PTL in: snapshot and delta', () => {
+  it('a file without a required column, or not CSV at all, is a 400 that changes nothing', async () => {
+    const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
+    const noNhs = await ptl(csv([ptlRow()], PTL_COLUMNS.filter((c) => c !== 'NHS_NUMBER')));
+    expect(noNhs.status).toBe(400);
+    expect(noNhs.text).toMatch(/NHS_NUMBER/);
+    expect((await ptl('"unterminated,quote\n\u0000\u0001', 'delta')).status).toBe(400);
+    expect((await ptl(csv([]))).status).toBe(400); // an empty snapshot would close the whole list
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before);
+  });
+
+  it('rejects each bad row with its number and every reason, and applies the good rows', async () => {
+    const good = [ptlRow(), ptlRow()];
+    const bad = ptlRow({ NHS_NUMBER: '9990000019', PERSON_BIRTH_DATE: '1971-13-40', ACTIVITY_TREATMENT_FUNCTION_CODE: '33X', MOBILE_NUMBER: '0123', POSTCODE: 'NOT A POSTCODE' });
+    const res = await ptl(csv([good[0], bad, good[1]]), 'delta');
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ mode: 'delta', accepted: 2, rejected: 1, closed: 0 });
+    expect(res.json.rejectedRows).toHaveLength(1);
+    expect(res.json.rejectedRows[0].row).toBe(2);
+    const reasons: string = res.json.rejectedRows[0].reasons.join(' | ');
+    for (const word of [/NHS_NUMBER/, /PERSON_BIRTH_DATE/, /ACTIVITY_TREATMENT_FUNCTION_CODE/, /MOBILE_NUMBER/, /POSTCODE/]) expect(reasons).toMatch(word);
+    for (const g of good) expect((await entryStatus(g.PATIENT_PATHWAY_IDENTIFIER)).status).toBe('open');
+    expect(await entryStatus(bad.PATIENT_PATHWAY_IDENTIFIER)).toBeUndefined();
+  });
+
+  it('a delta adds and changes only what it lists; a snapshot closes what it omits, but defers patients holding a live offer or a booking in flight until that settles', async () => {
+    // Start from a known list: a snapshot of five pathways.
+    const [keep, plain, offered, booking, failedBooking] = Array.from({ length: 5 }, () => ptlRow());
+    const first = await ptl(csv([keep, plain, offered, booking, failedBooking]));
+    expect(first.json).toMatchObject({ accepted: 5, rejected: 0 });
+    const added = ptlRow();
+    const delta = await ptl(csv([added, { ...keep, Outpatient_Priority_Code: 'P2' }]), 'delta');
+    expect(delta.json).toMatchObject({ mode: 'delta', accepted: 2, closed: 0 });
+    expect((await q(`SELECT priority FROM waiting_list_entry WHERE pathway_id = $1`, [keep.PATIENT_PATHWAY_IDENTIFIER]))[0].priority).toBe('P2');
+    for (const r of [plain, offered, booking, failedBooking, added]) expect((await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).status).toBe('open');
+
+    // Give one patient a live offer and two a booking in flight.
+    const entry = async (r: Record<string, string>) => (await q(`SELECT id, patient_id FROM waiting_list_entry WHERE pathway_id = $1`, [r.PATIENT_PATHWAY_IDENTIFIER]))[0];
+    const [slot] = await q(
+      `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at)
+       VALUES ('RQM', 'RQM01', '330-NEW', '330', 'NEW', now() + interval '5 days', 20, $1, $1, 'offering', now() + interval '4 days') RETURNING id`, [uid('PTLSLOT')]);
+    const [wave] = await q(`INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, 1, 'live', 1, now(), now() + interval '2 hours') RETURNING id`, [slot.id]);
+    const offerFor = async (r: Record<string, string>, status: string) => {
+      const e = await entry(r);
+      return (await q(
+        `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+         VALUES ($1, $2, $3, $4, 1, '{}', 1, '1234', $5, $6, now() + interval '2 hours') RETURNING id, entry_id, patient_id`, [slot.id, wave.id, e.id, e.patient_id, uid('T'), status]))[0];
+    };
+    const liveOffer = await offerFor(offered, 'live');
+    const bookingFor = async (r: Record<string, string>) => {
+      const o = await offerFor(r, 'accepted');
+      await pg.query(`UPDATE waiting_list_entry SET status = 'booked' WHERE id = $1`, [o.entry_id]);
+      return (await q(
+        `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RQM') RETURNING id, entry_id`,
+        [slot.id, o.id, o.entry_id, o.patient_id]))[0];
+    };
+    // Only one booking per slot may be live, so the second in-flight booking is on a slot of its own.
+    const pendingBooking = await bookingFor(booking);
+    await pg.query(`UPDATE booking SET status = 'failed' WHERE id = $1`, [pendingBooking.id]);
+    await pg.query(`UPDATE waiting_list_entry SET status = 'open' WHERE id = $1`, [pendingBooking.entry_id]);
+    const inFlight = await bookingFor(failedBooking);
+    await pg.query(`UPDATE waiting_list_entry SET status = 'open' WHERE id = $1`, [inFlight.entry_id]);
+
+    const snap = await ptl(csv([keep, added]));
+    expect(snap.json).toMatchObject({ mode: 'snapshot', accepted: 2, closed: 2, deferred: 2 });
+    expect(await entryStatus(plain.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+    expect(await entryStatus(booking.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+    expect(await entryStatus(offered.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: true });
+    expect(await entryStatus(failedBooking.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: true });
+
+    // The offer ends and the booking fails: both entries close then, in the transactions that settled them.
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [liveOffer.id]);
+    expect(await entryStatus(offered.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+    await pg.query('BEGIN');
+    await pg.query(`UPDATE booking SET status = 'failed' WHERE id = $1`, [inFlight.id]);
+    await pg.query(`UPDATE waiting_list_entry SET status = 'open' WHERE id = $1`, [inFlight.entry_id]);
+    expect(await entryStatus(failedBooking.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: true });
+    await pg.query('COMMIT');
+    expect(await entryStatus(failedBooking.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+    // Listed again later: open again, nothing pending.
+    await ptl(csv([offered]), 'delta');
+    expect(await entryStatus(offered.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: false });
+  });
+});
+
+describe('security: this trust\'s credentials act on this trust\'s data only', () => {
+  const ex = (method: string, path: string, token: string | null = 'dev-exchange-RQM-token', body?: unknown) =>
+    http(method, path, { port: EXCHANGE_PORT, token, body: body === undefined ? undefined : JSON.stringify(body), type: body === undefined ? undefined : 'application/json' });
+
+  it('every exchange endpoint refuses the RQM adapter\'s token on another trust\'s routes and resources', async () => {
+    const rasSnapshot = (await ex('POST', '/v1/trusts/RAS/waiting-list/snapshots', 'dev-exchange-RAS-token')).json.snapshotId;
+    expect(rasSnapshot).toEqual(expect.any(String));
+    // A RAS write-back (for a RAS booking), as the booking service would leave it.
+    const p = (await q(`INSERT INTO patient (nhs_number) VALUES ($1) RETURNING id`, [syntheticNhsNumber(90_001)]))[0];
+    const e = (await q(`INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date)
+                        VALUES ('RAS', $1, $2, '330', 'NEW', 'P3', 4, '2026-01-01', '2026-05-01') RETURNING id`, [uid('RASPW'), p.id]))[0];
+    const s = (await q(`INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at)
+                        VALUES ('RAS', 'RAS01', '330-NEW', '330', 'NEW', now() + interval '5 days', 20, $1, $1, 'booked', now() + interval '4 days') RETURNING id`, [uid('RASSLOT')]))[0];
+    const w = (await q(`INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, 1, 'ended', 1, now(), now()) RETURNING id`, [s.id]))[0];
+    const o = (await q(`INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+                        VALUES ($1, $2, $3, $4, 1, '{}', 1, '1', $5, 'accepted', now()) RETURNING id`, [s.id, w.id, e.id, p.id, uid('TK')]))[0];
+    const b = (await q(`INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RAS', 'RAS') RETURNING id`, [s.id, o.id, e.id, p.id]))[0];
+    const wb = (await q(`INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, 'RAS', 'book', 'pending') RETURNING id`, [b.id]))[0];
+
+    const event = { eventId: uid('EV'), kind: 'slot-released', controlId: uid('C'), siteOds: 'RAS01', clinicCode: '330-NEW', tfc: '330', appointmentType: 'NEW', start: later().toISOString(), durationMinutes: 20, fillerAppointmentId: uid('F') };
+    const batch = { mode: 'delta', rows: [] };
+    const outcome = { outcome: 'succeeded', pasAppointmentId: 'HIJACK' };
+    // Another trust's routes: forbidden, whatever the body.
+    const otherRoutes: Array<[string, string, unknown?]> = [
+      ['POST', '/v1/trusts/RAS/events', event],
+      ['POST', '/v1/trusts/RAS/waiting-list', batch],
+      ['POST', '/v1/trusts/RAS/waiting-list/snapshots'],
+      ['POST', `/v1/trusts/RAS/waiting-list/snapshots/${rasSnapshot}/complete`],
+      ['GET', `/v1/trusts/RAS/writebacks/${wb.id}`],
+      ['POST', `/v1/trusts/RAS/writebacks/${wb.id}/outcome`, outcome],
+    ];
+    for (const [method, path, body] of otherRoutes) {
+      expect([method, path, (await ex(method, path, 'dev-exchange-RQM-token', body)).status]).toEqual([method, path, 403]);
+      expect([method, path, (await ex(method, path, null, body)).status]).toEqual([method, path, 401]);
+      expect([method, path, (await ex(method, path, 'dev-RAS-token', body)).status]).toEqual([method, path, 401]);
+    }
+    // Its own routes, pointed at another trust's resources: not found, or refused, and nothing changes.
+    const ownRoutes: Array<[string, string, unknown, number]> = [
+      ['POST', '/v1/trusts/RQM/events', { ...event, eventId: uid('EV') }, 422],
+      ['POST', '/v1/trusts/RQM/waiting-list', { mode: 'snapshot', snapshotId: rasSnapshot, rows: [] }, 404],
+      ['POST', `/v1/trusts/RQM/waiting-list/snapshots/${rasSnapshot}/complete`, undefined, 404],
+      ['GET', `/v1/trusts/RQM/writebacks/${wb.id}`, undefined, 404],
+      ['POST', `/v1/trusts/RQM/writebacks/${wb.id}/outcome`, outcome, 404],
+    ];
+    for (const [method, path, body, status] of ownRoutes) {
+      expect([method, path, (await ex(method, path, 'dev-exchange-RQM-token', body)).status]).toEqual([method, path, status]);
+    }
+    expect((await q(`SELECT status FROM writeback WHERE id = $1`, [wb.id]))[0].status).toBe('pending');
+    expect((await q(`SELECT status FROM ptl_import WHERE id = $1`, [rasSnapshot]))[0].status).toBe('running');
+    expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [event.fillerAppointmentId])).toBe(0);
+  });
+
+  it('every adapter endpoint refuses another trust\'s token, and no token', async () => {
+    const routes: Array<[string, string, string?, string?]> = [
+      ['POST', '/hl7', siu(), 'application/hl7-v2'],
+      ['POST', '/v1/ptl', csv([ptlRow()]), 'text/csv'],
+      ['POST', '/v1/ptl?mode=delta', csv([ptlRow()]), 'text/csv'],
+      ['GET', '/v1/messages?controlId=X'],
+      ['GET', '/v1/unmapped-clinics'],
+    ];
+    const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
+    for (const [method, path, body, type] of routes) {
+      for (const token of ['dev-RAS-token', 'dev-exchange-RQM-token', 'dev-RQM-tokeN', null]) {
+        expect([method, path, token, (await http(method, path, { body, type, token })).status]).toEqual([method, path, token, 401]);
+      }
+    }
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before);
+  });
+});
+
+/** Writes chunks to a fresh connection (with a pause between them) and collects `n` ACKs. */
+async function rawExchange(chunks: Buffer[], n: number, pauseMs = 0): Promise<string[]> {
+  const s = net.connect(MLLP_PORT, '127.0.0.1');
+  await new Promise((r) => s.once('connect', r));
+  const acks: string[] = [];
+  let buf = Buffer.alloc(0);
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${acks.length} of ${n} ACKs`)), 10_000);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (let end = buf.indexOf(0x1c); end >= 0; end = buf.indexOf(0x1c)) {
+        acks.push(buf.subarray(buf.indexOf(0x0b) + 1, end).toString('utf8'));
+        buf = buf.subarray(end + 2);
+      }
+      if (acks.length >= n) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  for (const c of chunks) {
+    s.write(c);
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  await done;
+  s.destroy();
+  return acks;
+}
+
