@@ -32,6 +32,8 @@ export const CANDIDATE_WINDOW = 50;
 const MAX_CANDIDATE_PAGES = 10;
 /** Eligible patients gathered beyond the wave size, for those another slot's wave takes meanwhile. */
 const SPARE_CANDIDATES = 5;
+/** How often one wave looks for more candidates after concurrent waves took its spares. */
+const MAX_REFETCHES = 3;
 /** A match job that runs this close to the end of quiet hours makes its wave now, to be sent then. */
 const QUIET_DEFER_SLACK_MS = 60_000;
 /** With nobody eligible yet, look again this much later (lists change, other offers end). */
@@ -114,7 +116,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
     const freed = toFreedSlot(slot);
     const size = effectiveWaveSize(policy);
     const expiresAt = waveExpiry(sendAt, freed.start, policy);
-    const ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES);
+    let ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES);
     if (ranked.length === 0) return 0;
     const words = wordingFor(this.ics, slot);
     const ends = wordingFor(this.ics, { ...slot, start_at: expiresAt });
@@ -129,8 +131,16 @@ export class MatchingWorker implements OnApplicationBootstrap {
     // Patients already offered in this wave, or refused by the one-live-offer index (another
     // slot's wave took them first, concurrently): either way, move down the list.
     const passedOver = new Set<string>();
+    let refetches = 0;
     for (;;) {
-      const next = selectWave(ranked, size - offered, passedOver);
+      let next = selectWave(ranked, size - offered, passedOver);
+      // Concurrent waves for the same specialty took the spares: look again (each statement sees
+      // what they committed), a bounded number of times.
+      if (next.length === 0 && refetches < MAX_REFETCHES && passedOver.size > offered) {
+        refetches++;
+        ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES + passedOver.size);
+        next = selectWave(ranked, size - offered, passedOver);
+      }
       if (next.length === 0) break;
       for (const { candidate, explanation } of next) {
         passedOver.add(candidate.patientId);
