@@ -65,7 +65,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-describe('one freed slot, one trace', () => {
+describe('one freed slot, one trace, and the metrics it moves', () => {
   const patient = { nhs: nhs(420001), mobile: '+447700900731', surname: 'QUILLFEATHER' };
   const heldNhs = nhs(430001);
 
@@ -134,7 +134,22 @@ describe('one freed slot, one trace', () => {
     const orphans = trace.inTrace.filter((s) => s !== trace.root && !ids.has(s.parentSpanId ?? ''));
     expect(orphans.map((s) => `${s.service}: ${s.name}`)).toEqual([]);
 
-    // No personal data in any span of any trace, nor in any log line of any process.
+    // The metrics an operator watches, from the same run.
+    const metrics = async (p: number) => (await http('GET', url(p, '/metrics'))).text;
+    const exchange = await metrics(3000);
+    expect(exchange).toMatch(/^slots\{[^}]*trust="RQM"[^}]*state="booked"[^}]*\} 1$/m);
+    expect(exchange).toMatch(/^offers\{[^}]*state="accepted"[^}]*\} 1$/m);
+    expect(exchange).toMatch(/^bookings\{[^}]*state="confirmed"[^}]*\} 1$/m);
+    expect(exchange).toMatch(/^bullmq_queue_jobs\{[^}]*queue="slot-matching"[^}]*state="delayed"[^}]*\} \d+$/m);
+    expect(exchange).toMatch(/^bullmq_queue_oldest_waiting_seconds\{[^}]*queue="slot-matching"[^}]*\} [\d.]+$/m);
+    const adapter = await metrics(3101);
+    expect(adapter).toMatch(/^hl7_messages_total\{[^}]*trust="RQM"[^}]*ack="AA"[^}]*\} 1$/m);
+    expect(adapter).toMatch(/^pas_writebacks_total\{[^}]*trust="RQM"[^}]*kind="book"[^}]*outcome="ok"[^}]*\} 1$/m);
+    const notifier = await metrics(3002);
+    expect(notifier).toMatch(/^sms_sent_total\{[^}]*kind="offer"[^}]*outcome="sent"[^}]*\} 1$/m);
+    const allMetrics = [exchange, adapter, notifier, await metrics(3003)].join('\n');
+
+    // No personal data in any span of any trace, in any log line of any process, or in a metric.
     const variants = [
       patient.nhs, heldNhs, patient.surname, 'ZEPHYRINE', patient.mobile, patient.mobile.replace('+44', '0'), patient.mobile.replace('+', ''),
     ];
@@ -144,6 +159,7 @@ describe('one freed slot, one trace', () => {
     for (const v of variants) {
       expect({ where: 'spans', v, found: spanText.includes(v) }).toEqual({ where: 'spans', v, found: false });
       expect({ where: 'logs', v, found: logText.includes(v) }).toEqual({ where: 'logs', v, found: false });
+      expect({ where: 'metrics', v, found: allMetrics.includes(v) }).toEqual({ where: 'metrics', v, found: false });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { PersistenceModule } from '@app/persistence';
+import { PersistenceModule, StateMetrics } from '@app/persistence';
 import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
 import { ExchangeConfig } from './config';
 import { ExchangeController } from './exchange.controller';
@@ -25,7 +25,7 @@ export class ExchangeModule {
         { provide: IcsDirectory, useValue: ics },
         { provide: POLICY, useValue: exchangePolicy(config) },
         { provide: TravelDistances, useValue: TravelDistances.load(config.POSTCODE_CENTROIDS_FILE, ics) },
-        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker, PolicyService,
+        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker, PolicyService, StateMetrics,
       ],
     };
   }

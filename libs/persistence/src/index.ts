@@ -7,3 +7,4 @@ export * from './sms';
 export * from './offers';
 export * from './policy-store';
 export * from './slot-trace';
+export * from './state-metrics';

@@ -13,3 +13,4 @@ export * from './telemetry';
 export * from './ics';
 export * from './policy';
 export * from './tracing';
+export * from './queue-metrics';

@@ -11,6 +11,7 @@ import { HealthController, HealthRegistry } from './health';
 import { APP_LOGGER, createLogger } from './logger';
 import { MetricsController, MetricsService } from './metrics';
 import { QueueService } from './queues';
+import { QueueMetrics } from './queue-metrics';
 import { CLOCK, SystemClock } from './clock';
 
 export interface PlatformOptions {
@@ -46,6 +47,7 @@ export class PlatformModule {
           return q;
         },
       });
+      providers.push(QueueMetrics);
     }
     if (opts.configClass !== DataConfig && opts.config instanceof DataConfig) {
       providers.push({ provide: DataConfig, useValue: opts.config });

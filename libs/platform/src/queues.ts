@@ -129,6 +129,11 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return w;
   }
 
+  /** Every queue this process has produced to or consumes (for the depth and age metrics). */
+  names(): string[] {
+    return [...new Set([...this.queues.keys(), ...this.workers.map((w) => w.name)])].sort();
+  }
+
   async ping(): Promise<void> {
     const pong = await this.connection.ping();
     if (pong !== 'PONG') throw new Error(`unexpected PING reply ${pong}`);
