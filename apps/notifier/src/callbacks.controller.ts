@@ -8,7 +8,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue, rows } from '@app/persistence';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { MetricsService, StaticBearerGuard } from '@app/platform';
-import { IsDateString, IsInt, IsOptional, IsString, Length } from 'class-validator';
+import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 
@@ -24,7 +24,9 @@ export class DeliveryReceiptDto {
   @IsString() @Length(1, 100) id: string;
   @IsOptional() @IsString() reference?: string | null;
   @IsOptional() @IsString() to?: string;
-  @IsString() status: string;
+  /** Notify's statuses for a text; anything else is not a receipt we understand. */
+  @IsIn(['created', 'sending', 'pending', 'sent', 'delivered', 'permanent-failure', 'temporary-failure', 'technical-failure'])
+  status: string;
   @IsOptional() @IsString() created_at?: string;
   @IsOptional() @IsString() completed_at?: string | null;
   @IsOptional() @IsString() sent_at?: string | null;
@@ -32,6 +34,8 @@ export class DeliveryReceiptDto {
   @IsOptional() @IsString() template_id?: string;
   @IsOptional() @IsInt() template_version?: number;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 let callbackToken = '';
 export const CallbackGuard = StaticBearerGuard(() => callbackToken);
@@ -67,18 +71,28 @@ export class CallbacksController {
     return { received: true, duplicate: !stored };
   }
 
+  /**
+   * A delivery receipt, recorded on the message it is about: found by our `reference` (our own
+   * message id, so a receipt that beats the sender's bookkeeping still lands) or by Notify's id.
+   * Notify's own status word is kept (`error` for failures); a final status is never undone by a
+   * late or repeated receipt.
+   */
   @Post('status')
   @HttpCode(200)
   async status(@Body() receipt: DeliveryReceiptDto) {
     const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
+    const ourId = receipt.reference && UUID.test(receipt.reference) ? receipt.reference : null;
+    let recorded = false;
     if (status) {
       await this.ds.transaction(async (tx) => {
         const updated: Array<{ kind: string; offer_id: string | null; patient_id: string }> = await rows(
           tx,
-          `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now()
-            WHERE notify_id = $1 AND status IN ('sent', 'delivered') RETURNING kind, offer_id, patient_id`,
-          [receipt.id, status, receipt.status],
+          `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now(), notify_id = COALESCE(notify_id, $1)
+            WHERE (notify_id = $1 OR (id = $4::uuid AND (notify_id IS NULL OR notify_id = $1))) AND status IN ('queued', 'sent')
+            RETURNING kind, offer_id, patient_id`,
+          [receipt.id, status, receipt.status, ourId],
         );
+        recorded = updated.length > 0;
         // A permanent failure means the number cannot receive texts: no more offers to it, and
         // an offer it was sent moves on to the next patient.
         if (receipt.status === 'permanent-failure' && updated[0]) {
@@ -87,7 +101,7 @@ export class CallbacksController {
         }
       });
     }
-    this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status']).inc({ status: receipt.status });
+    this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status', 'recorded']).inc({ status: receipt.status, recorded: String(recorded) });
     return { received: true };
   }
 }

@@ -19,4 +19,22 @@ export class NotifierConfig extends PolicyConfig {
 
   @IsInt() @Min(1000) @Max(60000)
   NOTIFY_TIMEOUT_MS = 10000;
+
+  /**
+   * Notify's limit is per API key (3,000 texts a minute), so every notifier instance shares one
+   * budget: BullMQ's queue-level limiter, kept in Redis, is global across all workers.
+   */
+  @IsInt() @Min(1) @Max(100000)
+  NOTIFY_RATE_LIMIT = 3000;
+
+  /** The window NOTIFY_RATE_LIMIT applies to. */
+  @IsInt() @Min(100) @Max(3_600_000)
+  NOTIFY_RATE_WINDOW_MS = 60000;
+
+  /**
+   * After a 429 (something else used the same key) the whole queue pauses this long, in every
+   * instance, before trying again. Notify sends no Retry-After.
+   */
+  @IsInt() @Min(50) @Max(600_000)
+  NOTIFY_RATE_LIMITED_PAUSE_MS = 5000;
 }

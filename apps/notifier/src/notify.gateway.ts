@@ -9,7 +9,7 @@ import { NotifierConfig } from './config';
 
 export type SendResult =
   | { ok: true; notifyId: string }
-  | { ok: false; permanent: boolean; invalidNumber: boolean; status: number | null; message: string };
+  | { ok: false; permanent: boolean; invalidNumber: boolean; rateLimited: boolean; status: number | null; message: string };
 
 export abstract class SmsGateway {
   abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
@@ -37,7 +37,7 @@ export class NotifyGateway extends SmsGateway {
       // 429 and 5xx are worth retrying; any other 4xx will fail the same way again.
       const permanent = status !== null && status >= 400 && status < 500 && status !== 429;
       const invalidNumber = permanent && /phone_number|mobile number/i.test(first?.message ?? '');
-      return { ok: false, permanent, invalidNumber, status, message };
+      return { ok: false, permanent, invalidNumber, rateLimited: status === 429, status, message };
     }
   }
 }

@@ -17,7 +17,7 @@ export class OfferPageRenderer {
     res.send(this.env.render(view, context));
   }
 
-  message(res: Response, status: number, heading: string, body: string, opts: { confirmation?: boolean } = {}): void {
-    this.render(res, status, 'message.njk', { title: heading, heading, body, confirmation: opts.confirmation === true });
+  message(res: Response, status: number, heading: string, body: string, opts: { confirmation?: boolean; back?: { href: string; text: string } } = {}): void {
+    this.render(res, status, 'message.njk', { title: heading, heading, body, confirmation: opts.confirmation === true, back: opts.back });
   }
 }

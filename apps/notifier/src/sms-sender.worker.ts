@@ -2,32 +2,58 @@
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
  * is not sent, a message already sent is not sent again. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
+ *
+ * Notify's limits and failures:
+ * - Its 3,000-a-minute limit is per API key, so it binds every notifier instance together. The
+ *   worker's BullMQ limiter is kept in Redis and is global to the queue: however many instances
+ *   run, no more than NOTIFY_RATE_LIMIT jobs start per NOTIFY_RATE_WINDOW_MS. Job priorities set
+ *   by matching (offers nearest their cut-off first) decide who goes first when it binds.
+ * - A 429 all the same (another service on the key) pauses the whole queue, in every instance,
+ *   and puts the job back without spending one of its attempts.
+ * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's
+ *   job defaults); when the last attempt fails the message is recorded as failed and an offer
+ *   moves on to the next patient rather than waiting for its expiry.
+ * - Any other 4xx will fail the same way again: recorded at once; a refused number is marked
+ *   invalid (no more offers to it) and the offer moves on.
  */
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
 import { enqueue } from '@app/persistence';
 import { MetricsService, QueueService } from '@app/platform';
-import { Job } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
+import { NotifierConfig } from './config';
 import { SmsGateway } from './notify.gateway';
+
+/** Where a job stands among its attempts, so the last one can settle the message for good. */
+export interface AttemptInfo {
+  attemptsMade: number;
+  attempts: number;
+}
 
 @Injectable()
 export class SmsSenderWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger('sms-sender');
+  private worker?: Worker;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly gateway: SmsGateway,
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
+    private readonly config: NotifierConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.smsOutbound, (job: Job) => this.process(job.data as JobPayloads['send-sms']), { concurrency: 16 });
+    this.worker = this.queues.worker(
+      QueueName.smsOutbound,
+      (job: Job) => this.process(job.data as JobPayloads['send-sms'], { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
+      { concurrency: 16, limiter: { max: this.config.NOTIFY_RATE_LIMIT, duration: this.config.NOTIFY_RATE_WINDOW_MS } },
+    ) as Worker | undefined;
   }
 
-  async process({ smsId }: JobPayloads['send-sms']): Promise<JobOutcome> {
+  async process({ smsId }: JobPayloads['send-sms'], attempt: AttemptInfo = { attemptsMade: 0, attempts: 1 }): Promise<JobOutcome> {
     const [sms] = await this.ds.query(
       `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status
          FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
@@ -46,21 +72,31 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     if (!template) return skip(`no template for ${sms.kind}`);
 
     const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
-    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : result.permanent ? 'refused' : 'retry' });
+    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : result.rateLimited ? 'rate_limited' : result.permanent ? 'refused' : 'retry' });
     if (result.ok) {
-      await this.ds.query(`UPDATE sms_message SET status = 'sent', notify_id = $2, sent_at = now() WHERE id = $1`, [smsId, result.notifyId]);
+      // A delivery receipt may already have landed (it finds the row by our reference); keep it.
+      await this.ds.query(
+        `UPDATE sms_message SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END, notify_id = $2, sent_at = now() WHERE id = $1`,
+        [smsId, result.notifyId],
+      );
       return { status: 'done' };
     }
-    if (!result.permanent) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
+    if (result.rateLimited && this.worker) {
+      // Pauses the queue for every instance and returns the job to the wait list, unspent.
+      await this.worker.rateLimit(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
+      throw Worker.RateLimitError();
+    }
+    const lastAttempt = attempt.attemptsMade + 1 >= attempt.attempts;
+    if (!result.permanent && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
     await this.ds.transaction(async (tx) => {
-      await tx.query(`UPDATE sms_message SET status = 'failed', error = $2, status_at = now() WHERE id = $1`, [smsId, result.message]);
+      await tx.query(`UPDATE sms_message SET status = 'failed', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, result.message]);
       if (result.invalidNumber) {
         await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = (SELECT patient_id FROM sms_message WHERE id = $1)`, [smsId]);
       }
       // An offer nobody can receive moves on to the next patient now, not at expiry.
       if (sms.kind === 'offer' && sms.offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: sms.offer_id });
     });
-    this.logger.warn(`sms ${smsId} refused by Notify (${result.status}): ${result.message}`);
-    return { status: 'done', reason: 'refused' };
+    this.logger.warn(`sms ${smsId} ${result.permanent ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
+    return { status: 'done', reason: result.permanent ? 'refused' : 'gave up' };
   }
 }

@@ -22,3 +22,4 @@ export * from './offer';
 export * from './match-step';
 export * from './reply';
 export * from './ptl';
+export * from './preferences';

@@ -1,0 +1,342 @@
+/**
+ * The notifier against real Postgres, real Redis (BullMQ) and a scripted Notify on a real socket,
+ * spoken to by the real notifications-node-client: callback authentication and de-duplication,
+ * delivery receipts, and what each kind of Notify answer does to a message (retry with back-off,
+ * a 429 that pauses without spending an attempt, a refused number that moves the offer on).
+ */
+import { INestApplication } from '@nestjs/common';
+import { createTestDatabase, TestDatabase } from '@app/persistence';
+import { bootstrapApp, loadConfig } from '@app/platform';
+import { QueueName, SANDBOX_NOTIFY_CALLBACK_TOKEN, SMS_TEMPLATES, jobId } from '@app/contracts';
+import { Job, Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Client } from 'pg';
+import { createMessage, createOffer } from '../../../test/support/offer-fixtures';
+import { NotifierModule } from './app.module';
+import { NotifierConfig } from './config';
+import { SmsSenderWorker } from './sms-sender.worker';
+
+jest.setTimeout(60_000);
+
+const PORT = 14002;
+const BASE = `http://127.0.0.1:${PORT}`;
+const REDIS_DB = 6;
+const AUTH = { authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` };
+
+/** A Notify that answers each send from a script (default 201), recording every request. */
+class ScriptedNotify {
+  readonly requests: Array<{ at: number; body: Record<string, any>; authorization?: string }> = [];
+  readonly script: Array<{ status: number; error?: string; message?: string }> = [];
+  private server?: Server;
+
+  async start(): Promise<string> {
+    this.server = createServer((req: IncomingMessage, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        const body = raw ? JSON.parse(raw) : {};
+        this.requests.push({ at: Date.now(), body, authorization: req.headers.authorization });
+        const next = this.script.shift() ?? { status: 201 };
+        res.writeHead(next.status, { 'content-type': 'application/json' });
+        if (next.status === 201) {
+          const id = `00000000-0000-4000-8000-${String(this.requests.length).padStart(12, '0')}`;
+          res.end(JSON.stringify({ id, reference: body.reference, content: { body: 'x', from_number: 'NHS' }, uri: 'x', template: { id: body.template_id, version: 1, uri: 'x' } }));
+        } else {
+          res.end(JSON.stringify({ status_code: next.status, errors: [{ error: next.error ?? 'Error', message: next.message ?? 'scripted' }] }));
+        }
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  for(phone: string) {
+    return this.requests.filter((r) => r.body.phone_number === phone);
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+let db: TestDatabase;
+let pg: Client;
+let app: INestApplication;
+let redisUrl: string;
+const notify = new ScriptedNotify();
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const post = (path: string, body: unknown, headers: Record<string, string> = AUTH) =>
+  fetch(`${BASE}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const sms = async (id: string) => (await pg.query(`SELECT status, error, notify_id FROM sms_message WHERE id = $1`, [id])).rows[0];
+const mobileStatus = async (patientId: string) => (await pg.query(`SELECT mobile_status FROM patient WHERE id = $1`, [patientId])).rows[0].mobile_status;
+const outboxJobs = async (name: string, payloadKey: string, value: string) =>
+  (await pg.query(`SELECT job_id FROM outbox WHERE job_name = $1 AND payload->>$2 = $3`, [name, payloadKey, value])).rows;
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_notifier');
+  pg = new Client({ connectionString: db.url });
+  await pg.connect();
+  redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
+  const redis = new IORedis(redisUrl);
+  await redis.flushdb();
+  await redis.quit();
+  const config = loadConfig(NotifierConfig, {
+    PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
+    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400',
+  });
+  app = await bootstrapApp(NotifierModule.forRoot(config), { config });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await pg?.end();
+  await notify.stop();
+  await db?.drop();
+});
+
+describe('Notify callbacks', () => {
+  const text = (id: string, message = 'YES 4821', source = '447700900501') => ({
+    id, source_number: source, destination_number: '07700900000', message, date_received: new Date().toISOString(),
+  });
+
+  it.each([
+    ['no token', {}],
+    ['a wrong token', { authorization: 'Bearer wrong-token' }],
+    ['the right token with a suffix', { authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}x` }],
+    ['another scheme', { authorization: `Basic ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` }],
+  ])('refuses %s on both callbacks and stores nothing', async (_what, headers) => {
+    const id = `auth-${Math.random()}`;
+    expect((await post('/notify/inbound', text(id), headers as Record<string, string>)).status).toBe(401);
+    expect((await post('/notify/status', { id, status: 'delivered' }, headers as Record<string, string>)).status).toBe(401);
+    expect((await pg.query(`SELECT 1 FROM patient_reply WHERE external_id = $1`, [id])).rowCount).toBe(0);
+  });
+
+  it('acts on a received text once however often Notify retries it', async () => {
+    const offer = await createOffer(pg, { sms: false, mobile: '+447700900501' });
+    const id = 'b8f2c1de-0000-4000-8000-000000000001';
+    const answers = await Promise.all([1, 2, 3].map(() => post('/notify/inbound', text(id, 'Yes please'))));
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as Array<{ duplicate: boolean }>;
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(bodies.filter((b) => b.duplicate === false)).toHaveLength(1);
+    const stored = (await pg.query(`SELECT id, patient_id, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
+    expect(stored).toEqual([{ id: expect.any(String), patient_id: offer.patientId, intent: 'yes', code: null }]);
+    expect(await outboxJobs('process-reply', 'replyId', stored[0].id)).toHaveLength(1);
+  });
+
+  it('refuses a malformed received text with a clear error and stores nothing', async () => {
+    const res = await post('/notify/inbound', { id: 'bad-1', message: 'YES' });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toMatch(/source_number/);
+    expect((await pg.query(`SELECT 1 FROM patient_reply WHERE external_id = 'bad-1'`)).rowCount).toBe(0);
+  });
+
+  it('records delivery receipts per message, by Notify id or by our reference, and never undoes a final status', async () => {
+    const a = await createMessage(pg, 'no_offer');
+    await until('sent', async () => (await sms(a.smsId)).status === 'sent');
+    const notifyId = (await sms(a.smsId)).notify_id;
+    expect((await post('/notify/status', { id: notifyId, reference: a.smsId, status: 'delivered' })).status).toBe(200);
+    expect(await sms(a.smsId)).toMatchObject({ status: 'delivered' });
+    // A late failure receipt for a delivered text changes nothing.
+    await post('/notify/status', { id: notifyId, reference: a.smsId, status: 'temporary-failure' });
+    expect(await sms(a.smsId)).toMatchObject({ status: 'delivered' });
+    // A receipt found only by our reference (Notify's id not yet stored on our side).
+    const b = await createMessage(pg, 'help');
+    await until('sent', async () => (await sms(b.smsId)).status === 'sent');
+    await pg.query(`UPDATE sms_message SET notify_id = NULL WHERE id = $1`, [b.smsId]);
+    await post('/notify/status', { id: 'c0ffee00-0000-4000-8000-000000000002', reference: b.smsId, status: 'temporary-failure' });
+    expect(await sms(b.smsId)).toMatchObject({ status: 'failed', error: 'temporary-failure', notify_id: 'c0ffee00-0000-4000-8000-000000000002' });
+    expect(await mobileStatus(b.patientId)).toBe('valid');
+    // Not a status Notify has.
+    expect((await post('/notify/status', { id: notifyId, status: 'exploded' })).status).toBe(400);
+  });
+
+  it('treats a permanent-failure receipt for an offer as undeliverable: number invalid, offer moves on once', async () => {
+    const offer = await createOffer(pg);
+    await until('offer sent', async () => (await sms(offer.smsId!)).status === 'sent');
+    const { notify_id: notifyId } = await sms(offer.smsId!);
+    for (let i = 0; i < 2; i++) expect((await post('/notify/status', { id: notifyId, reference: offer.smsId, status: 'permanent-failure' })).status).toBe(200);
+    expect(await sms(offer.smsId!)).toMatchObject({ status: 'failed', error: 'permanent-failure' });
+    expect(await mobileStatus(offer.patientId)).toBe('invalid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+  });
+});
+
+describe('sending through Notify', () => {
+  it('sends with the template id, and a reference that is our message id and nothing personal', async () => {
+    const offer = await createOffer(pg);
+    await until('sent', async () => (await sms(offer.smsId!)).status === 'sent');
+    const [req] = notify.for(offer.mobile);
+    expect(req.body).toEqual({
+      phone_number: offer.mobile,
+      template_id: SMS_TEMPLATES.offer.id,
+      reference: offer.smsId,
+      personalisation: expect.objectContaining({ code: offer.code, link: expect.stringContaining(`/o/${offer.token}`) }),
+    });
+    expect(req.authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/); // Notify's JWT, from the real client
+    const nhs = (await pg.query(`SELECT nhs_number FROM patient WHERE id = $1`, [offer.patientId])).rows[0].nhs_number;
+    expect(JSON.stringify(req.body)).not.toContain(nhs);
+  });
+
+  it('retries a 5xx with back-off until Notify takes the message', async () => {
+    notify.script.push({ status: 503, error: 'ServiceUnavailable' }, { status: 500, error: 'Exception' });
+    const m = await createMessage(pg, 'help');
+    await until('sent after retries', async () => (await sms(m.smsId)).status === 'sent');
+    const attempts = notify.for(m.mobile);
+    expect(attempts).toHaveLength(3);
+    // Exponential back-off from 0.5 s with up to 50% jitter: at least 0.25 s, then 0.5 s.
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(200);
+    expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(450);
+  });
+
+  it('pauses the queue on a 429 and sends afterwards without spending an attempt', async () => {
+    notify.script.push({ status: 429, error: 'RateLimitError', message: 'Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds' });
+    const m = await createMessage(pg, 'help');
+    await until('sent after the pause', async () => (await sms(m.smsId)).status === 'sent');
+    const attempts = notify.for(m.mobile);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
+    // The completed job counts one attempt (the one that succeeded): the 429 was not one.
+    const queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
+    try {
+      const job = await Job.fromId(queue, jobId('send-sms', { smsId: m.smsId }));
+      expect(job?.attemptsMade).toBe(1);
+    } finally {
+      await queue.close();
+      await (await queue.client).quit().catch(() => undefined);
+    }
+  });
+
+  it('marks a refused number invalid and moves its offer on at once, without retrying', async () => {
+    notify.script.push({ status: 400, error: 'ValidationError', message: 'phone_number Not a UK mobile number' });
+    const offer = await createOffer(pg);
+    await until('failed', async () => (await sms(offer.smsId!)).status === 'failed');
+    expect(await sms(offer.smsId!)).toMatchObject({ error: 'ValidationError: phone_number Not a UK mobile number' });
+    expect(await mobileStatus(offer.patientId)).toBe('invalid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(notify.for(offer.mobile)).toHaveLength(1);
+  });
+
+  it('on the last attempt gives up for good: the message failed, the offer moved on, the number still valid', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const [row] = (await pg.query(
+      `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', $3, 'queued') RETURNING id`,
+      [offer.patientId, offer.offerId, JSON.stringify({ hospital: 'H', site: 'S', specialty: 'Dermatology', date: 'd', time: 't', code: offer.code, expires: 'e', link: 'l' })],
+    )).rows;
+    notify.script.push({ status: 502, error: 'BadGateway' });
+    const outcome = await app.get(SmsSenderWorker).process({ smsId: row.id }, { attemptsMade: 7, attempts: 8 });
+    expect(outcome).toEqual({ status: 'done', reason: 'gave up' });
+    expect(await sms(row.id)).toMatchObject({ status: 'failed', error: 'BadGateway: scripted' });
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+  });
+
+  it('does not send an offer whose slot has gone meanwhile, nor a message twice', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    await pg.query(`UPDATE offer SET status = 'superseded' WHERE id = $1`, [offer.offerId]);
+    const [row] = (await pg.query(
+      `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'queued') RETURNING id`,
+      [offer.patientId, offer.offerId],
+    )).rows;
+    const worker = app.get(SmsSenderWorker);
+    expect(await worker.process({ smsId: row.id })).toEqual({ status: 'skipped', reason: 'offer is superseded' });
+    expect(await worker.process({ smsId: row.id })).toEqual({ status: 'skipped', reason: 'already skipped' });
+    expect(notify.for(offer.mobile)).toHaveLength(0);
+  });
+});
+
+describe('the offer page', () => {
+  const page = (path: string, init?: RequestInit) => fetch(`${BASE}${path}`, init).then(async (r) => ({ status: r.status, html: await r.text() }));
+  const form = (fields: Array<[string, string]>) => ({
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString(),
+  });
+
+  it('shows the offer: hospital, address, specialty, date, time, how long it lasts, and both answers', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const { status, html } = await page(`/o/${offer.token}`);
+    expect(status).toBe(200);
+    for (const text of ['Chelsea and Westminster Hospital NHS Foundation Trust', '369 Fulham Rd', 'SW10 9NH', 'Dermatology', 'about 2 hours', `YES ${offer.code}`]) expect(html).toContain(text);
+    expect(html).toContain(`action="/o/${offer.token}/accept"`);
+    expect(html).toContain(`action="/o/${offer.token}/decline"`);
+    expect(html).toMatch(/current appointment/);
+    expect(html).toMatch(/place on the waiting list/);
+  });
+
+  it('lets exactly one of two simultaneous clicks through, and says so plainly to the other', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const clicks = await Promise.all([page(`/o/${offer.token}/accept`, { method: 'POST' }), page(`/o/${offer.token}/decline`, { method: 'POST' })]);
+    expect(clicks.map((c) => c.status).sort()).toEqual([200, 409]);
+    expect(clicks.find((c) => c.status === 409)!.html).toContain('We already have your answer');
+    const replies = (await pg.query(`SELECT intent FROM patient_reply WHERE channel = 'web' AND offer_id = $1`, [offer.offerId])).rows;
+    expect(replies).toHaveLength(1);
+    // The link has done its work: a plain page, not the offer again.
+    const again = await page(`/o/${offer.token}`);
+    expect(again.html).toContain('We already have your answer');
+    expect(again.html).not.toContain('/accept');
+  });
+
+  it.each([
+    ['expired', { expiresAt: new Date(Date.now() - 60_000) }, 410, 'This offer has expired'],
+    ['taken by someone else', { status: 'superseded' }, 410, 'no longer available'],
+    ['declined', { status: 'declined' }, 200, 'You turned down this offer'],
+    ['accepted', { status: 'accepted' }, 200, 'You have accepted this appointment'],
+  ])('shows a clear page for a link whose offer was %s, and accepts nothing', async (_what, opts, status, text) => {
+    const offer = await createOffer(pg, { sms: false, ...opts });
+    expect(await page(`/o/${offer.token}`)).toEqual({ status, html: expect.stringContaining(text) });
+    expect((await page(`/o/${offer.token}/accept`, { method: 'POST' })).status).toBe(status);
+    expect((await pg.query(`SELECT 1 FROM patient_reply WHERE offer_id = $1`, [offer.offerId])).rowCount).toBe(0);
+  });
+
+  it('answers an unknown or malformed token with "not valid"', async () => {
+    for (const token of ['x'.repeat(32), 'short', '..%2F..%2Fetc']) expect(await page(`/o/${token}`)).toEqual({ status: 404, html: expect.stringContaining('This link is not valid') });
+  });
+
+  it('stores the sites a patient can reach and the dates they cannot make where matching reads them', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const get = await page(`/o/${offer.token}/preferences`);
+    expect(get.status).toBe(200);
+    expect(get.html).toContain('value="RYJ02"');
+    expect(get.html).not.toContain('value="RQM01"'); // their own trust's sites are always acceptable
+    const from = new Date(Date.now() + 20 * 86_400_000);
+    const to = new Date(Date.now() + 30 * 86_400_000);
+    const parts = (name: string, d: Date): Array<[string, string]> => [[`${name}[day]`, String(d.getUTCDate())], [`${name}[month]`, String(d.getUTCMonth() + 1)], [`${name}[year]`, String(d.getUTCFullYear())]];
+    const saved = await page(`/o/${offer.token}/preferences`, form([['sites', 'RYJ02'], ['sites', 'RAS01'], ...parts('unavailableFrom', from), ...parts('unavailableTo', to)]));
+    expect(saved).toEqual({ status: 200, html: expect.stringContaining('Your choices have been saved') });
+    const [entry] = (await pg.query(`SELECT any_site, acceptable_sites, unavailable FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
+    const iso = (d: Date) => d.toISOString().slice(0, 10);
+    expect(entry).toEqual({ any_site: false, acceptable_sites: ['RAS01', 'RYJ02'], unavailable: [{ from: iso(from), to: iso(to) }] });
+    // Shown back on the form, where it can be removed.
+    expect((await page(`/o/${offer.token}/preferences`)).html).toContain(`value="${iso(from)}/${iso(to)}"`);
+  });
+
+  it('refuses a bad form with the design system error summary and changes nothing', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const bad = await page(`/o/${offer.token}/preferences`, form([['sites', 'XXX99'], ['unavailableFrom[day]', '31'], ['unavailableFrom[month]', '2'], ['unavailableFrom[year]', '2027']]));
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('nhsuk-error-summary');
+    expect(bad.html).toContain('href="#unavailableFrom-day"');
+    const [entry] = (await pg.query(`SELECT acceptable_sites, unavailable FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
+    expect(entry).toEqual({ acceptable_sites: [], unavailable: [] });
+  });
+
+  it('stops offers the same way a texted STOP does', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const res = await page(`/o/${offer.token}/preferences`, form([['stopOffers', 'yes']]));
+    expect(res).toEqual({ status: 200, html: expect.stringContaining('We will not send you any more offers') });
+    const [reply] = (await pg.query(`SELECT id, intent, channel FROM patient_reply WHERE offer_id = $1`, [offer.offerId])).rows;
+    expect(reply).toMatchObject({ intent: 'stop', channel: 'web' });
+    expect(await outboxJobs('process-reply', 'replyId', reply.id)).toHaveLength(1);
+  });
+});
