@@ -1,0 +1,88 @@
+import { DataConfig, EmptyAsUndefined } from '@app/platform';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+
+/** The sandbox's demo password for every demo account; production refuses demo accounts. */
+export const DEMO_DASHBOARD_PASSWORD = 'demo-dashboard-2026';
+export const DEMO_ACCOUNTS = Object.freeze([
+  { email: 'admin@ics.example', displayName: 'Demo administrator', role: 'admin', trustOds: null },
+  { email: 'ops@ics.example', displayName: 'Demo ICS operations', role: 'ics_operations', trustOds: null },
+  { email: 'rqm-viewer@ics.example', displayName: 'Demo RQM viewer', role: 'trust_viewer', trustOds: 'RQM' },
+] as const);
+
+export class DashboardConfig extends DataConfig {
+  override SERVICE_NAME = 'dashboard';
+  override PORT = 3001;
+
+  /** `1`: the demo accounts exist (DEMO_ACCOUNTS, password DEMO_DASHBOARD_PASSWORD). Refused in production. */
+  @IsIn(['0', '1'])
+  DEMO = '1';
+
+  /** First administrator, created when no account exists yet (the only way in on a fresh production database). */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  DASHBOARD_ADMIN_EMAIL?: string;
+
+  @IsOptional() @IsString() @MinLength(12) @MaxLength(200) @EmptyAsUndefined()
+  DASHBOARD_ADMIN_PASSWORD?: string;
+
+  /** Idle session lifetime; every request extends it up to SESSION_MAX_HOURS from sign-in. */
+  @IsInt() @Min(5) @Max(24 * 60)
+  SESSION_IDLE_MINUTES = 30;
+
+  @IsInt() @Min(1) @Max(24)
+  SESSION_MAX_HOURS = 12;
+
+  /** `auto`: the session cookie is `Secure` (and `__Host-` prefixed) when NODE_ENV=production. */
+  @IsIn(['auto', 'true', 'false'])
+  COOKIE_SECURE: 'auto' | 'true' | 'false' = 'auto';
+
+  /** Consecutive failed sign-ins before an account is locked, and for how long. */
+  @IsInt() @Min(3) @Max(20)
+  LOCKOUT_ATTEMPTS = 5;
+
+  @IsInt() @Min(1) @Max(24 * 60)
+  LOCKOUT_MINUTES = 15;
+
+  /** log2 of scrypt's cost N for new password hashes (15 = OWASP's floor; production refuses less). */
+  @IsInt() @Min(10) @Max(20)
+  PASSWORD_COST_LOG2 = 15;
+
+  /** How often the live overview and slot feed are recomputed for connected browsers. */
+  @IsInt() @Min(250) @Max(60_000)
+  LIVE_INTERVAL_MS = 2000;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  ICS_CONFIG_DIR?: string;
+
+  /** Where the trusts' clinic mapping files are (the adapters reload them on change); default `<ICS_CONFIG_DIR>/clinics`. */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  CLINIC_MAP_DIR?: string;
+
+  /** `RQM=http://…,RAS=…`: each adapter's HTTP base, to resubmit a refused HL7 message; default from ics.json ports. */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  ADAPTER_URLS?: string;
+
+  /** `RQM=token,…`: each adapter's PAS_INBOUND_TOKEN (sandbox defaults `dev-<ODS>-token`). */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  ADAPTER_TOKENS?: string;
+
+  cookieSecure(): boolean {
+    return this.COOKIE_SECURE === 'auto' ? this.NODE_ENV === 'production' : this.COOKIE_SECURE === 'true';
+  }
+
+  /** Refuses sandbox shortcuts in production. */
+  check(): this {
+    if (this.NODE_ENV === 'production' && this.DEMO === '1') {
+      throw new Error('DEMO=1 is refused with NODE_ENV=production: demo accounts have a published password');
+    }
+    if (this.NODE_ENV === 'production' && !this.cookieSecure()) {
+      throw new Error('COOKIE_SECURE=false is refused with NODE_ENV=production');
+    }
+    if (this.NODE_ENV === 'production' && this.PASSWORD_COST_LOG2 < 15) {
+      throw new Error('PASSWORD_COST_LOG2 below 15 is refused with NODE_ENV=production');
+    }
+    if (!!this.DASHBOARD_ADMIN_EMAIL !== !!this.DASHBOARD_ADMIN_PASSWORD) {
+      throw new Error('DASHBOARD_ADMIN_EMAIL and DASHBOARD_ADMIN_PASSWORD go together');
+    }
+    return this;
+  }
+}

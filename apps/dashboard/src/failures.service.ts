@@ -1,0 +1,223 @@
+/**
+ * Failures that need a person, gathered from where each kind is recorded:
+ * - `hl7`: inbound HL7 refused with AE/AR (unmapped clinic, wrong site, bad field) and never
+ *   accepted since under the same control id;
+ * - `booking`: a booking's write-back failed for good, or the old appointment could not be
+ *   cancelled (the patient holds two appointments): `booking_failure` rows, or where that table
+ *   is absent, bookings flagged `needs_attention`;
+ * - `undeliverable`: an offer whose SMS could not be delivered (number refused or failed).
+ * What people did about each (retried, resolved with a note, clinic mapped) is in
+ * `failure_action`, with who and when; an item with a "resolved" action is closed.
+ *
+ * Actions are validated before anything changes, and recorded in the same transaction as the
+ * change (failure_action + audit_log).
+ */
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { sandboxPasInboundToken } from '@app/contracts';
+import { isAppointmentType, isTfc } from '@app/domain';
+import { enqueue } from '@app/persistence';
+import { AppError, IcsDirectory, defaultConfigDir, parseKeyValueList } from '@app/platform';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataSource, EntityManager } from 'typeorm';
+import { AuditService } from './audit.service';
+import { Principal } from './auth/access';
+import { DashboardConfig } from './config';
+
+export type FailureKind = 'hl7' | 'booking' | 'undeliverable';
+export const FAILURE_KINDS: readonly FailureKind[] = ['hl7', 'booking', 'undeliverable'];
+export type FailureAction = 'retry' | 'resolve' | 'map-clinic';
+
+export interface FailureItem {
+  kind: FailureKind;
+  ref_id: string;
+  trust_ods: string;
+  at: Date;
+  summary: string;
+  detail: string | null;
+  slot_id: string | null;
+  clinic_code: string | null;
+  actions: FailureAction[];
+  last_action: string | null;
+  last_by: string | null;
+  last_at: Date | null;
+  last_note: string | null;
+  resolved: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CLINIC_CODE = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$/;
+/** The unmapped-clinic refusal the adapter writes: `AIS-3: clinic <code> is not in the clinic mapping …`. */
+const UNMAPPED = /^AIS-3: clinic (\S+) is not in the clinic mapping/;
+
+@Injectable()
+export class FailuresService {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly audit: AuditService,
+    private readonly config: DashboardConfig,
+    private readonly ics: IcsDirectory,
+  ) {}
+
+  async list(opts: { includeResolved: boolean; kind?: FailureKind; trust?: string | null; limit?: number; refId?: string }): Promise<FailureItem[]> {
+    const rows: Array<Omit<FailureItem, 'actions' | 'resolved' | 'clinic_code'> & { double_held: boolean; resolved: boolean }> = await this.ds.query(
+      `WITH items AS (
+         SELECT 'hl7' AS kind, h.id::text AS ref_id, h.trust_ods, h.received_at AS at,
+                coalesce(h.message_type, 'message') || ' ' || h.control_id || ' refused (' || h.ack_code || ')' AS summary, h.error AS detail,
+                NULL::uuid AS slot_id, false AS double_held
+           FROM hl7_message h
+          WHERE h.status = 'refused' AND h.received_at > now() - interval '30 days'
+            AND NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.trust_ods = h.trust_ods AND a.control_id = h.control_id AND a.status = 'accepted')
+         UNION ALL
+         ${await this.bookingFailuresSql()}
+         UNION ALL
+         SELECT 'undeliverable', o.id::text, e.trust_ods, coalesce(o.ended_at, o.created_at),
+                'Offer SMS could not be delivered (patient at ' || e.trust_ods || ')', NULL, o.slot_id, false
+           FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.status = 'undeliverable')
+       SELECT i.*, fa.action AS last_action, fa.user_email AS last_by, fa.at AS last_at, fa.note AS last_note,
+              EXISTS (SELECT 1 FROM failure_action r WHERE r.kind = i.kind AND r.ref_id = i.ref_id AND r.action = 'resolved') AS resolved
+         FROM items i
+         LEFT JOIN LATERAL (SELECT * FROM failure_action f WHERE f.kind = i.kind AND f.ref_id = i.ref_id ORDER BY f.at DESC, f.id DESC LIMIT 1) fa ON true
+        WHERE ($1::text IS NULL OR i.kind = $1) AND ($2::text IS NULL OR i.trust_ods = $2)
+          AND ($3 OR NOT EXISTS (SELECT 1 FROM failure_action r WHERE r.kind = i.kind AND r.ref_id = i.ref_id AND r.action = 'resolved'))
+          AND ($5::text IS NULL OR i.ref_id = $5)
+        ORDER BY i.at DESC LIMIT $4`,
+      [opts.kind ?? null, opts.trust ?? null, opts.includeResolved, opts.limit ?? 200, opts.refId ?? null],
+    );
+    return rows.map((r): FailureItem => {
+      const clinic = r.kind === 'hl7' ? UNMAPPED.exec(r.detail ?? '')?.[1] ?? null : null;
+      const actions: FailureAction[] = ['resolve'];
+      // A refused message can be resubmitted; of a booking's failures only the old appointment's
+      // cancellation is re-driven: a failed booking write-back has already failed the booking and
+      // released the slot, so booking it now would hold a slot nobody is told about.
+      if (r.kind === 'hl7' || r.double_held) actions.unshift('retry');
+      if (clinic) actions.unshift('map-clinic');
+      const { double_held: _d, ...rest } = r;
+      return { ...rest, clinic_code: clinic, actions };
+    });
+  }
+
+  /**
+   * Bookings needing a person: from `booking_failure` (the booking service's list, one row per
+   * booking and kind) where that table exists, else from `booking.needs_attention`.
+   */
+  private async bookingFailuresSql(): Promise<string> {
+    const [{ t }] = await this.ds.query(`SELECT to_regclass('booking_failure') IS NOT NULL AS t`);
+    return t
+      ? `SELECT 'booking', f.id::text, f.trust_ods, f.created_at,
+                CASE f.kind WHEN 'double-held' THEN 'Patient holds two appointments: the old one could not be cancelled at ' || b.home_trust_ods
+                            ELSE 'Booking write-back failed at ' || f.trust_ods || ': the patient was told, the slot released' END,
+                f.reason, f.slot_id, f.kind = 'double-held'
+           FROM booking_failure f JOIN booking b ON b.id = f.booking_id`
+      : `SELECT 'booking', b.id::text, b.owning_trust_ods, coalesce(b.failed_at, b.confirmed_at, b.created_at),
+                'Booking needs attention: ' || b.needs_attention, b.failure_reason, b.slot_id,
+                EXISTS (SELECT 1 FROM writeback w WHERE w.booking_id = b.id AND w.kind = 'cancel' AND w.status = 'failed')
+           FROM booking b WHERE b.needs_attention IS NOT NULL`;
+  }
+
+  /** Clinic codes trusts sent that their mapping does not know, when the adapter records them (table `unmapped_clinic`). */
+  async unmappedClinics(): Promise<Array<Record<string, unknown>> | null> {
+    const [{ t }] = await this.ds.query(`SELECT to_regclass('unmapped_clinic') IS NOT NULL AS t`);
+    if (!t) return null;
+    return this.ds.query(`SELECT * FROM unmapped_clinic WHERE mapped_at IS NULL ORDER BY last_seen_at DESC LIMIT 100`);
+  }
+
+  private async find(kind: FailureKind, refId: string): Promise<FailureItem> {
+    if (!FAILURE_KINDS.includes(kind)) throw new AppError('invalid_failure', `kind: one of ${FAILURE_KINDS.join(', ')}`, 400);
+    if (!UUID.test(refId)) throw new AppError('invalid_failure', 'id: not a failure id', 400);
+    const [item] = await this.list({ includeResolved: true, kind, refId, limit: 1 });
+    if (!item) throw new AppError('not_found', 'No such failure (it may have been dealt with already)', 404);
+    return item;
+  }
+
+  private async record(tx: Pick<EntityManager, 'query'>, by: Principal, item: FailureItem, action: 'retried' | 'resolved' | 'clinic-mapped', note: string | null, ip: string | null, extra: Record<string, unknown> = {}) {
+    await tx.query(`INSERT INTO failure_action (kind, ref_id, action, note, user_id, user_email) VALUES ($1, $2, $3, $4, $5, $6)`, [item.kind, item.ref_id, action, note, by.userId, by.email]);
+    await this.audit.record(by, { action: `failure-${action}`, targetType: item.kind, targetId: item.ref_id, trustOds: item.trust_ods, detail: { ...extra, note: note ?? undefined }, ip }, tx);
+  }
+
+  async resolve(by: Principal, kind: FailureKind, refId: string, noteRaw: unknown, ip: string | null): Promise<void> {
+    const note = typeof noteRaw === 'string' ? noteRaw.trim() : '';
+    if (!note) throw new AppError('note_required', 'Say what was done (the note is kept with the failure)', 400, ['Enter a note']);
+    if (note.length > 1000) throw new AppError('note_too_long', 'Keep the note under 1,000 characters', 400, ['Keep the note under 1,000 characters']);
+    const item = await this.find(kind, refId);
+    if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
+    await this.ds.transaction((tx) => this.record(tx, by, item, 'resolved', note, ip));
+  }
+
+  async retry(by: Principal, kind: FailureKind, refId: string, ip: string | null): Promise<string> {
+    const item = await this.find(kind, refId);
+    if (!item.actions.includes('retry')) throw new AppError('not_retryable', 'This failure cannot be retried; resolve it with a note instead', 400);
+    if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
+    if (kind === 'booking') {
+      return this.ds.transaction(async (tx) => {
+        const [{ n }] = await tx.query(`SELECT count(*)::int AS n FROM failure_action WHERE kind = 'booking' AND ref_id = $1 AND action = 'retried'`, [refId]);
+        const bookingId = (await tx.query(`SELECT to_regclass('booking_failure') IS NOT NULL AS t`))[0].t
+          ? (await tx.query(`SELECT booking_id FROM booking_failure WHERE id = $1`, [refId]))[0]?.booking_id
+          : refId;
+        const reset = await tx.query(
+          `WITH u AS (UPDATE writeback SET status = 'pending', last_error = NULL
+                       WHERE booking_id = $1 AND kind = 'cancel' AND status = 'failed' RETURNING id, trust_ods) SELECT * FROM u`,
+          [bookingId],
+        );
+        if (!reset.length) throw new AppError('conflict', 'The cancellation is no longer failed: nothing to retry', 409);
+        // A fresh job id: the failed attempt's id is still remembered by BullMQ and would be a no-op.
+        await enqueue(tx, 'write-back', { writebackId: reset[0].id }, { ods: reset[0].trust_ods, jobIdSuffix: `retry${n + 1}` });
+        await this.record(tx, by, item, 'retried', null, ip, { attempt: n + 1, writebackId: reset[0].id });
+        return `The cancellation at ${reset[0].trust_ods} will be tried again now.`;
+      });
+    }
+    // A refused HL7 message is resubmitted to its trust's adapter, which judges it afresh.
+    const [msg] = await this.ds.query(`SELECT raw, trust_ods FROM hl7_message WHERE id = $1`, [refId]);
+    const url = this.adapterUrl(msg.trust_ods);
+    let ack: string;
+    try {
+      const res = await fetch(`${url}/hl7`, {
+        method: 'POST', body: msg.raw, signal: AbortSignal.timeout(10_000),
+        headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${this.adapterToken(msg.trust_ods)}` },
+      });
+      ack = await res.text();
+    } catch (e) {
+      throw new AppError('adapter_unreachable', `The ${msg.trust_ods} adapter did not answer: ${(e as Error).message}`, 502);
+    }
+    const code = /MSA\|(AA|AE|AR)\|/.exec(ack)?.[1] ?? 'no ACK';
+    await this.ds.transaction((tx) => this.record(tx, by, item, 'retried', null, ip, { ack: code }));
+    return code === 'AA' ? 'Resubmitted: the adapter accepted it (AA).' : `Resubmitted: the adapter answered ${code} again.`;
+  }
+
+  /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
+  async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<string> {
+    const item = await this.find('hl7', refId);
+    const clinicCode = typeof input.clinicCode === 'string' ? input.clinicCode.trim() : '';
+    const tfc = typeof input.tfc === 'string' ? input.tfc.trim() : '';
+    const type = typeof input.appointmentType === 'string' ? input.appointmentType.trim().toUpperCase() : '';
+    const problems: string[] = [];
+    if (!CLINIC_CODE.test(clinicCode)) problems.push('Enter the clinic code (letters, digits, - _ .)');
+    if (!isTfc(tfc)) problems.push('Enter a 3-digit treatment function code');
+    if (!isAppointmentType(type)) problems.push('Choose new or follow-up');
+    if (problems.length) throw new AppError('invalid_mapping', problems.join('. '), 400, problems);
+    const file = join(this.config.CLINIC_MAP_DIR ?? join(this.config.ICS_CONFIG_DIR ?? defaultConfigDir(), 'clinics'), `${item.trust_ods}.json`);
+    const json = JSON.parse(await readFile(file, 'utf8')) as { trust: string; version: string; clinics: Record<string, unknown> };
+    if (json.trust !== item.trust_ods) throw new AppError('mapping_mismatch', `${file} is not ${item.trust_ods}'s mapping`, 500);
+    if (json.clinics[clinicCode]) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${item.trust_ods}`, 409);
+    json.clinics[clinicCode] = { tfc, appointmentType: type };
+    json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
+    // Write then rename: the adapter never reads a half-written file.
+    await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+    await rename(`${file}.tmp`, file);
+    await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
+    return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
+  }
+
+  private adapterUrl(ods: string): string {
+    const configured = parseKeyValueList(this.config.ADAPTER_URLS)[ods];
+    if (configured) return configured.replace(/\/$/, '');
+    const trust = this.ics.trust(ods);
+    if (!trust) throw new AppError('unknown_trust', `No trust ${ods} in the ICS configuration`, 500);
+    return `http://127.0.0.1:${trust.httpPort}`;
+  }
+
+  private adapterToken(ods: string): string {
+    return parseKeyValueList(this.config.ADAPTER_TOKENS)[ods] ?? sandboxPasInboundToken(ods);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Query-string filters, validated: an unknown trust, site, TFC, status or a malformed date is a
+ * 400 naming the field, never a silently empty table. A trust viewer's trust overrides any trust
+ * asked for (they cannot widen their own scope).
+ */
+import { AppError, IcsDirectory } from '@app/platform';
+import { Principal, trustScope } from './auth/access';
+import { SLOT_STATE } from './overview.queries';
+
+const DAY = 86_400_000;
+
+export interface Filters {
+  trust: string | null;
+  site: string | null;
+  tfc: string | null;
+  status: string | null;
+  from: Date;
+  to: Date;
+  /** As typed, for the form. */
+  fromText: string;
+  toText: string;
+}
+
+function isoDate(s: string): Date | null {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return null;
+  const d = new Date(`${s}T00:00:00Z`);
+  return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== s ? null : d;
+}
+
+export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics: IcsDirectory, now: Date, defaultDays = 30): Filters {
+  const str = (k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() !== '' ? (q[k] as string).trim() : null);
+  const problems: string[] = [];
+  let trust = str('trust')?.toUpperCase() ?? null;
+  if (trust && !ics.trust(trust)) problems.push(`trust: ${trust} is not a trust of this ICS`);
+  const site = str('site')?.toUpperCase() ?? null;
+  if (site && !ics.site(site)) problems.push(`site: ${site} is not a site of this ICS`);
+  const tfc = str('tfc');
+  if (tfc && !/^\d{3}$/.test(tfc)) problems.push('tfc: a treatment function code is 3 digits');
+  const status = str('status');
+  if (status && !(status in SLOT_STATE)) problems.push(`status: one of ${Object.keys(SLOT_STATE).join(', ')}`);
+  const fromText = str('from') ?? new Date(now.getTime() - defaultDays * DAY).toISOString().slice(0, 10);
+  const toText = str('to') ?? now.toISOString().slice(0, 10);
+  const from = isoDate(fromText);
+  const toDay = isoDate(toText);
+  if (!from) problems.push('from: a date as YYYY-MM-DD');
+  if (!toDay) problems.push('to: a date as YYYY-MM-DD');
+  if (from && toDay && from > toDay) problems.push('from: must not be after to');
+  if (from && toDay && toDay.getTime() - from.getTime() > 400 * DAY) problems.push('from: at most 400 days before to');
+  if (problems.length) throw new AppError('invalid_filter', problems.join('; '), 400, problems);
+  const scope = trustScope(viewer);
+  if (scope) trust = scope;
+  if (site && scope && ics.trustOfSite(site) !== scope) throw new AppError('invalid_filter', `site: ${site} is not a site of ${scope}`, 400);
+  // `to` is inclusive: the whole of that day.
+  return { trust, site, tfc, status, from: from!, to: new Date(toDay!.getTime() + DAY), fromText, toText };
+}

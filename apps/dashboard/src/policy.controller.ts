@@ -1,0 +1,99 @@
+/**
+ * The matching policy in force, its history, and (for administrators) a new version. Versions are
+ * written through the policy store the exchange matches by (`@app/persistence` policy-store), so
+ * the next wave uses the new settings; an invalid policy is refused and changes nothing.
+ */
+import { Body, Controller, Get, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DomainError, MatchingPolicy, parseQuietHours } from '@app/domain';
+import { currentPolicy, policyHistory, recordPolicy } from '@app/persistence';
+import { AppError } from '@app/platform';
+import type { Response } from 'express';
+import { DataSource } from 'typeorm';
+import { AuditService } from './audit.service';
+import { can } from './auth/access';
+import type { DashboardRequest } from './auth/session.guard';
+import { Requires } from './auth/session.guard';
+import { sendCsv } from './csv';
+import { DashboardErrorFilter, Pages } from './pages';
+
+const INT_FIELDS = ['waveSize', 'offerTtlMinutes', 'minOfferTtlMinutes', 'minNoticeHours', 'minGainDays'] as const;
+
+/** The form's fields into a policy: every problem named, nothing applied when one is wrong. */
+export function policyFromForm(current: MatchingPolicy, body: Record<string, unknown>): { policy: MatchingPolicy; reason: string } {
+  const problems: string[] = [];
+  const next: MatchingPolicy = { ...current };
+  for (const f of INT_FIELDS) {
+    const raw = typeof body[f] === 'string' ? (body[f] as string).trim() : '';
+    if (!/^\d{1,6}$/.test(raw)) problems.push(`${f}: a whole number`);
+    else (next as unknown as Record<string, number>)[f] = Number(raw);
+  }
+  const strategy = body.strategy;
+  if (strategy !== 'broadcast' && strategy !== 'sequential') problems.push('strategy: broadcast or sequential');
+  else next.strategy = strategy;
+  try {
+    next.quietHours = parseQuietHours(typeof body.quietHours === 'string' ? body.quietHours : '');
+  } catch (e) {
+    problems.push(`quietHours: ${(e as Error).message}`);
+  }
+  if (typeof body.tfcOverrides === 'string' && body.tfcOverrides.trim()) {
+    try {
+      const o = JSON.parse(body.tfcOverrides) as unknown;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error('an object keyed by TFC');
+      next.tfcOverrides = o as MatchingPolicy['tfcOverrides'];
+    } catch (e) {
+      problems.push(`tfcOverrides: JSON ${(e as Error).message}`);
+    }
+  } else next.tfcOverrides = {};
+  const reason = typeof body.reason === 'string' ? body.reason.trim() : '';
+  if (!reason) problems.push('reason: say why the policy changes (kept in its history)');
+  if (reason.length > 500) problems.push('reason: at most 500 characters');
+  if (problems.length) throw new AppError('invalid_policy', problems.join('; '), 400, problems);
+  return { policy: next, reason };
+}
+
+@Controller('policy')
+@UseFilters(DashboardErrorFilter)
+export class PolicyController {
+  constructor(@InjectDataSource() private readonly ds: DataSource, private readonly pages: Pages, private readonly audit: AuditService) {}
+
+  @Get()
+  async page(@Req() req: DashboardRequest, @Res() res: Response): Promise<void> {
+    const [current, history] = await Promise.all([currentPolicy(this.ds), policyHistory(this.ds, 50)]);
+    this.pages.render(req, res, 'policy.njk', {
+      title: 'Matching policy', current, history, mayEdit: can(req.session!.principal, 'edit-policy'),
+      flash: typeof req.query.done === 'string' ? `Policy version ${Number(req.query.done)} is in force.` : null,
+    });
+  }
+
+  @Get('history.csv')
+  async csv(@Res() res: Response): Promise<void> {
+    const history = await policyHistory(this.ds, 1000);
+    sendCsv(res, 'policy-history.csv', [
+      { header: 'version', value: (h) => h.version }, { header: 'created_at', value: (h) => h.createdAt }, { header: 'source', value: (h) => h.source },
+      { header: 'changed_by', value: (h) => h.changedBy }, { header: 'reason', value: (h) => h.reason }, { header: 'settings', value: (h) => h.policy },
+    ], history);
+  }
+
+  @Post()
+  @Requires('edit-policy')
+  async change(@Req() req: DashboardRequest, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const who = req.session!.principal;
+    const version = await this.ds.transaction(async (tx) => {
+      const current = await currentPolicy(tx);
+      if (!current) throw new AppError('no_policy', 'No policy is recorded yet: the exchange records its configuration when it starts', 409);
+      const { policy, reason } = policyFromForm(current.policy, body ?? {});
+      let result: { version: number; created: boolean };
+      try {
+        result = await recordPolicy(tx, policy, { source: 'admin', changedBy: who.email, reason });
+      } catch (e) {
+        if (e instanceof DomainError) throw new AppError('invalid_policy', e.message, 400, [e.message]);
+        throw e;
+      }
+      if (!result.created) throw new AppError('no_change', 'That is the policy already in force: nothing changed', 400, ['Nothing changed']);
+      await this.audit.record(who, { action: 'change-policy', targetType: 'policy', targetId: String(result.version), detail: { from: current.version, reason }, ip: req.ip ?? null }, tx);
+      return result.version;
+    });
+    res.redirect(303, `/policy?done=${version}`);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The slot feed (every freed slot with its state) and a slot's page. Opening a slot's page is a
+ * view of patient-level data and is audited, with how many patients were shown.
+ */
+import { Controller, Get, Param, ParseUUIDPipe, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { AppError, IcsDirectory } from '@app/platform';
+import type { Response } from 'express';
+import { DataSource } from 'typeorm';
+import { AuditService } from './audit.service';
+import { maySeeSlot } from './auth/access';
+import type { DashboardRequest } from './auth/session.guard';
+import { columnsOf, sendCsv } from './csv';
+import { parseFilters } from './filters';
+import { FeedRow, slotFeed } from './overview.queries';
+import { DashboardErrorFilter, Pages } from './pages';
+import { OfferView, slotDetail } from './slot-detail';
+
+const PAGE = 50;
+
+@Controller('slots')
+@UseFilters(DashboardErrorFilter)
+export class SlotsController {
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly pages: Pages,
+    private readonly ics: IcsDirectory,
+    private readonly audit: AuditService,
+  ) {}
+
+  private async feed(req: DashboardRequest, q: Record<string, unknown>, limit: number) {
+    const f = parseFilters(q, req.session!.principal, this.ics, new Date());
+    const before = typeof q.before === 'string' && q.before ? new Date(q.before) : undefined;
+    if (before && Number.isNaN(before.getTime())) throw new AppError('invalid_filter', 'before: an ISO 8601 time', 400);
+    const rows = await slotFeed(this.ds, { trust: f.trust, status: f.status ?? undefined, tfc: f.tfc ?? undefined, site: f.site ?? undefined, limit, before });
+    return { f, rows };
+  }
+
+  @Get()
+  async list(@Req() req: DashboardRequest, @Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
+    const { f, rows } = await this.feed(req, q, PAGE);
+    const last = rows.length === PAGE ? rows[rows.length - 1] : undefined;
+    const query = new URLSearchParams(Object.entries({ trust: f.trust, site: f.site, tfc: f.tfc, status: f.status }).filter(([, v]) => v) as Array<[string, string]>).toString();
+    this.pages.render(req, res, 'slots.njk', {
+      title: 'Slots', rows, f, query,
+      next: last ? `/slots?${query}${query ? '&' : ''}before=${encodeURIComponent(new Date(last.released_at).toISOString())}` : null,
+    });
+  }
+
+  @Get('export.csv')
+  async csv(@Req() req: DashboardRequest, @Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
+    const { rows } = await this.feed(req, q, 10_000);
+    await this.audit.record(req.session!.principal, { action: 'export-slots', detail: { rows: rows.length }, ip: req.ip ?? null });
+    sendCsv(res, 'slots.csv', columnsOf<FeedRow>(['id', 'trust_ods', 'site_ods', 'tfc', 'appointment_type', 'start_at', 'released_at', 'state', 'closed_reason', 'waves', 'offers', 'booking_status']), rows);
+  }
+
+  @Get(':id')
+  async show(@Req() req: DashboardRequest, @Res() res: Response, @Param('id', new ParseUUIDPipe()) id: string, @Query('format') format?: string): Promise<void> {
+    const viewer = req.session!.principal;
+    const detail = await slotDetail(this.ds, id, viewer);
+    // Another trust's slot is "not found" to a trust viewer: its existence is not theirs to know.
+    if (!detail || !maySeeSlot(viewer, detail.slot.trust_ods)) throw new AppError('not_found', 'No such slot', 404);
+    await this.audit.record(viewer, {
+      action: 'view-slot', targetType: 'slot', targetId: id, trustOds: detail.slot.trust_ods, detail: { patientsShown: detail.patientsShown }, ip: req.ip ?? null,
+    });
+    if (format === 'csv') {
+      return sendCsv<OfferView>(res, `slot-${id}-offers.csv`, [
+        { header: 'wave', value: (o) => o.waveRound }, { header: 'patient_trust', value: (o) => o.patientTrust },
+        { header: 'nhs_number', value: (o) => o.patient?.nhsNumber ?? '' }, { header: 'rank', value: (o) => o.patient?.rank ?? '' },
+        { header: 'explanation', value: (o) => o.patient?.summary ?? '' }, { header: 'status', value: (o) => o.status },
+        { header: 'created_at', value: (o) => o.createdAt }, { header: 'responded_at', value: (o) => o.respondedAt },
+      ], detail.waves.flatMap((w: { offers: OfferView[] }) => w.offers));
+    }
+    this.pages.render(req, res, 'slot.njk', { title: `Slot ${detail.slot.clinic_code} at ${detail.slot.site_ods}`, ...detail });
+  }
+}
