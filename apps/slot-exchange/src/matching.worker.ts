@@ -26,8 +26,8 @@ interface SlotRecord {
   duration_minutes: number; constraints: FreedSlot['constraints'] | null; status: string; match_round: number; cutoff_at: Date;
 }
 
-/** Rows per index page: more than a wave, since some rows fail rules SQL does not see. */
-export const CANDIDATE_WINDOW = 50;
+/** Rows per index page: a wave and its spares, plus room for the few rows the domain rejects after SQL (unavailable dates, travel). */
+export const CANDIDATE_WINDOW = 16;
 /** At most this many pages per wave (500 rows): a bounded walk, never a scan. */
 const MAX_CANDIDATE_PAGES = 10;
 /** Eligible patients gathered beyond the wave size, for those another slot's wave takes meanwhile. */
