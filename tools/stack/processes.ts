@@ -131,7 +131,8 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
     },
   ];
   if (appBuilt('dashboard')) {
-    specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), EXCHANGE_URL: local(3000) } });
+    // The adapters' shifted addresses, for resubmitting a refused HL7 message from the failures page.
+    specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), ADAPTER_URLS: trusts.map((t) => `${t.ods}=${local(t.httpPort)}`).join(',') } });
   }
   return specs;
 }

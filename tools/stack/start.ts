@@ -3,7 +3,7 @@
  * every process, prints where everything is, and on Ctrl-C stops the apps first and the servers
  * it started last (so no app loses its database mid-drain).
  */
-import { sandboxPasInboundToken, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
+import { sandboxPasInboundToken, SANDBOX_DASHBOARD_ACCOUNTS, SANDBOX_DASHBOARD_PASSWORD, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
 import { DEFAULT_POLICY, isInQuietHours, parseQuietHours } from '@app/domain';
 // The config module alone: the launcher needs the default, not Nest or telemetry.
 import { PolicyConfig } from '@app/platform/config';
@@ -40,7 +40,13 @@ export function summary(stack: Stack, pg: ServiceHandle, redis: ServiceHandle): 
   const row = (label: string, value: string) => `${label.padEnd(20)}${value}`;
   const lines: string[] = [`ICS Slot Exchange is running${icsName() ? ` — ${icsName()}` : ''}`, ''];
   if (u['slot-exchange']) lines.push(row('Slot exchange API', `${u['slot-exchange']}   (OpenAPI: ${u['slot-exchange']}/docs)`));
-  if (u.dashboard) lines.push(row('Dashboard', u.dashboard));
+  if (u.dashboard) {
+    lines.push(row('Dashboard', u.dashboard));
+    if ((process.env.DASHBOARD_DEMO_ACCOUNTS ?? '1') !== '0') {
+      lines.push(row('', `sign in: ${SANDBOX_DASHBOARD_ACCOUNTS.map((a) => a.email).join(', ')} (admin, ICS operations, RQM viewer)`));
+      lines.push(row('', `password: ${SANDBOX_DASHBOARD_PASSWORD}`));
+    } else lines.push(row('', 'sign in with DASHBOARD_ADMIN_EMAIL / DASHBOARD_ADMIN_PASSWORD (demo accounts off)'));
+  }
   if (u.notifier) lines.push(row('Notifier', `${u.notifier}   (patient pages /o/{token}, /notify/inbound, /notify/status)`));
   if (u.booking) lines.push(row('Booking', u.booking));
   const trusts = loadTrusts();

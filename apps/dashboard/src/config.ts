@@ -1,21 +1,21 @@
+import { SANDBOX_DASHBOARD_ACCOUNTS, SANDBOX_DASHBOARD_PASSWORD } from '@app/contracts';
 import { DataConfig, EmptyAsUndefined } from '@app/platform';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 
-/** The sandbox's demo password for every demo account; production refuses demo accounts. */
-export const DEMO_DASHBOARD_PASSWORD = 'demo-dashboard-2026';
-export const DEMO_ACCOUNTS = Object.freeze([
-  { email: 'admin@ics.example', displayName: 'Demo administrator', role: 'admin', trustOds: null },
-  { email: 'ops@ics.example', displayName: 'Demo ICS operations', role: 'ics_operations', trustOds: null },
-  { email: 'rqm-viewer@ics.example', displayName: 'Demo RQM viewer', role: 'trust_viewer', trustOds: 'RQM' },
-] as const);
+/** Sandbox demo accounts (libs/contracts); production refuses them. */
+export const DEMO_DASHBOARD_PASSWORD = SANDBOX_DASHBOARD_PASSWORD;
+export const DEMO_ACCOUNTS = SANDBOX_DASHBOARD_ACCOUNTS;
 
 export class DashboardConfig extends DataConfig {
   override SERVICE_NAME = 'dashboard';
   override PORT = 3001;
 
-  /** `1`: the demo accounts exist (DEMO_ACCOUNTS, password DEMO_DASHBOARD_PASSWORD). Refused in production. */
+  /**
+   * `1`: the demo accounts exist (DEMO_ACCOUNTS, password DEMO_DASHBOARD_PASSWORD), also with DEMO=0
+   * (no demo patients is not no way in). Refused in production.
+   */
   @IsIn(['0', '1'])
-  DEMO = '1';
+  DASHBOARD_DEMO_ACCOUNTS = '1';
 
   /** First administrator, created when no account exists yet (the only way in on a fresh production database). */
   @IsOptional() @IsString() @EmptyAsUndefined()
@@ -71,8 +71,8 @@ export class DashboardConfig extends DataConfig {
 
   /** Refuses sandbox shortcuts in production. */
   check(): this {
-    if (this.NODE_ENV === 'production' && this.DEMO === '1') {
-      throw new Error('DEMO=1 is refused with NODE_ENV=production: demo accounts have a published password');
+    if (this.NODE_ENV === 'production' && this.DASHBOARD_DEMO_ACCOUNTS === '1') {
+      throw new Error('DASHBOARD_DEMO_ACCOUNTS=1 is refused with NODE_ENV=production: demo accounts have a published password');
     }
     if (this.NODE_ENV === 'production' && !this.cookieSecure()) {
       throw new Error('COOKIE_SECURE=false is refused with NODE_ENV=production');

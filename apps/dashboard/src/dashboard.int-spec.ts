@@ -31,7 +31,7 @@ beforeAll(async () => {
   db = await createTestDatabase('sx_dash');
   pg = new Client({ connectionString: db.url });
   await pg.connect();
-  const config = loadConfig(DashboardConfig, { DATABASE_URL: db.url, REDIS_URL, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO: '1', LIVE_INTERVAL_MS: '300', PASSWORD_COST_LOG2: '12' }).check();
+  const config = loadConfig(DashboardConfig, { DATABASE_URL: db.url, REDIS_URL, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DASHBOARD_DEMO_ACCOUNTS: '1', LIVE_INTERVAL_MS: '300', PASSWORD_COST_LOG2: '12' }).check();
   app = await bootstrapApp(DashboardModule.forRoot(config), { config, configure: configureDashboard });
   base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 

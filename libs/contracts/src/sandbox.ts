@@ -11,3 +11,10 @@ export const sandboxExchangeToken = (ods: string) => `dev-exchange-${ods}-token`
 export const BOOKING_IDENTIFIER_SYSTEM = 'https://fhir.slot-exchange.nhs.uk/Id/booking';
 export const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
 export const ODS_SITE_SYSTEM = 'https://fhir.nhs.uk/Id/ods-site-code';
+/** The dashboard's demo accounts (DASHBOARD_DEMO_ACCOUNTS=1, refused in production), all with one published password. */
+export const SANDBOX_DASHBOARD_PASSWORD = 'demo-dashboard-2026';
+export const SANDBOX_DASHBOARD_ACCOUNTS = Object.freeze([
+  { email: 'admin@ics.example', displayName: 'Demo administrator', role: 'admin', trustOds: null },
+  { email: 'ops@ics.example', displayName: 'Demo ICS operations', role: 'ics_operations', trustOds: null },
+  { email: 'rqm-viewer@ics.example', displayName: 'Demo RQM viewer', role: 'trust_viewer', trustOds: 'RQM' },
+] as const);
