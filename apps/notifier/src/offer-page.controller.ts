@@ -157,7 +157,11 @@ export class OfferPageController {
       }
       return { ok: true as const, stopped: change.value.stopOffers };
     });
-    if (!outcome.ok) return this.renderPreferences(res, 400, token, offer, outcome.current, outcome.problems, { from, to });
+    if (!outcome.ok) {
+      // Shown again as the patient filled it in, so nothing they chose is lost.
+      const ticked = [form.sites ?? []].flat().map((x) => x.toUpperCase());
+      return this.renderPreferences(res, 400, token, offer, { ...outcome.current, anySite: false, acceptableSites: ticked }, outcome.problems, { from, to });
+    }
     if (outcome.stopped) {
       return this.pages.message(res, 200, 'We will not send you any more offers', `${UNCHANGED} We will send you a text message to confirm. Reply START to that number if you change your mind.`, { confirmation: true });
     }

@@ -6,7 +6,8 @@
  * Notify's limits and failures:
  * - Its 3,000-a-minute limit is per API key, so it binds every notifier instance together. The
  *   worker's BullMQ limiter is kept in Redis and is global to the queue: however many instances
- *   run, no more than NOTIFY_RATE_LIMIT jobs start per NOTIFY_RATE_WINDOW_MS. Job priorities set
+ *   run, no more than NOTIFY_RATE_LIMIT jobs start in any NOTIFY_RATE_WINDOW_MS (see
+ *   rate-limit.ts for how a sliding limit maps onto BullMQ's fixed windows). Job priorities set
  *   by matching (offers nearest their cut-off first) decide who goes first when it binds.
  * - A 429 all the same (another service on the key) pauses the whole queue, in every instance,
  *   and puts the job back without spending one of its attempts.
@@ -25,6 +26,7 @@ import { Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 import { SmsGateway } from './notify.gateway';
+import { limiterFor } from './rate-limit';
 
 /** Where a job stands among its attempts, so the last one can settle the message for good. */
 export interface AttemptInfo {
@@ -49,7 +51,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
       (job: Job) => this.process(job.data as JobPayloads['send-sms'], { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
-      { concurrency: 16, limiter: { max: this.config.NOTIFY_RATE_LIMIT, duration: this.config.NOTIFY_RATE_WINDOW_MS } },
+      { concurrency: 16, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
     ) as Worker | undefined;
   }
 

@@ -59,7 +59,8 @@ export function applyPreferenceForm(
     const from = parseIsoDate(fromText);
     const to = parseIsoDate(toText === '' ? fromText : toText);
     if (!from) problems.push({ field: 'unavailableFrom', message: 'Enter the first date you cannot make as a real date' });
-    if (!to) problems.push({ field: 'unavailableTo', message: 'Enter the last date you cannot make as a real date' });
+    // An empty last date means a single day; it is only wrong in itself when something was typed.
+    if (!to && toText !== '') problems.push({ field: 'unavailableTo', message: 'Enter the last date you cannot make as a real date' });
     if (from && to) {
       if (to < from) problems.push({ field: 'unavailableTo', message: 'The last date must be the same as or after the first date' });
       else if (to < today) problems.push({ field: 'unavailableTo', message: 'The dates must be today or in the future' });

@@ -1,0 +1,239 @@
+/**
+ * The patient's side over real processes: two built notifier processes sharing one Redis and one
+ * Notify key, and notify-sim as GOV.UK Notify.
+ *
+ * - Rate limit: both notifiers drain one burst of texts together; notify-sim's clock shows the
+ *   shared limit held (in any window no more than NOTIFY_RATE_LIMIT), which two private limits
+ *   would not have done.
+ * - Offer page in real headless Chromium (Debian's chromium via playwright-core, one launch for
+ *   every case): the link is read out of the offer text notify-sim rendered; accept, decline (also
+ *   with JavaScript off), an expired link, and the preferences form, each checked with axe-core
+ *   and kept as a screenshot under test/artifacts/.
+ */
+import { SMS_TEMPLATES } from '@app/contracts';
+import { createTestDatabase, TestDatabase } from '@app/persistence';
+import IORedis from 'ioredis';
+import { Client } from 'pg';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startStack, Stack } from '../../tools/stack/processes';
+import { axeViolations, launchChromium, screenshot } from '../support/browser';
+import { createMessage, createOffer } from '../support/offer-fixtures';
+
+jest.setTimeout(180_000);
+
+const OFFSET = 14000;
+const SECOND_OFFSET = 14100;
+const REDIS_DB = 6;
+const RATE_LIMIT = 10;
+const RATE_WINDOW_MS = 1000;
+const notifierUrl = `http://127.0.0.1:${3002 + OFFSET}`;
+const secondNotifierUrl = `http://127.0.0.1:${3002 + SECOND_OFFSET}`;
+const simUrl = `http://127.0.0.1:${3300 + OFFSET}`;
+
+interface SimMessage { id: string; phone_number: string; template_id: string; reference: string | null; created_at: string; body: string }
+
+let db: TestDatabase;
+let pg: Client;
+const stacks: Stack[] = [];
+let browser: Browser | undefined;
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const simMessages = async (phone?: string): Promise<SimMessage[]> =>
+  (await fetch(`${simUrl}/sim/messages${phone ? `?phone=${encodeURIComponent(phone)}` : ''}`)).json() as Promise<SimMessage[]>;
+
+/** The offer text as the patient got it, and the link in it. */
+async function offerLinkFromSms(phone: string): Promise<{ body: string; link: string }> {
+  const sms = await until('the offer text in notify-sim', async () => (await simMessages(phone)).find((m) => m.template_id === SMS_TEMPLATES.offer.id));
+  const link = /https?:\/\/\S+\/o\/[A-Za-z0-9_-]+/.exec(sms.body)?.[0];
+  if (!link) throw new Error('no offer link in the text');
+  return { body: sms.body, link };
+}
+
+async function sentCount(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^sms_sent_total\{[^}]*outcome="sent"[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+}
+
+async function expectAccessible(page: Page, name: string): Promise<void> {
+  await screenshot(page, `patient-${name}`);
+  expect([name, await axeViolations(page)]).toEqual([name, []]);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_patient');
+  pg = new Client({ connectionString: db.url });
+  await pg.connect();
+  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
+  const redis = new IORedis(redisUrl);
+  await redis.flushdb();
+  await redis.quit();
+  const env = {
+    DEMO: '0', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_DELAY_MS: '50',
+    NOTIFY_RATE_LIMIT: String(RATE_LIMIT), NOTIFY_RATE_WINDOW_MS: String(RATE_WINDOW_MS),
+  };
+  // The second notifier instance shares the queue and the Notify key with the first.
+  const started = await Promise.allSettled([
+    startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, apps: ['notifier', 'notify-sim'], env }),
+    startStack({ databaseUrl: db.url, redisUrl, portOffset: SECOND_OFFSET, apps: ['notifier'], env: { ...env, NOTIFY_BASE_URL: simUrl } }),
+    launchChromium(),
+  ]);
+  for (const s of started.slice(0, 2)) if (s.status === 'fulfilled') stacks.push(s.value as Stack);
+  if (started[2].status === 'fulfilled') browser = started[2].value as Browser;
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const s of stacks.reverse()) await s.stop();
+  await pg?.end();
+  await db?.drop();
+});
+
+describe('two notifier processes', () => {
+  it('share one Notify rate limit', async () => {
+    const burst = 30;
+    const made = [];
+    for (let i = 0; i < burst; i++) made.push(await createMessage(pg, 'no_offer', `+447700901${String(i).padStart(3, '0')}`));
+    const phones = new Set(made.map((m) => m.mobile));
+    const sent = await until('the whole burst at notify-sim', async () => {
+      const mine = (await simMessages()).filter((m) => phones.has(m.phone_number));
+      return mine.length === burst && mine;
+    });
+    const times = sent.map((m) => Date.parse(m.created_at)).sort((a, b) => a - b);
+    let most = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i] - times[j] >= RATE_WINDOW_MS) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    expect(most).toBeLessThanOrEqual(RATE_LIMIT);
+    // 10 a second, split safely into 5 per fixed second for both processes together: a burst of
+    // 30 needs at least five more windows after the first. Two private limits would take half that.
+    expect(times[times.length - 1] - times[0]).toBeGreaterThanOrEqual(5 * RATE_WINDOW_MS - 200);
+    // Both instances did real work.
+    const [a, b] = [await sentCount(notifierUrl), await sentCount(secondNotifierUrl)];
+    expect(a + b).toBeGreaterThanOrEqual(burst);
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBeGreaterThan(0);
+  });
+});
+
+describe('the offer page in headless Chromium', () => {
+  let context: BrowserContext;
+  let noScript: BrowserContext;
+
+  beforeAll(async () => {
+    context = await browser!.newContext();
+    noScript = await browser!.newContext({ javaScriptEnabled: false });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await noScript?.close();
+  });
+
+  it('opens the link from the offer text, accepts, and shows the confirmation', async () => {
+    const offer = await createOffer(pg, { offerPageBaseUrl: notifierUrl });
+    const { body, link } = await offerLinkFromSms(offer.mobile);
+    expect(body).toContain(`YES ${offer.code}`);
+    expect(link).toBe(`${notifierUrl}/o/${offer.token}`);
+    const page = await context.newPage();
+    const res = await page.goto(link);
+    expect(res?.status()).toBe(200);
+    await expect(page.locator('h1').textContent()).resolves.toContain('An earlier Dermatology appointment');
+    for (const text of ['Chelsea and Westminster', '369 Fulham Rd', 'Offer ends', 'current appointment']) expect(await page.textContent('main')).toContain(text);
+    await expectAccessible(page, 'offer');
+    await page.getByRole('button', { name: 'Accept this appointment' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('h1').textContent()).resolves.toContain('We are booking your appointment');
+    await expectAccessible(page, 'accepted');
+    expect((await pg.query(`SELECT intent FROM patient_reply WHERE channel = 'web' AND offer_id = $1`, [offer.offerId])).rows).toEqual([{ intent: 'yes' }]);
+    // The used link now says so.
+    await page.goto(link);
+    await expect(page.locator('h1').textContent()).resolves.toContain('We already have your answer');
+    await page.close();
+  });
+
+  it('declines: the current appointment and place on the list stay', async () => {
+    const offer = await createOffer(pg, { offerPageBaseUrl: notifierUrl });
+    const { link } = await offerLinkFromSms(offer.mobile);
+    const page = await context.newPage();
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Keep my current appointment' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('h1').textContent()).resolves.toContain('You have kept your current appointment');
+    expect(await page.textContent('main')).toContain('place on the waiting list have not changed');
+    await expectAccessible(page, 'declined');
+    expect((await pg.query(`SELECT intent FROM patient_reply WHERE channel = 'web' AND offer_id = $1`, [offer.offerId])).rows).toEqual([{ intent: 'no' }]);
+    await page.close();
+  });
+
+  it('works with JavaScript turned off', async () => {
+    const offer = await createOffer(pg, { offerPageBaseUrl: notifierUrl });
+    const { link } = await offerLinkFromSms(offer.mobile);
+    const page = await noScript.newPage();
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Accept this appointment' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('h1').textContent()).resolves.toContain('We are booking your appointment');
+    await screenshot(page, 'patient-accepted-without-javascript');
+    expect((await pg.query(`SELECT intent FROM patient_reply WHERE channel = 'web' AND offer_id = $1`, [offer.offerId])).rows).toEqual([{ intent: 'yes' }]);
+    await page.close();
+  });
+
+  it('shows a clear page for an expired link', async () => {
+    const offer = await createOffer(pg, { offerPageBaseUrl: notifierUrl });
+    const { link } = await offerLinkFromSms(offer.mobile);
+    // What the wave's expiry does to it.
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [offer.offerId]);
+    const page = await context.newPage();
+    const res = await page.goto(link);
+    expect(res?.status()).toBe(410);
+    await expect(page.locator('h1').textContent()).resolves.toBe('This offer has expired');
+    expect(await page.textContent('main')).toContain('have not changed');
+    expect(await page.getByRole('button').count()).toBe(0);
+    await expectAccessible(page, 'expired');
+    await page.close();
+  });
+
+  it('lets the patient change what they are offered, with accessible errors', async () => {
+    const offer = await createOffer(pg, { offerPageBaseUrl: notifierUrl });
+    const { link } = await offerLinkFromSms(offer.mobile);
+    const page = await context.newPage();
+    await page.goto(link);
+    await page.getByRole('link', { name: /hospitals you can get to/ }).click();
+    await page.waitForLoadState();
+    await expectAccessible(page, 'preferences');
+    await page.getByLabel(/St Mary's/).check();
+    // An impossible date first: the error summary, then fixed.
+    const from = page.getByRole('group', { name: 'First date you cannot make' });
+    await from.getByLabel('Day').fill('31');
+    await from.getByLabel('Month').fill('2');
+    await from.getByLabel('Year').fill(String(new Date().getUTCFullYear() + 1));
+    await page.getByRole('button', { name: 'Save my choices' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('.nhsuk-error-summary').textContent()).resolves.toContain('real date');
+    await expectAccessible(page, 'preferences-error');
+    const soon = new Date(Date.now() + 10 * 86_400_000);
+    await from.getByLabel('Day').fill(String(soon.getUTCDate()));
+    await from.getByLabel('Month').fill(String(soon.getUTCMonth() + 1));
+    await from.getByLabel('Year').fill(String(soon.getUTCFullYear()));
+    await page.getByRole('button', { name: 'Save my choices' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('h1').textContent()).resolves.toContain('Your choices have been saved');
+    await expectAccessible(page, 'preferences-saved');
+    const [entry] = (await pg.query(`SELECT acceptable_sites, unavailable FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
+    const day = soon.toISOString().slice(0, 10);
+    expect(entry).toEqual({ acceptable_sites: ['RYJ01'], unavailable: [{ from: day, to: day }] });
+    await page.close();
+  });
+});
