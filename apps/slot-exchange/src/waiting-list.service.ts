@@ -17,7 +17,8 @@ export class WaitingListService {
 
   async applyBatch(trustOds: string, batch: WaitingListBatchDto): Promise<WaitingListBatchResult> {
     if (batch.mode === 'snapshot') await this.requireRunningSnapshot(trustOds, batch.snapshotId);
-    const rows = batch.rows.map((r) => ({
+    // One pathway twice in a batch would make the upsert touch a row twice (an error): the last row wins.
+    const rows = [...new Map(batch.rows.map((r) => [r.pathwayId, r])).values()].map((r) => ({
       ...r,
       any_site: r.acceptableSites.includes('ANY'),
       sites: r.acceptableSites.filter((s) => s !== 'ANY'),

@@ -10,6 +10,7 @@ import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain/testing/factories';
 import { createTestDatabase, TestDatabase } from '@app/persistence';
 import { bootstrapApp, loadConfig } from '@app/platform';
+import fc from 'fast-check';
 import IORedis from 'ioredis';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -24,6 +25,7 @@ import { AdapterConfig } from './config';
 import { Hl7ArchiveService } from './hl7-archive.service';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { ArchiveReplayer } from './replay';
+import { mutations } from './testing/mutations';
 
 const HOUR = 3_600_000;
 const EXCHANGE_PORT = 11300;
@@ -503,6 +505,70 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       }
     }
     expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before);
+  });
+});
+
+describe('fuzz: broken input is always answered and never half-applied', () => {
+  // 10,000 more of each run without the database in testing/edge.fuzz.spec.ts; here the point is atomicity against real storage.
+  it('400 broken HL7 messages over MLLP from 4 senders: each ACKed AA/AE/AR; AA exactly for what was stored with its forwarding job', async () => {
+    const fuzzStart = new Date();
+    const breakers = fc.sample(mutations('\r'), { numRuns: 400, seed: 20261130 });
+    const messages = breakers.map((breakIt, i) => breakIt(siu({ controlId: `FZ${i}X`, fillerId: `FZF${i}`, start: later(5) })));
+    const clients = Array.from({ length: 4 }, () => new MllpClient('127.0.0.1', MLLP_PORT, { timeoutMs: 20_000 }));
+    const acks: Array<{ code: string; controlId: string } | null> = new Array(messages.length);
+    try {
+      await Promise.all(clients.map(async (c, k) => {
+        for (let i = k; i < messages.length; i += clients.length) acks[i] = readAck(await c.send(messages[i]));
+      }));
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    const codes = acks.map((a) => a?.code);
+    expect(codes.filter((c) => c !== 'AA' && c !== 'AE' && c !== 'AR')).toEqual([]);
+    expect(codes.filter((c) => c !== 'AA').length).toBeGreaterThan(messages.length / 2);
+
+    const aaIds = new Set(acks.filter((a) => a!.code === 'AA').map((a) => a!.controlId));
+    const stored = await q<{ control_id: string; status: string; has_event: boolean; jobs: number }>(
+      `SELECT m.control_id, m.status, m.event IS NOT NULL AS has_event,
+              (SELECT count(*)::int FROM outbox o WHERE o.job_name = 'forward-hl7' AND o.payload->>'hl7MessageId' = m.id::text) AS jobs
+         FROM hl7_message m WHERE m.trust_ods = 'RQM' AND m.received_at >= $1`,
+      [fuzzStart],
+    );
+    const accepted = stored.filter((r) => r.status === 'accepted');
+    // Nothing half-applied: an accepted message has its event and exactly one forwarding job; a refused one neither.
+    expect(accepted.filter((r) => !r.has_event || r.jobs !== 1)).toEqual([]);
+    expect(stored.filter((r) => r.status === 'refused' && (r.has_event || r.jobs !== 0))).toEqual([]);
+    // AA was answered exactly for the control ids that are stored as accepted.
+    expect(new Set(accepted.map((r) => r.control_id))).toEqual(aaIds);
+    // Every refusal was kept for inspection.
+    expect(stored.filter((r) => r.status === 'refused').length).toBe(codes.filter((c) => c !== 'AA').length);
+
+    // Still standing: a good message is accepted, and the health check answers.
+    expect((await mllp(siu())).code).toBe('AA');
+    expect((await http('GET', '/health/live', { token: null })).status).toBe(200);
+  });
+
+  it('60 broken PTL files over HTTP: each answered 200 with per-row reasons or 400 changing nothing, never a 5xx', async () => {
+    const breakers = fc.sample(mutations('\r\n'), { numRuns: 60, seed: 1130 });
+    const total = () => count(`SELECT count(*) AS n FROM waiting_list_entry WHERE trust_ods = 'RQM'`);
+    for (const [i, breakIt] of breakers.entries()) {
+      const file = breakIt(csv(Array.from({ length: 4 }, () => ptlRow())));
+      const before = await total();
+      const res = await ptl(file, 'delta');
+      const added = (await total()) - before;
+      expect([i, res.status, res.status === 500 ? file + res.text : '']).toEqual([i, res.status === 200 ? 200 : 400, '']);
+      if (res.status === 400) {
+        expect([i, added]).toEqual([i, 0]);
+        expect(res.json?.message).toEqual(expect.any(String));
+      } else {
+        expect(added).toBeLessThanOrEqual(res.json.accepted);
+        expect(res.json.rejectedRows).toHaveLength(res.json.rejected);
+        for (const r of res.json.rejectedRows) {
+          expect(r.row).toBeGreaterThan(0);
+          expect(r.reasons.length).toBeGreaterThan(0);
+        }
+      }
+    }
   });
 });
 

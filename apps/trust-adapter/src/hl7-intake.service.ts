@@ -47,7 +47,8 @@ export class Hl7IntakeService {
   ) {}
 
   async receive(raw: string): Promise<IntakeResult> {
-    const result = await this.judge(raw, true);
+    // NUL is not ER7, and Postgres text cannot hold it: shown as ␀ so the message can still be kept and answered.
+    const result = await this.judge(raw.replace(/\u0000/g, '\u2400'), true);
     this.metrics.counter('hl7_messages_total', 'Inbound HL7 messages by ACK code', ['trust', 'ack']).inc({ trust: this.config.TRUST_ODS, ack: result.code });
     return result;
   }

@@ -47,25 +47,6 @@ export class PtlService {
   ) {}
 
   async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
-    const now = this.clock.now();
-    let headerProblem: string | null = null;
-    const parser = body.pipe(
-      parse({
-        bom: true,
-        trim: true,
-        skip_empty_lines: true,
-        relax_column_count: true,
-        skip_records_with_error: false,
-        columns: (header: string[]) => {
-          const missing = missingPtlColumns(header);
-          if (missing.length) {
-            headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
-            throw new Error(headerProblem);
-          }
-          return header;
-        },
-      }),
-    );
     const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
     let snapshotId: string | undefined;
     let batch: WaitingListRowDto[] = [];
@@ -76,36 +57,88 @@ export class PtlService {
       result.accepted += batch.length;
       batch = [];
     };
-    let rowNumber = 0;
-    try {
-      for await (const record of parser as AsyncIterable<Record<string, string>>) {
-        rowNumber++;
-        const v = validatePtlRow(record, now, { timeZone: 'Europe/London' });
-        if (v.ok) {
-          batch.push(toWaitingListRow(rowNumber, v.row));
-          if (batch.length >= BATCH) await flush();
-        } else {
-          result.rejected++;
-          if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: rowNumber, reasons: v.reasons });
-        }
+    let rows = 0;
+    let broken = false;
+    for await (const r of readPtlRows(body, this.clock.now())) {
+      rows++;
+      if (r.ok) {
+        batch.push(r.row);
+        if (batch.length >= BATCH) await flush();
+        continue;
       }
-    } catch (e) {
-      if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
-      if (rowNumber === 0 && result.accepted === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${(e as Error).message}`, 400);
-      // A file that breaks part-way: what came before stands, and the break is reported as a row.
       result.rejected++;
-      result.rejectedRows.push({ row: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${(e as Error).message}`] });
+      broken ||= r.broken === true;
+      if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: r.rowNumber, reasons: r.reasons });
     }
-    if (rowNumber === 0 && !headerProblem && result.rejected === 0) {
-      // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
-      if (mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
-    }
+    // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
+    if (rows === 0 && mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
     await flush();
-    if (mode === 'snapshot' && snapshotId) {
+    if (mode === 'snapshot' && snapshotId && !broken) {
       const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`);
       result.closed = done.closed;
       result.deferred = done.deferred;
     }
     return result;
+  }
+}
+
+export type PtlRowResult =
+  | { ok: true; rowNumber: number; row: WaitingListRowDto }
+  /** `broken`: the CSV itself could not be read from this row on (nothing after it was seen). */
+  | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean };
+
+/**
+ * Reads a PTL CSV as it streams in, one judged row at a time (row numbers count data rows from 1).
+ * A header lacking a required column, or a body that is not CSV from its first row, is an
+ * AppError (400) before any row is yielded, so nothing is applied. A pathway listed twice is
+ * ambiguous: the first row stands and later ones are rejected naming it. A file that breaks
+ * part-way yields the rows before the break and then one `broken` rejection (a snapshot must then
+ * close nothing: what follows the break was never seen).
+ */
+export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<PtlRowResult> {
+  let headerProblem: string | null = null;
+  const parser = body.pipe(
+    parse({
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      skip_records_with_error: false,
+      columns: (header: string[]) => {
+        const missing = missingPtlColumns(header);
+        if (missing.length) {
+          headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+          throw new Error(headerProblem);
+        }
+        return header;
+      },
+    }),
+  );
+  // One small entry per pathway, even at 250,000 rows.
+  const firstRowOf = new Map<string, number>();
+  let rowNumber = 0;
+  try {
+    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+      rowNumber++;
+      const v = validatePtlRow(record, now, { timeZone: 'Europe/London' });
+      if (!v.ok) {
+        yield { ok: false, rowNumber, reasons: v.reasons };
+        continue;
+      }
+      const first = firstRowOf.get(v.row.pathwayId);
+      if (first !== undefined) {
+        yield { ok: false, rowNumber, reasons: [`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`] };
+        continue;
+      }
+      firstRowOf.set(v.row.pathwayId, rowNumber);
+      yield { ok: true, rowNumber, row: toWaitingListRow(rowNumber, v.row) };
+    }
+  } catch (e) {
+    if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
+    if (rowNumber === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${(e as Error).message}`, 400);
+    yield { ok: false, rowNumber: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${(e as Error).message}`], broken: true };
+  } finally {
+    // Stop reading the request if we gave up early.
+    parser.destroy();
   }
 }
