@@ -1,28 +1,71 @@
 /**
- * Shared by the fault suites: a whole stack on shifted ports (50000+) over a fresh database and a
- * flushed Redis database 7, and helpers that build data the way a trust would (PTL upload, SIU^S15
- * over MLLP) and answer offers the way a patient would (notify-sim's /sim/reply, which goes
- * through the notifier's real inbound callback).
+ * Shared by the fault suites: a whole stack on shifted ports (13000+) over a fresh database, its
+ * own `redis-server` (so the Redis fault can stop and restart it without touching anyone else's)
+ * and a fault-injecting proxy in front of pas-sim that every adapter writes back through; and
+ * helpers that build data the way a trust would (PTL upload, SIU^S15 over MLLP) and answer offers
+ * the way a patient would (notify-sim's /sim/reply, which goes through the notifier's real inbound
+ * callback). Suites that only need the shared Redis use database 5 of it (REDIS_DB).
  */
 import { buildSiu, sendMllp } from '@app/hl7';
 import { createTestDatabase, TestDatabase } from '@app/persistence';
 import IORedis from 'ioredis';
+import { ChildProcess, spawn } from 'node:child_process';
 import { Client } from 'pg';
 import { startStack, Stack } from '../../tools/stack/processes';
+import { PasProxy, startPasProxy } from './pas-proxy';
 
-export const OFFSET = 50000;
-export const REDIS_DB = 7;
+export const OFFSET = 13000;
+export const REDIS_DB = 5;
+/** The fault world's own Redis, and the PAS proxy, on ports of this suite's range. */
+export const OWN_REDIS_PORT = OFFSET + 379;
+export const PAS_PROXY_PORT = OFFSET + 3250;
 export const HOUR = 3_600_000;
+export const TRUSTS = ['RQM', 'RAS', 'R1K', 'RYJ'];
 export const STACK_ENV = { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn' };
 const SITE: Record<string, string> = { RQM: 'RQM01', RAS: 'RAS01', R1K: 'R1K01', RYJ: 'RYJ02' };
-const ADAPTER_HTTP: Record<string, number> = { RQM: 3101, RAS: 3102, R1K: 3103, RYJ: 3104 };
+export const ADAPTER_HTTP: Record<string, number> = { RQM: 3101, RAS: 3102, R1K: 3103, RYJ: 3104 };
 const ADAPTER_MLLP: Record<string, number> = { RQM: 2575, RAS: 2576, R1K: 2577, RYJ: 2578 };
 
 export const url = (p: number, path: string) => `http://127.0.0.1:${p + OFFSET}${path}`;
 
+/** A redis-server of our own, without persistence: a restart comes back empty, as after a loss. */
+export class OwnRedis {
+  private child?: ChildProcess;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    await until('our redis-server to answer', async () => {
+      const r = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    }, 10_000, 100);
+  }
+
+  /** Stops it the hard way (its data goes with it) and waits until it is gone. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await gone;
+  }
+}
+
 export interface FaultWorld {
   db: TestDatabase;
+  redis: OwnRedis;
   redisUrl: string;
+  pas: PasProxy;
+  stackEnv: Record<string, string>;
   stack: Stack;
   pg: Client;
   /** Stacks started later (a restarted process); stopped with the rest. */
@@ -31,14 +74,14 @@ export interface FaultWorld {
 
 export async function startWorld(prefix: string): Promise<FaultWorld> {
   const db = await createTestDatabase(prefix);
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
-  const stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, env: STACK_ENV });
+  const redis = new OwnRedis(OWN_REDIS_PORT);
+  await redis.start();
+  const pas = await startPasProxy(PAS_PROXY_PORT, `http://127.0.0.1:${3200 + OFFSET}`);
+  const stackEnv = { ...STACK_ENV, ...Object.fromEntries(TRUSTS.map((ods) => [`PAS_FHIR_BASE_URL_${ods}`, `${pas.baseUrl}/${ods}/fhir`])) };
+  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv });
   const pg = new Client({ connectionString: db.url });
   await pg.connect();
-  return { db, redisUrl, stack, pg, extra: [] };
+  return { db, redis, redisUrl: redis.url, pas, stackEnv, stack, pg, extra: [] };
 }
 
 export async function stopWorld(w: FaultWorld | undefined): Promise<void> {
@@ -46,6 +89,8 @@ export async function stopWorld(w: FaultWorld | undefined): Promise<void> {
   await w.pg.end().catch(() => undefined);
   for (const s of w.extra) await s.stop();
   await w.stack.stop();
+  await w.pas.close();
+  await w.redis.stop();
   await w.db.drop();
 }
 
@@ -80,10 +125,17 @@ export function nhs(seed: number): string {
   }
 }
 
-export interface Patient { nhs: string; mobile: string }
+export interface Patient { nhs: string; mobile: string; currentAppointmentId?: string }
+
+export interface PatientOptions {
+  /** May be offered other trusts' slots (ICS_WIDE_CONSENT=Y). */
+  icsWide?: boolean;
+  /** Each patient already holds an appointment at their own trust, this far ahead (booked in pas-sim first). */
+  currentAppointmentInDays?: number;
+}
 
 /** `count` patients for one TFC on `ods`'s PTL, with distinct NHS numbers and mobiles from `seed`. */
-export async function uploadPatients(ods: string, tfc: string, seed: number, count: number): Promise<Patient[]> {
+export async function uploadPatients(ods: string, tfc: string, seed: number, count: number, opts: PatientOptions = {}): Promise<Patient[]> {
   const patients: Patient[] = [];
   let n = seed * 10;
   for (let i = 0; i < count; i++) {
@@ -91,13 +143,34 @@ export async function uploadPatients(ods: string, tfc: string, seed: number, cou
     n = Number(id.slice(3, 9)) + 1;
     patients.push({ nhs: id, mobile: `+4477009${String(seed + i).padStart(5, '0')}` });
   }
+  const current = opts.currentAppointmentInDays ? new Date(Math.ceil((Date.now() + opts.currentAppointmentInDays * 24 * HOUR) / HOUR) * HOUR) : undefined;
+  if (current) for (const p of patients) p.currentAppointmentId = await bookInPas(ods, p.nhs, current, `${tfc}-NEW`);
   const csv = [
-    'PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER,OFFER_CONSENT,ICS_WIDE_CONSENT,ACCEPTABLE_SITES',
-    ...patients.map((p, i) => `PW-F-${seed}-${i},${p.nhs},1970-05-01,${tfc},NEW,2026-03-01,P3,${p.mobile},Y,N,ANY`),
+    'PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER,OFFER_CONSENT,ICS_WIDE_CONSENT,ACCEPTABLE_SITES,Outpatient_Future_Appointment_Date,CURRENT_APPOINTMENT_ID,PERSON_STATED_GENDER_CODE',
+    ...patients.map((p, i) => `PW-F-${seed}-${i},${p.nhs},1970-05-01,${tfc},NEW,2026-03-01,P3,${p.mobile},Y,${opts.icsWide ? 'Y' : 'N'},ANY,${current ? current.toISOString() : ''},${p.currentAppointmentId ?? ''},2`),
   ].join('\n');
   const up = await http('POST', url(ADAPTER_HTTP[ods], '/v1/ptl?mode=delta'), csv, { 'content-type': 'text/csv', authorization: `Bearer dev-${ods}-token` });
   if (up.status !== 200 || up.json?.accepted !== count) throw new Error(`PTL upload to ${ods} answered ${up.status}: ${up.text.slice(0, 300)}`);
   return patients;
+}
+
+/** An appointment the trust's PAS already holds for a patient (made directly in pas-sim, as the trust would). */
+export async function bookInPas(ods: string, nhsNumber: string, start: Date, clinic: string): Promise<string> {
+  const r = await http('POST', url(3200, `/${ods}/fhir/Appointment`), {
+    resourceType: 'Appointment', status: 'booked', start: start.toISOString(), end: new Date(start.getTime() + 20 * 60_000).toISOString(), minutesDuration: 20,
+    serviceType: [{ coding: [{ code: clinic }] }],
+    participant: [
+      { actor: { type: 'Patient', identifier: { system: 'https://fhir.nhs.uk/Id/nhs-number', value: nhsNumber } }, status: 'accepted' },
+      { actor: { type: 'Location', identifier: { system: 'https://fhir.nhs.uk/Id/ods-site-code', value: SITE[ods] } }, status: 'accepted' },
+    ],
+  }, { 'content-type': 'application/fhir+json' });
+  if (r.status !== 201 || !r.json?.id) throw new Error(`pas-sim ${ods} did not book: ${r.status} ${r.text.slice(0, 200)}`);
+  return r.json.id;
+}
+
+/** The appointments pas-sim holds for `ods`. */
+export async function pasAppointments(ods: string): Promise<Array<fhir4.Appointment & { id: string }>> {
+  return (await http('GET', url(3200, `/sim/${ods}/appointments`))).json;
 }
 
 let siuSeq = 0;
@@ -151,12 +224,26 @@ export async function outcomes(patients: Patient[], ms = 60_000): Promise<Outcom
   }, ms, 500);
 }
 
-export async function setFaults(ods: string, f: { failNext?: number; delayMs?: number; dropAfterCommitNext?: number }): Promise<void> {
-  const r = await http('POST', url(3200, `/sim/${ods}/faults`), f);
-  if (r.status !== 200) throw new Error(`faults for ${ods}: ${r.status} ${r.text}`);
+/** Sends every patient's YES (`times` texts each) at the same moment; `onEach` after each is delivered. */
+export function yesAll(patients: Patient[], codes: string[], times = 1, onEach: () => void = () => undefined): Promise<void[]> {
+  return Promise.all(patients.flatMap((p, i) => Array.from({ length: times }, () => reply(p.mobile, `Yes ${codes[i]}`).then(onEach))));
 }
 
-/** Bookings per slot of `ods`'s slots (excluding failed ones, which released their slot). */
-export async function bookingsPerSlot(pg: Client, ods: string): Promise<Array<{ slot_id: string; n: number }>> {
-  return (await pg.query(`SELECT slot_id, count(*)::int AS n FROM booking WHERE owning_trust_ods = $1 AND status <> 'failed' GROUP BY slot_id`, [ods])).rows;
+/**
+ * The invariants every scenario ends with, for the slots of one trust and TFC: exactly one live
+ * booking per slot, each confirmed and held by exactly one PAS appointment (found by the booking id
+ * the write-back is keyed by), every reply processed, and no outbox row left unpublished.
+ */
+export async function expectSettled(pg: Client, ods: string, tfc: string, slots: number): Promise<void> {
+  const bookings = (await pg.query(
+    `SELECT b.id, b.slot_id, b.status, b.pas_appointment_id FROM booking b JOIN slot s ON s.id = b.slot_id
+      WHERE s.trust_ods = $1 AND s.tfc = $2 AND b.status <> 'failed'`, [ods, tfc],
+  )).rows;
+  expect(bookings).toHaveLength(slots);
+  expect(new Set(bookings.map((b) => b.slot_id)).size).toBe(slots);
+  expect(bookings.filter((b) => b.status === 'confirmed' && b.pas_appointment_id)).toHaveLength(slots);
+  const inPas = (await pasAppointments(ods)).flatMap((a) => (a.identifier ?? []).map((i) => i.value));
+  for (const b of bookings) expect(inPas.filter((v) => v === b.id)).toHaveLength(1);
+  await until('every reply to be processed', async () => (await pg.query(`SELECT 1 FROM patient_reply WHERE processed_at IS NULL`)).rowCount === 0, 40_000, 500);
+  await until('no outbox row left unpublished', async () => (await pg.query(`SELECT 1 FROM outbox WHERE published_at IS NULL`)).rowCount === 0, 15_000, 250);
 }

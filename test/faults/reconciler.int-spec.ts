@@ -2,11 +2,11 @@
  * The booking reconciler re-drives what a crash or a lost queue left half done, and only that:
  * a stuck outbox row is published, a pending write-back with no job left is ordered again, a
  * decided write-back whose booking is still pending gets its outcome job again — and a second
- * pass while those jobs wait in BullMQ orders nothing more.
+ * pass while those jobs wait in BullMQ orders nothing more. A reply whose job is gone is processed again.
  * Also here: graceful shutdown lets an in-flight job finish.
  */
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, OutboxRelay, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost, TestDatabase } from '@app/persistence';
 import { checkEvictionPolicy, IcsDirectory, loadIcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
@@ -34,6 +34,9 @@ let relay: OutboxRelay;
 beforeAll(async () => {
   const redis = new IORedis(redisUrl);
   await redis.flushdb();
+  // The queues count as kept: this suite is about jobs lost one by one (failed for good), not about
+  // a Redis that lost everything (the relay's rebuild covers that: booking-faults.int-spec.ts).
+  await redis.set(QUEUE_EPOCH_KEY, 'kept');
   await redis.quit();
   db = await createTestDatabase('sx_reconcile');
   ds = await new DataSource(dataSourceOptions(db.url, 10)).initialize();
@@ -80,31 +83,38 @@ describe('Reconciler', () => {
     await ds.query(`UPDATE outbox SET published_at = now() WHERE published_at IS NULL`);
     await ds.query(`UPDATE writeback SET created_at = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])`, [[lost.writebackId, decided.writebackId]]);
     await ds.query(`UPDATE writeback SET status = 'succeeded', pas_appointment_id = 'PAS-1', completed_at = now() - interval '2 minutes' WHERE id = $1`, [decided.writebackId]);
+    // A reply stored minutes ago whose job is gone (failed for good during an outage).
+    const [stuckReply] = await ds.query(
+      `INSERT INTO patient_reply (channel, external_id, patient_id, intent, code, received_at) VALUES ('sms', 'rec-stuck-reply', NULL, 'unknown', NULL, now() - interval '5 minutes') RETURNING id`,
+    );
     // A row committed long ago and never published (its relay died with its process).
     await ds.query(`INSERT INTO outbox (queue, job_name, job_id, payload, created_at) VALUES ('slot-matching', 'match-slot', 'rec-stuck-row', '{"slotId":"00000000-0000-0000-0000-000000000000","round":1}', now() - interval '2 minutes')`);
 
     const reconciler = new Reconciler(ds, relay, queues, metrics);
     const first = await reconciler.reconcile();
-    expect(first).toEqual({ outboxStuck: 1, writebacksRedriven: 1, outcomesRedriven: 1 });
+    expect(first).toEqual({ outboxStuck: 1, repliesRedriven: 1, writebacksRedriven: 1, outcomesRedriven: 1 });
     expect((await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'rec-stuck-row'`))[0].published_at).not.toBeNull();
     const redriven = await ds.query(`SELECT queue, job_id FROM outbox WHERE job_id LIKE '%-r%' AND job_id <> 'rec-stuck-row' ORDER BY queue`);
     expect(redriven).toEqual([
       { queue: 'booking-events', job_id: expect.stringMatching(new RegExp(`^wb-outcome-${decided.writebackId}-r\\d+$`)) },
+      { queue: 'offer-replies', job_id: expect.stringMatching(new RegExp(`^reply-${stuckReply.id}-r\\d+$`)) },
       { queue: 'trust-writeback-RQM', job_id: expect.stringMatching(new RegExp(`^writeback-${lost.writebackId}-r\\d+$`)) },
     ]);
     expect(redriven.some((r: { job_id: string }) => r.job_id.includes(fresh.writebackId))).toBe(false);
 
     // Before the relay has moved them, and after, the re-driven jobs count as on their way.
-    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
     await relay.drain();
     for (const r of redriven) expect(await queues.queue(r.queue).getJobState(r.job_id)).toBe('waiting');
-    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
 
-    // Once the booking is settled, nothing about it is stuck any more.
+    // Once the booking is settled and the reply processed, nothing about them is stuck any more.
     await ds.query(`UPDATE booking SET status = 'confirmed' WHERE id = ANY($1::uuid[])`, [[lost.bookingId, decided.bookingId]]);
+    await ds.query(`UPDATE patient_reply SET processed_at = now() WHERE id = $1`, [stuckReply.id]);
+    await queues.queue('offer-replies').obliterate({ force: true });
     await queues.queue('booking-events').obliterate({ force: true });
     await queues.queue('trust-writeback-RQM').obliterate({ force: true });
-    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+    expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
   });
 });
 
@@ -152,6 +162,25 @@ describe('Redis eviction policy at start-up', () => {
       else await expect(q.onModuleInit()).rejects.toThrow(/Refusing to start/);
     } finally {
       await q.onApplicationShutdown();
+    }
+  });
+});
+
+describe('queues rebuilt after Redis lost its data', () => {
+  it('publishes every kept outbox row again, once, with its own job id', async () => {
+    await ds.query(`INSERT INTO outbox (queue, job_name, job_id, payload, published_at) VALUES ('rebuild-test', 'match-slot', 'rebuild-1', '{}', now())`);
+    const redis = new IORedis(redisUrl);
+    try {
+      expect(await republishIfQueuesLost(ds, redis)).toBe(0); // the marker is there: nothing was lost
+      await redis.del(QUEUE_EPOCH_KEY); // as after a restart without persistence, or a FLUSHDB
+      expect(await republishIfQueuesLost(ds, redis)).toBeGreaterThan(0);
+      expect(await republishIfQueuesLost(ds, redis)).toBe(0);
+      await relay.drain();
+      expect(await queues.queue('rebuild-test').getJobState('rebuild-1')).toBe('waiting');
+      expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`))[0].n).toBe(0);
+    } finally {
+      await queues.queue('rebuild-test').obliterate({ force: true });
+      await redis.quit();
     }
   });
 });

@@ -87,8 +87,9 @@ export function appBuilt(app: string, root = repoRootDir()): boolean {
 
 /**
  * Every process with its own environment (CONTRACT.md "Default ports"). Per-trust secrets given
- * as `PAS_INBOUND_TOKEN_<ODS>` / `EXCHANGE_TOKEN_<ODS>` (the names the acceptance tests use) are
- * handed to that trust's adapter as the plain names its config reads.
+ * as `PAS_INBOUND_TOKEN_<ODS>` / `EXCHANGE_TOKEN_<ODS>` (the names the acceptance tests use), and
+ * a trust's own PAS as `PAS_FHIR_BASE_URL_<ODS>`, are handed to that trust's adapter as the plain
+ * names its config reads.
  */
 export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Record<string, string | undefined> = process.env): ProcessSpec[] {
   const trusts = loadTrusts(configDir);
@@ -99,8 +100,10 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
     const out: Record<string, string> = {};
     const inbound = source[`PAS_INBOUND_TOKEN_${t.ods}`];
     const exchange = source[`EXCHANGE_TOKEN_${t.ods}`];
+    const pas = source[`PAS_FHIR_BASE_URL_${t.ods}`];
     if (inbound) out.PAS_INBOUND_TOKEN = inbound;
     if (exchange) out.EXCHANGE_TOKEN = exchange;
+    if (pas) out.PAS_FHIR_BASE_URL = pas;
     return out;
   };
   const specs: ProcessSpec[] = [

@@ -4,9 +4,12 @@
  * here is decided from rows, and every re-drive goes through the outbox like any other job:
  * - outbox rows committed but still unpublished after a minute: the relay is woken (its LISTEN
  *   connection may have been lost and its sweep stopped with a dead process);
- * - a booking still pending whose PAS write-back is still pending after a few minutes, with no job
- *   for it waiting or running in the trust's queue: the write-back is ordered again (a new job id,
- *   since the old one may still sit in BullMQ as completed or failed and would be a no-op);
+ * - a patient's reply still unprocessed after a few minutes with no job for it (its job failed for
+ *   good, e.g. through a long Postgres outage): it is processed again, so no acceptance is lost;
+ * - a write-back still pending after a few minutes (a booking awaiting its PAS, or the cancel of a
+ *   confirmed booking's old appointment), with no job for it waiting or running in the trust's
+ *   queue: the write-back is ordered again (a new job id, since the old one may still sit in
+ *   BullMQ as completed or failed and would be a no-op);
  * - a write-back with a terminal outcome whose booking is still pending: the outcome job is
  *   ordered again, so the patient hears the truth.
  * Every handler re-reads state, so a re-drive that races the original job does nothing twice.
@@ -21,6 +24,8 @@ import { DataSource } from 'typeorm';
 export interface ReconcilerThresholds {
   /** An unpublished outbox row older than this is stuck. */
   outboxStuckMs: number;
+  /** An unprocessed patient reply older than this with no live job is stuck. */
+  replyStuckMs: number;
   /** A pending write-back older than this with no live job is stuck. */
   writebackStuckMs: number;
   /** A terminal write-back older than this whose booking is still pending is stuck. */
@@ -28,13 +33,14 @@ export interface ReconcilerThresholds {
 }
 
 export const RECONCILE_EVERY_MS = 30_000;
-export const DEFAULT_THRESHOLDS: ReconcilerThresholds = { outboxStuckMs: 60_000, writebackStuckMs: 5 * 60_000, outcomeStuckMs: 60_000 };
+export const DEFAULT_THRESHOLDS: ReconcilerThresholds = { outboxStuckMs: 60_000, replyStuckMs: 2 * 60_000, writebackStuckMs: 5 * 60_000, outcomeStuckMs: 60_000 };
 
 /** BullMQ states in which a job will still run by itself. */
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 export interface ReconcileReport {
   outboxStuck: number;
+  repliesRedriven: number;
   writebacksRedriven: number;
   outcomesRedriven: number;
 }
@@ -78,7 +84,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { outboxStuck: 0, writebacksRedriven: 0, outcomesRedriven: 0 };
+    const report: ReconcileReport = { outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 };
     const counter = this.metrics.counter('reconciler_redrives_total', 'Rows the reconciler found stuck and re-drove', ['kind']);
 
     const [{ n }] = await this.ds.query(
@@ -92,9 +98,24 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       await this.relay.drain();
     }
 
+    const replies: Array<{ id: string }> = await this.ds.query(
+      `SELECT id FROM patient_reply WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 200`,
+      [this.thresholds.replyStuckMs / 1000],
+    );
+    for (const r of replies) {
+      if (await this.anyLive(QueueName.offerReplies, jobId('process-reply', { replyId: r.id }))) continue;
+      await this.ds.transaction((tx) => enqueue(tx, 'process-reply', { replyId: r.id }, { jobIdSuffix: `r${Date.now()}` }));
+      report.repliesRedriven++;
+    }
+    if (report.repliesRedriven) {
+      counter.inc({ kind: 'process-reply' }, report.repliesRedriven);
+      this.logger.warn(`re-ordered ${report.repliesRedriven} patient repl(ies) that had no job left`);
+    }
+
     const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(
       `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
-        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND w.created_at < now() - make_interval(secs => $1)
+        WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
+          AND w.created_at < now() - make_interval(secs => $1)
         ORDER BY w.created_at LIMIT 200`,
       [this.thresholds.writebackStuckMs / 1000],
     );
@@ -103,7 +124,8 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       await this.ds.transaction(async (tx) => {
         // Re-check under the booking's lock: the outcome may have arrived meanwhile.
         const [still] = await tx.query(
-          `SELECT 1 FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE w.id = $1 AND w.status = 'pending' AND b.status = 'pending' FOR UPDATE OF b`,
+          `SELECT 1 FROM writeback w JOIN booking b ON b.id = w.booking_id
+            WHERE w.id = $1 AND w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END FOR UPDATE OF b`,
           [wb.id],
         );
         if (!still) return;

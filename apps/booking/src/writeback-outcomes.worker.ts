@@ -47,7 +47,10 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       const [booking] = await tx.query(`SELECT * FROM booking WHERE id = $1 FOR UPDATE`, [wb.booking_id]);
       if (wb.kind === 'book') return wb.status === 'succeeded' ? this.confirm(tx, booking, wb.pas_appointment_id) : this.fail(tx, booking, wb.last_error);
       if (wb.status === 'failed' && !booking.needs_attention) {
+        // The new booking stands (the patient was told "confirmed" and the owning PAS holds it);
+        // a person must cancel the old one by hand.
         await tx.query(`UPDATE booking SET needs_attention = $2 WHERE id = $1`, [booking.id, 'old appointment could not be cancelled: the patient holds two appointments']);
+        await this.listFailure(tx, booking, 'double-held', booking.home_trust_ods, `old appointment at ${booking.home_trust_ods} not cancelled: ${wb.last_error ?? 'the PAS refused'}`);
         this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
       }
       return { status: 'done', reason: `cancel ${wb.status}` };
@@ -66,6 +69,7 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       ? `Your previous appointment on ${formatPatientDate(new Date(booking.previous_appointment_start), this.ics.timeZone)} at ${formatPatientTime(new Date(booking.previous_appointment_start), this.ics.timeZone)} has been cancelled.`
       : '';
     await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'confirmed', personalisation: { ...wordingFor(this.ics, slot), previous }, dedupeKey: `confirmed-${booking.id}` });
+    if (booking.owning_trust_ods !== booking.home_trust_ods) await this.recordTransfer(tx, booking, slot, pasAppointmentId);
     if (booking.previous_appointment_id) {
       const [wb] = await tx.query(
         `INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, $2, 'cancel', 'pending') ON CONFLICT (booking_id, kind) DO NOTHING RETURNING id`,
@@ -93,7 +97,32 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
     }
     await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(this.ics, slot), dedupeKey: `failed-${booking.id}` });
+    await this.listFailure(tx, booking, 'writeback-failed', booking.owning_trust_ods, reason ?? 'the PAS refused the booking');
     this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'failed' });
     return { status: 'done', reason: 'failed' };
+  }
+
+  /** The operators' failures list (read by the dashboard); once per booking and kind. */
+  private async listFailure(tx: EntityManager, booking: Record<string, any>, kind: 'writeback-failed' | 'double-held', trustOds: string, reason: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO booking_failure (booking_id, kind, trust_ods, slot_id, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (booking_id, kind) DO NOTHING`,
+      [booking.id, kind, trustOds, booking.slot_id, reason.slice(0, 500)],
+    );
+  }
+
+  /**
+   * The patient moves to another trust for this pathway: the receiving trust gets an IPT record
+   * with the RTT clock start carried over (the wait does not restart), the referral and priority.
+   * Written with the confirmation, so it exists exactly when the receiving PAS holds the booking.
+   */
+  private async recordTransfer(tx: EntityManager, booking: Record<string, any>, slot: Record<string, any>, pasAppointmentId: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO inter_provider_transfer (booking_id, entry_id, patient_id, sending_trust_ods, receiving_trust_ods, referral_pathway_id, tfc,
+                                            appointment_type, priority, rtt_start, appointment_start, pas_appointment_id)
+       SELECT $1, e.id, e.patient_id, e.trust_ods, $3, e.pathway_id, e.tfc, e.appointment_type, e.priority, e.rtt_start, $4, $5
+         FROM waiting_list_entry e WHERE e.id = $2
+       ON CONFLICT (booking_id) DO NOTHING`,
+      [booking.id, booking.entry_id, booking.owning_trust_ods, slot.start_at, pasAppointmentId],
+    );
   }
 }

@@ -7,6 +7,7 @@ import { MatchingWorker } from './matching.worker';
 import { PolicyService, exchangePolicy } from './policy.service';
 import { SlotEventsService } from './slot-events.service';
 import { POLICY } from './tokens';
+import { TransfersService } from './transfers.service';
 import { TravelDistances } from './travel-distance';
 import { TrustTokenGuard } from './trust-auth.guard';
 import { WaitingListService } from './waiting-list.service';
@@ -25,7 +26,7 @@ export class ExchangeModule {
         { provide: IcsDirectory, useValue: ics },
         { provide: POLICY, useValue: exchangePolicy(config) },
         { provide: TravelDistances, useValue: TravelDistances.load(config.POSTCODE_CENTROIDS_FILE, ics) },
-        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, MatchingWorker, PolicyService, StateMetrics,
+        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, TransfersService, MatchingWorker, PolicyService, StateMetrics,
       ],
     };
   }

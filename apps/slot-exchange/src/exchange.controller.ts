@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { SlotEventDto, WaitingListBatchDto, WritebackOutcomeDto } from '@app/contracts';
+import { SlotEventDto, TransferListQueryDto, WaitingListBatchDto, WritebackOutcomeDto } from '@app/contracts';
 import { SlotEventsService } from './slot-events.service';
+import { TransfersService } from './transfers.service';
 import { TrustTokenGuard } from './trust-auth.guard';
 import { WaitingListService } from './waiting-list.service';
 import { WritebacksService } from './writebacks.service';
@@ -16,6 +17,7 @@ export class ExchangeController {
     private readonly events: SlotEventsService,
     private readonly waitingList: WaitingListService,
     private readonly writebacks: WritebacksService,
+    private readonly transfers: TransfersService,
   ) {}
 
   @Post('events')
@@ -50,5 +52,11 @@ export class ExchangeController {
   @HttpCode(200)
   writebackOutcome(@Param('ods') ods: string, @Param('id', new ParseUUIDPipe()) id: string, @Body() outcome: WritebackOutcomeDto) {
     return this.writebacks.outcome(ods, id, outcome);
+  }
+
+  /** Inter-provider transfers into this trust (the token's trust is the receiver; nobody else's are visible). */
+  @Get('transfers')
+  listTransfers(@Param('ods') ods: string, @Query() q: TransferListQueryDto) {
+    return this.transfers.forReceivingTrust(ods, q);
   }
 }

@@ -1,14 +1,16 @@
-import { Controller, HttpCode, HttpException, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, HttpException, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { TransferListQueryDto, TransferRecord } from '@app/contracts';
 import { AppError, StaticBearerGuard } from '@app/platform';
 import type { Request, Response } from 'express';
 import { AdapterConfig } from './config';
+import { ExchangeClient } from './exchange.client';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { PtlService } from './ptl.service';
 
 let inboundToken = '';
 export const PasInboundGuard = StaticBearerGuard(() => inboundToken);
 
-/** The trust's HTTP edge: one HL7 message per `POST /hl7`, and PTL uploads. */
+/** The trust's HTTP edge: one HL7 message per `POST /hl7`, PTL uploads, and the patients transferred in. */
 @UseGuards(PasInboundGuard)
 @Controller()
 export class AdapterController {
@@ -16,6 +18,7 @@ export class AdapterController {
     private readonly intake: Hl7IntakeService,
     private readonly ptl: PtlService,
     private readonly config: AdapterConfig,
+    private readonly exchange: ExchangeClient,
   ) {
     inboundToken = config.PAS_INBOUND_TOKEN!;
   }
@@ -38,6 +41,19 @@ export class AdapterController {
       throw new AppError('unsupported_media_type', 'Send the PTL as text/csv', 415);
     }
     return this.ptl.import(req, m);
+  }
+
+  /**
+   * Inter-provider transfers into this trust (patients booked here from another trust's list), for
+   * the integration team to add to the PTL. Read through the exchange with this adapter's own
+   * credential, which sees its own trust's transfers only.
+   */
+  @Get('v1/transfers')
+  transfers(@Query() q: TransferListQueryDto): Promise<TransferRecord[]> {
+    const params = new URLSearchParams();
+    if (q.since) params.set('since', q.since);
+    if (q.limit) params.set('limit', String(q.limit));
+    return this.exchange.call<TransferRecord[]>('GET', `/transfers${params.size ? `?${params}` : ''}`);
   }
 }
 

@@ -126,3 +126,27 @@ export class WritebackOutcomeDto {
   @IsOptional() @IsBoolean() permanent?: boolean;
   @IsOptional() @IsString() @Length(0, 500) reason?: string;
 }
+
+/** `GET /v1/trusts/:ods/transfers`: paging through the IPT records of which `:ods` is the receiver. */
+export class TransferListQueryDto {
+  /** Only records created after this instant (the last `createdAt` seen). */
+  @IsOptional() @IsDateString() since?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
+}
+
+/** An inter-provider transfer: the pathway a patient brings to the receiving trust. */
+export interface TransferRecord {
+  id: string;
+  bookingId: string;
+  sendingTrustOds: string;
+  receivingTrustOds: string;
+  /** The sending trust's pathway id (PATIENT_PATHWAY_IDENTIFIER), specialty and appointment type. */
+  referral: { pathwayId: string; tfc: string; appointmentType: 'NEW' | 'FUP' };
+  priority: 'P1a' | 'P1b' | 'P2' | 'P3' | 'P4';
+  /** RTT clock start carried over from the sending trust (`YYYY-MM-DD`): the wait does not restart. */
+  rttStart: string;
+  /** The booked appointment in the receiving trust's PAS. */
+  appointment: { start: string; pasAppointmentId: string };
+  patient: { nhsNumber: string };
+  createdAt: string;
+}

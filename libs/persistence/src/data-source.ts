@@ -9,10 +9,11 @@ import { ENTITIES } from './entities';
 import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-schema';
 import { TrustAdapterEdge1764400003000 } from './migrations/1764400003000-trust-adapter-edge';
 import { MatchingPolicy1764400004000 } from './migrations/1764400004000-matching-policy';
+import { BookingFailuresAndTransfers1764400005000 } from './migrations/1764400005000-booking-failures-and-transfers';
 import { Dashboard1764400007000 } from './migrations/1764400007000-dashboard';
 import { SlotTraceContext1764400009000 } from './migrations/1764400009000-slot-trace-context';
 
-export const MIGRATIONS = [InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, Dashboard1764400007000, SlotTraceContext1764400009000];
+export const MIGRATIONS = [InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000, SlotTraceContext1764400009000];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {

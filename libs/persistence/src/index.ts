@@ -1,6 +1,7 @@
 export * from './entities';
 export * from './data-source';
 export * from './outbox';
+export * from './queue-rebuild';
 export * from './persistence.module';
 export * from './testing';
 export * from './sms';

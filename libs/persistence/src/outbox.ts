@@ -11,6 +11,7 @@ import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
 import { QueueService, MetricsService, currentTraceparent } from '@app/platform';
 import { Client } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
+import { republishIfQueuesLost } from './queue-rebuild';
 
 export interface EnqueueOptions {
   /** For trust-scoped queues (write-back, inbound forwarding). */
@@ -65,6 +66,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private again = false;
   private stopped = false;
   private lastCleanup = 0;
+  private lastEpochCheck = 0;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -115,6 +117,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.running = true;
     let moved = 0;
     try {
+      await this.checkQueuesKept();
       do {
         this.again = false;
         let n: number;
@@ -156,6 +159,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       for (const [queue, list] of byQueue) this.metrics.counter('outbox_published_total', '', ['queue']).inc({ queue }, list.length);
       return rows.length;
     });
+  }
+
+  /** At most once per sweep: if Redis came back empty, every kept row is published again (queue-rebuild.ts). */
+  private async checkQueuesKept(): Promise<void> {
+    if (Date.now() - this.lastEpochCheck < SWEEP_MS) return;
+    this.lastEpochCheck = Date.now();
+    const n = await republishIfQueuesLost(this.ds, this.queues.redis);
+    if (n > 0) this.logger.warn(`Redis had lost its queues: re-publishing ${n} outbox row(s) from Postgres`);
   }
 
   private async cleanup(): Promise<void> {

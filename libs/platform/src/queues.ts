@@ -17,12 +17,14 @@
  * - Retries: `attempts` 8 with exponential back-off from 0.5 s (0.5, 1, 2 … 32 s, about a minute in
  *   all) and 50% jitter, so that jobs that failed together (a PAS outage) do not all come back in
  *   the same instant.
- * - Graceful shutdown: on SIGTERM Nest calls onApplicationShutdown; `Worker.close()` stops taking
- *   jobs and waits for the ones in flight to finish, so nothing is left stalled.
+ * - Graceful shutdown: on SIGTERM Nest calls beforeApplicationShutdown on every provider before
+ *   any onApplicationShutdown; the workers are closed in the first phase (`Worker.close()` stops
+ *   taking jobs and waits for the ones in flight to finish), so a job in flight still has its
+ *   database connections (TypeORM closes its pool in the second phase) and nothing is left stalled.
  * Redis must run with `maxmemory-policy noeviction`: an evicted job key is a lost job. Start-up
  * refuses any other policy in production and warns elsewhere (`checkEvictionPolicy`).
  */
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Job, JobsOptions, Processor, Queue, Worker, WorkerOptions } from 'bullmq';
 import IORedis, { Redis, RedisOptions } from 'ioredis';
 import { runJobInTrace } from './tracing';
@@ -71,7 +73,7 @@ export interface QueueServiceOptions {
 }
 
 @Injectable()
-export class QueueService implements OnModuleInit, OnApplicationShutdown {
+export class QueueService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('queues');
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
@@ -134,6 +136,11 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return [...new Set([...this.queues.keys(), ...this.workers.map((w) => w.name)])].sort();
   }
 
+  /** Idempotent: BullMQ hands back the same closing promise on a second call. */
+  private async closeWorkers(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.close()));
+  }
+
   async ping(): Promise<void> {
     const pong = await this.connection.ping();
     if (pong !== 'PONG') throw new Error(`unexpected PING reply ${pong}`);
@@ -144,9 +151,14 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return res?.[1] ?? null;
   }
 
+  /** First phase of shutdown: in-flight jobs finish while the database pool is still open. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.closeWorkers();
+  }
+
   /** Graceful: workers finish their in-flight jobs before the connection goes. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled(this.workers.map((w) => w.close()));
+    await this.closeWorkers();
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
