@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import IORedis from 'ioredis';
 import { startStack, Stack } from '../tools/stack/processes';
 import { matchingBenchmarks } from './matching-benchmarks';
+import { runScaleOutBurst } from './scale-out';
 
 export interface BenchResult {
   name: string;
@@ -118,4 +119,39 @@ export const BENCHMARKS: Benchmark[] = [
     },
   },
   ...matchingBenchmarks(withStack, OFFSET),
+  scaleOutBenchmark(),
 ];
+
+/**
+ * The same burst on 1 exchange worker + 1 booking worker, then on 2 + 2 (bench/scale-out.ts):
+ * the speed-up of the burst (matching and booking together), and each run's time.
+ */
+function scaleOutBenchmark(): Benchmark {
+  return {
+    produces: ['scaleout_burst_ms_1x1', 'scaleout_burst_ms_2x2', 'scaleout_burst_speedup'],
+    async run() {
+      const slots = 60;
+      const times: number[] = [];
+      for (const workers of [1, 2]) {
+        const db = await createTestDatabase('sx_bench_scale');
+        const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${BENCH_REDIS_DB}`;
+        const r = new IORedis(redisUrl);
+        await r.flushdb();
+        await r.quit();
+        try {
+          const res = await runScaleOutBurst({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots });
+          if (res.slotsWithMoreThanOneBooking || res.bookings !== slots) throw new Error(`scale-out burst broke an invariant: ${JSON.stringify(res)}`);
+          times.push(res.matchMs + res.bookMs);
+        } finally {
+          await db.drop();
+        }
+      }
+      const conditions = `${slots} slots released at once, then ${slots * 3} simultaneous YES answers (each job delivered twice); one API process; same Postgres and Redis`;
+      return [
+        { name: 'scaleout_burst_ms_1x1', value: times[0], unit: 'ms', target: null, better: 'lower', conditions: `1 exchange worker + 1 booking worker; ${conditions}` },
+        { name: 'scaleout_burst_ms_2x2', value: times[1], unit: 'ms', target: null, better: 'lower', conditions: `2 exchange workers + 2 booking workers; ${conditions}` },
+        { name: 'scaleout_burst_speedup', value: Math.round((times[0] / times[1]) * 100) / 100, unit: 'x', target: 1, better: 'higher', conditions: `1x1 time / 2x2 time; ${conditions}` },
+      ];
+    },
+  };
+}
