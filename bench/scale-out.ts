@@ -26,6 +26,9 @@ export interface ScaleOutOptions {
 }
 
 export interface ScaleOutResult {
+  /** Match jobs the API-only process ran (0), and what a worker process answers on an API route (404). */
+  apiMatchJobs: number;
+  workerApiStatus: number;
   /** Until every process answered /health/ready. */
   startupMs: number;
   /** From the first release to every slot holding its first wave. */
@@ -151,6 +154,9 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const bookMs = Date.now() - t1;
 
     const metrics = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The API process consumed nothing; a worker process serves no API route.
+    const apiMatchJobs = sum(await metrics(api), 'matching_jobs_total');
+    const workerApiStatus = (await fetch(`http://127.0.0.1:${api + 10}/v1/trusts/RQM/events`, { method: 'POST' })).status;
     const matchJobsByProcess: number[] = [];
     for (let i = 0; i < o.exchangeWorkers; i++) matchJobsByProcess.push(sum(await metrics(api + 10 + i), 'matching_jobs_total'));
     const repliesByProcess: number[] = [];
@@ -158,6 +164,8 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const one = async (sql: string) => ((await pg.query(sql)).rows[0] as { n: number }).n;
     const outcomes = (await pg.query(`SELECT outcome, count(*)::int AS n FROM patient_reply GROUP BY 1`)).rows as Array<{ outcome: string; n: number }>;
     return {
+      apiMatchJobs,
+      workerApiStatus,
       startupMs,
       matchMs,
       bookMs,

@@ -39,6 +39,9 @@ it('two exchange workers and two booking workers share a burst and never match o
   // Every slot booked exactly once; every other YES told the slot has gone.
   expect(result.bookings).toBe(slots);
   expect(result.replyOutcomes).toEqual({ claimed: slots, 'too-late': slots * 2 });
+  // PROCESS_ROLE keeps API and workers apart: the API process matched nothing, a worker serves no API.
+  expect(result.apiMatchJobs).toBe(0);
+  expect(result.workerApiStatus).toBe(404);
   // Both processes of each kind took part.
   for (const n of [...result.matchJobsByProcess, ...result.repliesByProcess]) expect(n).toBeGreaterThan(0);
   expect(result.matchJobsByProcess.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(slots);
