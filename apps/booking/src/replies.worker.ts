@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
-import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { Clock, MatchingPolicy, answerToUnclearReply, isInsideMinimumNotice, localDateIn } from '@app/domain';
 import { endWave, enqueue, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
@@ -17,8 +17,6 @@ import { POLICY } from './tokens';
 
 interface ReplyRecord { id: string; patient_id: string | null; intent: string; code: string | null; processed_at: Date | null }
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
-
-const HELP_AT_MOST_EVERY_MS = 10 * 60_000;
 
 @Injectable()
 export class RepliesWorker implements OnApplicationBootstrap {
@@ -66,7 +64,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
     if (!reply) return { status: 'skipped', reason: 'no such reply' };
     if (reply.processed_at) return { status: 'skipped', reason: 'already processed' };
     const outcome = reply.patient_id ? await this.act(tx, reply, reply.patient_id, opts) : 'unknown-number';
-    await tx.query(`UPDATE patient_reply SET processed_at = now(), outcome = $2 WHERE id = $1`, [replyId, outcome]);
+    // clock_timestamp(), not now(): the moment of the decision, not the start of a transaction that
+    // may have waited on the slot's lock (the reply → outcome time is read from it).
+    await tx.query(`UPDATE patient_reply SET processed_at = clock_timestamp(), outcome = $2 WHERE id = $1`, [replyId, outcome]);
     this.metrics.counter('patient_replies_total', 'Patient replies by intent and outcome', ['intent', 'outcome']).inc({ intent: reply.intent, outcome });
     return { status: 'done', reason: outcome };
   }
@@ -87,7 +87,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
       case 'yes':
       case 'no': {
         const offer = await this.findOffer(tx, patientId, reply.code);
-        if (!offer) return this.helpOrNothing(tx, patientId, reply.id);
+        if (!offer) return this.helpOrNothing(tx, patientId);
         if (reply.intent === 'no') {
           if (offer.status !== 'live') return 'decline-of-ended-offer';
           await this.decline(tx, offer, 'declined');
@@ -96,7 +96,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
         return this.accept(tx, offer, reply.id, opts.forceTaken === true);
       }
       default:
-        return this.helpOrNothing(tx, patientId, reply.id);
+        return this.helpOrNothing(tx, patientId);
     }
   }
 
@@ -171,14 +171,14 @@ export class RepliesWorker implements OnApplicationBootstrap {
     if (stillLive.length === 0) await endWave(tx, this.ics, offer.wave_id, 'every offer declined or undeliverable', { rematch: true });
   }
 
-  /** One help text per patient per few minutes, so a confused exchange never becomes a loop. */
-  private async helpOrNothing(tx: EntityManager, patientId: string, replyId: string): Promise<string> {
+  /** One help text per live offer, one polite "no open offer" a day: never a loop (answerToUnclearReply). */
+  private async helpOrNothing(tx: EntityManager, patientId: string): Promise<string> {
     const live = await this.liveOffers(tx, patientId);
-    const [p] = await tx.query(`SELECT help_sent_at FROM patient WHERE id = $1 FOR UPDATE`, [patientId]);
     const now = this.clock.now();
-    if (p?.help_sent_at && now.getTime() - new Date(p.help_sent_at).getTime() < HELP_AT_MOST_EVERY_MS) return 'help-suppressed';
+    const answer = answerToUnclearReply({ patientId, liveOfferIds: live.map((o) => o.id), today: localDateIn(now, this.ics.timeZone) });
+    const queued = await queueSms(tx, { patientId, kind: answer.kind, personalisation: {}, dedupeKey: answer.dedupeKey });
+    if (!queued) return 'help-suppressed';
     await tx.query(`UPDATE patient SET help_sent_at = $2 WHERE id = $1`, [patientId, now]);
-    await queueSms(tx, { patientId, kind: live.length > 0 ? 'help' : 'no_offer', personalisation: {}, dedupeKey: `help-${replyId}` });
-    return live.length > 0 ? 'help' : 'no-offer';
+    return answer.kind === 'help' ? 'help' : 'no-offer';
   }
 }

@@ -13,7 +13,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue, rows, wordingFor } from '@app/persistence';
-import { Clock, PreferenceForm, PreferenceProblem, applyPreferenceForm, parseIsoDate, MS_PER_MINUTE } from '@app/domain';
+import { Clock, PreferenceForm, PreferenceProblem, applyPreferenceForm, localDateIn, parseIsoDate, MS_PER_MINUTE } from '@app/domain';
 import { CLOCK, IcsDirectory } from '@app/platform';
 import type { Response } from 'express';
 import { DataSource, EntityManager } from 'typeorm';
@@ -136,7 +136,7 @@ export class OfferPageController {
     };
     const knownSites = new Set(this.ics.trusts.flatMap((t) => t.sites.map((s) => s.ods)));
     // The patient's calendar date, in the ICS's time zone.
-    const today = parseIsoDate(new Intl.DateTimeFormat('en-CA', { timeZone: this.ics.timeZone }).format(this.clock.now())) as Date;
+    const today = localDateIn(this.clock.now(), this.ics.timeZone);
     const outcome = await this.ds.transaction(async (tx) => {
       const current = await this.currentPreferences(tx, offer, { lock: true });
       const change = applyPreferenceForm(form, current, knownSites, today);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { parseReply, PatientReply } from './reply';
+import { answerToUnclearReply, parseReply, PatientReply } from './reply';
 
 const yes = (code: string | null = null): PatientReply => ({ kind: 'yes', code });
 const no = (code: string | null = null): PatientReply => ({ kind: 'no', code });
@@ -111,5 +111,20 @@ describe('parseReply', () => {
         if ((r.kind === 'yes' || r.kind === 'no') && r.code) expect(text.normalize('NFKC').toUpperCase()).toContain(r.code);
       }),
     );
+  });
+});
+
+describe('answerToUnclearReply', () => {
+  const today = new Date('2026-12-01T00:00:00Z');
+  it('helps once per live offer, whatever else the patient sends', () => {
+    const a = answerToUnclearReply({ patientId: 'p1', liveOfferIds: ['o2'], today });
+    expect(a).toEqual({ kind: 'help', dedupeKey: 'help-offer-o2' });
+    expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: ['o2'], today: new Date('2026-12-02T00:00:00Z') })).toEqual(a);
+    expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: ['o3'], today }).dedupeKey).not.toBe(a.dedupeKey);
+  });
+
+  it('answers a number with no live offer politely, once a day', () => {
+    expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: [], today })).toEqual({ kind: 'no_offer', dedupeKey: 'no-offer-p1-2026-12-01' });
+    expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: [], today: new Date('2026-12-02T00:00:00Z') }).dedupeKey).toBe('no-offer-p1-2026-12-02');
   });
 });

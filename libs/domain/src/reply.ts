@@ -75,3 +75,16 @@ export function parseReply(text: string): PatientReply {
   skipCourtesy();
   return i === tokens.length ? { kind, code } : UNCLEAR;
 }
+
+/**
+ * The answer to a reply we cannot act on (unclear, or a code that matches none of the number's
+ * offers). One help text per live offer, however many unclear replies follow — an auto-responder
+ * answering our help must not start a loop — and, for a number with no live offer, one short
+ * polite answer a day. The dedupe key is what holds that: a second message with the same key is
+ * never written.
+ */
+export function answerToUnclearReply(p: { patientId: string; liveOfferIds: readonly string[]; today: Date }): { kind: 'help' | 'no_offer'; dedupeKey: string } {
+  const [offerId] = [...p.liveOfferIds].sort();
+  if (offerId) return { kind: 'help', dedupeKey: `help-offer-${offerId}` };
+  return { kind: 'no_offer', dedupeKey: `no-offer-${p.patientId}-${p.today.toISOString().slice(0, 10)}` };
+}
