@@ -16,6 +16,14 @@ import { keyedNormal, keyedUniform } from './random';
 import { RuleAuditor } from './rules';
 import { indexKey, Pathway, ReleasedSlot, World } from './world';
 
+/** Notice left when a slot is freed: [label, up to this many hours]. */
+export const NOTICE_BANDS: ReadonlyArray<[string, number]> = [['< 3 days', 72], ['3-7 days', 168], ['1-4 weeks', 672], ['4+ weeks', Infinity]];
+
+function noticeBand(rel: ReleasedSlot): number {
+  const hours = (rel.startMs - rel.releaseMs) / 3_600_000;
+  return NOTICE_BANDS.findIndex(([, upTo]) => hours < upTo);
+}
+
 const OPEN = 0;
 const BOOKED = 1;
 /** Seen through the normal route: the projected appointment date passed before any offer won. */
@@ -46,6 +54,9 @@ export interface Tally {
   breachesAvoidedRtt: number;
   reofferableByTrust: number[];
   filledByTrust: number[];
+  /** By notice left at release (NOTICE_BANDS): where policies differ most. */
+  reofferableByNotice: number[];
+  filledByNotice: number[];
   offeredPatientsByQuintile: number[];
   bookedByQuintile: number[];
   /** Simulated time of the last event, so a reader can see how far the tail ran. */
@@ -207,6 +218,7 @@ class PolicyRun {
       matchSteps: 0, candidatesJudged: 0, daysSooner: [], hoursToFill: [], crossTrustMoves: 0,
       breachesAvoided52w: 0, breachesAvoidedP2: 0, breachesAvoidedRtt: 0,
       reofferableByTrust: new Array(trusts).fill(0), filledByTrust: new Array(trusts).fill(0),
+      reofferableByNotice: NOTICE_BANDS.map(() => 0), filledByNotice: NOTICE_BANDS.map(() => 0),
       offeredPatientsByQuintile: [0, 0, 0, 0, 0], bookedByQuintile: [0, 0, 0, 0, 0], lastEventMs: world.startMs,
     };
   }
@@ -255,6 +267,7 @@ class PolicyRun {
     t.reofferable++;
     if (byMove) t.reofferableByMove++;
     t.reofferableByTrust[rel.trust]++;
+    t.reofferableByNotice[noticeBand(rel)]++;
     const slot: SlotState = { rel, freed, policy, state: 'open', offered: new Set(), wave: null, everOffered: false, matchToken: 0 };
     this.events.push(noticeCutoff(freed.start, policy).getTime(), Kind.Cutoff, slot);
     this.scheduleMatch(slot, now);
@@ -463,6 +476,7 @@ class PolicyRun {
     t.sms.confirmed++;
     t.filled++;
     t.filledByTrust[slot.rel.trust]++;
+    t.filledByNotice[noticeBand(slot.rel)]++;
     if (slot.rel.chainOf >= 0) t.filledByMove++;
     t.bookedByQuintile[p.quintile]++;
     if (p.trust !== slot.rel.trust) t.crossTrustMoves++;

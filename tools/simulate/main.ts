@@ -5,14 +5,16 @@
  * another config file; `--only a,b` runs some scenarios; `--out <dir>` writes elsewhere.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { applyOverride, ConfigError, loadConfigFile, SimConfig } from './config';
 import { charts, comparisonTable, htmlReport, markdownReport, RunInfo } from './report';
+import { PolicyResult } from './outcomes';
 import { simulate } from './simulate';
+import { simulateInWorkers } from './workers';
 
 /** Flags of the tool itself; everything else is a config path. */
-const TOOL_FLAGS = new Set(['config', 'only', 'out', 'help']);
+const TOOL_FLAGS = new Set(['config', 'only', 'out', 'workers', 'help']);
 
 export function parseArgs(argv: string[]): { tool: Record<string, string>; overrides: Array<[string, string]> } {
   const tool: Record<string, string> = {};
@@ -45,7 +47,7 @@ function repositoryRoot(from: string): string {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const root = repositoryRoot(__dirname);
   const { tool, overrides } = parseArgs(process.argv.slice(2));
   if (tool.help) {
@@ -62,10 +64,15 @@ function main(): void {
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   console.log(`ICS outcome simulation: config v${config.version}, seed ${config.seed}, ${config.days} days, scale ${config.scale}, ${config.scenarios.length} policies`);
-  const sim = simulate(config, (r, ms) => console.log(`  ${r.policy.padEnd(18)} done in ${(ms / 1000).toFixed(1)} s (fill rate ${(100 * r.fill_rate).toFixed(1)}%)`));
+  const workers = tool.workers === undefined ? Math.min(2, cpus().length) : Number(tool.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new ConfigError([`--workers must be a whole number from 1 to 16`]);
+  const progress = (r: PolicyResult, ms: number) => console.log(`  ${r.policy.padEnd(18)} done in ${(ms / 1000).toFixed(1)} s (fill rate ${(100 * r.fill_rate).toFixed(1)}%)`);
+  // Worker threads load the compiled worker file; from sources (ts-jest) run in this thread.
+  const sim = workers > 1 && __filename.endsWith('.js') ? await simulateInWorkers(config, workers, progress) : simulate(config, progress);
   const info: RunInfo = {
     command: `npm run simulate -- ${process.argv.slice(2).join(' ')}`.trim(),
     machine,
+    loadAverage: loadavg()[0].toFixed(1),
     finishedAt: new Date().toISOString(),
     config,
     world: sim.world,
@@ -83,17 +90,16 @@ function main(): void {
   console.log(comparisonTable(sim.results));
   console.log('');
   console.log(`World: ${sim.world.pathways.toLocaleString('en-GB')} pathways, ${sim.world.base_slots_freed.toLocaleString('en-GB')} cancellations over ${sim.world.working_days} working days.`);
-  console.log(`Took ${(sim.timings.total_ms / 1000).toFixed(1)} s on ${machine}. Wrote ${join(out, 'latest.json')}, report.md, report.html.`);
+  console.log(`Took ${(sim.timings.total_ms / 1000).toFixed(1)} s (${sim.timings.workers} worker${sim.timings.workers > 1 ? 's' : ''}; ${(sim.timings.cpu_ms / 1000).toFixed(0)} s of CPU; load average ${info.loadAverage}) on ${machine}. Wrote ${join(out, 'latest.json')}, report.md, report.html.`);
 }
 
 if (require.main === module) {
-  try {
-    main();
-  } catch (e) {
+  main().catch((e: unknown) => {
     if (e instanceof ConfigError) {
       console.error(e.message);
       process.exit(2);
     }
-    throw e;
-  }
+    console.error(e);
+    process.exit(1);
+  });
 }

@@ -3,7 +3,7 @@
  * simulation/results/latest.json (one object per policy, names as issue 8 gives them).
  */
 import { Scenario, SimConfig } from './config';
-import { Tally } from './engine';
+import { NOTICE_BANDS, Tally } from './engine';
 import { Rule, RuleAuditor } from './rules';
 import { World } from './world';
 
@@ -47,6 +47,8 @@ export interface PolicyResult {
   days_sooner_distribution: Record<string, number>;
   median_hours_to_fill: number;
   fill_rate_by_trust: Record<string, number>;
+  /** By notice left when the slot was freed (only slots with at least the minimum notice). */
+  fill_rate_by_notice: Record<string, number>;
   patients_helped_per_1000_waiting_by_imd_quintile: number[];
   sms: Tally['sms'] & { total: number };
   offers: number;
@@ -111,6 +113,7 @@ export function summarise(world: World, config: SimConfig, scenario: Scenario, t
     days_sooner_distribution: distribution,
     median_hours_to_fill: round(quantile(hours, 0.5), 1),
     fill_rate_by_trust: Object.fromEntries(world.trusts.map((ods, t) => [ods, ratio(tally.filledByTrust[t], tally.reofferableByTrust[t])])),
+    fill_rate_by_notice: Object.fromEntries(NOTICE_BANDS.map(([label], i) => [label, ratio(tally.filledByNotice[i], tally.reofferableByNotice[i])])),
     patients_helped_per_1000_waiting_by_imd_quintile: tally.bookedByQuintile.map((b, q) => ratio(1000 * b, world.pathwaysByQuintile[q], 2)),
     sms: { ...tally.sms, total: smsTotal },
     offers: tally.offers,

@@ -5,15 +5,17 @@
  */
 import { SimConfig } from './config';
 import { DAYS_SOONER_BUCKETS, PolicyResult } from './outcomes';
-import { WorldSummary } from './simulate';
+import { Timings, WorldSummary } from './simulate';
 
 export interface RunInfo {
   command: string;
   machine: string;
+  /** 1-minute load average when the run ended: other work sharing the cores stretches wall time. */
+  loadAverage: string;
   finishedAt: string;
   config: SimConfig;
   world: WorldSummary;
-  timings: { world_ms: number; policies_ms: Record<string, number>; total_ms: number };
+  timings: Timings;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -23,6 +25,7 @@ const COLUMNS: Array<[string, (r: PolicyResult) => string]> = [
   ['policy', (r) => r.policy],
   ['fill rate', (r) => pct(r.fill_rate)],
   ['filled', (r) => int(r.slots_filled)],
+  ['fill < 3 days notice', (r) => pct(r.fill_rate_by_notice['< 3 days'] ?? 0)],
   ['median days sooner', (r) => r.median_days_sooner.toFixed(1)],
   ['SMS per fill', (r) => r.sms_per_fill.toFixed(2)],
   ['offers per fill', (r) => r.offers_per_fill.toFixed(2)],
@@ -120,6 +123,7 @@ export function charts(results: PolicyResult[]): Array<{ file: string; title: st
 
 const HOW_TO_READ = [
   '- **fill rate**: of the freed slots that could still be offered (at least the minimum notice left when released, including slots freed when a patient moved), the share booked.',
+  '- **fill < 3 days notice**: the same for slots freed with less than three days left (but at least the minimum notice): where waves, TTL and reach make the difference. All bands are in latest.json (`fill_rate_by_notice`).',
   '- **median days sooner**: for each booking, the days between the new slot and the date the patient would otherwise have been seen (their booked appointment, or an expected date when not yet booked).',
   '- **SMS per fill**: every text sent (offers, "expired", "no longer available", confirmations, answers to late replies) divided by bookings. **offers per fill** counts offers only.',
   '- **cross-trust moves**: bookings into another trust\'s slot (each carries an inter-provider transfer).',
@@ -156,7 +160,9 @@ export function markdownReport(results: PolicyResult[], info: RunInfo): string {
     '',
     '## Timings',
     '',
-    `Building the world: ${(info.timings.world_ms / 1000).toFixed(1)} s. ` + Object.entries(info.timings.policies_ms).map(([p, ms]) => `${p}: ${(ms / 1000).toFixed(1)} s`).join('; ') + '.',
+    `${info.timings.workers} worker thread(s); wall time ${(info.timings.total_ms / 1000).toFixed(1)} s, CPU time (all threads) ${(info.timings.cpu_ms / 1000).toFixed(1)} s; the machine's load average at the end was ${info.loadAverage}. ` +
+      `Building the world: ${(info.timings.world_ms / 1000).toFixed(1)} s. Per policy (wall): ` +
+      Object.entries(info.timings.policies_ms).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join('; ') + '.',
     '',
   ].join('\n');
 }

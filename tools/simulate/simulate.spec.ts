@@ -66,6 +66,7 @@ describe('outcome simulator', () => {
       expect(r.rule_violations).toBe(0);
       expect(Object.keys(r).slice(0, 8)).toEqual(['policy', 'fill_rate', 'median_days_sooner', 'sms_per_fill', 'cross_trust_moves', 'breaches_avoided_52w', 'fill_rate_by_imd_quintile', 'rule_violations']);
       expect(r.fill_rate_by_imd_quintile).toHaveLength(5);
+      expect(Object.keys(r.fill_rate_by_notice)).toEqual(['< 3 days', '3-7 days', '1-4 weeks', '4+ weeks']);
       expect(r.fill_rate).toBeGreaterThan(0);
       expect(r.fill_rate).toBeLessThanOrEqual(1);
       expect(r.sms.total).toBeGreaterThanOrEqual(r.offers + r.slots_filled);
@@ -84,7 +85,7 @@ describe('outcome simulator', () => {
   it('writes a table and reports naming every policy', () => {
     const c = small();
     const sim = simulate(c);
-    const info = { command: 'test', machine: 'test', finishedAt: 'now', config: c, world: sim.world, timings: sim.timings };
+    const info = { command: 'test', machine: 'test', loadAverage: '0', finishedAt: 'now', config: c, world: sim.world, timings: sim.timings };
     for (const text of [comparisonTable(sim.results), markdownReport(sim.results, info), htmlReport(sim.results, info)]) {
       for (const s of c.scenarios) expect(text).toContain(s.name);
     }
