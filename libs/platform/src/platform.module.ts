@@ -12,6 +12,7 @@ import { APP_LOGGER, createLogger } from './logger';
 import { MetricsController, MetricsService } from './metrics';
 import { QueueService } from './queues';
 import { QueueMetrics } from './queue-metrics';
+import { TelemetryShutdown } from './telemetry';
 import { CLOCK, SystemClock } from './clock';
 
 export interface PlatformOptions {
@@ -33,6 +34,7 @@ export class PlatformModule {
       { provide: CLOCK, useClass: SystemClock },
       { provide: APP_FILTER, useClass: AppErrorFilter },
       HealthRegistry,
+      TelemetryShutdown,
     ];
     if (opts.redis) {
       providers.push({

@@ -141,3 +141,10 @@ export async function stopTelemetry(): Promise<void> {
   await sdk?.shutdown().catch(() => undefined);
   sdk = undefined;
 }
+
+/** Flushes the last spans when Nest shuts down on SIGTERM (`beforeExit` does not fire then). */
+export class TelemetryShutdown {
+  async onApplicationShutdown(): Promise<void> {
+    await stopTelemetry();
+  }
+}
