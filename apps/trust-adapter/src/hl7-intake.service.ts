@@ -7,11 +7,11 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SlotEventDto, SlotEventKind } from '@app/contracts';
+import { SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
 import { enqueue } from '@app/persistence';
-import { CLOCK, IcsDirectory, MetricsService } from '@app/platform';
+import { CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ClinicMap } from './clinic-map';
@@ -104,17 +104,25 @@ export class Hl7IntakeService {
     }
     const id = randomUUID();
     const event = this.toEvent(id, siu, clinic);
-    const inserted = await this.ds.transaction(async (tx) => {
-      const rows = await tx.query(
-        `INSERT INTO hl7_message (id, trust_ods, control_id, message_type, status, ack_code, event, raw)
+    // One statement, so one round trip and one commit: the message and the job that forwards it are
+    // stored together (as enqueue() would in a transaction), and the relay is woken at commit.
+    const payload = { hl7MessageId: id, ...(currentTraceparent() ? { traceparent: currentTraceparent() } : {}) };
+    const inserted: Array<{ id: string }> = await this.ds.query(
+      `WITH message AS (
+         INSERT INTO hl7_message (id, trust_ods, control_id, message_type, status, ack_code, event, raw)
          VALUES ($1, $2, $3, $4, 'accepted', 'AA', $5, $6)
-         ON CONFLICT (trust_ods, control_id) WHERE status = 'accepted' DO NOTHING RETURNING id`,
-        [id, this.config.TRUST_ODS, siu.header.controlId, `SIU^${siu.event}`, JSON.stringify(event), raw],
-      );
-      if (rows.length > 0) await enqueue(tx, 'forward-hl7', { hl7MessageId: id }, { ods: this.config.TRUST_ODS });
-      return rows.length > 0;
-    });
-    return { code: 'AA', ack: this.ack(siu.header, 'AA'), duplicate: !inserted };
+         ON CONFLICT (trust_ods, control_id) WHERE status = 'accepted' DO NOTHING RETURNING id
+       ), job AS (
+         INSERT INTO outbox (queue, job_name, job_id, payload) SELECT $7, 'forward-hl7', $8, $9 FROM message RETURNING id
+       )
+       SELECT message.id, pg_notify('outbox', '') FROM message`,
+      [
+        id, this.config.TRUST_ODS, siu.header.controlId, `SIU^${siu.event}`, JSON.stringify(event), raw,
+        queueFor('forward-hl7', this.config.TRUST_ODS), jobId('forward-hl7', payload), JSON.stringify(payload),
+      ],
+    );
+    const stored = inserted.length > 0;
+    return { code: 'AA', ack: this.ack(siu.header, 'AA'), duplicate: !stored };
   }
 
   private toEvent(id: string, siu: SiuMessage, clinic: { tfc: string; appointmentType: 'NEW' | 'FUP'; minAgeYears?: number; maxAgeYears?: number; sex?: 'M' | 'F' }): SlotEventDto {

@@ -1,0 +1,145 @@
+/**
+ * The trust adapter's benchmarks (issue "Trust adapter: a PAS edge that integration engineers can
+ * trust"), on the built exchange and RQM adapter only, with a fresh database:
+ * - `mllp_ack_per_s`: valid SIU messages ACKed per second by one adapter, each stored durably (and
+ *   its forwarding job written) before its AA, from 4 concurrent MLLP senders;
+ * - `ptl_250k_import_s` / `ptl_250k_peak_rss_mb`: a 250,000-row PTL snapshot streamed to
+ *   `POST /v1/ptl` until the JSON answer, and the adapter process's peak resident memory meanwhile.
+ */
+import { buildSiu, MllpClient, readAck } from '@app/hl7';
+import { createTestDatabase } from '@app/persistence';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import IORedis from 'ioredis';
+import type { Benchmark, BenchResult } from './benchmarks';
+import { startStack, Stack } from '../tools/stack/processes';
+
+const HOUR = 3_600_000;
+const SENDERS = 4;
+const MESSAGES = 3_000;
+const PTL_ROWS = 250_000;
+
+/** RSS of one process in MB (from ps). */
+function rssOf(pid: number): number {
+  const out = execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  return Math.round(Number(out || 0) / 1024);
+}
+
+/** Distinct synthetic NHS numbers (999 range, modulus-11 valid). */
+function* nhsNumbers(): Generator<string> {
+  for (let n = 0; ; n++) {
+    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
+    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
+    if (check !== 10) yield d.join('') + (check === 11 ? 0 : check);
+  }
+}
+
+async function withAdapter<T>(offset: number, redisDb: number, fn: (stack: Stack) => Promise<T>): Promise<T> {
+  const db = await createTestDatabase('sx_bench_adapter');
+  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${redisDb}`;
+  const r = new IORedis(redisUrl);
+  await r.flushdb();
+  await r.quit();
+  const stack = await startStack({
+    databaseUrl: db.url, redisUrl, portOffset: offset, apps: ['slot-exchange', 'trust-adapter-RQM'],
+    env: { DEMO: '0', QUIET_HOURS: '', LOG_LEVEL: 'warn' },
+  });
+  try {
+    return await fn(stack);
+  } finally {
+    await stack.stop();
+    await db.drop();
+  }
+}
+
+/** Writes a valid 250,000-row snapshot to a file (generated as a stream too, so the bench itself stays small). */
+async function writePtl(path: string): Promise<void> {
+  const out = createWriteStream(path);
+  out.write('PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER,POSTCODE,OFFER_CONSENT,ICS_WIDE_CONSENT,ACCEPTABLE_SITES,Outpatient_Future_Appointment_Date,CURRENT_APPOINTMENT_ID\n');
+  const tfcs = ['100', '101', '110', '120', '130', '300', '301', '320', '330', '502'];
+  const priorities = ['P2', 'P3', 'P4'];
+  const numbers = nhsNumbers();
+  for (let i = 0; i < PTL_ROWS; i++) {
+    const nhs = numbers.next().value as string;
+    const line = `PW${i},${nhs},19${50 + (i % 50)}-0${1 + (i % 9)}-1${i % 10},${tfcs[i % 10]},${i % 3 ? 'NEW' : 'FUP'},2026-0${1 + (i % 9)}-0${1 + (i % 9)},${priorities[i % 3]},07700900${String(i % 1000).padStart(3, '0')},SW10 9NH,Y,${i % 2 ? 'Y' : 'N'},ANY,2027-0${1 + (i % 9)}-15T09:30:00Z,APPT${i}\n`;
+    if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  out.end();
+  await finished(out);
+}
+
+export function adapterBenchmarks(offset: number, redisDb: number): Benchmark[] {
+  return [
+    {
+      produces: ['mllp_ack_per_s'],
+      async run(): Promise<BenchResult[]> {
+        return withAdapter(offset, redisDb, async (stack) => {
+          const port = stack.mllpPorts.RQM;
+          const message = (k: number) => buildSiu({
+            event: 'S15', controlId: `BM${k}T${Date.now().toString(36)}`, sendingFacility: 'RQM', fillerId: `BMF${k}-${Date.now().toString(36)}`,
+            start: new Date(Date.now() + (72 + (k % 500)) * HOUR), minutes: 20, clinic: '330-NEW', siteOds: 'RQM01', nhsNumber: '9990000018', now: new Date(),
+          });
+          const clients = Array.from({ length: SENDERS }, () => new MllpClient('127.0.0.1', port, { timeoutMs: 30_000 }));
+          let refused = 0;
+          const send = async (from: number, count: number) => {
+            await Promise.all(clients.map(async (c, s) => {
+              for (let k = from + s; k < from + count; k += SENDERS) if (readAck(await c.send(message(k)))?.code !== 'AA') refused++;
+            }));
+          };
+          try {
+            await send(0, 400); // warm-up: connections, JIT, connection pool
+            const t0 = performance.now();
+            await send(1_000_000, MESSAGES);
+            const seconds = (performance.now() - t0) / 1000;
+            if (refused) throw new Error(`${refused} messages were not ACKed AA`);
+            return [{
+              name: 'mllp_ack_per_s', value: Math.round(MESSAGES / seconds), unit: 'msg/s', target: 2000, better: 'higher',
+              conditions: `${MESSAGES.toLocaleString('en-GB')} valid SIU^S15 from ${SENDERS} concurrent MLLP senders (one at a time each, waiting for the ACK) to one adapter; each stored with its forwarding job in Postgres before its AA; exchange forwarding and matching running meanwhile`,
+            }];
+          } finally {
+            await Promise.all(clients.map((c) => c.close()));
+          }
+        });
+      },
+    },
+    {
+      produces: ['ptl_250k_import_s', 'ptl_250k_peak_rss_mb'],
+      async run(): Promise<BenchResult[]> {
+        const dir = mkdtempSync(join(tmpdir(), 'sx-ptl-'));
+        const file = join(dir, 'ptl.csv');
+        try {
+          await writePtl(file);
+          const mb = Math.round(statSync(file).size / 2 ** 20);
+          return await withAdapter(offset, redisDb, async (stack) => {
+            const pid = stack.processes.find((p) => p.name === 'trust-adapter-RQM')!.pid;
+            let peak = rssOf(pid);
+            const sampler = setInterval(() => { peak = Math.max(peak, rssOf(pid)); }, 100);
+            const t0 = performance.now();
+            const res = await fetch(`${stack.urls['trust-adapter-RQM']}/v1/ptl`, {
+              method: 'POST',
+              headers: { 'content-type': 'text/csv', authorization: 'Bearer dev-RQM-token' },
+              body: Readable.toWeb(createReadStream(file)) as unknown as ReadableStream,
+              duplex: 'half',
+            } as RequestInit);
+            const body = (await res.json()) as { accepted: number; rejected: number };
+            const seconds = (performance.now() - t0) / 1000;
+            clearInterval(sampler);
+            peak = Math.max(peak, rssOf(pid));
+            if (res.status !== 200 || body.accepted !== PTL_ROWS) throw new Error(`PTL import answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+            const conditions = `${PTL_ROWS.toLocaleString('en-GB')}-row snapshot (${mb} MB CSV, all columns most trusts send) streamed to POST /v1/ptl on a fresh database`;
+            return [
+              { name: 'ptl_250k_import_s', value: Math.round(seconds * 10) / 10, unit: 's', target: 30, better: 'lower', conditions: `${conditions}, until the JSON answer (every row applied at the exchange, the snapshot completed)` },
+              { name: 'ptl_250k_peak_rss_mb', value: peak, unit: 'MB', target: 300, better: 'lower', conditions: `peak RSS of the adapter process during that import (sampled every 100 ms)` },
+            ];
+          });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    },
+  ];
+}
