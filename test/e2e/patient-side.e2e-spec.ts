@@ -120,8 +120,9 @@ describe('two notifier processes', () => {
     }
     expect(most).toBeLessThanOrEqual(RATE_LIMIT);
     // 10 a second, split safely into 5 per fixed second for both processes together: a burst of
-    // 30 needs at least five more windows after the first. Two private limits would take half that.
-    expect(times[times.length - 1] - times[0]).toBeGreaterThanOrEqual(5 * RATE_WINDOW_MS - 200);
+    // 30 needs five more windows after the first (about 5 s, less the jitter of a busy machine).
+    // Two private limits would have sent it in about 2 s.
+    expect(times[times.length - 1] - times[0]).toBeGreaterThanOrEqual(3.5 * RATE_WINDOW_MS);
     // Both instances did real work.
     const [a, b] = [await sentCount(notifierUrl), await sentCount(secondNotifierUrl)];
     expect(a + b).toBeGreaterThanOrEqual(burst);

@@ -265,8 +265,12 @@ describe('the offer page', () => {
 
   it('shows the offer: hospital, address, specialty, date, time, how long it lasts, and both answers', async () => {
     const offer = await createOffer(pg, { sms: false });
-    const { status, html } = await page(`/o/${offer.token}`);
+    const res = await fetch(`${BASE}/o/${offer.token}`);
+    const { status, html } = { status: res.status, html: await res.text() };
     expect(status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
     for (const text of ['Chelsea and Westminster Hospital NHS Foundation Trust', '369 Fulham Rd', 'SW10 9NH', 'Dermatology', 'about 2 hours', `YES ${offer.code}`]) expect(html).toContain(text);
     expect(html).toContain(`action="/o/${offer.token}/accept"`);
     expect(html).toContain(`action="/o/${offer.token}/decline"`);

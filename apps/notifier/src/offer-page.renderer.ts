@@ -13,7 +13,10 @@ export class OfferPageRenderer {
   );
 
   render(res: Response, status: number, view: string, context: Record<string, unknown>): void {
+    // No caching (the page shows an offer to one person), no token leaking through Referer, and
+    // no framing: an Accept button must not be clickable from inside someone else's page.
     res.status(status).type('html').setHeader('cache-control', 'no-store').setHeader('referrer-policy', 'no-referrer');
+    res.setHeader('x-frame-options', 'DENY').setHeader('content-security-policy', "frame-ancestors 'none'");
     res.send(this.env.render(view, context));
   }
 
