@@ -1,0 +1,168 @@
+/**
+ * Acceptance storm (issue 5): patients' YES replies arriving together through the notifier's real
+ * Notify callback (`POST /notify/inbound`), claimed by the booking service on the whole running
+ * stack. Two storms on one stack:
+ * - 200 simultaneous YES for one slot (200 patients offered it);
+ * - 1,000 slots × 3 patients each, every slot's three YES sent at the same instant, 50 slots'
+ *   triples in flight at a time.
+ * Offers are seeded straight into Postgres (the matching engine and SMS sending have their own
+ * benchmarks); everything from the reply on is the production path: callback → outbox → BullMQ →
+ * claim, and the write-backs, confirmations and "no longer available" texts that follow compete
+ * for the same machine.
+ *
+ * Figures:
+ * - `accept_storm_bookings_per_s`: slots claimed per second in the 1,000-slot storm (first reply
+ *   sent → last claim committed);
+ * - `accept_storm_p99_ms`: reply → outcome (the callback request sent → the reply's decision
+ *   committed: a claim, or "no longer available"), 99th percentile over both storms;
+ * - `accept_storm_ceiling_ratio`: bookings per second over the rate of single-row UPDATE
+ *   transactions the same Postgres sustains in the same run with the booking worker's concurrency
+ *   (8 connections), i.e. the share of the database's bare write ceiling that the claim achieves.
+ * Both storms must book every slot exactly once, or the benchmark fails.
+ */
+import { createTestDatabase } from '@app/persistence';
+import IORedis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'pg';
+import { startStack } from '../tools/stack/processes';
+import type { Benchmark, BenchResult } from './benchmarks';
+
+const SLOTS = 1000;
+const PER_SLOT = 3;
+const CROWD = 200;
+const IN_FLIGHT_SLOTS = 50;
+const WORKER_CONCURRENCY = 8;
+const CALLBACK_TOKEN = 'dev-notify-callback-token';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mobileOf = (i: number) => `+4477009${String(i).padStart(5, '0')}`;
+
+/** Patients, open entries, slots in offering with a live wave, and one live offer per patient. */
+async function seed(pool: Pool): Promise<void> {
+  const patients = SLOTS * PER_SLOT + CROWD;
+  await pool.query(
+    `INSERT INTO patient (nhs_number, birth_date, mobile, mobile_status)
+     SELECT 'B' || lpad(i::text, 9, '0'), '1970-01-01', '+4477009' || lpad(i::text, 5, '0'), 'valid' FROM generate_series(0, $1 - 1) i`,
+    [patients],
+  );
+  await pool.query(
+    `INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, offer_consent)
+     SELECT 'RQM', 'STORM-' || p.nhs_number, p.id, '330', 'NEW', 'P3', 3, '2026-03-01', '2026-07-05', true FROM patient p`,
+  );
+  // Slot s (0 … SLOTS) starts a few days ahead; slot SLOTS is the crowd's.
+  await pool.query(
+    `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at, match_round)
+     SELECT 'RQM', 'RQM01', '330-NEW', '330', 'NEW', date_trunc('hour', now()) + interval '96 hours' + s * interval '20 minutes', 20,
+            'STORM-F-' || s, 'storm-' || s, 'offering', date_trunc('hour', now()) + interval '72 hours' + s * interval '20 minutes', 1
+       FROM generate_series(0, $1) s`,
+    [SLOTS],
+  );
+  await pool.query(
+    `INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) SELECT id, 1, 'live', 1, now(), now() + interval '2 hours' FROM slot`,
+  );
+  // Patient i is offered slot floor(i / 3); the last CROWD patients are all offered the crowd's slot.
+  await pool.query(
+    `WITH p AS (SELECT e.id AS entry_id, e.patient_id, substr(pt.nhs_number, 2)::int AS i FROM waiting_list_entry e JOIN patient pt ON pt.id = e.patient_id),
+          s AS (SELECT s.id AS slot_id, w.id AS wave_id, substr(s.source_event_id, 7)::int AS n FROM slot s JOIN offer_wave w ON w.slot_id = s.id)
+     INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+     SELECT s.slot_id, s.wave_id, p.entry_id, p.patient_id, 1, '{}', 1, lpad((p.i % 10000)::text, 4, '0'), gen_random_uuid()::text, 'live', now() + interval '2 hours'
+       FROM p JOIN s ON s.n = LEAST(p.i / $1, $2)`,
+    [PER_SLOT, SLOTS],
+  );
+}
+
+/** Single-row UPDATE transactions per second, from `WORKER_CONCURRENCY` connections for `ms`. */
+async function writeCeiling(pool: Pool, ms = 3000): Promise<number> {
+  await pool.query(`CREATE TABLE bench_ceiling (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)`);
+  await pool.query(`INSERT INTO bench_ceiling (id) SELECT generate_series(0, 999)`);
+  const end = Date.now() + ms;
+  let done = 0;
+  const started = Date.now();
+  await Promise.all(Array.from({ length: WORKER_CONCURRENCY }, async (_, k) => {
+    for (let i = k; Date.now() < end; i += WORKER_CONCURRENCY) {
+      await pool.query(`UPDATE bench_ceiling SET n = n + 1 WHERE id = $1`, [i % 1000]);
+      done++;
+    }
+  }));
+  return done / ((Date.now() - started) / 1000);
+}
+
+export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark {
+  return {
+    produces: ['accept_storm_bookings_per_s', 'accept_storm_p99_ms', 'accept_storm_ceiling_ratio'],
+    async run(): Promise<BenchResult[]> {
+      const db = await createTestDatabase('sx_bench_storm');
+      const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${redisDb}`;
+      const r = new IORedis(redisUrl);
+      await r.flushdb();
+      await r.quit();
+      const stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: offset, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_RECEIPTS: '0' } });
+      const pool = new Pool({ connectionString: db.url, max: WORKER_CONCURRENCY });
+      try {
+        await seed(pool);
+        const ceiling = await writeCeiling(pool);
+        const inbound = `http://127.0.0.1:${3002 + offset}/notify/inbound`;
+        const sentAt = new Map<string, number>();
+        let retried = 0;
+        // As Notify does, a callback refused with a 5xx (the notifier out of database connections
+        // in the crowd) is sent again after a pause; its latency still counts from the first try.
+        const send = async (patient: number) => {
+          const id = randomUUID();
+          sentAt.set(id, Date.now());
+          const body = JSON.stringify({ id, source_number: mobileOf(patient).slice(1), destination_number: '07700900000', message: `YES ${String(patient % 10000).padStart(4, '0')}`, date_received: new Date().toISOString() });
+          for (let attempt = 0; ; attempt++) {
+            const res = await fetch(inbound, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CALLBACK_TOKEN}` }, body });
+            await res.arrayBuffer();
+            if (res.status === 200) return;
+            if (res.status < 500 || attempt === 5) throw new Error(`callback answered ${res.status}`);
+            retried++;
+            await sleep(250 * 2 ** attempt);
+          }
+        };
+        const settled = async (expected: number, ms: number) => {
+          const end = Date.now() + ms;
+          for (;;) {
+            const [{ n }] = (await pool.query(`SELECT count(*)::int AS n FROM patient_reply WHERE processed_at IS NOT NULL`)).rows;
+            if (n >= expected) return;
+            if (Date.now() > end) throw new Error(`only ${n} of ${expected} replies decided within ${ms / 1000} s`);
+            await sleep(100);
+          }
+        };
+
+        // Storm 1: the crowd, all at once, for one slot.
+        const crowd = Array.from({ length: CROWD }, (_, k) => SLOTS * PER_SLOT + k);
+        await Promise.all(crowd.map(send));
+        const crowdStart = Date.now();
+        await settled(CROWD, 120_000);
+        const crowdMs = Date.now() - crowdStart;
+
+        // Storm 2: 1,000 slots × 3, each slot's triple at one instant, IN_FLIGHT_SLOTS triples at a time.
+        const stormStart = Date.now();
+        let next = 0;
+        await Promise.all(Array.from({ length: IN_FLIGHT_SLOTS }, async () => {
+          for (let s = next++; s < SLOTS; s = next++) await Promise.all([0, 1, 2].map((k) => send(s * PER_SLOT + k)));
+        }));
+        await settled(CROWD + SLOTS * PER_SLOT, 300_000);
+        console.log(`accept storm: ${CROWD} YES for one slot decided in ${crowdMs} ms; ${SLOTS} × ${PER_SLOT} decided in ${Date.now() - stormStart} ms; write ceiling ${Math.round(ceiling)}/s`);
+
+        const perSlot = (await pool.query(`SELECT count(b.id)::int AS n FROM slot s LEFT JOIN booking b ON b.slot_id = s.id GROUP BY s.id`)).rows;
+        if (perSlot.length !== SLOTS + 1 || perSlot.some((x) => x.n !== 1)) throw new Error('the storm broke "one booking per slot"');
+        const decided = (await pool.query(`SELECT external_id, outcome, extract(epoch FROM processed_at) * 1000 AS at FROM patient_reply`)).rows;
+        const latencies = decided.map((d) => Number(d.at) - sentAt.get(d.external_id)!).sort((a, b) => a - b);
+        const p99 = Math.round(latencies[Math.ceil(latencies.length * 0.99) - 1]);
+        const lastClaim = Math.max(...decided.filter((d) => d.outcome === 'claimed').map((d) => Number(d.at)));
+        const perSecond = SLOTS / ((lastClaim - stormStart) / 1000);
+        const conditions = `whole stack on one machine; YES via POST /notify/inbound; ${CROWD} YES for one slot, then ${SLOTS} slots × ${PER_SLOT} YES (each slot's three at once, ${IN_FLIGHT_SLOTS} slots in flight); booking worker concurrency ${WORKER_CONCURRENCY}; ${retried} callback(s) retried after a 5xx`;
+        return [
+          { name: 'accept_storm_bookings_per_s', value: Math.round(perSecond * 10) / 10, unit: 'bookings/s', target: null, better: 'higher', conditions: `${SLOTS}-slot storm: first reply sent → last claim committed; ${conditions}` },
+          { name: 'accept_storm_p99_ms', value: p99, unit: 'ms', target: 300, better: 'lower', conditions: `reply → outcome (callback sent → claim or "no longer available" committed), p99 of ${latencies.length}; ${conditions}` },
+          { name: 'accept_storm_ceiling_ratio', value: Math.round((perSecond / ceiling) * 1000) / 1000, unit: 'ratio', target: null, better: 'higher', conditions: `bookings/s ÷ single-row UPDATE transactions/s on the same Postgres in the same run (${Math.round(ceiling)}/s from ${WORKER_CONCURRENCY} connections); ${conditions}` },
+        ];
+      } finally {
+        await pool.end();
+        await stack.stop();
+        await db.drop();
+      }
+    },
+  };
+}
