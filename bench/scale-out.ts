@@ -123,10 +123,16 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     // The matching burst: a whole clinic's slots at once.
     const base = Math.ceil((Date.now() + 72 * HOUR) / HOUR) * HOUR;
     const t0 = Date.now();
-    await Promise.all(Array.from({ length: o.slots }, (_, i) => call('/events', {
-      eventId: randomUUID(), kind: 'slot-released', controlId: `SCALE${i}`, siteOds: 'RQM01', clinicCode: '330-NEW', tfc: '330', appointmentType: 'NEW',
-      start: new Date(base + i * 20 * 60_000).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-SCALE-${i}-${t0}`,
-    })));
+    // Eight at a time, as adapters forward them (a few workers each), not one connection per slot.
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = next++; i < o.slots; i = next++) {
+        await call('/events', {
+          eventId: randomUUID(), kind: 'slot-released', controlId: `SCALE${i}`, siteOds: 'RQM01', clinicCode: '330-NEW', tfc: '330', appointmentType: 'NEW',
+          start: new Date(base + i * 20 * 60_000).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-SCALE-${i}-${t0}`,
+        });
+      }
+    }));
     await until('every slot offered', async () => {
       const [r] = (await pg.query(`SELECT count(*)::int AS n FROM slot WHERE status = 'offering'`)).rows;
       return r.n === o.slots;
