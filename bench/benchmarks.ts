@@ -4,8 +4,7 @@ import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
 import IORedis from 'ioredis';
 import { startStack, Stack } from '../tools/stack/processes';
-import { acceptStormBenchmark } from './accept-storm';
-import { adapterBenchmarks } from './adapter-benchmarks';
+import { dashboardBenchmarks } from './dashboard-benchmarks';
 import { matchingBenchmarks } from './matching-benchmarks';
 import { runScaleOutBurst } from './scale-out';
 
@@ -121,8 +120,7 @@ export const BENCHMARKS: Benchmark[] = [
     },
   },
   ...matchingBenchmarks(withStack, OFFSET),
-  acceptStormBenchmark(OFFSET, BENCH_REDIS_DB),
-  ...adapterBenchmarks(OFFSET, BENCH_REDIS_DB),
+  ...dashboardBenchmarks(OFFSET, BENCH_REDIS_DB),
   scaleOutBenchmark(),
 ];
 

@@ -11,11 +11,16 @@ export class DashboardConfig extends DataConfig {
   override PORT = 3001;
 
   /**
-   * `1`: the demo accounts exist (DEMO_ACCOUNTS, password DEMO_DASHBOARD_PASSWORD), also with DEMO=0
-   * (no demo patients is not no way in). Refused in production.
+   * The demo accounts (DEMO_ACCOUNTS, password DEMO_DASHBOARD_PASSWORD): `auto` = present unless
+   * NODE_ENV=production, also with DEMO=0 (no demo patients is not no way in). `1` is refused in
+   * production.
    */
-  @IsIn(['0', '1'])
-  DASHBOARD_DEMO_ACCOUNTS = '1';
+  @IsIn(['auto', '0', '1'])
+  DASHBOARD_DEMO_ACCOUNTS: 'auto' | '0' | '1' = 'auto';
+
+  demoAccounts(): boolean {
+    return this.DASHBOARD_DEMO_ACCOUNTS === 'auto' ? this.NODE_ENV !== 'production' : this.DASHBOARD_DEMO_ACCOUNTS === '1';
+  }
 
   /** First administrator, created when no account exists yet (the only way in on a fresh production database). */
   @IsOptional() @IsString() @EmptyAsUndefined()

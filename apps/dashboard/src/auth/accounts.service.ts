@@ -43,7 +43,7 @@ export class AccountsService implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.config.DASHBOARD_DEMO_ACCOUNTS === '1') {
+    if (this.config.demoAccounts()) {
       const existing = new Set<string>((await this.ds.query(`SELECT email FROM dashboard_user`)).map((r: { email: string }) => r.email));
       const missing = DEMO_ACCOUNTS.filter((a) => !existing.has(a.email));
       const hash = missing.length ? await hashPassword(DEMO_DASHBOARD_PASSWORD, this.config.PASSWORD_COST_LOG2) : '';
