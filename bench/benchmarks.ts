@@ -4,6 +4,8 @@ import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
 import IORedis from 'ioredis';
 import { startStack, Stack } from '../tools/stack/processes';
+import { acceptStormBenchmark } from './accept-storm';
+import { adapterBenchmarks } from './adapter-benchmarks';
 import { dashboardBenchmarks } from './dashboard-benchmarks';
 import { matchingBenchmarks } from './matching-benchmarks';
 import { runScaleOutBurst } from './scale-out';
@@ -120,6 +122,8 @@ export const BENCHMARKS: Benchmark[] = [
     },
   },
   ...matchingBenchmarks(withStack, OFFSET),
+  acceptStormBenchmark(OFFSET, BENCH_REDIS_DB),
+  ...adapterBenchmarks(OFFSET, BENCH_REDIS_DB),
   ...dashboardBenchmarks(OFFSET, BENCH_REDIS_DB),
   scaleOutBenchmark(),
 ];
