@@ -136,7 +136,7 @@ function scaleOutBenchmark(): Benchmark {
   return {
     produces: ['scaleout_burst_ms_1x1', 'scaleout_burst_ms_2x2', 'scaleout_burst_speedup'],
     async run() {
-      const slots = 60;
+      const slots = 40;
       const times: number[] = [];
       for (const workers of [1, 2]) {
         const db = await createTestDatabase('sx_bench_scale');

@@ -156,7 +156,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     await until('every answer processed', async () => {
       const [r] = (await pg.query(`SELECT count(*)::int AS n FROM patient_reply WHERE processed_at IS NULL`)).rows;
       return r.n === 0;
-    }, 120_000);
+    }, 300_000);
     const bookMs = Date.now() - t1;
 
     const metrics = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
