@@ -378,6 +378,14 @@ describe('PTL in: snapshot and delta', () => {
     expect(await entryStatus(bad.PATIENT_PATHWAY_IDENTIFIER)).toBeUndefined();
   });
 
+  it('a file of several batches is applied whole, batch after batch, with the bad row in the middle reported by its number', async () => {
+    const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
+    const rows = Array.from({ length: 2_600 }, (_, i) => (i === 2_099 ? ptlRow({ APPOINTMENT_TYPE: 'WALK-IN' }) : ptlRow()));
+    const res = await ptl(csv(rows), 'delta');
+    expect(res.json).toMatchObject({ accepted: 2_599, rejected: 1, rejectedRows: [{ row: 2_100, reasons: [expect.stringMatching(/APPOINTMENT_TYPE/)] }] });
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before + 2_599);
+  });
+
   it('a delta adds and changes only what it lists; a snapshot closes what it omits, but defers patients holding a live offer or a booking in flight until that settles', async () => {
     // Start from a known list: a snapshot of five pathways.
     const [keep, plain, offered, booking, failedBooking] = Array.from({ length: 5 }, () => ptlRow());

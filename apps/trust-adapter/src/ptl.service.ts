@@ -50,12 +50,22 @@ export class PtlService {
     const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
     let snapshotId: string | undefined;
     let batch: WaitingListRowDto[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
+    // One batch is applied at the exchange while the next is read and checked here: the two sides
+    // work at once, and memory holds at most two batches.
+    let inFlight: Promise<void> = Promise.resolve();
+    const send = async (rows: WaitingListRowDto[]) => {
       if (mode === 'snapshot' && !snapshotId) snapshotId = (await this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots')).snapshotId;
-      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, rows: batch });
-      result.accepted += batch.length;
+      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, rows });
+      result.accepted += rows.length;
+    };
+    const flush = async () => {
+      await inFlight;
+      if (batch.length === 0) return;
+      const rows = batch;
       batch = [];
+      inFlight = send(rows);
+      // Surfaced by the next flush (or the final one); never left unhandled meanwhile.
+      inFlight.catch(() => undefined);
     };
     let rows = 0;
     let broken = false;
@@ -73,6 +83,7 @@ export class PtlService {
     // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
     if (rows === 0 && mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
     await flush();
+    await inFlight;
     if (mode === 'snapshot' && snapshotId && !broken) {
       const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`);
       result.closed = done.closed;
