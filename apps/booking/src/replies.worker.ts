@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
-import { Clock, MatchingPolicy, answerToUnclearReply, isInsideMinimumNotice, localDateIn } from '@app/domain';
+import { Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
 import { endWave, enqueue, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
@@ -128,15 +128,18 @@ export class RepliesWorker implements OnApplicationBootstrap {
     const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slot_id]);
     const [offer]: OfferRecord[] = await tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE id = $1 FOR UPDATE`, [offerRef.id]);
     const words = wordingFor(this.ics, slot);
-    if (offer.status === 'accepted') {
-      const [booking] = await tx.query(`SELECT id, status FROM booking WHERE offer_id = $1`, [offer.id]);
-      if (booking?.status === 'confirmed') {
+    const [previous] = offer.status === 'accepted' ? await tx.query(`SELECT id, status FROM booking WHERE offer_id = $1`, [offer.id]) : [];
+    const decision = decideAcceptance(
+      { offer: { status: offer.status, expiresAt: new Date(offer.expires_at) }, slot: { status: slot.status, start: new Date(slot.start_at) }, booking: previous, lostRace: forceTaken },
+      now, this.policy,
+    );
+    if (decision.kind === 'repeat') {
+      if (decision.resendConfirmation) {
         await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${replyId}` });
       }
       return 'repeat-yes';
     }
-    const tooLate = isInsideMinimumNotice(new Date(slot.start_at), now, this.policy);
-    if (forceTaken || offer.status !== 'live' || slot.status !== 'offering' || new Date(offer.expires_at) <= now || tooLate) {
+    if (decision.kind === 'no-longer-available') {
       await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${offer.id}` });
       return 'too-late';
     }

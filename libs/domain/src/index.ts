@@ -19,6 +19,7 @@ export * from './slot';
 export * from './eligibility';
 export * from './ranking';
 export * from './offer';
+export * from './acceptance';
 export * from './match-step';
 export * from './reply';
 export * from './ptl';
