@@ -54,7 +54,8 @@ const SEED = [
   `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, previous_appointment_start, created_at, confirmed_at)
      SELECT o.slot_id, o.id, o.entry_id, o.patient_id, 'confirmed', s.trust_ods, e.trust_ods, s.start_at + interval '30 days', o.responded_at, o.responded_at
        FROM offer o JOIN slot s ON s.id = o.slot_id JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.status = 'accepted'`,
-  `ANALYZE`,
+  // What autovacuum would have done to a year-old table: statistics and the visibility map (index-only scans).
+  `VACUUM ANALYZE`,
 ];
 
 function p99(samples: number[]): number {

@@ -36,45 +36,44 @@ export interface Overview {
 
 export async function overviewFigures(q: Q, opts: { trust: string | null; now: Date; timeZone: string }): Promise<Overview> {
   const params = [opts.now, opts.trust, opts.timeZone];
+  // Each slot of the last 30 days once, with what became of it through index probes (its offers,
+  // its booking, its offers' SMS); then counted into the three windows.
   const scoped = `
     WITH win(name, since) AS (VALUES
         ('today', date_trunc('day', $1::timestamptz AT TIME ZONE $3) AT TIME ZONE $3),
         ('7d', $1::timestamptz - interval '7 days'),
-        ('30d', $1::timestamptz - interval '30 days')),
-      s AS (
-        SELECT id, released_at, status, closed_reason, start_at FROM slot
-         WHERE released_at >= $1::timestamptz - interval '30 days' AND released_at <= $1 AND ($2::text IS NULL OR trust_ods = $2))`;
+        ('30d', $1::timestamptz - interval '30 days'))`;
   const [main, closed] = await Promise.all([
     q.query(
       `${scoped},
-      b AS (
-        SELECT DISTINCT ON (bk.slot_id) bk.slot_id, bk.created_at, bk.previous_appointment_start
-          FROM booking bk JOIN s ON s.id = bk.slot_id WHERE bk.status <> 'failed' ORDER BY bk.slot_id, bk.created_at),
-      offered AS (SELECT s.id FROM s WHERE EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = s.id)),
-      sms AS (
-        SELECT o.slot_id, count(*)::int AS n FROM s JOIN offer o ON o.slot_id = s.id JOIN sms_message m ON m.offer_id = o.id
-         GROUP BY o.slot_id)
+      s AS MATERIALIZED (
+        SELECT s.id, s.released_at, s.status, s.start_at,
+               EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = s.id) AS offered,
+               b.created_at AS booked_at, b.previous_appointment_start,
+               (SELECT count(*) FROM offer o JOIN sms_message m ON m.offer_id = o.id WHERE o.slot_id = s.id) AS sms
+          FROM slot s
+          LEFT JOIN LATERAL (
+            SELECT bk.created_at, bk.previous_appointment_start FROM booking bk
+             WHERE bk.slot_id = s.id AND bk.status <> 'failed' ORDER BY bk.created_at LIMIT 1) b ON true
+         WHERE s.released_at >= $1::timestamptz - interval '30 days' AND s.released_at <= $1 AND ($2::text IS NULL OR s.trust_ods = $2))
       SELECT win.name AS window,
-             count(s.id)::int AS freed,
-             count(s.id) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
-             count(offered.id)::int AS offered,
-             count(b.slot_id)::int AS filled,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.created_at - s.released_at) / 60) AS median_minutes_to_fill,
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM b.previous_appointment_start - s.start_at) / 86400)
-               FILTER (WHERE b.previous_appointment_start IS NOT NULL) AS median_days_forward,
-             coalesce(sum(sms.n), 0)::int AS sms
+             count(*)::int AS freed,
+             count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
+             count(*) FILTER (WHERE s.offered)::int AS offered,
+             count(s.booked_at)::int AS filled,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.booked_at - s.released_at) / 60) AS median_minutes_to_fill,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.previous_appointment_start - s.start_at) / 86400)
+               FILTER (WHERE s.booked_at IS NOT NULL AND s.previous_appointment_start IS NOT NULL) AS median_days_forward,
+             coalesce(sum(s.sms), 0)::int AS sms
         FROM win JOIN s ON s.released_at >= win.since
-        LEFT JOIN b ON b.slot_id = s.id
-        LEFT JOIN offered ON offered.id = s.id
-        LEFT JOIN sms ON sms.slot_id = s.id
        GROUP BY win.name`,
       params,
     ),
     q.query(
       `${scoped}
       SELECT win.name AS window, coalesce(s.closed_reason, s.status) AS reason, count(*)::int AS count
-        FROM win JOIN s ON s.released_at >= win.since
-       WHERE s.status IN ('too_late', 'unfilled', 'withdrawn')
+        FROM win JOIN slot s ON s.released_at >= win.since
+       WHERE s.released_at <= $1 AND ($2::text IS NULL OR s.trust_ods = $2) AND s.status IN ('too_late', 'unfilled', 'withdrawn')
        GROUP BY win.name, coalesce(s.closed_reason, s.status) ORDER BY count DESC`,
       params,
     ),
