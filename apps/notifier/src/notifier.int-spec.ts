@@ -318,9 +318,10 @@ describe('the offer page', () => {
     const parts = (name: string, d: Date): Array<[string, string]> => [[`${name}[day]`, String(d.getUTCDate())], [`${name}[month]`, String(d.getUTCMonth() + 1)], [`${name}[year]`, String(d.getUTCFullYear())]];
     const saved = await page(`/o/${offer.token}/preferences`, form([['sites', 'RYJ02'], ['sites', 'RAS01'], ...parts('unavailableFrom', from), ...parts('unavailableTo', to)]));
     expect(saved).toEqual({ status: 200, html: expect.stringContaining('Your choices have been saved') });
-    const [entry] = (await pg.query(`SELECT any_site, acceptable_sites, unavailable FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
+    const [entry] = (await pg.query(`SELECT any_site, acceptable_sites, unavailable, preferences_stated_at IS NOT NULL AS stated FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
     const iso = (d: Date) => d.toISOString().slice(0, 10);
-    expect(entry).toEqual({ any_site: false, acceptable_sites: ['RAS01', 'RYJ02'], unavailable: [{ from: iso(from), to: iso(to) }] });
+    // Marked as the patient's own, so the trust's next PTL upload leaves them be.
+    expect(entry).toEqual({ any_site: false, acceptable_sites: ['RAS01', 'RYJ02'], unavailable: [{ from: iso(from), to: iso(to) }], stated: true });
     // Shown back on the form, where it can be removed.
     expect((await page(`/o/${offer.token}/preferences`)).html).toContain(`value="${iso(from)}/${iso(to)}"`);
   });

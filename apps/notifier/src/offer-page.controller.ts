@@ -142,7 +142,7 @@ export class OfferPageController {
       const change = applyPreferenceForm(form, current, knownSites, today);
       if (!change.ok) return { ok: false as const, current, problems: change.problems };
       await tx.query(
-        `UPDATE waiting_list_entry SET any_site = false, acceptable_sites = $2, unavailable = $3::jsonb, updated_at = now()
+        `UPDATE waiting_list_entry SET any_site = false, acceptable_sites = $2, unavailable = $3::jsonb, preferences_stated_at = now(), updated_at = now()
           WHERE patient_id = $1 AND status IN ('open', 'paused')`,
         [offer.patient_id, change.value.acceptableSites, JSON.stringify(change.value.unavailable)],
       );

@@ -58,8 +58,12 @@ export class WaitingListService {
            priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank, rtt_start = EXCLUDED.rtt_start,
            breach_date = EXCLUDED.breach_date, current_appointment_start = EXCLUDED.current_appointment_start,
            current_appointment_id = EXCLUDED.current_appointment_id, offer_consent = EXCLUDED.offer_consent,
-           ics_wide_consent = EXCLUDED.ics_wide_consent, any_site = EXCLUDED.any_site, acceptable_sites = EXCLUDED.acceptable_sites,
-           max_travel_km = EXCLUDED.max_travel_km, unavailable = EXCLUDED.unavailable,
+           ics_wide_consent = EXCLUDED.ics_wide_consent,
+           -- Sites and dates the patient stated on the offer page are theirs: the PTL does not overwrite them.
+           any_site = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.any_site ELSE waiting_list_entry.any_site END,
+           acceptable_sites = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.acceptable_sites ELSE waiting_list_entry.acceptable_sites END,
+           max_travel_km = EXCLUDED.max_travel_km,
+           unavailable = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.unavailable ELSE waiting_list_entry.unavailable END,
            last_snapshot_id = COALESCE(EXCLUDED.last_snapshot_id, waiting_list_entry.last_snapshot_id),
            -- A listed pathway is open again unless we booked it ourselves (the PTL may lag our booking).
            status = CASE WHEN waiting_list_entry.status = 'booked' THEN 'booked' ELSE 'open' END,

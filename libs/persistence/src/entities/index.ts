@@ -71,6 +71,8 @@ export class WaitingListEntryRow {
   @Column('text', { name: 'acceptable_sites', array: true, default: '{}' }) acceptableSites: string[];
   @Column('numeric', { name: 'max_travel_km', nullable: true }) maxTravelKm: string | null;
   @Column('jsonb', { default: '[]' }) unavailable: Array<{ from: string; to: string }>;
+  /** Set when the patient states sites and dates on the offer page; the PTL then leaves them be. */
+  @Column({ ...ts, name: 'preferences_stated_at' }) preferencesStatedAt: Date | null;
   @Column('text', { default: 'open' }) status: 'open' | 'paused' | 'booked' | 'closed';
   @Column('boolean', { name: 'close_pending', default: false }) closePending: boolean;
   @Column('uuid', { name: 'last_snapshot_id', nullable: true }) lastSnapshotId: string | null;
