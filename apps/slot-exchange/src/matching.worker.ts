@@ -8,8 +8,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@n
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import {
-  Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode, isInsideMinimumNotice, nextSendableTime,
-  noticeCutoff, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
+  Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
+  noCandidateRetryAt, noticeCutoff, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
 import { currentPolicy, endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
@@ -34,10 +34,6 @@ const MAX_CANDIDATE_PAGES = 10;
 const SPARE_CANDIDATES = 5;
 /** How often one wave looks for more candidates after concurrent waves took its spares. */
 const MAX_REFETCHES = 3;
-/** A match job that runs this close to the end of quiet hours makes its wave now, to be sent then. */
-const QUIET_DEFER_SLACK_MS = 60_000;
-/** With nobody eligible yet, look again this much later (lists change, other offers end). */
-export const NO_CANDIDATE_RETRY_MS = 15 * MS_PER_MINUTE;
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
 
@@ -84,26 +80,24 @@ export class MatchingWorker implements OnApplicationBootstrap {
       const live = await tx.query(`SELECT 1 FROM offer_wave WHERE slot_id = $1 AND status = 'live'`, [slotId]);
       if (live.length > 0) return { status: 'skipped', reason: 'a wave is still live' };
       const policy = await this.policyFor(tx, slot.tfc);
-      if (isInsideMinimumNotice(slot.start_at, now, policy)) {
-        await this.close(tx, slot, 'cut-off reached before anyone accepted');
-        return { status: 'done', reason: 'closed at cut-off' };
-      }
-      const sendAt = nextSendableTime(now, policy);
-      if (isInsideMinimumNotice(slot.start_at, sendAt, policy)) {
-        await this.close(tx, slot, 'quiet hours last until the cut-off');
-        return { status: 'done', reason: 'closed: quiet hours until cut-off' };
+      // The decision itself is the domain's (shared with the outcome simulator); this does the I/O.
+      const step = planMatch(slot.start_at, now, policy);
+      if (step.kind === 'close') {
+        const cutOff = step.reason === 'cut-off';
+        await this.close(tx, slot, cutOff ? 'cut-off reached before anyone accepted' : 'quiet hours last until the cut-off');
+        return { status: 'done', reason: cutOff ? 'closed at cut-off' : 'closed: quiet hours until cut-off' };
       }
       // In quiet hours the patients are chosen when the texts can go, not the night before: whoever
       // is best placed at 08:00 gets the offer, and nobody is held by an offer they cannot see.
-      if (sendAt.getTime() - now.getTime() > QUIET_DEFER_SLACK_MS) {
-        await enqueue(tx, 'match-slot', { slotId, round }, { runAt: sendAt, jobIdSuffix: `at-${sendAt.getTime()}` });
+      if (step.kind === 'defer') {
+        await enqueue(tx, 'match-slot', { slotId, round }, { runAt: step.until, jobIdSuffix: `at-${step.until.getTime()}` });
         return { status: 'done', reason: 'quiet hours: matched when they end' };
       }
-      const offered = await this.offerWave(tx, slot, policy, round, now, sendAt);
+      const offered = await this.offerWave(tx, slot, policy, round, now, step.sendAt);
       await tx.query(`UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`, [slotId, round, offered > 0 ? 'offering' : 'open']);
       if (offered === 0) {
-        const retryAt = new Date(now.getTime() + NO_CANDIDATE_RETRY_MS);
-        if (retryAt < noticeCutoff(slot.start_at, policy)) await enqueue(tx, 'match-slot', { slotId, round: round + 1 }, { runAt: retryAt });
+        const retryAt = noCandidateRetryAt(slot.start_at, now, policy);
+        if (retryAt) await enqueue(tx, 'match-slot', { slotId, round: round + 1 }, { runAt: retryAt });
       }
       return { status: 'done', reason: offered > 0 ? `offered to ${offered}` : 'no eligible patient yet' };
     });
