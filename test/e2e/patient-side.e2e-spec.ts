@@ -22,6 +22,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { axeViolations, launchChromium, screenshot } from '../support/browser';
 import { createMessage, createOffer } from '../support/offer-fixtures';
+import { until } from '../support/wait';
 
 jest.setTimeout(180_000);
 
@@ -42,15 +43,6 @@ let redisUrl: string;
 const stacks: Stack[] = [];
 let browser: Browser | undefined;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 const simMessages = async (phone?: string): Promise<SimMessage[]> =>
   (await fetch(`${simUrl}/sim/messages${phone ? `?phone=${encodeURIComponent(phone)}` : ''}`)).json() as Promise<SimMessage[]>;

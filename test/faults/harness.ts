@@ -13,6 +13,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { Client } from 'pg';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { PasProxy, startPasProxy } from './pas-proxy';
+import { http, until } from '../support/wait';
+
+export { http, until };
 
 export const OFFSET = 13000;
 export const REDIS_DB = 5;
@@ -94,27 +97,7 @@ export async function stopWorld(w: FaultWorld | undefined): Promise<void> {
   await w.db.drop();
 }
 
-export async function http(method: string, u: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(u, {
-    method,
-    headers: { ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: res.status, text, json };
-}
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 30_000, everyMs = 250): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 export function nhs(seed: number): string {
   for (let n = seed; ; n++) {

@@ -17,6 +17,7 @@ import { createMessage, createOffer } from '../../../test/support/offer-fixtures
 import { NotifierModule } from './app.module';
 import { NotifierConfig } from './config';
 import { SmsSenderWorker } from './sms-sender.worker';
+import { until } from '../../../test/support/wait';
 
 jest.setTimeout(60_000);
 
@@ -67,15 +68,6 @@ let app: INestApplication;
 let redisUrl: string;
 const notify = new ScriptedNotify();
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const post = (path: string, body: unknown, headers: Record<string, string> = AUTH) =>
   fetch(`${BASE}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
