@@ -10,6 +10,7 @@ import { createTestDatabase, TestDatabase } from '@app/persistence';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { startStack, Stack } from '../../tools/stack/processes';
+import { http, until } from '../support/wait';
 
 jest.setTimeout(240_000);
 
@@ -23,27 +24,7 @@ let db: TestDatabase;
 let stack: Stack;
 let pg: Client;
 
-async function http(method: string, u: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(u, {
-    method,
-    headers: { ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: res.status, text, json };
-}
 
-async function until<T>(fn: () => Promise<T | undefined | false>, ms = 20000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const messages = async (phone: string): Promise<Array<{ body: string; template_id: string }>> =>
   (await http('GET', url(3300, `/sim/messages?phone=${encodeURIComponent(phone)}`))).json;
@@ -111,11 +92,11 @@ describe('one freed slot, HL7 to SMS to PAS', () => {
     expect(await sendMllp('127.0.0.1', port(2575), s15)).toMatch(/MSA\|AA\|/);
     expect(await sendMllp('127.0.0.1', port(2575), s15)).toMatch(/MSA\|AA\|/); // repeated: processed once
 
-    const offers = await Promise.all(patients.map((p) => until(async () => (await messages(p.mobile)).find((m) => offerCode(m.body)))));
+    const offers = await Promise.all(patients.map((p) => until('an offer to each patient', async () => (await messages(p.mobile)).find((m) => offerCode(m.body)))));
     for (const o of offers) expect(o.body).toContain('Chelsea and Westminster');
 
     await Promise.all(patients.map((p, i) => http('POST', url(3300, '/sim/reply'), { phone: p.mobile, message: `Yes ${offerCode(offers[i].body)}` })));
-    const outcomes = await until(async () => {
+    const outcomes = await until('every outcome', async () => {
       const all = await Promise.all(patients.map(async (p) => {
         const bodies = (await messages(p.mobile)).map((m) => m.body).filter((b) => !offerCode(b));
         return bodies.some((b) => /no longer available/.test(b)) ? 'taken' : bodies.some((b) => /confirmed/.test(b)) ? 'confirmed' : undefined;
@@ -129,7 +110,7 @@ describe('one freed slot, HL7 to SMS to PAS', () => {
     const rqm = (await http('GET', url(3200, '/sim/RQM/appointments'))).json as Array<{ status: string; participant: unknown[] }>;
     const booked = rqm.filter((a) => a.status === 'booked' && JSON.stringify(a).includes(winner.nhs));
     expect(booked).toHaveLength(1);
-    const ryj = await until(async () => {
+    const ryj = await until('the old RYJ appointment cancelled', async () => {
       const list = (await http('GET', url(3200, '/sim/RYJ/appointments'))).json as Array<{ id: string; status: string }>;
       return list.find((a) => a.id === oldIds[patients.indexOf(winner)])?.status === 'cancelled' ? list : undefined;
     });
@@ -140,13 +121,13 @@ describe('one freed slot, HL7 to SMS to PAS', () => {
     const slots = await pg.query(`SELECT status FROM slot WHERE trust_ods = 'RQM'`);
     expect(slots.rows).toEqual([{ status: 'booked' }]);
     // The winner's old RYJ appointment came back as RYJ's own S15 and entered matching (the chain).
-    await until(async () => (await pg.query(`SELECT 1 FROM slot WHERE trust_ods = 'RYJ' AND filler_appointment_id = $1`, [oldIds[patients.indexOf(winner)]])).rowCount === 1);
+    await until('the chain slot at RYJ', async () => (await pg.query(`SELECT 1 FROM slot WHERE trust_ods = 'RYJ' AND filler_appointment_id = $1`, [oldIds[patients.indexOf(winner)]])).rowCount === 1);
   });
 
   it('records a slot inside the minimum notice as too late and never offers it', async () => {
     const soon = buildSiu({ event: 'S15', controlId: `E2ESOON${Date.now()}`, sendingFacility: 'R1K', fillerId: `F-SOON-${Date.now()}`, start: new Date(Date.now() + 10 * HOUR), minutes: 15, clinic: '120-NEW', siteOds: 'R1K01', now: new Date() });
     expect(await sendMllp('127.0.0.1', port(2577), soon)).toMatch(/MSA\|AA\|/);
-    const slot = await until(async () => (await pg.query(`SELECT status, closed_reason FROM slot WHERE trust_ods = 'R1K'`)).rows[0]);
+    const slot = await until('the R1K slot', async () => (await pg.query(`SELECT status, closed_reason FROM slot WHERE trust_ods = 'R1K'`)).rows[0]);
     expect(slot.status).toBe('too_late');
     expect((await pg.query(`SELECT count(*)::int AS n FROM offer o JOIN slot s ON s.id = o.slot_id WHERE s.trust_ods = 'R1K'`)).rows[0].n).toBe(0);
   });
