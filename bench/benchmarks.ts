@@ -3,7 +3,8 @@ import { buildSiu, sendMllp } from '@app/hl7';
 import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
 import IORedis from 'ioredis';
-import { startStack, Stack } from '../tools/stack/processes';
+import { withFreshStack } from '../tools/stack/fresh-stack';
+import type { Stack } from '../tools/stack/processes';
 import { acceptStormBenchmark } from './accept-storm';
 import { adapterBenchmarks } from './adapter-benchmarks';
 import { dashboardBenchmarks } from './dashboard-benchmarks';
@@ -32,18 +33,10 @@ const HOUR = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function withStack<T>(fn: (stack: Stack, databaseUrl: string) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
-  const db = await createTestDatabase('sx_bench');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${BENCH_REDIS_DB}`;
-  const r = new IORedis(redisUrl);
-  await r.flushdb();
-  await r.quit();
-  const stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_RECEIPTS: '0', ...env } });
-  try {
-    return await fn(stack, db.url);
-  } finally {
-    await stack.stop();
-    await db.drop();
-  }
+  return withFreshStack(
+    { dbPrefix: 'sx_bench', redisDb: BENCH_REDIS_DB, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_RECEIPTS: '0', ...env } },
+    ({ stack, db }) => fn(stack, db.url),
+  );
 }
 
 /** Resident set size of a process and all its descendants, in MB (from /proc). */

@@ -7,11 +7,9 @@
  * owning PAS, old appointments cancelled — and the chain must have turned at least once (a
  * booking's old appointment, cancelled at home, came back as a freed slot of its own).
  */
-import { createTestDatabase, TestDatabase } from '@app/persistence';
-import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { audit, collect } from '../../tools/stack/demo-audit';
-import { startStack, Stack } from '../../tools/stack/processes';
+import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
 
 jest.setTimeout(300_000);
 
@@ -19,31 +17,24 @@ const OFFSET = 21000;
 const REDIS_DB = 12;
 const PAS_SIM = `http://127.0.0.1:${3200 + OFFSET}`;
 
-let db: TestDatabase;
-let stack: Stack;
+let fresh: FreshStack;
 let pg: Client;
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_demo');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
-  stack = await startStack({
-    databaseUrl: db.url, redisUrl, portOffset: OFFSET,
+  fresh = await startFreshStack({
+    dbPrefix: 'sx_demo', redisDb: REDIS_DB, portOffset: OFFSET,
     env: {
       DEMO: '1', QUIET_HOURS: '', LOG_LEVEL: 'warn', DEMO_PATIENTS_PER_TRUST: '80', DEMO_CANCEL_EVERY_MS: '700',
       SIM_AUTOREPLY: '1', SIM_REPLY_RATE: '0.9', SIM_ACCEPT_RATE: '0.6', SIM_REPLY_DELAY_MS_MEDIAN: '500', SIM_REPLY_DELAY_MS_MAX: '3000', SIM_SEED: '7',
     },
   });
-  pg = new Client({ connectionString: db.url });
+  pg = new Client({ connectionString: fresh.db.url });
   await pg.connect();
 }, 180_000);
 
 afterAll(async () => {
   await pg?.end();
-  await stack?.stop();
-  await db?.drop();
+  await fresh?.stop();
 }, 60_000);
 
 const count = async (sql: string) => Number((await pg.query(sql)).rows[0].n);
@@ -67,7 +58,7 @@ describe('the demo left running', () => {
     // Bookings still in flight may lag their PAS for a moment; a few looks settle them.
     let problems: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const report = audit(await collect(db.url, PAS_SIM));
+      const report = audit(await collect(fresh.db.url, PAS_SIM));
       problems = report.problems;
       if (problems.length === 0) {
         expect(report.pasAppointmentsWithBookingId).toBeGreaterThanOrEqual(confirmed);

@@ -19,6 +19,7 @@ import { createTestDatabase, TestDatabase } from '@app/persistence';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { emptyRedis, redisUrlForDb } from '../../tools/stack/fresh-stack';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { axeViolations, launchChromium, screenshot } from '../support/browser';
 import { createMessage, createOffer } from '../support/offer-fixtures';
@@ -69,10 +70,8 @@ beforeAll(async () => {
   db = await createTestDatabase('sx_patient');
   pg = new Client({ connectionString: db.url });
   await pg.connect();
-  redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
+  redisUrl = redisUrlForDb(REDIS_DB);
+  await emptyRedis(redisUrl);
   const env = {
     DEMO: '0', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_DELAY_MS: '50',
     NOTIFY_RATE_LIMIT: String(RATE_LIMIT), NOTIFY_RATE_WINDOW_MS: String(RATE_WINDOW_MS),

@@ -6,10 +6,8 @@
  * on shifted ports against a fresh database and an empty Redis database.
  */
 import { buildSiu, sendMllp } from '@app/hl7';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
-import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { startStack, Stack } from '../../tools/stack/processes';
+import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
 import { http, until } from '../support/wait';
 
 jest.setTimeout(240_000);
@@ -20,8 +18,7 @@ const url = (p: number, path: string) => `http://127.0.0.1:${port(p)}${path}`;
 const HOUR = 3_600_000;
 const REDIS_DB = 13;
 
-let db: TestDatabase;
-let stack: Stack;
+let fresh: FreshStack;
 let pg: Client;
 
 
@@ -42,20 +39,14 @@ function nhs(seed: number): string {
 const wholeHour = (ms: number) => new Date(Math.ceil(ms / HOUR) * HOUR);
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_e2e');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
-  stack = await startStack({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn' } });
-  pg = new Client({ connectionString: db.url });
+  fresh = await startFreshStack({ dbPrefix: 'sx_e2e', redisDb: REDIS_DB, portOffset: OFFSET, env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn' } });
+  pg = new Client({ connectionString: fresh.db.url });
   await pg.connect();
 }, 180_000);
 
 afterAll(async () => {
   await pg?.end();
-  await stack?.stop();
-  await db?.drop();
+  await fresh?.stop();
 }, 60_000);
 
 describe('one freed slot, HL7 to SMS to PAS', () => {

@@ -8,12 +8,10 @@
  * span or a log line.
  */
 import { buildSiu, sendMllp } from '@app/hl7';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
-import IORedis from 'ioredis';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStack, Stack } from '../../tools/stack/processes';
+import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
 import { http, nhs, until } from '../faults/harness';
 
 jest.setTimeout(240_000);
@@ -29,8 +27,7 @@ interface ExportedSpan {
   attributes: Record<string, unknown>; events: unknown[];
 }
 
-let db: TestDatabase;
-let stack: Stack;
+let fresh: FreshStack;
 let dir: string;
 const logLines: string[] = [];
 
@@ -43,13 +40,8 @@ const wholeHour = (ms: number) => new Date(Math.ceil(ms / HOUR) * HOUR);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-trace-'));
-  db = await createTestDatabase('sx_trace');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
-  stack = await startStack({
-    databaseUrl: db.url, redisUrl, portOffset: OFFSET,
+  fresh = await startFreshStack({
+    dbPrefix: 'sx_trace', redisDb: REDIS_DB, portOffset: OFFSET,
     apps: ['slot-exchange', 'booking', 'notifier', 'trust-adapter-RQM', 'trust-adapter-RYJ', 'pas-sim', 'notify-sim'],
     env: {
       DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'debug',
@@ -60,8 +52,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  await db?.drop();
+  await fresh?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
