@@ -131,6 +131,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown, On
     return w;
   }
 
+  /** The queues this process consumes (its outbox relay is woken for these). */
+  consumedQueues(): string[] {
+    return this.workers.map((w) => w.name);
+  }
+
   /** Every queue this process has produced to or consumes (for the depth and age metrics). */
   names(): string[] {
     return [...new Set([...this.queues.keys(), ...this.workers.map((w) => w.name)])].sort();
