@@ -36,9 +36,12 @@ export const WORKER_DEFAULTS: Partial<WorkerOptions> = {
   maxStalledCount: 3,
 };
 
+/** Tests may shorten the back-off (JOB_BACKOFF_MS) to spend every retry in seconds; production keeps 500 ms. */
+const BACKOFF_MS = Number(process.env.JOB_BACKOFF_MS) > 0 ? Number(process.env.JOB_BACKOFF_MS) : 500;
+
 export const JOB_DEFAULTS: JobsOptions = {
   attempts: 8,
-  backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
+  backoff: { type: 'exponential', delay: BACKOFF_MS, jitter: 0.5 },
   // Keep finished job ids for a while so that a repeated enqueue with the same id is a no-op.
   removeOnComplete: { age: 3600, count: 10_000 },
   removeOnFail: { age: 7 * 24 * 3600 },
