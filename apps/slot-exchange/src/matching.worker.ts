@@ -182,8 +182,10 @@ export class MatchingWorker implements OnApplicationBootstrap {
    * One statement: the offers (a patient refused by the one-live-offer index, or already offered
    * this slot, is skipped), an offer SMS for each offer made (`queueSms`'s row, de-duplicated by
    * `offer-<offer id>`) and each SMS's `send-sms` outbox row (`enqueue`'s row, same job id and
-   * payload). Rows go in patient order, so concurrent waves take the index's locks in one order.
-   * Returns how many offers were made.
+   * payload). Each patient's row is locked first, skipping any that a concurrent wave holds: that
+   * wave may be offering them, so this one moves down its list instead of waiting on the
+   * one-live-offer index (waits that deadlocked when two waves took overlapping patients in two
+   * batches each). Returns how many offers were made.
    */
   private async insertOffers(
     tx: EntityManager, slotId: string, waveId: string, policyVersion: number, expiresAt: Date, sendAt: Date, priority: number,
@@ -194,9 +196,11 @@ export class MatchingWorker implements OnApplicationBootstrap {
       `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb)
            AS x(entry_id uuid, patient_id uuid, rank int, explanation jsonb, code text, token text, personalisation jsonb)
+       ), free AS (
+         SELECT id FROM patient WHERE id IN (SELECT patient_id FROM input) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
        ), made AS (
          INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
-         SELECT $2, $3, entry_id, patient_id, rank, explanation, $4, code, token, 'live', $5 FROM input ORDER BY patient_id
+         SELECT $2, $3, entry_id, patient_id, rank, explanation, $4, code, token, 'live', $5 FROM input WHERE patient_id IN (SELECT id FROM free)
          ON CONFLICT DO NOTHING RETURNING id, entry_id, patient_id
        ), sms AS (
          INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
