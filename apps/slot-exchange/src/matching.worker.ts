@@ -6,12 +6,12 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
+import { JobOutcome, JobPayloads, QueueName, jobId, queueFor } from '@app/contracts';
 import {
   Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
   noCandidateRetryAt, noticeCutoff, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
-import { currentPolicy, endWave, enqueue, queueSms, wordingFor } from '@app/persistence';
+import { currentPolicy, endWave, enqueue, outboxInsertSql, outboxTraceparent, outboxValues, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -74,12 +74,19 @@ export class MatchingWorker implements OnApplicationBootstrap {
   async match({ slotId, round }: JobPayloads['match-slot']): Promise<JobOutcome> {
     const now = this.clock.now();
     const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
-      const slot = await this.lockSlot(tx, slotId);
+      // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
+      const [slot] = (await tx.query(
+        `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
+                (SELECT to_jsonb(p) FROM (SELECT version, settings FROM matching_policy ORDER BY version DESC LIMIT 1) p) AS policy_row
+           FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
+        [slotId],
+      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: { version: number; settings: Omit<MatchingPolicy, 'version'> } | null }>;
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
       if (slot.match_round >= round) return { status: 'skipped', reason: `round ${round} already matched` };
-      const live = await tx.query(`SELECT 1 FROM offer_wave WHERE slot_id = $1 AND status = 'live'`, [slotId]);
-      if (live.length > 0) return { status: 'skipped', reason: 'a wave is still live' };
-      const policy = await this.policyFor(tx, slot.tfc);
+      if (slot.has_live_wave) return { status: 'skipped', reason: 'a wave is still live' };
+      // The newest recorded version (else the configured one) with its TFC overrides, as `policyFor`.
+      const recorded = slot.policy_row ? { ...slot.policy_row.settings, version: slot.policy_row.version } : this.policy;
+      const policy = policyForTfc(recorded, slot.tfc);
       // The decision itself is the domain's (shared with the outcome simulator); this does the I/O.
       const step = planMatch(slot.start_at, now, policy);
       if (step.kind === 'close') {
@@ -93,27 +100,41 @@ export class MatchingWorker implements OnApplicationBootstrap {
         await enqueue(tx, 'match-slot', { slotId, round }, { runAt: step.until, jobIdSuffix: `at-${step.until.getTime()}` });
         return { status: 'done', reason: 'quiet hours: matched when they end' };
       }
-      const offered = await this.offerWave(tx, slot, policy, round, now, step.sendAt);
-      await tx.query(`UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`, [slotId, round, offered > 0 ? 'offering' : 'open']);
-      if (offered === 0) {
-        const retryAt = noCandidateRetryAt(slot.start_at, now, policy);
-        if (retryAt) await enqueue(tx, 'match-slot', { slotId, round: round + 1 }, { runAt: retryAt });
-      }
-      return { status: 'done', reason: offered > 0 ? `offered to ${offered}` : 'no eligible patient yet' };
+      const wave = await this.offerWave(tx, slot, policy, round, now, step.sendAt);
+      // The slot's new round and state, and the job that follows (the wave's expiry, or a later
+      // look when nobody was eligible), in one statement.
+      const next = wave
+        ? outboxValues('expire-wave', { waveId: wave.waveId }, { runAt: wave.expiresAt })
+        : (() => {
+            const retryAt = noCandidateRetryAt(slot.start_at, now, policy);
+            return retryAt ? outboxValues('match-slot', { slotId, round: round + 1 }, { runAt: retryAt }) : null;
+          })();
+      const update = `UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`;
+      const params = [slotId, round, wave ? 'offering' : 'open'];
+      if (next) await tx.query(`WITH updated AS (${update}) ${outboxInsertSql(4)}`, [...params, ...next]);
+      else await tx.query(update, params);
+      return { status: 'done', reason: wave ? `offered to ${wave.offered}` : 'no eligible patient yet' };
     });
     this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
     return outcome;
   }
 
-  /** Creates one wave in the caller's transaction; returns how many offers it holds. */
-  private async offerWave(tx: EntityManager, slot: SlotRecord, policy: MatchingPolicy, round: number, now: Date, sendAt: Date): Promise<number> {
+  /**
+   * Creates one wave in the caller's transaction (its expiry is the caller's to enqueue); returns
+   * it, or null when nobody could be offered the slot. Each batch of patients is one statement:
+   * their offers, offer SMS and the SMS jobs' outbox rows.
+   */
+  private async offerWave(
+    tx: EntityManager, slot: SlotRecord, policy: MatchingPolicy, round: number, now: Date, sendAt: Date,
+  ): Promise<{ waveId: string; offered: number; expiresAt: Date } | null> {
     const freed = toFreedSlot(slot);
     const size = effectiveWaveSize(policy);
     const expiresAt = waveExpiry(sendAt, freed.start, policy);
     let ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES);
-    if (ranked.length === 0) return 0;
+    if (ranked.length === 0) return null;
     const words = wordingFor(this.ics, slot);
     const ends = wordingFor(this.ics, { ...slot, start_at: expiresAt });
+    const linkBase = `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/`;
     // When the SMS rate limit binds, the offers of slots nearest their cut-off are sent first.
     const minutesToCutoff = Math.ceil((noticeCutoff(freed.start, policy).getTime() - now.getTime()) / MS_PER_MINUTE);
     const priority = Math.min(MAX_PRIORITY, Math.max(1, minutesToCutoff));
@@ -136,32 +157,65 @@ export class MatchingWorker implements OnApplicationBootstrap {
         next = selectWave(ranked, size - offered, passedOver);
       }
       if (next.length === 0) break;
-      for (const { candidate, explanation } of next) {
+      const batch = next.map(({ candidate, explanation }) => {
         passedOver.add(candidate.patientId);
         const code = generateOfferCode(() => randomInt(0, 1 << 30) / (1 << 30));
         const token = randomBytes(24).toString('base64url');
-        const rows: Array<{ id: string }> = await tx.query(
-          `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
-           VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'live',$10) ON CONFLICT DO NOTHING RETURNING id`,
-          [slot.id, wave.id, candidate.entryId, candidate.patientId, explanation.rank, JSON.stringify({ ...explanation, policyVersion: policy.version }),
-            policy.version, code, token, expiresAt],
-        );
-        if (rows.length === 0) continue;
-        offered++;
-        await queueSms(tx, {
-          patientId: candidate.patientId, offerId: rows[0].id, kind: 'offer', dedupeKey: `offer-${rows[0].id}`, sendAt, priority,
-          personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/${token}` },
-        });
-      }
+        return {
+          entry_id: candidate.entryId, patient_id: candidate.patientId, rank: explanation.rank,
+          explanation: { ...explanation, policyVersion: policy.version }, code, token,
+          personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${linkBase}${token}` },
+        };
+      });
+      offered += await this.insertOffers(tx, slot.id, wave.id, policy.version, expiresAt, sendAt, priority, batch);
       if (offered >= size) break;
     }
     if (offered === 0) {
       await tx.query(`DELETE FROM offer_wave WHERE id = $1`, [wave.id]);
-      return 0;
+      return null;
     }
-    await enqueue(tx, 'expire-wave', { waveId: wave.id }, { runAt: expiresAt });
     this.metrics.counter('offers_created_total', 'Offers made', ['trust']).inc({ trust: slot.trust_ods }, offered);
-    return offered;
+    return { waveId: wave.id, offered, expiresAt };
+  }
+
+  /**
+   * One statement: the offers (a patient refused by the one-live-offer index, or already offered
+   * this slot, is skipped), an offer SMS for each offer made (`queueSms`'s row, de-duplicated by
+   * `offer-<offer id>`) and each SMS's `send-sms` outbox row (`enqueue`'s row, same job id and
+   * payload). Each patient's row is locked first, skipping any that a concurrent wave holds: that
+   * wave may be offering them, so this one moves down its list instead of waiting on the
+   * one-live-offer index (waits that deadlocked when two waves took overlapping patients in two
+   * batches each). Returns how many offers were made.
+   */
+  private async insertOffers(
+    tx: EntityManager, slotId: string, waveId: string, policyVersion: number, expiresAt: Date, sendAt: Date, priority: number,
+    batch: Array<{ entry_id: string; patient_id: string; rank: number; explanation: object; code: string; token: string; personalisation: Record<string, string> }>,
+  ): Promise<number> {
+    const traceparent = outboxTraceparent();
+    const made = (await tx.query(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb)
+           AS x(entry_id uuid, patient_id uuid, rank int, explanation jsonb, code text, token text, personalisation jsonb)
+       ), free AS (
+         SELECT id FROM patient WHERE id IN (SELECT patient_id FROM input) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+       ), made AS (
+         INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+         SELECT $2, $3, entry_id, patient_id, rank, explanation, $4, code, token, 'live', $5 FROM input WHERE patient_id IN (SELECT id FROM free)
+         ON CONFLICT DO NOTHING RETURNING id, entry_id, patient_id
+       ), sms AS (
+         INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
+         SELECT made.patient_id, made.id, 'offer', input.personalisation, 'offer-' || made.id, 'queued'
+           FROM made JOIN input ON input.entry_id = made.entry_id
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+       ), jobs AS (
+         INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
+         SELECT $6, 'send-sms', $7 || sms.id, jsonb_build_object('smsId', sms.id) || CASE WHEN $8::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('traceparent', $8::text) END, $9, $10
+           FROM sms
+       )
+       SELECT count(*)::int AS n FROM made`,
+      [JSON.stringify(batch), slotId, waveId, policyVersion, expiresAt, queueFor('send-sms'), jobId('send-sms', { smsId: '' }), traceparent, sendAt, priority],
+    )) as Array<{ n: number }>;
+    return made[0]?.n ?? 0;
   }
 
   /**

@@ -10,12 +10,27 @@ export interface SlotWording {
   time: string;
 }
 
+// Building a DateTimeFormat costs far more than using one (every offer SMS formats two instants).
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function cached(kind: 'date' | 'time', timeZone: string): Intl.DateTimeFormat {
+  const key = `${kind}|${timeZone}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = kind === 'date'
+      ? new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'long', day: 'numeric', month: 'long' })
+      : new Intl.DateTimeFormat('en-GB', { timeZone, hour: 'numeric', minute: '2-digit', hour12: true });
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 export function formatPatientDate(d: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(d);
+  return cached('date', timeZone).format(d);
 }
 
 export function formatPatientTime(d: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: 'numeric', minute: '2-digit', hour12: true })
+  return cached('time', timeZone)
     .format(d)
     .replace(/\s/g, '')
     .toLowerCase();

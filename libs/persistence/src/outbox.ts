@@ -33,14 +33,42 @@ function withTraceContext<P extends { traceparent?: string }>(payload: P): P {
   return traceparent ? { ...payload, traceparent } : payload;
 }
 
-export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): Promise<void> {
+/** One outbox row's values, in `enqueue`'s column order (queue, job_name, job_id, payload, run_at, priority). */
+export function outboxValues<N extends JobName>(name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): [string, string, string, string, Date | null, number | null] {
   const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
+  return [queueFor(name, opts.ods), name, id, JSON.stringify(withTraceContext(payload)), opts.runAt ?? null, opts.priority ?? null];
+}
+
+/** The outbox insert of `outboxValues` with parameters from $`first`, for a caller that folds it into a larger statement. */
+export function outboxInsertSql(first = 1): string {
+  const p = (k: number) => `$${first + k}`;
+  return `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority) VALUES (${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, COALESCE(${p(4)}::timestamptz, now()), ${p(5)}::int)`;
+}
+
+export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload: JobPayloads[N], opts: EnqueueOptions = {}): Promise<void> {
+  // The insert wakes the relays at commit (trigger `outbox_notify`, one NOTIFY per statement
+  // naming the queues, folded by Postgres when repeated in one transaction).
+  await tx.query(outboxInsertSql(), outboxValues(name, payload, opts));
+}
+
+/**
+ * Many jobs in one statement (same rows, job ids and trace context as `enqueue` one by one, and
+ * one wake-up for the relays).
+ */
+export async function enqueueMany(tx: Queryable, jobs: Array<{ [N in JobName]: { name: N; payload: JobPayloads[N]; opts?: EnqueueOptions } }[JobName]>): Promise<void> {
+  if (jobs.length === 0) return;
+  const cols: [string[], string[], string[], string[], Array<Date | null>, Array<number | null>] = [[], [], [], [], [], []];
+  for (const j of jobs) outboxValues(j.name, j.payload as never, j.opts).forEach((v, k) => (cols[k] as unknown[]).push(v));
   await tx.query(
-    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority) VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6)`,
-    [queueFor(name, opts.ods), name, id, JSON.stringify(withTraceContext(payload)), opts.runAt ?? null, opts.priority ?? null],
+    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
+     SELECT q, n, i, p::jsonb, COALESCE(r, now()), pr FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) AS x(q, n, i, p, r, pr)`,
+    cols,
   );
-  // Delivered at commit, and folded by Postgres when repeated in one transaction.
-  await tx.query(`SELECT pg_notify('outbox', '')`);
+}
+
+/** The trace context to put in a payload written by SQL (bulk inserts), as `enqueue` would. */
+export function outboxTraceparent(): string | null {
+  return currentTraceparent() ?? null;
 }
 
 interface OutboxRecord {
@@ -55,6 +83,8 @@ interface OutboxRecord {
 
 const BATCH = 500;
 const SWEEP_MS = 2000;
+/** A wake-up waits this long for the commits right behind it, so one drain moves them all. */
+const DEBOUNCE_MS = 5;
 const RETENTION_HOURS = 24;
 
 @Injectable()
@@ -63,7 +93,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private listener?: Client;
   private timer?: NodeJS.Timeout;
   private running = false;
-  private again = false;
+  /** What the next pass must cover: every queue (`all`), these queues, or nothing pending. */
+  private pending: 'all' | Set<string> | null = null;
+  private wake?: NodeJS.Timeout;
   private stopped = false;
   private lastCleanup = 0;
   private lastEpochCheck = 0;
@@ -83,6 +115,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.wake) clearTimeout(this.wake);
     await this.listener?.end().catch(() => undefined);
     while (this.running) await new Promise((r) => setTimeout(r, 20));
   }
@@ -90,7 +123,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async listen(): Promise<void> {
     const opts = this.ds.options as { url?: string };
     const client = new Client({ connectionString: opts.url });
-    client.on('notification', () => void this.drain());
+    client.on('notification', (n) => this.notified(n.payload ?? ''));
     client.on('error', (e) => {
       this.logger.warn(`listener lost (${e.message}); the sweep keeps rows moving until it is back`);
       this.listener = undefined;
@@ -107,25 +140,58 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
-  /** Moves every committed, unpublished row to BullMQ. Safe to call concurrently and from many processes. */
-  async drain(): Promise<number> {
-    if (this.stopped) return 0;
-    if (this.running) {
-      this.again = true;
-      return 0;
+  /**
+   * A commit wrote outbox rows for these queues (the trigger's payload). A process that consumes
+   * queues relays only those on a wake-up (the consumer of each queue is woken too), so a commit
+   * does not wake every process of the ICS into the same rows; the sweep still relays everything,
+   * whatever its queue, every SWEEP_MS. A process without workers relays everything it hears of.
+   */
+  private notified(payload: string): void {
+    // Every insert notifies through the trigger, naming its queues; an unnamed NOTIFY (an older
+    // caller's explicit pg_notify) always comes with one of those, so it adds nothing.
+    if (!payload) return;
+    const consumed = this.queues.consumedQueues();
+    const named = payload.split(',');
+    if (consumed.length > 0) {
+      const mine = named.filter((q) => consumed.includes(q));
+      if (mine.length === 0) return;
+      this.request(mine);
+    } else {
+      this.request('all');
     }
+    if (!this.wake) this.wake = setTimeout(() => {
+      this.wake = undefined;
+      void this.drain([]);
+    }, DEBOUNCE_MS);
+  }
+
+  private request(scope: 'all' | string[]): void {
+    if (scope === 'all' || this.pending === 'all') this.pending = 'all';
+    else this.pending = new Set([...(this.pending ?? []), ...scope]);
+  }
+
+  /**
+   * Moves committed, unpublished rows to BullMQ: every row (no argument), or the rows of the
+   * queues asked for so far. Safe to call concurrently and from many processes.
+   */
+  async drain(queues?: string[]): Promise<number> {
+    if (this.stopped) return 0;
+    if (queues === undefined) this.request('all');
+    else if (queues.length > 0) this.request(queues);
+    if (this.running) return 0;
     this.running = true;
     let moved = 0;
     try {
-      await this.checkQueuesKept();
-      do {
-        this.again = false;
+      if (await this.checkQueuesKept()) this.request('all');
+      while (this.pending && !this.stopped) {
+        const scope = this.pending === 'all' ? null : [...this.pending];
+        this.pending = null;
         let n: number;
         do {
-          n = await this.publishBatch();
+          n = await this.publishBatch(scope);
           moved += n;
         } while (n === BATCH && !this.stopped);
-      } while (this.again && !this.stopped);
+      }
       await this.cleanup();
     } catch (e) {
       this.logger.warn(`relay paused: ${(e as Error).message}`);
@@ -135,15 +201,20 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     return moved;
   }
 
-  private async publishBatch(): Promise<number> {
+  private async publishBatch(queues: string[] | null): Promise<number> {
     return this.ds.transaction(async (tx) => {
       const rows: OutboxRecord[] = await tx.query(
         `SELECT id, queue, job_name, job_id, payload, run_at, priority FROM outbox
-          WHERE published_at IS NULL ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
+          WHERE published_at IS NULL AND ($1::text[] IS NULL OR queue = ANY($1::text[])) ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
+        [queues],
       );
       if (rows.length === 0) return 0;
       const byQueue = new Map<string, OutboxRecord[]>();
-      for (const r of rows) byQueue.set(r.queue, [...(byQueue.get(r.queue) ?? []), r]);
+      for (const r of rows) {
+        const list = byQueue.get(r.queue);
+        if (list) list.push(r);
+        else byQueue.set(r.queue, [r]);
+      }
       const now = Date.now();
       for (const [queue, list] of byQueue) {
         await this.queues.queue(queue).addBulk(
@@ -162,11 +233,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /** At most once per sweep: if Redis came back empty, every kept row is published again (queue-rebuild.ts). */
-  private async checkQueuesKept(): Promise<void> {
-    if (Date.now() - this.lastEpochCheck < SWEEP_MS) return;
+  private async checkQueuesKept(): Promise<boolean> {
+    if (Date.now() - this.lastEpochCheck < SWEEP_MS) return false;
     this.lastEpochCheck = Date.now();
     const n = await republishIfQueuesLost(this.ds, this.queues.redis);
     if (n > 0) this.logger.warn(`Redis had lost its queues: re-publishing ${n} outbox row(s) from Postgres`);
+    return n > 0;
   }
 
   private async cleanup(): Promise<void> {

@@ -36,9 +36,12 @@ export const WORKER_DEFAULTS: Partial<WorkerOptions> = {
   maxStalledCount: 3,
 };
 
+/** Tests may shorten the back-off (JOB_BACKOFF_MS) to spend every retry in seconds; production keeps 500 ms. */
+const BACKOFF_MS = Number(process.env.JOB_BACKOFF_MS) > 0 ? Number(process.env.JOB_BACKOFF_MS) : 500;
+
 export const JOB_DEFAULTS: JobsOptions = {
   attempts: 8,
-  backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
+  backoff: { type: 'exponential', delay: BACKOFF_MS, jitter: 0.5 },
   // Keep finished job ids for a while so that a repeated enqueue with the same id is a no-op.
   removeOnComplete: { age: 3600, count: 10_000 },
   removeOnFail: { age: 7 * 24 * 3600 },
@@ -129,6 +132,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown, On
     w.on('failed', (job, e) => this.logger.warn(`job ${queue}/${job?.id} failed (attempt ${job?.attemptsMade}): ${e.message}`));
     this.workers.push(w as unknown as Worker);
     return w;
+  }
+
+  /** The queues this process consumes (its outbox relay is woken for these). */
+  consumedQueues(): string[] {
+    return this.workers.map((w) => w.name);
   }
 
   /** Every queue this process has produced to or consumes (for the depth and age metrics). */
