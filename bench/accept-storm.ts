@@ -17,7 +17,7 @@
  *   committed: a claim, or "no longer available"), 99th percentile over both storms;
  * - `accept_storm_ceiling_ratio`: bookings per second over the rate of single-row UPDATE
  *   transactions the same Postgres sustains in the same run with the booking worker's concurrency
- *   (8 connections), i.e. the share of the database's bare write ceiling that the claim achieves.
+ *   (WORKER_CONCURRENCY connections), i.e. the share of the database's bare write ceiling that the claim achieves.
  * Both storms must book every slot exactly once, or the benchmark fails.
  */
 import { createTestDatabase } from '@app/persistence';
@@ -31,6 +31,7 @@ const SLOTS = 1000;
 const PER_SLOT = 3;
 const CROWD = 200;
 const IN_FLIGHT_SLOTS = 50;
+/** The booking process's REPLIES_CONCURRENCY default (apps/booking/src/config.ts). */
 const WORKER_CONCURRENCY = 8;
 const CALLBACK_TOKEN = 'dev-notify-callback-token';
 

@@ -5,7 +5,7 @@
  * "no longer available", a repeat of the confirmation, or a short help text — never a second
  * booking.
  */
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import { Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
@@ -13,6 +13,7 @@ import { claimSlot, endWave, inSlotTrace, queueSms, wordingFor, rows } from '@ap
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
+import { BookingConfig } from './config';
 import { POLICY } from './tokens';
 
 interface ReplyRecord {
@@ -38,10 +39,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
     private readonly ics: IcsDirectory,
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
+    @Optional() private readonly config?: BookingConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']));
+    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']), { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY });
   }
 
   async process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
