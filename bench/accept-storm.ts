@@ -17,7 +17,7 @@
  *   committed: a claim, or "no longer available"), 99th percentile over both storms;
  * - `accept_storm_ceiling_ratio`: bookings per second over the rate of single-row UPDATE
  *   transactions the same Postgres sustains in the same run with the booking worker's concurrency
- *   (8 connections), i.e. the share of the database's bare write ceiling that the claim achieves.
+ *   (WORKER_CONCURRENCY connections), i.e. the share of the database's bare write ceiling that the claim achieves.
  * Both storms must book every slot exactly once, or the benchmark fails.
  */
 import { createTestDatabase } from '@app/persistence';
@@ -31,6 +31,7 @@ const SLOTS = 1000;
 const PER_SLOT = 3;
 const CROWD = 200;
 const IN_FLIGHT_SLOTS = 50;
+/** The booking process's REPLIES_CONCURRENCY default (apps/booking/src/config.ts). */
 const WORKER_CONCURRENCY = 8;
 const CALLBACK_TOKEN = 'dev-notify-callback-token';
 
@@ -85,6 +86,43 @@ async function writeCeiling(pool: Pool, ms = 3000): Promise<number> {
     }
   }));
   return done / ((Date.now() - started) / 1000);
+}
+
+const pct = (xs: number[], q: number) => (xs.length ? Math.round(xs[Math.min(xs.length - 1, Math.ceil(xs.length * q) - 1)]) : NaN);
+
+/**
+ * Where a reply's time goes, stage by stage (printed, not a figure): sent → stored (the callback's
+ * transaction) → published (the outbox relay moved its job to BullMQ) → started (a booking worker
+ * took it) → decided. Each stage's p50 / p99 in ms.
+ */
+async function logStages(pool: Pool, redisUrl: string, sentAt: Map<string, number>): Promise<void> {
+  const rows: Array<{ id: string; external_id: string; stored: number; published: number | null; decided: number }> = (await pool.query(
+    `SELECT r.id, r.external_id, extract(epoch FROM r.received_at) * 1000 AS stored, extract(epoch FROM o.published_at) * 1000 AS published,
+            extract(epoch FROM r.processed_at) * 1000 AS decided
+       FROM patient_reply r LEFT JOIN outbox o ON o.job_id = 'reply-' || r.id`,
+  )).rows;
+  const r = new IORedis(redisUrl);
+  const started = new Map<string, number>();
+  try {
+    const pipe = r.pipeline();
+    for (const x of rows) pipe.hget(`bull:offer-replies:reply-${x.id}`, 'processedOn');
+    const res = (await pipe.exec()) ?? [];
+    rows.forEach((x, i) => { const v = res[i]?.[1]; if (v) started.set(x.id, Number(v)); });
+  } finally {
+    await r.quit();
+  }
+  const stages: Record<string, number[]> = { 'sent→stored': [], 'stored→published': [], 'published→started': [], 'started→decided': [] };
+  for (const x of rows) {
+    const sent = sentAt.get(x.external_id);
+    const s = started.get(x.id);
+    if (sent === undefined || x.published === null || s === undefined) continue;
+    stages['sent→stored'].push(Number(x.stored) - sent);
+    stages['stored→published'].push(Number(x.published) - Number(x.stored));
+    stages['published→started'].push(s - Number(x.published));
+    stages['started→decided'].push(Number(x.decided) - s);
+  }
+  const line = Object.entries(stages).map(([k, v]) => { v.sort((a, b) => a - b); return `${k} p50 ${pct(v, 0.5)} p99 ${pct(v, 0.99)}`; });
+  console.log(`accept storm stages (ms, ${stages['sent→stored'].length} replies): ${line.join('; ')}`);
 }
 
 export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark {
@@ -144,6 +182,8 @@ export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark
         }));
         await settled(CROWD + SLOTS * PER_SLOT, 300_000);
         console.log(`accept storm: ${CROWD} YES for one slot decided in ${crowdMs} ms; ${SLOTS} × ${PER_SLOT} decided in ${Date.now() - stormStart} ms; write ceiling ${Math.round(ceiling)}/s`);
+
+        await logStages(pool, redisUrl, sentAt);
 
         const perSlot = (await pool.query(`SELECT count(b.id)::int AS n FROM slot s LEFT JOIN booking b ON b.slot_id = s.id GROUP BY s.id`)).rows;
         if (perSlot.length !== SLOTS + 1 || perSlot.some((x) => x.n !== 1)) throw new Error('the storm broke "one booking per slot"');

@@ -3,9 +3,10 @@
  * Redis of our own, and a fault-injecting proxy in front of pas-sim):
  * - contested acceptance through the real HTTP callback: many slots × 3 patients each sending YES
  *   twice at once, repeated; then a late YES from a winner (a repeat of the confirmation) and from
- *   a loser (nothing new, no booking);
+ *   a loser (nothing new, no booking); and a crowd of 210 YES at one instant;
  * - a PAS that is slow, fails and drops its answer after committing: one appointment per booking;
  * - a PAS that refuses a booking for good: "could not", the slot back to matching, the failures list;
+ * - a PAS that stays unreachable through every write-back retry: the same honest end, once;
  * - a booking across trusts: IPT record readable by the receiving adapter only, the old appointment
  *   cancelled at home with `pat-swl`; and when that cancel is refused, the booking stands and is
  *   flagged as double-held;
@@ -16,6 +17,7 @@
  * Scenarios are kept apart by trust and TFC (patients consent to their own trust only unless said).
  */
 import { QUEUE_EPOCH_KEY } from '@app/persistence';
+import { JOB_DEFAULTS } from '@app/platform';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import {
@@ -107,6 +109,25 @@ describe('contested acceptance through the real callback', () => {
   }
 });
 
+describe('a crowd of YES through the real callback (RQM)', () => {
+  // Issue 5: the notifier once ran out of database connections under 200 simultaneous YES. Now the
+  // callback's writes are batched and bounded (503 + Retry-After past the backlog, which Notify
+  // retries): every one of 210 texts sent at the same instant must end in the right answer.
+  it('70 slots × 3 patients, all 210 YES at one instant: one booking per slot, every other patient told, nothing lost', async () => {
+    const SLOTS = 70;
+    const patients = await uploadPatients('RQM', '100', 2000, SLOTS * 3);
+    await freeSlots('RQM', '100', SLOTS);
+    const codes = await offerCodes(patients, 90_000);
+    await yesAll(patients, codes);
+    await expectEveryAcceptanceEnded(patients, 'RQM', '100', SLOTS, 110_000);
+    const stored = (await w.pg.query(
+      `SELECT count(*)::int AS n, count(DISTINCT r.patient_id)::int AS patients FROM patient_reply r JOIN patient p ON p.id = r.patient_id WHERE p.mobile = ANY($1)`,
+      [patients.map((p) => p.mobile)],
+    )).rows[0];
+    expect(stored).toEqual({ n: SLOTS * 3, patients: SLOTS * 3 });
+  }, 240_000);
+});
+
 describe('a PAS that is slow, fails, and drops its answer after committing (RAS)', () => {
   it('ends with exactly one PAS appointment per booking and every winner confirmed', async () => {
     const SLOTS = 4;
@@ -145,6 +166,43 @@ describe('a PAS that refuses a booking for good (R1K)', () => {
     expect((await pasAppointments('R1K')).some((a) => a.identifier?.some((i) => i.value === booking.id))).toBe(false);
     w.pas.clear();
   });
+});
+
+describe('a PAS that stays unreachable until every write-back retry is spent (R1K)', () => {
+  // The retries are the queues' own (JOB_DEFAULTS: attempts with exponential back-off, about a
+  // minute in all); nothing here shortens them, so this is the path production takes.
+  it('gives up once, honestly: "could not", the slot back into matching, the failures list, one outcome', async () => {
+    const attempts = JOB_DEFAULTS.attempts!;
+    w.pas.set('R1K', { unreachable: true });
+    const [patient] = await uploadPatients('R1K', '101', 330, 1);
+    await freeSlots('R1K', '101', 1);
+    const [code] = await offerCodes([patient]);
+    await reply(patient.mobile, `YES ${code}`);
+    const told = await until('the honest failure after the last retry', async () => {
+      const o = await outcomeOf(patient);
+      return o.outcome === 'could-not' ? o : undefined;
+    }, 110_000, 1000);
+    // Every attempt met a PAS that was not there, and the last one gave up.
+    expect(w.pas.seen('R1K').cut).toBeGreaterThanOrEqual(attempts);
+    const [booking] = (await w.pg.query(
+      `SELECT b.id, b.slot_id, b.status, b.needs_attention FROM booking b JOIN slot s ON s.id = b.slot_id WHERE s.trust_ods = 'R1K' AND s.tfc = '101'`,
+    )).rows;
+    expect(booking).toMatchObject({ status: 'failed', needs_attention: expect.stringMatching(/write-back failed/) });
+    const [wb] = (await w.pg.query(`SELECT status, attempts, last_error FROM writeback WHERE booking_id = $1 AND kind = 'book'`, [booking.id])).rows;
+    expect(wb).toMatchObject({ status: 'failed', attempts, last_error: expect.stringMatching(/unreachable/i) });
+    // The slot goes back into matching (it is days away: time allows).
+    const [slot] = (await w.pg.query(`SELECT status FROM slot WHERE id = $1`, [booking.slot_id])).rows;
+    expect(slot.status).not.toBe('booked');
+    expect((await w.pg.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${booking.slot_id}-2`])).rowCount).toBe(1);
+    const failures = (await w.pg.query(`SELECT kind, trust_ods, slot_id, reason FROM booking_failure WHERE booking_id = $1`, [booking.id])).rows;
+    expect(failures).toEqual([{ kind: 'writeback-failed', trust_ods: 'R1K', slot_id: booking.slot_id, reason: expect.stringMatching(/unreachable/i) }]);
+    // Exactly one outcome: one "could not", never a confirmation, and nothing in the PAS.
+    await new Promise((r) => setTimeout(r, 2000)); // room for a second message, were one coming
+    expect((await outcomeOf(patient)).bodies).toEqual([expect.stringMatching(/could not book/)]);
+    expect(told.bodies).toEqual([expect.stringMatching(/could not book/)]);
+    w.pas.clear();
+    expect((await pasAppointments('R1K')).some((a) => a.identifier?.some((i) => i.value === booking.id))).toBe(false);
+  }, 150_000);
 });
 
 describe('a booking at another trust (RYJ patient, R1K slot)', () => {

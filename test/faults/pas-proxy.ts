@@ -7,7 +7,9 @@
  * - `dropAfterCommitNext`: the next N writes reach the PAS and are committed there, then the
  *   connection is cut before the answer gets back (the lost response a retry must survive);
  * - `refuseWrites`: writes matching a method (`POST` book, `PUT` cancel) are answered 422 with an
- *   OperationOutcome, as a PAS that will not take them (a failure that retrying cannot fix).
+ *   OperationOutcome, as a PAS that will not take them (a failure that retrying cannot fix);
+ * - `unreachable`: every request's connection is cut before anything is answered or forwarded (a
+ *   PAS that is down, or a network between that is), for as long as it is set.
  * It counts what it did, so a test can show the faults were really met.
  */
 import { createServer, IncomingMessage, request, Server, ServerResponse } from 'node:http';
@@ -17,25 +19,28 @@ export interface PasFaults {
   failNext?: number;
   dropAfterCommitNext?: number;
   refuseWrites?: Array<'POST' | 'PUT'>;
+  unreachable?: boolean;
 }
 
 export interface PasProxy {
   baseUrl: string;
   set(ods: string, faults: PasFaults): void;
   clear(): void;
-  /** Per trust: requests failed with 503, answers dropped after commit, writes refused. */
-  seen(ods: string): { failed: number; dropped: number; refused: number; forwarded: number };
+  /** Per trust: requests failed with 503, answers dropped after commit, writes refused, connections cut (unreachable). */
+  seen(ods: string): Counts;
   close(): Promise<void>;
 }
 
 const WRITE = new Set(['POST', 'PUT']);
 
+interface Counts { failed: number; dropped: number; refused: number; forwarded: number; cut: number }
+
 export async function startPasProxy(port: number, upstream: string): Promise<PasProxy> {
   const faults = new Map<string, PasFaults>();
-  const counts = new Map<string, { failed: number; dropped: number; refused: number; forwarded: number }>();
+  const counts = new Map<string, Counts>();
   const count = (ods: string) => {
     let c = counts.get(ods);
-    if (!c) counts.set(ods, (c = { failed: 0, dropped: 0, refused: 0, forwarded: 0 }));
+    if (!c) counts.set(ods, (c = { failed: 0, dropped: 0, refused: 0, forwarded: 0, cut: 0 }));
     return c;
   };
   const up = new URL(upstream);
@@ -47,6 +52,11 @@ export async function startPasProxy(port: number, upstream: string): Promise<Pas
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
+    if (f.unreachable) {
+      c.cut++;
+      req.socket.destroy();
+      return;
+    }
     if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
     const method = req.method ?? 'GET';
     const outcome = (status: number, diagnostics: string) => {

@@ -6,6 +6,7 @@
  * The workers are the production classes; only the queue connection is left out (jobs are
  * observed as outbox rows, which is where they are born).
  */
+import { jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
@@ -105,6 +106,20 @@ describe('a slot is booked at most once', () => {
     const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id IN (SELECT id FROM offer WHERE slot_id = ANY($1::uuid[]))`, [slotIds]);
     expect(taken).toHaveLength(SLOTS * 2);
     expect(new Set(taken.map((t: { offer_id: string }) => t.offer_id)).size).toBe(SLOTS * 2);
+    // The claim writes its jobs in its own transaction, with the contracts' deterministic ids.
+    const jobs: Array<{ job_name: string; queue: string; job_id: string; payload: Record<string, string> }> = await ds.query(
+      `SELECT job_name, queue, job_id, payload FROM outbox
+        WHERE (job_name = 'write-back' AND payload->>'writebackId' IN (SELECT w.id::text FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = ANY($1::uuid[])))
+           OR (job_name = 'send-sms' AND payload->>'smsId' IN (SELECT m.id::text FROM sms_message m JOIN offer o ON o.id = m.offer_id WHERE m.kind = 'taken' AND o.slot_id = ANY($1::uuid[])))`,
+      [slotIds],
+    );
+    expect(jobs.filter((j) => j.job_name === 'write-back')).toHaveLength(SLOTS);
+    expect(jobs.filter((j) => j.job_name === 'send-sms')).toHaveLength(SLOTS * 2);
+    for (const j of jobs) {
+      const payload = j.job_name === 'write-back' ? { writebackId: j.payload.writebackId } : { smsId: j.payload.smsId };
+      expect(j.job_id).toBe(jobId(j.job_name as 'write-back' | 'send-sms', payload as never));
+      expect(j.queue).toBe(queueFor(j.job_name as 'write-back' | 'send-sms', 'RQM'));
+    }
   });
 
   it('is enforced by the database even if code tries twice', async () => {

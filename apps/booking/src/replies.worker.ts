@@ -5,17 +5,27 @@
  * "no longer available", a repeat of the confirmation, or a short help text — never a second
  * booking.
  */
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
 import { Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
-import { endWave, enqueue, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
+import { claimSlot, endWave, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
+import { BookingConfig } from './config';
 import { POLICY } from './tokens';
 
-interface ReplyRecord { id: string; patient_id: string | null; intent: string; code: string | null; processed_at: Date | null }
+interface ReplyRecord {
+  id: string;
+  patient_id: string | null;
+  intent: string;
+  code: string | null;
+  processed_at: Date | null;
+  /** For a YES / NO with a code: the offer of this patient it names (read with the reply, one round trip). */
+  offer_id: string | null;
+  offer_slot_id: string | null;
+}
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
 
 @Injectable()
@@ -29,10 +39,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
     private readonly ics: IcsDirectory,
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
+    @Optional() private readonly config?: BookingConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']));
+    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']), { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY });
   }
 
   async process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
@@ -60,7 +71,17 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   private async handle(tx: EntityManager, replyId: string, opts: { forceTaken?: boolean } = {}): Promise<JobOutcome> {
-    const [reply]: ReplyRecord[] = await tx.query(`SELECT id, patient_id, intent, code, processed_at FROM patient_reply WHERE id = $1 FOR UPDATE`, [replyId]);
+    const [reply]: ReplyRecord[] = await tx.query(
+      `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.slot_id AS offer_slot_id
+         FROM patient_reply r
+         LEFT JOIN LATERAL (
+           SELECT id, slot_id FROM offer
+            WHERE r.intent IN ('yes', 'no') AND r.code IS NOT NULL AND patient_id = r.patient_id AND code = r.code
+            ORDER BY created_at DESC LIMIT 1
+         ) o ON true
+        WHERE r.id = $1 FOR UPDATE OF r`,
+      [replyId],
+    );
     if (!reply) return { status: 'skipped', reason: 'no such reply' };
     if (reply.processed_at) return { status: 'skipped', reason: 'already processed' };
     const outcome = reply.patient_id ? await this.act(tx, reply, reply.patient_id, opts) : 'unknown-number';
@@ -86,6 +107,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
       }
       case 'yes':
       case 'no': {
+        // A YES with its code (the storm's case) goes straight to the claim: the offer is re-read
+        // there under the slot's lock.
+        if (reply.intent === 'yes' && reply.code && reply.offer_id && reply.offer_slot_id) {
+          return this.accept(tx, { id: reply.offer_id, slotId: reply.offer_slot_id }, reply.id, opts.forceTaken === true);
+        }
         const offer = await this.findOffer(tx, patientId, reply.code);
         if (!offer) return this.helpOrNothing(tx, patientId);
         if (reply.intent === 'no') {
@@ -93,7 +119,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
           await this.decline(tx, offer, 'declined');
           return 'declined';
         }
-        return this.accept(tx, offer, reply.id, opts.forceTaken === true);
+        return this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true);
       }
       default:
         return this.helpOrNothing(tx, patientId);
@@ -118,17 +144,27 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /** The claim joins the slot's own trace (the reply arrived without one). */
-  private accept(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
-    return inSlotTrace(tx, offerRef.slot_id, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken));
+  private accept(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean): Promise<string> {
+    return inSlotTrace(tx, offerRef.slotId, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken));
   }
 
-  private async claim(tx: EntityManager, offerRef: OfferRecord, replyId: string, forceTaken: boolean): Promise<string> {
+  /**
+   * Four round trips whatever the outcome: the slot locked, the offer locked with the booking it
+   * may already have earned, then either the claim (one statement: claimSlot) or the answer.
+   */
+  private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean): Promise<string> {
     const now = this.clock.now();
     // Lock order everywhere: slot, then offer. The slot lock serialises every YES for one slot.
-    const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slot_id]);
-    const [offer]: OfferRecord[] = await tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE id = $1 FOR UPDATE`, [offerRef.id]);
+    const [slot] = await tx.query(`SELECT id, trust_ods, site_ods, tfc, start_at, status FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slotId]);
+    const [offer]: Array<OfferRecord & { booking_id: string | null; booking_status: string | null }> = await tx.query(
+      `SELECT o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, b.id AS booking_id, b.status AS booking_status
+         FROM offer o
+         LEFT JOIN LATERAL (SELECT id, status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
+        WHERE o.id = $1 FOR UPDATE OF o`,
+      [offerRef.id],
+    );
     const words = wordingFor(this.ics, slot);
-    const [previous] = offer.status === 'accepted' ? await tx.query(`SELECT id, status FROM booking WHERE offer_id = $1`, [offer.id]) : [];
+    const previous = offer.booking_id ? { id: offer.booking_id, status: offer.booking_status! } : undefined;
     const decision = decideAcceptance(
       { offer: { status: offer.status, expiresAt: new Date(offer.expires_at) }, slot: { status: slot.status, start: new Date(slot.start_at) }, booking: previous, lostRace: forceTaken },
       now, this.policy,
@@ -143,25 +179,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
       await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${offer.id}` });
       return 'too-late';
     }
-    const [entry] = await tx.query(`SELECT trust_ods, current_appointment_id, current_appointment_start FROM waiting_list_entry WHERE id = $1 FOR UPDATE`, [offer.entry_id]);
-    const [booking] = await tx.query(
-      `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, previous_appointment_id, previous_appointment_start)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING id`,
-      [slot.id, offer.id, offer.entry_id, offer.patient_id, slot.trust_ods, entry.trust_ods, entry.current_appointment_id, entry.current_appointment_start],
-    );
-    await tx.query(`UPDATE offer SET status = 'accepted', responded_at = now(), ended_at = now() WHERE id = $1`, [offer.id]);
-    await tx.query(`UPDATE slot SET status = 'booked' WHERE id = $1`, [slot.id]);
-    await tx.query(`UPDATE waiting_list_entry SET status = 'booked', updated_at = now() WHERE id = $1`, [offer.entry_id]);
-    // The rest of the wave hears at once that the slot has gone.
-    await tx.query(`UPDATE offer_wave SET status = 'ended', ended_at = now(), ended_reason = 'accepted' WHERE id = $1 AND status = 'live'`, [offer.wave_id]);
-    const others: Array<{ id: string; patient_id: string }> = await rows(tx,
-      `UPDATE offer SET status = 'superseded', ended_at = now() WHERE slot_id = $1 AND status = 'live' RETURNING id, patient_id`,
-      [slot.id],
-    );
-    for (const o of others) await queueSms(tx, { patientId: o.patient_id, offerId: o.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${o.id}` });
-    const [wb] = await tx.query(`INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, $2, 'book', 'pending') RETURNING id`, [booking.id, slot.trust_ods]);
-    await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: slot.trust_ods });
-    this.logger.log(`slot ${slot.id} claimed by booking ${booking.id}`);
+    const bookingId = await claimSlot(tx, {
+      slotId: slot.id, offerId: offer.id, entryId: offer.entry_id, patientId: offer.patient_id, waveId: offer.wave_id,
+      owningTrustOds: slot.trust_ods, takenWording: words,
+    });
+    this.logger.log(`slot ${slot.id} claimed by booking ${bookingId}`);
     return 'claimed';
   }
 

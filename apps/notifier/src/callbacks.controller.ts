@@ -2,12 +2,22 @@
  * GOV.UK Notify's callbacks: received texts and delivery receipts. Both need the callback bearer
  * token. A received text is stored once per Notify id (Notify retries callbacks) together with
  * the job that acts on it, in one transaction.
+ *
+ * Received texts arrive in bursts (hundreds of YES within a second when a popular slot is
+ * offered), so they are written in batches: while a write is in flight the next texts wait in
+ * memory and go together in the next one (one statement for the whole batch,
+ * `storeReceivedTexts`). At most CALLBACK_WRITERS connections are ever used by this path, whatever
+ * the burst, and no more than CALLBACK_BACKLOG_MAX texts wait: past that, or when the database
+ * does not take the batch, the callback is answered 503 with Retry-After and Notify sends it again
+ * (Notify retries a callback on 5xx; the Notify id makes the retry harmless). A 200 is only ever
+ * answered once the text and its job are committed.
  */
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpException, HttpStatus, Logger, Post, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { enqueue, rows } from '@app/persistence';
+import { enqueue, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
 import { parseReply, normaliseUkMobile } from '@app/domain';
-import { MetricsService, StaticBearerGuard } from '@app/platform';
+import { currentTraceparent, MetricsService, StaticBearerGuard } from '@app/platform';
 import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
@@ -38,35 +48,99 @@ export class DeliveryReceiptDto {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 let callbackToken = '';
+
+/** Answered when a received text cannot be taken now; Notify sends it again. */
+export class CallbackBusy extends HttpException {
+  constructor(readonly retryAfterSeconds: number, why: string) {
+    super({ statusCode: 503, message: `busy: ${why}; send again later` }, HttpStatus.SERVICE_UNAVAILABLE);
+  }
+}
+
+interface Waiting { text: ReceivedText; done: (stored: boolean) => void; fail: (e: Error) => void }
+
+/** Received texts written together, by at most `writers` transactions at a time (see the file's comment). */
+export class ReceivedTextWriter {
+  private readonly logger = new Logger('callbacks');
+  private waiting: Waiting[] = [];
+  private writing = 0;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly limits: { writers: number; batchMax: number; backlogMax: number },
+  ) {}
+
+  /** True when this call stored the text, false when it was already stored (a repeat). */
+  store(text: ReceivedText): Promise<boolean> {
+    if (this.waiting.length >= this.limits.backlogMax) return Promise.reject(new CallbackBusy(1, 'too many received texts waiting'));
+    return new Promise((done, fail) => {
+      this.waiting.push({ text, done, fail });
+      this.pump();
+    });
+  }
+
+  get backlog(): number {
+    return this.waiting.length;
+  }
+
+  private pump(): void {
+    while (this.writing < this.limits.writers && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.limits.batchMax);
+      this.writing++;
+      void this.write(batch).finally(() => {
+        this.writing--;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(batch: Waiting[]): Promise<void> {
+    try {
+      const stored = await this.ds.transaction((tx) => storeReceivedTexts(tx, batch.map((w) => w.text)));
+      // A Notify id repeated inside one batch is stored once: the first caller is told so.
+      for (const w of batch) {
+        const first = stored.delete(w.text.externalId);
+        w.done(first);
+      }
+    } catch (e) {
+      this.logger.warn(`${batch.length} received text(s) not stored (${(e as Error).message}); answering 503 so that Notify retries`);
+      for (const w of batch) w.fail(new CallbackBusy(2, 'the database did not take the text'));
+    }
+  }
+}
 export const CallbackGuard = StaticBearerGuard(() => callbackToken);
 
 @UseGuards(CallbackGuard)
 @Controller('notify')
 export class CallbacksController {
+  readonly received: ReceivedTextWriter;
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly metrics: MetricsService,
     config: NotifierConfig,
   ) {
     callbackToken = config.NOTIFY_CALLBACK_TOKEN;
+    this.received = new ReceivedTextWriter(ds, { writers: config.CALLBACK_WRITERS, batchMax: config.CALLBACK_BATCH_MAX, backlogMax: config.CALLBACK_BACKLOG_MAX });
   }
 
   @Post('inbound')
   @HttpCode(200)
-  async inbound(@Body() text: ReceivedTextDto) {
-    const mobile = normaliseUkMobile(text.source_number);
+  async inbound(@Body() text: ReceivedTextDto, @Res({ passthrough: true }) res: Response) {
     const reply = parseReply(text.message);
-    const stored = await this.ds.transaction(async (tx) => {
+    let stored: boolean;
+    try {
       // Several pathways share one patient; a number is one person's (the PTL's latest row wins).
-      const [patient] = mobile ? await tx.query(`SELECT id FROM patient WHERE mobile = $1 ORDER BY updated_at DESC LIMIT 1`, [mobile]) : [];
-      const rows: Array<{ id: string }> = await tx.query(
-        `INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, $3, $4)
-         ON CONFLICT (channel, external_id) DO NOTHING RETURNING id`,
-        [text.id, patient?.id ?? null, reply.kind, 'code' in reply ? reply.code : null],
-      );
-      if (rows.length > 0) await enqueue(tx, 'process-reply', { replyId: rows[0].id });
-      return rows.length > 0;
-    });
+      stored = await this.received.store({
+        externalId: text.id, mobile: normaliseUkMobile(text.source_number) ?? null, intent: reply.kind, code: 'code' in reply ? reply.code : null,
+        traceparent: currentTraceparent(),
+      });
+    } catch (e) {
+      if (e instanceof CallbackBusy) {
+        res.setHeader('Retry-After', String(e.retryAfterSeconds));
+        this.metrics.counter('sms_received_busy_total', 'Received texts answered 503 (Notify retries them)').inc();
+      }
+      throw e;
+    }
     this.metrics.counter('sms_received_total', 'Received texts by parsed intent', ['intent', 'duplicate']).inc({ intent: reply.kind, duplicate: String(!stored) });
     return { received: true, duplicate: !stored };
   }

@@ -37,4 +37,19 @@ export class NotifierConfig extends PolicyConfig {
    */
   @IsInt() @Min(50) @Max(600_000)
   NOTIFY_RATE_LIMITED_PAUSE_MS = 5000;
+
+  /**
+   * Received-text callbacks are written in batches (callbacks.controller.ts): at most this many
+   * transactions at once, so a burst of replies never takes more of the pool than this.
+   */
+  @IsInt() @Min(1) @Max(16)
+  CALLBACK_WRITERS = 2;
+
+  /** Most received texts written in one transaction. */
+  @IsInt() @Min(1) @Max(5000)
+  CALLBACK_BATCH_MAX = 250;
+
+  /** Most received texts waiting for a write; past this a callback is answered 503 with Retry-After (Notify retries). */
+  @IsInt() @Min(1) @Max(100000)
+  CALLBACK_BACKLOG_MAX = 2000;
 }

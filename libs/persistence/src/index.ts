@@ -6,6 +6,7 @@ export * from './persistence.module';
 export * from './testing';
 export * from './sms';
 export * from './offers';
+export * from './claim';
 export * from './policy-store';
 export * from './slot-trace';
 export * from './state-metrics';

@@ -1,0 +1,111 @@
+/**
+ * The received-text callback under a burst bigger than the notifier's database pool (issue 5: it
+ * once ran out of connections under 200 simultaneous YES). The notifier runs with a pool of 2 and
+ * room for only 40 waiting texts, and 240 patients' YES arrive at the same instant, sent the way
+ * Notify sends them (again after a 5xx, when Retry-After says). Every text must end stored exactly
+ * once, for the right patient, with exactly one job to act on it; the texts that found the notifier
+ * full (the database stalled by a lock while they arrive) were told so with 503 and Retry-After,
+ * never an error that Notify would not retry.
+ */
+import { INestApplication } from '@nestjs/common';
+import { createTestDatabase, TestDatabase } from '@app/persistence';
+import { bootstrapApp, loadConfig } from '@app/platform';
+import { SANDBOX_NOTIFY_CALLBACK_TOKEN, jobId } from '@app/contracts';
+import IORedis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { NotifierModule } from './app.module';
+import { NotifierConfig } from './config';
+import { until } from '../../../test/support/wait';
+
+jest.setTimeout(90_000);
+
+const PORT = 34012;
+const REDIS_DB = 8;
+const CROWD = 240;
+const mobileOf = (i: number) => `+4477009${String(50000 + i).padStart(5, '0')}`;
+
+let db: TestDatabase;
+let pg: Client;
+let app: INestApplication;
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_h_booking_callbacks');
+  pg = new Client({ connectionString: db.url });
+  await pg.connect();
+  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
+  const redis = new IORedis(redisUrl);
+  await redis.flushdb();
+  await redis.quit();
+  const config = loadConfig(NotifierConfig, {
+    PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
+    NOTIFY_BASE_URL: 'http://127.0.0.1:9', DATABASE_POOL_SIZE: '2', CALLBACK_BACKLOG_MAX: '40',
+  });
+  app = await bootstrapApp(NotifierModule.forRoot(config), { config });
+  await pg.query(
+    `INSERT INTO patient (nhs_number, birth_date, mobile, mobile_status)
+     SELECT 'C' || lpad(i::text, 9, '0'), '1970-01-01', '+4477009' || lpad((50000 + i)::text, 5, '0'), 'valid' FROM generate_series(0, $1 - 1) i`,
+    [CROWD],
+  );
+});
+
+afterAll(async () => {
+  await app?.close();
+  await pg?.end();
+  await db?.drop();
+});
+
+/** One received text, delivered as Notify would: sent again after a 5xx, waiting as Retry-After says. */
+async function deliver(id: string, i: number, seen: { busy: number; retryAfter: Set<string> }): Promise<{ status: number; duplicate: boolean }> {
+  const body = JSON.stringify({ id, source_number: mobileOf(i).slice(1), destination_number: '07700900000', message: `YES ${1000 + i}`, date_received: new Date().toISOString() });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const res = await fetch(`http://127.0.0.1:${PORT}/notify/inbound`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` }, body,
+    });
+    const json = (await res.json()) as { duplicate?: boolean };
+    if (res.status < 500) return { status: res.status, duplicate: json.duplicate === true };
+    seen.busy++;
+    seen.retryAfter.add(`${res.status} ${res.headers.get('retry-after')}`);
+    await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
+  }
+  throw new Error(`text ${i} never taken`);
+}
+
+describe('a burst of received texts bigger than the pool and the backlog', () => {
+  const ids = Array.from({ length: CROWD }, () => randomUUID());
+
+  it('stores every text once, for its patient, with one job each; the overflow is told 503 + Retry-After and lands on the retry', async () => {
+    const seen = { busy: 0, retryAfter: new Set<string>() };
+    // The database stalls (a lock that blocks every insert of a reply) while the burst arrives, so
+    // the texts pile up: the writers' batches wait, the backlog fills, the rest are turned away.
+    await pg.query('BEGIN');
+    await pg.query('LOCK TABLE patient_reply IN SHARE MODE');
+    const burst = Promise.all(ids.map((id, i) => deliver(id, i, seen)));
+    await until('some texts to be turned away', async () => seen.busy > 0, 20_000, 20);
+    await pg.query('COMMIT');
+    const answers = await burst;
+    expect(answers.every((a) => a.status === 200 && !a.duplicate)).toBe(true);
+    // The bound was met (more texts at once than may wait), and answered the way Notify retries.
+    expect(seen.busy).toBeGreaterThan(0);
+    expect([...seen.retryAfter]).toEqual([expect.stringMatching(/^503 \d+$/)]);
+
+    const stored = (await pg.query(
+      `SELECT r.id, r.external_id, r.intent, r.code, p.mobile FROM patient_reply r LEFT JOIN patient p ON p.id = r.patient_id WHERE r.external_id = ANY($1)`, [ids],
+    )).rows;
+    expect(stored).toHaveLength(CROWD);
+    const byId = new Map(stored.map((r) => [r.external_id, r]));
+    ids.forEach((id, i) => expect(byId.get(id)).toMatchObject({ intent: 'yes', code: String(1000 + i), mobile: mobileOf(i) }));
+    const jobs = (await pg.query(`SELECT job_id, queue, payload->>'replyId' AS reply_id FROM outbox WHERE job_name = 'process-reply'`)).rows;
+    expect(jobs).toHaveLength(CROWD);
+    expect(new Set(jobs.map((j) => j.job_id))).toEqual(new Set(stored.map((r) => jobId('process-reply', { replyId: r.id }))));
+    expect(jobs.every((j) => j.queue === 'offer-replies' && j.job_id === jobId('process-reply', { replyId: j.reply_id }))).toBe(true);
+  });
+
+  it('answers Notify repeating the whole burst as duplicates, adding nothing', async () => {
+    const seen = { busy: 0, retryAfter: new Set<string>() };
+    const answers = await Promise.all(ids.map((id, i) => deliver(id, i, seen)));
+    expect(answers.every((a) => a.status === 200 && a.duplicate)).toBe(true);
+    expect((await pg.query(`SELECT count(*)::int AS n FROM patient_reply`)).rows[0].n).toBe(CROWD);
+    expect((await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'process-reply'`)).rows[0].n).toBe(CROWD);
+  });
+});
