@@ -464,6 +464,11 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
                         VALUES ($1, $2, $3, $4, 1, '{}', 1, '1', $5, 'accepted', now()) RETURNING id`, [s.id, w.id, e.id, p.id, uid('TK')]))[0];
     const b = (await q(`INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RAS', 'RAS') RETURNING id`, [s.id, o.id, e.id, p.id]))[0];
     const wb = (await q(`INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, 'RAS', 'book', 'pending') RETURNING id`, [b.id]))[0];
+    // That booking as an inter-provider transfer from RQM's list into RAS: RAS's to read, not RQM's (the sender) nor anyone else's.
+    const sent = (await q(`INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date)
+                           VALUES ('RQM', $1, $2, '330', 'NEW', 'P3', 4, '2026-01-01', '2026-05-01') RETURNING id, pathway_id`, [uid('RQMPW'), p.id]))[0];
+    const ipt = (await q(`INSERT INTO inter_provider_transfer (booking_id, entry_id, patient_id, sending_trust_ods, receiving_trust_ods, referral_pathway_id, tfc, appointment_type, priority, rtt_start, appointment_start, pas_appointment_id)
+                          VALUES ($1, $2, $3, 'RQM', 'RAS', $4, '330', 'NEW', 'P3', '2026-01-01', now() + interval '5 days', 'RAS-APPT-1') RETURNING id`, [b.id, sent.id, p.id, sent.pathway_id]))[0];
 
     const event = { eventId: uid('EV'), kind: 'slot-released', controlId: uid('C'), siteOds: 'RAS01', clinicCode: '330-NEW', tfc: '330', appointmentType: 'NEW', start: later().toISOString(), durationMinutes: 20, fillerAppointmentId: uid('F') };
     const batch = { mode: 'delta', rows: [] };
@@ -476,6 +481,7 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       ['POST', `/v1/trusts/RAS/waiting-list/snapshots/${rasSnapshot}/complete`],
       ['GET', `/v1/trusts/RAS/writebacks/${wb.id}`],
       ['POST', `/v1/trusts/RAS/writebacks/${wb.id}/outcome`, outcome],
+      ['GET', '/v1/trusts/RAS/transfers'],
     ];
     for (const [method, path, body] of otherRoutes) {
       expect([method, path, (await ex(method, path, 'dev-exchange-RQM-token', body)).status]).toEqual([method, path, 403]);
@@ -489,10 +495,14 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       ['POST', `/v1/trusts/RQM/waiting-list/snapshots/${rasSnapshot}/complete`, undefined, 404],
       ['GET', `/v1/trusts/RQM/writebacks/${wb.id}`, undefined, 404],
       ['POST', `/v1/trusts/RQM/writebacks/${wb.id}/outcome`, outcome, 404],
+      ['GET', '/v1/trusts/RQM/transfers', undefined, 200],
     ];
     for (const [method, path, body, status] of ownRoutes) {
       expect([method, path, (await ex(method, path, 'dev-exchange-RQM-token', body)).status]).toEqual([method, path, status]);
     }
+    // RQM's own transfer list does not show the one into RAS (even though RQM sent it), while RAS's does.
+    expect((await ex('GET', '/v1/trusts/RQM/transfers')).json.map((t: { id: string }) => t.id)).not.toContain(ipt.id);
+    expect((await ex('GET', '/v1/trusts/RAS/transfers', 'dev-exchange-RAS-token')).json.map((t: { id: string }) => t.id)).toContain(ipt.id);
     expect((await q(`SELECT status FROM writeback WHERE id = $1`, [wb.id]))[0].status).toBe('pending');
     expect((await q(`SELECT status FROM ptl_import WHERE id = $1`, [rasSnapshot]))[0].status).toBe('running');
     expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [event.fillerAppointmentId])).toBe(0);
@@ -505,6 +515,7 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       ['POST', '/v1/ptl?mode=delta', csv([ptlRow()]), 'text/csv'],
       ['GET', '/v1/messages?controlId=X'],
       ['GET', '/v1/unmapped-clinics'],
+      ['GET', '/v1/transfers'],
     ];
     const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
     for (const [method, path, body, type] of routes) {

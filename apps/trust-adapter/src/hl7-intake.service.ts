@@ -1,22 +1,43 @@
 /**
  * Inbound HL7 for one trust, whether over MLLP or `POST /hl7`. The order matters: validate,
  * store durably, then ACK. An accepted message is stored with the job that forwards it to the
- * exchange in one transaction; a repeated MSH-10 of an accepted message is ACKed AA again and
- * not processed twice (the database's unique index decides, also when two copies race). A refused
+ * exchange in one transaction, which it shares with the other messages that arrived meanwhile
+ * (group commit: one statement and one commit for all of them, each answered only after it); a
+ * repeated MSH-10 of an accepted message is ACKed AA again and not processed twice (the
+ * database's unique index decides, also when two copies race, in one batch or in two). A refused
  * message is kept for inspection, and a resend with the same MSH-10 is judged afresh.
  */
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
+import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
-import { enqueue } from '@app/persistence';
+import { OutboxRelay, enqueue } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
+import { GroupCommit } from './group-commit';
 import { Hl7ArchiveService } from './hl7-archive.service';
+
+/** An accepted message as the group commit stores it (the JSON already serialised). */
+interface AcceptedMessage {
+  id: string;
+  controlId: string;
+  messageType: string;
+  event: string;
+  raw: string;
+  jobId: string;
+  payload: string;
+}
+
+/** Accepted messages stored by one statement at most, and batches in flight at once (see GroupCommit). */
+const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2 };
+/** Longest a newly stored job waits for the relay to be woken (the wake-ups of a busy second fold into one). */
+const RELAY_WAKE_MS = 5;
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
 
@@ -35,6 +56,12 @@ const EVENT_KIND: Record<SiuEvent, SlotEventKind> = {
 @Injectable()
 export class Hl7IntakeService {
   private readonly logger = new Logger('hl7-intake');
+  private readonly commits = new GroupCommit<AcceptedMessage, boolean>({
+    ...GROUP_COMMIT,
+    store: (batch) => this.storeAccepted(batch),
+    size: (m) => m.raw.length + m.event.length,
+  });
+  private relayTimer?: NodeJS.Timeout;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -44,6 +71,7 @@ export class Hl7IntakeService {
     private readonly ics: IcsDirectory,
     private readonly metrics: MetricsService,
     private readonly archive: Hl7ArchiveService,
+    @Optional() private readonly relay?: OutboxRelay,
   ) {}
 
   async receive(raw: string): Promise<IntakeResult> {
@@ -104,25 +132,64 @@ export class Hl7IntakeService {
     }
     const id = randomUUID();
     const event = this.toEvent(id, siu, clinic);
-    // One statement, so one round trip and one commit: the message and the job that forwards it are
-    // stored together (as enqueue() would in a transaction), and the relay is woken at commit.
-    const payload = { hl7MessageId: id, ...(currentTraceparent() ? { traceparent: currentTraceparent() } : {}) };
-    const inserted: Array<{ id: string }> = await this.ds.query(
-      `WITH message AS (
+    const traceparent = currentTraceparent();
+    const payload: JobPayloads['forward-hl7'] = { hl7MessageId: id, ...(traceparent ? { traceparent } : {}) };
+    // Stored with its forwarding job by the next group commit; AA only once that has committed.
+    const stored = await this.commits.submit({
+      id, controlId: siu.header.controlId, messageType: `SIU^${siu.event}`, event: JSON.stringify(event), raw,
+      jobId: jobId('forward-hl7', payload), payload: JSON.stringify(payload),
+    });
+    return { code: 'AA', ack: this.ack(siu.header, 'AA'), duplicate: !stored };
+  }
+
+  /**
+   * Stores accepted messages, each with the job that forwards it, in one statement (one round trip,
+   * one commit). A message whose MSH-10 is already accepted (earlier, in this same batch, or by a
+   * racing transaction: the unique index decides) is not stored and gets no job: false for it.
+   */
+  private async storeAccepted(batch: AcceptedMessage[]): Promise<boolean[]> {
+    const col = <K extends keyof AcceptedMessage>(k: K) => batch.map((m) => m[k]);
+    // Straight to the pool TypeORM keeps (its query runner adds nothing here) and as a named
+    // statement, so Postgres parses and plans it once per connection rather than once per batch.
+    const pool = (this.ds.driver as PostgresDriver).master as Pool;
+    const { rows: inserted } = await pool.query<{ id: string }>({
+      name: this.relay ? 'hl7-intake-store' : 'hl7-intake-store-notify',
+      text: `WITH input AS (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::jsonb[])
+           WITH ORDINALITY AS m (id, control_id, message_type, event, raw, job_id, payload, ord)
+       ), message AS (
          INSERT INTO hl7_message (id, trust_ods, control_id, message_type, status, ack_code, event, raw)
-         VALUES ($1, $2, $3, $4, 'accepted', 'AA', $5, $6)
+         SELECT id, $8, control_id, message_type, 'accepted', 'AA', event, raw FROM input ORDER BY ord
          ON CONFLICT (trust_ods, control_id) WHERE status = 'accepted' DO NOTHING RETURNING id
        ), job AS (
-         INSERT INTO outbox (queue, job_name, job_id, payload) SELECT $7, 'forward-hl7', $8, $9 FROM message RETURNING id
+         INSERT INTO outbox (queue, job_name, job_id, payload)
+         SELECT $9, 'forward-hl7', input.job_id, input.payload FROM input JOIN message USING (id) ORDER BY input.ord RETURNING id
        )
-       SELECT message.id, pg_notify('outbox', '') FROM message`,
-      [
-        id, this.config.TRUST_ODS, siu.header.controlId, `SIU^${siu.event}`, JSON.stringify(event), raw,
-        queueFor('forward-hl7', this.config.TRUST_ODS), jobId('forward-hl7', payload), JSON.stringify(payload),
+       SELECT message.id${this.relay ? '' : `, pg_notify('outbox', '')`} FROM message`,
+      values: [
+        col('id'), col('controlId'), col('messageType'), col('event'), col('raw'), col('jobId'), col('payload'),
+        this.config.TRUST_ODS, queueFor('forward-hl7', this.config.TRUST_ODS),
       ],
-    );
-    const stored = inserted.length > 0;
-    return { code: 'AA', ack: this.ack(siu.header, 'AA'), duplicate: !stored };
+    });
+    if (inserted.length > 0) this.wakeRelay();
+    const stored = new Set(inserted.map((r) => r.id));
+    return batch.map((m) => stored.has(m.id));
+  }
+
+  /**
+   * The new jobs are moved to BullMQ by this process's own outbox relay, woken at most once per
+   * RELAY_WAKE_MS rather than by a NOTIFY per message: a NOTIFY takes a cluster-wide lock from
+   * before the commit until after it (so notifying transactions commit one at a time, each with its
+   * own WAL flush), and it wakes every relay of every process to run a transaction of its own.
+   * The relays' periodic sweep still moves anything a crash left behind.
+   */
+  private wakeRelay(): void {
+    if (this.relayTimer || !this.relay) return;
+    this.relayTimer = setTimeout(() => {
+      this.relayTimer = undefined;
+      void this.relay!.drain();
+    }, RELAY_WAKE_MS);
+    this.relayTimer.unref();
   }
 
   private toEvent(id: string, siu: SiuMessage, clinic: { tfc: string; appointmentType: 'NEW' | 'FUP'; minAgeYears?: number; maxAgeYears?: number; sex?: 'M' | 'F' }): SlotEventDto {
