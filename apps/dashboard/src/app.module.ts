@@ -13,6 +13,7 @@ import { DashboardConfig } from './config';
 import { FailuresController } from './failures.controller';
 import { FailuresService } from './failures.service';
 import { FlowsController } from './flows.controller';
+import { SlotFactsJob } from './slot-facts';
 import { LiveService } from './live.service';
 import { OverviewController } from './overview.controller';
 import { DashboardErrorFilter, Pages } from './pages';
@@ -35,7 +36,7 @@ export class DashboardModule {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: APP_GUARD, useClass: SessionGuard },
-        AccountsService, SessionsService, AuditService, LiveService, Pages, DashboardErrorFilter, FailuresService,
+        AccountsService, SessionsService, AuditService, LiveService, Pages, DashboardErrorFilter, FailuresService, SlotFactsJob,
       ],
     };
   }

@@ -55,6 +55,10 @@ export class DashboardConfig extends DataConfig {
   @IsInt() @Min(250) @Max(60_000)
   LIVE_INTERVAL_MS = 2000;
 
+  /** How often the slot-facts job folds changed slots into the overview/flows cache (reads stay exact either way). */
+  @IsInt() @Min(200) @Max(600_000)
+  FACTS_DRAIN_MS = 2000;
+
   @IsOptional() @IsString() @EmptyAsUndefined()
   ICS_CONFIG_DIR?: string;
 
