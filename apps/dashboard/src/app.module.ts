@@ -6,6 +6,7 @@ import { AuditController } from './audit.controller';
 import { AuditService } from './audit.service';
 import { AccountsService } from './auth/accounts.service';
 import { AuthController } from './auth/auth.controller';
+import { OidcService } from './auth/oidc.service';
 import { SessionGuard } from './auth/session.guard';
 import { SessionsService } from './auth/sessions.service';
 import { UsersController } from './auth/users.controller';
@@ -36,7 +37,7 @@ export class DashboardModule {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: APP_GUARD, useClass: SessionGuard },
-        AccountsService, SessionsService, AuditService, LiveService, Pages, DashboardErrorFilter, FailuresService, SlotFactsJob,
+        AccountsService, SessionsService, AuditService, OidcService, LiveService, Pages, DashboardErrorFilter, FailuresService, SlotFactsJob,
       ],
     };
   }

@@ -14,8 +14,9 @@ import { Dashboard1764400007000 } from './migrations/1764400007000-dashboard';
 import { SlotTraceContext1764400009000 } from './migrations/1764400009000-slot-trace-context';
 import { PatientStatedPreferences1764400010000 } from './migrations/1764400010000-patient-stated-preferences';
 import { DashboardSlotFacts1764400014000 } from './migrations/1764400014000-dashboard-slot-facts';
+import { DashboardOidc1764400014100 } from './migrations/1764400014100-dashboard-oidc';
 
-export const MIGRATIONS = [InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000, SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, DashboardSlotFacts1764400014000];
+export const MIGRATIONS = [InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000, SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, DashboardSlotFacts1764400014000, DashboardOidc1764400014100];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
