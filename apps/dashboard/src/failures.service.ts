@@ -197,14 +197,21 @@ export class FailuresService {
     if (!isAppointmentType(type)) problems.push('Choose new or follow-up');
     if (problems.length) throw new AppError('invalid_mapping', problems.join('. '), 400, problems);
     const file = join(this.config.CLINIC_MAP_DIR ?? join(this.config.ICS_CONFIG_DIR ?? defaultConfigDir(), 'clinics'), `${item.trust_ods}.json`);
-    const json = JSON.parse(await readFile(file, 'utf8')) as { trust: string; version: string; clinics: Record<string, unknown> };
+    // In Kubernetes the mappings are ConfigMaps (read-only, not even mounted here): say how instead of a 500.
+    const managed = (e: unknown) => new AppError('mapping_not_writable',
+      `Clinic mappings are managed by deployment here (${(e as NodeJS.ErrnoException).code ?? 'not writable'}): add "${clinicCode}": { "tfc": "${tfc}", "appointmentType": "${type}" } to config/clinics/${item.trust_ods}.json, run npm run k8s:generate and roll it out (the adapter reloads its ConfigMap), then retry the message.`, 409);
+    const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as { trust: string; version: string; clinics: Record<string, unknown> };
     if (json.trust !== item.trust_ods) throw new AppError('mapping_mismatch', `${file} is not ${item.trust_ods}'s mapping`, 500);
     if (json.clinics[clinicCode]) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${item.trust_ods}`, 409);
     json.clinics[clinicCode] = { tfc, appointmentType: type };
     json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
     // Write then rename: the adapter never reads a half-written file.
-    await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
+    try {
+      await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+      await rename(`${file}.tmp`, file);
+    } catch (e) {
+      throw managed(e);
+    }
     await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
     return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
   }
