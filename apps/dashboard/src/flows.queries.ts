@@ -26,23 +26,45 @@ const flowWhere = (a: string) => `${a}.released_at >= $1 AND ${a}.released_at < 
         AND ($3::text IS NULL OR ${a}.trust_ods = $3 OR ${a}.home_trust_ods = $3)
         AND ($4::text IS NULL OR ${a}.site_ods = $4) AND ($5::text IS NULL OR ${a}.tfc = $5)`;
 
-export async function flowMatrix(q: Q, f: FlowFilter, source?: FactSource): Promise<FlowCell[]> {
-  return q.query(
-    `SELECT s.trust_ods AS from_trust, s.home_trust_ods AS to_trust, count(*)::int AS bookings
+/**
+ * Both tables from one pass over the slot facts: counts by (TFC, owning trust, home trust), at most
+ * a few hundred groups, folded into the matrix and the per-TFC table here.
+ */
+export async function flows(q: Q, f: FlowFilter, source?: FactSource): Promise<{ matrix: FlowCell[]; tfc: TfcRow[] }> {
+  const groups: Array<{ tfc: string; from_trust: string; to_trust: string | null; freed: number; eligible: number; filled: number }> = await q.query(
+    `SELECT s.tfc, s.trust_ods AS from_trust, CASE WHEN s.booked_at IS NOT NULL THEN s.home_trust_ods END AS to_trust,
+            count(*)::int AS freed, count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible, count(s.booked_at)::int AS filled
        FROM ${slotFacts(flowWhere, source)} s
-      WHERE s.booked_at IS NOT NULL
-      GROUP BY 1, 2 ORDER BY 1, 2`,
+      GROUP BY 1, 2, 3`,
     [f.from, f.to, f.trust, f.site, f.tfc],
   );
+  const cells = new Map<string, FlowCell>();
+  const tfcs = new Map<string, Omit<TfcRow, 'fill_rate'>>();
+  for (const g of groups) {
+    if (g.to_trust !== null && g.filled) {
+      const key = `${g.from_trust}\u0000${g.to_trust}`;
+      const cell = cells.get(key) ?? { from_trust: g.from_trust, to_trust: g.to_trust, bookings: 0 };
+      cell.bookings += g.filled;
+      cells.set(key, cell);
+    }
+    const row = tfcs.get(g.tfc) ?? { tfc: g.tfc, freed: 0, eligible: 0, filled: 0, cross_trust: 0 };
+    row.freed += g.freed;
+    row.eligible += g.eligible;
+    row.filled += g.filled;
+    if (g.to_trust !== null && g.to_trust !== g.from_trust) row.cross_trust += g.filled;
+    tfcs.set(g.tfc, row);
+  }
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    matrix: [...cells.values()].sort((a, b) => byText(a.from_trust, b.from_trust) || byText(a.to_trust, b.to_trust)),
+    tfc: [...tfcs.values()].sort((a, b) => byText(a.tfc, b.tfc)).map((r) => ({ ...r, fill_rate: r.eligible ? r.filled / r.eligible : null })),
+  };
+}
+
+export async function flowMatrix(q: Q, f: FlowFilter, source?: FactSource): Promise<FlowCell[]> {
+  return (await flows(q, f, source)).matrix;
 }
 
 export async function flowsByTfc(q: Q, f: FlowFilter, source?: FactSource): Promise<TfcRow[]> {
-  const rows: Array<Omit<TfcRow, 'fill_rate'>> = await q.query(
-    `SELECT s.tfc, count(*)::int AS freed, count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
-            count(s.booked_at)::int AS filled, count(s.booked_at) FILTER (WHERE s.home_trust_ods <> s.trust_ods)::int AS cross_trust
-       FROM ${slotFacts(flowWhere, source)} s
-      GROUP BY s.tfc ORDER BY s.tfc`,
-    [f.from, f.to, f.trust, f.site, f.tfc],
-  );
-  return rows.map((r) => ({ ...r, fill_rate: r.eligible ? r.filled / r.eligible : null }));
+  return (await flows(q, f, source)).tfc;
 }
