@@ -25,7 +25,7 @@ export function slotFacts(where: (alias: string) => string, source: FactSource =
   if (source === 'base') return `(SELECT ${COLUMNS} FROM dashboard_slot_fact_source v WHERE ${where('v')})`;
   const prefixed = (a: string) => COLUMNS.split(', ').map((c) => `${a}.${c}`).join(', ');
   return `(SELECT ${prefixed('f')} FROM dashboard_slot_fact f
-            WHERE ${where('f')} AND NOT EXISTS (SELECT 1 FROM dashboard_slot_fact_dirty d WHERE d.slot_id = f.slot_id)
+            WHERE ${where('f')} AND f.slot_id NOT IN (SELECT slot_id FROM dashboard_slot_fact_dirty)
            UNION ALL
            SELECT ${prefixed('v')} FROM dashboard_slot_fact_source v
             WHERE v.slot_id IN (SELECT slot_id FROM dashboard_slot_fact_dirty) AND ${where('v')})`;
