@@ -54,6 +54,11 @@ const SEED = [
   `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, previous_appointment_start, created_at, confirmed_at)
      SELECT o.slot_id, o.id, o.entry_id, o.patient_id, 'confirmed', s.trust_ods, e.trust_ods, s.start_at + interval '30 days', o.responded_at, o.responded_at
        FROM offer o JOIN slot s ON s.id = o.slot_id JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.status = 'accepted'`,
+  // Statistics first (autovacuum's, on a year-old database), so the drain below plans index probes.
+  `ANALYZE`,
+  // What the dashboard's slot-facts job would have done over the year, as changes came in (the
+  // triggers have listed every seeded slot as changed): fold them into the cache.
+  `SELECT dashboard_slot_fact_drain()`,
   // What autovacuum would have done to a year-old table: statistics and the visibility map (index-only scans).
   `VACUUM ANALYZE`,
 ];
@@ -114,6 +119,8 @@ export function dashboardBenchmarks(offset: number, redisDb: number): Benchmark[
           const flows: number[] = [];
           for (let i = 0; i < SAMPLES; i++) overview.push(await timed(`${base}/api/overview`, cookie));
           for (let i = 0; i < SAMPLES; i++) flows.push(await timed(`${base}/flows/data.json${flowQueries[i % flowQueries.length]}`, cookie));
+          const pending = (await pg.query(`SELECT count(*)::int AS n FROM dashboard_slot_fact_dirty`)).rows[0].n;
+          console.log(`slot facts: ${pending} changed slots pending after the run (read live from the base tables)`);
           const data = `${counts.slots.toLocaleString('en-GB')} slots over 365 days, ${counts.offers.toLocaleString('en-GB')} offers, ${counts.sms.toLocaleString('en-GB')} SMS, ${counts.bookings.toLocaleString('en-GB')} bookings (SQL generate_series)`;
           return [
             { name: 'dashboard_overview_p99_ms', value: p99(overview), unit: 'ms', target: 200, better: 'lower', conditions: `p99 of ${SAMPLES} sequential GET /api/overview (today/7/30-day figures + latest 25 slots) as ICS operations; ${data}` },

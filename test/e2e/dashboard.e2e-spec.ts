@@ -165,7 +165,7 @@ describe('the operations dashboard in a browser', () => {
       await ops.goto(url(3001, '/failures?resolved=1'));
       const c = ops.locator('.failure[data-kind="hl7"]', { hasText: controlId });
       if ((await c.count()) === 0) return true; // accepted: no longer a failure
-      // A resubmission made before the adapter reloaded is refused again and kept as a failure of its own.
+      // A resubmission made before the adapter reloaded is refused again: the same card, now "2 times".
       await c.first().locator('button', { hasText: 'Retry' }).click();
       await ops.waitForSelector('#flash');
       return /accepted it \(AA\)/.test((await ops.locator('#flash').textContent()) ?? '');

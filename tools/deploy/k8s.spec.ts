@@ -214,6 +214,22 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const reach = podTemplates(objs()).filter(({ pod }) => notifyEgress.some((p) => matches(p.spec.podSelector.matchLabels, pod.metadata.labels)));
     expect(reach.map(({ owner }) => owner.metadata.name)).toEqual(['notifier-worker']);
   });
+
+  it('lets the dashboard resubmit refused HL7 to each adapter API over HTTP (both ends allow it), and tells it where', () => {
+    const policies = byKind(objs(), 'NetworkPolicy');
+    const deployment = (name: string) => byKind(objs(), 'Deployment').find((d) => d.metadata.name === name)!;
+    const dashboard = deployment('dashboard');
+    const env = Object.fromEntries(dashboard.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    for (const ods of trusts) {
+      const adapter = deployment(`trust-adapter-${ods.toLowerCase()}`);
+      const port = adapter.spec.template.spec.containers[0].ports.find((p: any) => p.name === 'http').containerPort;
+      expect(env.ADAPTER_URLS).toContain(`${ods}=http://trust-adapter-${ods.toLowerCase()}:${port}`);
+      const out = policies.filter((p) => matches(p.spec.podSelector.matchLabels, dashboard.spec.template.metadata.labels)).flatMap((p) => p.spec.egress ?? []);
+      expect(out.some((r: any) => r.ports?.some((x: any) => x.port === port) && r.to.some((peer: any) => matches(peer.podSelector?.matchLabels ?? {}, adapter.spec.template.metadata.labels)))).toBe(true);
+      const into = policies.filter((p) => matches(p.spec.podSelector.matchLabels, adapter.spec.template.metadata.labels)).flatMap((p) => p.spec.ingress ?? []);
+      expect(into.some((r: any) => r.ports?.some((x: any) => x.port === port) && r.from?.some((peer: any) => matches(peer.podSelector?.matchLabels ?? {}, dashboard.spec.template.metadata.labels)))).toBe(true);
+    }
+  });
 });
 
 describe('production overlay', () => {

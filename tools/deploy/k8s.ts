@@ -206,7 +206,7 @@ const common = [{ configMapRef: { name: 'slotx-common' } }, { secretRef: { name:
 const icsVolume = { name: 'ics-config', configMap: 'slotx-ics-config', mountPath: '/etc/slotx/ics' };
 
 /** Every process of the ICS except the trust adapters. */
-export function coreWorkloads(): Workload[] {
+export function coreWorkloads(trusts: Trust[] = []): Workload[] {
   return [
     {
       name: 'slot-exchange', app: 'slot-exchange', component: 'api', port: 3000, replicas: 2, resources: resourcesSmall, migrate: true,
@@ -237,7 +237,10 @@ export function coreWorkloads(): Workload[] {
     },
     {
       name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, replicas: 2, resources: resourcesSmall, migrate: true,
-      env: { EXCHANGE_URL: 'http://slot-exchange:3000' }, envFrom: [...common, { secretRef: { name: 'dashboard' } }],
+      // ADAPTER_URLS: each trust's adapter API Service, where a refused HL7 message is resubmitted
+      // (ADAPTER_TOKENS, the adapters' PAS_INBOUND_TOKENs, come from the `dashboard` Secret).
+      env: { EXCHANGE_URL: 'http://slot-exchange:3000', ...(trusts.length ? { ADAPTER_URLS: trusts.map((t) => `${t.ods}=http://trust-adapter-${t.ods.toLowerCase()}:${t.httpPort}`).join(',') } : {}) },
+      envFrom: [...common, { secretRef: { name: 'dashboard' } }],
       hpa: { min: 2, max: 4 }, volumes: [icsVolume],
     },
   ];
@@ -301,13 +304,20 @@ export function networkPolicies(trusts: Trust[]): Obj[] {
     policy('notifier', inst('notifier'), [{ ...INGRESS_CONTROLLER, ports: [{ protocol: 'TCP', port: 3002 }] }, SCRAPE], [DNS, POSTGRES, REDIS, OTLP]),
     // The only pods that reach GOV.UK Notify: each overlay adds that egress (`notify-egress`).
     policy('notifier-worker', inst('notifier-worker'), [SCRAPE], [DNS, POSTGRES, REDIS, OTLP]),
-    policy('dashboard', inst('dashboard'), [{ ...INGRESS_CONTROLLER, ports: [{ protocol: 'TCP', port: 3001 }] }, SCRAPE], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]),
+    // The dashboard also resubmits refused HL7 messages to each trust's adapter API (its HTTP port).
+    policy('dashboard', inst('dashboard'), [{ ...INGRESS_CONTROLLER, ports: [{ protocol: 'TCP', port: 3001 }] }, SCRAPE], [
+      DNS, POSTGRES, REDIS, EXCHANGE, OTLP,
+      ...trusts.map((t) => ({ to: [{ podSelector: { matchLabels: inst(`trust-adapter-${t.ods.toLowerCase()}`) } }], ports: [{ protocol: 'TCP', port: t.httpPort }] })),
+    ]),
   ];
   for (const t of trusts) {
     const ods = t.ods.toLowerCase();
     // An adapter reaches the exchange, Redis, and Postgres (its raw-message archive and outbox);
     // its own PAS only through the overlay's `trust-adapter-<ods>-pas` policy.
-    out.push(policy(`trust-adapter-${ods}`, inst(`trust-adapter-${ods}`), [SCRAPE], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
+    out.push(policy(`trust-adapter-${ods}`, inst(`trust-adapter-${ods}`), [
+      SCRAPE,
+      { from: [{ podSelector: { matchLabels: inst('dashboard') } }], ports: [{ protocol: 'TCP', port: t.httpPort }] },
+    ], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
     out.push(policy(`trust-adapter-${ods}-worker`, inst(`trust-adapter-${ods}-worker`), [SCRAPE], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
   }
   return out;
@@ -430,7 +440,7 @@ export function generate(root: string): Record<string, string> {
   const configDir = join(root, 'config');
   const ics = JSON.parse(readFileSync(join(configDir, 'ics.json'), 'utf8')) as Ics;
   const files: Record<string, string> = {
-    'k8s/base/workloads.generated.yaml': doc([...coreWorkloads(), ...ics.trusts.flatMap(trustAdapterWorkloads)].flatMap(workload), 'config/ics.json'),
+    'k8s/base/workloads.generated.yaml': doc([...coreWorkloads(ics.trusts), ...ics.trusts.flatMap(trustAdapterWorkloads)].flatMap(workload), 'config/ics.json'),
     'k8s/base/network-policies.generated.yaml': doc(networkPolicies(ics.trusts), 'config/ics.json'),
     'k8s/base/config.generated.yaml': doc([icsConfigMap(configDir), ...trustConfigMaps(ics.trusts, configDir), kedaRedisAuth()], 'config/'),
     'k8s/sandbox/sandbox.generated.yaml': doc(sandboxWorkloads(ics.trusts), 'config/ics.json'),

@@ -6,6 +6,7 @@ import { AuditController } from './audit.controller';
 import { AuditService } from './audit.service';
 import { AccountsService } from './auth/accounts.service';
 import { AuthController } from './auth/auth.controller';
+import { OidcService } from './auth/oidc.service';
 import { SessionGuard } from './auth/session.guard';
 import { SessionsService } from './auth/sessions.service';
 import { UsersController } from './auth/users.controller';
@@ -13,6 +14,7 @@ import { DashboardConfig } from './config';
 import { FailuresController } from './failures.controller';
 import { FailuresService } from './failures.service';
 import { FlowsController } from './flows.controller';
+import { SlotFactsJob } from './slot-facts';
 import { LiveService } from './live.service';
 import { OverviewController } from './overview.controller';
 import { DashboardErrorFilter, Pages } from './pages';
@@ -35,7 +37,7 @@ export class DashboardModule {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: APP_GUARD, useClass: SessionGuard },
-        AccountsService, SessionsService, AuditService, LiveService, Pages, DashboardErrorFilter, FailuresService,
+        AccountsService, SessionsService, AuditService, OidcService, LiveService, Pages, DashboardErrorFilter, FailuresService, SlotFactsJob,
       ],
     };
   }

@@ -1,5 +1,6 @@
 import { SANDBOX_DASHBOARD_ACCOUNTS, SANDBOX_DASHBOARD_PASSWORD } from '@app/contracts';
 import { DataConfig, EmptyAsUndefined } from '@app/platform';
+import { parseRoleMap } from './auth/oidc-mapping';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 
 /** Sandbox demo accounts (libs/contracts); production refuses them. */
@@ -55,6 +56,10 @@ export class DashboardConfig extends DataConfig {
   @IsInt() @Min(250) @Max(60_000)
   LIVE_INTERVAL_MS = 2000;
 
+  /** How often the slot-facts job folds changed slots into the overview/flows cache (reads stay exact either way). */
+  @IsInt() @Min(200) @Max(600_000)
+  FACTS_DRAIN_MS = 2000;
+
   @IsOptional() @IsString() @EmptyAsUndefined()
   ICS_CONFIG_DIR?: string;
 
@@ -69,6 +74,49 @@ export class DashboardConfig extends DataConfig {
   /** `RQM=token,…`: each adapter's PAS_INBOUND_TOKEN (sandbox defaults `dev-<ODS>-token`). */
   @IsOptional() @IsString() @EmptyAsUndefined()
   ADAPTER_TOKENS?: string;
+
+  /**
+   * OpenID Connect sign-in (NHS CIS2, Entra ID…), off unless OIDC_ISSUER is set; then OIDC_CLIENT_ID,
+   * OIDC_CLIENT_SECRET and OIDC_REDIRECT_URL (`https://<dashboard>/sign-in/oidc/callback`) are needed.
+   */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_ISSUER?: string;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_CLIENT_ID?: string;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_CLIENT_SECRET?: string;
+
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_REDIRECT_URL?: string;
+
+  @IsString() @MaxLength(500)
+  OIDC_SCOPES = 'openid email profile';
+
+  /** The button's words on the sign-in page. */
+  @IsString() @MinLength(3) @MaxLength(80)
+  OIDC_BUTTON_TEXT = 'Sign in with your NHS organisation account';
+
+  /** The ID token claim holding the person's email address (matched against dashboard accounts). */
+  @IsString() @MinLength(1) @MaxLength(100)
+  OIDC_EMAIL_CLAIM = 'email';
+
+  /** An ID token claim (string or list) whose values OIDC_ROLE_MAP turns into a dashboard role, e.g. `roles` (Entra app roles). */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_ROLE_CLAIM?: string;
+
+  /** `claim value=role[@ODS]`, comma-separated: `Dashboard.Admin=admin,Dashboard.Ops=ics_operations,RQM.Viewer=trust_viewer@RQM`. */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_ROLE_MAP?: string;
+
+  /** An ID token claim with the person's organisation (ODS code): the trust of a trust viewer mapped without `@ODS`. */
+  @IsOptional() @IsString() @EmptyAsUndefined()
+  OIDC_TRUST_CLAIM?: string;
+
+  oidcEnabled(): boolean {
+    return !!this.OIDC_ISSUER;
+  }
 
   cookieSecure(): boolean {
     return this.COOKIE_SECURE === 'auto' ? this.NODE_ENV === 'production' : this.COOKIE_SECURE === 'true';
@@ -88,6 +136,31 @@ export class DashboardConfig extends DataConfig {
     if (!!this.DASHBOARD_ADMIN_EMAIL !== !!this.DASHBOARD_ADMIN_PASSWORD) {
       throw new Error('DASHBOARD_ADMIN_EMAIL and DASHBOARD_ADMIN_PASSWORD go together');
     }
+    if (this.OIDC_ISSUER || this.OIDC_CLIENT_ID || this.OIDC_CLIENT_SECRET || this.OIDC_REDIRECT_URL) {
+      checkOidcConfig(this);
+    }
     return this;
   }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+
+/** OIDC settings all together, well-formed, and HTTPS except on loopback outside production. */
+function checkOidcConfig(c: DashboardConfig): void {
+  const missing = (['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_REDIRECT_URL'] as const).filter((k) => !c[k]);
+  if (missing.length) throw new Error(`OpenID Connect sign-in needs ${missing.join(', ')} as well (or none of the OIDC_* settings)`);
+  for (const key of ['OIDC_ISSUER', 'OIDC_REDIRECT_URL'] as const) {
+    let url: URL;
+    try {
+      url = new URL(c[key]!);
+    } catch {
+      throw new Error(`${key} is not a URL`);
+    }
+    const insecureOk = c.NODE_ENV !== 'production' && LOOPBACK.test(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && insecureOk)) throw new Error(`${key} must be https (http only on loopback outside production)`);
+  }
+  if (new URL(c.OIDC_REDIRECT_URL!).pathname !== '/sign-in/oidc/callback') throw new Error('OIDC_REDIRECT_URL must end in /sign-in/oidc/callback');
+  if (!c.OIDC_SCOPES.split(/\s+/).includes('openid')) throw new Error('OIDC_SCOPES must include openid');
+  if (!!c.OIDC_ROLE_CLAIM !== !!c.OIDC_ROLE_MAP) throw new Error('OIDC_ROLE_CLAIM and OIDC_ROLE_MAP go together');
+  if (c.OIDC_ROLE_MAP) parseRoleMap(c.OIDC_ROLE_MAP);
 }

@@ -293,6 +293,23 @@ describe('failures', () => {
     expect((await agents.ops.post(`/failures/hl7/${ids.hl7}/resolve`, { note: 'again' })).status).toBe(409);
   });
 
+  it('folds a refused resend of the same MSH-10 into the one card, with what was done about the earlier copy', async () => {
+    const first = await new Seed(pg).refusedHl7('RAS', 'AIS-3: clinic 777-ABC is not in the clinic mapping (version 1)');
+    const [{ control_id: controlId }] = (await pg.query(`SELECT control_id FROM hl7_message WHERE id = $1`, [first])).rows;
+    await agents.ops.get('/failures');
+    expect((await agents.ops.post(`/failures/hl7/${first}/resolve`, { note: 'asked RAS to resend' })).status).toBe(303);
+    // The PAS resends it, and it is refused again: a person is needed again, on the same card.
+    const [{ id: again }] = (await pg.query(
+      `INSERT INTO hl7_message (trust_ods, control_id, message_type, status, ack_code, error, raw, received_at)
+       SELECT trust_ods, control_id, message_type, status, ack_code, error, raw, received_at + interval '1 second' FROM hl7_message WHERE id = $1 RETURNING id`, [first])).rows;
+    const page = (await agents.ops.get('/failures')).text;
+    expect(page.split(controlId).length - 1).toBe(1);
+    expect(page).toContain(`${controlId} refused (AE), 2 times`);
+    expect(page).toContain(`/failures/hl7/${again}/retry`);
+    expect(page).not.toContain(`/failures/hl7/${first}/retry`);
+    expect(page).toContain('asked RAS to resend');
+  });
+
   it('refuses an unknown kind or id', async () => {
     await agents.ops.get('/failures');
     expect((await agents.ops.post(`/failures/nope/${ids.hl7}/resolve`, { note: 'x' })).status).toBe(400);

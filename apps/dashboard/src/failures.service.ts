@@ -61,27 +61,34 @@ export class FailuresService {
   ) {}
 
   async list(opts: { includeResolved: boolean; kind?: FailureKind; trust?: string | null; limit?: number; refId?: string }): Promise<FailureItem[]> {
-    const rows: Array<Omit<FailureItem, 'actions' | 'resolved' | 'clinic_code'> & { double_held: boolean; resolved: boolean }> = await this.ds.query(
+    const rows: Array<Omit<FailureItem, 'actions' | 'resolved' | 'clinic_code'> & { double_held: boolean; resolved: boolean; ref_ids: string[] }> = await this.ds.query(
       `WITH items AS (
+         -- One card per refused message (trust + MSH-10): its latest copy, however often the PAS
+         -- resent it or an operator retried it; what was done about any copy shows on the card.
          SELECT 'hl7' AS kind, h.id::text AS ref_id, h.trust_ods, h.received_at AS at,
-                coalesce(h.message_type, 'message') || ' ' || h.control_id || ' refused (' || h.ack_code || ')' AS summary, h.error AS detail,
-                NULL::uuid AS slot_id, false AS double_held
-           FROM hl7_message h
-          WHERE h.status = 'refused' AND h.received_at > now() - interval '30 days'
-            AND NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.trust_ods = h.trust_ods AND a.control_id = h.control_id AND a.status = 'accepted')
+                coalesce(h.message_type, 'message') || ' ' || h.control_id || ' refused (' || h.ack_code || ')'
+                  || CASE WHEN h.copies > 1 THEN ', ' || h.copies || ' times' ELSE '' END AS summary, h.error AS detail,
+                NULL::uuid AS slot_id, false AS double_held, h.ref_ids
+           FROM (SELECT DISTINCT ON (r.trust_ods, r.control_id) r.*,
+                        count(*) OVER w AS copies, array_agg(r.id::text) OVER w AS ref_ids
+                   FROM hl7_message r
+                  WHERE r.status = 'refused' AND r.received_at > now() - interval '30 days'
+                 WINDOW w AS (PARTITION BY r.trust_ods, r.control_id)
+                  ORDER BY r.trust_ods, r.control_id, r.received_at DESC, r.id DESC) h
+          WHERE NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.trust_ods = h.trust_ods AND a.control_id = h.control_id AND a.status = 'accepted')
          UNION ALL
          ${await this.bookingFailuresSql()}
          UNION ALL
          SELECT 'undeliverable', o.id::text, e.trust_ods, coalesce(o.ended_at, o.created_at),
-                'Offer SMS could not be delivered (patient at ' || e.trust_ods || ')', NULL, o.slot_id, false
+                'Offer SMS could not be delivered (patient at ' || e.trust_ods || ')', NULL, o.slot_id, false, ARRAY[o.id::text]
            FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.status = 'undeliverable')
        SELECT i.*, fa.action AS last_action, fa.user_email AS last_by, fa.at AS last_at, fa.note AS last_note,
               EXISTS (SELECT 1 FROM failure_action r WHERE r.kind = i.kind AND r.ref_id = i.ref_id AND r.action = 'resolved') AS resolved
          FROM items i
-         LEFT JOIN LATERAL (SELECT * FROM failure_action f WHERE f.kind = i.kind AND f.ref_id = i.ref_id ORDER BY f.at DESC, f.id DESC LIMIT 1) fa ON true
+         LEFT JOIN LATERAL (SELECT * FROM failure_action f WHERE f.kind = i.kind AND f.ref_id = ANY (i.ref_ids) ORDER BY f.at DESC, f.id DESC LIMIT 1) fa ON true
         WHERE ($1::text IS NULL OR i.kind = $1) AND ($2::text IS NULL OR i.trust_ods = $2)
           AND ($3 OR NOT EXISTS (SELECT 1 FROM failure_action r WHERE r.kind = i.kind AND r.ref_id = i.ref_id AND r.action = 'resolved'))
-          AND ($5::text IS NULL OR i.ref_id = $5)
+          AND ($5::text IS NULL OR $5 = ANY (i.ref_ids))
         ORDER BY i.at DESC LIMIT $4`,
       [opts.kind ?? null, opts.trust ?? null, opts.includeResolved, opts.limit ?? 200, opts.refId ?? null],
     );
@@ -93,7 +100,7 @@ export class FailuresService {
       // released the slot, so booking it now would hold a slot nobody is told about.
       if (r.kind === 'hl7' || r.double_held) actions.unshift('retry');
       if (clinic) actions.unshift('map-clinic');
-      const { double_held: _d, ...rest } = r;
+      const { double_held: _d, ref_ids: _ids, ...rest } = r;
       return { ...rest, clinic_code: clinic, actions };
     });
   }
@@ -108,11 +115,11 @@ export class FailuresService {
       ? `SELECT 'booking', f.id::text, f.trust_ods, f.created_at,
                 CASE f.kind WHEN 'double-held' THEN 'Patient holds two appointments: the old one could not be cancelled at ' || b.home_trust_ods
                             ELSE 'Booking write-back failed at ' || f.trust_ods || ': the patient was told, the slot released' END,
-                f.reason, f.slot_id, f.kind = 'double-held'
+                f.reason, f.slot_id, f.kind = 'double-held', ARRAY[f.id::text]
            FROM booking_failure f JOIN booking b ON b.id = f.booking_id`
       : `SELECT 'booking', b.id::text, b.owning_trust_ods, coalesce(b.failed_at, b.confirmed_at, b.created_at),
                 'Booking needs attention: ' || b.needs_attention, b.failure_reason, b.slot_id,
-                EXISTS (SELECT 1 FROM writeback w WHERE w.booking_id = b.id AND w.kind = 'cancel' AND w.status = 'failed')
+                EXISTS (SELECT 1 FROM writeback w WHERE w.booking_id = b.id AND w.kind = 'cancel' AND w.status = 'failed'), ARRAY[b.id::text]
            FROM booking b WHERE b.needs_attention IS NOT NULL`;
   }
 
@@ -197,14 +204,21 @@ export class FailuresService {
     if (!isAppointmentType(type)) problems.push('Choose new or follow-up');
     if (problems.length) throw new AppError('invalid_mapping', problems.join('. '), 400, problems);
     const file = join(this.config.CLINIC_MAP_DIR ?? join(this.config.ICS_CONFIG_DIR ?? defaultConfigDir(), 'clinics'), `${item.trust_ods}.json`);
-    const json = JSON.parse(await readFile(file, 'utf8')) as { trust: string; version: string; clinics: Record<string, unknown> };
+    // In Kubernetes the mappings are ConfigMaps (read-only, not even mounted here): say how instead of a 500.
+    const managed = (e: unknown) => new AppError('mapping_not_writable',
+      `Clinic mappings are managed by deployment here (${(e as NodeJS.ErrnoException).code ?? 'not writable'}): add "${clinicCode}": { "tfc": "${tfc}", "appointmentType": "${type}" } to config/clinics/${item.trust_ods}.json, run npm run k8s:generate and roll it out (the adapter reloads its ConfigMap), then retry the message.`, 409);
+    const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as { trust: string; version: string; clinics: Record<string, unknown> };
     if (json.trust !== item.trust_ods) throw new AppError('mapping_mismatch', `${file} is not ${item.trust_ods}'s mapping`, 500);
     if (json.clinics[clinicCode]) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${item.trust_ods}`, 409);
     json.clinics[clinicCode] = { tfc, appointmentType: type };
     json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
     // Write then rename: the adapter never reads a half-written file.
-    await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
+    try {
+      await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
+      await rename(`${file}.tmp`, file);
+    } catch (e) {
+      throw managed(e);
+    }
     await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
     return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
   }

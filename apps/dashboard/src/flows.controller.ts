@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import type { DashboardRequest } from './auth/session.guard';
 import { columnsOf, sendCsv } from './csv';
 import { parseFilters } from './filters';
-import { FlowCell, flowMatrix, flowsByTfc, TfcRow } from './flows.queries';
+import { FlowCell, flows, TfcRow } from './flows.queries';
 import { DashboardErrorFilter, Pages } from './pages';
 
 @Controller('flows')
@@ -17,7 +17,7 @@ export class FlowsController {
 
   private async load(req: DashboardRequest, q: Record<string, unknown>) {
     const f = parseFilters(q, req.session!.principal, this.ics, new Date());
-    const [matrix, tfc] = await Promise.all([flowMatrix(this.ds, f), flowsByTfc(this.ds, f)]);
+    const { matrix, tfc } = await flows(this.ds, f);
     return { f, matrix, tfc };
   }
 

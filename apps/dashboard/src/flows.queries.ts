@@ -5,6 +5,7 @@
  * benchmark (`dashboard_flows_p99_ms`).
  */
 import { EntityManager } from 'typeorm';
+import { FactSource, slotFacts } from './slot-facts';
 
 type Q = Pick<EntityManager, 'query'>;
 
@@ -20,28 +21,50 @@ export interface FlowFilter {
 export interface FlowCell { from_trust: string; to_trust: string; bookings: number }
 export interface TfcRow { tfc: string; freed: number; eligible: number; filled: number; cross_trust: number; fill_rate: number | null }
 
-export async function flowMatrix(q: Q, f: FlowFilter): Promise<FlowCell[]> {
-  return q.query(
-    `SELECT s.trust_ods AS from_trust, b.home_trust_ods AS to_trust, count(*)::int AS bookings
-       FROM slot s JOIN booking b ON b.slot_id = s.id AND b.status <> 'failed'
-      WHERE s.released_at >= $1 AND s.released_at < $2
-        AND ($3::text IS NULL OR s.trust_ods = $3 OR b.home_trust_ods = $3)
-        AND ($4::text IS NULL OR s.site_ods = $4) AND ($5::text IS NULL OR s.tfc = $5)
-      GROUP BY 1, 2 ORDER BY 1, 2`,
+/** The range and filters on one side of slot-facts.ts's union ($1–$5 as in FlowFilter). */
+const flowWhere = (a: string) => `${a}.released_at >= $1 AND ${a}.released_at < $2
+        AND ($3::text IS NULL OR ${a}.trust_ods = $3 OR ${a}.home_trust_ods = $3)
+        AND ($4::text IS NULL OR ${a}.site_ods = $4) AND ($5::text IS NULL OR ${a}.tfc = $5)`;
+
+/**
+ * Both tables from one pass over the slot facts: counts by (TFC, owning trust, home trust), at most
+ * a few hundred groups, folded into the matrix and the per-TFC table here.
+ */
+export async function flows(q: Q, f: FlowFilter, source?: FactSource): Promise<{ matrix: FlowCell[]; tfc: TfcRow[] }> {
+  const groups: Array<{ tfc: string; from_trust: string; to_trust: string | null; freed: number; eligible: number; filled: number }> = await q.query(
+    `SELECT s.tfc, s.trust_ods AS from_trust, CASE WHEN s.booked_at IS NOT NULL THEN s.home_trust_ods END AS to_trust,
+            count(*)::int AS freed, count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible, count(s.booked_at)::int AS filled
+       FROM ${slotFacts(flowWhere, source)} s
+      GROUP BY 1, 2, 3`,
     [f.from, f.to, f.trust, f.site, f.tfc],
   );
+  const cells = new Map<string, FlowCell>();
+  const tfcs = new Map<string, Omit<TfcRow, 'fill_rate'>>();
+  for (const g of groups) {
+    if (g.to_trust !== null && g.filled) {
+      const key = `${g.from_trust}\u0000${g.to_trust}`;
+      const cell = cells.get(key) ?? { from_trust: g.from_trust, to_trust: g.to_trust, bookings: 0 };
+      cell.bookings += g.filled;
+      cells.set(key, cell);
+    }
+    const row = tfcs.get(g.tfc) ?? { tfc: g.tfc, freed: 0, eligible: 0, filled: 0, cross_trust: 0 };
+    row.freed += g.freed;
+    row.eligible += g.eligible;
+    row.filled += g.filled;
+    if (g.to_trust !== null && g.to_trust !== g.from_trust) row.cross_trust += g.filled;
+    tfcs.set(g.tfc, row);
+  }
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    matrix: [...cells.values()].sort((a, b) => byText(a.from_trust, b.from_trust) || byText(a.to_trust, b.to_trust)),
+    tfc: [...tfcs.values()].sort((a, b) => byText(a.tfc, b.tfc)).map((r) => ({ ...r, fill_rate: r.eligible ? r.filled / r.eligible : null })),
+  };
 }
 
-export async function flowsByTfc(q: Q, f: FlowFilter): Promise<TfcRow[]> {
-  const rows: Array<Omit<TfcRow, 'fill_rate'>> = await q.query(
-    `SELECT s.tfc, count(*)::int AS freed, count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
-            count(b.slot_id)::int AS filled, count(b.slot_id) FILTER (WHERE b.home_trust_ods <> s.trust_ods)::int AS cross_trust
-       FROM slot s LEFT JOIN booking b ON b.slot_id = s.id AND b.status <> 'failed'
-      WHERE s.released_at >= $1 AND s.released_at < $2
-        AND ($3::text IS NULL OR s.trust_ods = $3 OR b.home_trust_ods = $3)
-        AND ($4::text IS NULL OR s.site_ods = $4) AND ($5::text IS NULL OR s.tfc = $5)
-      GROUP BY s.tfc ORDER BY s.tfc`,
-    [f.from, f.to, f.trust, f.site, f.tfc],
-  );
-  return rows.map((r) => ({ ...r, fill_rate: r.eligible ? r.filled / r.eligible : null }));
+export async function flowMatrix(q: Q, f: FlowFilter, source?: FactSource): Promise<FlowCell[]> {
+  return (await flows(q, f, source)).matrix;
+}
+
+export async function flowsByTfc(q: Q, f: FlowFilter, source?: FactSource): Promise<TfcRow[]> {
+  return (await flows(q, f, source)).tfc;
 }

@@ -12,6 +12,7 @@
  *   these slots' offers ÷ bookings.
  */
 import { EntityManager } from 'typeorm';
+import { FactSource, slotFacts } from './slot-facts';
 
 type Q = Pick<EntityManager, 'query'>;
 
@@ -34,28 +35,19 @@ export interface Overview {
   windows: WindowFigures[];
 }
 
-export async function overviewFigures(q: Q, opts: { trust: string | null; now: Date; timeZone: string }): Promise<Overview> {
+export async function overviewFigures(q: Q, opts: { trust: string | null; now: Date; timeZone: string; source?: FactSource }): Promise<Overview> {
   const params = [opts.now, opts.trust, opts.timeZone];
-  // Each slot of the last 30 days once, with what became of it through index probes (its offers,
-  // its booking, its offers' SMS); then counted into the three windows.
-  const scoped = `
-    WITH win(name, since) AS (VALUES
+  // Each slot of the last 30 days once, with what became of it (slot-facts.ts: the cache, exact
+  // for slots with pending changes too); then counted into the three windows.
+  const facts = slotFacts((a) => `${a}.released_at >= $1::timestamptz - interval '30 days' AND ${a}.released_at <= $1 AND ($2::text IS NULL OR ${a}.trust_ods = $2)`, opts.source);
+  const win = `WITH win(name, since) AS (VALUES
         ('today', date_trunc('day', $1::timestamptz AT TIME ZONE $3) AT TIME ZONE $3),
         ('7d', $1::timestamptz - interval '7 days'),
         ('30d', $1::timestamptz - interval '30 days'))`;
   const [main, closed] = await Promise.all([
     q.query(
-      `${scoped},
-      s AS MATERIALIZED (
-        SELECT s.id, s.released_at, s.status, s.start_at,
-               EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = s.id) AS offered,
-               b.created_at AS booked_at, b.previous_appointment_start,
-               (SELECT count(*) FROM offer o JOIN sms_message m ON m.offer_id = o.id WHERE o.slot_id = s.id) AS sms
-          FROM slot s
-          LEFT JOIN LATERAL (
-            SELECT bk.created_at, bk.previous_appointment_start FROM booking bk
-             WHERE bk.slot_id = s.id AND bk.status <> 'failed' ORDER BY bk.created_at LIMIT 1) b ON true
-         WHERE s.released_at >= $1::timestamptz - interval '30 days' AND s.released_at <= $1 AND ($2::text IS NULL OR s.trust_ods = $2))
+      `${win},
+      s AS MATERIALIZED ${facts}
       SELECT win.name AS window,
              count(*)::int AS freed,
              count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
@@ -70,11 +62,11 @@ export async function overviewFigures(q: Q, opts: { trust: string | null; now: D
       params,
     ),
     q.query(
-      `${scoped}
+      `${win}
       SELECT win.name AS window, coalesce(s.closed_reason, s.status) AS reason, count(*)::int AS count
-        FROM win JOIN slot s ON s.released_at >= win.since
-       WHERE s.released_at <= $1 AND ($2::text IS NULL OR s.trust_ods = $2) AND s.status IN ('too_late', 'unfilled', 'withdrawn')
-       GROUP BY win.name, coalesce(s.closed_reason, s.status) ORDER BY count DESC`,
+        FROM win JOIN ${facts} s ON s.released_at >= win.since
+       WHERE s.status IN ('too_late', 'unfilled', 'withdrawn')
+       GROUP BY win.name, coalesce(s.closed_reason, s.status) ORDER BY count DESC, reason`,
       params,
     ),
   ]);

@@ -15,8 +15,14 @@ import { SlotTraceContext1764400009000 } from './migrations/1764400009000-slot-t
 import { PatientStatedPreferences1764400010000 } from './migrations/1764400010000-patient-stated-preferences';
 import { OutboxNotifyTrigger1764400012000 } from './migrations/1764400012000-outbox-notify-trigger';
 import { ClaimIndexes1764400013000 } from './migrations/1764400013000-claim-indexes';
+import { DashboardSlotFacts1764400014000 } from './migrations/1764400014000-dashboard-slot-facts';
+import { DashboardOidc1764400014100 } from './migrations/1764400014100-dashboard-oidc';
 
-export const MIGRATIONS = [InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000, SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, OutboxNotifyTrigger1764400012000, ClaimIndexes1764400013000];
+export const MIGRATIONS = [
+  InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000,
+  SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, OutboxNotifyTrigger1764400012000, ClaimIndexes1764400013000,
+  DashboardSlotFacts1764400014000, DashboardOidc1764400014100,
+];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {

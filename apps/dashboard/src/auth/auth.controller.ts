@@ -10,10 +10,23 @@ import { AuditService } from '../audit.service';
 import { DashboardConfig } from '../config';
 import { DashboardErrorFilter, Pages } from '../pages';
 import { AccountsService } from './accounts.service';
+import { OidcPending, OidcService } from './oidc.service';
 import { DashboardRequest, Public } from './session.guard';
 import { randomToken, readCookie, SessionsService } from './sessions.service';
 
 const PRE_CSRF = 'dashboard_signin_csrf';
+/** The OIDC round trip's state, nonce and PKCE verifier. SameSite=Lax: it must come back on the provider's redirect. */
+const OIDC_PENDING = 'dashboard_oidc';
+
+function readPending(raw: string | undefined): OidcPending | null {
+  if (!raw || raw.length > 1000) return null;
+  try {
+    const p = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    return ['state', 'nonce', 'verifier', 'next'].every((k) => typeof p?.[k] === 'string') ? p : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Only a local path may be a `next`: never another origin (open redirect). */
 export function safeNext(next: unknown): string {
@@ -29,7 +42,42 @@ export class AuthController {
     private readonly pages: Pages,
     private readonly audit: AuditService,
     private readonly config: DashboardConfig,
+    private readonly oidc: OidcService,
   ) {}
+
+  /** Out to the organisation's identity provider (only when OIDC is configured). */
+  @Public()
+  @Get('sign-in/oidc')
+  async oidcStart(@Req() req: Request, @Res() res: Response, @Query('next') next?: string): Promise<void> {
+    if (!this.oidc.enabled()) return this.pages.render(req, res, 'error.njk', { title: 'Page not found', message: 'Page not found' }, 404);
+    let out: Awaited<ReturnType<OidcService['start']>>;
+    try {
+      out = await this.oidc.start(safeNext(next));
+    } catch {
+      return this.showForm(req, res, 503, safeNext(next), ['Sign-in with your organisation account is not available at the moment. Try again shortly, or sign in with a dashboard password.']);
+    }
+    res.cookie(OIDC_PENDING, Buffer.from(JSON.stringify(out.pending)).toString('base64url'), {
+      httpOnly: true, secure: this.config.cookieSecure(), sameSite: 'lax', path: '/sign-in/oidc', maxAge: 10 * 60_000,
+    });
+    res.redirect(303, out.url);
+  }
+
+  /** Back from the identity provider: every check in OidcService; a session, or a page saying why not. */
+  @Public()
+  @Get('sign-in/oidc/callback')
+  async oidcCallback(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!this.oidc.enabled()) return this.pages.render(req, res, 'error.njk', { title: 'Page not found', message: 'Page not found' }, 404);
+    const pending = readPending(readCookie(req.headers.cookie, OIDC_PENDING));
+    res.clearCookie(OIDC_PENDING, { path: '/sign-in/oidc' });
+    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    const outcome = await this.oidc.finish(query, pending, req.ip ?? null);
+    if (!outcome.ok) {
+      return this.pages.render(req, res, 'sign-in-refused.njk', { title: 'No access to the dashboard', email: outcome.email, buttonText: this.config.OIDC_BUTTON_TEXT }, 403);
+    }
+    const token = await this.sessions.create(outcome.principal.userId);
+    res.cookie(this.sessions.cookieName(), token, this.sessions.cookieOptions());
+    res.redirect(303, safeNext(pending?.next));
+  }
 
   @Public()
   @Get('sign-in')
@@ -81,6 +129,6 @@ export class AuthController {
   private showForm(req: Request, res: Response, status: number, next: string, errors: string[] = [], email = ''): void {
     const csrf = randomToken();
     res.cookie(PRE_CSRF, csrf, { httpOnly: true, secure: this.config.cookieSecure(), sameSite: 'strict', path: '/sign-in', maxAge: 30 * 60_000 });
-    this.pages.render(req, res, 'sign-in.njk', { title: 'Sign in', signInCsrf: csrf, next, errors, email }, status);
+    this.pages.render(req, res, 'sign-in.njk', { title: 'Sign in', signInCsrf: csrf, next, errors, email, oidc: this.oidc.enabled() ? { text: this.config.OIDC_BUTTON_TEXT, href: `/sign-in/oidc?next=${encodeURIComponent(next)}` } : null }, status);
   }
 }
