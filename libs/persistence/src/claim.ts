@@ -74,7 +74,7 @@ export async function claimSlot(tx: Tx, c: ClaimRequest): Promise<string> {
        SELECT $10, 'write-back', $11 || w.id, jsonb_build_object('writebackId', w.id) || $12::jsonb FROM wb w
        RETURNING id
      )
-     SELECT (SELECT id FROM booking) AS booking_id, (SELECT count(*) FROM jobs) AS jobs, pg_notify('outbox', '')`,
+     SELECT (SELECT id FROM booking) AS booking_id, (SELECT count(*) FROM jobs) AS jobs`,
     [
       c.slotId, c.offerId, c.entryId, c.patientId, c.waveId, c.owningTrustOds, JSON.stringify(c.takenWording),
       queueFor('send-sms'), jobIdPrefix('send-sms', 'smsId'), queueFor('write-back', c.owningTrustOds), jobIdPrefix('write-back', 'writebackId'),
@@ -123,7 +123,7 @@ export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[]): Promise
          FROM inserted r JOIN input i ON i.external_id = r.external_id
        RETURNING id
      )
-     SELECT external_id, (SELECT count(*) FROM jobs) AS jobs, pg_notify('outbox', '') FROM inserted`,
+     SELECT external_id, (SELECT count(*) FROM jobs) AS jobs FROM inserted`,
     [
       texts.map((t) => t.externalId), texts.map((t) => t.mobile), texts.map((t) => t.intent), texts.map((t) => t.code), texts.map((t) => t.traceparent ?? null),
       queueFor('process-reply'), jobIdPrefix('process-reply', 'replyId'),
