@@ -1,6 +1,6 @@
 /**
  * The notifier against real Postgres, real Redis (BullMQ) and a scripted Notify on a real socket,
- * spoken to by the notifier's own Notify v2 client (notify.gateway.ts): callback authentication and de-duplication,
+ * spoken to by the real notifications-node-client: callback authentication and de-duplication,
  * delivery receipts, and what each kind of Notify answer does to a message (retry with back-off,
  * a 429 that pauses without spending an attempt, a refused number that moves the offer on).
  */
