@@ -389,10 +389,19 @@ describe('PTL in: snapshot and delta', () => {
 
   it('a delta adds and changes only what it lists; a snapshot closes what it omits, but defers patients holding a live offer or a booking in flight until that settles', async () => {
     // Start from a known list: a snapshot of five pathways.
-    const [keep, plain, offered, booking, failedBooking] = Array.from({ length: 5 }, () => ptlRow());
+    // These patients have not opted in to offers, so the exchange's matching (running for the slots earlier tests
+    // freed) never gives them an offer of its own: this test places each offer and booking itself.
+    const [keep, plain, offered, booking, failedBooking] = Array.from({ length: 5 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
     const first = await ptl(csv([keep, plain, offered, booking, failedBooking]));
     expect(first.json).toMatchObject({ accepted: 5, rejected: 0 });
-    const added = ptlRow();
+    // The snapshot closed every other pathway of this trust, except those holding offers matching made in earlier
+    // tests: they close when those offers end. End them now, so only this test's pathways remain open.
+    const ours = [keep, plain, offered, booking, failedBooking].map((r) => r.PATIENT_PATHWAY_IDENTIFIER);
+    await pg.query(
+      `UPDATE offer o SET status = 'expired', ended_at = now() FROM waiting_list_entry e
+        WHERE o.entry_id = e.id AND o.status = 'live' AND e.trust_ods = 'RQM' AND NOT (e.pathway_id = ANY($1))`, [ours]);
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry WHERE trust_ods = 'RQM' AND status = 'open' AND NOT (pathway_id = ANY($1))`, [ours])).toBe(0);
+    const added = ptlRow({ OFFER_CONSENT: 'N' });
     const delta = await ptl(csv([added, { ...keep, Outpatient_Priority_Code: 'P2' }]), 'delta');
     expect(delta.json).toMatchObject({ mode: 'delta', accepted: 2, closed: 0 });
     expect((await q(`SELECT priority FROM waiting_list_entry WHERE pathway_id = $1`, [keep.PATIENT_PATHWAY_IDENTIFIER]))[0].priority).toBe('P2');
