@@ -18,6 +18,28 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * Readers stay exact whatever the job's lag: cached rows of slots with no dirty row, plus the
  * view's rows for the dirty slots (see apps/dashboard/src/slot-facts.ts).
  */
+/**
+ * The trigger branch of a table whose rows name their slot (`offer`, `booking`): an insert or a
+ * delete marks the rows' slots; an update marks the old and the new slot of each changed row
+ * (`inner` narrows which rows count as changed, `outer` which slots are marked) and the slots of
+ * rows that left the table. One text for both tables, so the two branches cannot drift apart; the
+ * function it builds is the one this migration has always created (same statements, same effect).
+ */
+function markBySlotId(where: { inner?: string; outer: string }): string {
+  return `          IF TG_OP = 'INSERT' THEN
+            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM new_rows;
+          ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM old_rows;
+          ELSE
+            INSERT INTO dashboard_slot_fact_dirty (slot_id)
+              SELECT x.slot_id FROM (
+                SELECT n.slot_id, o.slot_id AS old_slot_id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id${where.inner ?? ''}
+              ) y, LATERAL (VALUES (y.slot_id), (y.old_slot_id)) x(slot_id)
+               WHERE ${where.outer}
+              UNION SELECT o.slot_id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id);
+          END IF;`;
+}
+
 export class DashboardSlotFacts1764400014000 implements MigrationInterface {
   name = 'DashboardSlotFacts1764400014000';
 
@@ -102,18 +124,7 @@ export class DashboardSlotFacts1764400014000 implements MigrationInterface {
               UNION SELECT o.id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id);
           END IF;
         ELSIF TG_TABLE_NAME = 'offer' THEN
-          IF TG_OP = 'INSERT' THEN
-            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM new_rows;
-          ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM old_rows;
-          ELSE
-            INSERT INTO dashboard_slot_fact_dirty (slot_id)
-              SELECT x.slot_id FROM (
-                SELECT n.slot_id, o.slot_id AS old_slot_id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
-              ) y, LATERAL (VALUES (y.slot_id), (y.old_slot_id)) x(slot_id)
-               WHERE y.slot_id IS DISTINCT FROM y.old_slot_id AND x.slot_id IS NOT NULL
-              UNION SELECT o.slot_id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id);
-          END IF;
+${markBySlotId({ outer: 'y.slot_id IS DISTINCT FROM y.old_slot_id AND x.slot_id IS NOT NULL' })}
         ELSIF TG_TABLE_NAME = 'sms_message' THEN
           IF TG_OP = 'INSERT' THEN
             INSERT INTO dashboard_slot_fact_dirty (slot_id)
@@ -128,20 +139,12 @@ export class DashboardSlotFacts1764400014000 implements MigrationInterface {
                WHERE n.offer_id IS DISTINCT FROM r.offer_id;
           END IF;
         ELSIF TG_TABLE_NAME = 'booking' THEN
-          IF TG_OP = 'INSERT' THEN
-            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM new_rows;
-          ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO dashboard_slot_fact_dirty (slot_id) SELECT DISTINCT slot_id FROM old_rows;
-          ELSE
-            INSERT INTO dashboard_slot_fact_dirty (slot_id)
-              SELECT x.slot_id FROM (
-                SELECT n.slot_id, o.slot_id AS old_slot_id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
+${markBySlotId({
+          inner: `
                  WHERE (n.slot_id, n.status, n.created_at, n.previous_appointment_start, n.home_trust_ods)
-                       IS DISTINCT FROM (o.slot_id, o.status, o.created_at, o.previous_appointment_start, o.home_trust_ods)
-              ) y, LATERAL (VALUES (y.slot_id), (y.old_slot_id)) x(slot_id)
-               WHERE x.slot_id IS NOT NULL
-              UNION SELECT o.slot_id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id);
-          END IF;
+                       IS DISTINCT FROM (o.slot_id, o.status, o.created_at, o.previous_appointment_start, o.home_trust_ods)`,
+          outer: 'x.slot_id IS NOT NULL',
+        })}
         END IF;
         RETURN NULL;
       END $$;
