@@ -5,6 +5,7 @@
  */
 import { createTestDatabase, TestDatabase } from '@app/persistence';
 import IORedis from 'ioredis';
+import { Client } from 'pg';
 import { Stack, StackOptions, startStack } from './processes';
 
 /** REDIS_URL (or the local default) pointed at database `db`. */
@@ -21,6 +22,53 @@ export async function emptyRedis(url: string): Promise<void> {
   } finally {
     r.disconnect();
   }
+}
+
+/** A fresh, migrated database with a connected client, and an empty Redis database. */
+export interface FreshStores {
+  db: TestDatabase;
+  /** A client on `db`, for the suite's own reads and seeding. */
+  pg: Client;
+  redisUrl: string;
+  /** Closes the client, then drops the database. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh database named by `dbPrefix` and Redis database `redisDb` emptied of an earlier run's
+ * queues, handed to `use`; if `use` fails, the database is dropped again (nothing left behind).
+ */
+async function onFreshStores<T>(dbPrefix: string, redisDb: number, use: (db: TestDatabase, redisUrl: string) => Promise<T>): Promise<T> {
+  const db = await createTestDatabase(dbPrefix);
+  try {
+    const redisUrl = redisUrlForDb(redisDb);
+    await emptyRedis(redisUrl);
+    return await use(db, redisUrl);
+  } catch (e) {
+    await db.drop().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Runs `first`, then `then` even if `first` failed (stop the users of a database, then drop it). */
+async function inTurn(first: () => Promise<unknown>, then: () => Promise<unknown>): Promise<void> {
+  try {
+    await first();
+  } finally {
+    await then();
+  }
+}
+
+/** The stores of a suite that runs apps in its own process (an integration test). */
+export async function freshStores(dbPrefix: string, redisDb: number): Promise<FreshStores> {
+  return onFreshStores(dbPrefix, redisDb, async (db, redisUrl) => {
+    const pg = new Client({ connectionString: db.url });
+    await pg.connect().catch(async (e: unknown) => {
+      await pg.end().catch(() => undefined);
+      throw e;
+    });
+    return { db, pg, redisUrl, drop: () => inTurn(() => pg.end(), () => db.drop()) };
+  });
 }
 
 export interface FreshStackOptions extends Omit<StackOptions, 'databaseUrl' | 'redisUrl'> {
@@ -40,27 +88,11 @@ export interface FreshStack {
 }
 
 export async function startFreshStack({ dbPrefix, redisDb, beforeStart, ...stackOptions }: FreshStackOptions): Promise<FreshStack> {
-  const db = await createTestDatabase(dbPrefix);
-  const redisUrl = redisUrlForDb(redisDb);
-  try {
-    await emptyRedis(redisUrl);
+  return onFreshStores(dbPrefix, redisDb, async (db, redisUrl) => {
     if (beforeStart) await beforeStart(db.url);
     const stack = await startStack({ ...stackOptions, databaseUrl: db.url, redisUrl });
-    return {
-      stack, db, redisUrl,
-      async stop() {
-        try {
-          await stack.stop();
-        } finally {
-          await db.drop();
-        }
-      },
-    };
-  } catch (e) {
-    // A stack that never came up must not leave its database behind.
-    await db.drop().catch(() => undefined);
-    throw e;
-  }
+    return { stack, db, redisUrl, stop: () => inTurn(() => stack.stop(), () => db.drop()) };
+  });
 }
 
 /** Runs `fn` against a fresh stack and always cleans up. */

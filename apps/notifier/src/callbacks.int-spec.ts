@@ -8,15 +8,14 @@
  * never an error that Notify would not retry.
  */
 import { INestApplication } from '@nestjs/common';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import { SANDBOX_NOTIFY_CALLBACK_TOKEN, jobId } from '@app/contracts';
-import IORedis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { NotifierModule } from './app.module';
 import { NotifierConfig } from './config';
 import { until } from '../../../test/support/wait';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 
 jest.setTimeout(90_000);
 
@@ -25,18 +24,14 @@ const REDIS_DB = 8;
 const CROWD = 240;
 const mobileOf = (i: number) => `+4477009${String(50000 + i).padStart(5, '0')}`;
 
-let db: TestDatabase;
+let stores: FreshStores;
 let pg: Client;
 let app: INestApplication;
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_h_booking_callbacks');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
+  stores = await freshStores('sx_h_booking_callbacks', REDIS_DB);
+  const { db, redisUrl } = stores;
+  pg = stores.pg;
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
     NOTIFY_BASE_URL: 'http://127.0.0.1:9', DATABASE_POOL_SIZE: '2', CALLBACK_BACKLOG_MAX: '40',
@@ -51,8 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await pg?.end();
-  await db?.drop();
+  await stores?.drop();
 });
 
 /** One received text, delivered as Notify would: sent again after a 5xx, waiting as Retry-After says. */

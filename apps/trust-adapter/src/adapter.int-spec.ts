@@ -8,10 +8,8 @@ import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain/testing/factories';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import fc from 'fast-check';
-import IORedis from 'ioredis';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +24,7 @@ import { Hl7ArchiveService } from './hl7-archive.service';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { ArchiveReplayer } from './replay';
 import { mutations } from './testing/mutations';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 
 const HOUR = 3_600_000;
 const EXCHANGE_PORT = 11300;
@@ -35,7 +34,7 @@ const REDIS_DB = 3;
 const TOKEN = 'dev-RQM-token';
 const RQM_EXCHANGE = { authorization: 'Bearer dev-exchange-RQM-token' };
 
-let db: TestDatabase;
+let stores: FreshStores;
 let pg: Client;
 let exchange: INestApplication;
 let adapter: INestApplication;
@@ -81,13 +80,9 @@ async function http(method: string, path: string, opts: { body?: string; type?: 
 
 beforeAll(async () => {
   testStart = new Date(Date.now() - 1000);
-  db = await createTestDatabase('sx_adapter');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
+  stores = await freshStores('sx_adapter', REDIS_DB);
+  const { db, redisUrl } = stores;
+  pg = stores.pg;
   mapDir = mkdtempSync(join(tmpdir(), 'sx-clinics-'));
   mapFile = join(mapDir, 'RQM.json');
   copyFileSync(join(__dirname, '../../../config/clinics/RQM.json'), mapFile);
@@ -104,8 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await adapter?.close();
   await exchange?.close();
-  await pg?.end();
-  await db?.drop();
+  await stores?.drop();
   if (mapDir) rmSync(mapDir, { recursive: true, force: true });
 });
 
