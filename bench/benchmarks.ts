@@ -2,14 +2,13 @@
 import { buildSiu, sendMllp } from '@app/hl7';
 import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
-import IORedis from 'ioredis';
-import { withFreshStack } from '../tools/stack/fresh-stack';
+import { emptyRedis, redisUrlForDb, withFreshStack } from '../tools/stack/fresh-stack';
 import type { Stack } from '../tools/stack/processes';
 import { acceptStormBenchmark } from './accept-storm';
 import { adapterBenchmarks } from './adapter-benchmarks';
 import { dashboardBenchmarks } from './dashboard-benchmarks';
 import { matchingBenchmarks } from './matching-benchmarks';
-import { runScaleOutBurst } from './scale-out';
+import { runScaleOutBurst, ScaleOutResult } from './scale-out';
 
 export interface BenchResult {
   name: string;
@@ -122,34 +121,41 @@ export const BENCHMARKS: Benchmark[] = [
 ];
 
 /**
- * The same burst on 1 exchange worker + 1 booking worker, then on 2 + 2 (bench/scale-out.ts):
- * the speed-up of the burst (matching and booking together), and each run's time.
+ * The same burst on 1 exchange worker + 1 booking worker and on 2 + 2 (bench/scale-out.ts, which
+ * states what is timed): runs in the order 1x1, 2x2, 2x2, 1x1 so that a drift in the machine's
+ * load (other work on the two shared cores) falls on both alike, and each figure is the better of
+ * its two runs. The conditions carry what explains the result: the CPU the Node processes used
+ * during the burst and the CPU the machine had left idle.
  */
 function scaleOutBenchmark(): Benchmark {
   return {
     produces: ['scaleout_burst_ms_1x1', 'scaleout_burst_ms_2x2', 'scaleout_burst_speedup'],
     async run() {
-      const slots = 40;
-      const times: number[] = [];
-      for (const workers of [1, 2]) {
+      const slots = Number(process.env.SCALEOUT_SLOTS ?? 200);
+      const specialties = 4;
+      const runs: Record<number, ScaleOutResult[]> = { 1: [], 2: [] };
+      for (const workers of [1, 2, 2, 1]) {
         const db = await createTestDatabase('sx_bench_scale');
-        const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${BENCH_REDIS_DB}`;
-        const r = new IORedis(redisUrl);
-        await r.flushdb();
-        await r.quit();
+        const redisUrl = redisUrlForDb(BENCH_REDIS_DB);
+        await emptyRedis(redisUrl);
         try {
-          const res = await runScaleOutBurst({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots });
-          if (res.slotsWithMoreThanOneBooking || res.bookings !== slots) throw new Error(`scale-out burst broke an invariant: ${JSON.stringify(res)}`);
-          times.push(res.matchMs + res.bookMs);
+          const res = await runScaleOutBurst({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots, specialties });
+          if (res.slotsWithMoreThanOneBooking || res.slotsWithMoreThanOneFirstWave || res.bookings !== slots) throw new Error(`scale-out burst broke an invariant: ${JSON.stringify(res)}`);
+          runs[workers].push(res);
         } finally {
           await db.drop();
         }
       }
-      const conditions = `${slots} slots released at once, then ${slots * 3} simultaneous YES answers (each job delivered twice); one API process; same Postgres and Redis`;
+      const best = (w: number) => runs[w].reduce((x, y) => (y.matchMs + y.bookMs < x.matchMs + x.bookMs ? y : x));
+      const [one, two] = [best(1), best(2)];
+      const nodeCpu = (x: ScaleOutResult) => Object.values(x.cpuMsByProcess).reduce((a, b) => a + b, 0);
+      const detail = (x: ScaleOutResult) =>
+        `matching ${x.matchMs} ms + booking ${x.bookMs} ms; Node processes used ${nodeCpu(x)} ms CPU in all (${Object.entries(x.cpuMsByProcess).map(([k, v]) => `${k} ${v}`).join(', ')}); machine CPU idle ${x.machineIdlePct}%`;
+      const conditions = `${slots} slots over ${specialties} clinics released with the matching queue paused, timed from its resumption to every first wave, plus ${one.offers} YES answers committed at once in random order (each job delivered twice), timed to every outcome; one API process; same Postgres and Redis; better of 2 runs (order 1x1, 2x2, 2x2, 1x1); each worker process at its configured concurrency`;
       return [
-        { name: 'scaleout_burst_ms_1x1', value: times[0], unit: 'ms', target: null, better: 'lower', conditions: `1 exchange worker + 1 booking worker; ${conditions}` },
-        { name: 'scaleout_burst_ms_2x2', value: times[1], unit: 'ms', target: null, better: 'lower', conditions: `2 exchange workers + 2 booking workers; ${conditions}` },
-        { name: 'scaleout_burst_speedup', value: Math.round((times[0] / times[1]) * 100) / 100, unit: 'x', target: 1, better: 'higher', conditions: `1x1 time / 2x2 time; ${conditions}` },
+        { name: 'scaleout_burst_ms_1x1', value: one.matchMs + one.bookMs, unit: 'ms', target: null, better: 'lower', conditions: `1 exchange worker + 1 booking worker: ${detail(one)}; ${conditions}` },
+        { name: 'scaleout_burst_ms_2x2', value: two.matchMs + two.bookMs, unit: 'ms', target: null, better: 'lower', conditions: `2 exchange workers + 2 booking workers: ${detail(two)}; ${conditions}` },
+        { name: 'scaleout_burst_speedup', value: Math.round(((one.matchMs + one.bookMs) / (two.matchMs + two.bookMs)) * 100) / 100, unit: 'x', target: 1, better: 'higher', conditions: `1x1 time / 2x2 time; ${conditions}` },
       ];
     },
   };

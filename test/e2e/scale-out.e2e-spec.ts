@@ -8,8 +8,8 @@
  * `scaleout_burst_speedup` (timing in a test on a shared machine would be noise).
  */
 import { createTestDatabase, TestDatabase } from '@app/persistence';
-import IORedis from 'ioredis';
 import { runScaleOutBurst } from '../../bench/scale-out';
+import { emptyRedis, redisUrlForDb } from '../../tools/stack/fresh-stack';
 
 jest.setTimeout(240_000);
 
@@ -19,10 +19,8 @@ let redisUrl: string;
 
 beforeAll(async () => {
   db = await createTestDatabase('sx_scale');
-  redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const r = new IORedis(redisUrl);
-  await r.flushdb();
-  await r.quit();
+  redisUrl = redisUrlForDb(REDIS_DB);
+  await emptyRedis(redisUrl);
 });
 
 afterAll(async () => {
