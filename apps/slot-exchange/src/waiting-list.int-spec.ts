@@ -3,7 +3,9 @@
  * (priority, appointment, consent) but leaves the sites and dates the patient stated on the offer
  * page as they stated them. Real Postgres, real migrations.
  */
+import { WaitingListRowDto, rowsToColumns } from '@app/contracts';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { WaitingListService } from './waiting-list.service';
 
@@ -19,7 +21,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const row = (pathwayId: string, nhsNumber: string, over: Record<string, unknown> = {}) => ({
+const row = (pathwayId: string, nhsNumber: string, over: Partial<WaitingListRowDto> = {}): WaitingListRowDto => ({
   rowNumber: 1, pathwayId, nhsNumber, birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW' as const, rttStart: '2026-03-01',
   priority: 'P3' as const, mobile: '+447700900101', offerConsent: true, icsWideConsent: true, acceptableSites: ['ANY'], unavailable: [], ...over,
 });
@@ -46,5 +48,31 @@ describe('a PTL upload and the preferences a patient stated', () => {
     });
     // Without a stated preference the trust's extract stays the source.
     expect(await entry('PW-TRUST')).toEqual({ priority: 'P2', any_site: false, acceptable_sites: ['RYJ01'], unavailable: [] });
+  });
+});
+
+describe('a columnar batch (the form the adapter sends)', () => {
+  it('stores the rows as the row form does, the last row of a pathway winning', async () => {
+    const list = new WaitingListService(ds);
+    const c = rowsToColumns([
+      row('PW-COL-1', '9990000034', { priority: 'P4' }), row('PW-COL-2', '9990000042', { acceptableSites: ['RYJ01', 'RYJ02'], maxTravelKm: 12.5 }),
+      row('PW-COL-1', '9990000034', { priority: 'P2', unavailable: [{ from: '2026-12-20', to: '2026-12-31' }] }),
+    ]);
+    expect(await list.applyBatch('RYJ', { mode: 'delta', columns: c })).toEqual({ applied: 2 });
+    expect(await entry('PW-COL-1')).toEqual({ priority: 'P2', any_site: true, acceptable_sites: [], unavailable: [{ from: '2026-12-20', to: '2026-12-31' }] });
+    expect(await entry('PW-COL-2')).toEqual({ priority: 'P3', any_site: false, acceptable_sites: ['RYJ01', 'RYJ02'], unavailable: [] });
+  });
+
+  it('refuses a batch with one bad value as a 400 naming it, storing none of its rows', async () => {
+    const list = new WaitingListService(ds);
+    const c = rowsToColumns([row('PW-COL-OK', '9990000050'), row('PW-COL-BAD', '9990000069')]);
+    c.rttStart[1] = '2026-02-30';
+    const refused = await list.applyBatch('RYJ', { mode: 'delta', columns: c }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ status: 400, details: ['columns.rttStart[1] must be a date YYYY-MM-DD'] });
+    expect(await ds.query(`SELECT 1 FROM waiting_list_entry WHERE pathway_id IN ('PW-COL-OK', 'PW-COL-BAD')`)).toEqual([]);
+    // Neither form, or both: refused too.
+    await expect(list.applyBatch('RYJ', { mode: 'delta' })).rejects.toMatchObject({ status: 400 });
+    await expect(list.applyBatch('RYJ', { mode: 'delta', rows: [], columns: c })).rejects.toMatchObject({ status: 400 });
   });
 });

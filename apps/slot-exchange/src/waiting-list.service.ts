@@ -1,11 +1,11 @@
 /**
  * The ICS-wide waiting list, fed by each trust's PTL. Rows arrive already validated by the
- * adapter (and again by class-validator here); a batch is applied in one statement per table so
- * a 250,000-row snapshot is a few hundred round trips, not a quarter of a million.
+ * adapter (and checked again here, column by column); a batch is applied in one statement per
+ * table so a 250,000-row snapshot is a few dozen round trips, not a quarter of a million.
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SnapshotResult, WaitingListBatchDto, WaitingListBatchResult } from '@app/contracts';
+import { SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
 import { rows } from '@app/persistence';
 import { AppError } from '@app/platform';
@@ -16,43 +16,59 @@ export class WaitingListService {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
   async applyBatch(trustOds: string, batch: WaitingListBatchDto): Promise<WaitingListBatchResult> {
+    if ((batch.rows === undefined) === (batch.columns === undefined)) {
+      throw new AppError('validation_failed', 'Send the batch as either rows or columns', 400);
+    }
     if (batch.mode === 'snapshot') await this.requireRunningSnapshot(trustOds, batch.snapshotId);
+    const c = batch.columns ?? rowsToColumns(batch.rows as WaitingListRowDto[]);
+    const problems = checkWaitingListColumns(c);
+    if (problems.length > 0) throw new AppError('validation_failed', 'The batch is not valid; nothing in it was applied', 400, problems);
     // One pathway twice in a batch would make the upsert touch a row twice (an error): the last row wins.
-    const rows = [...new Map(batch.rows.map((r) => [r.pathwayId, r])).values()].map((r) => ({
-      ...r,
-      any_site: r.acceptableSites.includes('ANY'),
-      sites: r.acceptableSites.filter((s) => s !== 'ANY'),
-      priority_rank: priorityRank(r.priority as Priority),
-      breach_date: breachDate(r.priority as Priority, new Date(r.rttStart)).toISOString().slice(0, 10),
-    }));
+    const lastOfPathway = new Map<string, number>();
+    c.pathwayId.forEach((id, i) => lastOfPathway.set(id, i));
+    const at = lastOfPathway.size === c.pathwayId.length ? c.pathwayId.map((_, i) => i) : [...lastOfPathway.values()];
     // The same patient can appear on several pathways in one file: the last row's contact details win.
-    const patients = new Map(rows.map((r) => [r.nhsNumber, r]));
+    const lastOfPatient = new Map<string, number>();
+    for (const i of at) lastOfPatient.set(c.nhsNumber[i], i);
+    const who = lastOfPatient.size === at.length ? at : [...lastOfPatient.values()];
+    const col = <T>(values: T[], rows: number[]) => rows.map((i) => values[i]);
+    const ranks = at.map((i) => priorityRank(c.priority[i] as Priority));
+    const breach = at.map((i) => breachDate(c.priority[i] as Priority, new Date(c.rttStart[i])).toISOString().slice(0, 10));
+    const anySite = at.map((i) => c.acceptableSites[i].includes('ANY'));
+    // Joined for the array parameter (site codes hold no ';', checked above); split again in SQL.
+    const sites = at.map((i) => c.acceptableSites[i].filter((s) => s !== 'ANY').join(';'));
+    const unavailable = at.map((i) => (c.unavailable[i].length === 0 ? '[]' : JSON.stringify(c.unavailable[i])));
     await this.ds.transaction(async (tx) => {
-      await tx.query(
+      // Array parameters unnested side by side: one statement per table, and Postgres parses no JSON per row.
+      // The patients' ids come back from their upsert, so the entries need no join against the
+      // whole patient table (a scan per batch that grew with every batch of a large snapshot).
+      const patients = await rows<{ id: string; nhs_number: string }>(tx,
         `INSERT INTO patient (nhs_number, birth_date, sex, postcode, mobile, mobile_status)
-         SELECT x."nhsNumber", x."birthDate"::date, x.sex, x.postcode, x.mobile,
+         SELECT x.nhs_number, x.birth_date::date, x.sex, x.postcode, x.mobile,
                 CASE WHEN x.mobile IS NULL THEN 'none' ELSE 'valid' END
-           FROM jsonb_to_recordset($1::jsonb) AS x("nhsNumber" text, "birthDate" text, sex text, postcode text, mobile text)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(nhs_number, birth_date, sex, postcode, mobile)
          ON CONFLICT (nhs_number) DO UPDATE SET
            birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, postcode = EXCLUDED.postcode,
            mobile = EXCLUDED.mobile,
            -- A number Notify refused stays refused until the trust sends a different one.
            mobile_status = CASE WHEN patient.mobile IS NOT DISTINCT FROM EXCLUDED.mobile AND patient.mobile_status = 'invalid'
                                 THEN 'invalid' ELSE EXCLUDED.mobile_status END,
-           updated_at = now()`,
-        [JSON.stringify([...patients.values()].map((r) => ({ nhsNumber: r.nhsNumber, birthDate: r.birthDate, sex: r.sex ?? null, postcode: r.postcode ?? null, mobile: r.mobile ?? null })))],
+           updated_at = now()
+         RETURNING id, nhs_number`,
+        [col(c.nhsNumber, who), col(c.birthDate, who), col(c.sex, who), col(c.postcode, who), col(c.mobile, who)],
       );
+      const patientId = new Map(patients.map((p) => [p.nhs_number, p.id]));
       await tx.query(
         `INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date,
                                          current_appointment_start, current_appointment_id, offer_consent, ics_wide_consent, any_site,
                                          acceptable_sites, max_travel_km, unavailable, last_snapshot_id)
-         SELECT $2, x."pathwayId", p.id, x.tfc, x."appointmentType", x.priority, x.priority_rank, x."rttStart"::date, x.breach_date::date,
-                x."currentAppointmentStart"::timestamptz, x."currentAppointmentId", x."offerConsent", x."icsWideConsent", x.any_site,
-                ARRAY(SELECT jsonb_array_elements_text(x.sites)), x."maxTravelKm", x.unavailable, $3::uuid
-           FROM jsonb_to_recordset($1::jsonb) AS x("pathwayId" text, "nhsNumber" text, tfc text, "appointmentType" text, priority text,
-                priority_rank smallint, "rttStart" text, breach_date text, "currentAppointmentStart" text, "currentAppointmentId" text,
-                "offerConsent" boolean, "icsWideConsent" boolean, any_site boolean, sites jsonb, "maxTravelKm" numeric, unavailable jsonb)
-           JOIN patient p ON p.nhs_number = x."nhsNumber"
+         SELECT $1, x.pathway_id, x.patient_id, x.tfc, x.appointment_type, x.priority, x.priority_rank, x.rtt_start::date, x.breach_date::date,
+                x.current_appointment_start::timestamptz, x.current_appointment_id, x.offer_consent, x.ics_wide_consent, x.any_site,
+                string_to_array(x.sites, ';'), x.max_travel_km, x.unavailable::jsonb, $2::uuid
+           FROM unnest($3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::smallint[], $9::text[], $10::text[], $11::text[],
+                       $12::text[], $13::boolean[], $14::boolean[], $15::boolean[], $16::text[], $17::numeric[], $18::text[])
+                AS x(pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, current_appointment_start,
+                     current_appointment_id, offer_consent, ics_wide_consent, any_site, sites, max_travel_km, unavailable)
          ON CONFLICT (trust_ods, pathway_id) DO UPDATE SET
            patient_id = EXCLUDED.patient_id, tfc = EXCLUDED.tfc, appointment_type = EXCLUDED.appointment_type,
            priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank, rtt_start = EXCLUDED.rtt_start,
@@ -69,13 +85,14 @@ export class WaitingListService {
            status = CASE WHEN waiting_list_entry.status = 'booked' THEN 'booked' ELSE 'open' END,
            close_pending = false, updated_at = now()`,
         [
-          JSON.stringify(rows.map((r) => ({ ...r, sites: r.sites, unavailable: r.unavailable ?? [] }))),
-          trustOds,
-          batch.mode === 'snapshot' ? batch.snapshotId : null,
+          trustOds, batch.mode === 'snapshot' ? batch.snapshotId : null,
+          col(c.pathwayId, at), at.map((i) => patientId.get(c.nhsNumber[i])), col(c.tfc, at), col(c.appointmentType, at), col(c.priority, at), ranks,
+          col(c.rttStart, at), breach, col(c.currentAppointmentStart, at), col(c.currentAppointmentId, at), col(c.offerConsent, at),
+          col(c.icsWideConsent, at), anySite, sites, col(c.maxTravelKm, at), unavailable,
         ],
       );
     });
-    return { applied: rows.length };
+    return { applied: at.length };
   }
 
   async startSnapshot(trustOds: string): Promise<{ snapshotId: string }> {

@@ -6,6 +6,7 @@
  */
 import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
+import { rowsToColumns } from '@app/contracts';
 import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain/testing/factories';
 import { bootstrapApp, loadConfig } from '@app/platform';
@@ -510,6 +511,24 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
     expect((await q(`SELECT status FROM writeback WHERE id = $1`, [wb.id]))[0].status).toBe('pending');
     expect((await q(`SELECT status FROM ptl_import WHERE id = $1`, [rasSnapshot]))[0].status).toBe('running');
     expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [event.fillerAppointmentId])).toBe(0);
+  });
+
+  it('a columnar waiting-list batch with one bad value is a 400 naming it, and stores none of its rows', async () => {
+    const columns = rowsToColumns([1, 2].map((i) => ({
+      rowNumber: i, pathwayId: uid(`PW-COLS-${i}-`), nhsNumber: syntheticNhsNumber(91_000 + i), birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW',
+      rttStart: '2026-03-01', priority: 'P3', mobile: null, offerConsent: true, icsWideConsent: true, acceptableSites: ['ANY'], unavailable: [],
+    })));
+    const bad = { ...columns, tfc: ['330', '33X'] };
+    const refused = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', columns: bad });
+    expect([refused.status, refused.json.error, refused.json.details]).toEqual([400, 'validation_failed', ['columns.tfc[1] must be 3 digits']]);
+    // The rest of the body is still checked as strictly as before.
+    expect((await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'sometimes', columns })).status).toBe(400);
+    expect((await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', columns, extra: 1 })).status).toBe(400);
+    expect((await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', columns: 'all of them' })).status).toBe(400);
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry WHERE pathway_id = ANY($1)`, [columns.pathwayId])).toBe(0);
+    const ok = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', columns });
+    expect([ok.status, ok.json]).toEqual([200, { applied: 2 }]);
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry WHERE pathway_id = ANY($1)`, [columns.pathwayId])).toBe(2);
   });
 
   it('every adapter endpoint refuses another trust\'s token, and no token', async () => {

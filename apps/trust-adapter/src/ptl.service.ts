@@ -5,7 +5,7 @@
  * rejected with its row number and every reason, and the good rows are applied.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { SnapshotResult, WaitingListRowDto } from '@app/contracts';
+import { SnapshotResult, WaitingListColumns } from '@app/contracts';
 import { Clock, PtlRow, missingPtlColumns, validatePtlRow } from '@app/domain';
 import { AppError, CLOCK } from '@app/platform';
 import { parse } from 'csv-parse';
@@ -22,20 +22,50 @@ export interface PtlImportResult {
   rejectedRows: Array<{ row: number; reasons: string[] }>;
 }
 
-const BATCH = 2000;
+/**
+ * Rows per batch to the exchange. Columnar batches are cheap to check and store, so larger ones
+ * mean fewer round trips; two batches (one being read, one being applied) bound the memory.
+ */
+const BATCH = 5000;
 /** The response lists at most this many rejected rows in full; the count is always exact. */
 const MAX_LISTED_REJECTIONS = 10_000;
 
-export function toWaitingListRow(rowNumber: number, r: PtlRow): WaitingListRowDto {
-  const day = (d: Date) => d.toISOString().slice(0, 10);
+/** `YYYY-MM-DD` of a date-only value (UTC midnight): cheaper than slicing toISOString, twice a row. */
+function day(d: Date): string {
+  const y = d.getUTCFullYear();
+  if (y < 1000 || y > 9999) return d.toISOString().slice(0, 10);
+  const m = d.getUTCMonth() + 1;
+  const dd = d.getUTCDate();
+  return `${y}-${m < 10 ? '0' : ''}${m}-${dd < 10 ? '0' : ''}${dd}`;
+}
+
+/** Good rows gathered column by column, as the exchange takes them: no object per row on either side. */
+export function emptyColumns(): WaitingListColumns {
   return {
-    rowNumber, pathwayId: r.pathwayId, nhsNumber: r.nhsNumber, birthDate: day(r.birthDate), tfc: r.tfc,
-    appointmentType: r.appointmentType, rttStart: day(r.rttStart), priority: r.priority, mobile: r.mobile, postcode: r.postcode, sex: r.sex,
-    currentAppointmentStart: r.currentAppointmentStart ? r.currentAppointmentStart.toISOString() : null,
-    currentAppointmentId: r.currentAppointmentId, offerConsent: r.offerConsent, icsWideConsent: r.icsWideConsent,
-    acceptableSites: r.acceptableSites === 'ANY' ? ['ANY'] : r.acceptableSites, maxTravelKm: r.maxTravelKm,
-    unavailable: r.unavailable.map((u) => ({ from: u.from.toISOString(), to: u.to.toISOString() })),
+    rowNumber: [], pathwayId: [], nhsNumber: [], birthDate: [], tfc: [], appointmentType: [], rttStart: [], priority: [], mobile: [], postcode: [],
+    sex: [], currentAppointmentStart: [], currentAppointmentId: [], offerConsent: [], icsWideConsent: [], acceptableSites: [], maxTravelKm: [], unavailable: [],
   };
+}
+
+export function pushRow(c: WaitingListColumns, rowNumber: number, r: PtlRow): void {
+  c.rowNumber.push(rowNumber);
+  c.pathwayId.push(r.pathwayId);
+  c.nhsNumber.push(r.nhsNumber);
+  c.birthDate.push(day(r.birthDate));
+  c.tfc.push(r.tfc);
+  c.appointmentType.push(r.appointmentType);
+  c.rttStart.push(day(r.rttStart));
+  c.priority.push(r.priority);
+  c.mobile.push(r.mobile);
+  c.postcode.push(r.postcode);
+  c.sex.push(r.sex);
+  c.currentAppointmentStart.push(r.currentAppointmentStart ? r.currentAppointmentStart.toISOString() : null);
+  c.currentAppointmentId.push(r.currentAppointmentId);
+  c.offerConsent.push(r.offerConsent);
+  c.icsWideConsent.push(r.icsWideConsent);
+  c.acceptableSites.push(r.acceptableSites === 'ANY' ? ['ANY'] : r.acceptableSites);
+  c.maxTravelKm.push(r.maxTravelKm);
+  c.unavailable.push(r.unavailable.map((u) => ({ from: u.from.toISOString(), to: u.to.toISOString() })));
 }
 
 @Injectable()
@@ -49,21 +79,21 @@ export class PtlService {
   async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
     const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
     let snapshotId: string | undefined;
-    let batch: WaitingListRowDto[] = [];
+    let batch = emptyColumns();
     // One batch is applied at the exchange while the next is read and checked here: the two sides
     // work at once, and memory holds at most two batches.
     let inFlight: Promise<void> = Promise.resolve();
-    const send = async (rows: WaitingListRowDto[]) => {
+    const send = async (columns: WaitingListColumns) => {
       if (mode === 'snapshot' && !snapshotId) snapshotId = (await this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots')).snapshotId;
-      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, rows });
-      result.accepted += rows.length;
+      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
+      result.accepted += columns.rowNumber.length;
     };
     const flush = async () => {
       await inFlight;
-      if (batch.length === 0) return;
-      const rows = batch;
-      batch = [];
-      inFlight = send(rows);
+      if (batch.rowNumber.length === 0) return;
+      const columns = batch;
+      batch = emptyColumns();
+      inFlight = send(columns);
       // Surfaced by the next flush (or the final one); never left unhandled meanwhile.
       inFlight.catch(() => undefined);
     };
@@ -72,8 +102,8 @@ export class PtlService {
     for await (const r of readPtlRows(body, this.clock.now())) {
       rows++;
       if (r.ok) {
-        batch.push(r.row);
-        if (batch.length >= BATCH) await flush();
+        pushRow(batch, r.rowNumber, r.row);
+        if (batch.rowNumber.length >= BATCH) await flush();
         continue;
       }
       result.rejected++;
@@ -94,7 +124,7 @@ export class PtlService {
 }
 
 export type PtlRowResult =
-  | { ok: true; rowNumber: number; row: WaitingListRowDto }
+  | { ok: true; rowNumber: number; row: PtlRow }
   /** `broken`: the CSV itself could not be read from this row on (nothing after it was seen). */
   | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean };
 
@@ -142,7 +172,7 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
         continue;
       }
       firstRowOf.set(v.row.pathwayId, rowNumber);
-      yield { ok: true, rowNumber, row: toWaitingListRow(rowNumber, v.row) };
+      yield { ok: true, rowNumber, row: v.row };
     }
   } catch (e) {
     if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);

@@ -5,7 +5,7 @@ import 'reflect-metadata';
  */
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
 } from 'class-validator';
 
 export type SlotEventKind = 'slot-released' | 'slot-withdrawn' | 'appointment-booked' | 'appointment-moved' | 'no-show';
@@ -79,11 +79,124 @@ export class WaitingListRowDto {
   @IsArray() @ArrayMaxSize(50) @ValidateNested({ each: true }) @Type(() => UnavailablePeriodDto) unavailable: UnavailablePeriodDto[];
 }
 
+/**
+ * The rows of one batch as one array per field (row i is index i of every array): the form the
+ * adapter sends. A PTL snapshot is hundreds of thousands of rows; checking one nested object per
+ * row with class-validator cost the exchange more than storing them, so these are checked by
+ * `checkWaitingListColumns` instead, to the same rules as `WaitingListRowDto`.
+ */
+export interface WaitingListColumns {
+  rowNumber: number[];
+  pathwayId: string[];
+  nhsNumber: string[];
+  birthDate: string[];
+  tfc: string[];
+  appointmentType: Array<'NEW' | 'FUP'>;
+  rttStart: string[];
+  priority: Array<'P1a' | 'P1b' | 'P2' | 'P3' | 'P4'>;
+  mobile: Array<string | null>;
+  postcode: Array<string | null>;
+  sex: Array<'M' | 'F' | 'U' | null>;
+  currentAppointmentStart: Array<string | null>;
+  currentAppointmentId: Array<string | null>;
+  offerConsent: boolean[];
+  icsWideConsent: boolean[];
+  /** Per row `['ANY']` or site codes (none containing `;`). */
+  acceptableSites: string[][];
+  maxTravelKm: Array<number | null>;
+  unavailable: Array<Array<{ from: string; to: string }>>;
+}
+
+export const MAX_BATCH_ROWS = 10_000;
+
 export class WaitingListBatchDto {
   @IsIn(['delta', 'snapshot']) mode: 'delta' | 'snapshot';
   /** For snapshots: the import this batch belongs to (from `POST .../waiting-list/snapshots`). */
   @IsOptional() @IsString() snapshotId?: string;
-  @IsArray() @ArrayMaxSize(5000) @ValidateNested({ each: true }) @Type(() => WaitingListRowDto) rows: WaitingListRowDto[];
+  /** One object per row (at most 5,000); or `columns` instead. */
+  @IsOptional() @IsArray() @ArrayMaxSize(5000) @ValidateNested({ each: true }) @Type(() => WaitingListRowDto) rows?: WaitingListRowDto[];
+  /** The same rows column by column (at most `MAX_BATCH_ROWS`), checked by `checkWaitingListColumns`. */
+  @IsOptional() @IsObject() columns?: WaitingListColumns;
+}
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const INSTANT = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const isDay = (v: unknown): boolean => {
+  if (typeof v !== 'string') return false;
+  const m = DAY.exec(v);
+  if (!m) return false;
+  // A calendar day Postgres will take (Date.parse alone lets 2026-02-30 through).
+  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+  return d.getUTCFullYear() === +m[1] && d.getUTCMonth() === +m[2] - 1 && d.getUTCDate() === +m[3];
+};
+const isInstant = (v: unknown): boolean => typeof v === 'string' && INSTANT.test(v) && isDay(v.slice(0, 10)) && !Number.isNaN(Date.parse(v));
+const matches = (re: RegExp) => (v: unknown): boolean => typeof v === 'string' && re.test(v);
+const oneOf = (...values: unknown[]) => (v: unknown): boolean => values.includes(v);
+const text = (min: number, max: number) => (v: unknown): boolean => typeof v === 'string' && v.length >= min && v.length <= max;
+const orNull = (f: (v: unknown) => boolean) => (v: unknown): boolean => v === null || f(v);
+const listOf = (max: number, f: (v: unknown) => boolean) => (v: unknown): boolean => Array.isArray(v) && v.length <= max && v.every(f);
+
+/** Each column with its rule (the same as `WaitingListRowDto`'s) and what to say when a value breaks it. */
+const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boolean, string]> = [
+  ['rowNumber', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer ≥ 1'],
+  ['pathwayId', text(1, 64), 'a string of 1 to 64 characters'],
+  ['nhsNumber', matches(/^\d{10}$/), '10 digits'],
+  ['birthDate', isDay, 'a date YYYY-MM-DD'],
+  ['tfc', matches(/^\d{3}$/), '3 digits'],
+  ['appointmentType', oneOf('NEW', 'FUP'), 'NEW or FUP'],
+  ['rttStart', isDay, 'a date YYYY-MM-DD'],
+  ['priority', oneOf('P1a', 'P1b', 'P2', 'P3', 'P4'), 'one of P1a, P1b, P2, P3, P4'],
+  ['mobile', orNull(matches(/^\+447\d{9}$/)), 'null or +447 and 9 digits'],
+  ['postcode', orNull(text(0, 10)), 'null or a string of at most 10 characters'],
+  ['sex', oneOf('M', 'F', 'U', null), 'null or one of M, F, U'],
+  ['currentAppointmentStart', orNull(isInstant), 'null or an ISO 8601 date-time'],
+  ['currentAppointmentId', orNull(text(1, 64)), 'null or a string of 1 to 64 characters'],
+  ['offerConsent', (v) => typeof v === 'boolean', 'a boolean'],
+  ['icsWideConsent', (v) => typeof v === 'boolean', 'a boolean'],
+  ['acceptableSites', listOf(50, matches(/^[^;]{1,64}$/)), "a list of at most 50 site codes (1 to 64 characters, no ';')"],
+  ['maxTravelKm', (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0), 'null or a number ≥ 0'],
+  ['unavailable', listOf(50, (p) => typeof p === 'object' && p !== null && isInstant((p as { from?: unknown }).from) && isInstant((p as { to?: unknown }).to) && Object.keys(p).length === 2),
+    'a list of at most 50 {from, to} ISO 8601 dates'],
+];
+const COLUMN_NAMES = new Set<string>(COLUMN_RULES.map(([name]) => name));
+
+/**
+ * Every problem with a columnar batch (empty when it can be stored): a missing, unknown or
+ * unequal-length column, or a value breaking its column's rule, named by column and index. Stops
+ * listing after `limit` problems, so a wholly wrong batch still gets a short answer.
+ */
+export function checkWaitingListColumns(columns: unknown, limit = 20): string[] {
+  if (typeof columns !== 'object' || columns === null || Array.isArray(columns)) return ['columns must be an object of arrays'];
+  const c = columns as Record<string, unknown>;
+  const problems = Object.keys(c).filter((k) => !COLUMN_NAMES.has(k)).map((k) => `columns.${k} is not a known column`);
+  const n = Array.isArray(c.rowNumber) ? c.rowNumber.length : -1;
+  if (n > MAX_BATCH_ROWS) return [`columns hold ${n} rows; at most ${MAX_BATCH_ROWS} per batch`];
+  for (const [name, ok, what] of COLUMN_RULES) {
+    const values = c[name];
+    if (!Array.isArray(values)) problems.push(`columns.${name} must be an array`);
+    else if (values.length !== n) problems.push(`columns.${name} has ${values.length} values; columns.rowNumber has ${n}`);
+    else {
+      for (let i = 0; i < values.length && problems.length < limit; i++) {
+        if (!ok(values[i])) problems.push(`columns.${name}[${i}] must be ${what}`);
+      }
+    }
+    if (problems.length >= limit) break;
+  }
+  return problems.slice(0, limit);
+}
+
+/** One object per row, as columns (the exchange stores both forms one way). */
+export function rowsToColumns(rows: WaitingListRowDto[]): WaitingListColumns {
+  const pick = <K extends keyof WaitingListRowDto>(k: K) => rows.map((r) => r[k]);
+  const orNullValue = <K extends keyof WaitingListRowDto>(k: K) => rows.map((r) => r[k] ?? null);
+  return {
+    rowNumber: pick('rowNumber'), pathwayId: pick('pathwayId'), nhsNumber: pick('nhsNumber'), birthDate: pick('birthDate'), tfc: pick('tfc'),
+    appointmentType: pick('appointmentType'), rttStart: pick('rttStart'), priority: pick('priority'),
+    mobile: orNullValue('mobile'), postcode: orNullValue('postcode'), sex: orNullValue('sex'),
+    currentAppointmentStart: orNullValue('currentAppointmentStart'), currentAppointmentId: orNullValue('currentAppointmentId'),
+    offerConsent: pick('offerConsent'), icsWideConsent: pick('icsWideConsent'), acceptableSites: pick('acceptableSites'),
+    maxTravelKm: orNullValue('maxTravelKm'), unavailable: rows.map((r) => r.unavailable.map((u) => ({ from: u.from, to: u.to }))),
+  };
 }
 
 export interface WaitingListBatchResult {

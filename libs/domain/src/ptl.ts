@@ -73,8 +73,16 @@ export interface PtlOptions {
  * puts before the first one, because those differences are export accidents, not different data.
  */
 function columnKey(name: string): string {
-  return name.replace(/^\uFEFF/, '').trim().toLowerCase();
+  // Every row of a file repeats the same header names: work each out once (bounded, in case
+  // someone sends a file with endless distinct headers).
+  let key = columnKeys.get(name);
+  if (key === undefined) {
+    key = name.replace(/^\uFEFF/, '').trim().toLowerCase();
+    if (columnKeys.size < 1000) columnKeys.set(name, key);
+  }
+  return key;
 }
+const columnKeys = new Map<string, string>();
 
 /** Required columns the header lacks, by their contract names; empty when the file can be read. */
 export function missingPtlColumns(header: string[]): string[] {

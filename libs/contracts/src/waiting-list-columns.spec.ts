@@ -1,0 +1,52 @@
+import { WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from './exchange-api';
+
+const row = (over: Partial<WaitingListRowDto> = {}): WaitingListRowDto => ({
+  rowNumber: 1, pathwayId: 'PW1', nhsNumber: '9990000018', birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW', rttStart: '2026-03-01',
+  priority: 'P3', mobile: '+447700900101', postcode: 'SW10 9NH', sex: null, currentAppointmentStart: '2027-01-15T09:30:00.000Z', currentAppointmentId: 'A1',
+  offerConsent: true, icsWideConsent: false, acceptableSites: ['ANY'], maxTravelKm: null, unavailable: [{ from: '2026-12-20', to: '2026-12-31' }], ...over,
+});
+
+describe('columnar waiting-list batches', () => {
+  it('carries rows as columns, row i at index i of every column', () => {
+    const c = rowsToColumns([row(), row({ rowNumber: 2, pathwayId: 'PW2', mobile: undefined, acceptableSites: ['RQM01', 'RQM02'] })]);
+    expect(c.pathwayId).toEqual(['PW1', 'PW2']);
+    expect(c.mobile).toEqual(['+447700900101', null]);
+    expect(c.acceptableSites).toEqual([['ANY'], ['RQM01', 'RQM02']]);
+    expect(checkWaitingListColumns(c)).toEqual([]);
+  });
+
+  it('names the column and index of each value that breaks its rule', () => {
+    const c = rowsToColumns([row(), row({ rowNumber: 2, pathwayId: 'PW2' })]);
+    c.nhsNumber[1] = '99900000';
+    c.birthDate[0] = '2026-02-30'; // not a day Postgres would take
+    c.acceptableSites[1] = ['RQM01;RQM02'];
+    (c.priority as unknown[])[0] = 'P9';
+    expect(checkWaitingListColumns(c)).toEqual([
+      'columns.nhsNumber[1] must be 10 digits',
+      'columns.birthDate[0] must be a date YYYY-MM-DD',
+      'columns.priority[0] must be one of P1a, P1b, P2, P3, P4',
+      "columns.acceptableSites[1] must be a list of at most 50 site codes (1 to 64 characters, no ';')",
+    ]);
+  });
+
+  it('refuses missing, unknown and unequal columns, and what is not an object', () => {
+    const c = rowsToColumns([row()]) as unknown as Record<string, unknown[]>;
+    delete c.tfc;
+    c.extra = [1];
+    c.mobile = [];
+    expect(checkWaitingListColumns(c)).toEqual([
+      'columns.extra is not a known column',
+      'columns.tfc must be an array',
+      'columns.mobile has 0 values; columns.rowNumber has 1',
+    ]);
+    expect(checkWaitingListColumns([])).toEqual(['columns must be an object of arrays']);
+    expect(checkWaitingListColumns({ ...rowsToColumns([row()]), rowNumber: Array.from({ length: 10_001 }, (_, i) => i + 1) })).toEqual([
+      'columns hold 10001 rows; at most 10000 per batch',
+    ]);
+  });
+
+  it('lists at most the limit of problems', () => {
+    const c = rowsToColumns(Array.from({ length: 100 }, (_, i) => row({ rowNumber: i + 1, pathwayId: `PW${i}`, tfc: 'X' })));
+    expect(checkWaitingListColumns(c, 5)).toHaveLength(5);
+  });
+});
