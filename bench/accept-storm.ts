@@ -33,7 +33,7 @@ const PER_SLOT = 3;
 const CROWD = 200;
 const IN_FLIGHT_SLOTS = 50;
 /** The booking process's REPLIES_CONCURRENCY default (apps/booking/src/config.ts). */
-const WORKER_CONCURRENCY = 8;
+const WORKER_CONCURRENCY = 16;
 const CALLBACK_TOKEN = 'dev-notify-callback-token';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
