@@ -23,6 +23,7 @@
 import { createTestDatabase } from '@app/persistence';
 import IORedis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { Pool } from 'pg';
 import { startStack } from '../tools/stack/processes';
 import type { Benchmark, BenchResult } from './benchmarks';
@@ -32,7 +33,7 @@ const PER_SLOT = 3;
 const CROWD = 200;
 const IN_FLIGHT_SLOTS = 50;
 /** The booking process's REPLIES_CONCURRENCY default (apps/booking/src/config.ts). */
-const WORKER_CONCURRENCY = 8;
+const WORKER_CONCURRENCY = 16;
 const CALLBACK_TOKEN = 'dev-notify-callback-token';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,11 +92,12 @@ async function writeCeiling(pool: Pool, ms = 3000): Promise<number> {
 const pct = (xs: number[], q: number) => (xs.length ? Math.round(xs[Math.min(xs.length - 1, Math.ceil(xs.length * q) - 1)]) : NaN);
 
 /**
- * Where a reply's time goes, stage by stage (printed, not a figure): sent → stored (the callback's
- * transaction) → published (the outbox relay moved its job to BullMQ) → started (a booking worker
- * took it) → decided. Each stage's p50 / p99 in ms.
+ * Where a reply's time goes, stage by stage (printed, not a figure), for each storm: sent → stored
+ * (the callback's transaction began) → answered (its 200 reached the sender) and → published (the
+ * outbox relay moved its job to BullMQ) → started (a booking worker took it) → decided. Each
+ * stage's p50 / p99 in ms.
  */
-async function logStages(pool: Pool, redisUrl: string, sentAt: Map<string, number>): Promise<void> {
+async function logStages(pool: Pool, redisUrl: string, sentAt: Map<string, number>, answeredAt: Map<string, number>, crowd: Set<string>): Promise<void> {
   const rows: Array<{ id: string; external_id: string; stored: number; published: number | null; decided: number }> = (await pool.query(
     `SELECT r.id, r.external_id, extract(epoch FROM r.received_at) * 1000 AS stored, extract(epoch FROM o.published_at) * 1000 AS published,
             extract(epoch FROM r.processed_at) * 1000 AS decided
@@ -111,18 +113,23 @@ async function logStages(pool: Pool, redisUrl: string, sentAt: Map<string, numbe
   } finally {
     await r.quit();
   }
-  const stages: Record<string, number[]> = { 'sent→stored': [], 'stored→published': [], 'published→started': [], 'started→decided': [] };
-  for (const x of rows) {
-    const sent = sentAt.get(x.external_id);
-    const s = started.get(x.id);
-    if (sent === undefined || x.published === null || s === undefined) continue;
-    stages['sent→stored'].push(Number(x.stored) - sent);
-    stages['stored→published'].push(Number(x.published) - Number(x.stored));
-    stages['published→started'].push(s - Number(x.published));
-    stages['started→decided'].push(Number(x.decided) - s);
+  // ACCEPT_STORM_DUMP=<file>: every reply's stage times as JSON, for finding where the tail comes from.
+  if (process.env.ACCEPT_STORM_DUMP) writeFileSync(process.env.ACCEPT_STORM_DUMP, JSON.stringify(rows.map((x) => ({ ...x, sent: sentAt.get(x.external_id), answered: answeredAt.get(x.external_id), started: started.get(x.id), crowd: crowd.has(x.external_id) }))));
+  for (const [storm, inStorm] of [['crowd', true], ['1,000 slots', false]] as const) {
+    const stages: Record<string, number[]> = { 'sent→stored': [], 'stored→answered': [], 'stored→published': [], 'published→started': [], 'started→decided': [] };
+    for (const x of rows) {
+      const sent = sentAt.get(x.external_id);
+      const s = started.get(x.id);
+      if (sent === undefined || x.published === null || s === undefined || crowd.has(x.external_id) !== inStorm) continue;
+      stages['sent→stored'].push(Number(x.stored) - sent);
+      stages['stored→answered'].push((answeredAt.get(x.external_id) ?? NaN) - Number(x.stored));
+      stages['stored→published'].push(Number(x.published) - Number(x.stored));
+      stages['published→started'].push(s - Number(x.published));
+      stages['started→decided'].push(Number(x.decided) - s);
+    }
+    const line = Object.entries(stages).map(([k, v]) => { v.sort((a, b) => a - b); return `${k} p50 ${pct(v, 0.5)} p99 ${pct(v, 0.99)}`; });
+    console.log(`accept storm stages, ${storm} (ms, ${stages['sent→stored'].length} replies): ${line.join('; ')}`);
   }
-  const line = Object.entries(stages).map(([k, v]) => { v.sort((a, b) => a - b); return `${k} p50 ${pct(v, 0.5)} p99 ${pct(v, 0.99)}`; });
-  console.log(`accept storm stages (ms, ${stages['sent→stored'].length} replies): ${line.join('; ')}`);
 }
 
 export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark {
@@ -141,17 +148,20 @@ export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark
         const ceiling = await writeCeiling(pool);
         const inbound = `http://127.0.0.1:${3002 + offset}/notify/inbound`;
         const sentAt = new Map<string, number>();
+        const answeredAt = new Map<string, number>();
+        const crowdIds = new Set<string>();
         let retried = 0;
         // As Notify does, a callback refused with a 5xx (the notifier out of database connections
         // in the crowd) is sent again after a pause; its latency still counts from the first try.
-        const send = async (patient: number) => {
+        const send = async (patient: number, inCrowd = false) => {
           const id = randomUUID();
           sentAt.set(id, Date.now());
+          if (inCrowd) crowdIds.add(id);
           const body = JSON.stringify({ id, source_number: mobileOf(patient).slice(1), destination_number: '07700900000', message: `YES ${String(patient % 10000).padStart(4, '0')}`, date_received: new Date().toISOString() });
           for (let attempt = 0; ; attempt++) {
             const res = await fetch(inbound, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CALLBACK_TOKEN}` }, body });
             await res.arrayBuffer();
-            if (res.status === 200) return;
+            if (res.status === 200) return void answeredAt.set(id, Date.now());
             if (res.status < 500 || attempt === 5) throw new Error(`callback answered ${res.status}`);
             retried++;
             await sleep(250 * 2 ** attempt);
@@ -169,7 +179,7 @@ export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark
 
         // Storm 1: the crowd, all at once, for one slot.
         const crowd = Array.from({ length: CROWD }, (_, k) => SLOTS * PER_SLOT + k);
-        await Promise.all(crowd.map(send));
+        await Promise.all(crowd.map((p) => send(p, true)));
         const crowdStart = Date.now();
         await settled(CROWD, 120_000);
         const crowdMs = Date.now() - crowdStart;
@@ -183,7 +193,7 @@ export function acceptStormBenchmark(offset: number, redisDb: number): Benchmark
         await settled(CROWD + SLOTS * PER_SLOT, 300_000);
         console.log(`accept storm: ${CROWD} YES for one slot decided in ${crowdMs} ms; ${SLOTS} × ${PER_SLOT} decided in ${Date.now() - stormStart} ms; write ceiling ${Math.round(ceiling)}/s`);
 
-        await logStages(pool, redisUrl, sentAt);
+        await logStages(pool, redisUrl, sentAt, answeredAt, crowdIds);
 
         const perSlot = (await pool.query(`SELECT count(b.id)::int AS n FROM slot s LEFT JOIN booking b ON b.slot_id = s.id GROUP BY s.id`)).rows;
         if (perSlot.length !== SLOTS + 1 || perSlot.some((x) => x.n !== 1)) throw new Error('the storm broke "one booking per slot"');
