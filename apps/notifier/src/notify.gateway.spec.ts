@@ -1,0 +1,41 @@
+import { createServer, IncomingHttpHeaders, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { KeyObject } from 'node:crypto';
+import { NotifyClient } from 'notifications-node-client';
+import { SANDBOX_NOTIFY_API_KEY } from '@app/contracts';
+import { authenticate, parseApiKey } from '../../notify-sim/src/notify-auth';
+import { NotifierConfig } from './config';
+import { holdSecretAsKey, NotifyGateway } from './notify.gateway';
+
+/** A stand-in Notify that records what it was sent and answers as Notify does. */
+let server: Server;
+const seen: IncomingHttpHeaders[] = [];
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume().on('end', () => {
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: '2d4f0e3c-6f0b-4b8a-9a53-0c6e1f6ad4a1' }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe('NotifyGateway', () => {
+  it('signs each request with a token Notify accepts, with the secret held as a key object', async () => {
+    const config = Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const gateway = new NotifyGateway(config);
+    const sent = await gateway.send('template-1', '07700900123', { code: '1234' }, 'msg-1');
+    expect(sent).toEqual({ ok: true, notifyId: '2d4f0e3c-6f0b-4b8a-9a53-0c6e1f6ad4a1' });
+    const auth = authenticate(seen.at(-1)?.authorization, parseApiKey(SANDBOX_NOTIFY_API_KEY), Date.now());
+    expect(auth).toEqual({ ok: true, serviceId: parseApiKey(SANDBOX_NOTIFY_API_KEY).serviceId });
+    // The client's own field now holds a key object, so jsonwebtoken skips its failing PEM parse.
+    expect((gateway as unknown as { client: { apiClient: { apiKeyId: unknown } } }).client.apiClient.apiKeyId).toBeInstanceOf(KeyObject);
+  });
+
+  it('leaves a client it does not recognise as it was', () => {
+    const odd = { apiClient: { apiKeyId: 42 } } as unknown as NotifyClient;
+    holdSecretAsKey(odd);
+    expect((odd as unknown as { apiClient: { apiKeyId: unknown } }).apiClient.apiKeyId).toBe(42);
+  });
+});
