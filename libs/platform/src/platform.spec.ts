@@ -1,4 +1,4 @@
-import { IsInt, Max, Min } from 'class-validator';
+import { IsInt, Max, Min, MinLength } from 'class-validator';
 import { principalForToken, safeEqual, bearerToken } from './auth';
 import { BaseConfig, ConfigError, loadConfig, parseKeyValueList } from './config';
 import { normaliseUkMobile } from '@app/domain';
@@ -27,6 +27,15 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/WIDGETS=70: WIDGETS must not be greater than 10/);
     expect(problems).toMatch(/LOG_LEVEL="chatty"/);
     expect(problems).toMatch(/PORT="eighty"/);
+  });
+
+  it('names a bad secret without printing it', () => {
+    class SecretConfig extends BaseConfig {
+      @MinLength(12)
+      ADMIN_PASSWORD = 'long-enough-default';
+    }
+    expect(() => loadConfig(SecretConfig, { ADMIN_PASSWORD: 'hunter2' })).toThrow(/ADMIN_PASSWORD=\(hidden\)/);
+    expect(() => loadConfig(SecretConfig, { ADMIN_PASSWORD: 'hunter2' })).not.toThrow(/hunter2/);
   });
 
   it('parses per-trust lists', () => {
