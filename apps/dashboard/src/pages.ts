@@ -4,7 +4,7 @@
  * and charts. Every HTML response gets a strict Content-Security-Policy with a per-response nonce.
  */
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Injectable } from '@nestjs/common';
-import { AppError, IcsDirectory, repoRoot } from '@app/platform';
+import { AppError, IcsDirectory, redact, repoRoot } from '@app/platform';
 import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -83,7 +83,11 @@ export class DashboardErrorFilter implements ExceptionFilter {
     const body = e instanceof HttpException ? (e.getResponse() as { error?: string; message?: string | string[] }) : undefined;
     const message = e instanceof AppError ? e.message : status === 500 ? 'Something went wrong on our side; it has been logged.' : String(Array.isArray(body?.message) ? body?.message.join('; ') : body?.message ?? (e as Error).message);
     const code = e instanceof AppError ? e.code : body?.error ?? (status === 500 ? 'internal_error' : 'error');
-    if (status === 500) console.error(JSON.stringify({ level: 'error', msg: 'unhandled dashboard error', error: (e as Error)?.message, stack: (e as Error)?.stack }));
+    // Written past the pino logger, so scrubbed here: a database error can quote a patient's value.
+    if (status === 500) {
+      const err = e as Error | undefined;
+      console.error(JSON.stringify({ level: 'error', msg: 'unhandled dashboard error', error: redact(String(err?.message)), stack: err?.stack && redact(err.stack) }));
+    }
     const wantsHtml = (req.headers.accept ?? '').includes('text/html');
     if (!wantsHtml) {
       res.status(status).json({ error: code, message, details: e instanceof AppError ? e.details : undefined });

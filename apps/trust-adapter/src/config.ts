@@ -22,8 +22,9 @@ export class AdapterConfig extends DataConfig {
   @IsOptional() @IsString() @EmptyAsUndefined()
   PAS_INBOUND_TOKEN?: string;
 
+  /** Empty: this trust's base in pas-sim, filled by `resolve()` (a fixed default would send every trust's write-backs to one PAS). */
   @IsString()
-  PAS_FHIR_BASE_URL = 'http://127.0.0.1:3200/RQM/fhir';
+  PAS_FHIR_BASE_URL = '';
 
   @IsInt() @Min(100) @Max(120000)
   PAS_TIMEOUT_MS = 10000;
@@ -54,6 +55,7 @@ export class AdapterConfig extends DataConfig {
     }
     this.PAS_INBOUND_TOKEN ??= sandboxPasInboundToken(this.TRUST_ODS);
     this.EXCHANGE_TOKEN ??= sandboxExchangeToken(this.TRUST_ODS);
+    this.PAS_FHIR_BASE_URL ||= `http://127.0.0.1:3200/${this.TRUST_ODS}/fhir`;
     this.CLINIC_MAP_FILE ??= join(this.ICS_CONFIG_DIR ?? defaultConfigDir(), 'clinics', `${this.TRUST_ODS}.json`);
     if (this.SERVICE_NAME === 'trust-adapter') this.SERVICE_NAME = `trust-adapter-${this.TRUST_ODS}`;
     return this;

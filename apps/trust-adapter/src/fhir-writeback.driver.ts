@@ -18,7 +18,12 @@ export const PAS_CIRCUIT_THRESHOLD = 5;
 /** How long an open circuit fails fast before one probe is let through. */
 export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
 
-export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string };
+/**
+ * A failure's `reason` is ours (status, what was missing) and may be logged; `detail` is the PAS's own
+ * answer, which can quote the patient (an OperationOutcome naming them), so it goes only to the
+ * exchange's failure record, never to a log line or a job's error.
+ */
+export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string; detail?: string };
 
 export abstract class PasWritebackDriver {
   abstract book(order: WritebackOrder): Promise<WritebackResult>;
@@ -89,7 +94,7 @@ export class FhirWritebackDriver extends PasWritebackDriver {
 
   private failure(res: { status: number; text: string }): WritebackResult {
     const permanent = res.status >= 400 && res.status < 500 && ![408, 409, 429].includes(res.status);
-    return { ok: false, permanent, reason: `PAS answered ${res.status}: ${res.text.slice(0, 200)}` };
+    return { ok: false, permanent, reason: `PAS answered ${res.status}`, detail: res.text.slice(0, 200) };
   }
 
   private request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {

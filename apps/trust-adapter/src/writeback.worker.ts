@@ -44,12 +44,14 @@ export class WritebackWorker implements OnApplicationBootstrap {
       await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'succeeded', pasAppointmentId: result.pasAppointmentId });
       return { status: 'done' };
     }
+    // The failures page shows the PAS's answer; logs and the job's error carry only our reason.
+    const recorded = result.detail ? `${result.reason}: ${result.detail}` : result.reason;
     if (result.permanent || lastAttempt) {
-      await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: true, reason: result.reason });
+      await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: true, reason: recorded });
       this.logger.error(`write-back ${writebackId} (${order.kind}) failed for good: ${result.reason}`);
       return { status: 'done', reason: 'failed' };
     }
-    await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: false, reason: result.reason }).catch(() => undefined);
+    await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: false, reason: recorded }).catch(() => undefined);
     throw new Error(result.reason);
   }
 }

@@ -93,10 +93,19 @@ export function loadConfig<T extends object>(cls: new () => T, env: NodeJS.Proce
   const errors = validateSync(instance as object, { whitelist: false });
   if (errors.length > 0) {
     throw new ConfigError(
-      errors.map((e) => `${e.property}=${JSON.stringify((plain as Record<string, unknown>)[e.property] ?? e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`),
+      errors.map((e) => `${e.property}=${shownValue(e.property, (plain as Record<string, unknown>)[e.property] ?? e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`),
     );
   }
   return instance;
+}
+
+/**
+ * The refused value, quoted so the operator sees what was wrong, except a secret's: the message is
+ * printed to the boot log (a too-short DASHBOARD_ADMIN_PASSWORD must not end up there).
+ */
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|API_KEY/;
+function shownValue(name: string, value: unknown): string {
+  return SECRET_NAME.test(name) && value !== undefined ? '(hidden)' : JSON.stringify(value);
 }
 
 function isDeclared(cls: new () => object, key: string): boolean {

@@ -1,6 +1,7 @@
-import { IsInt, Max, Min } from 'class-validator';
+import { IsInt, Max, Min, MinLength } from 'class-validator';
 import { principalForToken, safeEqual, bearerToken } from './auth';
 import { BaseConfig, ConfigError, loadConfig, parseKeyValueList } from './config';
+import { normaliseUkMobile } from '@app/domain';
 import { redact, redactDeep } from './redact';
 
 class SampleConfig extends BaseConfig {
@@ -28,6 +29,15 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/PORT="eighty"/);
   });
 
+  it('names a bad secret without printing it', () => {
+    class SecretConfig extends BaseConfig {
+      @MinLength(12)
+      ADMIN_PASSWORD = 'long-enough-default';
+    }
+    expect(() => loadConfig(SecretConfig, { ADMIN_PASSWORD: 'hunter2' })).toThrow(/ADMIN_PASSWORD=\(hidden\)/);
+    expect(() => loadConfig(SecretConfig, { ADMIN_PASSWORD: 'hunter2' })).not.toThrow(/hunter2/);
+  });
+
   it('parses per-trust lists', () => {
     expect(parseKeyValueList('RQM=a, RAS=b=c;R1K=d')).toEqual({ RQM: 'a', RAS: 'b=c', R1K: 'd' });
     expect(parseKeyValueList(undefined)).toEqual({});
@@ -43,7 +53,17 @@ describe('redaction', () => {
     expect(out).toContain('[phone]');
   });
 
+  it('removes a mobile in every form the domain accepts as one (PTL MOBILE_NUMBER, replies), not only E.164', () => {
+    const forms = ['+44 (0)7700 900123', '+44(0)7700-900-123', '0044 7700 900123', '00447700900123', '(07700) 900123', '07700.900.123', '+44-7700-900-123', '44 7700 900 123'];
+    for (const form of forms) {
+      expect(normaliseUkMobile(form)).toBe('+447700900123');
+      const out = redact(`MOBILE_NUMBER ${form} refused`);
+      expect(out).toBe('MOBILE_NUMBER [phone] refused');
+    }
+  });
+
   it('leaves ordinary identifiers alone and walks objects', () => {
+    expect(redact('slot 0b1e07a4-0744-7123-4567-89abcdef0123 at 2026-11-23T07:00:00Z, 44 offers in 0.7 s')).toBe('slot 0b1e07a4-0744-7123-4567-89abcdef0123 at 2026-11-23T07:00:00Z, 44 offers in 0.7 s');
     expect(redact('slot 3f2a-11 wave 2 took 1200 ms')).toBe('slot 3f2a-11 wave 2 took 1200 ms');
     expect(redactDeep({ a: { b: ['9990000018'] } })).toEqual({ a: { b: ['[nhs-number]'] } });
   });

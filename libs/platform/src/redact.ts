@@ -4,7 +4,16 @@
  * an NHS number or a UK phone number from strings that reach a log line or span attribute.
  */
 const NHS_NUMBER = /(?<![\d])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\d])/g;
-const UK_PHONE = /(?:\+44\s?7\d{3}|\b07\d{3}|\b447\d{3})[\s-]?\d{3}[\s-]?\d{3}\b/g;
+/** Between any two digits of a number: what `normaliseUkMobile` (libs/domain) ignores. */
+const SEP = '[\\s\\-.()]{0,3}';
+/**
+ * A UK mobile in every form the domain accepts as one (`+447…`, `447…`, `00447…`, `+44 (0)7…`,
+ * `07…`, `(07…)`, spaces, dashes, dots): a form the domain takes but this misses would reach logs.
+ */
+const UK_PHONE = new RegExp(
+  `(?:(?:\\+|(?<![\\w+])00)44|(?<![\\w+])44)${SEP}(?:0${SEP})?7(?:${SEP}\\d){9}(?!\\w)` + `|(?<![\\w+])\\(?0${SEP}7(?:${SEP}\\d){9}(?!\\w)`,
+  'g',
+);
 
 export function redact(text: string): string {
   return text.replace(UK_PHONE, '[phone]').replace(NHS_NUMBER, '[nhs-number]');
