@@ -39,7 +39,7 @@ describe('processSpecs', () => {
     );
     expect(s['slot-exchange'].env.PORT).toBe('3000');
     expect(s.booking.env.PORT).toBe('3003');
-    expect(s.notifier.env).toMatchObject({ PORT: '3002', NOTIFY_BASE_URL: 'http://127.0.0.1:3300', PUBLIC_BASE_URL: 'http://127.0.0.1:3002' });
+    expect(s.notifier.env).toMatchObject({ PORT: '3002', NOTIFY_BASE_URL: 'http://127.0.0.1:3300' });
     expect(s['trust-adapter-RYJ'].env).toEqual({
       TRUST_ODS: 'RYJ', PORT: '3104', MLLP_PORT: '2578', PAS_FHIR_BASE_URL: 'http://127.0.0.1:3200/RYJ/fhir', EXCHANGE_URL: 'http://127.0.0.1:3000',
     });

@@ -109,7 +109,7 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
   const specs: ProcessSpec[] = [
     { name: 'slot-exchange', app: 'slot-exchange', port: 3000 + offset, env: { PORT: p(3000), OFFER_PAGE_BASE_URL: local(3002) } },
     { name: 'booking', app: 'booking', port: 3003 + offset, env: { PORT: p(3003) } },
-    { name: 'notifier', app: 'notifier', port: 3002 + offset, env: { PORT: p(3002), NOTIFY_BASE_URL: local(3300), PUBLIC_BASE_URL: local(3002) } },
+    { name: 'notifier', app: 'notifier', port: 3002 + offset, env: { PORT: p(3002), NOTIFY_BASE_URL: local(3300) } },
     ...trusts.map((t) => ({
       name: `trust-adapter-${t.ods}`,
       app: 'trust-adapter',
