@@ -70,3 +70,36 @@ it('returns, page after page, exactly the domain ranking of the eligible', async
   expect(ranked.map((r) => r.candidate.entryId)).toEqual(rows.map((r) => r.entryId));
   expect(rows.every((r) => r.priority === rows[0].priority || r.key.priorityRank >= rows[0].key.priorityRank)).toBe(true);
 });
+
+it('a patient holding a live offer is out of the index walk from the offer\'s start to its end, whichever way it ends', async () => {
+  const held = async (patientId: string) => (await ds.query(`SELECT DISTINCT offer_held FROM waiting_list_entry WHERE patient_id = $1`, [patientId])).map((r: { offer_held: boolean }) => r.offer_held);
+  // The seeded history's live offers flagged their patients' entries (all of them), and nobody else's.
+  const [o] = await ds.query(`SELECT id, patient_id FROM offer WHERE status = 'live' ORDER BY id LIMIT 1`);
+  expect(await held(o.patient_id)).toEqual([true]);
+  const [{ stray }] = await ds.query(`SELECT count(*)::int AS stray FROM waiting_list_entry e WHERE e.offer_held AND NOT EXISTS (SELECT 1 FROM offer x WHERE x.patient_id = e.patient_id AND x.status = 'live')`);
+  expect(stray).toBe(0);
+  await ds.query(`UPDATE offer SET status = 'expired' WHERE id = $1`, [o.id]);
+  expect(await held(o.patient_id)).toEqual([false]);
+  await ds.query(`UPDATE offer SET status = 'live' WHERE id = $1`, [o.id]);
+  expect(await held(o.patient_id)).toEqual([true]);
+
+  // The best candidate of a slot, offered another slot: gone from the first page at once; back when that offer ends.
+  const s = slot({ tfc: '330' });
+  const page = async () => {
+    const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW });
+    return (await ds.query(q.text, q.values)).map(toCandidateRow).map((r: { entryId: string }) => r.entryId);
+  };
+  const before = await page();
+  const [top] = await ds.query(`SELECT id, patient_id FROM waiting_list_entry WHERE id = $1`, [before[0]]);
+  const [w] = await ds.query(`SELECT wave_id, slot_id FROM offer WHERE id = $1`, [o.id]);
+  const [mine] = await ds.query(
+    `INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+     VALUES ($1, $2, $3, $4, 1, '{}', 1, '4242', md5(random()::text), 'live', now() + interval '2 hours') RETURNING id`,
+    [w.slot_id, w.wave_id, top.id, top.patient_id],
+  );
+  expect(await held(top.patient_id)).toEqual([true]);
+  expect(await page()).not.toContain(top.id);
+  await ds.query(`DELETE FROM offer WHERE id = $1`, [mine.id]);
+  expect(await held(top.patient_id)).toEqual([false]);
+  expect(await page()).toEqual(before);
+});

@@ -57,13 +57,15 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
            e.unavailable, e.status, p.birth_date, p.sex, p.mobile_status, p.sms_stopped, p.postcode
       FROM waiting_list_entry e
       JOIN patient p ON p.id = e.patient_id
-     WHERE e.status = 'open' AND e.offer_consent AND e.tfc = $1 AND e.appointment_type = $2
+     WHERE e.status = 'open' AND e.offer_consent AND NOT e.offer_held AND e.tfc = $1 AND e.appointment_type = $2
        AND p.mobile_status = 'valid' AND NOT p.sms_stopped
        AND (e.trust_ods = $3 OR (e.ics_wide_consent AND (e.any_site OR $4 = ANY (e.acceptable_sites) ${reach})))
        AND (e.current_appointment_start IS NULL OR e.current_appointment_start >= $5)
        AND ($7::text IS NULL OR p.sex = $7)
        AND ($8::date IS NULL OR p.birth_date <= $8)
        AND ($9::date IS NULL OR p.birth_date >= $9)
+       -- offer_held (kept by a trigger on offer) keeps offer holders out of the index walk; this
+       -- check is still the rule's, so a late flag costs a row, never a second offer.
        AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.patient_id = e.patient_id AND o.status = 'live')
        AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = $6 AND o.entry_id = e.id)
        ${keyset}

@@ -1,6 +1,6 @@
 import { Body, Controller, ExecutionContext, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards, createParamDecorator } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
-import { SlotEventDto, TransferListQueryDto, WaitingListBatchDto, WaitingListColumns, WritebackOutcomeDto } from '@app/contracts';
+import { SlotEventBatchDto, SlotEventBatchResult, SlotEventDto, TransferListQueryDto, WaitingListBatchDto, WaitingListColumns, WritebackOutcomeDto } from '@app/contracts';
 import { strictValidationPipe } from '@app/platform';
 import { SlotEventsService } from './slot-events.service';
 import { TransfersService } from './transfers.service';
@@ -34,6 +34,13 @@ export class ExchangeController {
   @HttpCode(200)
   postEvent(@Param('ods') ods: string, @Body() event: SlotEventDto) {
     return this.events.handle(ods, event);
+  }
+
+  /** Internal: the adapter's forward worker sends the events it has gathered in one request. */
+  @Post('events/batch')
+  @HttpCode(200)
+  async postEvents(@Param('ods') ods: string, @Body() batch: SlotEventBatchDto): Promise<SlotEventBatchResult> {
+    return { results: await this.events.handleBatch(ods, batch.events) };
   }
 
   @Post('waiting-list')

@@ -242,3 +242,55 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
     expect((await ds.query(`SELECT count(*)::int AS n FROM slot_event WHERE event_id = $1`, [e.eventId]))[0].n).toBe(0);
   });
 });
+
+describe('a batch of events (the forward worker\'s POST /events/batch)', () => {
+  const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('applies the events in order, each once, with the same outcomes, slots and jobs as one at a time', async () => {
+    const a = event('slot-released', { traceparent: TRACE } as Partial<SlotEventDto>);
+    const late = event('slot-released', { start: new Date(clock.now().getTime() + 5 * HOUR).toISOString() });
+    const resent = { ...event('slot-released'), fillerAppointmentId: a.fillerAppointmentId };
+    const withdraw = event('slot-withdrawn', { fillerAppointmentId: a.fillerAppointmentId });
+    const b = event('slot-released');
+    const results = await events.handleBatch('RQM', [a, late, a, resent, withdraw, b, event('slot-released', { siteOds: 'RAS01' })]);
+    expect(results.map((r) => ('refused' in r ? r.refused.status : r.outcome))).toEqual(
+      ['slot-created', 'too-late', 'duplicate', 'duplicate', 'withdrawn', 'slot-created', 422],
+    );
+    const [ra, , again, , gone, rb] = results as Array<{ slotId?: string }>;
+    expect(again.slotId).toBe(ra.slotId);
+    expect(gone.slotId).toBe(ra.slotId);
+    expect(await slotStatus(ra.slotId!)).toMatchObject({ status: 'withdrawn' });
+    expect(await slotStatus(rb.slotId!)).toMatchObject({ status: 'open' });
+    // One slot_event per event id, with its outcome; the refused one left nothing.
+    const recorded = await ds.query(`SELECT event_id, outcome FROM slot_event WHERE event_id = ANY($1::text[]) ORDER BY received_at, outcome`, [[a, late, resent, withdraw, b].map((e) => e.eventId)]);
+    expect(Object.fromEntries(recorded.map((r: { event_id: string; outcome: string }) => [r.event_id, r.outcome]))).toEqual({
+      [a.eventId]: 'slot-created', [late.eventId]: 'too-late', [resent.eventId]: 'duplicate', [withdraw.eventId]: 'withdrawn', [b.eventId]: 'slot-created',
+    });
+    // Each slot outside the notice: its first match and its cut-off, as `enqueue` writes them, carrying the message's trace.
+    const jobs = await ds.query(`SELECT job_name, job_id, payload, run_at FROM outbox WHERE payload->>'slotId' = $1 ORDER BY job_name`, [ra.slotId]);
+    const [slotRow] = await ds.query(`SELECT cutoff_at, trace_context FROM slot WHERE id = $1`, [ra.slotId]);
+    expect(jobs.map((j: { job_name: string; job_id: string; payload: object }) => [j.job_name, j.job_id, j.payload])).toEqual([
+      ['close-slot', `close-${ra.slotId}`, { slotId: ra.slotId, traceparent: TRACE }],
+      ['match-slot', `match-${ra.slotId}-1`, { slotId: ra.slotId, round: 1, traceparent: TRACE }],
+    ]);
+    expect(new Date(jobs[0].run_at).getTime()).toBe(new Date(slotRow.cutoff_at).getTime());
+    expect(slotRow.trace_context).toBe(TRACE);
+    const lateSlot = (await ds.query(`SELECT id, status FROM slot WHERE source_event_id = $1`, [late.eventId]))[0];
+    expect(lateSlot.status).toBe('too_late');
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE payload->>'slotId' = $1`, [lateSlot.id])).toHaveLength(0);
+  });
+
+  it('overlapping batches delivered concurrently store each slot once', async () => {
+    const list = Array.from({ length: 20 }, () => event('slot-released'));
+    const batches = Array.from({ length: 5 }, (_, k) => list.slice(k * 3, k * 3 + 8).concat(list.slice(0, 2)));
+    const results = (await Promise.all(batches.map((b) => events.handleBatch('RQM', b)))).flat() as Array<{ eventId: string; outcome: string; slotId?: string }>;
+    const created = results.filter((r) => r.outcome === 'slot-created');
+    expect(new Set(created.map((r) => r.eventId)).size).toBe(created.length);
+    const covered = new Set(batches.flat().map((e) => e.eventId));
+    expect(created).toHaveLength(covered.size);
+    for (const r of results) expect(r.slotId).toBe(created.find((c) => c.eventId === r.eventId)!.slotId);
+    const ids = [...covered];
+    expect((await ds.query(`SELECT count(*)::int AS n FROM slot WHERE source_event_id = ANY($1::text[])`, [ids]))[0].n).toBe(ids.length);
+    expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'match-slot' AND payload->>'slotId' IN (SELECT id::text FROM slot WHERE source_event_id = ANY($1::text[]))`, [ids]))[0].n).toBe(ids.length);
+  });
+});

@@ -17,10 +17,11 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SlotEventDto, SlotEventResult } from '@app/contracts';
+import { SlotEventDto, SlotEventRefusal, SlotEventResult } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
-import { endWave, enqueue, rows } from '@app/persistence';
+import { endWave, enqueue, outboxValues, rows } from '@app/persistence';
 import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
+import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { POLICY } from './tokens';
 
@@ -28,6 +29,11 @@ import { POLICY } from './tokens';
 export const OWN_CANCELLATION_REASON = 'pat-swl';
 
 type Tx = EntityManager;
+
+/** A release with nothing to check first: only a `pat-swl` cancellation may be our own echo. */
+function isPlainRelease(e: SlotEventDto): boolean {
+  return e.kind === 'slot-released' && (e.eventReason ?? '').toLowerCase() !== OWN_CANCELLATION_REASON;
+}
 
 @Injectable()
 export class SlotEventsService {
@@ -42,29 +48,158 @@ export class SlotEventsService {
   ) {}
 
   async handle(trustOds: string, e: SlotEventDto): Promise<SlotEventResult> {
-    if (this.ics.trustOfSite(e.siteOds) !== trustOds) {
-      throw new AppError('site_not_in_trust', `Site ${e.siteOds} is not a site of ${trustOds}`, 422);
-    }
-    const start = new Date(e.start);
-    const result = await this.ds.transaction(async (tx): Promise<SlotEventResult> => {
-      const claimed = await rows(tx,
-        `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome)
-         VALUES ($1, $2, $3, $4, $5, $6, 'processing') ON CONFLICT DO NOTHING RETURNING event_id`,
-        [e.eventId, trustOds, e.kind, e.controlId, e.fillerAppointmentId, start],
-      );
-      if (claimed.length === 0) {
-        const [seen] = await tx.query(`SELECT slot_id FROM slot_event WHERE trust_ods = $1 AND event_id = $2`, [trustOds, e.eventId]);
-        return { eventId: e.eventId, outcome: 'duplicate', slotId: seen?.slot_id ?? undefined };
-      }
-      const r = await this.act(tx, trustOds, e, start);
-      await tx.query(`UPDATE slot_event SET outcome = $3, slot_id = $4, entries_updated = $5 WHERE trust_ods = $1 AND event_id = $2`, [
-        trustOds, e.eventId, r.outcome, r.slotId ?? null, r.entriesUpdated ?? 0,
-      ]);
-      return r;
+    const [r] = await this.handleBatch(trustOds, [e]);
+    if ('refused' in r) throw new AppError(r.refused.error, r.refused.message, r.refused.status);
+    return r;
+  }
+
+  /**
+   * Events in order, in one transaction (a failure leaves none applied, and the whole batch is
+   * safe to send again). Consecutive plain releases (no `pat-swl` reason: nothing to check for an
+   * echo) are stored by one statement; every other event by its own handler, as before.
+   */
+  async handleBatch(trustOds: string, events: Array<SlotEventDto & { traceparent?: string }>): Promise<Array<SlotEventResult | SlotEventRefusal>> {
+    const out: Array<SlotEventResult | SlotEventRefusal> = new Array(events.length);
+    const accepted: number[] = [];
+    events.forEach((e, i) => {
+      if (this.ics.trustOfSite(e.siteOds) === trustOds) accepted.push(i);
+      else out[i] = { eventId: e.eventId, refused: { status: 422, error: 'site_not_in_trust', message: `Site ${e.siteOds} is not a site of ${trustOds}` } };
     });
-    this.metrics.counter('slot_events_total', 'Scheduling events received', ['trust', 'kind', 'outcome']).inc({ trust: trustOds, kind: e.kind, outcome: result.outcome });
-    this.logger.log(`slot event ${e.eventId} (${e.kind}) from ${trustOds}: ${result.outcome}`);
-    return result;
+    if (accepted.length > 0) {
+      await this.ds.transaction(async (tx) => {
+        for (let k = 0; k < accepted.length;) {
+          if (isPlainRelease(events[accepted[k]])) {
+            let j = k;
+            while (j < accepted.length && isPlainRelease(events[accepted[j]])) j++;
+            const run = accepted.slice(k, j);
+            const results = await this.releaseMany(tx, trustOds, run.map((i) => events[i]));
+            run.forEach((i, n) => (out[i] = results[n]));
+            k = j;
+          } else {
+            out[accepted[k]] = await this.applyOne(tx, trustOds, events[accepted[k]]);
+            k++;
+          }
+        }
+      });
+    }
+    const counter = this.metrics.counter('slot_events_total', 'Scheduling events received', ['trust', 'kind', 'outcome']);
+    events.forEach((e, i) => {
+      const r = out[i];
+      const outcome = 'refused' in r ? 'refused' : r.outcome;
+      counter.inc({ trust: trustOds, kind: e.kind, outcome });
+      this.logger.log(`slot event ${e.eventId} (${e.kind}) from ${trustOds}: ${outcome}`);
+    });
+    return out;
+  }
+
+  /** One event, claimed by its id first (a second delivery is a no-op), in the caller's transaction. */
+  private async applyOne(tx: Tx, trustOds: string, e: SlotEventDto): Promise<SlotEventResult> {
+    const start = new Date(e.start);
+    const claimed = await rows(tx,
+      `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome)
+       VALUES ($1, $2, $3, $4, $5, $6, 'processing') ON CONFLICT DO NOTHING RETURNING event_id`,
+      [e.eventId, trustOds, e.kind, e.controlId, e.fillerAppointmentId, start],
+    );
+    if (claimed.length === 0) {
+      const [seen] = await tx.query(`SELECT slot_id FROM slot_event WHERE trust_ods = $1 AND event_id = $2`, [trustOds, e.eventId]);
+      return { eventId: e.eventId, outcome: 'duplicate', slotId: seen?.slot_id ?? undefined };
+    }
+    const r = await this.act(tx, trustOds, e, start);
+    await tx.query(`UPDATE slot_event SET outcome = $3, slot_id = $4, entries_updated = $5 WHERE trust_ods = $1 AND event_id = $2`, [
+      trustOds, e.eventId, r.outcome, r.slotId ?? null, r.entriesUpdated ?? 0,
+    ]);
+    return r;
+  }
+
+  /**
+   * Plain S15s in one statement: each new event id stores its slot (unless the appointment already
+   * has an active one: `duplicate`), its `slot_event` row with the outcome, and, outside the
+   * notice, its match and cut-off jobs (`enqueue`'s rows: same job ids, payloads and trace). An
+   * event id seen before, or by a concurrent delivery (the slot's unique `source_event_id` makes it
+   * wait for that one's commit), is a `duplicate`. Rows go in by appointment id, so overlapping
+   * batches take their index locks in one order (and never deadlock); the first of a batch's events
+   * for one appointment is the one stored. Slot ids are drawn here so the jobs can be built by
+   * `outboxValues`.
+   */
+  private async releaseMany(tx: Tx, trustOds: string, events: Array<SlotEventDto & { traceparent?: string }>): Promise<SlotEventResult[]> {
+    const now = this.clock.now();
+    const here = currentTraceparent() ?? null;
+    const jobs: unknown[][] = [];
+    const input = events.map((e, i) => {
+      const start = new Date(e.start);
+      const tooLate = isInsideMinimumNotice(start, now, this.policy);
+      const cutoff = noticeCutoff(start, this.policy);
+      const slotId = randomUUID();
+      const traceparent = e.traceparent ?? here;
+      if (!tooLate) {
+        const carrier = traceparent ? { traceparent } : {};
+        jobs.push([...outboxValues('match-slot', { slotId, round: 1, ...carrier })], [...outboxValues('close-slot', { slotId, ...carrier }, { runAt: cutoff })]);
+      }
+      return {
+        i, slot_id: slotId, event_id: e.eventId, control_id: e.controlId, site_ods: e.siteOds, clinic_code: e.clinicCode, tfc: e.tfc,
+        appointment_type: e.appointmentType, start_at: start.toISOString(), duration_minutes: e.durationMinutes, clinician_id: e.clinicianId ?? null,
+        filler_appointment_id: e.fillerAppointmentId, placer_appointment_id: e.placerAppointmentId ?? null, constraints: e.constraints ?? null,
+        too_late: tooLate, cutoff_at: cutoff.toISOString(),
+        // The patient's answer comes back without a trace; the booking continues this one.
+        trace_context: traceparent,
+      };
+    });
+    const done = (await tx.query(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           i int, slot_id uuid, event_id text, control_id text, site_ods text, clinic_code text, tfc text, appointment_type text,
+           start_at timestamptz, duration_minutes int, clinician_id text, filler_appointment_id text, placer_appointment_id text,
+           constraints jsonb, too_late boolean, cutoff_at timestamptz, trace_context text)
+       ), fresh AS (
+         SELECT DISTINCT ON (event_id) * FROM input
+          WHERE NOT EXISTS (SELECT 1 FROM slot_event se WHERE se.trust_ods = $2 AND se.event_id = input.event_id)
+          ORDER BY event_id, i
+       ), created AS (
+         INSERT INTO slot (id, trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
+                           filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
+         SELECT slot_id, $2, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
+                filler_appointment_id, placer_appointment_id, event_id, constraints,
+                CASE WHEN too_late THEN 'too_late' ELSE 'open' END, CASE WHEN too_late THEN $3 END, cutoff_at,
+                CASE WHEN too_late THEN $4::timestamptz END, trace_context
+           FROM fresh ORDER BY filler_appointment_id, i
+         ON CONFLICT DO NOTHING RETURNING id, source_event_id
+       ), claimed AS (
+         INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome, slot_id)
+         SELECT f.event_id, $2, 'slot-released', f.control_id, f.filler_appointment_id, f.start_at,
+                CASE WHEN c.id IS NULL THEN 'duplicate' WHEN f.too_late THEN 'too-late' ELSE 'slot-created' END, c.id
+           FROM fresh f LEFT JOIN created c ON c.source_event_id = f.event_id ORDER BY f.filler_appointment_id, f.i
+         ON CONFLICT DO NOTHING RETURNING event_id, outcome, slot_id
+       ), jobs AS (
+         INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
+         SELECT q, n, j, p::jsonb, COALESCE(r, now()), pr
+           FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int[]) AS x(q, n, j, p, r, pr)
+          WHERE (p::jsonb ->> 'slotId')::uuid IN (SELECT id FROM created)
+       )
+       SELECT event_id, outcome, slot_id FROM claimed`,
+      [
+        JSON.stringify(input), trustOds, `inside the ${this.policy.minNoticeHours}-hour minimum notice`, now,
+        ...[0, 1, 2, 3, 4, 5].map((k) => jobs.map((row) => row[k])),
+      ],
+    )) as Array<{ event_id: string; outcome: SlotEventResult['outcome']; slot_id: string | null }>;
+    const claimed = new Map(done.map((r) => [r.event_id, r]));
+    // Event ids this statement did not claim (seen before, delivered concurrently, or twice in the
+    // batch): answered with the slot their first processing stored, read after it committed.
+    const seen = new Map<string, string | null>();
+    const others = events.filter((e) => !claimed.has(e.eventId)).map((e) => e.eventId);
+    if (others.length > 0) {
+      for (const r of await tx.query(`SELECT event_id, slot_id FROM slot_event WHERE trust_ods = $1 AND event_id = ANY($2::text[])`, [trustOds, others])) {
+        seen.set(r.event_id, r.slot_id);
+      }
+    }
+    const answered = new Set<string>();
+    return events.map((e) => {
+      const c = claimed.get(e.eventId);
+      if (c && !answered.has(e.eventId)) {
+        answered.add(e.eventId);
+        return { eventId: e.eventId, outcome: c.outcome, slotId: c.slot_id ?? undefined };
+      }
+      return { eventId: e.eventId, outcome: 'duplicate', slotId: (c ? c.slot_id : seen.get(e.eventId)) ?? undefined };
+    });
   }
 
   private act(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {

@@ -481,6 +481,7 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
     // Another trust's routes: forbidden, whatever the body.
     const otherRoutes: Array<[string, string, unknown?]> = [
       ['POST', '/v1/trusts/RAS/events', event],
+      ['POST', '/v1/trusts/RAS/events/batch', { events: [event] }],
       ['POST', '/v1/trusts/RAS/waiting-list', batch],
       ['POST', '/v1/trusts/RAS/waiting-list/snapshots'],
       ['POST', `/v1/trusts/RAS/waiting-list/snapshots/${rasSnapshot}/complete`],
@@ -505,6 +506,12 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
     for (const [method, path, body, status] of ownRoutes) {
       expect([method, path, (await ex(method, path, 'dev-exchange-RQM-token', body)).status]).toEqual([method, path, status]);
     }
+    // A batch on its own route carrying another trust's site: that event is refused on its own, its neighbour applied.
+    const own = { ...event, eventId: uid('EV'), siteOds: 'RQM01', fillerAppointmentId: uid('F') };
+    const mixed = await ex('POST', '/v1/trusts/RQM/events/batch', 'dev-exchange-RQM-token', { events: [{ ...event, eventId: uid('EV') }, own] });
+    expect(mixed.status).toBe(200);
+    expect(mixed.json.results.map((r: { refused?: { status: number }; outcome?: string }) => r.refused?.status ?? r.outcome)).toEqual([422, 'slot-created']);
+    expect((await q(`SELECT trust_ods FROM slot WHERE filler_appointment_id = $1`, [own.fillerAppointmentId])).map((r: { trust_ods: string }) => r.trust_ods)).toEqual(['RQM']);
     // RQM's own transfer list does not show the one into RAS (even though RQM sent it), while RAS's does.
     expect((await ex('GET', '/v1/trusts/RQM/transfers')).json.map((t: { id: string }) => t.id)).not.toContain(ipt.id);
     expect((await ex('GET', '/v1/trusts/RAS/transfers', 'dev-exchange-RAS-token')).json.map((t: { id: string }) => t.id)).toContain(ipt.id);

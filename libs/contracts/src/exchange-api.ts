@@ -5,7 +5,7 @@ import 'reflect-metadata';
  */
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
+  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
 } from 'class-validator';
 
 export type SlotEventKind = 'slot-released' | 'slot-withdrawn' | 'appointment-booked' | 'appointment-moved' | 'no-show';
@@ -35,6 +35,34 @@ export class SlotEventDto {
   @IsOptional() @IsString() @Matches(/^\d{10}$/) patientNhsNumber?: string;
   @IsOptional() @IsString() @Length(0, 80) eventReason?: string;
   @IsOptional() @ValidateNested() @Type(() => ClinicConstraintsDto) constraints?: ClinicConstraintsDto;
+}
+
+/** Most events in one `POST /events/batch`. */
+export const SLOT_EVENT_BATCH_MAX = 200;
+
+/** One event of a batch, with the W3C `traceparent` of the message it came from (one freed slot stays one trace). */
+export class SlotEventBatchItemDto extends SlotEventDto {
+  @IsOptional() @IsString() @Matches(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/) traceparent?: string;
+}
+
+/**
+ * Several events from one adapter's forward worker in one request (internal to the ICS): applied
+ * in order, in one transaction, each once per event id as `POST /events` would.
+ */
+export class SlotEventBatchDto {
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(SLOT_EVENT_BATCH_MAX) @ValidateNested({ each: true }) @Type(() => SlotEventBatchItemDto)
+  events: SlotEventBatchItemDto[];
+}
+
+/** An event of a batch that the exchange refused on its own (e.g. a site of another trust), as `POST /events` would answer 4xx. */
+export interface SlotEventRefusal {
+  eventId: string;
+  refused: { status: number; error: string; message: string };
+}
+
+/** One answer per event, in the batch's order. */
+export interface SlotEventBatchResult {
+  results: Array<SlotEventResult | SlotEventRefusal>;
 }
 
 /**
