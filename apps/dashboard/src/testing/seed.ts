@@ -5,16 +5,26 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { nhsNumberCheckDigit } from '@app/domain';
 
 const HOUR = 3_600_000;
 let seq = Math.floor(Math.random() * 300_000);
 
-export function nhsNumber(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 9, ...String(n % 1_000_000).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check === 10) continue;
-    return d.join('') + (check === 11 ? 0 : check);
+/** The 999-range NHS number with this base, or null when its check digit would be 10 (no such number). */
+function nhsNumberOf(n: number): string | null {
+  const nine = `999${String(n % 1_000_000).padStart(6, '0')}`;
+  const check = nhsNumberCheckDigit(nine);
+  return check === null ? null : `${nine}${check}`;
+}
+
+/**
+ * The next number after the last one handed out. (`nhsNumber(++seq)` gave two patients the same
+ * number whenever a base had no valid check digit, since it moved on to the next base.)
+ */
+function nextNhsNumber(): string {
+  for (;;) {
+    const v = nhsNumberOf(++seq);
+    if (v) return v;
   }
 }
 
@@ -22,7 +32,7 @@ export class Seed {
   constructor(private readonly pg: Client) {}
 
   async patient(trust: string): Promise<{ patientId: string; entryId: string; nhs: string }> {
-    const nhs = nhsNumber(++seq);
+    const nhs = nextNhsNumber();
     const [p] = (await this.pg.query(`INSERT INTO patient (nhs_number, mobile, mobile_status) VALUES ($1, '+447700900123', 'valid') ON CONFLICT (nhs_number) DO UPDATE SET updated_at = now() RETURNING id`, [nhs])).rows;
     const [e] = (await this.pg.query(
       `INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, offer_consent, ics_wide_consent, any_site)
