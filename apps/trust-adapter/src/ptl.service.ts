@@ -158,26 +158,29 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
   let headerProblem: string | null = null;
   let header: string[] | undefined;
   let judge: ((cells: readonly string[]) => PtlRowValidation) | undefined;
-  const parser = body.pipe(
-    parse({
-      bom: true,
-      trim: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      skip_records_with_error: false,
-      on_record: (cells: string[]) => {
-        if (judge !== undefined) return cells;
-        const missing = missingPtlColumns(cells);
-        if (missing.length) {
-          headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
-          throw new Error(headerProblem);
-        }
-        header = cells;
-        judge = ptlRowReader(cells, now, { timeZone: 'Europe/London' });
-        return null;
-      },
-    }),
-  );
+  const csv = parse({
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    skip_records_with_error: false,
+    on_record: (cells: string[]) => {
+      if (judge !== undefined) return cells;
+      const missing = missingPtlColumns(cells);
+      if (missing.length) {
+        headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+        throw new Error(headerProblem);
+      }
+      header = cells;
+      judge = ptlRowReader(cells, now, { timeZone: 'Europe/London' });
+      // The hook is only for the header, and csv-parse builds an info object for every record it
+      // passes through it: unhook (the parser reads its options per record; should a version not,
+      // the hook just passes rows on).
+      (csv.options as { on_record?: unknown }).on_record = undefined;
+      return null;
+    },
+  });
+  const parser = body.pipe(csv);
   // One small entry per pathway, even at 250,000 rows.
   const firstRowOf = new Map<string, number>();
   let rowNumber = 0;
