@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { SnapshotResult, WaitingListColumns } from '@app/contracts';
-import { Clock, PtlRow, missingPtlColumns, validatePtlRow } from '@app/domain';
+import { Clock, PtlRow, PtlRowValidation, missingPtlColumns, ptlRowReader } from '@app/domain';
 import { AppError, CLOCK } from '@app/platform';
 import { parse } from 'csv-parse';
 import { Readable } from 'node:stream';
@@ -47,6 +47,10 @@ export function emptyColumns(): WaitingListColumns {
   };
 }
 
+// Most rows share these: one frozen array each (the batch is only serialised) rather than one per row.
+const ANY_SITE: string[] = Object.freeze(['ANY']) as unknown as string[];
+const NO_PERIODS: Array<{ from: string; to: string }> = Object.freeze([]) as unknown as Array<{ from: string; to: string }>;
+
 export function pushRow(c: WaitingListColumns, rowNumber: number, r: PtlRow): void {
   c.rowNumber.push(rowNumber);
   c.pathwayId.push(r.pathwayId);
@@ -63,9 +67,9 @@ export function pushRow(c: WaitingListColumns, rowNumber: number, r: PtlRow): vo
   c.currentAppointmentId.push(r.currentAppointmentId);
   c.offerConsent.push(r.offerConsent);
   c.icsWideConsent.push(r.icsWideConsent);
-  c.acceptableSites.push(r.acceptableSites === 'ANY' ? ['ANY'] : r.acceptableSites);
+  c.acceptableSites.push(r.acceptableSites === 'ANY' ? ANY_SITE : r.acceptableSites);
   c.maxTravelKm.push(r.maxTravelKm);
-  c.unavailable.push(r.unavailable.map((u) => ({ from: u.from.toISOString(), to: u.to.toISOString() })));
+  c.unavailable.push(r.unavailable.length === 0 ? NO_PERIODS : r.unavailable.map((u) => ({ from: u.from.toISOString(), to: u.to.toISOString() })));
 }
 
 @Injectable()
@@ -129,6 +133,16 @@ export type PtlRowResult =
   | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean };
 
 /**
+ * csv-parse names the field of a stray quote by position when rows are arrays; say its header
+ * name instead, as it did when rows were objects keyed by the header.
+ */
+function namingColumn(message: string, header: string[] | undefined): string {
+  if (!header) return message;
+  return message.replace(/^(Invalid Opening Quote: a quote is found on field )(\d+)( at line )/, (_, before: string, i: string, after: string) =>
+    `${before}${JSON.stringify(header[Number(i)] ?? null)}${after}`);
+}
+
+/**
  * Reads a PTL CSV as it streams in, one judged row at a time (row numbers count data rows from 1).
  * A header lacking a required column, or a body that is not CSV from its first row, is an
  * AppError (400) before any row is yielded, so nothing is applied. A pathway listed twice is
@@ -137,31 +151,43 @@ export type PtlRowResult =
  * close nothing: what follows the break was never seen).
  */
 export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<PtlRowResult> {
+  // Rows come as arrays of cells: the header is read once and each column's position (and
+  // "today") worked out then, rather than every row becoming an object keyed by header name. The
+  // header is judged inside the parser, as it reaches it, so a bad header is reported even when
+  // the CSV breaks further on in the same chunk.
   let headerProblem: string | null = null;
-  const parser = body.pipe(
-    parse({
-      bom: true,
-      trim: true,
-      skip_empty_lines: true,
-      relax_column_count: true,
-      skip_records_with_error: false,
-      columns: (header: string[]) => {
-        const missing = missingPtlColumns(header);
-        if (missing.length) {
-          headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
-          throw new Error(headerProblem);
-        }
-        return header;
-      },
-    }),
-  );
+  let header: string[] | undefined;
+  let judge: ((cells: readonly string[]) => PtlRowValidation) | undefined;
+  const csv = parse({
+    bom: true,
+    trim: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    skip_records_with_error: false,
+    on_record: (cells: string[]) => {
+      if (judge !== undefined) return cells;
+      const missing = missingPtlColumns(cells);
+      if (missing.length) {
+        headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+        throw new Error(headerProblem);
+      }
+      header = cells;
+      judge = ptlRowReader(cells, now, { timeZone: 'Europe/London' });
+      // The hook is only for the header, and csv-parse builds an info object for every record it
+      // passes through it: unhook (the parser reads its options per record; should a version not,
+      // the hook just passes rows on).
+      (csv.options as { on_record?: unknown }).on_record = undefined;
+      return null;
+    },
+  });
+  const parser = body.pipe(csv);
   // One small entry per pathway, even at 250,000 rows.
   const firstRowOf = new Map<string, number>();
   let rowNumber = 0;
   try {
-    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+    for await (const cells of parser as AsyncIterable<string[]>) {
       rowNumber++;
-      const v = validatePtlRow(record, now, { timeZone: 'Europe/London' });
+      const v = (judge as (cells: readonly string[]) => PtlRowValidation)(cells);
       if (!v.ok) {
         yield { ok: false, rowNumber, reasons: v.reasons };
         continue;
@@ -176,8 +202,8 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
     }
   } catch (e) {
     if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
-    if (rowNumber === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${(e as Error).message}`, 400);
-    yield { ok: false, rowNumber: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${(e as Error).message}`], broken: true };
+    if (rowNumber === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${namingColumn((e as Error).message, header)}`, 400);
+    yield { ok: false, rowNumber: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${namingColumn((e as Error).message, header)}`], broken: true };
   } finally {
     // Stop reading the request if we gave up early.
     parser.destroy();

@@ -1,4 +1,4 @@
-import { missingPtlColumns, parseIsoDateTime, PTL_OPTIONAL_COLUMNS, PTL_REQUIRED_COLUMNS, validatePtlRow } from './ptl';
+import { missingPtlColumns, parseIsoDateTime, PTL_OPTIONAL_COLUMNS, PTL_REQUIRED_COLUMNS, ptlRowReader, validatePtlRow } from './ptl';
 import { syntheticNhsNumber } from './testing/factories';
 
 const NOW = new Date('2026-11-23T09:00:00Z');
@@ -77,6 +77,40 @@ describe('PTL columns', () => {
     expect(missingPtlColumns(header)).toEqual([]);
     const lowerCased = Object.fromEntries(Object.entries(aRow()).map(([k, v]) => [k.toLowerCase(), v]));
     expect(validatePtlRow(lowerCased, NOW).ok).toBe(true);
+  });
+
+  it('reads rows of cells by the header, as validatePtlRow reads the same row keyed by name', () => {
+    const header = Object.keys(aRow());
+    const read = ptlRowReader(header, NOW);
+    expect(read(header.map((c) => aRow()[c]))).toEqual(validatePtlRow(aRow(), NOW));
+    const bad = aRow({ NHS_NUMBER: '12', POSTCODE: 'nope', OFFER_CONSENT: 'maybe' });
+    expect(read(header.map((c) => bad[c]))).toEqual(validatePtlRow(bad, NOW));
+    // A short row lacks its last cells: they read as empty.
+    expect(read(header.slice(0, 3).map((c) => aRow()[c]))).toEqual(validatePtlRow(Object.fromEntries(header.slice(0, 3).map((c) => [c, aRow()[c]])), NOW));
+  });
+
+  it('takes a column named twice from the spelling that appears last, at its last cell the row reaches', () => {
+    const required = PTL_REQUIRED_COLUMNS.map((c) => aRow()[c] as string);
+    const read = ptlRowReader([...PTL_REQUIRED_COLUMNS, 'POSTCODE', 'postcode', 'POSTCODE'], NOW);
+    const postcodeOf = (cells: string[]) => {
+      const r = read([...required, ...cells]);
+      return r.ok ? r.row.postcode : r.reasons;
+    };
+    // "postcode" first appears after "POSTCODE", so it wins wherever "POSTCODE" appears again...
+    expect(postcodeOf(['W6 8RF', 'SW10 9NH', 'E1 6AN'])).toBe('SW10 9NH');
+    // ...unless the row stops before it.
+    expect(postcodeOf(['W6 8RF'])).toBe('W6 8RF');
+    // The same spelling twice: its last cell in the row.
+    const twice = ptlRowReader([...PTL_REQUIRED_COLUMNS, 'POSTCODE', 'MOBILE_NUMBER', 'POSTCODE'], NOW);
+    const r = twice([...required, 'W6 8RF', '', 'E1 6AN']);
+    expect(r.ok && r.row.postcode).toBe('E1 6AN');
+  });
+
+  it('works out "today" once per reader, from the instant it is given', () => {
+    const read = ptlRowReader(PTL_REQUIRED_COLUMNS, NOW);
+    const cells = PTL_REQUIRED_COLUMNS.map((c) => aRow({ REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '2026-11-24' })[c] as string);
+    expect(read(cells)).toEqual({ ok: false, reasons: ['REFERRAL_TO_TREATMENT_PERIOD_START_DATE is in the future'] });
+    expect(ptlRowReader(PTL_REQUIRED_COLUMNS, new Date('2026-11-24T09:00:00Z'))(cells).ok).toBe(true);
   });
 });
 

@@ -122,132 +122,204 @@ export function parseIsoDateTime(s: string, timeZone: string): Date | null {
   return new Date(asUtc + ((wall.hour * 60 + wall.minute - offsetMinutes) * 60 + wall.second) * 1000 + ms);
 }
 
+/**
+ * Where one column's value sits in a row, worked out once per file. A header may name a column
+ * more than once (or in two cases); the value read is the one a row-as-object reading gave (the
+ * last name spelling to appear, at its last position the row reaches), so a file reads the same
+ * as before this was computed once per file.
+ */
+interface ColumnSource {
+  /** Where this spelling first appears. */
+  first: number;
+  /** Every position of this spelling, last first. */
+  positions: number[];
+}
+
+/** Sources for each of PTL_COLUMNS (same order), the latest-appearing spelling first. */
+function columnSources(header: readonly string[]): ColumnSource[][] {
+  const byName = new Map<string, ColumnSource>();
+  header.forEach((name, i) => {
+    const s = byName.get(name);
+    if (s) s.positions.unshift(i);
+    else byName.set(name, { first: i, positions: [i] });
+  });
+  return PTL_COLUMNS.map((column) => {
+    const key = columnKey(column);
+    return [...byName.entries()]
+      .filter(([name]) => columnKey(name) === key)
+      .map(([, s]) => s)
+      .sort((a, b) => b.first - a.first);
+  });
+}
+
+function cellOf(cells: readonly (string | undefined)[], sources: ColumnSource[]): string {
+  const n = cells.length;
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i];
+    if (s.first >= n) continue;
+    const positions = s.positions;
+    for (let j = 0; j < positions.length; j++) if (positions[j] < n) return (cells[positions[j]] ?? '').trim();
+  }
+  return '';
+}
+
+// Indexes into PTL_COLUMNS, named so the reader below says which column it takes.
+const [PATHWAY, NHS, BIRTH, TFC, TYPE, RTT, PRIORITY, MOBILE, POSTCODE, GENDER, CURRENT, CURRENT_ID, OFFER, ICS_WIDE, SITES, TRAVEL, UNAVAILABLE] =
+  PTL_COLUMNS.map((_, i) => i);
+
+const PRIORITY_BY_UPPER: ReadonlyMap<string, Priority> = new Map(PRIORITIES.map((p) => [p.toUpperCase(), p]));
+const PRIORITY_REASON = `Outpatient_Priority_Code is not one of ${PRIORITIES.join(', ')}`;
+const NHS_DIGITS = /^\d{10}$/;
+const SPACES = /\s+/g;
+
+function required(v: string, column: string, reasons: string[]): string | null {
+  if (v === '') {
+    reasons.push(`${column} is missing`);
+    return null;
+  }
+  return v;
+}
+
+function pastDate(v: string, column: string, todayMs: number, reasons: string[]): Date | null {
+  if (required(v, column, reasons) === null) return null;
+  const d = parseIsoDate(v);
+  if (!d) reasons.push(`${column} is not a date in YYYY-MM-DD`);
+  else if (d.getTime() > todayMs) reasons.push(`${column} is in the future`);
+  return d;
+}
+
+function flag(raw: string, column: string, reasons: string[]): boolean {
+  const v = raw.toUpperCase();
+  if (v !== '' && v !== 'Y' && v !== 'N') reasons.push(`${column} is not Y or N`);
+  return v === 'Y';
+}
+
+/**
+ * A reader for the rows of one file with this header: where each column sits, "today" and the
+ * time zone are worked out once, and each row is then judged from its cells (as `validatePtlRow`).
+ */
+export function ptlRowReader(header: readonly string[], now: Date, options: PtlOptions = {}): (cells: readonly (string | undefined)[]) => PtlRowValidation {
+  const timeZone = options.timeZone ?? 'Europe/London';
+  const todayMs = localDateIn(now, timeZone).getTime();
+  const sources = columnSources(header);
+  // The usual header names each column once: its one position, read without the general search.
+  const at = sources.map((s) => (s.length === 1 && s[0].positions.length === 1 ? s[0].first : -1));
+  return (cells) => {
+    const get = (column: number): string => {
+      const p = at[column];
+      if (p < 0) return cellOf(cells, sources[column]);
+      const v = cells[p];
+      return v === undefined ? '' : v.trim();
+    };
+    const reasons: string[] = [];
+
+    const pathwayId = required(get(PATHWAY), 'PATIENT_PATHWAY_IDENTIFIER', reasons);
+
+    const nhsRaw = required(get(NHS), 'NHS_NUMBER', reasons);
+    let nhsNumber: string | null = null;
+    if (nhsRaw !== null) {
+      nhsNumber = normaliseNhsNumber(nhsRaw);
+      if (!nhsNumber) reasons.push(NHS_DIGITS.test(nhsRaw.replace(SPACES, '')) ? 'NHS_NUMBER fails the modulus 11 check' : 'NHS_NUMBER is not 10 digits');
+    }
+
+    const birthDate = pastDate(get(BIRTH), 'PERSON_BIRTH_DATE', todayMs, reasons);
+
+    const tfc = required(get(TFC), 'ACTIVITY_TREATMENT_FUNCTION_CODE', reasons);
+    if (tfc !== null && !isTfc(tfc)) reasons.push('ACTIVITY_TREATMENT_FUNCTION_CODE is not a 3-digit treatment function code');
+
+    const typeRaw = required(get(TYPE), 'APPOINTMENT_TYPE', reasons);
+    const appointmentType = typeRaw === null ? null : typeRaw.toUpperCase();
+    if (appointmentType !== null && !isAppointmentType(appointmentType)) reasons.push('APPOINTMENT_TYPE is not NEW or FUP');
+
+    const rttStart = pastDate(get(RTT), 'REFERRAL_TO_TREATMENT_PERIOD_START_DATE', todayMs, reasons);
+    if (rttStart && birthDate && rttStart.getTime() < birthDate.getTime()) {
+      reasons.push('REFERRAL_TO_TREATMENT_PERIOD_START_DATE is before PERSON_BIRTH_DATE');
+    }
+
+    const priorityRaw = required(get(PRIORITY), 'Outpatient_Priority_Code', reasons);
+    const priority = priorityRaw === null ? undefined : PRIORITY_BY_UPPER.get(priorityRaw.toUpperCase());
+    if (priorityRaw !== null && !priority) reasons.push(PRIORITY_REASON);
+
+    const mobileRaw = get(MOBILE);
+    const mobile = mobileRaw === '' ? null : normaliseUkMobile(mobileRaw);
+    if (mobileRaw !== '' && !mobile) reasons.push('MOBILE_NUMBER is not a UK mobile');
+
+    const postcodeRaw = get(POSTCODE);
+    const postcode = postcodeRaw === '' ? null : normaliseUkPostcode(postcodeRaw);
+    if (postcodeRaw !== '' && !postcode) reasons.push('POSTCODE is not a UK postcode');
+
+    const genderRaw = get(GENDER);
+    const sex = genderRaw === '' ? null : (GENDER_CODES[genderRaw.toUpperCase()] ?? null);
+    if (genderRaw !== '' && !sex) reasons.push('PERSON_STATED_GENDER_CODE is not one of 1, 2, 9, X, 0, M, F');
+
+    const currentRaw = get(CURRENT);
+    const currentAppointmentStart = currentRaw === '' ? null : parseIsoDateTime(currentRaw, timeZone);
+    if (currentRaw !== '' && !currentAppointmentStart) {
+      reasons.push('Outpatient_Future_Appointment_Date is not an ISO 8601 date or date-time');
+    }
+
+    const currentAppointmentId = get(CURRENT_ID) || null;
+    const offerConsent = flag(get(OFFER), 'OFFER_CONSENT', reasons);
+    const icsWideConsent = flag(get(ICS_WIDE), 'ICS_WIDE_CONSENT', reasons);
+
+    const sitesRaw = get(SITES).toUpperCase();
+    let acceptableSites: 'ANY' | string[] = [];
+    if (sitesRaw === 'ANY') acceptableSites = 'ANY';
+    else if (sitesRaw !== '') {
+      const sites = sitesRaw.split(';').map((s) => s.trim()).filter((s) => s !== '');
+      const bad = sites.filter((s) => !SITE_ODS.test(s));
+      if (bad.length > 0) reasons.push(`ACCEPTABLE_SITES is not ANY or ;-separated site ODS codes (not a site code: ${bad.join(', ')})`);
+      acceptableSites = [...new Set(sites)];
+    }
+
+    const travelRaw = get(TRAVEL);
+    const maxTravelKm = travelRaw !== '' && DECIMAL.test(travelRaw) ? Number(travelRaw) : null;
+    if (travelRaw !== '' && maxTravelKm === null) reasons.push('MAX_TRAVEL_KM is not a non-negative number');
+
+    const unavailable: UnavailablePeriod[] = [];
+    const unavailableRaw = get(UNAVAILABLE);
+    if (unavailableRaw !== '') {
+      for (const range of unavailableRaw.split(';').map((s) => s.trim()).filter((s) => s !== '')) {
+        const [fromRaw, toRaw, extra] = range.split('/').map((s) => s.trim());
+        const from = fromRaw === undefined ? null : parseIsoDate(fromRaw);
+        const to = toRaw === undefined ? null : parseIsoDate(toRaw);
+        if (!from || !to || extra !== undefined) reasons.push(`UNAVAILABLE range "${range}" is not YYYY-MM-DD/YYYY-MM-DD`);
+        else if (from.getTime() > to.getTime()) reasons.push(`UNAVAILABLE range "${range}" ends before it starts`);
+        else unavailable.push({ from, to });
+      }
+    }
+
+    if (reasons.length > 0) return { ok: false, reasons };
+    return {
+      ok: true,
+      row: {
+        pathwayId: pathwayId as string,
+        nhsNumber: nhsNumber as string,
+        birthDate: birthDate as Date,
+        tfc: tfc as string,
+        appointmentType: appointmentType as AppointmentType,
+        rttStart: rttStart as Date,
+        priority: priority as Priority,
+        mobile,
+        postcode,
+        sex,
+        currentAppointmentStart,
+        currentAppointmentId,
+        offerConsent,
+        icsWideConsent,
+        acceptableSites,
+        maxTravelKm,
+        unavailable,
+      },
+    };
+  };
+}
+
+/** One row given as an object keyed by header name (a one-row file). */
 export function validatePtlRow(
   record: Record<string, string | undefined>,
   now: Date,
   options: PtlOptions = {},
 ): PtlRowValidation {
-  const timeZone = options.timeZone ?? 'Europe/London';
-  const values = new Map<string, string>();
-  for (const [k, v] of Object.entries(record)) values.set(columnKey(k), (v ?? '').trim());
-  const get = (column: string): string => values.get(columnKey(column)) ?? '';
-  const reasons: string[] = [];
-  const today = localDateIn(now, timeZone);
-
-  const required = (column: string): string | null => {
-    const v = get(column);
-    if (v === '') reasons.push(`${column} is missing`);
-    return v === '' ? null : v;
-  };
-  const pastDate = (column: string): Date | null => {
-    const v = required(column);
-    if (v === null) return null;
-    const d = parseIsoDate(v);
-    if (!d) reasons.push(`${column} is not a date in YYYY-MM-DD`);
-    else if (d.getTime() > today.getTime()) reasons.push(`${column} is in the future`);
-    return d;
-  };
-  const flag = (column: string): boolean => {
-    const v = get(column).toUpperCase();
-    if (v !== '' && v !== 'Y' && v !== 'N') reasons.push(`${column} is not Y or N`);
-    return v === 'Y';
-  };
-
-  const pathwayId = required('PATIENT_PATHWAY_IDENTIFIER');
-
-  const nhsRaw = required('NHS_NUMBER');
-  let nhsNumber: string | null = null;
-  if (nhsRaw !== null) {
-    nhsNumber = normaliseNhsNumber(nhsRaw);
-    if (!/^\d{10}$/.test(nhsRaw.replace(/\s+/g, ''))) reasons.push('NHS_NUMBER is not 10 digits');
-    else if (!nhsNumber) reasons.push('NHS_NUMBER fails the modulus 11 check');
-  }
-
-  const birthDate = pastDate('PERSON_BIRTH_DATE');
-
-  const tfc = required('ACTIVITY_TREATMENT_FUNCTION_CODE');
-  if (tfc !== null && !isTfc(tfc)) reasons.push('ACTIVITY_TREATMENT_FUNCTION_CODE is not a 3-digit treatment function code');
-
-  const typeRaw = required('APPOINTMENT_TYPE');
-  const appointmentType = typeRaw === null ? null : typeRaw.toUpperCase();
-  if (appointmentType !== null && !isAppointmentType(appointmentType)) reasons.push('APPOINTMENT_TYPE is not NEW or FUP');
-
-  const rttStart = pastDate('REFERRAL_TO_TREATMENT_PERIOD_START_DATE');
-  if (rttStart && birthDate && rttStart.getTime() < birthDate.getTime()) {
-    reasons.push('REFERRAL_TO_TREATMENT_PERIOD_START_DATE is before PERSON_BIRTH_DATE');
-  }
-
-  const priorityRaw = required('Outpatient_Priority_Code');
-  const priority = priorityRaw === null ? undefined : PRIORITIES.find((p) => p.toUpperCase() === priorityRaw.toUpperCase());
-  if (priorityRaw !== null && !priority) reasons.push(`Outpatient_Priority_Code is not one of ${PRIORITIES.join(', ')}`);
-
-  const mobileRaw = get('MOBILE_NUMBER');
-  const mobile = mobileRaw === '' ? null : normaliseUkMobile(mobileRaw);
-  if (mobileRaw !== '' && !mobile) reasons.push('MOBILE_NUMBER is not a UK mobile');
-
-  const postcodeRaw = get('POSTCODE');
-  const postcode = postcodeRaw === '' ? null : normaliseUkPostcode(postcodeRaw);
-  if (postcodeRaw !== '' && !postcode) reasons.push('POSTCODE is not a UK postcode');
-
-  const genderRaw = get('PERSON_STATED_GENDER_CODE');
-  const sex = genderRaw === '' ? null : (GENDER_CODES[genderRaw.toUpperCase()] ?? null);
-  if (genderRaw !== '' && !sex) reasons.push('PERSON_STATED_GENDER_CODE is not one of 1, 2, 9, X, 0, M, F');
-
-  const currentRaw = get('Outpatient_Future_Appointment_Date');
-  const currentAppointmentStart = currentRaw === '' ? null : parseIsoDateTime(currentRaw, timeZone);
-  if (currentRaw !== '' && !currentAppointmentStart) {
-    reasons.push('Outpatient_Future_Appointment_Date is not an ISO 8601 date or date-time');
-  }
-
-  const currentAppointmentId = get('CURRENT_APPOINTMENT_ID') || null;
-  const offerConsent = flag('OFFER_CONSENT');
-  const icsWideConsent = flag('ICS_WIDE_CONSENT');
-
-  const sitesRaw = get('ACCEPTABLE_SITES').toUpperCase();
-  let acceptableSites: 'ANY' | string[] = [];
-  if (sitesRaw === 'ANY') acceptableSites = 'ANY';
-  else if (sitesRaw !== '') {
-    const sites = sitesRaw.split(';').map((s) => s.trim()).filter((s) => s !== '');
-    const bad = sites.filter((s) => !SITE_ODS.test(s));
-    if (bad.length > 0) reasons.push(`ACCEPTABLE_SITES is not ANY or ;-separated site ODS codes (not a site code: ${bad.join(', ')})`);
-    acceptableSites = [...new Set(sites)];
-  }
-
-  const travelRaw = get('MAX_TRAVEL_KM');
-  const maxTravelKm = DECIMAL.test(travelRaw) ? Number(travelRaw) : null;
-  if (travelRaw !== '' && maxTravelKm === null) reasons.push('MAX_TRAVEL_KM is not a non-negative number');
-
-  const unavailable: UnavailablePeriod[] = [];
-  for (const range of get('UNAVAILABLE').split(';').map((s) => s.trim()).filter((s) => s !== '')) {
-    const [fromRaw, toRaw, extra] = range.split('/').map((s) => s.trim());
-    const from = fromRaw === undefined ? null : parseIsoDate(fromRaw);
-    const to = toRaw === undefined ? null : parseIsoDate(toRaw);
-    if (!from || !to || extra !== undefined) reasons.push(`UNAVAILABLE range "${range}" is not YYYY-MM-DD/YYYY-MM-DD`);
-    else if (from.getTime() > to.getTime()) reasons.push(`UNAVAILABLE range "${range}" ends before it starts`);
-    else unavailable.push({ from, to });
-  }
-
-  if (reasons.length > 0) return { ok: false, reasons };
-  return {
-    ok: true,
-    row: {
-      pathwayId: pathwayId as string,
-      nhsNumber: nhsNumber as string,
-      birthDate: birthDate as Date,
-      tfc: tfc as string,
-      appointmentType: appointmentType as AppointmentType,
-      rttStart: rttStart as Date,
-      priority: priority as Priority,
-      mobile,
-      postcode,
-      sex,
-      currentAppointmentStart,
-      currentAppointmentId,
-      offerConsent,
-      icsWideConsent,
-      acceptableSites,
-      maxTravelKm,
-      unavailable,
-    },
-  };
+  return ptlRowReader(Object.keys(record), now, options)(Object.values(record));
 }
