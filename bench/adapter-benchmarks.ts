@@ -6,6 +6,7 @@
  * - `ptl_250k_import_s` / `ptl_250k_peak_rss_mb`: a 250,000-row PTL snapshot streamed to
  *   `POST /v1/ptl` until the JSON answer, and the adapter process's peak resident memory meanwhile.
  */
+import { syntheticNhsNumbers } from '@app/domain';
 import { buildSiu, MllpClient, readAck } from '@app/hl7';
 import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
@@ -31,14 +32,6 @@ function rssOf(pid: number): number {
   return Math.round(Number(out || 0) / 1024);
 }
 
-/** Distinct synthetic NHS numbers (999 range, modulus-11 valid). */
-function* nhsNumbers(): Generator<string> {
-  for (let n = 0; ; n++) {
-    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) yield d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 async function withAdapter<T>(offset: number, redisDb: number, fn: (stack: Stack, redisUrl: string) => Promise<T>): Promise<T> {
   const db = await createTestDatabase('sx_bench_adapter');
@@ -64,7 +57,7 @@ async function writePtl(path: string): Promise<void> {
   out.write('PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER,POSTCODE,OFFER_CONSENT,ICS_WIDE_CONSENT,ACCEPTABLE_SITES,Outpatient_Future_Appointment_Date,CURRENT_APPOINTMENT_ID\n');
   const tfcs = ['100', '101', '110', '120', '130', '300', '301', '320', '330', '502'];
   const priorities = ['P2', 'P3', 'P4'];
-  const numbers = nhsNumbers();
+  const numbers = syntheticNhsNumbers();
   for (let i = 0; i < PTL_ROWS; i++) {
     const nhs = numbers.next().value as string;
     const line = `PW${i},${nhs},19${50 + (i % 50)}-0${1 + (i % 9)}-1${i % 10},${tfcs[i % 10]},${i % 3 ? 'NEW' : 'FUP'},2026-0${1 + (i % 9)}-0${1 + (i % 9)},${priorities[i % 3]},07700900${String(i % 1000).padStart(3, '0')},SW10 9NH,Y,${i % 2 ? 'Y' : 'N'},ANY,2027-0${1 + (i % 9)}-15T09:30:00Z,APPT${i}\n`;

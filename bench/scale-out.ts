@@ -21,6 +21,7 @@
  * - Each worker process runs its configured job concurrency (the same in every process, as in
  *   production): two processes of a kind have twice the jobs in flight of one.
  */
+import { syntheticNhsNumbers } from '@app/domain';
 import { enqueue } from '@app/persistence';
 import { QueueName } from '@app/contracts';
 import { Queue } from 'bullmq';
@@ -78,14 +79,6 @@ const TFCS = ['330', '100', '101', '120', '130', '300', '301', '320'];
 const HOUR = 3_600_000;
 const TOKEN = 'dev-exchange-RQM-token';
 
-function nhsNumber(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 8, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check === 10) continue;
-    return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number): Promise<T> {
   const end = Date.now() + ms;
@@ -171,10 +164,11 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const specialties = TFCS.slice(0, Math.max(1, Math.min(TFCS.length, o.specialties ?? 1)));
     // Twice the patients the first waves need in each specialty, all eligible for its slots.
     const perSpecialty = Math.ceil(o.slots / specialties.length) * WAVE_SIZE * 2;
+    const numbers = syntheticNhsNumbers(500_000);
     const rows = specialties.flatMap((tfc, k) => Array.from({ length: perSpecialty }, (_, j) => {
       const i = k * perSpecialty + j;
       return {
-        rowNumber: i + 1, pathwayId: `PW-SCALE-${i}`, nhsNumber: nhsNumber(500000 + i * 3), birthDate: '1970-01-01', tfc, appointmentType: 'NEW',
+        rowNumber: i + 1, pathwayId: `PW-SCALE-${i}`, nhsNumber: numbers.next().value as string, birthDate: '1970-01-01', tfc, appointmentType: 'NEW',
         rttStart: '2026-01-05', priority: 'P3', mobile: `+4477009${String(i).padStart(5, '0')}`, offerConsent: true, icsWideConsent: true,
         acceptableSites: ['ANY'], unavailable: [],
       };

@@ -7,11 +7,9 @@
  * counts only when it is known, offer SMS carry their slot's cut-off as queue priority, and a
  * booking's freed appointment at the home trust enters matching in turn (the chain).
  */
-import { DEFAULT_POLICY, FixedClock, MatchingPolicy, zonedTimeToUtc } from '@app/domain';
+import { DEFAULT_POLICY, FixedClock, MatchingPolicy, PostcodeCentroids, syntheticNhsNumber, zonedTimeToUtc } from '@app/domain';
 import { OutboxRelay, createTestDatabase, currentPolicy, dataSourceOptions, policyHistory, recordPolicy, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, QueueService, SystemClock } from '@app/platform';
-import { syntheticNhsNumber } from '@app/domain/testing/factories';
-import { PostcodeCentroids } from '@app/domain';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -4,6 +4,7 @@
  * and its queued SMS with the outbox row that sends it). For the notifier's tests, which are about
  * what happens after matching. Synthetic people only: 999-range NHS numbers, Ofcom drama mobiles.
  */
+import { syntheticNhsNumber } from '@app/domain';
 import { queueSms, wordingFor } from '@app/persistence';
 import { loadIcsDirectory } from '@app/platform';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -17,14 +18,6 @@ export const queryable = (pg: Client): Pick<EntityManager, 'query'> => ({
   query: (async (text: string, params?: unknown[]) => (await pg.query(text, params as unknown[])).rows) as EntityManager['query'],
 });
 
-export function nhsNumber(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check === 10) continue;
-    return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 export interface OfferFixture {
   patientId: string;
@@ -62,7 +55,7 @@ export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<
   const start = new Date(Date.now() + 72 * HOUR);
   const expiresAt = opts.expiresAt ?? new Date(Date.now() + 2 * HOUR);
   const q = (t: string, p: unknown[]) => pg.query(t, p).then((r) => r.rows);
-  const [patient] = await q(`INSERT INTO patient (nhs_number, mobile, mobile_status, birth_date) VALUES ($1, $2, 'valid', '1970-01-01') RETURNING id`, [nhsNumber(n * 7 + 100_000), mobile]);
+  const [patient] = await q(`INSERT INTO patient (nhs_number, mobile, mobile_status, birth_date) VALUES ($1, $2, 'valid', '1970-01-01') RETURNING id`, [syntheticNhsNumber(n * 7 + 100_000), mobile]);
   const [entry] = await q(
     `INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, offer_consent, ics_wide_consent)
      VALUES ($1, $2, $3, '330', 'NEW', 'P3', 3, '2026-06-01', '2026-10-01', true, $4) RETURNING id`,
@@ -100,7 +93,7 @@ export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<
 export async function createMessage(pg: Client, kind: 'no_offer' | 'help' | 'stopped', mobile?: string): Promise<{ patientId: string; smsId: string; mobile: string }> {
   const n = ++seq;
   const phone = mobile ?? `+447700900${String(n % 1000).padStart(3, '0')}`;
-  const [patient] = (await pg.query(`INSERT INTO patient (nhs_number, mobile, mobile_status) VALUES ($1, $2, 'valid') RETURNING id`, [nhsNumber(n * 7 + 100_000), phone])).rows;
+  const [patient] = (await pg.query(`INSERT INTO patient (nhs_number, mobile, mobile_status) VALUES ($1, $2, 'valid') RETURNING id`, [syntheticNhsNumber(n * 7 + 100_000), phone])).rows;
   const smsId = (await queueSms(queryable(pg), { patientId: patient.id, kind, personalisation: {}, dedupeKey: `${kind}-${patient.id}` })) as string;
   return { patientId: patient.id, smsId, mobile: phone };
 }

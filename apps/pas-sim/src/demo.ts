@@ -6,6 +6,7 @@
  */
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM } from '@app/contracts';
+import { syntheticNhsNumber } from '@app/domain';
 import { IcsDirectory, IcsTrust, parseKeyValueList } from '@app/platform';
 import { Appointment, AppointmentStore } from './appointment-store';
 import { PasSimConfig } from './config';
@@ -27,14 +28,6 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** The n-th valid 999-range NHS number (modulus 11), skipping bodies whose check digit would be 10. */
-export function syntheticNhsNumber(n: number): string {
-  for (let body = n; ; body++) {
-    const d = [9, 9, 9, ...String(body % 1_000_000).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 export interface DemoPatient {
   pathwayId: string; nhsNumber: string; birthDate: string; sex: 'M' | 'F'; tfc: string; type: 'NEW' | 'FUP'; priority: string;

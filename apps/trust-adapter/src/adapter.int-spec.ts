@@ -8,7 +8,7 @@ import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { rowsToColumns } from '@app/contracts';
 import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
-import { syntheticNhsNumber } from '@app/domain/testing/factories';
+import { syntheticNhsNumber } from '@app/domain';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import fc from 'fast-check';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

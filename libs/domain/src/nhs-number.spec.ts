@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { formatNhsNumber, isValidNhsNumber, maskNhsNumber, nhsNumberCheckDigit, normaliseNhsNumber } from './nhs-number';
+import { formatNhsNumber, isValidNhsNumber, maskNhsNumber, nhsNumberCheckDigit, normaliseNhsNumber, syntheticNhsNumber, syntheticNhsNumbers } from './nhs-number';
 
 const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((d) => d.join(''));
 /** Ten digits with a correct check digit: the first nine drawn freely, skipping those that can never be valid. */
@@ -48,6 +48,16 @@ describe('NHS number', () => {
     expect(maskNhsNumber('999 000 0018')).toBe('*** *** 0018');
     expect(maskNhsNumber('99900000')).toBe('*** *** ****');
     expect(maskNhsNumber('not a number')).toBe('*** *** ****');
+  });
+
+  it('builds synthetic numbers only in the never-issued 999 range, moving past bases without a check digit', () => {
+    // 999000000 has no valid check digit (remainder 10), so seeds 0 and 1 land on the same base.
+    expect(nhsNumberCheckDigit('999000000')).toBeNull();
+    expect(syntheticNhsNumber(0)).toBe(syntheticNhsNumber(1));
+    expect(syntheticNhsNumber(0)).toBe('9990000018');
+    const many = [...take(syntheticNhsNumbers(0), 2_000)];
+    expect(new Set(many).size).toBe(2_000);
+    expect(many.every((n) => n.startsWith('999') && isValidNhsNumber(n))).toBe(true);
   });
 
   describe('properties', () => {
@@ -101,3 +111,11 @@ describe('NHS number', () => {
     });
   });
 });
+
+function* take<T>(it: Iterable<T>, n: number): Generator<T> {
+  if (n <= 0) return;
+  for (const v of it) {
+    yield v;
+    if (--n === 0) return;
+  }
+}

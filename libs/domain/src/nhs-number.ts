@@ -18,6 +18,33 @@ export function nhsNumberCheckDigit(firstNine: string): number | null {
   return check === 11 ? 0 : check;
 }
 
+/** The 999-range number (never issued to patients) with this six-digit base, or null when it has no valid check digit. */
+function syntheticAt(base: number): string | null {
+  const nine = `999${String(base % 1_000_000).padStart(6, '0')}`;
+  const check = nhsNumberCheckDigit(nine);
+  return check === null ? null : `${nine}${check}`;
+}
+
+/**
+ * The first valid synthetic NHS number at or after base `seed` (a base whose check digit would be
+ * 10 moves on to the next), for demo and test patients. Neighbouring seeds can therefore give the
+ * same number: to hand out many distinct ones use `syntheticNhsNumbers`.
+ */
+export function syntheticNhsNumber(seed: number): string {
+  for (let s = seed; ; s++) {
+    const n = syntheticAt(s);
+    if (n) return n;
+  }
+}
+
+/** Distinct synthetic NHS numbers from base `from` on, each base used at most once. */
+export function* syntheticNhsNumbers(from = 0): Generator<string> {
+  for (let s = from; s < from + 1_000_000; s++) {
+    const n = syntheticAt(s);
+    if (n) yield n;
+  }
+}
+
 /**
  * The ten digits, or null. Whitespace is dropped because numbers are printed `999 000 0018`;
  * nothing else is, since a PTL must carry the bare ten digits and anything odder is a data fault

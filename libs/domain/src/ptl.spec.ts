@@ -1,5 +1,5 @@
 import { missingPtlColumns, parseIsoDateTime, PTL_OPTIONAL_COLUMNS, PTL_REQUIRED_COLUMNS, ptlRowReader, validatePtlRow } from './ptl';
-import { syntheticNhsNumber } from './testing/factories';
+import { syntheticNhsNumber } from './nhs-number';
 
 const NOW = new Date('2026-11-23T09:00:00Z');
 

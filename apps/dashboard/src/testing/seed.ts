@@ -5,28 +5,14 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { nhsNumberCheckDigit } from '@app/domain';
+import { syntheticNhsNumbers } from '@app/domain';
 
 const HOUR = 3_600_000;
+
+/** Distinct numbers from a random base, so seeds of runs that share a database rarely meet. */
 let seq = Math.floor(Math.random() * 300_000);
-
-/** The 999-range NHS number with this base, or null when its check digit would be 10 (no such number). */
-function nhsNumberOf(n: number): string | null {
-  const nine = `999${String(n % 1_000_000).padStart(6, '0')}`;
-  const check = nhsNumberCheckDigit(nine);
-  return check === null ? null : `${nine}${check}`;
-}
-
-/**
- * The next number after the last one handed out. (`nhsNumber(++seq)` gave two patients the same
- * number whenever a base had no valid check digit, since it moved on to the next base.)
- */
-function nextNhsNumber(): string {
-  for (;;) {
-    const v = nhsNumberOf(++seq);
-    if (v) return v;
-  }
-}
+const nhsNumbers = syntheticNhsNumbers(Math.floor(Math.random() * 300_000));
+const nextNhsNumber = (): string => nhsNumbers.next().value as string;
 
 export class Seed {
   constructor(private readonly pg: Client) {}

@@ -3,7 +3,6 @@
  * `@app/domain/testing/factories`): a candidate who is eligible for the default slot unless told
  * otherwise, so each test states only what it is about. Not exported from the package index.
  */
-import { nhsNumberCheckDigit } from '../nhs-number';
 import { breachDate, Priority } from '../priority';
 import { DEFAULT_POLICY, MatchingPolicy } from '../policy';
 import { EligibilityContext } from '../eligibility';
@@ -60,11 +59,3 @@ export function aContext(over: Partial<EligibilityContext> = {}, policy: Partial
   return { now: T0, policy: { ...DEFAULT_POLICY, ...policy }, distanceKm: null, ...over };
 }
 
-/** A valid synthetic NHS number in the never-issued 999 range, from a six-digit seed. */
-export function syntheticNhsNumber(seed: number): string {
-  for (let s = seed; ; s++) {
-    const nine = `999${String(s % 1_000_000).padStart(6, '0')}`;
-    const check = nhsNumberCheckDigit(nine);
-    if (check !== null) return `${nine}${check}`;
-  }
-}
