@@ -7,15 +7,14 @@
  * every step leaves a screenshot in test/artifacts/.
  */
 import { buildSiu, sendMllp } from '@app/hl7';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
 import { SANDBOX_DASHBOARD_PASSWORD } from '@app/contracts';
-import IORedis from 'ioredis';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import type { Browser, Page } from 'playwright-core';
-import { startStack, Stack } from '../../tools/stack/processes';
+import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
+import { Stack } from '../../tools/stack/processes';
 import { axeViolations, launchChromium, screenshot } from '../support/browser';
 
 jest.setTimeout(240_000);
@@ -26,7 +25,7 @@ const HOUR = 3_600_000;
 const url = (p: number, path = '') => `http://127.0.0.1:${p + OFFSET}${path}`;
 const MOBILE = '+447700900771';
 
-let db: TestDatabase;
+let fresh: FreshStack;
 let stack: Stack;
 let pg: Client;
 let browser: Browser;
@@ -65,19 +64,15 @@ async function signIn(page: Page, email: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_dash_e2e');
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
   // The failures page edits a trust's clinic mapping: give the stack its own copy of config/.
   configDir = mkdtempSync(join(tmpdir(), 'dash-e2e-config-'));
   cpSync(join(__dirname, '..', '..', 'config'), configDir, { recursive: true });
-  stack = await startStack({
-    databaseUrl: db.url, redisUrl, portOffset: OFFSET,
+  fresh = await startFreshStack({
+    dbPrefix: 'sx_dash_e2e', redisDb: REDIS_DB, portOffset: OFFSET,
     env: { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', ICS_CONFIG_DIR: configDir, PASSWORD_COST_LOG2: '12', LIVE_INTERVAL_MS: '500' },
   });
-  pg = new Client({ connectionString: db.url });
+  stack = fresh.stack;
+  pg = new Client({ connectionString: fresh.db.url });
   await pg.connect();
   browser = await launchChromium();
 }, 200_000);
@@ -85,8 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await pg?.end();
-  await stack?.stop();
-  await db?.drop();
+  await fresh?.stop();
   if (configDir) rmSync(configDir, { recursive: true, force: true });
 }, 60_000);
 

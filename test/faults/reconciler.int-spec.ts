@@ -6,7 +6,7 @@
  * Also here: graceful shutdown lets an in-flight job finish.
  */
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost, TestDatabase } from '@app/persistence';
+import { dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost } from '@app/persistence';
 import { checkEvictionPolicy, IcsDirectory, loadIcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
@@ -18,36 +18,35 @@ import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.serv
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
 import { REDIS_DB, nhs } from './harness';
+import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
 
 const HOUR = 3_600_000;
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 1 };
 const clock = new FixedClock(new Date(Date.now()));
 const metrics = new MetricsService('test');
-const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
 
-let db: TestDatabase;
+let stores: FreshStores;
 let ds: DataSource;
 let ics: IcsDirectory;
 let queues: QueueService;
 let relay: OutboxRelay;
 
 beforeAll(async () => {
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
+  stores = await freshStores('sx_reconcile', REDIS_DB);
+  const redis = new IORedis(stores.redisUrl);
   // The queues count as kept: this suite is about jobs lost one by one (failed for good), not about
   // a Redis that lost everything (the relay's rebuild covers that: booking-faults.int-spec.ts).
   await redis.set(QUEUE_EPOCH_KEY, 'kept');
   await redis.quit();
-  db = await createTestDatabase('sx_reconcile');
-  ds = await new DataSource(dataSourceOptions(db.url, 10)).initialize();
+  ds = await new DataSource(dataSourceOptions(stores.db.url, 10)).initialize();
   ics = loadIcsDirectory();
-  queues = new QueueService(redisUrl);
+  queues = new QueueService(stores.redisUrl);
   relay = new OutboxRelay(ds, queues, metrics);
 });
 afterAll(async () => {
   await queues?.onApplicationShutdown();
   await ds?.destroy();
-  await db?.drop();
+  await stores?.drop();
 });
 
 let seq = 0;
@@ -120,7 +119,7 @@ describe('Reconciler', () => {
 
 describe('graceful shutdown', () => {
   it('lets a job in flight finish before the workers close', async () => {
-    const q = new QueueService(redisUrl);
+    const q = new QueueService(stores.redisUrl);
     let finished = false;
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
@@ -134,7 +133,7 @@ describe('graceful shutdown', () => {
     await running;
     await q.onApplicationShutdown(); // what Nest calls on SIGTERM
     expect(finished).toBe(true);
-    const check = new QueueService(redisUrl);
+    const check = new QueueService(stores.redisUrl);
     try {
       expect(await check.queue('shutdown-test').getJobState(job.id!)).toBe('completed');
       await check.queue('shutdown-test').obliterate({ force: true });
@@ -155,7 +154,7 @@ describe('Redis eviction policy at start-up', () => {
   });
 
   it('reads the policy from the running Redis', async () => {
-    const q = new QueueService(redisUrl, { requireNoEviction: true });
+    const q = new QueueService(stores.redisUrl, { requireNoEviction: true });
     try {
       const policy = await q.evictionPolicy();
       if (policy === 'noeviction') await expect(q.onModuleInit()).resolves.toBeUndefined();
@@ -169,7 +168,7 @@ describe('Redis eviction policy at start-up', () => {
 describe('queues rebuilt after Redis lost its data', () => {
   it('publishes every kept outbox row again, once, with its own job id', async () => {
     await ds.query(`INSERT INTO outbox (queue, job_name, job_id, payload, published_at) VALUES ('rebuild-test', 'match-slot', 'rebuild-1', '{}', now())`);
-    const redis = new IORedis(redisUrl);
+    const redis = new IORedis(stores.redisUrl);
     try {
       expect(await republishIfQueuesLost(ds, redis)).toBe(0); // the marker is there: nothing was lost
       await redis.del(QUEUE_EPOCH_KEY); // as after a restart without persistence, or a FLUSHDB
