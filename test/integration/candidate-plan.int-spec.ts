@@ -9,7 +9,7 @@ import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persis
 import { DataSource } from 'typeorm';
 import { seedWaitingList } from '../../bench/seed-waiting-list';
 import { CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/matching.worker';
-import { candidateQuery, toCandidateRow } from '../../apps/slot-exchange/src/candidate-query';
+import { CandidateRow, candidateQuery, pgClientOf, readCandidatePages } from '../../apps/slot-exchange/src/candidate-query';
 
 const ENTRIES = 275_000;
 let db: TestDatabase;
@@ -34,17 +34,34 @@ const slot = (over: Partial<FreedSlot> = {}): FreedSlot => ({
   start: new Date(now.getTime() + 5 * 86_400_000), durationMinutes: 20, ...over,
 });
 
-async function plan(s: FreedSlot): Promise<PlanNode[]> {
+/** The plan for these values (custom), or the one plan the worker runs for any values (generic: `readCandidatePages`). */
+async function plan(s: FreedSlot, kind: 'custom' | 'generic'): Promise<PlanNode[]> {
   const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: true, window: CANDIDATE_WINDOW });
-  const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
-  return nodes(row['QUERY PLAN'][0].Plan);
+  if (kind === 'custom') {
+    const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
+    return nodes(row['QUERY PLAN'][0].Plan);
+  }
+  return ds.transaction(async (tx) => {
+    await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+    await tx.query(`PREPARE candidate_plan AS ${q.text}`);
+    // EXECUTE takes literals; under a generic plan their values make no difference to the plan.
+    const literal = (v: unknown) => (v === null ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
+    const [row] = await tx.query(`EXPLAIN (FORMAT JSON) EXECUTE candidate_plan(${q.values.map(literal).join(', ')})`);
+    await tx.query(`DEALLOCATE candidate_plan`);
+    return nodes(row['QUERY PLAN'][0].Plan);
+  });
 }
 
-it('walks the ranking index: no sequential scan of the waiting list, no sort', async () => {
+/** Rows of one page, read as the worker reads them. */
+async function page(input: Parameters<typeof candidateQuery>[0]): Promise<CandidateRow[]> {
+  return ds.transaction((tx) => readCandidatePages(pgClientOf(tx), (read) => read(input)));
+}
+
+it.each(['custom', 'generic'] as const)('walks the ranking index: no sequential scan of the waiting list, no sort (%s plan)', async (kind) => {
   const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM waiting_list_entry`);
   expect(n).toBe(ENTRIES);
   for (const s of [slot(), slot({ tfc: '330', appointmentType: 'FUP', trustOds: 'RAS', siteOds: 'RAS01' }), slot({ constraints: { minAgeYears: 18, sex: 'F' } })]) {
-    const all = await plan(s);
+    const all = await plan(s, kind);
     const onList = all.filter((x) => x['Relation Name'] === 'waiting_list_entry');
     expect(onList.length).toBeGreaterThan(0);
     for (const x of onList) {
@@ -58,11 +75,9 @@ it('walks the ranking index: no sequential scan of the waiting list, no sort', a
 
 it('returns, page after page, exactly the domain ranking of the eligible', async () => {
   const s = slot();
-  const q1 = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW });
-  const page1 = (await ds.query(q1.text, q1.values)).map(toCandidateRow);
+  const page1 = await page({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW });
   expect(page1).toHaveLength(CANDIDATE_WINDOW);
-  const q2 = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW, after: page1[page1.length - 1].key });
-  const page2 = (await ds.query(q2.text, q2.values)).map(toCandidateRow);
+  const page2 = await page({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW, after: page1[page1.length - 1].key });
   const rows = [...page1, ...page2];
   expect(new Set(rows.map((r) => r.entryId)).size).toBe(rows.length);
   // SQL's order is the domain's order, and every row SQL lets through passes the domain rules here.
@@ -85,11 +100,8 @@ it('a patient holding a live offer is out of the index walk from the offer\'s st
 
   // The best candidate of a slot, offered another slot: gone from the first page at once; back when that offer ends.
   const s = slot({ tfc: '330' });
-  const page = async () => {
-    const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW });
-    return (await ds.query(q.text, q.values)).map(toCandidateRow).map((r: { entryId: string }) => r.entryId);
-  };
-  const before = await page();
+  const firstPage = async () => (await page({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW })).map((r) => r.entryId);
+  const before = await firstPage();
   const [top] = await ds.query(`SELECT id, patient_id FROM waiting_list_entry WHERE id = $1`, [before[0]]);
   const [w] = await ds.query(`SELECT wave_id, slot_id FROM offer WHERE id = $1`, [o.id]);
   const [mine] = await ds.query(
@@ -98,8 +110,26 @@ it('a patient holding a live offer is out of the index walk from the offer\'s st
     [w.slot_id, w.wave_id, top.id, top.patient_id],
   );
   expect(await held(top.patient_id)).toEqual([true]);
-  expect(await page()).not.toContain(top.id);
+  expect(await firstPage()).not.toContain(top.id);
   await ds.query(`DELETE FROM offer WHERE id = $1`, [mine.id]);
   expect(await held(top.patient_id)).toEqual([false]);
-  expect(await page()).toEqual(before);
+  expect(await firstPage()).toEqual(before);
+});
+
+it('reads pages with a statement prepared once per connection, always under its generic plan, and puts the setting back', async () => {
+  const input = { slot: slot({ tfc: '120' }), policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW };
+  await ds.transaction(async (tx) => {
+    const setting = async () => ((await tx.query(`SHOW plan_cache_mode`)) as Array<{ plan_cache_mode: string }>)[0].plan_cache_mode;
+    const inside = await readCandidatePages(pgClientOf(tx), async (read) => {
+      expect(await read(input)).toEqual(await read(input));
+      return setting();
+    });
+    expect(inside).toBe('force_generic_plan');
+    // The rest of the transaction (the offers' insert, say) is planned as usual.
+    expect(await setting()).toBe('auto');
+    const prepared = (await tx.query(`SELECT name, generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name LIKE 'candidates-%'`)) as Array<{ generic: number; custom: number }>;
+    expect(prepared.length).toBeGreaterThan(0);
+    expect(prepared.some((p) => p.generic >= 2)).toBe(true);
+    expect(prepared.every((p) => p.custom === 0)).toBe(true);
+  });
 });

@@ -10,6 +10,8 @@
  * never a scan.
  */
 import { Candidate, FreedSlot, MS_PER_DAY, MatchingPolicy, localDateIn, toIsoDate } from '@app/domain';
+import { createHash } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
 
 export interface CandidateKey {
   priorityRank: number;
@@ -72,6 +74,45 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
      ORDER BY e.priority_rank, e.breach_date, e.rtt_start, e.id
      LIMIT ${Math.max(1, Math.floor(i.window))}`;
   return { text, values };
+}
+
+/** The part of a `pg` client that named statements need. */
+export interface NamedStatementClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
+  query(text: string): Promise<unknown>;
+}
+
+/** The `pg` client under a TypeORM transaction's entity manager (its query runner is connected for the transaction). */
+export function pgClientOf(tx: EntityManager): NamedStatementClient {
+  const client = (tx.queryRunner as unknown as { databaseConnection?: NamedStatementClient } | undefined)?.databaseConnection;
+  if (!client) throw new Error('candidate pages are read inside a transaction');
+  return client;
+}
+
+/**
+ * Reads candidate pages as the matching worker does, inside the caller's transaction: each page
+ * is a named statement (parsed once per connection) run under a generic plan. The plan does not
+ * depend on the values: for any specialty, type, trust and constraints it is the same walk of the
+ * ranking index (candidate-plan.int-spec.ts checks the generic plan too). Left to itself Postgres
+ * would plan every execution afresh, about 1 ms, twice the query's own run, because the generic
+ * plan's row estimate under LIMIT looks dearer than it is. The setting is local to the
+ * transaction and put back once the pages are read, so the rest of the transaction is planned as
+ * usual.
+ */
+export async function readCandidatePages<T>(client: NamedStatementClient, read: (page: (input: CandidateQueryInput) => Promise<CandidateRow[]>) => Promise<T>): Promise<T> {
+  await client.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+  const result = await read(async (input) => {
+    const q = candidateQuery(input);
+    const { rows } = await client.query({ name: statementName(q.text), text: q.text, values: q.values });
+    return rows.map(toCandidateRow);
+  });
+  await client.query(`SET LOCAL plan_cache_mode = DEFAULT`);
+  return result;
+}
+
+/** One name per statement text (a few variants: with or without a keyset, by distance or not), as `pg` requires. */
+function statementName(text: string): string {
+  return `candidates-${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
 }
 
 function shiftYears(d: Date, years: number, slackDays: number): string {

@@ -16,7 +16,7 @@ import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform
 import { Job } from 'bullmq';
 import { randomBytes, randomInt } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { CandidateKey, CandidateRow, candidateQuery, toCandidateRow } from './candidate-query';
+import { CandidateKey, CandidateRow, pgClientOf, readCandidatePages } from './candidate-query';
 import { ExchangeConfig } from './config';
 import { POLICY } from './tokens';
 import { TravelDistances } from './travel-distance';
@@ -220,27 +220,28 @@ export class MatchingWorker implements OnApplicationBootstrap {
 
   /**
    * The eligible candidates, best first, each with its explanation: index pages in ranking order
-   * (`candidateQuery`), every row judged by the domain rules, until `wanted` are found or the
+   * (`readCandidatePages`), every row judged by the domain rules, until `wanted` are found or the
    * bounded walk ends.
    */
-  async rankedCandidates(tx: Pick<EntityManager, 'query'>, slot: FreedSlot, policy: MatchingPolicy, now: Date, wanted: number): Promise<RankedCandidate[]> {
+  async rankedCandidates(tx: EntityManager, slot: FreedSlot, policy: MatchingPolicy, now: Date, wanted: number): Promise<RankedCandidate[]> {
     const distanceKnowable = this.distances.knowable(slot.siteOds);
-    const rows: CandidateRow[] = [];
-    let eligible: RankedCandidate[] = [];
-    let after: CandidateKey | null = null;
-    for (let page = 0; page < MAX_CANDIDATE_PAGES; page++) {
-      const q = candidateQuery({ slot, policy, distanceKnowable, window: CANDIDATE_WINDOW, after });
-      const pageRows = ((await tx.query(q.text, q.values)) as Array<Record<string, unknown>>).map(toCandidateRow);
-      rows.push(...pageRows);
-      const postcodes = new Map(rows.map((r) => [r.entryId, r.postcode]));
-      eligible = rankCandidates(rows, slot, {
-        now, policy,
-        distanceKmFor: (c) => (distanceKnowable ? this.distances.km(postcodes.get(c.entryId) ?? null, slot.siteOds) : null),
-      });
-      if (eligible.length >= wanted || pageRows.length < CANDIDATE_WINDOW) break;
-      after = pageRows[pageRows.length - 1].key;
-    }
-    return eligible;
+    return readCandidatePages(pgClientOf(tx), async (readPage) => {
+      const rows: CandidateRow[] = [];
+      let eligible: RankedCandidate[] = [];
+      let after: CandidateKey | null = null;
+      for (let page = 0; page < MAX_CANDIDATE_PAGES; page++) {
+        const pageRows = await readPage({ slot, policy, distanceKnowable, window: CANDIDATE_WINDOW, after });
+        rows.push(...pageRows);
+        const postcodes = new Map(rows.map((r) => [r.entryId, r.postcode]));
+        eligible = rankCandidates(rows, slot, {
+          now, policy,
+          distanceKmFor: (c) => (distanceKnowable ? this.distances.km(postcodes.get(c.entryId) ?? null, slot.siteOds) : null),
+        });
+        if (eligible.length >= wanted || pageRows.length < CANDIDATE_WINDOW) break;
+        after = pageRows[pageRows.length - 1].key;
+      }
+      return eligible;
+    });
   }
 
   async expireWave({ waveId }: JobPayloads['expire-wave']): Promise<JobOutcome> {
