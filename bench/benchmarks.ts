@@ -9,6 +9,7 @@ import { adapterBenchmarks } from './adapter-benchmarks';
 import { dashboardBenchmarks } from './dashboard-benchmarks';
 import { matchingBenchmarks } from './matching-benchmarks';
 import { runScaleOutBurst, ScaleOutResult } from './scale-out';
+import { syntheticNhsNumber as nhs } from '@app/domain';
 
 export interface BenchResult {
   name: string;
@@ -55,13 +56,6 @@ function rssMb(pids: number[]): number {
   return Math.round([...seen].reduce((s, p) => s + (rss.get(p) ?? 0), 0) / 1024);
 }
 
-function nhs(n: number): string {
-  for (;; n++) {
-    const d = [9, 9, 9, ...String(n % 1e6).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 async function json(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
   const res = await fetch(url, { method, headers: { ...(typeof body === 'string' ? {} : { 'content-type': 'application/json' }), ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });

@@ -16,6 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
 import { Stack } from '../../tools/stack/processes';
 import { axeViolations, launchChromium, screenshot } from '../support/browser';
+import { syntheticNhsNumber as nhs } from '@app/domain';
 
 jest.setTimeout(240_000);
 
@@ -31,13 +32,6 @@ let pg: Client;
 let browser: Browser;
 let configDir: string;
 
-function nhs(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 async function until<T>(fn: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;

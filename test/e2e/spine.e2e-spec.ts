@@ -9,6 +9,7 @@ import { buildSiu, sendMllp } from '@app/hl7';
 import { Client } from 'pg';
 import { FreshStack, startFreshStack } from '../../tools/stack/fresh-stack';
 import { http, until } from '../support/wait';
+import { syntheticNhsNumber as nhs } from '@app/domain';
 
 jest.setTimeout(240_000);
 
@@ -27,14 +28,6 @@ const messages = async (phone: string): Promise<Array<{ body: string; template_i
   (await http('GET', url(3300, `/sim/messages?phone=${encodeURIComponent(phone)}`))).json;
 const offerCode = (body: string) => /YES\s+([A-Za-z0-9]{3,10})/.exec(body)?.[1];
 
-function nhs(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check === 10) continue;
-    return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 const wholeHour = (ms: number) => new Date(Math.ceil(ms / HOUR) * HOUR);
 

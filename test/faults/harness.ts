@@ -14,8 +14,9 @@ import { Client } from 'pg';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { PasProxy, startPasProxy } from './pas-proxy';
 import { http, until } from '../support/wait';
+import { syntheticNhsNumber as nhs } from '@app/domain';
 
-export { http, until };
+export { http, nhs, until };
 
 export const OFFSET = 13000;
 export const REDIS_DB = 5;
@@ -99,14 +100,6 @@ export async function stopWorld(w: FaultWorld | undefined): Promise<void> {
 
 
 
-export function nhs(seed: number): string {
-  for (let n = seed; ; n++) {
-    const d = [9, 9, 9, ...String(n).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check === 10) continue;
-    return d.join('') + (check === 11 ? 0 : check);
-  }
-}
 
 export interface Patient { nhs: string; mobile: string; currentAppointmentId?: string }
 

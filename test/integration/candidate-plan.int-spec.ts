@@ -5,11 +5,11 @@
  * returns must be exactly the domain's ranking of the eligible.
  */
 import { DEFAULT_POLICY, FreedSlot, rankCandidates } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, pgClientOf, TestDatabase } from '@app/persistence';
 import { DataSource } from 'typeorm';
 import { seedWaitingList } from '../../bench/seed-waiting-list';
 import { CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/matching.worker';
-import { CandidateRow, candidateQuery, pgClientOf, readCandidatePages } from '../../apps/slot-exchange/src/candidate-query';
+import { CandidateRow, candidateQuery, readCandidatePages } from '../../apps/slot-exchange/src/candidate-query';
 
 const ENTRIES = 275_000;
 let db: TestDatabase;

@@ -7,7 +7,7 @@
  * observed as outbox rows, which is where they are born).
  */
 import { jobId, queueFor } from '@app/contracts';
-import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
+import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
 import { DataSource } from 'typeorm';
@@ -28,12 +28,11 @@ const metrics = new MetricsService('test');
 const noQueues = undefined as never; // workers are driven directly; their queue connection is unused
 
 let nhsSeq = 0;
+const nhsNumbers = syntheticNhsNumbers(300_000);
+/** A new patient's NHS number; also moves `nhsSeq` on, which names the patient's pathway. */
 function nhs(): string {
-  for (;;) {
-    const d = [9, 9, 9, ...String(300000 + nhsSeq++).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
-  }
+  nhsSeq++;
+  return nhsNumbers.next().value as string;
 }
 
 let mobileSeq = 0;

@@ -28,7 +28,6 @@ export function prng(seed: number): () => number {
   };
 }
 
-
 export interface DemoPatient {
   pathwayId: string; nhsNumber: string; birthDate: string; sex: 'M' | 'F'; tfc: string; type: 'NEW' | 'FUP'; priority: string;
   rttStart: string; mobile: string; postcode: string; offerConsent: boolean; icsWideConsent: boolean; sites: string; appointment: Appointment;

@@ -11,7 +11,7 @@
  */
 import { Candidate, FreedSlot, MS_PER_DAY, MatchingPolicy, localDateIn, toIsoDate } from '@app/domain';
 import { createHash } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import type { NamedStatementClient } from '@app/persistence';
 
 export interface CandidateKey {
   priorityRank: number;
@@ -74,19 +74,6 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
      ORDER BY e.priority_rank, e.breach_date, e.rtt_start, e.id
      LIMIT ${Math.max(1, Math.floor(i.window))}`;
   return { text, values };
-}
-
-/** The part of a `pg` client that named statements need. */
-export interface NamedStatementClient {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
-  query(text: string): Promise<unknown>;
-}
-
-/** The `pg` client under a TypeORM transaction's entity manager (its query runner is connected for the transaction). */
-export function pgClientOf(tx: EntityManager): NamedStatementClient {
-  const client = (tx.queryRunner as unknown as { databaseConnection?: NamedStatementClient } | undefined)?.databaseConnection;
-  if (!client) throw new Error('candidate pages are read inside a transaction');
-  return client;
 }
 
 /**

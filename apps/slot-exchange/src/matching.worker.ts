@@ -11,12 +11,12 @@ import {
   Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
   noCandidateRetryAt, noticeCutoff, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
-import { currentPolicy, endWave, enqueue, outboxInsertSql, outboxTraceparent, outboxValues, wordingFor } from '@app/persistence';
+import { currentPolicy, endWave, enqueue, outboxInsertSql, outboxTraceparent, outboxValues, pgClientOf, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { randomBytes, randomInt } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { CandidateKey, CandidateRow, pgClientOf, readCandidatePages } from './candidate-query';
+import { CandidateKey, CandidateRow, readCandidatePages } from './candidate-query';
 import { ExchangeConfig } from './config';
 import { POLICY } from './tokens';
 import { TravelDistances } from './travel-distance';

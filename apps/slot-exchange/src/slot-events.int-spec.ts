@@ -6,7 +6,7 @@
  * often (and however concurrently) it arrives.
  */
 import { SlotEventDto, SMS_TEMPLATES, renderTemplate } from '@app/contracts';
-import { DEFAULT_POLICY, FixedClock, MatchingPolicy } from '@app/domain';
+import { DEFAULT_POLICY, FixedClock, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService } from '@app/platform';
 import { randomUUID } from 'node:crypto';
@@ -24,12 +24,11 @@ let events: SlotEventsService;
 let list: WaitingListService;
 
 let seq = 0;
+const nhsNumbers = syntheticNhsNumbers(410_000);
+/** A new patient's NHS number; also moves `seq` on, which names the patient's pathway. */
 function nhs(): string {
-  for (;;) {
-    const d = [9, 9, 9, ...String(410000 + seq++).padStart(6, '0').split('').map(Number)];
-    const check = 11 - (d.reduce((s, x, i) => s + x * (10 - i), 0) % 11);
-    if (check !== 10) return d.join('') + (check === 11 ? 0 : check);
-  }
+  seq++;
+  return nhsNumbers.next().value as string;
 }
 
 function event(kind: SlotEventDto['kind'], over: Partial<SlotEventDto> = {}): SlotEventDto {

@@ -4,7 +4,7 @@ import { Client, types } from 'pg';
 // DATE columns stay 'YYYY-MM-DD' strings: turning them into JS Dates at local midnight would shift
 // RTT clock starts and birth dates by the machine's time zone.
 types.setTypeParser(1082, (v: string) => v);
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSource, DataSourceOptions, EntityManager } from 'typeorm';
 import { ENTITIES } from './entities';
 import { InitialSchema1732300000000 } from './migrations/1732300000000-initial-schema';
 import { TrustAdapterEdge1764400003000 } from './migrations/1764400003000-trust-adapter-edge';
@@ -76,4 +76,17 @@ export async function ensureDatabase(url: string): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+/** The part of a `pg` client that named statements need. */
+export interface NamedStatementClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
+  query(text: string): Promise<unknown>;
+}
+
+/** The `pg` client under a TypeORM transaction's entity manager (its query runner is connected for the transaction). */
+export function pgClientOf(tx: EntityManager): NamedStatementClient {
+  const client = (tx.queryRunner as unknown as { databaseConnection?: NamedStatementClient } | undefined)?.databaseConnection;
+  if (!client) throw new Error('no connection: call this inside a transaction');
+  return client;
 }

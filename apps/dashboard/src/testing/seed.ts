@@ -9,8 +9,8 @@ import { syntheticNhsNumbers } from '@app/domain';
 
 const HOUR = 3_600_000;
 
-/** Distinct numbers from a random base, so seeds of runs that share a database rarely meet. */
 let seq = Math.floor(Math.random() * 300_000);
+/** Distinct numbers from a random base, so seeds of runs that share a database rarely meet. */
 const nhsNumbers = syntheticNhsNumbers(Math.floor(Math.random() * 300_000));
 const nextNhsNumber = (): string => nhsNumbers.next().value as string;
 
