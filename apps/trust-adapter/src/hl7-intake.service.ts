@@ -12,7 +12,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
-import { OutboxRelay, enqueue } from '@app/persistence';
+import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
@@ -36,8 +36,6 @@ interface AcceptedMessage {
 
 /** Accepted messages stored by one statement at most, and batches in flight at once (see GroupCommit). */
 const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2 };
-/** Longest a newly stored job waits for the relay to be woken (the wake-ups of a busy second fold into one). */
-const RELAY_WAKE_MS = 5;
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
 
@@ -61,7 +59,6 @@ export class Hl7IntakeService {
     store: (batch) => this.storeAccepted(batch),
     size: (m) => m.raw.length + m.event.length,
   });
-  private relayTimer?: NodeJS.Timeout;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -153,10 +150,12 @@ export class Hl7IntakeService {
     // statement, so Postgres parses and plans it once per connection rather than once per batch.
     const pool = (this.ds.driver as PostgresDriver).master as Pool;
     const { rows: inserted } = await pool.query<{ id: string }>({
-      name: this.relay ? 'hl7-intake-store' : 'hl7-intake-store-notify',
+      name: this.relay ? 'hl7-intake-store-quiet' : 'hl7-intake-store',
+      // With a relay in this process, the insert skips the outbox NOTIFY (quietOutboxSql; set in
+      // the input's CTE, so before the insert's trigger fires) and the relay is woken instead.
       text: `WITH input AS (
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::jsonb[])
-           WITH ORDINALITY AS m (id, control_id, message_type, event, raw, job_id, payload, ord)
+         SELECT m.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::jsonb[])
+           WITH ORDINALITY AS m (id, control_id, message_type, event, raw, job_id, payload, ord)${this.relay ? `, (SELECT ${quietOutboxSql}) AS quiet` : ''}
        ), message AS (
          INSERT INTO hl7_message (id, trust_ods, control_id, message_type, status, ack_code, event, raw)
          SELECT id, $8, control_id, message_type, 'accepted', 'AA', event, raw FROM input ORDER BY ord
@@ -165,31 +164,17 @@ export class Hl7IntakeService {
          INSERT INTO outbox (queue, job_name, job_id, payload)
          SELECT $9, 'forward-hl7', input.job_id, input.payload FROM input JOIN message USING (id) ORDER BY input.ord RETURNING id
        )
-       SELECT message.id${this.relay ? '' : `, pg_notify('outbox', '')`} FROM message`,
+       SELECT message.id FROM message`,
       values: [
         col('id'), col('controlId'), col('messageType'), col('event'), col('raw'), col('jobId'), col('payload'),
         this.config.TRUST_ODS, queueFor('forward-hl7', this.config.TRUST_ODS),
       ],
     });
-    if (inserted.length > 0) this.wakeRelay();
+    // Relayed by this process (woken here rather than by a NOTIFY per batch: see quietOutboxSql);
+    // the relays' periodic sweep still moves anything a crash left behind.
+    if (inserted.length > 0) this.relay?.wake([queueFor('forward-hl7', this.config.TRUST_ODS)]);
     const stored = new Set(inserted.map((r) => r.id));
     return batch.map((m) => stored.has(m.id));
-  }
-
-  /**
-   * The new jobs are moved to BullMQ by this process's own outbox relay, woken at most once per
-   * RELAY_WAKE_MS rather than by a NOTIFY per message: a NOTIFY takes a cluster-wide lock from
-   * before the commit until after it (so notifying transactions commit one at a time, each with its
-   * own WAL flush), and it wakes every relay of every process to run a transaction of its own.
-   * The relays' periodic sweep still moves anything a crash left behind.
-   */
-  private wakeRelay(): void {
-    if (this.relayTimer || !this.relay) return;
-    this.relayTimer = setTimeout(() => {
-      this.relayTimer = undefined;
-      void this.relay!.drain();
-    }, RELAY_WAKE_MS);
-    this.relayTimer.unref();
   }
 
   private toEvent(id: string, siu: SiuMessage, clinic: { tfc: string; appointmentType: 'NEW' | 'FUP'; minAgeYears?: number; maxAgeYears?: number; sex?: 'M' | 'F' }): SlotEventDto {

@@ -5,7 +5,8 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source';
-import { enqueue, enqueueMany } from './outbox';
+import { MetricsService, QueueService } from '@app/platform';
+import { OutboxRelay, enqueue, enqueueMany, quietOutboxSql } from './outbox';
 import { createTestDatabase, TestDatabase } from './testing';
 
 let db: TestDatabase;
@@ -59,4 +60,44 @@ it('enqueueMany stores the same rows as enqueue, and one commit wakes the relays
   await until(() => heard.length >= 3);
   // First transaction: two statements, two notifications; the bulk insert: one.
   expect(heard).toEqual(['sms-outbound', 'slot-matching', 'slot-matching,sms-outbound,trust-writeback-RQM']);
+});
+
+it('a quiet transaction and an insert that writes no rows wake nobody; the next transaction notifies as before', async () => {
+  heard.length = 0;
+  await ds.transaction(async (tx) => {
+    await tx.query(`SELECT ${quietOutboxSql}`);
+    await enqueue(tx, 'send-sms', { smsId: 'quiet' });
+  });
+  // An insert whose SELECT finds nothing (as the intake's ON CONFLICT DO NOTHING can): no rows, no NOTIFY.
+  await ds.query(`INSERT INTO outbox (queue, job_name, job_id, payload) SELECT queue, job_name, job_id, payload FROM outbox WHERE false`);
+  // The setting was the quiet transaction's own: this one notifies.
+  await enqueue(ds.manager, 'send-sms', { smsId: 'loud' });
+  await until(() => heard.length >= 1);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(heard).toEqual(['sms-outbound']);
+  const quiet = await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_id = 'sms-quiet'`);
+  expect(quiet[0].n).toBe(1);
+});
+
+it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for the sweep', async () => {
+  const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const relay = new OutboxRelay(ds, queues, new MetricsService('test'));
+  try {
+    // Everything earlier published first, so the pass woken below has only the quiet row to move.
+    await relay.drain();
+    await ds.transaction(async (tx) => {
+      await tx.query(`SELECT ${quietOutboxSql}`);
+      await enqueue(tx, 'send-sms', { smsId: 'woken' });
+    });
+    relay.wake(['sms-outbound']);
+    // Well inside the 2 s sweep, which never started here (no onApplicationBootstrap).
+    await new Promise((r) => setTimeout(r, 300));
+    const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-woken'`);
+    expect(row.published_at).not.toBeNull();
+    expect(await queues.queue('sms-outbound').getJob('sms-woken')).toBeDefined();
+  } finally {
+    await queues.queue('sms-outbound').remove('sms-woken').catch(() => undefined);
+    await relay.onApplicationShutdown();
+    await queues.onApplicationShutdown();
+  }
 });

@@ -66,6 +66,14 @@ export async function enqueueMany(tx: Queryable, jobs: Array<{ [N in JobName]: {
   );
 }
 
+/**
+ * An expression that, evaluated in a transaction (`SELECT ${quietOutboxSql}`, or in a CTE of a
+ * single-statement transaction), makes that transaction's outbox inserts notify nobody
+ * (migration 1764500000000): for a hot path whose own process relays its rows, which then calls
+ * `OutboxRelay.wake` after the commit. Never for rows only another process could relay promptly.
+ */
+export const quietOutboxSql = `set_config('sx.outbox_notify', 'off', true)`;
+
 /** The trace context to put in a payload written by SQL (bulk inserts), as `enqueue` would. */
 export function outboxTraceparent(): string | null {
   return currentTraceparent() ?? null;
@@ -85,6 +93,8 @@ const BATCH = 500;
 const SWEEP_MS = 2000;
 /** A wake-up waits this long for the commits right behind it, so one drain moves them all. */
 const DEBOUNCE_MS = 5;
+/** How long an in-process wake-up (`wake`) gathers the commits behind it: one relay pass for a busy moment's rows. */
+const WAKE_MS = 20;
 const RETENTION_HOURS = 24;
 
 @Injectable()
@@ -95,7 +105,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private running = false;
   /** What the next pass must cover: every queue (`all`), these queues, or nothing pending. */
   private pending: 'all' | Set<string> | null = null;
-  private wake?: NodeJS.Timeout;
+  /** The pass a wake-up scheduled (a NOTIFY heard, or `wake`). */
+  private passTimer?: NodeJS.Timeout;
   private stopped = false;
   private lastCleanup = 0;
   private lastEpochCheck = 0;
@@ -115,7 +126,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.wake) clearTimeout(this.wake);
+    if (this.passTimer) clearTimeout(this.passTimer);
     await this.listener?.end().catch(() => undefined);
     while (this.running) await new Promise((r) => setTimeout(r, 20));
   }
@@ -159,15 +170,32 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     } else {
       this.request('all');
     }
-    if (!this.wake) this.wake = setTimeout(() => {
-      this.wake = undefined;
+    this.passSoon(DEBOUNCE_MS);
+  }
+
+  /** One relay pass for what has been requested, in `ms` (or with the pass already scheduled). */
+  private passSoon(ms: number): void {
+    if (this.passTimer) return;
+    this.passTimer = setTimeout(() => {
+      this.passTimer = undefined;
       void this.drain([]);
-    }, DEBOUNCE_MS);
+    }, ms);
   }
 
   private request(scope: 'all' | string[]): void {
     if (scope === 'all' || this.pending === 'all') this.pending = 'all';
     else this.pending = new Set([...(this.pending ?? []), ...scope]);
+  }
+
+  /**
+   * This process committed outbox rows without a NOTIFY (`quietOutboxSql`): relay them soon. The
+   * wake-ups of a busy moment fold into one pass every WAKE_MS, rather than a pass (and a
+   * transaction) per commit.
+   */
+  wake(queues: string[]): void {
+    if (this.stopped) return;
+    this.request(queues);
+    this.passSoon(WAKE_MS);
   }
 
   /**
