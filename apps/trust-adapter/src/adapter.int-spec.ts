@@ -6,7 +6,7 @@
  */
 import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { rowsToColumns } from '@app/contracts';
+import { queueFor, rowsToColumns } from '@app/contracts';
 import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain';
 import { bootstrapApp, loadConfig } from '@app/platform';
@@ -113,6 +113,23 @@ describe('HL7 in: every SIU kind, ACKed only once stored, acted on by the exchan
     expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'accepted'`, [controlIdOf(m)])).toBe(1);
     const slots = await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)]), (n) => n === 1);
     expect(slots).toBe(1);
+  });
+
+  it('the intake stores its forwarding jobs quietly (no NOTIFY, which serialises commits) and its own relay forwards them', async () => {
+    const listener = new Client({ connectionString: stores.db.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('LISTEN outbox');
+    try {
+      const m = siu();
+      expect((await mllp(m)).code).toBe('AA');
+      expect(await eventually(() => count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)]), (n) => n === 1)).toBe(1);
+      // The exchange's own writes (match jobs) still notify; the adapter's inbound queue never does.
+      expect(heard.filter((p) => p.split(',').includes(queueFor('forward-hl7', 'RQM')))).toEqual([]);
+    } finally {
+      await listener.end();
+    }
   });
 
   it.each([
