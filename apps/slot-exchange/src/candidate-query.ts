@@ -27,6 +27,12 @@ export interface CandidateQueryInput {
   distanceKnowable: boolean;
   window: number;
   after?: CandidateKey | null;
+  /**
+   * First waves of several slots of the specialty at once (`planBatchWaves`): anyone a slot of
+   * these trusts and sites could take (own trust, or ICS-wide consent and reach), with `slot`
+   * the batch's earliest start and no clinic constraints; the domain judges each row per slot.
+   */
+  batch?: { trusts: string[]; sites: string[] };
 }
 
 export interface CandidateRow extends Candidate {
@@ -53,6 +59,13 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
     keyset = `AND (e.priority_rank, e.breach_date, e.rtt_start, e.id) > ($10::smallint, $11::date, $12::date, $13::uuid)`;
   }
   const reach = i.distanceKnowable ? `OR e.max_travel_km IS NOT NULL` : '';
+  if (i.batch) {
+    values[2] = i.batch.trusts;
+    values[3] = i.batch.sites;
+  }
+  const trusts = i.batch
+    ? `(e.trust_ods = ANY ($3::text[]) OR (e.ics_wide_consent AND (e.any_site OR e.acceptable_sites && $4::text[] ${reach})))`
+    : `(e.trust_ods = $3 OR (e.ics_wide_consent AND (e.any_site OR $4 = ANY (e.acceptable_sites) ${reach})))`;
   const text = `
     SELECT e.id, e.patient_id, e.trust_ods, e.tfc, e.appointment_type, e.priority, e.priority_rank, e.rtt_start, e.breach_date,
            e.current_appointment_start, e.offer_consent, e.ics_wide_consent, e.any_site, e.acceptable_sites, e.max_travel_km,
@@ -61,7 +74,7 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
       JOIN patient p ON p.id = e.patient_id
      WHERE e.status = 'open' AND e.offer_consent AND NOT e.offer_held AND e.tfc = $1 AND e.appointment_type = $2
        AND p.mobile_status = 'valid' AND NOT p.sms_stopped
-       AND (e.trust_ods = $3 OR (e.ics_wide_consent AND (e.any_site OR $4 = ANY (e.acceptable_sites) ${reach})))
+       AND ${trusts}
        AND (e.current_appointment_start IS NULL OR e.current_appointment_start >= $5)
        AND ($7::text IS NULL OR p.sex = $7)
        AND ($8::date IS NULL OR p.birth_date <= $8)

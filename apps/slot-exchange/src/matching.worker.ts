@@ -8,12 +8,14 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@n
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, jobId, queueFor } from '@app/contracts';
 import {
-  Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
-  noCandidateRetryAt, noticeCutoff, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
+  BatchSlot, BatchWave, Candidate, Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
+  noCandidateRetryAt, noticeCutoff, planBatchWaves, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
-import { currentPolicy, endWave, enqueue, outboxInsertSql, outboxTraceparent, outboxValues, pgClientOf, wordingFor } from '@app/persistence';
+import {
+  currentPolicy, endWave, enqueue, enqueueMany, outboxInsertSql, outboxTraceparent, outboxValues, pgClientOf, wordingFor,
+} from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
-import { Job } from 'bullmq';
+import { DelayedError, Job } from 'bullmq';
 import { randomBytes, randomInt } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { CandidateKey, CandidateRow, readCandidatePages } from './candidate-query';
@@ -36,6 +38,22 @@ const SPARE_CANDIDATES = 5;
 const MAX_REFETCHES = 3;
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
+/** First waves made together for one specialty: at most this many slots in one transaction. */
+export const BATCH_MAX_SLOTS = 64;
+/** Rows per index page of a batch's candidate walk (the batch's slots share it out). */
+const BATCH_WINDOW = 128;
+/** At most this many pages per batch (2,048 rows): still a bounded walk. */
+const MAX_BATCH_PAGES = 16;
+/** A first-wave job whose specialty is being batched by another job looks again this much later (it is then usually done). */
+export const BUSY_RETRY_MS = 100;
+/** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
+const FIRST_WAVE_LOCK = 0x5157;
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+interface OfferRow {
+  slot_id: string; wave_id: string; expires_at: Date; priority: number;
+  entry_id: string; patient_id: string; rank: number; explanation: object; code: string; token: string; personalisation: Record<string, string>;
+}
 
 @Injectable()
 export class MatchingWorker implements OnApplicationBootstrap {
@@ -53,12 +71,21 @@ export class MatchingWorker implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.slotMatching, (job: Job) => this.process(job));
+    this.queues.worker(QueueName.slotMatching, (job: Job, token?: string) => this.process(job, token));
   }
 
-  async process(job: Job): Promise<JobOutcome> {
+  async process(job: Job, token?: string): Promise<JobOutcome> {
     switch (job.name) {
-      case 'match-slot': return this.match(job.data as JobPayloads['match-slot']);
+      case 'match-slot': {
+        const outcome = await this.match(job.data as JobPayloads['match-slot']);
+        // Another job holds the specialty's first waves: come back shortly (same job id) rather
+        // than hold a worker and a connection waiting on its lock.
+        if (outcome.status === 'retry' && token) {
+          await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
+          throw new DelayedError();
+        }
+        return outcome;
+      }
       case 'expire-wave': return this.expireWave(job.data as JobPayloads['expire-wave']);
       case 'close-slot': return this.closeSlot(job.data as JobPayloads['close-slot']);
       default: throw new Error(`no handler for ${job.name} on ${QueueName.slotMatching}`);
@@ -74,6 +101,17 @@ export class MatchingWorker implements OnApplicationBootstrap {
   async match({ slotId, round }: JobPayloads['match-slot']): Promise<JobOutcome> {
     const now = this.clock.now();
     const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
+      // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
+      // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
+      if (round === 1) {
+        const [k] = (await tx.query(
+          `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
+                  OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free
+             FROM slot s WHERE s.id = $1`,
+          [slotId, FIRST_WAVE_LOCK],
+        )) as Array<{ free: boolean }>;
+        if (k && !k.free) return { status: 'retry', reason: 'first waves of this specialty are being made' };
+      }
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
         `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
@@ -100,6 +138,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
         await enqueue(tx, 'match-slot', { slotId, round }, { runAt: step.until, jobIdSuffix: `at-${step.until.getTime()}` });
         return { status: 'done', reason: 'quiet hours: matched when they end' };
       }
+      if (round === 1) return this.firstWaves(tx, slot, policy, now, step.sendAt);
       const wave = await this.offerWave(tx, slot, policy, round, now, step.sendAt);
       // The slot's new round and state, and the job that follows (the wave's expiry, or a later
       // look when nobody was eligible), in one statement.
@@ -132,12 +171,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
     const expiresAt = waveExpiry(sendAt, freed.start, policy);
     let ranked = await this.rankedCandidates(tx, freed, policy, now, size + SPARE_CANDIDATES);
     if (ranked.length === 0) return null;
-    const words = wordingFor(this.ics, slot);
-    const ends = wordingFor(this.ics, { ...slot, start_at: expiresAt });
-    const linkBase = `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/`;
-    // When the SMS rate limit binds, the offers of slots nearest their cut-off are sent first.
-    const minutesToCutoff = Math.ceil((noticeCutoff(freed.start, policy).getTime() - now.getTime()) / MS_PER_MINUTE);
-    const priority = Math.min(MAX_PRIORITY, Math.max(1, minutesToCutoff));
+    const priority = smsPriority(freed, policy, now);
     const [wave] = await tx.query(
       `INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, $2, 'live', $3, $4, $5) RETURNING id`,
       [slot.id, round, policy.version, sendAt, expiresAt],
@@ -157,17 +191,8 @@ export class MatchingWorker implements OnApplicationBootstrap {
         next = selectWave(ranked, size - offered, passedOver);
       }
       if (next.length === 0) break;
-      const batch = next.map(({ candidate, explanation }) => {
-        passedOver.add(candidate.patientId);
-        const code = generateOfferCode(() => randomInt(0, 1 << 30) / (1 << 30));
-        const token = randomBytes(24).toString('base64url');
-        return {
-          entry_id: candidate.entryId, patient_id: candidate.patientId, rank: explanation.rank,
-          explanation: { ...explanation, policyVersion: policy.version }, code, token,
-          personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${linkBase}${token}` },
-        };
-      });
-      offered += await this.insertOffers(tx, slot.id, wave.id, policy.version, expiresAt, sendAt, priority, batch);
+      for (const { candidate } of next) passedOver.add(candidate.patientId);
+      offered += (await this.insertOffers(tx, policy.version, sendAt, this.offerRows(slot, wave.id, expiresAt, priority, policy.version, next))).length;
       if (offered >= size) break;
     }
     if (offered === 0) {
@@ -179,43 +204,176 @@ export class MatchingWorker implements OnApplicationBootstrap {
   }
 
   /**
+   * The first waves of every slot of this one's specialty that waits for its first wave (up to
+   * `BATCH_MAX_SLOTS`, nearest cut-off first), made together under the specialty's lock: one walk
+   * of the ranking index shared out by `planBatchWaves`, the waves and their offers in a few
+   * statements. Each slot ends as its own match job would have left it (round 1, offering or
+   * open with a later look), so that job finds its work done.
+   */
+  private async firstWaves(tx: EntityManager, own: SlotRecord, policy: MatchingPolicy, now: Date, sendAt: Date): Promise<JobOutcome> {
+    const size = effectiveWaveSize(policy);
+    // Slots another transaction holds (a withdrawal, their own job) are left to their own jobs.
+    const others = (await tx.query(
+      `SELECT * FROM slot WHERE status = 'open' AND cutoff_at > $1 AND tfc = $2 AND appointment_type = $3 AND match_round = 0 AND id <> $4
+        ORDER BY cutoff_at, id LIMIT $5 FOR UPDATE SKIP LOCKED`,
+      [now, own.tfc, own.appointment_type, own.id, BATCH_MAX_SLOTS - 1],
+    )) as SlotRecord[];
+    // Same specialty, same policy; a slot whose step is not "offer now" is left to its own job.
+    const records = [own, ...others.filter((o) => planMatch(new Date(o.start_at), now, policy).kind === 'offer')];
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const slots: BatchSlot[] = records.map((r) => ({ slot: toFreedSlot(r), size }));
+    const { plan, rows } = await this.planFirstWaves(tx, slots, policy, now);
+    const made = new Map<string, { waveId: string; offered: Set<string> }>();
+    // Waves only for slots with someone to offer; the rest look again later, as a lone job would.
+    const withWaves = plan.filter((w) => w.wave.length > 0);
+    if (withWaves.length > 0) {
+      const waves = (await tx.query(
+        `INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at)
+         SELECT slot_id, 1, 'live', $2, $3, expires_at FROM jsonb_to_recordset($1::jsonb) AS x(slot_id uuid, expires_at timestamptz)
+         RETURNING id, slot_id`,
+        [JSON.stringify(withWaves.map((w) => ({ slot_id: w.slot.slotId, expires_at: waveExpiry(sendAt, w.slot.start, policy) }))), policy.version, sendAt],
+      )) as Array<{ id: string; slot_id: string }>;
+      for (const w of waves) made.set(w.slot_id, { waveId: w.id, offered: new Set() });
+    }
+    // A patient refused by the one-live-offer index or locked by a concurrent wave (a later round,
+    // another specialty) is passed over: the short waves are planned again without them.
+    const passedOver = new Set<string>();
+    let todo: BatchWave[] = withWaves;
+    for (let pass = 0; todo.length > 0 && pass <= MAX_REFETCHES; pass++) {
+      const batch = todo.flatMap((w) => {
+        const r = byId.get(w.slot.slotId)!;
+        const m = made.get(w.slot.slotId)!;
+        for (const c of w.wave) passedOver.add(c.candidate.patientId);
+        return this.offerRows(r, m.waveId, waveExpiry(sendAt, w.slot.start, policy), smsPriority(w.slot, policy, now), policy.version, w.wave);
+      });
+      const accepted = await this.insertOffers(tx, policy.version, sendAt, batch);
+      for (const a of accepted) made.get(a.slot_id)!.offered.add(a.patient_id);
+      if (accepted.length === batch.length) break;
+      const taken = new Set([...made.values()].flatMap((m) => [...m.offered]));
+      const refused = new Set([...passedOver].filter((p) => !taken.has(p)));
+      const short = withWaves
+        .map((w) => ({ slot: w.slot, size: size - made.get(w.slot.slotId)!.offered.size }))
+        .filter((s) => s.size > 0);
+      todo = planBatchWaves(short, rows, this.batchContext(rows, policy, now), new Set([...taken, ...refused])).filter((w) => w.wave.length > 0);
+    }
+    // Each slot's round, state and next job: its wave's expiry, or a later look when nobody was offered.
+    const jobs: Parameters<typeof enqueueMany>[1] = [];
+    const ids: string[] = [];
+    const states: string[] = [];
+    const empty: string[] = [];
+    for (const r of records) {
+      const m = made.get(r.id);
+      const offered = m?.offered.size ?? 0;
+      if (m && offered === 0) empty.push(m.waveId);
+      ids.push(r.id);
+      states.push(offered > 0 ? 'offering' : 'open');
+      if (m && offered > 0) {
+        jobs.push({ name: 'expire-wave', payload: { waveId: m.waveId }, opts: { runAt: waveExpiry(sendAt, new Date(r.start_at), policy) } });
+        this.metrics.counter('offers_created_total', 'Offers made', ['trust']).inc({ trust: r.trust_ods }, offered);
+      } else {
+        const retryAt = noCandidateRetryAt(new Date(r.start_at), now, policy);
+        if (retryAt) jobs.push({ name: 'match-slot', payload: { slotId: r.id, round: 2 }, opts: { runAt: retryAt } });
+      }
+    }
+    if (empty.length > 0) await tx.query(`DELETE FROM offer_wave WHERE id = ANY ($1::uuid[])`, [empty]);
+    await tx.query(
+      `UPDATE slot s SET match_round = 1, status = x.status FROM unnest($1::uuid[], $2::text[]) AS x(id, status) WHERE s.id = x.id`,
+      [ids, states],
+    );
+    await enqueueMany(tx, jobs);
+    const mine = made.get(own.id)?.offered.size ?? 0;
+    const batchNote = records.length > 1 ? ` (first waves for ${records.length} slots of the specialty)` : '';
+    return { status: 'done', reason: (mine > 0 ? `offered to ${mine}` : 'no eligible patient yet') + batchNote };
+  }
+
+  /**
+   * One walk of the ranking index for every trust and site of the batch, page by page until
+   * every slot's wave is full or the walk ends, and the plan it gives.
+   */
+  private async planFirstWaves(tx: EntityManager, slots: BatchSlot[], policy: MatchingPolicy, now: Date): Promise<{ plan: BatchWave[]; rows: CandidateRow[] }> {
+    const freed = slots.map((s) => s.slot);
+    const earliest = freed.reduce((a, b) => (b.start.getTime() < a.start.getTime() ? b : a));
+    // The SQL narrows by what every slot shares; clinic constraints, sites and dates are the domain's, per slot.
+    const probe: FreedSlot = { ...earliest, slotId: NIL_UUID, constraints: undefined };
+    const batch = { trusts: [...new Set(freed.map((s) => s.trustOds))], sites: [...new Set(freed.map((s) => s.siteOds))] };
+    const distanceKnowable = freed.some((s) => this.distances.knowable(s.siteOds));
+    return readCandidatePages(pgClientOf(tx), async (readPage) => {
+      const rows: CandidateRow[] = [];
+      let plan: BatchWave[] = [];
+      let after: CandidateKey | null = null;
+      for (let page = 0; page < MAX_BATCH_PAGES; page++) {
+        const pageRows = await readPage({ slot: probe, policy, distanceKnowable, window: BATCH_WINDOW, after, batch });
+        rows.push(...pageRows);
+        plan = planBatchWaves(slots, rows, this.batchContext(rows, policy, now));
+        if (!plan.some((w) => w.short) || pageRows.length < BATCH_WINDOW) break;
+        after = pageRows[pageRows.length - 1].key;
+      }
+      return { plan, rows };
+    });
+  }
+
+  private batchContext(rows: CandidateRow[], policy: MatchingPolicy, now: Date) {
+    const postcodes = new Map(rows.map((r) => [r.entryId, r.postcode]));
+    return {
+      now, policy,
+      distanceKmFor: (c: Candidate, slot: FreedSlot) =>
+        (this.distances.knowable(slot.siteOds) ? this.distances.km(postcodes.get(c.entryId) ?? null, slot.siteOds) : null),
+    };
+  }
+
+  /** The offer rows of one wave: each with its code, page token, explanation and SMS wording. */
+  private offerRows(slot: SlotRecord, waveId: string, expiresAt: Date, priority: number, policyVersion: number, wave: RankedCandidate[]): OfferRow[] {
+    const words = wordingFor(this.ics, slot);
+    const ends = wordingFor(this.ics, { ...slot, start_at: expiresAt });
+    const linkBase = `${this.config.OFFER_PAGE_BASE_URL.replace(/\/$/, '')}/o/`;
+    return wave.map(({ candidate, explanation }) => {
+      const code = generateOfferCode(() => randomInt(0, 1 << 30) / (1 << 30));
+      const token = randomBytes(24).toString('base64url');
+      return {
+        slot_id: slot.id, wave_id: waveId, expires_at: expiresAt, priority,
+        entry_id: candidate.entryId, patient_id: candidate.patientId, rank: explanation.rank,
+        explanation: { ...explanation, policyVersion }, code, token,
+        personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${linkBase}${token}` },
+      };
+    });
+  }
+
+  /**
    * One statement: the offers (a patient refused by the one-live-offer index, or already offered
    * this slot, is skipped), an offer SMS for each offer made (`queueSms`'s row, de-duplicated by
    * `offer-<offer id>`) and each SMS's `send-sms` outbox row (`enqueue`'s row, same job id and
    * payload). Each patient's row is locked first, skipping any that a concurrent wave holds: that
    * wave may be offering them, so this one moves down its list instead of waiting on the
    * one-live-offer index (waits that deadlocked when two waves took overlapping patients in two
-   * batches each). Returns how many offers were made.
+   * batches each). The rows may belong to several slots' waves. Returns the offers made.
    */
-  private async insertOffers(
-    tx: EntityManager, slotId: string, waveId: string, policyVersion: number, expiresAt: Date, sendAt: Date, priority: number,
-    batch: Array<{ entry_id: string; patient_id: string; rank: number; explanation: object; code: string; token: string; personalisation: Record<string, string> }>,
-  ): Promise<number> {
+  private async insertOffers(tx: EntityManager, policyVersion: number, sendAt: Date, batch: OfferRow[]): Promise<Array<{ slot_id: string; patient_id: string }>> {
+    if (batch.length === 0) return [];
     const traceparent = outboxTraceparent();
-    const made = (await tx.query(
+    return (await tx.query(
       `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb)
-           AS x(entry_id uuid, patient_id uuid, rank int, explanation jsonb, code text, token text, personalisation jsonb)
+           AS x(slot_id uuid, wave_id uuid, expires_at timestamptz, priority int,
+                entry_id uuid, patient_id uuid, rank int, explanation jsonb, code text, token text, personalisation jsonb)
        ), free AS (
          SELECT id FROM patient WHERE id IN (SELECT patient_id FROM input) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
        ), made AS (
          INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
-         SELECT $2, $3, entry_id, patient_id, rank, explanation, $4, code, token, 'live', $5 FROM input WHERE patient_id IN (SELECT id FROM free)
-         ON CONFLICT DO NOTHING RETURNING id, entry_id, patient_id
+         SELECT slot_id, wave_id, entry_id, patient_id, rank, explanation, $2, code, token, 'live', expires_at FROM input WHERE patient_id IN (SELECT id FROM free)
+         ON CONFLICT DO NOTHING RETURNING id, slot_id, entry_id, patient_id
        ), sms AS (
          INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
          SELECT made.patient_id, made.id, 'offer', input.personalisation, 'offer-' || made.id, 'queued'
-           FROM made JOIN input ON input.entry_id = made.entry_id
-         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+           FROM made JOIN input ON input.entry_id = made.entry_id AND input.slot_id = made.slot_id
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, offer_id
        ), jobs AS (
          INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
-         SELECT $6, 'send-sms', $7 || sms.id, jsonb_build_object('smsId', sms.id) || CASE WHEN $8::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('traceparent', $8::text) END, $9, $10
-           FROM sms
+         SELECT $3, 'send-sms', $4 || sms.id, jsonb_build_object('smsId', sms.id) || CASE WHEN $5::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('traceparent', $5::text) END, $6, input.priority
+           FROM sms JOIN made ON made.id = sms.offer_id JOIN input ON input.entry_id = made.entry_id AND input.slot_id = made.slot_id
        )
-       SELECT count(*)::int AS n FROM made`,
-      [JSON.stringify(batch), slotId, waveId, policyVersion, expiresAt, queueFor('send-sms'), jobId('send-sms', { smsId: '' }), traceparent, sendAt, priority],
-    )) as Array<{ n: number }>;
-    return made[0]?.n ?? 0;
+       SELECT slot_id, patient_id FROM made`,
+      [JSON.stringify(batch), policyVersion, queueFor('send-sms'), jobId('send-sms', { smsId: '' }), traceparent, sendAt],
+    )) as Array<{ slot_id: string; patient_id: string }>;
   }
 
   /**
@@ -274,6 +432,12 @@ export class MatchingWorker implements OnApplicationBootstrap {
     const rows = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
     return rows[0];
   }
+}
+
+/** When the SMS rate limit binds, the offers of slots nearest their cut-off are sent first. */
+function smsPriority(slot: FreedSlot, policy: MatchingPolicy, now: Date): number {
+  const minutesToCutoff = Math.ceil((noticeCutoff(slot.start, policy).getTime() - now.getTime()) / MS_PER_MINUTE);
+  return Math.min(MAX_PRIORITY, Math.max(1, minutesToCutoff));
 }
 
 function toFreedSlot(slot: SlotRecord): FreedSlot {

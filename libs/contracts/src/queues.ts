@@ -81,5 +81,8 @@ export function queueFor(name: JobName, ods?: string): string {
   return q(ods);
 }
 
-/** Handlers report what they did; `skipped` means the work was already done or is moot. */
-export type JobOutcome = { status: 'done' | 'skipped'; reason?: string };
+/**
+ * Handlers report what they did; `skipped` means the work was already done or is moot; `retry`
+ * means another job holds what this one needs (the worker delivers it again shortly, same job id).
+ */
+export type JobOutcome = { status: 'done' | 'skipped' | 'retry'; reason?: string };

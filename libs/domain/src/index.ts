@@ -19,6 +19,7 @@ export * from './slot';
 export * from './eligibility';
 export * from './ranking';
 export * from './offer';
+export * from './batch-waves';
 export * from './acceptance';
 export * from './match-step';
 export * from './reply';

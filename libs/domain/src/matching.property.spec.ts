@@ -12,36 +12,13 @@ import { checkEligibility, EligibilityContext } from './eligibility';
 import { isInsideMinimumNotice } from './notice';
 import { selectWave } from './offer';
 import { effectiveWaveSize, MatchingPolicy } from './policy';
-import { breachDate, PRIORITIES } from './priority';
 import { compareCandidates, rankCandidates } from './ranking';
 import { FreedSlot } from './slot';
-import { aCandidate, aContext, aSlot, day, T0 } from './testing/factories';
+import { aCandidate, aContext, aSlot, T0 } from './testing/factories';
+import { candidateListArb, mostly } from './testing/arbitraries';
 import { Candidate } from './waiting-list';
 
-const mostly = <T>(usual: T, ...rare: T[]) => fc.oneof({ weight: 8, arbitrary: fc.constant(usual) }, { weight: 1, arbitrary: fc.constantFrom(...rare) });
-
-const candidateArb = (i: number) =>
-  fc.record({
-    // Few patients, several pathways each: the same person can be on two trusts' lists.
-    patient: fc.integer({ min: 0, max: 12 }),
-    trustOds: mostly('RQM', 'RYJ', 'RAS'),
-    tfc: mostly('330', '130'),
-    priority: fc.constantFrom(...PRIORITIES),
-    weeks: fc.integer({ min: 0, max: 40 }),
-    icsWideConsent: mostly(true, false),
-    acceptableSites: fc.oneof(fc.constant('ANY' as const), fc.subarray(['RQM01', 'RYJ02'])),
-    maxTravelKm: fc.option(fc.integer({ min: 1, max: 30 })),
-    status: mostly('open' as const, 'paused' as const),
-    offerConsent: mostly(true, false),
-    smsStopped: mostly(false, true),
-    sex: fc.constantFrom('M' as const, 'F' as const, null),
-    currentAppointmentStart: fc.option(fc.date({ min: day('2026-11-24'), max: day('2027-02-01'), noInvalidDate: true })),
-  }).map(({ patient, weeks, ...f }): Candidate => {
-    const rttStart = new Date(day('2026-01-05').getTime() + weeks * 7 * 86_400_000);
-    return aCandidate({ ...f, entryId: `e${String(i).padStart(3, '0')}`, patientId: `p${patient}`, rttStart, breachDate: breachDate(f.priority, rttStart) });
-  });
-
-const listArb = fc.integer({ min: 0, max: 30 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => candidateArb(i))));
+const listArb = candidateListArb(30);
 
 const slotArb = (i: number) =>
   fc.record({
