@@ -23,10 +23,13 @@ export interface PtlImportResult {
 }
 
 /**
- * Rows per batch to the exchange. Columnar batches are cheap to check and store, so larger ones
- * mean fewer round trips; two batches (one being read, one being applied) bound the memory.
+ * Rows per batch to the exchange. Columnar batches are cheap to check and store; up to
+ * `IN_FLIGHT` of them are applied at once (Postgres inserting one while it plans and the exchange
+ * reads the next, on two cores) while the next is read and checked here. Smaller batches keep the
+ * two sides overlapping for more of the file; memory holds at most IN_FLIGHT + 1 batches.
  */
-const BATCH = 5000;
+const BATCH = 2000;
+const IN_FLIGHT = 2;
 /** The response lists at most this many rejected rows in full; the count is always exact. */
 const MAX_LISTED_REJECTIONS = 10_000;
 
@@ -83,41 +86,59 @@ export class PtlService {
   async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
     const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
     let snapshotId: string | undefined;
+    // Started by the first batch sent (a file of rejected rows alone starts no snapshot), once.
+    let snapshotStarted: Promise<string> | undefined;
     let batch = emptyColumns();
-    // One batch is applied at the exchange while the next is read and checked here: the two sides
-    // work at once, and memory holds at most two batches.
-    let inFlight: Promise<void> = Promise.resolve();
     const send = async (columns: WaitingListColumns) => {
-      if (mode === 'snapshot' && !snapshotId) snapshotId = (await this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots')).snapshotId;
+      if (mode === 'snapshot') {
+        snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId);
+        snapshotId = await snapshotStarted;
+      }
       await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
       result.accepted += columns.rowNumber.length;
     };
+    // Batches being applied at the exchange, oldest first, each with the patients it updates.
+    const sending: Array<{ done: Promise<void>; patients: Set<string> }> = [];
     const flush = async () => {
-      await inFlight;
       if (batch.rowNumber.length === 0) return;
       const columns = batch;
       batch = emptyColumns();
-      inFlight = send(columns);
-      // Surfaced by the next flush (or the final one); never left unhandled meanwhile.
-      inFlight.catch(() => undefined);
+      // Two batches updating one patient at once could commit out of order (the earlier row's
+      // contact details winning over the later's) or deadlock on the patient rows: such a batch
+      // waits for the one before it. Batches never share a pathway (a repeat is rejected above).
+      const shares = (patients: Set<string>) => columns.nhsNumber.some((n) => patients.has(n));
+      while (sending.length >= IN_FLIGHT || sending.some((s) => shares(s.patients))) await (sending.shift() as { done: Promise<void> }).done;
+      const done = send(columns);
+      // Surfaced when awaited (above, or once the file is read); never left unhandled meanwhile.
+      done.catch(() => undefined);
+      sending.push({ done, patients: new Set(columns.nhsNumber) });
+    };
+    const drain = async () => {
+      while (sending.length > 0) await (sending.shift() as { done: Promise<void> }).done;
     };
     let rows = 0;
     let broken = false;
-    for await (const r of readPtlRows(body, this.clock.now())) {
-      rows++;
-      if (r.ok) {
-        pushRow(batch, r.rowNumber, r.row);
-        if (batch.rowNumber.length >= BATCH) await flush();
-        continue;
+    try {
+      for await (const r of readPtlRows(body, this.clock.now())) {
+        rows++;
+        if (r.ok) {
+          pushRow(batch, r.rowNumber, r.row);
+          if (batch.rowNumber.length >= BATCH) await flush();
+          continue;
+        }
+        result.rejected++;
+        broken ||= r.broken === true;
+        if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: r.rowNumber, reasons: r.reasons });
       }
-      result.rejected++;
-      broken ||= r.broken === true;
-      if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: r.rowNumber, reasons: r.reasons });
+      // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
+      if (rows === 0 && mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
+      await flush();
+      await drain();
+    } catch (e) {
+      // Answer only once nothing is still being applied, so the answer describes what is stored.
+      await Promise.allSettled(sending.map((s) => s.done));
+      throw e;
     }
-    // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
-    if (rows === 0 && mode === 'snapshot') throw new AppError('ptl_empty_snapshot', 'A snapshot with no rows would close every entry; send at least one row', 400);
-    await flush();
-    await inFlight;
     if (mode === 'snapshot' && snapshotId && !broken) {
       const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`);
       result.closed = done.closed;

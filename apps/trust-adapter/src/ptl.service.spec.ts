@@ -1,0 +1,94 @@
+/**
+ * The PTL import's traffic to the exchange, against a stand-in exchange that holds each batch
+ * until told: batches overlap (up to two applied at once, in file order), a batch naming a patient
+ * that a batch still being applied names waits for it, and a failed batch fails the import only
+ * once nothing is still being applied.
+ */
+import { WaitingListColumns } from '@app/contracts';
+import { syntheticNhsNumbers } from '@app/domain';
+import { Readable } from 'node:stream';
+import { AdapterConfig } from './config';
+import { ExchangeClient } from './exchange.client';
+import { PtlService } from './ptl.service';
+
+const NOW = new Date('2026-11-23T10:00:00Z');
+const HEADER = 'PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER';
+const numbers = syntheticNhsNumbers();
+/** Distinct patients, one a row number. */
+const NHS = [''].concat(Array.from({ length: 9_000 }, () => numbers.next().value as string));
+const line = (i: number, nhs = NHS[i]) => `PW${i},${nhs},1971-02-03,330,NEW,2026-06-01,P3,07700900${String(i % 1000).padStart(3, '0')}`;
+const file = (lines: string[]) => Readable.from([Buffer.from([HEADER, ...lines].join('\n') + '\n')]);
+
+/** An exchange whose batch calls wait until `release` is called for them. */
+class HeldExchange {
+  readonly batches: WaitingListColumns[] = [];
+  readonly held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
+  applying = 0;
+  mostApplying = 0;
+  async call<T>(_method: string, path: string, body?: { columns: WaitingListColumns }): Promise<T> {
+    if (path === '/waiting-list/snapshots') return { snapshotId: 'snap-1' } as T;
+    if (path.endsWith('/complete')) return { snapshotId: 'snap-1', closed: 0, deferred: 0 } as T;
+    this.batches.push(body!.columns);
+    this.applying++;
+    this.mostApplying = Math.max(this.mostApplying, this.applying);
+    try {
+      await new Promise<void>((release, fail) => this.held.push({ release, fail }));
+    } finally {
+      this.applying--;
+    }
+    return { applied: body!.columns.rowNumber.length } as T;
+  }
+}
+
+const service = (exchange: HeldExchange) => new PtlService(exchange as unknown as ExchangeClient, {} as AdapterConfig, { now: () => NOW });
+/** Lets the import run until it waits on the exchange. */
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+describe('PTL import: batches to the exchange', () => {
+  it('has two batches applied at once, sent in file order', async () => {
+    const exchange = new HeldExchange();
+    const done = service(exchange).import(file(Array.from({ length: 9_000 }, (_, i) => line(i + 1))), 'snapshot');
+    await settle();
+    // Two batches sent; the third is read and waits for a free place.
+    expect(exchange.batches).toHaveLength(2);
+    exchange.held[0].release();
+    await settle();
+    expect(exchange.batches).toHaveLength(3);
+    while (exchange.held.length < 5) {
+      exchange.held.forEach((h) => h.release());
+      await settle();
+    }
+    exchange.held.forEach((h) => h.release());
+    expect(await done).toMatchObject({ accepted: 9_000, rejected: 0 });
+    expect(exchange.mostApplying).toBe(2);
+    expect(exchange.batches.map((b) => b.rowNumber[0])).toEqual([1, 2_001, 4_001, 6_001, 8_001]);
+  });
+
+  it('sends a batch naming a patient of a batch still being applied only once that one is applied', async () => {
+    const exchange = new HeldExchange();
+    // Row 2,500 (second batch) is the patient of row 10 (first batch), on another pathway.
+    const lines = Array.from({ length: 4_500 }, (_, i) => (i + 1 === 2_500 ? line(i + 1, NHS[10]) : line(i + 1)));
+    const done = service(exchange).import(file(lines), 'delta');
+    await settle();
+    expect(exchange.batches).toHaveLength(1);
+    exchange.held[0].release();
+    await settle();
+    // The second batch goes, and the third (no patient in common) goes alongside it.
+    expect(exchange.batches).toHaveLength(3);
+    exchange.held.forEach((h) => h.release());
+    expect(await done).toMatchObject({ accepted: 4_500 });
+  });
+
+  it('fails when a batch is refused, answering only once the batch alongside it is applied', async () => {
+    const exchange = new HeldExchange();
+    let answered = false;
+    const done = service(exchange).import(file(Array.from({ length: 5_000 }, (_, i) => line(i + 1))), 'delta').finally(() => { answered = true; });
+    done.catch(() => undefined);
+    await settle();
+    exchange.held[0].fail(new Error('exchange answered 500'));
+    await settle();
+    expect(answered).toBe(false);
+    exchange.held[1].release();
+    await expect(done).rejects.toThrow('exchange answered 500');
+  });
+});
