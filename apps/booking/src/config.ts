@@ -6,14 +6,24 @@ export class BookingConfig extends PolicyConfig {
   override PORT = 3003;
 
   /**
-   * Patients' answers handled at once. In a storm most of them wait on a lock rather than use a
-   * core: a slot's simultaneous YES queue on its winner's slot lock (sampled in the acceptance-storm
-   * bench: about 6 of 16 claims waiting at any moment). 16 took the replies queue's wait
-   * (published → started) from 2–11 s to 0.6–1.4 s (p50) there on two shared cores.
+   * Reply jobs taken at once. They wait in memory for a batch (REPLIES_WRITERS) rather than each
+   * holding a connection, so more jobs in hand make bigger batches, not more database work.
    */
-  @IsInt() @Min(1) @Max(64)
-  REPLIES_CONCURRENCY = 16;
+  @IsInt() @Min(1) @Max(256)
+  REPLIES_CONCURRENCY = 64;
 
-  /** Room for REPLIES_CONCURRENCY claims, the write-back outcome worker (8), the relay and the reconciler without waiting on each other. */
+  /**
+   * Replies are decided in batches (replies.worker.ts `decideBatch`): at most this many batch
+   * transactions at once; the replies that arrive meanwhile wait and go together in the next one.
+   * With REPLIES_CONCURRENCY jobs taken at once, a storm's replies come in batches of dozens.
+   */
+  @IsInt() @Min(1) @Max(16)
+  REPLIES_WRITERS = 3;
+
+  /** Most replies decided in one transaction. */
+  @IsInt() @Min(1) @Max(1000)
+  REPLIES_BATCH_MAX = 64;
+
+  /** Room for the replies' connections (2 × REPLIES_WRITERS), the write-back outcome worker (8), the relay and the reconciler without waiting on each other. */
   override DATABASE_POOL_SIZE = 28;
 }

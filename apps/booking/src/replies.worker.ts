@@ -7,9 +7,9 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName } from '@app/contracts';
+import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
 import { Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
-import { claimSlot, endWave, inSlotTrace, queueSms, wordingFor, rows } from '@app/persistence';
+import { ClaimRequest, OutboxRelay, claimQueues, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, queueSmsMany, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -26,6 +26,31 @@ interface ReplyRecord {
   offer_id: string | null;
   offer_slot_id: string | null;
 }
+/** A YES with its code, read (and its reply row locked) in a batch with the committed state of its offer and slot. */
+interface BatchedYes {
+  id: string;
+  patient_id: string | null;
+  intent: string;
+  code: string | null;
+  processed_at: Date | null;
+  offer_id: string | null;
+  offer_status: string | null;
+  expires_at: Date | null;
+  entry_id: string | null;
+  wave_id: string | null;
+  offer_patient_id: string | null;
+  slot_id: string | null;
+  slot_status: string | null;
+  start_at: Date | null;
+  trust_ods: string | null;
+  site_ods: string | null;
+  tfc: string | null;
+  booking_status: string | null;
+}
+/** A slot and one of its offers, as they stand under both row locks. */
+interface LockedOffer { offer_id: string; status: string; expires_at: Date; slot_id: string; slot_status: string; start_at: Date; trace_context: string | null }
+interface Waiting { replyId: string; done: (o: JobOutcome) => void; fail: (e: unknown) => void }
+
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
 
 @Injectable()
@@ -40,13 +65,85 @@ export class RepliesWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     @Optional() private readonly config?: BookingConfig,
+    @Optional() private readonly relay?: OutboxRelay,
   ) {}
 
   onApplicationBootstrap(): void {
     this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']), { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY });
   }
 
-  async process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
+  /**
+   * One reply job. Replies that arrive together are decided together (`decideBatch`): while a
+   * batch is in flight the next replies wait and go in the next one, at most REPLIES_WRITERS
+   * batches at a time. In a storm most replies are a slot's simultaneous YES, which one at a time
+   * would queue on the winner's slot lock, each with its own commit; a batch decides them all in a
+   * handful of statements and one commit.
+   */
+  process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
+    return new Promise((done, fail) => {
+      this.waiting.push({ replyId, done, fail });
+      this.pump();
+    });
+  }
+
+  private waiting: Waiting[] = [];
+  private writing = 0;
+
+  private pump(): void {
+    const cfg = this.config ?? new BookingConfig();
+    while (this.writing < cfg.REPLIES_WRITERS && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, cfg.REPLIES_BATCH_MAX);
+      this.writing++;
+      void this.runBatch(batch).finally(() => {
+        this.writing--;
+        this.pump();
+      });
+    }
+  }
+
+  private async runBatch(batch: Waiting[]): Promise<void> {
+    let decided = new Map<string, JobOutcome>();
+    try {
+      decided = await this.decideBatch([...new Set(batch.map((w) => w.replyId))]);
+    } catch (e) {
+      // Nothing of the batch was written: each reply is decided on its own (a lost race, 23505, is
+      // answered there as a late YES).
+      this.logger.warn(`a batch of ${batch.length} repl(ies) is decided one by one (${(e as Error).message})`);
+    }
+    // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
+    const alone = new Map<string, Promise<JobOutcome>>();
+    for (const w of batch) {
+      const outcome = decided.get(w.replyId);
+      if (outcome) {
+        w.done(outcome);
+        continue;
+      }
+      let p = alone.get(w.replyId);
+      if (!p) alone.set(w.replyId, (p = this.alone(() => this.processOne(w.replyId))));
+      p.then(w.done, w.fail);
+    }
+    await Promise.allSettled([...alone.values()]);
+  }
+
+  private lone = 0;
+  private loneWaiting: Array<() => void> = [];
+
+  /** At most REPLIES_WRITERS replies decided alone at once too: the replies path never holds more than twice that many connections. */
+  private async alone<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.lone >= (this.config ?? new BookingConfig()).REPLIES_WRITERS) await new Promise<void>((r) => this.loneWaiting.push(r));
+    else this.lone++;
+    try {
+      return await fn();
+    } finally {
+      // Handed straight to the next waiter (which does not count itself again), or freed.
+      const next = this.loneWaiting.shift();
+      if (next) next();
+      else this.lone--;
+    }
+  }
+
+  /** One reply in its own transaction. */
+  async processOne(replyId: string): Promise<JobOutcome> {
     try {
       return await this.ds.transaction((tx) => this.handle(tx, replyId));
     } catch (e) {
@@ -57,6 +154,134 @@ export class RepliesWorker implements OnApplicationBootstrap {
       }
       throw e;
     }
+  }
+
+  /**
+   * YES replies with their code, many in one transaction, with the outcome each would have had
+   * alone: the first valid YES for a slot claims it, every other gets "no longer available" (once),
+   * a repeat YES of the winner a repeat of the confirmation once the PAS has confirmed.
+   * - The replies, their offers and slots are read in one statement (reply rows locked, in id order).
+   * - A YES whose outcome the committed state already decides (its offer no longer live, its slot
+   *   booked) is answered without taking the slot's lock: neither ever becomes live again.
+   * - The others lock their slots and offers in one statement (slot id order, each slot before its
+   *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
+   *   for one slot the first claims, and the others were superseded (and texted) by that claim.
+   * - All claims in one statement (`claimSlots`), all texts in one (`queueSmsMany`), all replies
+   *   marked in one. Outbox rows notify nobody: this process's relay is woken after the commit.
+   * Returns the outcome of each reply it decided; the rest are left to `processOne`.
+   */
+  async decideBatch(replyIds: string[]): Promise<Map<string, JobOutcome>> {
+    const quiet = this.relay !== undefined;
+    const queues = new Set<string>();
+    const result = await this.ds.transaction(async (tx) => {
+      const decided = new Map<string, JobOutcome>();
+      const replies: BatchedYes[] = await tx.query(
+        `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
+                o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status
+           FROM patient_reply r
+           LEFT JOIN LATERAL (
+             SELECT id, slot_id, status, expires_at, entry_id, wave_id, patient_id FROM offer
+              WHERE r.intent = 'yes' AND r.code IS NOT NULL AND patient_id = r.patient_id AND code = r.code
+              ORDER BY created_at DESC LIMIT 1
+           ) o ON true
+           LEFT JOIN slot s ON s.id = o.slot_id
+           LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
+          WHERE r.id = ANY($1::uuid[]) ORDER BY r.id FOR UPDATE OF r`,
+        [replyIds],
+      );
+      const now = this.clock.now();
+      const outcomes: Array<{ reply: BatchedYes; outcome: string }> = [];
+      const texts: Parameters<typeof queueSmsMany>[1] = [];
+      const toLock: BatchedYes[] = [];
+      for (const id of replyIds) if (!replies.some((r) => r.id === id)) decided.set(id, { status: 'skipped', reason: 'no such reply' });
+      for (const r of replies) {
+        if (r.processed_at) decided.set(r.id, { status: 'skipped', reason: 'already processed' });
+        else if (!r.offer_id || !r.patient_id) continue; // not a YES naming an offer: processOne
+        else if (r.offer_status !== 'live' || r.slot_status === 'booked') {
+          if (r.offer_status === 'accepted' && !r.booking_status) continue; // accepted without a booking read: processOne
+          outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, texts) });
+        } else toLock.push(r);
+      }
+
+      const claims: Array<ClaimRequest & { traceContext: string | null }> = [];
+      if (toLock.length > 0) {
+        const locked: LockedOffer[] = await tx.query(
+          `SELECT o.id AS offer_id, o.status, o.expires_at, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trace_context
+             FROM slot s JOIN offer o ON o.slot_id = s.id
+            WHERE o.id = ANY($1::uuid[]) ORDER BY s.id, o.id FOR UPDATE OF s, o`,
+          [[...new Set(toLock.map((r) => r.offer_id!))]],
+        );
+        const byOffer = new Map(locked.map((l) => [l.offer_id, l]));
+        /** Slot id → the offer this batch claims it for. */
+        const claimed = new Map<string, string>();
+        for (const r of toLock) {
+          const l = byOffer.get(r.offer_id!);
+          const winner = l && claimed.get(l.slot_id);
+          // The slot went to an earlier YES of this batch: a repeat of that same offer says nothing
+          // new yet (the booking is pending); another live offer was superseded and sent "no
+          // longer available" by the claim.
+          if (winner === r.offer_id || (winner && l?.status === 'live')) {
+            outcomes.push({ reply: r, outcome: winner === r.offer_id ? 'repeat-yes' : 'too-late' });
+            continue;
+          }
+          if (!l || l.status === 'accepted') continue; // accepted meanwhile by another transaction: processOne
+          const outcome = this.answer(r, l, null, now, texts);
+          if (outcome === 'claim') {
+            claimed.set(l.slot_id, r.offer_id!);
+            claims.push({
+              slotId: l.slot_id, offerId: r.offer_id!, entryId: r.entry_id!, patientId: r.offer_patient_id!, waveId: r.wave_id!,
+              owningTrustOds: r.trust_ods!, takenWording: wordingFor(this.ics, r as SlotForWording), traceContext: l.trace_context,
+            });
+            outcomes.push({ reply: r, outcome: 'claimed' });
+          } else outcomes.push({ reply: r, outcome });
+        }
+      }
+
+      if (claims.length > 0) {
+        await inSlotTraces('booking accept', claims.map((c) => ({ key: c.offerId, slotId: c.slotId, traceContext: c.traceContext })), async (traceparents) => {
+          const bookings = await claimSlots(tx, claims, { quiet, traceparents });
+          for (const c of claims) this.logger.log(`slot ${c.slotId} claimed by booking ${bookings.get(c.offerId)}`);
+        });
+        for (const q of claimQueues(claims)) queues.add(q);
+      }
+      if (texts.length > 0 && (await queueSmsMany(tx, texts, { quiet })) > 0) queues.add(queueFor('send-sms'));
+      if (outcomes.length > 0) {
+        // clock_timestamp(): the moment of the decision (see `handle`).
+        await tx.query(
+          `UPDATE patient_reply r SET processed_at = clock_timestamp(), outcome = u.outcome FROM unnest($1::uuid[], $2::text[]) AS u(id, outcome) WHERE r.id = u.id`,
+          [outcomes.map((o) => o.reply.id), outcomes.map((o) => o.outcome)],
+        );
+      }
+      for (const { reply, outcome } of outcomes) decided.set(reply.id, { status: 'done', reason: outcome });
+      return { decided, outcomes };
+    });
+    if (queues.size > 0) this.relay?.wake([...queues]);
+    for (const { reply, outcome } of result.outcomes) {
+      this.metrics.counter('patient_replies_total', 'Patient replies by intent and outcome', ['intent', 'outcome']).inc({ intent: reply.intent, outcome });
+    }
+    return result.decided;
+  }
+
+  /**
+   * The outcome of a YES on these facts (decideAcceptance): `claim` for the caller to make, or the
+   * answer, with its text added to `texts`.
+   */
+  private answer(
+    r: BatchedYes, facts: { status: string; expires_at: Date; slot_status: string; start_at: Date }, bookingStatus: string | null, now: Date,
+    texts: Parameters<typeof queueSmsMany>[1],
+  ): 'claim' | string {
+    const decision = decideAcceptance(
+      { offer: { status: facts.status, expiresAt: new Date(facts.expires_at) }, slot: { status: facts.slot_status, start: new Date(facts.start_at) }, booking: bookingStatus ? { status: bookingStatus } : undefined },
+      now, this.policy,
+    );
+    if (decision.kind === 'claim') return 'claim';
+    const words = wordingFor(this.ics, r as SlotForWording);
+    if (decision.kind === 'repeat') {
+      if (decision.resendConfirmation) texts.push({ patientId: r.offer_patient_id!, offerId: r.offer_id, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${r.id}` });
+      return 'repeat-yes';
+    }
+    texts.push({ patientId: r.offer_patient_id!, offerId: r.offer_id, kind: 'taken', personalisation: words, dedupeKey: `ended-${r.offer_id}` });
+    return 'too-late';
   }
 
   /** An offer that cannot reach its patient ends now, so the wave can move on without waiting for expiry. */

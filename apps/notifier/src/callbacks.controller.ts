@@ -12,10 +12,11 @@
  * (Notify retries a callback on 5xx; the Notify id makes the retry harmless). A 200 is only ever
  * answered once the text and its job are committed.
  */
-import { Body, Controller, HttpCode, HttpException, HttpStatus, Logger, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpException, HttpStatus, Logger, Optional, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { enqueue, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
+import { enqueue, OutboxRelay, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
+import { queueFor } from '@app/contracts';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { currentTraceparent, MetricsService, StaticBearerGuard } from '@app/platform';
 import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
@@ -67,6 +68,7 @@ export class ReceivedTextWriter {
   constructor(
     private readonly ds: DataSource,
     private readonly limits: { writers: number; batchMax: number; backlogMax: number },
+    private readonly relay?: OutboxRelay,
   ) {}
 
   /** True when this call stored the text, false when it was already stored (a repeat). */
@@ -95,7 +97,10 @@ export class ReceivedTextWriter {
 
   private async write(batch: Waiting[]): Promise<void> {
     try {
-      const stored = await this.ds.transaction((tx) => storeReceivedTexts(tx, batch.map((w) => w.text)));
+      // With a relay in this process the batch's jobs skip the outbox NOTIFY (a NOTIFY serialises
+      // commits cluster-wide) and this relay is woken for them instead; its sweep covers a crash.
+      const stored = await this.ds.transaction((tx) => storeReceivedTexts(tx, batch.map((w) => w.text), { quiet: this.relay !== undefined }));
+      if (stored.size > 0) this.relay?.wake([queueFor('process-reply')]);
       // A Notify id repeated inside one batch is stored once: the first caller is told so.
       for (const w of batch) {
         const first = stored.delete(w.text.externalId);
@@ -118,9 +123,10 @@ export class CallbacksController {
     @InjectDataSource() private readonly ds: DataSource,
     private readonly metrics: MetricsService,
     config: NotifierConfig,
+    @Optional() relay?: OutboxRelay,
   ) {
     callbackToken = config.NOTIFY_CALLBACK_TOKEN;
-    this.received = new ReceivedTextWriter(ds, { writers: config.CALLBACK_WRITERS, batchMax: config.CALLBACK_BATCH_MAX, backlogMax: config.CALLBACK_BACKLOG_MAX });
+    this.received = new ReceivedTextWriter(ds, { writers: config.CALLBACK_WRITERS, batchMax: config.CALLBACK_BATCH_MAX, backlogMax: config.CALLBACK_BACKLOG_MAX }, relay);
   }
 
   @Post('inbound')

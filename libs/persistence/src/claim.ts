@@ -7,6 +7,7 @@
 import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
 import { currentTraceparent } from '@app/platform';
 import { EntityManager } from 'typeorm';
+import { quietOutboxSql } from './outbox';
 
 type Tx = Pick<EntityManager, 'query'>;
 
@@ -42,47 +43,75 @@ export interface ClaimRequest {
  * as an outbox row. Returns the booking id.
  */
 export async function claimSlot(tx: Tx, c: ClaimRequest): Promise<string> {
-  const [row]: Array<{ booking_id: string | null }> = await tx.query(
-    `WITH entry AS (
-       UPDATE waiting_list_entry SET status = 'booked', updated_at = now() WHERE id = $3
-       RETURNING trust_ods, current_appointment_id, current_appointment_start
+  return (await claimSlots(tx, [c])).get(c.offerId)!;
+}
+
+/**
+ * Several winning YES (each for a different slot) as `claimSlot` does one, in one statement: a
+ * batch of replies costs one round trip for all its claims. With `quiet` the outbox rows notify
+ * nobody (`quietOutboxSql`): the caller wakes its own relay for `claimQueues` after the commit.
+ * `traceparents` (by offer id) puts a claim's jobs in its own trace rather than the caller's.
+ * Returns the booking id of each offer.
+ */
+export async function claimSlots(tx: Tx, claims: ClaimRequest[], opts: { quiet?: boolean; traceparents?: Map<string, string> } = {}): Promise<Map<string, string>> {
+  if (claims.length === 0) return new Map();
+  const col = <K extends keyof ClaimRequest>(k: K) => claims.map((c) => c[k]);
+  const trace = traceFields();
+  const rowsOut: Array<{ offer_id: string; booking_id: string }> = await tx.query(
+    `WITH input AS (
+       SELECT c.*${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::jsonb[], $8::text[], $9::jsonb[])
+           AS c(slot_id, offer_id, entry_id, patient_id, wave_id, owning_ods, taken, wb_queue, trace)
+     ), entry AS (
+       UPDATE waiting_list_entry e SET status = 'booked', updated_at = now() FROM input c WHERE e.id = c.entry_id
+       RETURNING e.id, e.trust_ods, e.current_appointment_id, e.current_appointment_start
      ), booking AS (
        INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods, previous_appointment_id, previous_appointment_start)
-       SELECT $1, $2, $3, $4, 'pending', $6, e.trust_ods, e.current_appointment_id, e.current_appointment_start FROM entry e
-       RETURNING id
+       SELECT c.slot_id, c.offer_id, c.entry_id, c.patient_id, 'pending', c.owning_ods, e.trust_ods, e.current_appointment_id, e.current_appointment_start
+         FROM input c JOIN entry e ON e.id = c.entry_id
+       RETURNING id, offer_id
      ), accepted AS (
-       UPDATE offer SET status = 'accepted', responded_at = now(), ended_at = now() WHERE id = $2
+       UPDATE offer o SET status = 'accepted', responded_at = now(), ended_at = now() FROM input c WHERE o.id = c.offer_id
      ), booked AS (
-       UPDATE slot SET status = 'booked' WHERE id = $1
+       UPDATE slot s SET status = 'booked' FROM input c WHERE s.id = c.slot_id
      ), wave AS (
-       UPDATE offer_wave SET status = 'ended', ended_at = now(), ended_reason = 'accepted' WHERE id = $5 AND status = 'live'
+       UPDATE offer_wave w SET status = 'ended', ended_at = now(), ended_reason = 'accepted' FROM input c WHERE w.id = c.wave_id AND w.status = 'live'
      ), others AS (
-       UPDATE offer SET status = 'superseded', ended_at = now() WHERE slot_id = $1 AND status = 'live' AND id <> $2
-       RETURNING id, patient_id
+       UPDATE offer o SET status = 'superseded', ended_at = now() FROM input c WHERE o.slot_id = c.slot_id AND o.status = 'live' AND o.id <> c.offer_id
+       RETURNING o.id, o.patient_id, c.taken, c.trace
      ), taken AS (
        INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
-       SELECT o.patient_id, o.id, 'taken', $7::jsonb, 'ended-' || o.id, 'queued' FROM others o
+       SELECT o.patient_id, o.id, 'taken', o.taken, 'ended-' || o.id, 'queued' FROM others o
        ON CONFLICT (dedupe_key) DO NOTHING
-       RETURNING id
+       RETURNING id, offer_id
      ), wb AS (
-       INSERT INTO writeback (booking_id, trust_ods, kind, status) SELECT b.id, $6, 'book', 'pending' FROM booking b
-       RETURNING id
+       INSERT INTO writeback (booking_id, trust_ods, kind, status) SELECT b.id, c.owning_ods, 'book', 'pending' FROM booking b JOIN input c ON c.offer_id = b.offer_id
+       RETURNING id, booking_id
      ), jobs AS (
        INSERT INTO outbox (queue, job_name, job_id, payload)
-       SELECT $8, 'send-sms', $9 || t.id, jsonb_build_object('smsId', t.id) || $12::jsonb FROM taken t
+       SELECT $10, 'send-sms', $11 || t.id, jsonb_build_object('smsId', t.id) || o.trace FROM taken t JOIN others o ON o.id = t.offer_id
        UNION ALL
-       SELECT $10, 'write-back', $11 || w.id, jsonb_build_object('writebackId', w.id) || $12::jsonb FROM wb w
+       SELECT c.wb_queue, 'write-back', $12 || w.id, jsonb_build_object('writebackId', w.id) || c.trace
+         FROM wb w JOIN booking b ON b.id = w.booking_id JOIN input c ON c.offer_id = b.offer_id
        RETURNING id
      )
-     SELECT (SELECT id FROM booking) AS booking_id, (SELECT count(*) FROM jobs) AS jobs`,
+     SELECT b.offer_id, b.id AS booking_id, (SELECT count(*) FROM jobs) AS jobs FROM booking b`,
     [
-      c.slotId, c.offerId, c.entryId, c.patientId, c.waveId, c.owningTrustOds, JSON.stringify(c.takenWording),
-      queueFor('send-sms'), jobIdPrefix('send-sms', 'smsId'), queueFor('write-back', c.owningTrustOds), jobIdPrefix('write-back', 'writebackId'),
-      traceFields(),
+      col('slotId'), col('offerId'), col('entryId'), col('patientId'), col('waveId'), col('owningTrustOds'),
+      claims.map((c) => JSON.stringify(c.takenWording)), claims.map((c) => queueFor('write-back', c.owningTrustOds)),
+      claims.map((c) => { const t = opts.traceparents?.get(c.offerId); return t ? JSON.stringify({ traceparent: t }) : trace; }),
+      queueFor('send-sms'), jobIdPrefix('send-sms', 'smsId'), jobIdPrefix('write-back', 'writebackId'),
     ],
   );
-  if (!row?.booking_id) throw new Error(`claim of slot ${c.slotId}: the pathway ${c.entryId} was not found`);
-  return row.booking_id;
+  const booked = new Map(rowsOut.map((r) => [r.offer_id, r.booking_id]));
+  const missing = claims.find((c) => !booked.has(c.offerId));
+  if (missing) throw new Error(`claim of slot ${missing.slotId}: the pathway ${missing.entryId} was not found`);
+  return booked;
+}
+
+/** The queues `claimSlots` writes outbox rows to (for the caller's relay wake-up). */
+export function claimQueues(claims: Array<Pick<ClaimRequest, 'owningTrustOds'>>): string[] {
+  return [...new Set([queueFor('send-sms'), ...claims.map((c) => queueFor('write-back', c.owningTrustOds))])];
 }
 
 export interface ReceivedText {
@@ -99,15 +128,17 @@ export interface ReceivedText {
 /**
  * Received texts, many in one statement: each stored once per Notify id with the patient its number
  * belongs to (the PTL's latest row for that number), and a `process-reply` job for each new one in
- * the outbox. Returns the external ids that were new (a repeat answers as a duplicate).
+ * the outbox. Returns the external ids that were new (a repeat answers as a duplicate). With
+ * `quiet` the jobs notify nobody (`quietOutboxSql`): the caller wakes its relay for `offer-replies`.
  */
-export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[]): Promise<Set<string>> {
+export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { quiet?: boolean } = {}): Promise<Set<string>> {
   // One row per Notify id (a callback repeated inside one batch is one text).
   texts = [...new Map(texts.map((t) => [t.externalId, t])).values()];
   if (texts.length === 0) return new Set();
   const stored: Array<{ external_id: string }> = await tx.query(
     `WITH input AS (
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(external_id, mobile, intent, code, traceparent, n)
+       SELECT t.*${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(external_id, mobile, intent, code, traceparent, n)
      ), inserted AS (
        INSERT INTO patient_reply (channel, external_id, patient_id, intent, code)
        SELECT 'sms', i.external_id,
