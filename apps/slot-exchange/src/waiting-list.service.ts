@@ -7,7 +7,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
-import { rows } from '@app/persistence';
+import { PgArrayElement, pgArray, rows } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
 
@@ -31,13 +31,14 @@ export class WaitingListService {
     const lastOfPatient = new Map<string, number>();
     for (const i of at) lastOfPatient.set(c.nhsNumber[i], i);
     const who = lastOfPatient.size === at.length ? at : [...lastOfPatient.values()];
-    const col = <T>(values: T[], rows: number[]) => rows.map((i) => values[i]);
-    const ranks = at.map((i) => priorityRank(c.priority[i] as Priority));
-    const breach = at.map((i) => breachDate(c.priority[i] as Priority, new Date(c.rttStart[i])).toISOString().slice(0, 10));
-    const anySite = at.map((i) => c.acceptableSites[i].includes('ANY'));
+    // Each column as one array literal (pgArray), not an array node-pg writes element by element.
+    const col = <T extends PgArrayElement>(values: T[], rows: number[]) => pgArray(rows.map((i) => values[i]));
+    const ranks = pgArray(at.map((i) => priorityRank(c.priority[i] as Priority)));
+    const breach = pgArray(at.map((i) => breachDate(c.priority[i] as Priority, new Date(c.rttStart[i])).toISOString().slice(0, 10)));
+    const anySite = pgArray(at.map((i) => c.acceptableSites[i].includes('ANY')));
     // Joined for the array parameter (site codes hold no ';', checked above); split again in SQL.
-    const sites = at.map((i) => c.acceptableSites[i].filter((s) => s !== 'ANY').join(';'));
-    const unavailable = at.map((i) => (c.unavailable[i].length === 0 ? '[]' : JSON.stringify(c.unavailable[i])));
+    const sites = pgArray(at.map((i) => c.acceptableSites[i].filter((s) => s !== 'ANY').join(';')));
+    const unavailable = pgArray(at.map((i) => (c.unavailable[i].length === 0 ? '[]' : JSON.stringify(c.unavailable[i]))));
     await this.ds.transaction(async (tx) => {
       // Array parameters unnested side by side: one statement per table, and Postgres parses no JSON per row.
       // The patients' ids come back from their upsert, so the entries need no join against the
@@ -86,7 +87,7 @@ export class WaitingListService {
            close_pending = false, updated_at = now()`,
         [
           trustOds, batch.mode === 'snapshot' ? batch.snapshotId : null,
-          col(c.pathwayId, at), at.map((i) => patientId.get(c.nhsNumber[i])), col(c.tfc, at), col(c.appointmentType, at), col(c.priority, at), ranks,
+          col(c.pathwayId, at), pgArray(at.map((i) => patientId.get(c.nhsNumber[i]))), col(c.tfc, at), col(c.appointmentType, at), col(c.priority, at), ranks,
           col(c.rttStart, at), breach, col(c.currentAppointmentStart, at), col(c.currentAppointmentId, at), col(c.offerConsent, at),
           col(c.icsWideConsent, at), anySite, sites, col(c.maxTravelKm, at), unavailable,
         ],

@@ -8,9 +8,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { SnapshotResult, WaitingListColumns } from '@app/contracts';
 import { Clock, PtlRow, PtlRowValidation, missingPtlColumns, ptlRowReader } from '@app/domain';
 import { AppError, CLOCK } from '@app/platform';
-import { parse } from 'csv-parse';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
+import { csvRecords, describeCsvError } from './csv-records';
 import { ExchangeClient } from './exchange.client';
 
 export interface PtlImportResult {
@@ -154,13 +154,12 @@ export type PtlRowResult =
   | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean };
 
 /**
- * csv-parse names the field of a stray quote by position when rows are arrays; say its header
- * name instead, as it did when rows were objects keyed by the header.
+ * A cell held for the whole file (the pathway ids, to find repeats) is copied when long: V8 keeps
+ * a long substring as a view of the string it was cut from, and the quick CSV path cuts cells from
+ * a whole chunk of the body, so one kept id would keep its chunk, and in time the whole file.
  */
-function namingColumn(message: string, header: string[] | undefined): string {
-  if (!header) return message;
-  return message.replace(/^(Invalid Opening Quote: a quote is found on field )(\d+)( at line )/, (_, before: string, i: string, after: string) =>
-    `${before}${JSON.stringify(header[Number(i)] ?? null)}${after}`);
+function ownCopy(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
 /**
@@ -169,44 +168,30 @@ function namingColumn(message: string, header: string[] | undefined): string {
  * AppError (400) before any row is yielded, so nothing is applied. A pathway listed twice is
  * ambiguous: the first row stands and later ones are rejected naming it. A file that breaks
  * part-way yields the rows before the break and then one `broken` rejection (a snapshot must then
- * close nothing: what follows the break was never seen).
+ * close nothing: what follows the break was never seen). Neither names what the file holds.
  */
 export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<PtlRowResult> {
   // Rows come as arrays of cells: the header is read once and each column's position (and
   // "today") worked out then, rather than every row becoming an object keyed by header name. The
-  // header is judged inside the parser, as it reaches it, so a bad header is reported even when
-  // the CSV breaks further on in the same chunk.
+  // header is judged as the reader reaches it, so a bad header is reported even when the CSV
+  // breaks further on in the same chunk.
   let headerProblem: string | null = null;
   let header: string[] | undefined;
   let judge: ((cells: readonly string[]) => PtlRowValidation) | undefined;
-  const csv = parse({
-    bom: true,
-    trim: true,
-    skip_empty_lines: true,
-    relax_column_count: true,
-    skip_records_with_error: false,
-    on_record: (cells: string[]) => {
-      if (judge !== undefined) return cells;
-      const missing = missingPtlColumns(cells);
-      if (missing.length) {
-        headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
-        throw new Error(headerProblem);
-      }
-      header = cells;
-      judge = ptlRowReader(cells, now, { timeZone: 'Europe/London' });
-      // The hook is only for the header, and csv-parse builds an info object for every record it
-      // passes through it: unhook (the parser reads its options per record; should a version not,
-      // the hook just passes rows on).
-      (csv.options as { on_record?: unknown }).on_record = undefined;
-      return null;
-    },
-  });
-  const parser = body.pipe(csv);
+  const onHeader = (cells: string[]) => {
+    const missing = missingPtlColumns(cells);
+    if (missing.length) {
+      headerProblem = `The PTL lacks required column${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+      throw new Error(headerProblem);
+    }
+    header = cells;
+    judge = ptlRowReader(cells, now, { timeZone: 'Europe/London' });
+  };
   // One small entry per pathway, even at 250,000 rows.
   const firstRowOf = new Map<string, number>();
   let rowNumber = 0;
   try {
-    for await (const cells of parser as AsyncIterable<string[]>) {
+    for await (const cells of csvRecords(body, onHeader)) {
       rowNumber++;
       const v = (judge as (cells: readonly string[]) => PtlRowValidation)(cells);
       if (!v.ok) {
@@ -218,15 +203,12 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
         yield { ok: false, rowNumber, reasons: [`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`] };
         continue;
       }
-      firstRowOf.set(v.row.pathwayId, rowNumber);
+      firstRowOf.set(ownCopy(v.row.pathwayId), rowNumber);
       yield { ok: true, rowNumber, row: v.row };
     }
   } catch (e) {
     if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
-    if (rowNumber === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${namingColumn((e as Error).message, header)}`, 400);
-    yield { ok: false, rowNumber: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${namingColumn((e as Error).message, header)}`], broken: true };
-  } finally {
-    // Stop reading the request if we gave up early.
-    parser.destroy();
+    if (rowNumber === 0) throw new AppError('ptl_not_csv', `The body is not a readable CSV file: ${describeCsvError(e, header)}`, 400);
+    yield { ok: false, rowNumber: rowNumber + 1, reasons: [`the CSV cannot be read from here on: ${describeCsvError(e, header)}`], broken: true };
   }
 }

@@ -10,3 +10,4 @@ export * from './claim';
 export * from './policy-store';
 export * from './slot-trace';
 export * from './state-metrics';
+export * from './pg-array';
