@@ -78,4 +78,104 @@ describe('GroupCommit', () => {
     const gc = new GroupCommit<number, string>({ store: async (items) => (items.length > 1 ? ['only one'] : ['ok']), concurrency: 1, maxItems: 100, maxBytes: 1e9, size: () => 1 });
     expect(await Promise.all([gc.submit(1), gc.submit(2)])).toEqual(['ok', 'ok']);
   });
+
+  describe('with lingerMs (senders that each wait for their answer)', () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** Four callers in step: submitted together, committed together, so four are expected from now on. */
+    async function inStep(lingerMs: number, peakWindowMs?: number) {
+      const f = fakeStore();
+      const gc = new GroupCommit<number, string>({ store: f.store, concurrency: 2, maxItems: 100, maxBytes: 1e9, size: () => 1, lingerMs, peakWindowMs });
+      const first = [1, 2, 3, 4].map((i) => gc.submit(i));
+      await turn();
+      expect(f.batches).toEqual([[1, 2, 3, 4]]);
+      await f.commitAll();
+      await Promise.all(first);
+      expect(gc.expected).toBe(4);
+      return { f, gc };
+    }
+
+    it('an idle batch waits for as many callers as were outstanding at once lately, then goes at once', async () => {
+      const { f, gc } = await inStep(10_000);
+      const next = [gc.submit(5)];
+      await turn();
+      next.push(gc.submit(6), gc.submit(7));
+      await turn();
+      await turn();
+      expect(f.batches).toHaveLength(1); // three of the four back: still gathering
+      next.push(gc.submit(8));
+      await turn();
+      expect(f.batches[1]).toEqual([5, 6, 7, 8]); // the fourth: no need to wait out the linger
+      await f.commitAll();
+      expect(await Promise.all(next)).toEqual([5, 6, 7, 8].map((i) => `stored ${i}`));
+    });
+
+    it('waits no longer than lingerMs for callers that do not come', async () => {
+      const { f, gc } = await inStep(30);
+      const t0 = Date.now();
+      const late = gc.submit(5);
+      await turn();
+      expect(f.batches).toHaveLength(1);
+      while (f.batches.length < 2) await sleep(5);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(f.batches[1]).toEqual([5]);
+      await f.commitAll();
+      expect(await late).toBe('stored 5');
+    });
+
+    it('a lone sender is never held: one outstanding item is all that is expected of it', async () => {
+      const f = fakeStore();
+      const gc = new GroupCommit<number, string>({ store: f.store, concurrency: 2, maxItems: 100, maxBytes: 1e9, size: () => 1, lingerMs: 10_000 });
+      for (const i of [1, 2, 3]) {
+        const r = gc.submit(i);
+        await turn();
+        expect(f.batches.at(-1)).toEqual([i]);
+        await f.commitAll();
+        await r;
+      }
+    });
+
+    it('a straggler waits for the batch in flight and rejoins the others rather than committing alone beside it', async () => {
+      const { f, gc } = await inStep(20);
+      const a = [5, 6, 7].map((i) => gc.submit(i));
+      while (f.batches.length < 2) await sleep(5); // three of four: gone after the linger
+      expect(f.batches[1]).toEqual([5, 6, 7]);
+      const straggler = gc.submit(8);
+      await sleep(60);
+      expect(f.batches).toHaveLength(2); // not beside [5, 6, 7], though a slot is free
+      f.commits.shift()!(); // [5, 6, 7] commits; its senders come back
+      await Promise.all(a);
+      const b = [9, 10, 11].map((i) => gc.submit(i));
+      await turn();
+      expect(f.batches[2]).toEqual([8, 9, 10, 11]); // all four in step again
+      await f.commitAll();
+      expect(await Promise.all([straggler, ...b])).toEqual([8, 9, 10, 11].map((i) => `stored ${i}`));
+    });
+
+    it('still runs a second batch beside the first once more items wait than it holds', async () => {
+      const { f, gc } = await inStep(10_000);
+      const all = [5, 6, 7, 8].map((i) => gc.submit(i));
+      await turn();
+      expect(f.batches[1]).toEqual([5, 6, 7, 8]);
+      all.push(...[9, 10, 11, 12].map((i) => gc.submit(i)));
+      await turn();
+      expect(f.batches).toHaveLength(2); // four beside four: they wait to go together
+      all.push(gc.submit(13));
+      await turn();
+      expect(f.batches[2]).toEqual([9, 10, 11, 12, 13]);
+      await f.commitAll();
+      expect(await Promise.all(all)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13].map((i) => `stored ${i}`));
+    });
+
+    it('forgets an old peak: after a quiet spell a single item goes at once', async () => {
+      const { f, gc } = await inStep(10_000, 20);
+      await sleep(50);
+      expect(gc.expected).toBe(1);
+      const r = gc.submit(5);
+      await turn();
+      expect(f.batches[1]).toEqual([5]);
+      await f.commitAll();
+      await r;
+    });
+  });
 });

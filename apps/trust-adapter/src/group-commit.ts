@@ -3,12 +3,20 @@
  * together, by one statement and one commit, instead of queueing for a commit each.
  *
  * Every submitted item waits for the commit of the batch it is in, so a caller that answers only
- * after `submit()` resolves (the intake's AA) still answers only after its own row is durable. No
- * timer delays a message: a batch leaves at the end of the event-loop turn it started in (so
- * frames read from several sockets in one turn go together), or, when `concurrency` batches are
- * already in flight, as soon as one of them commits, taking whatever has gathered meanwhile. An
- * idle adapter therefore stores a lone message as quickly as before; a busy one pays one commit
- * for many messages.
+ * after `submit()` resolves (the intake's AA) still answers only after its own row is durable. A
+ * batch leaves at the end of the event-loop turn it started in (so frames read from several
+ * sockets in one turn go together), or, when `concurrency` batches are already in flight, as soon
+ * as one of them commits, taking whatever has gathered meanwhile.
+ *
+ * With `lingerMs`, a batch may also wait a little for callers it has reason to expect. Senders
+ * that each wait for their answer before sending again (MLLP) come back one by one after a
+ * commit; going at once with the first of them would split them over several commits, which then
+ * stay split (each group comes back while the other commits), paying a commit, a round trip and
+ * a WAL flush per one or two messages. So: with nothing in flight, a batch waits until as many
+ * items are waiting as were outstanding at once recently (the number of callers in step), but no
+ * longer than `lingerMs`; with a batch in flight, another leaves only once more items wait than
+ * that batch holds (otherwise they go together when it commits, which rejoins split groups). A
+ * lone sender is never held (one outstanding item is all it is expected to have).
  *
  * A batch that fails is retried item by item, so one item the database refuses fails alone and
  * its neighbours are stored (or fail) on their own merits.
@@ -23,6 +31,10 @@ export interface GroupCommitOptions<I, R> {
   /** Most bytes (per `size`) in one batch; a single larger item still goes, alone. */
   maxBytes: number;
   size: (item: I) => number;
+  /** Longest an idle group commit holds a batch for the callers it expects (see above); default 0: never. */
+  lingerMs?: number;
+  /** How long a peak of outstanding items counts as "recent" (default 500 ms). */
+  peakWindowMs?: number;
 }
 
 interface Waiting<I, R> {
@@ -34,7 +46,12 @@ interface Waiting<I, R> {
 export class GroupCommit<I, R> {
   private waiting: Array<Waiting<I, R>> = [];
   private inFlight = 0;
+  private inFlightItems = 0;
   private scheduled = false;
+  /** Most items outstanding at once in the current and the previous peak window. */
+  private peak = { current: 0, previous: 0, since: 0 };
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerOver = false;
 
   constructor(private readonly opts: GroupCommitOptions<I, R>) {}
 
@@ -42,6 +59,7 @@ export class GroupCommit<I, R> {
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
+      if (this.opts.lingerMs) this.notePeak(this.waiting.length + this.inFlightItems);
       if (!this.scheduled && this.inFlight < this.opts.concurrency) {
         this.scheduled = true;
         setImmediate(() => {
@@ -57,15 +75,54 @@ export class GroupCommit<I, R> {
     return { waiting: this.waiting.length, inFlight: this.inFlight };
   }
 
+  /** How many items a batch expects to gather: the most outstanding at once lately (at least 1). */
+  get expected(): number {
+    this.notePeak(0);
+    return Math.max(1, this.peak.current, this.peak.previous);
+  }
+
+  private notePeak(outstanding: number): void {
+    const now = Date.now();
+    const window = this.opts.peakWindowMs ?? 500;
+    if (now - this.peak.since >= window) {
+      // A window with no activity at all ends the peak outright rather than carrying it on.
+      this.peak = { current: 0, previous: now - this.peak.since >= 2 * window ? 0 : this.peak.current, since: now };
+    }
+    if (outstanding > this.peak.current) this.peak.current = outstanding;
+  }
+
   private launch(): void {
-    while (this.inFlight < this.opts.concurrency && this.waiting.length > 0) {
+    while (this.inFlight < this.opts.concurrency && this.waiting.length > 0 && this.mayLeave()) {
       const batch = this.take();
       this.inFlight++;
+      this.inFlightItems += batch.length;
       void this.run(batch).finally(() => {
         this.inFlight--;
+        this.inFlightItems -= batch.length;
         this.launch();
       });
     }
+  }
+
+  /** Whether the waiting items should go now (always, without `lingerMs`). */
+  private mayLeave(): boolean {
+    const linger = this.opts.lingerMs ?? 0;
+    if (linger > 0 && this.waiting.length < this.opts.maxItems) {
+      if (this.inFlight > 0) return this.waiting.length > this.inFlightItems;
+      if (!this.lingerOver && this.waiting.length < this.expected) {
+        // Idle but short of the callers in step: wait for them, at most `lingerMs` from now.
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = undefined;
+          this.lingerOver = true;
+          this.launch();
+        }, linger);
+        return false;
+      }
+    }
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.lingerOver = false;
+    return true;
   }
 
   private take(): Array<Waiting<I, R>> {

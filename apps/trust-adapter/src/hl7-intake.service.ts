@@ -34,8 +34,12 @@ interface AcceptedMessage {
   payload: string;
 }
 
-/** Accepted messages stored by one statement at most, and batches in flight at once (see GroupCommit). */
-const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2 };
+/**
+ * Accepted messages stored by one statement at most, batches in flight at once, and how long an
+ * idle batch may wait for the other senders in step (see GroupCommit): with 4 senders waiting for
+ * their ACKs, 4 messages a commit rather than 1-2, so a third of the commits, WAL flushes and round trips.
+ */
+const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2, lingerMs: 2 };
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
 
