@@ -10,6 +10,7 @@ import { jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { RepliesWorker } from '../../apps/booking/src/replies.worker';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
@@ -132,6 +133,92 @@ describe('a slot is booked at most once', () => {
       ds.query(`INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RYJ')`, [slotId, o.id, o.entry_id, o.patient_id]);
     await insert(offers[0]);
     await expect(insert(offers[1])).rejects.toMatchObject({ code: '23505' });
+  });
+});
+
+describe('replies decided together (a batch)', () => {
+  /** A slot offered to `n` new patients; their live offers. */
+  async function offeredSlot(w: ReturnType<typeof workers>, tfc: string, n = 3): Promise<{ slotId: string; offers: Array<{ id: string; patient_id: string; code: string }> }> {
+    await w.list.applyBatch('RYJ', { mode: 'delta', rows: Array.from({ length: n }, () => row({ tfc })) });
+    const slotId = (await releaseSlot(w.events, 90, tfc))!;
+    await w.matcher.match({ slotId, round: 1 });
+    const offers = await ds.query(`SELECT id, patient_id, code FROM offer WHERE slot_id = $1 AND status = 'live' ORDER BY id`, [slotId]);
+    expect(offers).toHaveLength(n);
+    return { slotId, offers };
+  }
+
+  it('decides every YES for one slot and a repeat of one in one transaction: one claim, each loser told once, nobody booked twice', async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '120');
+    const ids = await Promise.all(offers.map((o, i) => yesFrom(o.patient_id, o.code, `batch-${i}-${Date.now()}`)));
+    // The first patient says YES twice.
+    ids.push(await yesFrom(offers[0].patient_id, offers[0].code, `batch-again-${Date.now()}`));
+    const decided = await w.replies.decideBatch(ids);
+    expect(ids.map((id) => decided.get(id)?.status)).toEqual(['done', 'done', 'done', 'done']);
+    const reasons = ids.map((id) => decided.get(id)!.reason);
+    expect(reasons.filter((r) => r === 'claimed')).toHaveLength(1);
+    // The winner's second YES repeats (nothing new to say while the PAS has not confirmed); the rest lost.
+    const [winner] = await ds.query(`SELECT offer_id, patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    const repeats = reasons.filter((r) => r === 'repeat-yes').length;
+    expect(repeats).toBe(winner.patient_id === offers[0].patient_id ? 1 : 0);
+    expect(reasons.filter((r) => r === 'too-late')).toHaveLength(3 - repeats);
+    expect((await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId]))).toHaveLength(1);
+    const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [offers.map((o) => o.id)]);
+    expect(taken.map((t: { offer_id: string }) => t.offer_id).sort()).toEqual(offers.map((o) => o.id).filter((id) => id !== winner.offer_id).sort());
+    // The booking, the losers' texts and every reply's outcome committed together.
+    const txids = await ds.query(
+      `SELECT xmin::text AS x FROM patient_reply WHERE id = ANY($1::uuid[]) UNION SELECT xmin::text FROM booking WHERE slot_id = $2
+        UNION SELECT xmin::text FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($3::uuid[])`,
+      [ids, slotId, offers.map((o) => o.id)],
+    );
+    expect(txids).toHaveLength(1);
+    // Run again (a job delivered twice): nothing more.
+    const again = await w.replies.decideBatch(ids);
+    expect(ids.map((id) => again.get(id)?.reason)).toEqual(ids.map(() => 'already processed'));
+  });
+
+  it('answers a YES whose offer has already ended without waiting for the slot lock a claim in flight holds', async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '130', 2);
+    // The first YES claims; the other patient's offer is superseded (committed).
+    const first = await yesFrom(offers[0].patient_id, offers[0].code, `lock-a-${Date.now()}`);
+    expect((await w.replies.process({ replyId: first })).reason).toBe('claimed');
+    const loser = (await ds.query(`SELECT o.id, o.patient_id, o.code FROM offer o WHERE o.slot_id = $1 AND o.status = 'superseded'`, [slotId]))[0];
+    const reply = await yesFrom(loser.patient_id, loser.code, `lock-b-${Date.now()}`);
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      const outcome = await Promise.race([w.replies.process({ replyId: reply }), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
+      expect(outcome).toEqual({ status: 'done', reason: 'too-late' });
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+  });
+
+  it('writes its jobs without a NOTIFY and wakes its own relay for them instead', async () => {
+    const wake = jest.fn();
+    const w = workers();
+    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { offers } = await offeredSlot(w, '140');
+    const ids = await Promise.all(offers.map((o, i) => yesFrom(o.patient_id, o.code, `quiet-${i}-${Date.now()}`)));
+    const listener = new Client({ connectionString: db.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('LISTEN outbox');
+    try {
+      const decided = await replies.decideBatch(ids);
+      expect([...decided.values()].filter((o) => o.reason === 'claimed')).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toEqual([]);
+      expect(wake).toHaveBeenCalledTimes(1);
+      expect(wake.mock.calls[0][0].sort()).toEqual([queueFor('send-sms'), queueFor('write-back', 'RQM')].sort());
+    } finally {
+      await listener.end();
+    }
   });
 });
 

@@ -103,3 +103,28 @@ describe('a burst of received texts bigger than the pool and the backlog', () =>
     expect((await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'process-reply'`)).rows[0].n).toBe(CROWD);
   });
 });
+
+describe('a received text', () => {
+  it("is stored without a NOTIFY (which serialises commits cluster-wide) and its job relayed at once by the notifier's own relay", async () => {
+    const listener = new Client({ connectionString: stores.db.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('LISTEN outbox');
+    try {
+      const id = randomUUID();
+      const started = Date.now();
+      expect((await deliver(id, 0, { busy: 0, retryAfter: new Set() })).status).toBe(200);
+      const published = await until('the job published', async () => {
+        const { rows } = await pg.query(`SELECT o.published_at FROM outbox o JOIN patient_reply r ON o.job_id = 'reply-' || r.id WHERE r.external_id = $1`, [id]);
+        return rows[0]?.published_at ? true : undefined;
+      }, 10_000, 50);
+      expect(published).toBe(true);
+      // Woken in-process (tens of ms), not found by the 2 s sweep.
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(heard).toEqual([]);
+    } finally {
+      await listener.end();
+    }
+  });
+});

@@ -9,21 +9,33 @@ import { enqueue } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
 
+/**
+ * A write-back id as the adapters send it. Anything else is "not found" without asking Postgres:
+ * the queries compare `id` as a uuid (its primary-key index) rather than `id::text`, which would
+ * scan every write-back ever ordered, twice per booking.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function notFound(trustOds: string, id: string): AppError {
+  return new AppError('writeback_not_found', `No write-back ${id} for ${trustOds}`, 404);
+}
+
 @Injectable()
 export class WritebacksService {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
   async order(trustOds: string, id: string): Promise<WritebackOrder> {
+    if (!UUID.test(id)) throw notFound(trustOds, id);
     const rows = await this.ds.query(
       `SELECT w.id, w.kind, w.trust_ods, w.booking_id, w.attempts, w.status, w.pas_appointment_id AS w_pas_id,
               s.start_at, s.duration_minutes, s.clinic_code, s.site_ods, s.clinician_id,
               b.previous_appointment_id, b.previous_appointment_start, p.nhs_number
          FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id JOIN patient p ON p.id = b.patient_id
-        WHERE w.id::text = $1 AND w.trust_ods = $2`,
+        WHERE w.id = $1::uuid AND w.trust_ods = $2`,
       [id, trustOds],
     );
     // Another trust's write-back is "not found", not "forbidden": its existence is not ours to know.
-    if (rows.length === 0) throw new AppError('writeback_not_found', `No write-back ${id} for ${trustOds}`, 404);
+    if (rows.length === 0) throw notFound(trustOds, id);
     const r = rows[0];
     const book = r.kind === 'book';
     return {
@@ -44,12 +56,13 @@ export class WritebacksService {
     if (o.outcome === 'succeeded' && !o.pasAppointmentId) {
       throw new AppError('pas_appointment_id_required', 'A successful write-back must say the PAS appointment id');
     }
+    if (!UUID.test(id)) throw notFound(trustOds, id);
     return this.ds.transaction(async (tx) => {
       const rows: Array<{ status: string }> = await tx.query(
-        `SELECT status FROM writeback WHERE id::text = $1 AND trust_ods = $2 FOR UPDATE`,
+        `SELECT status FROM writeback WHERE id = $1::uuid AND trust_ods = $2 FOR UPDATE`,
         [id, trustOds],
       );
-      if (rows.length === 0) throw new AppError('writeback_not_found', `No write-back ${id} for ${trustOds}`, 404);
+      if (rows.length === 0) throw notFound(trustOds, id);
       if (rows[0].status !== 'pending') return { status: rows[0].status }; // reported already: idempotent
       if (o.outcome === 'failed' && !o.permanent) {
         await tx.query(`UPDATE writeback SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [id, o.reason ?? null]);
