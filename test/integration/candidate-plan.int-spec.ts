@@ -8,7 +8,7 @@ import { DEFAULT_POLICY, FreedSlot, rankCandidates } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, pgClientOf, TestDatabase } from '@app/persistence';
 import { DataSource } from 'typeorm';
 import { seedWaitingList } from '../../bench/seed-waiting-list';
-import { CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/matching.worker';
+import { BATCH_WINDOW, CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/matching.worker';
 import { CandidateRow, candidateQuery, readCandidatePages } from '../../apps/slot-exchange/src/candidate-query';
 
 const ENTRIES = 275_000;
@@ -35,8 +35,8 @@ const slot = (over: Partial<FreedSlot> = {}): FreedSlot => ({
 });
 
 /** The plan for these values (custom), or the one plan the worker runs for any values (generic: `readCandidatePages`). */
-async function plan(s: FreedSlot, kind: 'custom' | 'generic'): Promise<PlanNode[]> {
-  const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: true, window: CANDIDATE_WINDOW });
+async function plan(s: FreedSlot, kind: 'custom' | 'generic', batch?: { trusts: string[]; sites: string[] }): Promise<PlanNode[]> {
+  const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: true, window: batch ? BATCH_WINDOW : CANDIDATE_WINDOW, batch });
   if (kind === 'custom') {
     const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
     return nodes(row['QUERY PLAN'][0].Plan);
@@ -45,7 +45,8 @@ async function plan(s: FreedSlot, kind: 'custom' | 'generic'): Promise<PlanNode[
     await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
     await tx.query(`PREPARE candidate_plan AS ${q.text}`);
     // EXECUTE takes literals; under a generic plan their values make no difference to the plan.
-    const literal = (v: unknown) => (v === null ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
+    const text = (v: unknown) => (v instanceof Date ? v.toISOString() : Array.isArray(v) ? `{${v.join(',')}}` : String(v));
+    const literal = (v: unknown) => (v === null ? 'NULL' : `'${text(v).replace(/'/g, "''")}'`);
     const [row] = await tx.query(`EXPLAIN (FORMAT JSON) EXECUTE candidate_plan(${q.values.map(literal).join(', ')})`);
     await tx.query(`DEALLOCATE candidate_plan`);
     return nodes(row['QUERY PLAN'][0].Plan);
@@ -70,6 +71,38 @@ it.each(['custom', 'generic'] as const)('walks the ranking index: no sequential 
     }
     expect(all.filter((x) => x['Node Type'] === 'Seq Scan').map((x) => x['Relation Name'])).toEqual([]);
     expect(all.some((x) => x['Node Type'] === 'Sort')).toBe(false);
+  }
+});
+
+it.each(['custom', 'generic'] as const)('walks the ranking index for a batch of first waves too, for any trusts and sites (%s plan)', async (kind) => {
+  const probe = slot({ slotId: '00000000-0000-0000-0000-000000000000' });
+  for (const batch of [{ trusts: ['RQM'], sites: ['RQM01'] }, { trusts: ['RQM', 'RAS', 'RYJ', 'R1K'], sites: ['RQM01', 'RAS01', 'RYJ01', 'R1K01'] }]) {
+    const all = await plan(probe, kind, batch);
+    const onList = all.filter((x) => x['Relation Name'] === 'waiting_list_entry');
+    expect(onList.length).toBeGreaterThan(0);
+    for (const x of onList) expect(x['Index Name']).toBe('waiting_list_entry_candidates');
+    expect(all.filter((x) => x['Node Type'] === 'Seq Scan').map((x) => x['Relation Name'])).toEqual([]);
+    expect(all.some((x) => x['Node Type'] === 'Sort')).toBe(false);
+  }
+});
+
+it('a batch walk holds every row a lone slot of its trusts reads, in the same order', async () => {
+  const a = slot();
+  const b = slot({ trustOds: 'RAS', siteOds: 'RAS01', start: new Date(now.getTime() + 6 * 86_400_000) });
+  const probe = { ...a, slotId: '00000000-0000-0000-0000-000000000000' };
+  const batch = { trusts: ['RQM', 'RAS'], sites: ['RQM01', 'RAS01'] };
+  const ids: string[] = [];
+  let after: CandidateRow['key'] | null = null;
+  for (let i = 0; i < 8; i++) {
+    const rows = await page({ slot: probe, policy: DEFAULT_POLICY, distanceKnowable: false, window: BATCH_WINDOW, batch, after });
+    ids.push(...rows.map((r) => r.entryId));
+    after = rows[rows.length - 1].key;
+  }
+  for (const s of [a, b]) {
+    const alone = (await page({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW })).map((r) => r.entryId);
+    expect(ids).toEqual(expect.arrayContaining(alone));
+    // Within the batch walk, the lone slot's rows come in the lone order.
+    expect(ids.filter((id) => alone.includes(id))).toEqual(alone);
   }
 });
 

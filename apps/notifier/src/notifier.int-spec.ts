@@ -235,6 +235,25 @@ describe('sending through Notify', () => {
     expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
   });
 
+  it('records what Notify accepted for many messages at once in a few commits, each with its own Notify id', async () => {
+    const rows: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const offer = await createOffer(pg, { sms: false });
+      rows.push((await pg.query(
+        `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', $3, 'queued') RETURNING id`,
+        [offer.patientId, offer.offerId, JSON.stringify({ hospital: 'H', site: 'S', specialty: 'Dermatology', date: 'd', time: 't', code: offer.code, expires: 'e', link: 'l' })],
+      )).rows[0].id);
+    }
+    const worker = app.get(SmsSenderWorker);
+    const outcomes = await Promise.all(rows.map((smsId) => worker.process({ smsId })));
+    expect(outcomes.every((o) => o.status === 'done')).toBe(true);
+    const sent = (await pg.query(`SELECT status, notify_id, sent_at FROM sms_message WHERE id = ANY($1::uuid[])`, [rows])).rows;
+    expect(sent.every((r) => r.status === 'sent' && r.notify_id)).toBe(true);
+    expect(new Set(sent.map((r) => r.notify_id)).size).toBe(rows.length);
+    // now() is the transaction's start: rows recorded by one commit share it.
+    expect(new Set(sent.map((r) => r.sent_at.getTime())).size).toBeLessThan(rows.length);
+  });
+
   it('does not send an offer whose slot has gone meanwhile, nor a message twice', async () => {
     const offer = await createOffer(pg, { sms: false });
     await pg.query(`UPDATE offer SET status = 'superseded' WHERE id = $1`, [offer.offerId]);

@@ -21,7 +21,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
 import { enqueue } from '@app/persistence';
-import { MetricsService, QueueService } from '@app/platform';
+import { GroupCommit, MetricsService, QueueService } from '@app/platform';
 import { Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
@@ -38,6 +38,19 @@ export interface AttemptInfo {
 export class SmsSenderWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger('sms-sender');
   private worker?: Worker;
+  /**
+   * "Sent" is recorded for the messages Notify accepted meanwhile in one statement and one
+   * commit: at burst rates a commit per SMS, not Notify, was the limit. A job still completes only
+   * once its own row is committed; the row change has no outbox rows of its own.
+   */
+  private readonly sent = new GroupCommit<{ smsId: string; notifyId: string }, void>({
+    store: (items) => this.recordSent(items),
+    // One commit in flight: what arrives meanwhile goes in the next, so batches grow with the rate.
+    concurrency: 1,
+    maxItems: 100,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    size: () => 1,
+  });
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -76,11 +89,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
     this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : result.rateLimited ? 'rate_limited' : result.permanent ? 'refused' : 'retry' });
     if (result.ok) {
-      // A delivery receipt may already have landed (it finds the row by our reference); keep it.
-      await this.ds.query(
-        `UPDATE sms_message SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END, notify_id = $2, sent_at = now() WHERE id = $1`,
-        [smsId, result.notifyId],
-      );
+      await this.sent.submit({ smsId, notifyId: result.notifyId });
       return { status: 'done' };
     }
     if (result.rateLimited && this.worker) {
@@ -100,5 +109,15 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     });
     this.logger.warn(`sms ${smsId} ${result.permanent ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
     return { status: 'done', reason: result.permanent ? 'refused' : 'gave up' };
+  }
+
+  private async recordSent(items: Array<{ smsId: string; notifyId: string }>): Promise<void[]> {
+    // A delivery receipt may already have landed (it finds the row by our reference); keep it.
+    await this.ds.query(
+      `UPDATE sms_message m SET status = CASE WHEN m.status = 'queued' THEN 'sent' ELSE m.status END, notify_id = x.notify_id, sent_at = now()
+         FROM unnest($1::uuid[], $2::text[]) AS x(id, notify_id) WHERE m.id = x.id`,
+      [items.map((i) => i.smsId), items.map((i) => i.notifyId)],
+    );
+    return items.map(() => undefined);
   }
 }

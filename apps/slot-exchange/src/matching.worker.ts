@@ -39,11 +39,14 @@ const MAX_REFETCHES = 3;
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
 /** First waves made together for one specialty: at most this many slots in one transaction. */
-export const BATCH_MAX_SLOTS = 64;
-/** Rows per index page of a batch's candidate walk (the batch's slots share it out). */
-const BATCH_WINDOW = 128;
-/** At most this many pages per batch (2,048 rows): still a bounded walk. */
-const MAX_BATCH_PAGES = 16;
+export const BATCH_MAX_SLOTS = 32;
+/**
+ * Rows per index page of a batch's walk: the lone slot's window. A larger LIMIT tips the generic
+ * plan into a bitmap scan and sort of the whole specialty at realistic size (candidate-plan.int-spec).
+ */
+export const BATCH_WINDOW = CANDIDATE_WINDOW;
+/** At most this many pages per batch (1,024 rows): still a bounded walk. */
+const MAX_BATCH_PAGES = 64;
 /** A first-wave job whose specialty is being batched by another job looks again this much later (it is then usually done). */
 export const BUSY_RETRY_MS = 100;
 /** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
@@ -301,11 +304,20 @@ export class MatchingWorker implements OnApplicationBootstrap {
       const rows: CandidateRow[] = [];
       let plan: BatchWave[] = [];
       let after: CandidateKey | null = null;
+      // Planned once there are rows enough for every wave, then again each time the rows grow by
+      // half: a plan walks the list once per slot, so not after every page.
+      let planAt = slots.reduce((n, s) => n + s.size, 0);
       for (let page = 0; page < MAX_BATCH_PAGES; page++) {
         const pageRows = await readPage({ slot: probe, policy, distanceKnowable, window: BATCH_WINDOW, after, batch });
         rows.push(...pageRows);
+        const last = pageRows.length < BATCH_WINDOW || page === MAX_BATCH_PAGES - 1;
+        if (rows.length < planAt && !last) {
+          after = pageRows[pageRows.length - 1].key;
+          continue;
+        }
         plan = planBatchWaves(slots, rows, this.batchContext(rows, policy, now));
-        if (!plan.some((w) => w.short) || pageRows.length < BATCH_WINDOW) break;
+        if (!plan.some((w) => w.short) || last) break;
+        planAt = Math.ceil(rows.length * 1.5);
         after = pageRows[pageRows.length - 1].key;
       }
       return { plan, rows };

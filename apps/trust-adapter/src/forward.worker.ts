@@ -12,12 +12,11 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SLOT_EVENT_BATCH_MAX, SlotEventBatchResult, SlotEventDto } from '@app/contracts';
-import { QueueService, currentTraceparent } from '@app/platform';
+import { GroupCommit, QueueService, currentTraceparent } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { AdapterConfig } from './config';
 import { ExchangeClient, ExchangeHttpError } from './exchange.client';
-import { GroupCommit } from './group-commit';
 
 /** Jobs taken from the queue at once: while one batch is at the exchange, the next gathers. */
 const FORWARD_CONCURRENCY = 64;

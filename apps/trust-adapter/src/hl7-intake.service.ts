@@ -13,14 +13,13 @@ import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
 import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
-import { CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
+import { CLOCK, GroupCommit, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
-import { GroupCommit } from './group-commit';
 import { Hl7ArchiveService } from './hl7-archive.service';
 
 /** An accepted message as the group commit stores it (the JSON already serialised). */

@@ -14,3 +14,4 @@ export * from './ics';
 export * from './policy';
 export * from './tracing';
 export * from './queue-metrics';
+export * from './group-commit';

@@ -1,6 +1,7 @@
 /**
- * Group commit for the HL7 intake: messages that arrive while the database is busy are stored
- * together, by one statement and one commit, instead of queueing for a commit each.
+ * Group commit: items that arrive while the database is busy are stored together, by one
+ * statement and one commit, instead of queueing for a commit each (the adapter's HL7 intake and
+ * forwarding, the notifier's record of each SMS Notify accepted).
  *
  * Every submitted item waits for the commit of the batch it is in, so a caller that answers only
  * after `submit()` resolves (the intake's AA) still answers only after its own row is durable. A
