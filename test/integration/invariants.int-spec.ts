@@ -198,6 +198,21 @@ describe('replies decided together (a batch)', () => {
     }
   });
 
+  it('decides YES without a code (each on its own, the slot and offer locked together) with one claim and every loser told once', async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '150');
+    const ids = await Promise.all(offers.map(async (o, i) => {
+      const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent) VALUES ('sms', $1, $2, 'yes') RETURNING id`, [`nocode-${i}-${Date.now()}`, o.patient_id]);
+      return r.id as string;
+    }));
+    const outcomes = await Promise.all(ids.map((id) => w.replies.process({ replyId: id })));
+    expect(outcomes.map((o) => o.reason).sort()).toEqual(['claimed', 'too-late', 'too-late']);
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+    const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [offers.map((o) => o.id)]);
+    expect(new Set(taken.map((t: { offer_id: string }) => t.offer_id)).size).toBe(2);
+    expect(taken).toHaveLength(2);
+  });
+
   it('writes its jobs without a NOTIFY and wakes its own relay for them instead', async () => {
     const wake = jest.fn();
     const w = workers();

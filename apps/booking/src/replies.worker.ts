@@ -374,20 +374,24 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * Four round trips whatever the outcome: the slot locked, the offer locked with the booking it
-   * may already have earned, then either the claim (one statement: claimSlot) or the answer.
+   * Three round trips whatever the outcome: the slot and the offer locked (with the booking the
+   * offer may already have earned) in one statement, then either the claim (one statement:
+   * claimSlot) or the answer.
    */
   private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean): Promise<string> {
     const now = this.clock.now();
-    // Lock order everywhere: slot, then offer. The slot lock serialises every YES for one slot.
-    const [slot] = await tx.query(`SELECT id, trust_ods, site_ods, tfc, start_at, status FROM slot WHERE id = $1 FOR UPDATE`, [offerRef.slotId]);
-    const [offer]: Array<OfferRecord & { booking_id: string | null; booking_status: string | null }> = await tx.query(
-      `SELECT o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, b.id AS booking_id, b.status AS booking_status
-         FROM offer o
+    // Lock order everywhere: slot, then offer (the slot comes first in FROM, so its row mark is
+    // taken first). The slot lock serialises every YES for one slot.
+    const [row]: Array<OfferRecord & { trust_ods: string; site_ods: string; tfc: string; start_at: Date; slot_status: string; booking_id: string | null; booking_status: string | null }> = await tx.query(
+      `SELECT s.trust_ods, s.site_ods, s.tfc, s.start_at, s.status AS slot_status,
+              o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, b.id AS booking_id, b.status AS booking_status
+         FROM slot s JOIN offer o ON o.slot_id = s.id
          LEFT JOIN LATERAL (SELECT id, status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
-        WHERE o.id = $1 FOR UPDATE OF o`,
-      [offerRef.id],
+        WHERE o.id = $1 AND s.id = $2 FOR UPDATE OF s, o`,
+      [offerRef.id, offerRef.slotId],
     );
+    const offer = row;
+    const slot = { id: row.slot_id, trust_ods: row.trust_ods, site_ods: row.site_ods, tfc: row.tfc, start_at: row.start_at, status: row.slot_status };
     const words = wordingFor(this.ics, slot);
     const previous = offer.booking_id ? { id: offer.booking_id, status: offer.booking_status! } : undefined;
     const decision = decideAcceptance(
