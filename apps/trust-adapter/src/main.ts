@@ -1,3 +1,5 @@
+// First: GC tuning for the whole process (see heap-tuning.ts).
+import './heap-tuning';
 import '@app/platform/telemetry-preload';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import { AdapterModule } from './app.module';
