@@ -142,23 +142,29 @@ export class MatchingWorker implements OnApplicationBootstrap {
         return { status: 'done', reason: 'quiet hours: matched when they end' };
       }
       if (round === 1) return this.firstWaves(tx, slot, policy, now, step.sendAt);
-      const wave = await this.offerWave(tx, slot, policy, round, now, step.sendAt);
-      // The slot's new round and state, and the job that follows (the wave's expiry, or a later
-      // look when nobody was eligible), in one statement.
-      const next = wave
-        ? outboxValues('expire-wave', { waveId: wave.waveId }, { runAt: wave.expiresAt })
-        : (() => {
-            const retryAt = noCandidateRetryAt(slot.start_at, now, policy);
-            return retryAt ? outboxValues('match-slot', { slotId, round: round + 1 }, { runAt: retryAt }) : null;
-          })();
-      const update = `UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`;
-      const params = [slotId, round, wave ? 'offering' : 'open'];
-      if (next) await tx.query(`WITH updated AS (${update}) ${outboxInsertSql(4)}`, [...params, ...next]);
-      else await tx.query(update, params);
-      return { status: 'done', reason: wave ? `offered to ${wave.offered}` : 'no eligible patient yet' };
+      return this.offerAndSchedule(tx, slot, policy, round, now, step.sendAt);
     });
     this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
     return outcome;
+  }
+
+  /** One slot's wave (`offerWave`), then its new round and state and the job that follows, in one statement. */
+  private async offerAndSchedule(tx: EntityManager, slot: SlotRecord, policy: MatchingPolicy, round: number, now: Date, sendAt: Date): Promise<JobOutcome> {
+    const slotId = slot.id;
+    const wave = await this.offerWave(tx, slot, policy, round, now, sendAt);
+    // The slot's new round and state, and the job that follows (the wave's expiry, or a later
+    // look when nobody was eligible), in one statement.
+    const next = wave
+      ? outboxValues('expire-wave', { waveId: wave.waveId }, { runAt: wave.expiresAt })
+      : (() => {
+          const retryAt = noCandidateRetryAt(slot.start_at, now, policy);
+          return retryAt ? outboxValues('match-slot', { slotId, round: round + 1 }, { runAt: retryAt }) : null;
+        })();
+    const update = `UPDATE slot SET match_round = $2, status = $3 WHERE id = $1`;
+    const params = [slotId, round, wave ? 'offering' : 'open'];
+    if (next) await tx.query(`WITH updated AS (${update}) ${outboxInsertSql(4)}`, [...params, ...next]);
+    else await tx.query(update, params);
+    return { status: 'done', reason: wave ? `offered to ${wave.offered}` : 'no eligible patient yet' };
   }
 
   /**
@@ -223,6 +229,8 @@ export class MatchingWorker implements OnApplicationBootstrap {
     )) as SlotRecord[];
     // Same specialty, same policy; a slot whose step is not "offer now" is left to its own job.
     const records = [own, ...others.filter((o) => planMatch(new Date(o.start_at), now, policy).kind === 'offer')];
+    // Alone (the steady case): the lone slot's own walk, its SQL narrowed to its trust, site and clinic.
+    if (records.length === 1) return this.offerAndSchedule(tx, own, policy, 1, now, sendAt);
     const byId = new Map(records.map((r) => [r.id, r]));
     const slots: BatchSlot[] = records.map((r) => ({ slot: toFreedSlot(r), size }));
     const { plan, rows } = await this.planFirstWaves(tx, slots, policy, now);
