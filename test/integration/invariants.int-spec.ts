@@ -6,9 +6,10 @@
  * The workers are the production classes; only the queue connection is left out (jobs are
  * observed as outbox rows, which is where they are born).
  */
+import { randomUUID } from 'node:crypto';
 import { jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -175,6 +176,31 @@ describe('replies decided together (a batch)', () => {
     // Run again (a job delivered twice): nothing more.
     const again = await w.replies.decideBatch(ids);
     expect(ids.map((id) => again.get(id)?.reason)).toEqual(ids.map(() => 'already processed'));
+  });
+
+  it('gives the slot to the YES that arrived first, whatever order the batch is handed its replies in', async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '170');
+    // Stored one after another, so received_at orders them (the middle patient answered first),
+    // with ids that sort the other way round: the id must not decide.
+    const order = [1, 0, 2];
+    const ids = ['ffffffff', 'aaaaaaaa', '00000000'].map((h) => `${h}-${randomUUID().slice(9)}`);
+    for (const [n, k] of order.entries()) {
+      await ds.query(`INSERT INTO patient_reply (id, channel, external_id, patient_id, intent, code) VALUES ($1, 'sms', $2, $3, 'yes', $4)`,
+        [ids[n], `first-${k}-${Date.now()}`, offers[k].patient_id, offers[k].code]);
+    }
+    const decided = await w.replies.decideBatch([...ids].reverse());
+    expect(ids.map((id) => decided.get(id)?.reason)).toEqual(['claimed', 'too-late', 'too-late']);
+    const [booking] = await ds.query(`SELECT patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    expect(booking.patient_id).toBe(offers[1].patient_id);
+  });
+
+  it('stores the texts of one notifier batch received in their order of arrival, so the first YES keeps its place', async () => {
+    const stamp = Date.now();
+    const texts = [3, 1, 2].map((k) => ({ externalId: `arrival-${k}-${stamp}`, mobile: `+4477009${String(90000 + k)}`, intent: 'yes' as const, code: `C${k}` }));
+    await ds.transaction((tx) => storeReceivedTexts(tx, texts));
+    const rows = await ds.query(`SELECT external_id FROM patient_reply WHERE external_id LIKE $1 ORDER BY received_at, external_id`, [`arrival-%-${stamp}`]);
+    expect(rows.map((r: { external_id: string }) => r.external_id)).toEqual(texts.map((t) => t.externalId));
   });
 
   it('answers a YES whose offer has already ended without waiting for the slot lock a claim in flight holds', async () => {

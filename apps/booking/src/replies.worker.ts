@@ -186,12 +186,13 @@ export class RepliesWorker implements OnApplicationBootstrap {
            ) o ON true
            LEFT JOIN slot s ON s.id = o.slot_id
            LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
-          WHERE r.id = ANY($1::uuid[]) ORDER BY r.id FOR UPDATE OF r`,
+          WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id FOR UPDATE OF r`,
         [replyIds],
       );
       const now = this.clock.now();
       const outcomes: Array<{ reply: BatchedYes; outcome: string }> = [];
       const texts: Parameters<typeof queueSmsMany>[1] = [];
+      // In order of arrival (the replies are read by received_at): the first YES for a slot wins it.
       const toLock: BatchedYes[] = [];
       for (const id of replyIds) if (!replies.some((r) => r.id === id)) decided.set(id, { status: 'skipped', reason: 'no such reply' });
       for (const r of replies) {

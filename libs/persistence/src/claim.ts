@@ -140,10 +140,13 @@ export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { 
        SELECT t.*${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(external_id, mobile, intent, code, traceparent, n)
      ), inserted AS (
-       INSERT INTO patient_reply (channel, external_id, patient_id, intent, code)
+       INSERT INTO patient_reply (channel, external_id, patient_id, intent, code, received_at)
        SELECT 'sms', i.external_id,
               (SELECT p.id FROM patient p WHERE p.mobile = i.mobile ORDER BY p.updated_at DESC LIMIT 1),
-              i.intent, i.code
+              i.intent, i.code,
+              -- Per row, in the batch's order of arrival (now() is one instant for the whole batch):
+              -- the booking service lets the first-received YES for a slot win.
+              clock_timestamp()
          FROM input i ORDER BY i.n
        ON CONFLICT (channel, external_id) DO NOTHING
        RETURNING id, external_id
