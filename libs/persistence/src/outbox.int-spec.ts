@@ -101,3 +101,22 @@ it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for th
     await queues.onApplicationShutdown();
   }
 });
+
+it('a relay shutting down first moves what it was woken for, instead of leaving it to another process\'s sweep', async () => {
+  const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const relay = new OutboxRelay(ds, queues, new MetricsService('test'));
+  try {
+    await relay.drain();
+    await ds.transaction(async (tx) => {
+      await tx.query(`SELECT ${quietOutboxSql}`);
+      await enqueue(tx, 'send-sms', { smsId: 'at-shutdown' });
+    });
+    relay.wake(['sms-outbound']);
+    await relay.onApplicationShutdown();
+    const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-at-shutdown'`);
+    expect(row.published_at).not.toBeNull();
+  } finally {
+    await queues.queue('sms-outbound').remove('sms-at-shutdown').catch(() => undefined);
+    await queues.onApplicationShutdown();
+  }
+});

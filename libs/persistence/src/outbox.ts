@@ -112,6 +112,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private pending: 'all' | Set<string> | null = null;
   /** The pass a wake-up scheduled (a NOTIFY heard, or `wake`). */
   private passTimer?: NodeJS.Timeout;
+  private passDue = 0;
   private stopped = false;
   private lastCleanup = 0;
   private lastEpochCheck = 0;
@@ -129,11 +130,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.passTimer) clearTimeout(this.passTimer);
-    await this.listener?.end().catch(() => undefined);
+    this.passTimer = undefined;
     while (this.running) await new Promise((r) => setTimeout(r, 20));
+    // Rows this process wrote quietly in its last moments (jobs finished during shutdown) go now,
+    // rather than waiting for another process's sweep or this one's next start.
+    if (this.pending) await this.drain([]);
+    this.stopped = true;
+    await this.listener?.end().catch(() => undefined);
   }
 
   private async listen(): Promise<void> {
@@ -178,9 +183,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.passSoon(DEBOUNCE_MS);
   }
 
-  /** One relay pass for what has been requested, in `ms` (or with the pass already scheduled). */
+  /** One relay pass for what has been requested, in `ms` at the latest (a pass due sooner stands; one due later is brought forward). */
   private passSoon(ms: number): void {
-    if (this.passTimer) return;
+    const due = Date.now() + ms;
+    if (this.passTimer) {
+      if (this.passDue <= due) return;
+      clearTimeout(this.passTimer);
+    }
+    this.passDue = due;
     this.passTimer = setTimeout(() => {
       this.passTimer = undefined;
       void this.drain([]);
@@ -214,6 +224,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (this.running) return 0;
     this.running = true;
     let moved = 0;
+    let failed = false;
     try {
       if (await this.checkQueuesKept()) this.request('all');
       while (this.pending && !this.stopped) {
@@ -227,10 +238,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       }
       await this.cleanup();
     } catch (e) {
+      failed = true;
       this.logger.warn(`relay paused: ${(e as Error).message}`);
     } finally {
       this.running = false;
     }
+    // A wake-up that came while this pass was past its loop (cleaning up) would otherwise wait for
+    // the sweep; after a failure the sweep retries instead of a tight loop against a sick database.
+    if (this.pending && !failed && !this.stopped) this.passSoon(DEBOUNCE_MS);
     return moved;
   }
 
