@@ -1,10 +1,12 @@
 /**
- * ER7 (pipe-and-hat) reading. It began as a wrapper around `@medplum/core`'s `Hl7Message`, which
- * trusts its input: it takes the separators from MSH without checking them, does not unescape
- * `\F\`-style sequences, and throws a TypeError when asked for a repetition that is not there.
- * Everything here answers "empty" instead of throwing, so the SIU and ACK readers can be written
- * as plain lookups; the reading itself is now ours and lazy (see `parseEr7`), with the same answers.
+ * ER7 (pipe-and-hat) reading, wrapped around `@medplum/core`'s `Hl7Message`.
+ *
+ * The wrapper exists because the library trusts its input: it takes the separators from MSH
+ * without checking them, does not unescape `\F\`-style sequences, and throws a TypeError when
+ * asked for a repetition that is not there. Everything here answers "empty" instead of throwing,
+ * so the SIU and ACK readers can be written as plain lookups.
  */
+import { Hl7Message } from '@medplum/core';
 
 /** Why a text could not be read as ER7 at all; the caller turns this into an `AR`. */
 export type Er7Failure = { reason: 'no-msh' | 'bad-encoding-characters' | 'unreadable'; field: 0 | 1 | 2 };
@@ -59,105 +61,85 @@ function isSeparatorChar(c: string): boolean {
   return c.length === 1 && !/[A-Za-z0-9\s]/.test(c) && c.charCodeAt(0) >= 0x21 && c.charCodeAt(0) <= 0x7e;
 }
 
-/**
- * Parses normalised ER7 text. Never throws.
- *
- * Lazy: the text is cut into segment lines, and a line into fields only when one of its fields is
- * first asked for; components are cut per lookup. The intake reads some 25 values of a message
- * and ACK readers three, so building every field, repetition and component up front (as
- * `@medplum/core`'s `Hl7Message.parse` did here before) was most of the cost of reading one. The
- * answers are the same as that library's wrapped in the rules above (a property test in
- * er7.spec.ts compares the two on generated messages): segments split on any run of CR/LF, a
- * segment's name is its first field up to a component or repetition separator, MSH-1 and MSH-2
- * are the separators themselves, and MSH's other fields are numbered from MSH-1.
- */
+/** Parses normalised ER7 text. Never throws. */
 export function parseEr7(text: string): { ok: true; message: Er7Message } | { ok: false; failure: Er7Failure } {
   const bad = checkEncoding(text);
   if (bad) return { ok: false, failure: bad };
-  const seps: Separators = { field: text.charAt(3), component: text.charAt(4), repetition: text.charAt(5), escape: text.charAt(6), subcomponent: text.charAt(7) };
-  const segments: LazySegment[] = [];
-  for (const line of text.split(/[\r\n]+/)) {
-    const segment = new LazySegment(line, seps);
-    // Blank lines (e.g. a trailing CR before the end block) are nameless segments; dropped.
-    if (segment.name.trim() !== '') segments.push(segment);
+  let parsed: Hl7Message;
+  try {
+    parsed = Hl7Message.parse(text);
+  } catch {
+    return { ok: false, failure: { reason: 'unreadable', field: 0 } };
   }
-  return { ok: true, message: er7Message(segments) };
-}
-
-/** A message over its (named, non-blank) segments. */
-export function er7Message(segments: Er7Segment[]): Er7Message {
-  return {
-    names: segments.map((s) => s.name),
-    segment(name, sequence = 1) {
-      let seen = 0;
-      for (const s of segments) {
-        if (s.name === name && ++seen === sequence) return s;
+  const ctx = parsed.context;
+  const seps: Separators = {
+    field: ctx.fieldSeparator,
+    component: ctx.componentSeparator,
+    repetition: ctx.repetitionSeparator,
+    escape: ctx.escapeCharacter,
+    subcomponent: ctx.subcomponentSeparator,
+  };
+  // Blank lines (e.g. a trailing CR before the end block) parse as nameless segments; drop them.
+  const segments = parsed.segments.filter((s) => s.name.trim() !== '');
+  const names = segments.map((s) => s.name);
+  const wrap = (raw: (typeof segments)[number]): Er7Segment => {
+    const get = (field: number, component = 1, repetition = 0): string => {
+      try {
+        const f = raw.getField(field);
+        if (!f) return '';
+        const rep = f.components[repetition];
+        if (!rep) return '';
+        // MSH-1 and MSH-2 are the separators themselves; unescaping them would be wrong.
+        const value = rep[component - 1] ?? '';
+        if (raw.name === 'MSH' && field <= 2) return value;
+        return value === '""' ? '' : unescapeEr7(value, seps);
+      } catch {
+        return '';
       }
-      return undefined;
+    };
+    const getSub = (field: number, component: number, subcomponent: number, repetition = 0): string => {
+      try {
+        const f = raw.getField(field);
+        const value = f?.components[repetition]?.[component - 1] ?? '';
+        const sub = value.split(seps.subcomponent)[subcomponent - 1] ?? '';
+        return sub === '""' ? '' : unescapeEr7(sub, seps);
+      } catch {
+        return '';
+      }
+    };
+    return {
+      name: raw.name,
+      get,
+      getFirstSub(field, component = 1, repetition = 0) {
+        return getSub(field, component, 1, repetition);
+      },
+      getSub,
+      repetitions(field) {
+        try {
+          const f = raw.getField(field);
+          if (!f) return 0;
+          const text = f.toString();
+          return text === '' ? 0 : f.components.length;
+        } catch {
+          return 0;
+        }
+      },
+    };
+  };
+  const wrapped = segments.map(wrap);
+  return {
+    ok: true,
+    message: {
+      names,
+      segment(name, sequence = 1) {
+        let seen = 0;
+        for (const s of wrapped) {
+          if (s.name === name && ++seen === sequence) return s;
+        }
+        return undefined;
+      },
     },
   };
-}
-
-/** One segment line, cut into fields on first use. */
-class LazySegment implements Er7Segment {
-  readonly name: string;
-  private fields: string[] | undefined;
-
-  constructor(
-    private readonly line: string,
-    private readonly seps: Separators,
-  ) {
-    const end = line.indexOf(seps.field);
-    const first = end < 0 ? line : line.slice(0, end);
-    this.name = first.split(seps.repetition, 1)[0]!.split(seps.component, 1)[0]!;
-  }
-
-  /** The field's text, or undefined when the segment has no such field. MSH-1 and MSH-2 are the separators. */
-  private field(n: number): string | undefined {
-    if (this.name === 'MSH') {
-      if (n === 1) return this.seps.field;
-      if (n === 2) return this.seps.component + this.seps.repetition + this.seps.escape + this.seps.subcomponent;
-      // MSH-1 is the separator after the name, so MSH-3 is the third piece of the line.
-      if (n > 2) n -= 1;
-    }
-    this.fields ??= this.line.split(this.seps.field);
-    return Number.isInteger(n) && n >= 0 ? this.fields[n] : undefined;
-  }
-
-  /** One component as sent (undefined when the field or repetition is absent). */
-  private component(field: number, component: number, repetition: number): string | undefined {
-    const text = this.field(field);
-    if (text === undefined) return undefined;
-    // MSH-1 and MSH-2 are whole values, never cut (they contain the separators themselves).
-    const reps = this.name === 'MSH' && (field === 1 || field === 2) ? [text] : text.split(this.seps.repetition);
-    if (!Number.isInteger(repetition) || repetition < 0 || repetition >= reps.length) return undefined;
-    const rep = reps[repetition]!;
-    if (this.name === 'MSH' && (field === 1 || field === 2)) return component === 1 ? rep : '';
-    return rep.split(this.seps.component)[component - 1] ?? '';
-  }
-
-  get(field: number, component = 1, repetition = 0): string {
-    const value = this.component(field, component, repetition) ?? '';
-    // MSH-1 and MSH-2 (and the name) are the separators themselves; unescaping them would be wrong.
-    if (this.name === 'MSH' && field <= 2) return value;
-    return value === '""' ? '' : unescapeEr7(value, this.seps);
-  }
-
-  getFirstSub(field: number, component = 1, repetition = 0): string {
-    return this.getSub(field, component, 1, repetition);
-  }
-
-  getSub(field: number, component: number, subcomponent: number, repetition = 0): string {
-    const value = this.component(field, component, repetition) ?? '';
-    const sub = value.split(this.seps.subcomponent)[subcomponent - 1] ?? '';
-    return sub === '""' ? '' : unescapeEr7(sub, this.seps);
-  }
-
-  repetitions(field: number): number {
-    const text = this.field(field);
-    if (text === undefined || text === '') return 0;
-    return this.name === 'MSH' && (field === 1 || field === 2) ? 1 : text.split(this.seps.repetition).length;
-  }
 }
 
 export interface Separators {
