@@ -7,7 +7,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * Why: a NOTIFY takes a cluster-wide lock from before its commit until after it, so notifying
  * transactions commit one at a time, each with its own WAL flush, and every relay of every
  * process wakes into the same rows. A hot path whose own process relays its rows (the HL7
- * intake, the booking claim) sets `sx.outbox_notify = 'off'` for its transaction
+ * intake, the booking service's reply batches, the notifier's received texts) sets
+ * `sx.outbox_notify = 'off'` for its transaction
  * (`quietOutboxSql`) and wakes its in-process relay instead (`OutboxRelay.wake`); the relays'
  * periodic sweep still moves anything a crash left behind.
  */
