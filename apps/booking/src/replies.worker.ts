@@ -8,8 +8,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
-import { Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
-import { ClaimRequest, OutboxRelay, claimQueues, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, queueSmsMany, wordingFor, rows } from '@app/persistence';
+import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
+import { ClaimRequest, OutboxRelay, claimQueues, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -52,6 +52,23 @@ interface LockedOffer { offer_id: string; status: string; expires_at: Date; slot
 interface Waiting { replyId: string; done: (o: JobOutcome) => void; fail: (e: unknown) => void }
 
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
+
+/**
+ * What a YES that does not claim is answered with, for the batch and the lone path alike: the
+ * winner repeating itself hears the confirmation again once the PAS has confirmed (else nothing
+ * new), anyone else "no longer available" (once per offer: the dedupe key).
+ */
+function answerYes(
+  decision: Exclude<AcceptanceDecision, { kind: 'claim' }>, ref: { patientId: string; offerId: string; replyId: string }, words: SmsRequest['personalisation'],
+): { outcome: 'repeat-yes' | 'too-late'; text?: SmsRequest } {
+  if (decision.kind === 'repeat') {
+    return {
+      outcome: 'repeat-yes',
+      text: decision.resendConfirmation ? { patientId: ref.patientId, offerId: ref.offerId, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${ref.replyId}` } : undefined,
+    };
+  }
+  return { outcome: 'too-late', text: { patientId: ref.patientId, offerId: ref.offerId, kind: 'taken', personalisation: words, dedupeKey: `ended-${ref.offerId}` } };
+}
 
 @Injectable()
 export class RepliesWorker implements OnApplicationBootstrap {
@@ -276,13 +293,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
       now, this.policy,
     );
     if (decision.kind === 'claim') return 'claim';
-    const words = wordingFor(this.ics, r as SlotForWording);
-    if (decision.kind === 'repeat') {
-      if (decision.resendConfirmation) texts.push({ patientId: r.offer_patient_id!, offerId: r.offer_id, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${r.id}` });
-      return 'repeat-yes';
-    }
-    texts.push({ patientId: r.offer_patient_id!, offerId: r.offer_id, kind: 'taken', personalisation: words, dedupeKey: `ended-${r.offer_id}` });
-    return 'too-late';
+    const { outcome, text } = answerYes(decision, { patientId: r.offer_patient_id!, offerId: r.offer_id!, replyId: r.id }, wordingFor(this.ics, r as SlotForWording));
+    if (text) texts.push(text);
+    return outcome;
   }
 
   /** An offer that cannot reach its patient ends now, so the wave can move on without waiting for expiry. */
@@ -399,15 +412,10 @@ export class RepliesWorker implements OnApplicationBootstrap {
       { offer: { status: offer.status, expiresAt: new Date(offer.expires_at) }, slot: { status: slot.status, start: new Date(slot.start_at) }, booking: previous, lostRace: forceTaken },
       now, this.policy,
     );
-    if (decision.kind === 'repeat') {
-      if (decision.resendConfirmation) {
-        await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${replyId}` });
-      }
-      return 'repeat-yes';
-    }
-    if (decision.kind === 'no-longer-available') {
-      await queueSms(tx, { patientId: offer.patient_id, offerId: offer.id, kind: 'taken', personalisation: words, dedupeKey: `ended-${offer.id}` });
-      return 'too-late';
+    if (decision.kind !== 'claim') {
+      const { outcome, text } = answerYes(decision, { patientId: offer.patient_id, offerId: offer.id, replyId }, words);
+      if (text) await queueSms(tx, text);
+      return outcome;
     }
     const bookingId = await claimSlot(tx, {
       slotId: slot.id, offerId: offer.id, entryId: offer.entry_id, patientId: offer.patient_id, waveId: offer.wave_id,
