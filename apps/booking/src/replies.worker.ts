@@ -27,13 +27,7 @@ interface ReplyRecord {
   offer_slot_id: string | null;
 }
 /** A YES with its code, read (and its reply row locked) in a batch with the committed state of its offer and slot. */
-interface BatchedYes {
-  id: string;
-  patient_id: string | null;
-  intent: string;
-  code: string | null;
-  processed_at: Date | null;
-  offer_id: string | null;
+interface BatchedYes extends Omit<ReplyRecord, 'offer_slot_id'> {
   offer_status: string | null;
   expires_at: Date | null;
   entry_id: string | null;
