@@ -47,7 +47,13 @@ export const BATCH_MAX_SLOTS = 32;
 export const BATCH_WINDOW = CANDIDATE_WINDOW;
 /** At most this many pages per batch (1,024 rows): still a bounded walk. */
 const MAX_BATCH_PAGES = 64;
-/** A first-wave job whose specialty is being batched by another job looks again this much later (it is then usually done). */
+/**
+ * A first-wave job whose specialty is being batched by another job waits this long for the lock
+ * (a batch of BATCH_MAX_SLOTS takes well under it), then usually finds its slot done and skips,
+ * or makes the next batch itself at once. Waiting holds a connection but nothing a batch needs.
+ */
+export const BUSY_WAIT_MS = 2_000;
+/** A job that waited BUSY_WAIT_MS in vain (a stuck batch) looks again this much later, without holding a worker. */
 export const BUSY_RETRY_MS = 100;
 /** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
 const FIRST_WAVE_LOCK = 0x5157;
@@ -109,11 +115,19 @@ export class MatchingWorker implements OnApplicationBootstrap {
       if (round === 1) {
         const [k] = (await tx.query(
           `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
-                  OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free
+                  OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free,
+                  s.tfc || '/' || s.appointment_type AS specialty
              FROM slot s WHERE s.id = $1`,
           [slotId, FIRST_WAVE_LOCK],
-        )) as Array<{ free: boolean }>;
-        if (k && !k.free) return { status: 'retry', reason: 'first waves of this specialty are being made' };
+        )) as Array<{ free: boolean; specialty: string }>;
+        // Busy: wait for the batch in flight rather than sleep a fixed delay. It usually gave this
+        // slot its first wave (the locked read below then skips); if not, this job makes the next
+        // batch straight away. Re-queueing instead cost every job that missed a whole delay, and
+        // the more workers, the more jobs missed. The wait is bounded (lock_timeout, this
+        // statement only); it holds no row lock, so no batch ever waits on a waiter.
+        if (k && !k.free && !(await this.awaitFirstWaveLock(tx, k.specialty))) {
+          return { status: 'retry', reason: 'first waves of this specialty are being made' };
+        }
       }
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
@@ -159,6 +173,29 @@ export class MatchingWorker implements OnApplicationBootstrap {
     });
     this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
     return outcome;
+  }
+
+  /**
+   * Waits up to BUSY_WAIT_MS for the specialty's first-wave lock, in a savepoint so that a lock
+   * timeout leaves the transaction usable; the session's lock_timeout is restored either way.
+   * True once the lock is held (until the transaction ends).
+   */
+  private async awaitFirstWaveLock(tx: EntityManager, specialty: string): Promise<boolean> {
+    await tx.query(`SAVEPOINT first_wave_lock`);
+    const [{ prev }] = (await tx.query(
+      `SELECT current_setting('lock_timeout') AS prev, set_config('lock_timeout', $1, true)`, [`${BUSY_WAIT_MS}ms`],
+    )) as Array<{ prev: string }>;
+    try {
+      await tx.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [FIRST_WAVE_LOCK, specialty]);
+      await tx.query(`RELEASE SAVEPOINT first_wave_lock`);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code !== '55P03') throw e;
+      await tx.query(`ROLLBACK TO SAVEPOINT first_wave_lock`);
+      return false;
+    } finally {
+      await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [prev]);
+    }
   }
 
   /**
