@@ -324,9 +324,17 @@ describe('first waves of a busy specialty', () => {
     await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 6 }, () => entry({ tfc: '120' })) });
     const a = await release(w.events, clock.now(), 50 * HOUR, { tfc: '120' });
     const b = await release(w.events, clock.now(), 51 * HOUR, { tfc: '120' });
-    const [first, second] = await Promise.all([w.matcher.match({ slotId: a, round: 1 }), w.matcher.match({ slotId: b, round: 1 })]);
-    // One job batched both slots; the other waited for it and found its slot done (no "retry").
+    const c = await release(w.events, clock.now(), 52 * HOUR, { tfc: '120' });
+    // Both jobs find a batch in flight and wait for it together; when it ends, one of them batches
+    // all three slots and the other finds its slot done (neither is sent away to retry).
+    const release1 = await holdFirstWaveLock('120');
+    const jobs = Promise.all([w.matcher.match({ slotId: a, round: 1 }), w.matcher.match({ slotId: b, round: 1 })]);
+    await new Promise((r) => setTimeout(r, 200));
+    await release1();
+    const [first, second] = await jobs;
     expect([first.status, second.status].sort()).toEqual(['done', 'skipped']);
+    const [slotC] = await ds.query(`SELECT match_round FROM slot WHERE id = $1`, [c]);
+    expect(slotC.match_round).toBe(1); // in the same batch, though no job of its own ran
     expect(await liveOffers(a)).toHaveLength(3);
     expect(await liveOffers(b)).toHaveLength(3);
   });

@@ -112,22 +112,8 @@ export class MatchingWorker implements OnApplicationBootstrap {
     const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
       // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
       // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
-      if (round === 1) {
-        const [k] = (await tx.query(
-          `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
-                  OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free,
-                  s.tfc || '/' || s.appointment_type AS specialty
-             FROM slot s WHERE s.id = $1`,
-          [slotId, FIRST_WAVE_LOCK],
-        )) as Array<{ free: boolean; specialty: string }>;
-        // Busy: wait for the batch in flight rather than sleep a fixed delay. It usually gave this
-        // slot its first wave (the locked read below then skips); if not, this job makes the next
-        // batch straight away. Re-queueing instead cost every job that missed a whole delay, and
-        // the more workers, the more jobs missed. The wait is bounded (lock_timeout, this
-        // statement only); it holds no row lock, so no batch ever waits on a waiter.
-        if (k && !k.free && !(await this.awaitFirstWaveLock(tx, k.specialty))) {
-          return { status: 'retry', reason: 'first waves of this specialty are being made' };
-        }
+      if (round === 1 && !(await this.firstWaveTurn(tx, slotId))) {
+        return { status: 'retry', reason: 'first waves of this specialty are being made' };
       }
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
@@ -176,25 +162,41 @@ export class MatchingWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * Waits up to BUSY_WAIT_MS for the specialty's first-wave lock, in a savepoint so that a lock
-   * timeout leaves the transaction usable; the session's lock_timeout is restored either way.
-   * True once the lock is held (until the transaction ends).
+   * Whether this first-wave job may go on: its slot needs no first wave any more, or this
+   * transaction holds the specialty's first-wave lock. While another job's batch holds the lock
+   * this waits for it (up to BUSY_WAIT_MS) rather than re-queueing with a fixed delay, which every
+   * job that missed paid in full, more of them the more workers ran. It waits on the lock in share
+   * mode inside a savepoint that is then rolled back: every waiter wakes when the batch commits,
+   * at once rather than one after another, and holds nothing afterwards. Then it looks again: its
+   * slot is usually done (the locked read that follows skips it), or one of the waiters takes the
+   * lock and makes the next batch straight away. A waiter holds no row lock, so no batch waits on
+   * one. False when the wait ran out (a stuck batch): the caller re-queues.
    */
-  private async awaitFirstWaveLock(tx: EntityManager, specialty: string): Promise<boolean> {
-    await tx.query(`SAVEPOINT first_wave_lock`);
-    const [{ prev }] = (await tx.query(
-      `SELECT current_setting('lock_timeout') AS prev, set_config('lock_timeout', $1, true)`, [`${BUSY_WAIT_MS}ms`],
-    )) as Array<{ prev: string }>;
-    try {
-      await tx.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [FIRST_WAVE_LOCK, specialty]);
-      await tx.query(`RELEASE SAVEPOINT first_wave_lock`);
-      return true;
-    } catch (e) {
-      if ((e as { code?: string }).code !== '55P03') throw e;
-      await tx.query(`ROLLBACK TO SAVEPOINT first_wave_lock`);
-      return false;
-    } finally {
-      await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [prev]);
+  private async firstWaveTurn(tx: EntityManager, slotId: string): Promise<boolean> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (;;) {
+      const [k] = (await tx.query(
+        `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
+                OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free,
+                s.tfc || '/' || s.appointment_type AS specialty
+           FROM slot s WHERE s.id = $1`,
+        [slotId, FIRST_WAVE_LOCK],
+      )) as Array<{ free: boolean; specialty: string }>;
+      if (!k || k.free) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await tx.query(`SAVEPOINT first_wave_wait`);
+      let ended = true;
+      try {
+        // lock_timeout is set for this wait only: the rollback below restores it.
+        await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+        await tx.query(`SELECT pg_advisory_xact_lock_shared($1, hashtext($2))`, [FIRST_WAVE_LOCK, k.specialty]);
+      } catch (e) {
+        if ((e as { code?: string }).code !== '55P03') throw e;
+        ended = false;
+      }
+      await tx.query(`ROLLBACK TO SAVEPOINT first_wave_wait`);
+      if (!ended) return false;
     }
   }
 
