@@ -339,6 +339,26 @@ describe('first waves of a busy specialty', () => {
     expect(await liveOffers(b)).toHaveLength(3);
   });
 
+  it('skips a slot that already has its first wave without waiting for its row lock', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 3 }, () => entry({ tfc: '300' })) });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '300' });
+    expect((await w.matcher.match({ slotId, round: 1 })).status).toBe('done');
+    // Another transaction holds the slot's row (a reply being decided): the repeat job does not queue behind it.
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      await runner.query(`SELECT 1 FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      const outcome = await Promise.race([w.matcher.match({ slotId, round: 1 }), new Promise((r) => setTimeout(() => r('waited on the row lock'), 1000))]);
+      expect(outcome).toMatchObject({ status: 'skipped' });
+    } finally {
+      await runner.commitTransaction();
+      await runner.release();
+    }
+  });
+
   it('gives up after a bounded wait (a stuck batch), leaving nothing written and the connection usable', async () => {
     const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
     const w = rig(clock);

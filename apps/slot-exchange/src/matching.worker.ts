@@ -112,8 +112,12 @@ export class MatchingWorker implements OnApplicationBootstrap {
     const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
       // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
       // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
-      if (round === 1 && !(await this.firstWaveTurn(tx, slotId))) {
-        return { status: 'retry', reason: 'first waves of this specialty are being made' };
+      if (round === 1) {
+        const turn = await this.firstWaveTurn(tx, slotId);
+        if (turn === 'busy') return { status: 'retry', reason: 'first waves of this specialty are being made' };
+        // Most first-wave jobs of a burst find their slot batched by another job: done, with no
+        // row lock taken (a slot's round only grows, and a closed slot stays closed).
+        if (turn === 'done') return { status: 'skipped', reason: 'round 1 already matched, or the slot is closed' };
       }
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
@@ -170,21 +174,24 @@ export class MatchingWorker implements OnApplicationBootstrap {
    * at once rather than one after another, and holds nothing afterwards. Then it looks again: its
    * slot is usually done (the locked read that follows skips it), or one of the waiters takes the
    * lock and makes the next batch straight away. A waiter holds no row lock, so no batch waits on
-   * one. False when the wait ran out (a stuck batch): the caller re-queues.
+   * one. `done` when the slot needs no first wave; `busy` when the wait ran out (a stuck batch):
+   * the caller re-queues.
    */
-  private async firstWaveTurn(tx: EntityManager, slotId: string): Promise<boolean> {
+  private async firstWaveTurn(tx: EntityManager, slotId: string): Promise<'done' | 'mine' | 'busy'> {
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (;;) {
       const [k] = (await tx.query(
-        `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
-                OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free,
-                s.tfc || '/' || s.appointment_type AS specialty
-           FROM slot s WHERE s.id = $1`,
+        `SELECT x.done, CASE WHEN x.done THEN true ELSE pg_try_advisory_xact_lock($2, hashtext(x.specialty)) END AS free, x.specialty
+           FROM (SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering') AS done, s.tfc || '/' || s.appointment_type AS specialty
+                   FROM slot s WHERE s.id = $1 OFFSET 0) x`,
         [slotId, FIRST_WAVE_LOCK],
-      )) as Array<{ free: boolean; specialty: string }>;
-      if (!k || k.free) return true;
+      )) as Array<{ done: boolean; free: boolean; specialty: string }>;
+      // A missing slot is the locked read's to report.
+      if (!k) return 'mine';
+      if (k.done) return 'done';
+      if (k.free) return 'mine';
       const left = deadline - Date.now();
-      if (left <= 0) return false;
+      if (left <= 0) return 'busy';
       await tx.query(`SAVEPOINT first_wave_wait`);
       let ended = true;
       try {
@@ -196,7 +203,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
         ended = false;
       }
       await tx.query(`ROLLBACK TO SAVEPOINT first_wave_wait`);
-      if (!ended) return false;
+      if (!ended) return 'busy';
     }
   }
 
