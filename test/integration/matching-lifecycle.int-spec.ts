@@ -291,6 +291,92 @@ describe('one live offer per patient, ICS-wide', () => {
   });
 });
 
+describe('first waves of a busy specialty', () => {
+  /** Holds the specialty's first-wave lock on its own connection, as a batch in flight does. */
+  async function holdFirstWaveLock(tfc: string): Promise<() => Promise<void>> {
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    await runner.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [0x5157, `${tfc}/NEW`]);
+    return async () => {
+      await runner.commitTransaction();
+      await runner.release();
+    };
+  }
+
+  it('waits for the batch in flight and then makes the first wave itself, instead of being sent away to try again later', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 3 }, () => entry({ tfc: '101' })) });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '101' });
+    const release1 = await holdFirstWaveLock('101');
+    const job = w.matcher.match({ slotId, round: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    await release1();
+    const outcome = await job;
+    expect(outcome.status).toBe('done');
+    expect(await liveOffers(slotId)).toHaveLength(3);
+  });
+
+  it('skips at once after the wait when the batch it waited for gave its slot the first wave', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 6 }, () => entry({ tfc: '120' })) });
+    const a = await release(w.events, clock.now(), 50 * HOUR, { tfc: '120' });
+    const b = await release(w.events, clock.now(), 51 * HOUR, { tfc: '120' });
+    const c = await release(w.events, clock.now(), 52 * HOUR, { tfc: '120' });
+    // Both jobs find a batch in flight and wait for it together; when it ends, one of them batches
+    // all three slots and the other finds its slot done (neither is sent away to retry).
+    const release1 = await holdFirstWaveLock('120');
+    const jobs = Promise.all([w.matcher.match({ slotId: a, round: 1 }), w.matcher.match({ slotId: b, round: 1 })]);
+    await new Promise((r) => setTimeout(r, 200));
+    await release1();
+    const [first, second] = await jobs;
+    expect([first.status, second.status].sort()).toEqual(['done', 'skipped']);
+    const [slotC] = await ds.query(`SELECT match_round FROM slot WHERE id = $1`, [c]);
+    expect(slotC.match_round).toBe(1); // in the same batch, though no job of its own ran
+    expect(await liveOffers(a)).toHaveLength(3);
+    expect(await liveOffers(b)).toHaveLength(3);
+  });
+
+  it('skips a slot that already has its first wave without waiting for its row lock', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: 3 }, () => entry({ tfc: '300' })) });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '300' });
+    expect((await w.matcher.match({ slotId, round: 1 })).status).toBe('done');
+    // Another transaction holds the slot's row (a reply being decided): the repeat job does not queue behind it.
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      await runner.query(`SELECT 1 FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      const outcome = await Promise.race([w.matcher.match({ slotId, round: 1 }), new Promise((r) => setTimeout(() => r('waited on the row lock'), 1000))]);
+      expect(outcome).toMatchObject({ status: 'skipped' });
+    } finally {
+      await runner.commitTransaction();
+      await runner.release();
+    }
+  });
+
+  it('gives up after a bounded wait (a stuck batch), leaving nothing written and the connection usable', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '130' })] });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '130' });
+    const release1 = await holdFirstWaveLock('130');
+    try {
+      const outcome = await w.matcher.match({ slotId, round: 1 });
+      expect(outcome.status).toBe('retry');
+    } finally {
+      await release1();
+    }
+    const [slot] = await ds.query(`SELECT match_round, status FROM slot WHERE id = $1`, [slotId]);
+    expect(slot).toMatchObject({ match_round: 0, status: 'open' });
+    expect((await w.matcher.match({ slotId, round: 1 })).status).toBe('done');
+  });
+});
+
 describe('policy as data', () => {
   it('records the configured policy once, keeps an administrator\'s change across restarts, and stamps every offer with its version', async () => {
     const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));

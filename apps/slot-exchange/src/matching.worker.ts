@@ -47,7 +47,13 @@ export const BATCH_MAX_SLOTS = 32;
 export const BATCH_WINDOW = CANDIDATE_WINDOW;
 /** At most this many pages per batch (1,024 rows): still a bounded walk. */
 const MAX_BATCH_PAGES = 64;
-/** A first-wave job whose specialty is being batched by another job looks again this much later (it is then usually done). */
+/**
+ * A first-wave job whose specialty is being batched by another job waits this long for the lock
+ * (a batch of BATCH_MAX_SLOTS takes well under it), then usually finds its slot done and skips,
+ * or makes the next batch itself at once. Waiting holds a connection but nothing a batch needs.
+ */
+export const BUSY_WAIT_MS = 2_000;
+/** A job that waited BUSY_WAIT_MS in vain (a stuck batch) looks again this much later, without holding a worker. */
 export const BUSY_RETRY_MS = 100;
 /** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
 const FIRST_WAVE_LOCK = 0x5157;
@@ -107,13 +113,11 @@ export class MatchingWorker implements OnApplicationBootstrap {
       // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
       // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
       if (round === 1) {
-        const [k] = (await tx.query(
-          `SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering')
-                  OR pg_try_advisory_xact_lock($2, hashtext(s.tfc || '/' || s.appointment_type)) AS free
-             FROM slot s WHERE s.id = $1`,
-          [slotId, FIRST_WAVE_LOCK],
-        )) as Array<{ free: boolean }>;
-        if (k && !k.free) return { status: 'retry', reason: 'first waves of this specialty are being made' };
+        const turn = await this.firstWaveTurn(tx, slotId);
+        if (turn === 'busy') return { status: 'retry', reason: 'first waves of this specialty are being made' };
+        // Most first-wave jobs of a burst find their slot batched by another job: done, with no
+        // row lock taken (a slot's round only grows, and a closed slot stays closed).
+        if (turn === 'done') return { status: 'skipped', reason: 'round 1 already matched, or the slot is closed' };
       }
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
@@ -165,6 +169,48 @@ export class MatchingWorker implements OnApplicationBootstrap {
     if (next) await tx.query(`WITH updated AS (${update}) ${outboxInsertSql(4)}`, [...params, ...next]);
     else await tx.query(update, params);
     return { status: 'done', reason: wave ? `offered to ${wave.offered}` : 'no eligible patient yet' };
+  }
+
+  /**
+   * Whether this first-wave job may go on: its slot needs no first wave any more, or this
+   * transaction holds the specialty's first-wave lock. While another job's batch holds the lock
+   * this waits for it (up to BUSY_WAIT_MS) rather than re-queueing with a fixed delay, which every
+   * job that missed paid in full, more of them the more workers ran. It waits on the lock in share
+   * mode inside a savepoint that is then rolled back: every waiter wakes when the batch commits,
+   * at once rather than one after another, and holds nothing afterwards. Then it looks again: its
+   * slot is usually done (the locked read that follows skips it), or one of the waiters takes the
+   * lock and makes the next batch straight away. A waiter holds no row lock, so no batch waits on
+   * one. `done` when the slot needs no first wave; `busy` when the wait ran out (a stuck batch):
+   * the caller re-queues.
+   */
+  private async firstWaveTurn(tx: EntityManager, slotId: string): Promise<'done' | 'mine' | 'busy'> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (;;) {
+      const [k] = (await tx.query(
+        `SELECT x.done, CASE WHEN x.done THEN true ELSE pg_try_advisory_xact_lock($2, hashtext(x.specialty)) END AS free, x.specialty
+           FROM (SELECT s.match_round >= 1 OR s.status NOT IN ('open', 'offering') AS done, s.tfc || '/' || s.appointment_type AS specialty
+                   FROM slot s WHERE s.id = $1 OFFSET 0) x`,
+        [slotId, FIRST_WAVE_LOCK],
+      )) as Array<{ done: boolean; free: boolean; specialty: string }>;
+      // A missing slot is the locked read's to report.
+      if (!k) return 'mine';
+      if (k.done) return 'done';
+      if (k.free) return 'mine';
+      const left = deadline - Date.now();
+      if (left <= 0) return 'busy';
+      await tx.query(`SAVEPOINT first_wave_wait`);
+      let ended = true;
+      try {
+        // lock_timeout is set for this wait only: the rollback below restores it.
+        await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${left}ms`]);
+        await tx.query(`SELECT pg_advisory_xact_lock_shared($1, hashtext($2))`, [FIRST_WAVE_LOCK, k.specialty]);
+      } catch (e) {
+        if ((e as { code?: string }).code !== '55P03') throw e;
+        ended = false;
+      }
+      await tx.query(`ROLLBACK TO SAVEPOINT first_wave_wait`);
+      if (!ended) return 'busy';
+    }
   }
 
   /**
