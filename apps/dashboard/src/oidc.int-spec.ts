@@ -13,7 +13,8 @@ import { Stack, startStack } from '../../../tools/stack/processes';
 
 jest.setTimeout(120_000);
 
-const OFFSET = 36_000;
+// Below the ephemeral port range (32768 and up), so no client connection can already hold it.
+const OFFSET = 28_000;
 const IDP_PORT = OFFSET + 3990;
 const DASHBOARD = `http://127.0.0.1:${OFFSET + 3001}`;
 const IDP = `http://127.0.0.1:${IDP_PORT}`;
