@@ -9,9 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { RepliesWorker } from '../../apps/booking/src/replies.worker';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
@@ -245,11 +244,8 @@ describe('replies decided together (a batch)', () => {
     const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
     const { offers } = await offeredSlot(w, '140');
     const ids = await Promise.all(offers.map((o, i) => yesFrom(o.patient_id, o.code, `quiet-${i}-${Date.now()}`)));
-    const listener = new Client({ connectionString: db.url });
-    await listener.connect();
-    const heard: string[] = [];
-    listener.on('notification', (n) => heard.push(n.payload ?? ''));
-    await listener.query('LISTEN outbox');
+    const listener = await listenToOutbox(db.url);
+    const { heard } = listener;
     try {
       const decided = await replies.decideBatch(ids);
       expect([...decided.values()].filter((o) => o.reason === 'claimed')).toHaveLength(1);

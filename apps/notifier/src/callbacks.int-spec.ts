@@ -7,6 +7,7 @@
  * full (the database stalled by a lock while they arrive) were told so with 503 and Retry-After,
  * never an error that Notify would not retry.
  */
+import { listenToOutbox } from '@app/persistence';
 import { INestApplication } from '@nestjs/common';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import { SANDBOX_NOTIFY_CALLBACK_TOKEN, jobId } from '@app/contracts';
@@ -106,11 +107,8 @@ describe('a burst of received texts bigger than the pool and the backlog', () =>
 
 describe('a received text', () => {
   it("is stored without a NOTIFY (which serialises commits cluster-wide) and its job relayed at once by the notifier's own relay", async () => {
-    const listener = new Client({ connectionString: stores.db.url });
-    await listener.connect();
-    const heard: string[] = [];
-    listener.on('notification', (n) => heard.push(n.payload ?? ''));
-    await listener.query('LISTEN outbox');
+    const listener = await listenToOutbox(stores.db.url);
+    const { heard } = listener;
     try {
       const id = randomUUID();
       const started = Date.now();

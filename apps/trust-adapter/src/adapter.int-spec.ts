@@ -4,6 +4,7 @@
  * code, framing edge cases, duplicate races, the unmapped-clinic list and a mapping reload, the
  * archive (search, retention, replay), PTL snapshot vs delta, and the cross-trust matrix.
  */
+import { listenToOutbox } from '@app/persistence';
 import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { queueFor, rowsToColumns } from '@app/contracts';
@@ -116,11 +117,8 @@ describe('HL7 in: every SIU kind, ACKed only once stored, acted on by the exchan
   });
 
   it('the intake stores its forwarding jobs quietly (no NOTIFY, which serialises commits) and its own relay forwards them', async () => {
-    const listener = new Client({ connectionString: stores.db.url });
-    await listener.connect();
-    const heard: string[] = [];
-    listener.on('notification', (n) => heard.push(n.payload ?? ''));
-    await listener.query('LISTEN outbox');
+    const listener = await listenToOutbox(stores.db.url);
+    const { heard } = listener;
     try {
       const m = siu();
       expect((await mllp(m)).code).toBe('AA');

@@ -33,3 +33,13 @@ export async function createTestDatabase(prefix = 'sx_test'): Promise<TestDataba
     },
   };
 }
+
+/** For tests of who wakes the relays: every `outbox` notification's payload (the queues named), as heard, until `end()`. */
+export async function listenToOutbox(url: string): Promise<{ heard: string[]; end(): Promise<void> }> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  const heard: string[] = [];
+  client.on('notification', (n) => heard.push(n.payload ?? ''));
+  await client.query('LISTEN outbox');
+  return { heard, end: () => client.end() };
+}
