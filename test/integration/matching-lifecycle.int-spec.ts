@@ -7,6 +7,7 @@
  * counts only when it is known, offer SMS carry their slot's cut-off as queue priority, and a
  * booking's freed appointment at the home trust enters matching in turn (the chain).
  */
+import type { Job } from 'bullmq';
 import { DEFAULT_POLICY, FixedClock, MatchingPolicy, PostcodeCentroids, syntheticNhsNumber, zonedTimeToUtc } from '@app/domain';
 import { OutboxRelay, createTestDatabase, currentPolicy, dataSourceOptions, policyHistory, recordPolicy, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, QueueService, SystemClock } from '@app/platform';
@@ -374,6 +375,19 @@ describe('first waves of a busy specialty', () => {
     const [slot] = await ds.query(`SELECT match_round, status FROM slot WHERE id = $1`, [slotId]);
     expect(slot).toMatchObject({ match_round: 0, status: 'open' });
     expect((await w.matcher.match({ slotId, round: 1 })).status).toBe('done');
+  });
+
+  it('a job that gave up is never completed as done: without a BullMQ token to delay it, it fails (and is retried)', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '140' })] });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '140' });
+    const release1 = await holdFirstWaveLock('140');
+    try {
+      await expect(w.matcher.process({ name: 'match-slot', data: { slotId, round: 1 } } as Job)).rejects.toThrow(/match-slot not done/);
+    } finally {
+      await release1();
+    }
   });
 });
 

@@ -87,9 +87,12 @@ export class MatchingWorker implements OnApplicationBootstrap {
     switch (job.name) {
       case 'match-slot': {
         const outcome = await this.match(job.data as JobPayloads['match-slot']);
-        // Another job holds the specialty's first waves: come back shortly (same job id) rather
-        // than hold a worker and a connection waiting on its lock.
-        if (outcome.status === 'retry' && token) {
+        // Another job held the specialty's first waves for longer than BUSY_WAIT_MS: come back
+        // shortly (same job id) rather than hold a worker and a connection any longer. Without a
+        // BullMQ token (a direct caller) the job must still not complete as if its slot were done:
+        // it fails, and BullMQ's retries (or the caller) try again.
+        if (outcome.status === 'retry') {
+          if (!token) throw new Error(`match-slot not done: ${outcome.reason}`);
           await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
           throw new DelayedError();
         }
