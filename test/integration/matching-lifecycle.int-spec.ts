@@ -380,9 +380,10 @@ describe('first waves of a busy specialty', () => {
   it('a job that gave up is never completed as done: without a BullMQ token to delay it, it fails (and is retried)', async () => {
     const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
     const w = rig(clock);
-    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '140' })] });
-    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '140' });
-    const release1 = await holdFirstWaveLock('140');
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '361' })] });
+    const slotId = await release(w.events, clock.now(), 50 * HOUR, { tfc: '361' });
+    // A specialty of its own: the slot left open here must not join another test's batch.
+    const release1 = await holdFirstWaveLock('361');
     try {
       await expect(w.matcher.process({ name: 'match-slot', data: { slotId, round: 1 } } as Job)).rejects.toThrow(/match-slot not done/);
     } finally {
