@@ -79,44 +79,46 @@ it('a quiet transaction and an insert that writes no rows wake nobody; the next 
   expect(quiet[0].n).toBe(1);
 });
 
-it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for the sweep', async () => {
+/**
+ * A relay (its sweep never started: no onApplicationBootstrap) that has already published every
+ * earlier row, then one `send-sms` row written quietly and the relay woken for it, as a hot path does.
+ */
+async function wokenRelayWithQuietRow(smsId: string) {
   const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const relay = new OutboxRelay(ds, queues, new MetricsService('test'));
-  try {
-    // Everything earlier published first, so the pass woken below has only the quiet row to move.
-    await relay.drain();
-    await ds.transaction(async (tx) => {
-      await tx.query(`SELECT ${quietOutboxSql}`);
-      await enqueue(tx, 'send-sms', { smsId: 'woken' });
-    });
-    relay.wake(['sms-outbound']);
-    // Well inside the 2 s sweep, which never started here (no onApplicationBootstrap).
-    await new Promise((r) => setTimeout(r, 300));
-    const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-woken'`);
-    expect(row.published_at).not.toBeNull();
-    expect(await queues.queue('sms-outbound').getJob('sms-woken')).toBeDefined();
-  } finally {
-    await queues.queue('sms-outbound').remove('sms-woken').catch(() => undefined);
+  await relay.drain();
+  await ds.transaction(async (tx) => {
+    await tx.query(`SELECT ${quietOutboxSql}`);
+    await enqueue(tx, 'send-sms', { smsId });
+  });
+  relay.wake(['sms-outbound']);
+  const publishedAt = async (): Promise<Date | null> => (await ds.query(`SELECT published_at FROM outbox WHERE job_id = $1`, [`sms-${smsId}`]))[0].published_at;
+  const close = async () => {
+    await queues.queue('sms-outbound').remove(`sms-${smsId}`).catch(() => undefined);
     await relay.onApplicationShutdown();
     await queues.onApplicationShutdown();
+  };
+  return { queues, relay, publishedAt, close };
+}
+
+it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for the sweep', async () => {
+  const rig = await wokenRelayWithQuietRow('woken');
+  try {
+    // Well inside the 2 s sweep, which never started here.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await rig.publishedAt()).not.toBeNull();
+    expect(await rig.queues.queue('sms-outbound').getJob('sms-woken')).toBeDefined();
+  } finally {
+    await rig.close();
   }
 });
 
 it('a relay shutting down first moves what it was woken for, instead of leaving it to another process\'s sweep', async () => {
-  const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const relay = new OutboxRelay(ds, queues, new MetricsService('test'));
+  const rig = await wokenRelayWithQuietRow('at-shutdown');
   try {
-    await relay.drain();
-    await ds.transaction(async (tx) => {
-      await tx.query(`SELECT ${quietOutboxSql}`);
-      await enqueue(tx, 'send-sms', { smsId: 'at-shutdown' });
-    });
-    relay.wake(['sms-outbound']);
-    await relay.onApplicationShutdown();
-    const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-at-shutdown'`);
-    expect(row.published_at).not.toBeNull();
+    await rig.relay.onApplicationShutdown();
+    expect(await rig.publishedAt()).not.toBeNull();
   } finally {
-    await queues.queue('sms-outbound').remove('sms-at-shutdown').catch(() => undefined);
-    await queues.onApplicationShutdown();
+    await rig.close();
   }
 });
