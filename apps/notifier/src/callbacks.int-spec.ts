@@ -20,7 +20,8 @@ import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 
 jest.setTimeout(90_000);
 
-const PORT = 34012;
+// Below Linux's ephemeral range (32768+), where a client connection could already hold it.
+const PORT = 14012;
 const REDIS_DB = 8;
 const CROWD = 240;
 const mobileOf = (i: number) => `+4477009${String(50000 + i).padStart(5, '0')}`;
