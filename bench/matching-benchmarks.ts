@@ -109,6 +109,7 @@ async function burst(withStack: WithStack, offset: number): Promise<BenchResult[
     try {
       const clients = Array.from({ length: 16 }, (_, k) => new MllpClient('127.0.0.1', 2575 + (k % 4) + offset));
       const tag = `BURST${Date.now()}`;
+      console.log('  burst: sending');
       const t0 = Date.now();
       await Promise.all(clients.map(async (client, k) => {
         const [trust, site] = TRUSTS[k % 4];
@@ -135,7 +136,16 @@ async function burst(withStack: WithStack, offset: number): Promise<BenchResult[
                (SELECT extract(epoch FROM max(w.created_at)) * 1000 FROM offer_wave w JOIN slot s ON s.id = w.slot_id WHERE s.filler_appointment_id LIKE $1 AND w.round = 1)::float8 AS matched,
                (SELECT extract(epoch FROM max(m.sent_at)) * 1000 FROM sms_message m JOIN offer o ON o.id = m.offer_id JOIN offer_wave w ON w.id = o.wave_id JOIN slot s ON s.id = o.slot_id
                  WHERE s.filler_appointment_id LIKE $1 AND w.round = 1 AND m.kind = 'offer')::float8 AS sent`, [`${tag}-F-%`])).rows;
+      console.log('  burst: done');
       const stages = { stored: ts.stored - t0, matched: ts.matched - t0 };
+      // BENCH_DETAIL=1: when each batch of first waves began (its transaction's start), per specialty.
+      if (process.env.BENCH_DETAIL) {
+        const b = (await pg.query(`SELECT s.tfc, (extract(epoch FROM w.created_at) * 1000)::float8 - $2 AS at, count(*)::int AS n
+          FROM offer_wave w JOIN slot s ON s.id = w.slot_id WHERE s.filler_appointment_id LIKE $1 AND w.round = 1 GROUP BY 1, 2 ORDER BY 2`, [`${tag}-F-%`, t0])).rows;
+        for (const r of b) console.log(`  batch ${r.tfc} at ${Math.round(r.at)} ms: ${r.n} waves`);
+        const rel = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM released_at) * 1000 - $2) AS p FROM slot WHERE filler_appointment_id LIKE $1`, [`${tag}-F-%`, t0])).rows;
+        console.log('  released p10/50/90', rel[0].p);
+      }
       const done = ts.sent;
       await Promise.all(clients.map((c) => c.close()));
       return [{

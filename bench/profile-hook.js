@@ -57,11 +57,16 @@ global.fetch = function (url, ...rest) {
   if (String(url).includes('/notify/inbound')) started = true;
   return fetch0.call(this, url, ...rest);
 };
+// Other benches: PROF_START_ON / PROF_STOP_ON, patterns of the lines a bench prints as its
+// measured part starts and ends (e.g. the burst's "burst: sending" and "burst: done").
+const startOn = process.env.PROF_START_ON ? new RegExp(process.env.PROF_START_ON) : null;
+const stopOn = new RegExp(process.env.PROF_STOP_ON || '^accept storm:');
 const log0 = console.log;
 console.log = function (...a) {
-  if (String(a[0]).startsWith('accept storm:') && !frozen) {
+  if (startOn && startOn.test(String(a[0]))) started = true;
+  if (stopOn.test(String(a[0])) && !frozen) {
     frozen = true;
-    try { log0(`CPU ticks (1/100 s) during the storms: ${fs.readFileSync(`${dir}/ticks.json`, 'utf8').replace(/\s+/g, ' ')}`); } catch { /* none yet */ }
+    try { log0(`CPU ticks (1/100 s) while measured: ${fs.readFileSync(`${dir}/ticks.json`, 'utf8').replace(/\s+/g, ' ')}`); } catch { /* none yet */ }
   }
   return log0.apply(this, a);
 };

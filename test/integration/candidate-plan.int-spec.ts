@@ -9,7 +9,9 @@ import { createTestDatabase, dataSourceOptions, pgClientOf, TestDatabase } from 
 import { DataSource } from 'typeorm';
 import { seedWaitingList } from '../../bench/seed-waiting-list';
 import { BATCH_WINDOW, CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/matching.worker';
-import { CandidateRow, candidateQuery, readCandidatePages } from '../../apps/slot-exchange/src/candidate-query';
+import {
+  CANDIDATE_PLANNER_SETTINGS, CandidateRow, candidatePlannerSql, candidateQuery, readCandidatePages,
+} from '../../apps/slot-exchange/src/candidate-query';
 
 const ENTRIES = 275_000;
 let db: TestDatabase;
@@ -35,14 +37,14 @@ const slot = (over: Partial<FreedSlot> = {}): FreedSlot => ({
 });
 
 /** The plan for these values (custom), or the one plan the worker runs for any values (generic: `readCandidatePages`). */
-async function plan(s: FreedSlot, kind: 'custom' | 'generic', batch?: { trusts: string[]; sites: string[] }): Promise<PlanNode[]> {
+async function plan(s: FreedSlot, kind: 'custom' | 'generic', batch?: { trusts: string[]; sites: string[] }, on: DataSource = ds): Promise<PlanNode[]> {
   const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: true, window: batch ? BATCH_WINDOW : CANDIDATE_WINDOW, batch });
   if (kind === 'custom') {
-    const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
+    const [row] = await on.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
     return nodes(row['QUERY PLAN'][0].Plan);
   }
-  return ds.transaction(async (tx) => {
-    await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+  return on.transaction(async (tx) => {
+    await tx.query(candidatePlannerSql());
     await tx.query(`PREPARE candidate_plan AS ${q.text}`);
     // EXECUTE takes literals; under a generic plan their values make no difference to the plan.
     const text = (v: unknown) => (v instanceof Date ? v.toISOString() : Array.isArray(v) ? `{${v.join(',')}}` : String(v));
@@ -58,10 +60,25 @@ async function page(input: Parameters<typeof candidateQuery>[0]): Promise<Candid
   return ds.transaction((tx) => readCandidatePages(pgClientOf(tx), (read) => read(input)));
 }
 
+/** The walk: the ranking index in order, nothing scanned whole, nothing sorted, nothing hashed. */
+function expectTheWalk(all: PlanNode[]): void {
+  const onList = all.filter((x) => x['Relation Name'] === 'waiting_list_entry');
+  expect(onList.length).toBeGreaterThan(0);
+  for (const x of onList) {
+    expect(x['Node Type']).toMatch(/^Index (Only )?Scan$/);
+    expect(x['Index Name']).toBe('waiting_list_entry_candidates');
+  }
+  expect(all.filter((x) => /Seq Scan|Bitmap/.test(x['Node Type'])).map((x) => `${x['Node Type']} ${x['Relation Name'] ?? x['Index Name']}`)).toEqual([]);
+  expect(all.filter((x) => /Sort|Hash/.test(x['Node Type'])).map((x) => x['Node Type'])).toEqual([]);
+}
+
+const SLOTS = [slot(), slot({ tfc: '330', appointmentType: 'FUP', trustOds: 'RAS', siteOds: 'RAS01' }), slot({ constraints: { minAgeYears: 18, sex: 'F' } })];
+const BATCHES = [{ trusts: ['RQM'], sites: ['RQM01'] }, { trusts: ['RQM', 'RAS', 'RYJ', 'R1K'], sites: ['RQM01', 'RAS01', 'RYJ01', 'R1K01'] }];
+
 it.each(['custom', 'generic'] as const)('walks the ranking index: no sequential scan of the waiting list, no sort (%s plan)', async (kind) => {
   const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM waiting_list_entry`);
   expect(n).toBe(ENTRIES);
-  for (const s of [slot(), slot({ tfc: '330', appointmentType: 'FUP', trustOds: 'RAS', siteOds: 'RAS01' }), slot({ constraints: { minAgeYears: 18, sex: 'F' } })]) {
+  for (const s of SLOTS) {
     const all = await plan(s, kind);
     const onList = all.filter((x) => x['Relation Name'] === 'waiting_list_entry');
     expect(onList.length).toBeGreaterThan(0);
@@ -72,11 +89,34 @@ it.each(['custom', 'generic'] as const)('walks the ranking index: no sequential 
     expect(all.filter((x) => x['Node Type'] === 'Seq Scan').map((x) => x['Relation Name'])).toEqual([]);
     expect(all.some((x) => x['Node Type'] === 'Sort')).toBe(false);
   }
+  // The worker's own plan is the walk exactly, offers probed by index too.
+  if (kind === 'generic') for (const s of SLOTS) expectTheWalk(await plan(s, kind));
+});
+
+describe('a small list analysed before any offer was made (a new ICS; the burst benchmark)', () => {
+  let small: TestDatabase;
+  let smallDs: DataSource;
+  beforeAll(async () => {
+    small = await createTestDatabase('sx_plan_small');
+    await seedWaitingList(small.url, 60_000, { mobiles: true, offerHistory: false });
+    smallDs = await new DataSource(dataSourceOptions(small.url, 1)).initialize();
+  }, 120_000);
+  afterAll(async () => {
+    await smallDs?.destroy();
+    await small?.drop();
+  });
+
+  it('the worker still walks the ranking index, for one slot and for a batch, probing offers by index', async () => {
+    const [{ offers }] = await smallDs.query(`SELECT reltuples::int AS offers FROM pg_class WHERE relname = 'offer'`);
+    expect(offers).toBeLessThanOrEqual(0);
+    for (const s of SLOTS) expectTheWalk(await plan(s, 'generic', undefined, smallDs));
+    for (const b of BATCHES) expectTheWalk(await plan({ ...slot(), slotId: '00000000-0000-0000-0000-000000000000' }, 'generic', b, smallDs));
+  });
 });
 
 it.each(['custom', 'generic'] as const)('walks the ranking index for a batch of first waves too, for any trusts and sites (%s plan)', async (kind) => {
   const probe = slot({ slotId: '00000000-0000-0000-0000-000000000000' });
-  for (const batch of [{ trusts: ['RQM'], sites: ['RQM01'] }, { trusts: ['RQM', 'RAS', 'RYJ', 'R1K'], sites: ['RQM01', 'RAS01', 'RYJ01', 'R1K01'] }]) {
+  for (const batch of BATCHES) {
     const all = await plan(probe, kind, batch);
     const onList = all.filter((x) => x['Relation Name'] === 'waiting_list_entry');
     expect(onList.length).toBeGreaterThan(0);
@@ -149,17 +189,22 @@ it('a patient holding a live offer is out of the index walk from the offer\'s st
   expect(await firstPage()).toEqual(before);
 });
 
-it('reads pages with a statement prepared once per connection, always under its generic plan, and puts the setting back', async () => {
+it('reads pages with a statement prepared once per connection, always under its generic plan, and puts the settings back', async () => {
   const input = { slot: slot({ tfc: '120' }), policy: DEFAULT_POLICY, distanceKnowable: false, window: CANDIDATE_WINDOW };
+  const names = Object.keys(CANDIDATE_PLANNER_SETTINGS);
   await ds.transaction(async (tx) => {
-    const setting = async () => ((await tx.query(`SHOW plan_cache_mode`)) as Array<{ plan_cache_mode: string }>)[0].plan_cache_mode;
+    const settings = async () => Object.fromEntries(
+      ((await tx.query(`SELECT name, setting FROM pg_settings WHERE name = ANY ($1)`, [names])) as Array<{ name: string; setting: string }>).map((r) => [r.name, r.setting]),
+    );
+    const before = await settings();
     const inside = await readCandidatePages(pgClientOf(tx), async (read) => {
       expect(await read(input)).toEqual(await read(input));
-      return setting();
+      return settings();
     });
-    expect(inside).toBe('force_generic_plan');
+    expect(inside).toEqual(CANDIDATE_PLANNER_SETTINGS);
     // The rest of the transaction (the offers' insert, say) is planned as usual.
-    expect(await setting()).toBe('auto');
+    expect(await settings()).toEqual(before);
+    expect(before).toMatchObject({ plan_cache_mode: 'auto', enable_sort: 'on' });
     const prepared = (await tx.query(`SELECT name, generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name LIKE 'candidates-%'`)) as Array<{ generic: number; custom: number }>;
     expect(prepared.length).toBeGreaterThan(0);
     expect(prepared.some((p) => p.generic >= 2)).toBe(true);

@@ -3,7 +3,7 @@
  * ranking order (priority, breach date, clock start, id) for one specialty and appointment type,
  * and stops after a window of rows. Everything SQL can check cheaply is checked here so that the
  * window is rarely wasted; the domain rules (`rankCandidates`) still judge every row and have the
- * final word. The plan is asserted in `matching.int-spec.ts`; the speed is a benchmark.
+ * final word. The plan is asserted in `candidate-plan.int-spec.ts`; the speed is a benchmark.
  *
  * Pages continue with a keyset (`after`) on the same index, so a specialty whose top entries all
  * fail a rule SQL cannot see (unavailable dates, travel distance) costs a few more index pages,
@@ -90,23 +90,46 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
 }
 
 /**
+ * The planner settings candidate pages are read under. The walk wanted is always the same: the
+ * ranking index in order, each row's patient by primary key, the two offer checks by their unique
+ * indexes, stopping after the window. Left to itself Postgres plans every execution afresh (about
+ * 1 ms, twice the query's own run), because a generic plan's row estimate under LIMIT looks dearer
+ * than it is; so the plan is generic, made once per connection. And a generic plan made from a
+ * small or new list's statistics (tens of thousands of pathways, an offer table analysed while
+ * empty) sorts the whole specialty after a hash join with a scan of every patient, and probes the
+ * offers by sequential scan: 11–14 ms a page at 60,000 pathways instead of 0.2 ms, more as offers
+ * accumulate. Turning those strategies off leaves the planner only the walk (asserted in
+ * candidate-plan.int-spec.ts, at both sizes). Local to the transaction, and put back once the
+ * pages are read, so the rest of it is planned as usual.
+ */
+export const CANDIDATE_PLANNER_SETTINGS: Readonly<Record<string, string>> = {
+  plan_cache_mode: 'force_generic_plan',
+  enable_sort: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+  enable_bitmapscan: 'off',
+  enable_seqscan: 'off',
+};
+
+/** One round trip that applies (or, with `reset`, puts back) the candidate planner settings for the rest of the transaction. */
+export function candidatePlannerSql(reset = false): string {
+  return Object.entries(CANDIDATE_PLANNER_SETTINGS).map(([k, v]) => `SET LOCAL ${k} = ${reset ? 'DEFAULT' : v}`).join('; ');
+}
+
+/**
  * Reads candidate pages as the matching worker does, inside the caller's transaction: each page
- * is a named statement (parsed once per connection) run under a generic plan. The plan does not
- * depend on the values: for any specialty, type, trust and constraints it is the same walk of the
- * ranking index (candidate-plan.int-spec.ts checks the generic plan too). Left to itself Postgres
- * would plan every execution afresh, about 1 ms, twice the query's own run, because the generic
- * plan's row estimate under LIMIT looks dearer than it is. The setting is local to the
- * transaction and put back once the pages are read, so the rest of the transaction is planned as
- * usual.
+ * is a named statement (parsed once per connection) run under the one generic plan of
+ * `CANDIDATE_PLANNER_SETTINGS`, which does not depend on the values: for any specialty, type,
+ * trust and constraints it is the same walk of the ranking index.
  */
 export async function readCandidatePages<T>(client: NamedStatementClient, read: (page: (input: CandidateQueryInput) => Promise<CandidateRow[]>) => Promise<T>): Promise<T> {
-  await client.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+  await client.query(candidatePlannerSql());
   const result = await read(async (input) => {
     const q = candidateQuery(input);
     const { rows } = await client.query({ name: statementName(q.text), text: q.text, values: q.values });
     return rows.map(toCandidateRow);
   });
-  await client.query(`SET LOCAL plan_cache_mode = DEFAULT`);
+  await client.query(candidatePlannerSql(true));
   return result;
 }
 
