@@ -145,6 +145,12 @@ async function burst(withStack: WithStack, offset: number): Promise<BenchResult[
         for (const r of b) console.log(`  batch ${r.tfc} at ${Math.round(r.at)} ms: ${r.n} waves`);
         const rel = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM released_at) * 1000 - $2) AS p FROM slot WHERE filler_appointment_id LIKE $1`, [`${tag}-F-%`, t0])).rows;
         console.log('  released p10/50/90', rel[0].p);
+        const sent = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM m.sent_at) * 1000 - $2) AS p
+          FROM sms_message m JOIN offer o ON o.id = m.offer_id JOIN slot s ON s.id = o.slot_id WHERE s.filler_appointment_id LIKE $1 AND m.kind = 'offer'`, [`${tag}-F-%`, t0])).rows;
+        console.log('  offer SMS sent p10/50/90', sent[0].p);
+        const pub = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM x.published_at) * 1000 - $1) AS p
+          FROM outbox x WHERE x.job_name = 'send-sms' AND x.created_at >= to_timestamp($1 / 1000.0)`, [t0])).rows;
+        console.log('  send-sms jobs published p10/50/90', pub[0].p);
       }
       const done = ts.sent;
       await Promise.all(clients.map((c) => c.close()));

@@ -52,9 +52,17 @@ cp.spawn = function (cmd, args, opts) {
   return child;
 };
 
+// The measured span on the clock V8's profiler stamps its samples with (CLOCK_MONOTONIC, µs),
+// written to window.json so that a profile's samples can be cut to it.
+const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
+const window = { start: null, stop: null };
+const markStart = () => {
+  if (!started) window.start = monotonicMicros();
+  started = true;
+};
 const fetch0 = global.fetch;
 global.fetch = function (url, ...rest) {
-  if (String(url).includes('/notify/inbound')) started = true;
+  if (String(url).includes('/notify/inbound')) markStart();
   return fetch0.call(this, url, ...rest);
 };
 // Other benches: PROF_START_ON / PROF_STOP_ON, patterns of the lines a bench prints as its
@@ -63,8 +71,10 @@ const startOn = process.env.PROF_START_ON ? new RegExp(process.env.PROF_START_ON
 const stopOn = new RegExp(process.env.PROF_STOP_ON || '^accept storm:');
 const log0 = console.log;
 console.log = function (...a) {
-  if (startOn && startOn.test(String(a[0]))) started = true;
+  if (startOn && startOn.test(String(a[0]))) markStart();
   if (stopOn.test(String(a[0])) && !frozen) {
+    window.stop = monotonicMicros();
+    fs.writeFileSync(`${dir}/window.json`, JSON.stringify(window));
     frozen = true;
     try { log0(`CPU ticks (1/100 s) while measured: ${fs.readFileSync(`${dir}/ticks.json`, 'utf8').replace(/\s+/g, ' ')}`); } catch { /* none yet */ }
   }

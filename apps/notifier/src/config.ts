@@ -21,6 +21,15 @@ export class NotifierConfig extends PolicyConfig {
   NOTIFY_TIMEOUT_MS = 10000;
 
   /**
+   * SMS jobs one notifier process works on at once. A send spends most of its time waiting (the
+   * message's re-read, Notify's answer, the commit of "sent"), so at burst rates 16 at once left
+   * the process idle while thousands of texts waited; NOTIFY_RATE_LIMIT, not this, keeps within
+   * Notify's quota.
+   */
+  @IsInt() @Min(1) @Max(256)
+  SMS_SEND_CONCURRENCY = 64;
+
+  /**
    * Notify's limit is per API key (3,000 texts a minute), so every notifier instance shares one
    * budget: BullMQ's queue-level limiter, kept in Redis, is global across all workers.
    */

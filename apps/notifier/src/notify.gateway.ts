@@ -29,6 +29,9 @@ export class NotifyGateway extends SmsGateway {
     // burst. (The client still signs a JWT per request; we keep GOV.UK's own client for that.)
     this.client.setClient(axios.create({
       timeout: config.NOTIFY_TIMEOUT_MS,
+      // Notify's API does not redirect; without redirects axios sends through Node's own http
+      // rather than follow-redirects' wrapper, a tenth of the notifier's CPU per text in a burst.
+      maxRedirects: 0,
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
     }));

@@ -34,6 +34,12 @@ export interface AttemptInfo {
   attempts: number;
 }
 
+/** A message as its send job re-reads it. */
+interface SmsToSend {
+  id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
+  mobile: string | null; mobile_status: string; offer_status: string | null;
+}
+
 @Injectable()
 export class SmsSenderWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger('sms-sender');
@@ -52,6 +58,18 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     size: () => 1,
   });
 
+  /**
+   * Each job re-reads its message; the re-reads of jobs that start together go in one statement
+   * (a burst starts dozens at once), each job still seeing the row as it is after its job began.
+   */
+  private readonly reads = new GroupCommit<string, SmsToSend | undefined>({
+    store: (ids) => this.readMessages(ids),
+    concurrency: 2,
+    maxItems: 100,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    size: () => 1,
+  });
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly gateway: SmsGateway,
@@ -64,17 +82,12 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
       (job: Job) => this.process(job.data as JobPayloads['send-sms'], { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
-      { concurrency: 16, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
+      { concurrency: this.config.SMS_SEND_CONCURRENCY, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
     ) as Worker | undefined;
   }
 
   async process({ smsId }: JobPayloads['send-sms'], attempt: AttemptInfo = { attemptsMade: 0, attempts: 1 }): Promise<JobOutcome> {
-    const [sms] = await this.ds.query(
-      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status
-         FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
-        WHERE m.id = $1`,
-      [smsId],
-    );
+    const sms = await this.reads.submit(smsId);
     if (!sms) return { status: 'skipped', reason: 'no such message' };
     if (sms.status !== 'queued') return { status: 'skipped', reason: `already ${sms.status}` };
     const skip = async (reason: string): Promise<JobOutcome> => {
@@ -109,6 +122,17 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     });
     this.logger.warn(`sms ${smsId} ${result.permanent ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
     return { status: 'done', reason: result.permanent ? 'refused' : 'gave up' };
+  }
+
+  private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
+    const rows = (await this.ds.query(
+      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status
+         FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
+        WHERE m.id = ANY ($1::uuid[])`,
+      [ids],
+    )) as SmsToSend[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id));
   }
 
   private async recordSent(items: Array<{ smsId: string; notifyId: string }>): Promise<void[]> {
