@@ -34,8 +34,12 @@ export function outwardCode(postcode: string): string | null {
  * Postcode → coordinates, most precise first: the full postcode when the table has it, else its
  * outward code (district centroid, a few hundred metres to a couple of km off in London).
  */
+/** Most postcodes `PostcodeCentroids.locate` remembers (a few MB). */
+const LOCATED_MAX = 50_000;
+
 export class PostcodeCentroids {
   private readonly points = new Map<string, LatLon>();
+  private readonly located = new Map<string, LatLon | null>();
 
   constructor(entries: Iterable<[string, LatLon]> = []) {
     for (const [key, p] of entries) {
@@ -51,9 +55,15 @@ export class PostcodeCentroids {
 
   locate(postcode: string | null | undefined): LatLon | null {
     if (!postcode) return null;
+    // A batch of first waves asks for each candidate's place once per slot (thousands of times
+    // for a few hundred postcodes): answers are remembered, up to a bound, as the table never changes.
+    const known = this.located.get(postcode);
+    if (known !== undefined) return known;
     const full = normaliseUkPostcode(postcode);
-    if (!full) return null;
-    return this.points.get(full) ?? this.points.get(full.split(' ')[0]) ?? null;
+    const point = full ? this.points.get(full) ?? this.points.get(full.split(' ')[0]) ?? null : null;
+    if (this.located.size >= LOCATED_MAX) this.located.clear();
+    this.located.set(postcode, point);
+    return point;
   }
 
   /** Kilometres between two postcodes, or null when either cannot be placed. */
