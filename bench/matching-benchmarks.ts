@@ -148,9 +148,11 @@ async function burst(withStack: WithStack, offset: number): Promise<BenchResult[
         const sent = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM m.sent_at) * 1000 - $2) AS p
           FROM sms_message m JOIN offer o ON o.id = m.offer_id JOIN slot s ON s.id = o.slot_id WHERE s.filler_appointment_id LIKE $1 AND m.kind = 'offer'`, [`${tag}-F-%`, t0])).rows;
         console.log('  offer SMS sent p10/50/90', sent[0].p);
-        const pub = (await pg.query(`SELECT percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM x.published_at) * 1000 - $1) AS p
-          FROM outbox x WHERE x.job_name = 'send-sms' AND x.created_at >= to_timestamp($1 / 1000.0)`, [t0])).rows;
-        console.log('  send-sms jobs published p10/50/90', pub[0].p);
+        const pub = (await pg.query(`SELECT x.job_name, count(*)::int AS n,
+            percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM x.created_at) * 1000 - $1) AS created,
+            percentile_cont(ARRAY[0.1,0.5,0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM x.published_at) * 1000 - $1) AS published
+          FROM outbox x WHERE x.created_at >= to_timestamp($1 / 1000.0) GROUP BY 1`, [t0])).rows;
+        for (const r of pub) console.log(`  outbox ${r.job_name} ×${r.n}: written p10/50/90 ${r.created.map(Math.round)}, published ${r.published.map(Math.round)}`);
       }
       const done = ts.sent;
       await Promise.all(clients.map((c) => c.close()));

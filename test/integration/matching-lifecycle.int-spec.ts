@@ -18,7 +18,7 @@ import { DataSource } from 'typeorm';
 import { RepliesWorker } from '../../apps/booking/src/replies.worker';
 import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
-import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
+import { BATCH_MAX_SLOTS, MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { PolicyService, exchangePolicy } from '../../apps/slot-exchange/src/policy.service';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { TravelDistances } from '../../apps/slot-exchange/src/travel-distance';
@@ -375,6 +375,31 @@ describe('first waves of a busy specialty', () => {
     const [slot] = await ds.query(`SELECT match_round, status FROM slot WHERE id = $1`, [slotId]);
     expect(slot).toMatchObject({ match_round: 0, status: 'open' });
     expect((await w.matcher.match({ slotId, round: 1 })).status).toBe('done');
+  });
+
+  it('a job that made a batch goes on with the specialty\'s slots still waiting, batch after batch, nobody offered twice', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock);
+    const slots = BATCH_MAX_SLOTS + 8;
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: Array.from({ length: slots * 3 }, () => entry({ tfc: '303' })) });
+    const ids: string[] = [];
+    for (let i = 0; i < slots; i++) ids.push(await release(w.events, clock.now(), (50 + i) * HOUR, { tfc: '303' }));
+    // One job: its batch takes BATCH_MAX_SLOTS slots, and it goes on with the rest rather than
+    // leaving them to jobs at the back of the queue.
+    expect((await w.matcher.match({ slotId: ids[0], round: 1 })).status).toBe('done');
+    const rounds: Array<{ match_round: number; n: number }> = await ds.query(
+      `SELECT s.match_round, count(o.id)::int AS n FROM slot s LEFT JOIN offer o ON o.slot_id = s.id AND o.status = 'live' WHERE s.id = ANY ($1::uuid[]) GROUP BY s.id`,
+      [ids],
+    );
+    expect(rounds).toHaveLength(slots);
+    expect(rounds.every((r) => r.match_round === 1 && r.n === 3)).toBe(true);
+    const [{ twice }] = await ds.query(
+      `SELECT count(*)::int AS twice FROM (SELECT patient_id FROM offer WHERE slot_id = ANY ($1::uuid[]) AND status = 'live' GROUP BY 1 HAVING count(*) > 1) x`,
+      [ids],
+    );
+    expect(twice).toBe(0);
+    // The other slots' own jobs then find their work done.
+    expect((await w.matcher.match({ slotId: ids[slots - 1], round: 1 })).status).toBe('skipped');
   });
 
   it('a job that gave up is never completed as done: without a BullMQ token to delay it, it fails (and is retried)', async () => {

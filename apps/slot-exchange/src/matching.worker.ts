@@ -55,9 +55,13 @@ const MAX_BATCH_PAGES = 64;
 export const BUSY_WAIT_MS = 2_000;
 /** A job that waited BUSY_WAIT_MS in vain (a stuck batch) looks again this much later, without holding a worker. */
 export const BUSY_RETRY_MS = 100;
+/** Batches of first waves one job goes on to make after its own (see `continueFirstWaves`). */
+export const MAX_CONTINUED_BATCHES = 8;
 /** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
 const FIRST_WAVE_LOCK = 0x5157;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+interface Specialty { tfc: string; appointmentType: 'NEW' | 'FUP' }
 
 interface OfferRow {
   slot_id: string; wave_id: string; expires_at: Date; priority: number;
@@ -111,8 +115,18 @@ export class MatchingWorker implements OnApplicationBootstrap {
   }
 
   async match({ slotId, round }: JobPayloads['match-slot']): Promise<JobOutcome> {
+    const outcome = await this.matchOnce(slotId, round);
+    // A job that made a batch of first waves goes on with the specialty's next batch while slots
+    // of it still wait (a burst arrives over seconds): otherwise each batch waited for a job of
+    // that specialty to reach the front of a queue full of jobs whose slots a batch already took.
+    if (outcome.batch) await this.continueFirstWaves(outcome.batch);
+    this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
+    return { status: outcome.status, reason: outcome.reason };
+  }
+
+  private async matchOnce(slotId: string, round: number): Promise<JobOutcome & { batch?: Specialty }> {
     const now = this.clock.now();
-    const outcome = await this.ds.transaction(async (tx): Promise<JobOutcome> => {
+    return this.ds.transaction(async (tx): Promise<JobOutcome & { batch?: Specialty }> => {
       // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
       // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
       if (round === 1) {
@@ -151,8 +165,41 @@ export class MatchingWorker implements OnApplicationBootstrap {
       if (round === 1) return this.firstWaves(tx, slot, policy, now, step.sendAt);
       return this.offerAndSchedule(tx, slot, policy, round, now, step.sendAt);
     });
-    this.metrics.counter('matching_jobs_total', 'Match jobs by outcome', ['outcome']).inc({ outcome: outcome.status });
-    return outcome;
+  }
+
+  /**
+   * The specialty's next batches of first waves, each in its own transaction, for as long as
+   * slots of it wait (at most MAX_CONTINUED_BATCHES, so one job stays short). Stops as soon as
+   * another job holds the specialty's lock (it makes the batch) or no slot waits; a waiting slot
+   * whose step is not "offer now" (quiet hours, cut-off) is left to its own job. Each batch is
+   * exactly what that slot's own job would have made, so a failure here loses nothing: the slots'
+   * own jobs are still queued.
+   */
+  private async continueFirstWaves(specialty: Specialty): Promise<void> {
+    try {
+      for (let i = 0; i < MAX_CONTINUED_BATCHES; i++) {
+        const more = await this.ds.transaction(async (tx) => {
+          const now = this.clock.now();
+          const [lock] = (await tx.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS free`, [FIRST_WAVE_LOCK, `${specialty.tfc}/${specialty.appointmentType}`])) as Array<{ free: boolean }>;
+          if (!lock.free) return false;
+          const [next] = (await tx.query(
+            `SELECT * FROM slot WHERE status = 'open' AND cutoff_at > $1 AND tfc = $2 AND appointment_type = $3 AND match_round = 0
+              ORDER BY cutoff_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+            [now, specialty.tfc, specialty.appointmentType],
+          )) as SlotRecord[];
+          if (!next) return false;
+          const policy = await this.policyFor(tx, next.tfc);
+          const step = planMatch(new Date(next.start_at), now, policy);
+          if (step.kind !== 'offer') return false;
+          const made = await this.firstWaves(tx, next, policy, now, step.sendAt);
+          return made.batch !== undefined;
+        });
+        if (!more) return;
+      }
+    } catch (e) {
+      // The job's own slot is done and committed; the slots left wait for their own jobs.
+      this.logger.warn(`next batch of first waves for ${specialty.tfc}/${specialty.appointmentType} not made: ${(e as Error).message}`);
+    }
   }
 
   /** One slot's wave (`offerWave`), then its new round and state and the job that follows, in one statement. */
@@ -268,7 +315,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
    * statements. Each slot ends as its own match job would have left it (round 1, offering or
    * open with a later look), so that job finds its work done.
    */
-  private async firstWaves(tx: EntityManager, own: SlotRecord, policy: MatchingPolicy, now: Date, sendAt: Date): Promise<JobOutcome> {
+  private async firstWaves(tx: EntityManager, own: SlotRecord, policy: MatchingPolicy, now: Date, sendAt: Date): Promise<JobOutcome & { batch?: Specialty }> {
     const size = effectiveWaveSize(policy);
     // Slots another transaction holds (a withdrawal, their own job) are left to their own jobs.
     const others = (await tx.query(
@@ -343,7 +390,11 @@ export class MatchingWorker implements OnApplicationBootstrap {
     await enqueueMany(tx, jobs);
     const mine = made.get(own.id)?.offered.size ?? 0;
     const batchNote = records.length > 1 ? ` (first waves for ${records.length} slots of the specialty)` : '';
-    return { status: 'done', reason: (mine > 0 ? `offered to ${mine}` : 'no eligible patient yet') + batchNote };
+    return {
+      status: 'done', reason: (mine > 0 ? `offered to ${mine}` : 'no eligible patient yet') + batchNote,
+      // Slots of the specialty may have arrived meanwhile, or not fitted: the caller goes on with them.
+      batch: records.length > 1 ? { tfc: own.tfc, appointmentType: own.appointment_type } : undefined,
+    };
   }
 
   /**
