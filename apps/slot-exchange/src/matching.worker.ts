@@ -126,6 +126,15 @@ export class MatchingWorker implements OnApplicationBootstrap {
 
   private async matchOnce(slotId: string, round: number): Promise<JobOutcome & { batch?: Specialty }> {
     const now = this.clock.now();
+    // In a burst most first-wave jobs find their slot already in a batch: one statement, outside
+    // any transaction, says so (a slot's round only grows and a closed slot stays closed).
+    if (round === 1) {
+      const [seen] = (await this.ds.query(
+        `SELECT match_round >= 1 OR status NOT IN ('open', 'offering') AS done FROM slot WHERE id = $1`,
+        [slotId],
+      )) as Array<{ done: boolean }>;
+      if (seen?.done) return { status: 'skipped', reason: 'round 1 already matched, or the slot is closed' };
+    }
     return this.ds.transaction(async (tx): Promise<JobOutcome & { batch?: Specialty }> => {
       // First waves are made per specialty by one job at a time (`firstWaves`): its lock comes
       // before any slot row's, so a job that finds it taken holds nothing a batch would wait for.
