@@ -202,6 +202,28 @@ describe('replies decided together (a batch)', () => {
     expect(rows.map((r: { external_id: string }) => r.external_id)).toEqual(texts.map((t) => t.externalId));
   });
 
+  it("decides a notifier batch's one job (process-replies) as each reply's own job would: one claim, each loser told once; delivered again, nothing more", async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '171');
+    const mobiles = await ds.query(`SELECT id, mobile FROM patient WHERE id = ANY($1::uuid[])`, [offers.map((o) => o.patient_id)]);
+    const mobileOf = new Map<string, string>(mobiles.map((m: { id: string; mobile: string }) => [m.id, m.mobile]));
+    const stamp = Date.now();
+    const texts = offers.map((o, k) => ({ externalId: `job-${k}-${stamp}`, mobile: mobileOf.get(o.patient_id)!, intent: 'yes' as const, code: o.code }));
+    await ds.transaction((tx) => storeReceivedTexts(tx, texts));
+    const stored = await ds.query(`SELECT id FROM patient_reply WHERE external_id LIKE $1 ORDER BY received_at`, [`job-%-${stamp}`]);
+    const [job] = await ds.query(`SELECT job_id, payload FROM outbox WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[0].id]);
+    expect(job.payload.replyIds).toEqual(stored.map((r: { id: string }) => r.id));
+    expect(await w.replies.processMany(job.payload)).toEqual({ status: 'done', reason: '3 of 3 repl(ies) decided' });
+    const outcomes = await ds.query(`SELECT outcome FROM patient_reply WHERE id = ANY($1::uuid[]) ORDER BY received_at`, [job.payload.replyIds]);
+    // The first to arrive won.
+    expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(['claimed', 'too-late', 'too-late']);
+    const [booking] = await ds.query(`SELECT patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    expect(booking.patient_id).toBe(offers[0].patient_id);
+    expect(await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [offers.map((o) => o.id)])).toHaveLength(2);
+    expect(await w.replies.processMany(job.payload)).toEqual({ status: 'skipped', reason: '0 of 3 repl(ies) decided' });
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+  });
+
   it('answers a YES whose offer has already ended without waiting for the slot lock a claim in flight holds', async () => {
     const w = workers();
     const { slotId, offers } = await offeredSlot(w, '130', 2);

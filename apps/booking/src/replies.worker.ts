@@ -80,7 +80,25 @@ export class RepliesWorker implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']), { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY });
+    this.queues.worker(
+      QueueName.offerReplies,
+      (job: Job) => (job.name === 'process-replies' ? this.processMany(job.data as JobPayloads['process-replies']) : this.process(job.data as JobPayloads['process-reply'])),
+      { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY },
+    );
+  }
+
+  /**
+   * The received texts of one notifier batch (`process-replies`), decided as `process` decides
+   * each: they join the batches in their order of arrival, so a slot's simultaneous YES are
+   * usually decided together. The job fails if any of its replies failed, once all have settled:
+   * its retry skips the replies already decided.
+   */
+  async processMany({ replyIds }: JobPayloads['process-replies']): Promise<JobOutcome> {
+    const settled = await Promise.allSettled(replyIds.map((replyId) => this.process({ replyId })));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const done = settled.filter((s) => s.status === 'fulfilled' && s.value.status === 'done').length;
+    return { status: done > 0 ? 'done' : 'skipped', reason: `${done} of ${replyIds.length} repl(ies) decided` };
   }
 
   /**
