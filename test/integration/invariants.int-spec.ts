@@ -245,6 +245,30 @@ describe('replies decided together (a batch)', () => {
     }
   });
 
+  it("decides a batch's other slots without waiting for a slot another transaction holds; that slot's YES is decided once the lock goes", async () => {
+    const w = workers();
+    const held = await offeredSlot(w, '172', 2);
+    const free = await offeredSlot(w, '173', 2);
+    const stamp = Date.now();
+    const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `skip-a-${stamp}`);
+    const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `skip-b-${stamp}`);
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+      const decided = await Promise.race([w.replies.decideBatch([heldYes, freeYes]), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
+      // The free slot's YES is claimed and committed; the held slot's is left for processOne.
+      expect(decided).toEqual(new Map([[freeYes, { status: 'done', reason: 'claimed' }]]));
+      expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [heldYes]))[0].outcome).toBeNull();
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await w.replies.process({ replyId: heldYes })).toEqual({ status: 'done', reason: 'claimed' });
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
+  });
+
   it('decides YES without a code (each on its own, the slot and offer locked together) with one claim and every loser told once', async () => {
     const w = workers();
     const { slotId, offers } = await offeredSlot(w, '150');
