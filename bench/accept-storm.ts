@@ -101,16 +101,21 @@ const pct = (xs: number[], q: number) => (xs.length ? Math.round(xs[Math.min(xs.
  * stage's p50 / p99 in ms.
  */
 async function logStages(pool: Pool, redisUrl: string, sentAt: Map<string, number>, answeredAt: Map<string, number>, crowd: Set<string>): Promise<void> {
-  const rows: Array<{ id: string; external_id: string; stored: number; published: number | null; decided: number }> = (await pool.query(
-    `SELECT r.id, r.external_id, extract(epoch FROM r.received_at) * 1000 AS stored, extract(epoch FROM o.published_at) * 1000 AS published,
-            extract(epoch FROM r.processed_at) * 1000 AS decided
-       FROM patient_reply r LEFT JOIN outbox o ON o.job_id = 'reply-' || r.id`,
+  // A reply's job: its own (`process-reply`) or its notifier batch's (`process-replies`).
+  const rows: Array<{ id: string; external_id: string; stored: number; published: number | null; decided: number; job_id: string | null }> = (await pool.query(
+    `WITH jobs AS (
+       SELECT x.reply_id::uuid, o.job_id, o.published_at FROM outbox o, jsonb_array_elements_text(o.payload->'replyIds') AS x(reply_id) WHERE o.job_name = 'process-replies'
+       UNION ALL SELECT (o.payload->>'replyId')::uuid, o.job_id, o.published_at FROM outbox o WHERE o.job_name = 'process-reply'
+     )
+     SELECT r.id, r.external_id, extract(epoch FROM r.received_at) * 1000 AS stored, extract(epoch FROM j.published_at) * 1000 AS published,
+            extract(epoch FROM r.processed_at) * 1000 AS decided, j.job_id
+       FROM patient_reply r LEFT JOIN jobs j ON j.reply_id = r.id`,
   )).rows;
   const r = new IORedis(redisUrl);
   const started = new Map<string, number>();
   try {
     const pipe = r.pipeline();
-    for (const x of rows) pipe.hget(`bull:offer-replies:reply-${x.id}`, 'processedOn');
+    for (const x of rows) pipe.hget(`bull:offer-replies:${x.job_id ?? `reply-${x.id}`}`, 'processedOn');
     const res = (await pipe.exec()) ?? [];
     rows.forEach((x, i) => { const v = res[i]?.[1]; if (v) started.set(x.id, Number(v)); });
   } finally {

@@ -6,7 +6,7 @@
  * Also here: graceful shutdown lets an in-flight job finish.
  */
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
-import { dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost } from '@app/persistence';
+import { dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost, storeReceivedTexts } from '@app/persistence';
 import { checkEvictionPolicy, IcsDirectory, loadIcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
@@ -114,6 +114,24 @@ describe('Reconciler', () => {
     await queues.queue('booking-events').obliterate({ force: true });
     await queues.queue('trust-writeback-RQM').obliterate({ force: true });
     expect(await reconciler.reconcile()).toEqual({ outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 });
+  });
+});
+
+describe('Reconciler and a batch of received texts', () => {
+  it("leaves alone a slow reply whose batch's job (process-replies) is still waiting, and re-drives it once that job is gone", async () => {
+    const stamp = Date.now();
+    await ds.transaction((tx) => storeReceivedTexts(tx, [0, 1].map((k) => ({ externalId: `rec-batch-${k}-${stamp}`, mobile: null, intent: 'unknown', code: null }))));
+    const stored = await ds.query(`SELECT id FROM patient_reply WHERE external_id LIKE $1 ORDER BY received_at`, [`rec-batch-%-${stamp}`]);
+    await ds.query(`UPDATE patient_reply SET received_at = now() - interval '5 minutes' WHERE id = ANY($1::uuid[])`, [stored.map((r: { id: string }) => r.id)]);
+    await ds.query(`UPDATE outbox SET created_at = now() - interval '5 minutes' WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[1].id]);
+    await relay.drain();
+    const reconciler = new Reconciler(ds, relay, queues, metrics);
+    // Its job waits in BullMQ (the booking service is slow, not broken): nothing to re-drive.
+    expect(await reconciler.reconcile()).toMatchObject({ repliesRedriven: 0 });
+    await queues.queue('offer-replies').obliterate({ force: true });
+    expect(await reconciler.reconcile()).toMatchObject({ repliesRedriven: 2 });
+    await ds.query(`UPDATE patient_reply SET processed_at = now() WHERE id = ANY($1::uuid[])`, [stored.map((r: { id: string }) => r.id)]);
+    await queues.queue('offer-replies').obliterate({ force: true });
   });
 });
 

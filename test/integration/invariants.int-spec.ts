@@ -202,6 +202,28 @@ describe('replies decided together (a batch)', () => {
     expect(rows.map((r: { external_id: string }) => r.external_id)).toEqual(texts.map((t) => t.externalId));
   });
 
+  it("decides a notifier batch's one job (process-replies) as each reply's own job would: one claim, each loser told once; delivered again, nothing more", async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '171');
+    const mobiles = await ds.query(`SELECT id, mobile FROM patient WHERE id = ANY($1::uuid[])`, [offers.map((o) => o.patient_id)]);
+    const mobileOf = new Map<string, string>(mobiles.map((m: { id: string; mobile: string }) => [m.id, m.mobile]));
+    const stamp = Date.now();
+    const texts = offers.map((o, k) => ({ externalId: `job-${k}-${stamp}`, mobile: mobileOf.get(o.patient_id)!, intent: 'yes' as const, code: o.code }));
+    await ds.transaction((tx) => storeReceivedTexts(tx, texts));
+    const stored = await ds.query(`SELECT id FROM patient_reply WHERE external_id LIKE $1 ORDER BY received_at`, [`job-%-${stamp}`]);
+    const [job] = await ds.query(`SELECT job_id, payload FROM outbox WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[0].id]);
+    expect(job.payload.replyIds).toEqual(stored.map((r: { id: string }) => r.id));
+    expect(await w.replies.processMany(job.payload)).toEqual({ status: 'done', reason: '3 of 3 repl(ies) decided' });
+    const outcomes = await ds.query(`SELECT outcome FROM patient_reply WHERE id = ANY($1::uuid[]) ORDER BY received_at`, [job.payload.replyIds]);
+    // The first to arrive won.
+    expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(['claimed', 'too-late', 'too-late']);
+    const [booking] = await ds.query(`SELECT patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    expect(booking.patient_id).toBe(offers[0].patient_id);
+    expect(await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [offers.map((o) => o.id)])).toHaveLength(2);
+    expect(await w.replies.processMany(job.payload)).toEqual({ status: 'skipped', reason: '0 of 3 repl(ies) decided' });
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+  });
+
   it('answers a YES whose offer has already ended without waiting for the slot lock a claim in flight holds', async () => {
     const w = workers();
     const { slotId, offers } = await offeredSlot(w, '130', 2);
@@ -221,6 +243,30 @@ describe('replies decided together (a batch)', () => {
       await holder.rollbackTransaction();
       await holder.release();
     }
+  });
+
+  it("decides a batch's other slots without waiting for a slot another transaction holds; that slot's YES is decided once the lock goes", async () => {
+    const w = workers();
+    const held = await offeredSlot(w, '172', 2);
+    const free = await offeredSlot(w, '173', 2);
+    const stamp = Date.now();
+    const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `skip-a-${stamp}`);
+    const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `skip-b-${stamp}`);
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+      const decided = await Promise.race([w.replies.decideBatch([heldYes, freeYes]), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
+      // The free slot's YES is claimed and committed; the held slot's is left for processOne.
+      expect(decided).toEqual(new Map([[freeYes, { status: 'done', reason: 'claimed' }]]));
+      expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [heldYes]))[0].outcome).toBeNull();
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await w.replies.process({ replyId: heldYes })).toEqual({ status: 'done', reason: 'claimed' });
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
   });
 
   it('decides YES without a code (each on its own, the slot and offer locked together) with one claim and every loser told once', async () => {

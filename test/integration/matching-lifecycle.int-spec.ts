@@ -8,8 +8,9 @@
  * booking's freed appointment at the home trust enters matching in turn (the chain).
  */
 import type { Job } from 'bullmq';
+import { queueFor } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock, MatchingPolicy, PostcodeCentroids, syntheticNhsNumber, zonedTimeToUtc } from '@app/domain';
-import { OutboxRelay, createTestDatabase, currentPolicy, dataSourceOptions, policyHistory, recordPolicy, TestDatabase } from '@app/persistence';
+import { OutboxRelay, createTestDatabase, currentPolicy, dataSourceOptions, listenToOutbox, policyHistory, recordPolicy, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, QueueService, SystemClock } from '@app/platform';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import { PolicyService, exchangePolicy } from '../../apps/slot-exchange/src/poli
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { TravelDistances } from '../../apps/slot-exchange/src/travel-distance';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
+import { WritebacksService } from '../../apps/slot-exchange/src/writebacks.service';
 
 const HOUR = 3_600_000;
 const basePolicy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 3 };
@@ -508,5 +510,40 @@ describe('chain redistribution', () => {
     const rasSlot = await release(w.events, clock.now(), oldStart.getTime() - clock.now().getTime(), { tfc: '150', trust: 'RAS', site: 'RAS01', filler: 'RAS-OLD-1' });
     await w.matcher.match({ slotId: rasSlot, round: 1 });
     expect((await liveOffers(rasSlot)).map((o) => o.nhs)).toEqual([next.nhsNumber]);
+  });
+});
+
+describe('a write-back outcome', () => {
+  it("is handed on, and the patient's confirmation and the old appointment's cancel ordered, without a NOTIFY: each process's own relay is woken instead", async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    const mover = entry({ tfc: '160', priority: 'P2', currentAppointmentStart: new Date(clock.now().getTime() + 30 * 24 * HOUR).toISOString(), currentAppointmentId: 'RAS-OLD-Q' });
+    await w.list.applyBatch('RAS', { mode: 'delta', rows: [mover] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '160' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [offer] = await liveOffers(slotId);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    const [book] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [slotId]);
+    const exchangeWake = jest.fn();
+    const bookingWake = jest.fn();
+    const outcomes = new WritebackOutcomesWorker(ds, clock, basePolicy, ics, noQueues, metrics, w.replies, { wake: bookingWake } as never);
+    const listener = await listenToOutbox(db.url);
+    try {
+      // RQM's adapter reports the PAS's answer to the exchange …
+      expect(await new WritebacksService(ds, { wake: exchangeWake } as never).outcome('RQM', book.id, { outcome: 'succeeded', pasAppointmentId: 'RQM-Q-1' } as never)).toEqual({ status: 'succeeded' });
+      // … and the booking service confirms.
+      expect(await outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'confirmed' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(listener.heard).toEqual([]);
+    } finally {
+      await listener.end();
+    }
+    expect(exchangeWake.mock.calls).toEqual([[[queueFor('writeback-outcome')]]]);
+    expect(bookingWake).toHaveBeenCalledTimes(1);
+    expect(bookingWake.mock.calls[0][0].sort()).toEqual([queueFor('send-sms'), queueFor('write-back', 'RAS')].sort());
+    // The jobs are in the outbox all the same, for the relays to move.
+    const [cancel] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'cancel'`, [slotId]);
+    const jobs = await ds.query(`SELECT job_name, queue FROM outbox WHERE job_id IN ($1, $2) ORDER BY job_name`, [`wb-outcome-${book.id}`, `writeback-${cancel.id}`]);
+    expect(jobs).toEqual([{ job_name: 'write-back', queue: queueFor('write-back', 'RAS') }, { job_name: 'writeback-outcome', queue: queueFor('writeback-outcome') }]);
   });
 });

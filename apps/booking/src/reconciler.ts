@@ -104,6 +104,12 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     );
     for (const r of replies) {
       if (await this.anyLive(QueueName.offerReplies, jobId('process-reply', { replyId: r.id }))) continue;
+      // The notifier names a batch of received texts in one job (`process-replies`).
+      const [batch]: Array<{ job_id: string }> = await this.ds.query(
+        `SELECT job_id FROM outbox WHERE queue = $1 AND job_name = 'process-replies' AND payload->'replyIds' ? $2 LIMIT 1`,
+        [QueueName.offerReplies, r.id],
+      );
+      if (batch && (await this.anyLive(QueueName.offerReplies, batch.job_id))) continue;
       await this.ds.transaction((tx) => enqueue(tx, 'process-reply', { replyId: r.id }, { jobIdSuffix: `r${Date.now()}` }));
       report.repliesRedriven++;
     }

@@ -80,7 +80,30 @@ export class RepliesWorker implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.offerReplies, (job: Job) => this.process(job.data as JobPayloads['process-reply']), { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY });
+    this.queues.worker(
+      QueueName.offerReplies,
+      (job: Job) => (job.name === 'process-replies' ? this.processMany(job.data as JobPayloads['process-replies']) : this.process(job.data as JobPayloads['process-reply'])),
+      { concurrency: this.config?.REPLIES_CONCURRENCY ?? new BookingConfig().REPLIES_CONCURRENCY },
+    );
+  }
+
+  /**
+   * The received texts of one notifier batch (`process-replies`), decided as `process` decides
+   * each: they join the batches in their order of arrival, so a slot's simultaneous YES are
+   * usually decided together. The job fails if any of its replies failed, once all have settled:
+   * its retry skips the replies already decided.
+   */
+  async processMany({ replyIds }: JobPayloads['process-replies']): Promise<JobOutcome> {
+    // All of them wait before a batch is cut, so they go together (up to REPLIES_BATCH_MAX) and
+    // the first-received YES of a slot among them wins; one by one, each could start a batch of
+    // its own while a writer is free, and those batches race for the slot.
+    const pending = replyIds.map((replyId) => this.enqueue(replyId));
+    this.pump();
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const done = settled.filter((s) => s.status === 'fulfilled' && s.value.status === 'done').length;
+    return { status: done > 0 ? 'done' : 'skipped', reason: `${done} of ${replyIds.length} repl(ies) decided` };
   }
 
   /**
@@ -91,10 +114,13 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * handful of statements and one commit.
    */
   process({ replyId }: JobPayloads['process-reply']): Promise<JobOutcome> {
-    return new Promise((done, fail) => {
-      this.waiting.push({ replyId, done, fail });
-      this.pump();
-    });
+    const outcome = this.enqueue(replyId);
+    this.pump();
+    return outcome;
+  }
+
+  private enqueue(replyId: string): Promise<JobOutcome> {
+    return new Promise((done, fail) => this.waiting.push({ replyId, done, fail }));
   }
 
   private waiting: Waiting[] = [];
@@ -177,6 +203,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * - The others lock their slots and offers in one statement (slot id order, each slot before its
    *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
    *   for one slot the first claims, and the others were superseded (and texted) by that claim.
+   *   A slot or offer another transaction holds is skipped (SKIP LOCKED; its YES is left to
+   *   `processOne`): whichever locks a slot first claims it either way, and the batch does not
+   *   wait for that transaction's commit (two batches sharing a slot's YES used to queue whole).
    * - All claims in one statement (`claimSlots`), all texts in one (`queueSmsMany`), all replies
    *   marked in one. Outbox rows notify nobody: this process's relay is woken after the commit.
    * Returns the outcome of each reply it decided; the rest are left to `processOne`.
@@ -220,7 +249,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
         const locked: LockedOffer[] = await tx.query(
           `SELECT o.id AS offer_id, o.status, o.expires_at, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trace_context
              FROM slot s JOIN offer o ON o.slot_id = s.id
-            WHERE o.id = ANY($1::uuid[]) ORDER BY s.id, o.id FOR UPDATE OF s, o`,
+            WHERE o.id = ANY($1::uuid[]) ORDER BY s.id, o.id FOR UPDATE OF s, o SKIP LOCKED`,
           [[...new Set(toLock.map((r) => r.offer_id!))]],
         );
         const byOffer = new Map(locked.map((l) => [l.offer_id, l]));
@@ -236,7 +265,10 @@ export class RepliesWorker implements OnApplicationBootstrap {
             outcomes.push({ reply: r, outcome: winner === r.offer_id ? 'repeat-yes' : 'too-late' });
             continue;
           }
-          if (!l || l.status === 'accepted') continue; // accepted meanwhile by another transaction: processOne
+          // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
+          // YES, or a claim in flight), or accepted meanwhile by one: processOne, which waits for
+          // that lock on its own rather than holding up every reply of this batch behind it.
+          if (!l || l.status === 'accepted') continue;
           const outcome = this.answer(r, l, null, now, texts);
           if (outcome === 'claim') {
             claimed.set(l.slot_id, r.offer_id!);

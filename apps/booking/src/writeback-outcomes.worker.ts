@@ -5,11 +5,11 @@
  * the slot goes back to matching if time allows, the patient is told the truth, and the case is
  * flagged for a person.
  */
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName, formatPatientDate, formatPatientTime } from '@app/contracts';
+import { JobOutcome, JobPayloads, QueueName, formatPatientDate, formatPatientTime, queueFor } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { enqueue, queueSms, wordingFor } from '@app/persistence';
+import { OutboxRelay, enqueue, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -28,6 +28,7 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     private readonly replies: RepliesWorker,
+    @Optional() private readonly relay?: OutboxRelay,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -40,12 +41,21 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     });
   }
 
+  /**
+   * With a relay in this process the jobs this writes notify nobody (`quietOutboxSql`, set by the
+   * first read): a NOTIFY serialises commits cluster-wide and wakes every process's listener, once
+   * per booking in a storm. This process's relay is woken for them after the commit instead.
+   */
   async process({ writebackId }: JobPayloads['writeback-outcome']): Promise<JobOutcome> {
-    return this.ds.transaction(async (tx) => {
-      const [wb] = await tx.query(`SELECT id, booking_id, kind, status, pas_appointment_id, last_error FROM writeback WHERE id = $1`, [writebackId]);
-      if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' };
+    const wrote = new Set<string>();
+    const outcome = await this.ds.transaction(async (tx) => {
+      const [wb] = await tx.query(
+        `SELECT id, booking_id, kind, status, pas_appointment_id, last_error${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1`,
+        [writebackId],
+      );
+      if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' } as JobOutcome;
       const [booking] = await tx.query(`SELECT * FROM booking WHERE id = $1 FOR UPDATE`, [wb.booking_id]);
-      if (wb.kind === 'book') return wb.status === 'succeeded' ? this.confirm(tx, booking, wb.pas_appointment_id) : this.fail(tx, booking, wb.last_error);
+      if (wb.kind === 'book') return wb.status === 'succeeded' ? this.confirm(tx, booking, wb.pas_appointment_id, wrote) : this.fail(tx, booking, wb.last_error, wrote);
       if (wb.status === 'failed' && !booking.needs_attention) {
         // The new booking stands (the patient was told "confirmed" and the owning PAS holds it);
         // a person must cancel the old one by hand.
@@ -53,11 +63,14 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
         await this.listFailure(tx, booking, 'double-held', booking.home_trust_ods, `old appointment at ${booking.home_trust_ods} not cancelled: ${wb.last_error ?? 'the PAS refused'}`);
         this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
       }
-      return { status: 'done', reason: `cancel ${wb.status}` };
+      return { status: 'done', reason: `cancel ${wb.status}` } as JobOutcome;
     });
+    if (wrote.size > 0) this.relay?.wake([...wrote]);
+    return outcome;
   }
 
-  private async confirm(tx: EntityManager, booking: Record<string, any>, pasAppointmentId: string): Promise<JobOutcome> {
+  /** `wrote` gathers the queues of the jobs written (for the relay's wake-up after the commit). */
+  private async confirm(tx: EntityManager, booking: Record<string, any>, pasAppointmentId: string, wrote: Set<string>): Promise<JobOutcome> {
     if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
     const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1`, [booking.slot_id]);
     await tx.query(`UPDATE booking SET status = 'confirmed', pas_appointment_id = $2, confirmed_at = now() WHERE id = $1`, [booking.id, pasAppointmentId]);
@@ -68,21 +81,24 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     const previous = booking.previous_appointment_start
       ? `Your previous appointment on ${formatPatientDate(new Date(booking.previous_appointment_start), this.ics.timeZone)} at ${formatPatientTime(new Date(booking.previous_appointment_start), this.ics.timeZone)} has been cancelled.`
       : '';
-    await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'confirmed', personalisation: { ...wordingFor(this.ics, slot), previous }, dedupeKey: `confirmed-${booking.id}` });
+    if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'confirmed', personalisation: { ...wordingFor(this.ics, slot), previous }, dedupeKey: `confirmed-${booking.id}` })) wrote.add(queueFor('send-sms'));
     if (booking.owning_trust_ods !== booking.home_trust_ods) await this.recordTransfer(tx, booking, slot, pasAppointmentId);
     if (booking.previous_appointment_id) {
       const [wb] = await tx.query(
         `INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, $2, 'cancel', 'pending') ON CONFLICT (booking_id, kind) DO NOTHING RETURNING id`,
         [booking.id, booking.home_trust_ods],
       );
-      if (wb) await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: booking.home_trust_ods });
+      if (wb) {
+        await enqueue(tx, 'write-back', { writebackId: wb.id }, { ods: booking.home_trust_ods });
+        wrote.add(queueFor('write-back', booking.home_trust_ods));
+      }
     }
     this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'confirmed' });
     this.logger.log(`booking ${booking.id} confirmed`);
     return { status: 'done', reason: 'confirmed' };
   }
 
-  private async fail(tx: EntityManager, booking: Record<string, any>, reason: string | null): Promise<JobOutcome> {
+  private async fail(tx: EntityManager, booking: Record<string, any>, reason: string | null, wrote: Set<string>): Promise<JobOutcome> {
     if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
     const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [booking.slot_id]);
     await tx.query(
@@ -95,8 +111,9 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     } else {
       await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);
       await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
+      wrote.add(queueFor('match-slot'));
     }
-    await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(this.ics, slot), dedupeKey: `failed-${booking.id}` });
+    if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(this.ics, slot), dedupeKey: `failed-${booking.id}` })) wrote.add(queueFor('send-sms'));
     await this.listFailure(tx, booking, 'writeback-failed', booking.owning_trust_ods, reason ?? 'the PAS refused the booking');
     this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'failed' });
     return { status: 'done', reason: 'failed' };

@@ -3,7 +3,7 @@
  * once ran out of connections under 200 simultaneous YES). The notifier runs with a pool of 2 and
  * room for only 40 waiting texts, and 240 patients' YES arrive at the same instant, sent the way
  * Notify sends them (again after a 5xx, when Retry-After says). Every text must end stored exactly
- * once, for the right patient, with exactly one job to act on it; the texts that found the notifier
+ * once, for the right patient, named by exactly one job (its batch's) to act on it; the texts that found the notifier
  * full (the database stalled by a lock while they arrive) were told so with 503 and Retry-After,
  * never an error that Notify would not retry.
  */
@@ -70,7 +70,7 @@ async function deliver(id: string, i: number, seen: { busy: number; retryAfter: 
 describe('a burst of received texts bigger than the pool and the backlog', () => {
   const ids = Array.from({ length: CROWD }, () => randomUUID());
 
-  it('stores every text once, for its patient, with one job each; the overflow is told 503 + Retry-After and lands on the retry', async () => {
+  it('stores every text once, for its patient, named by one job of its batch; the overflow is told 503 + Retry-After and lands on the retry', async () => {
     const seen = { busy: 0, retryAfter: new Set<string>() };
     // The database stalls (a lock that blocks every insert of a reply) while the burst arrives, so
     // the texts pile up: the writers' batches wait, the backlog fills, the rest are turned away.
@@ -91,10 +91,16 @@ describe('a burst of received texts bigger than the pool and the backlog', () =>
     expect(stored).toHaveLength(CROWD);
     const byId = new Map(stored.map((r) => [r.external_id, r]));
     ids.forEach((id, i) => expect(byId.get(id)).toMatchObject({ intent: 'yes', code: String(1000 + i), mobile: mobileOf(i) }));
-    const jobs = (await pg.query(`SELECT job_id, queue, payload->>'replyId' AS reply_id FROM outbox WHERE job_name = 'process-reply'`)).rows;
-    expect(jobs).toHaveLength(CROWD);
-    expect(new Set(jobs.map((j) => j.job_id))).toEqual(new Set(stored.map((r) => jobId('process-reply', { replyId: r.id }))));
-    expect(jobs.every((j) => j.queue === 'offer-replies' && j.job_id === jobId('process-reply', { replyId: j.reply_id }))).toBe(true);
+    // One job per stored batch, naming each of its texts in order of arrival: every text is named
+    // by exactly one job, and the burst's texts shared jobs (not a job per text).
+    expect((await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'process-reply'`)).rows[0].n).toBe(0);
+    const jobs: Array<{ job_id: string; queue: string; ids: string[] }> = (await pg.query(`SELECT job_id, queue, payload->'replyIds' AS ids FROM outbox WHERE job_name = 'process-replies'`)).rows;
+    const named = jobs.flatMap((j) => j.ids);
+    expect(named.sort()).toEqual(stored.map((r) => r.id).sort());
+    expect(jobs.length).toBeLessThan(CROWD / 2);
+    expect(jobs.every((j) => j.queue === 'offer-replies' && j.job_id === jobId('process-replies', { replyIds: j.ids }))).toBe(true);
+    const receivedAt = new Map((await pg.query(`SELECT id, received_at FROM patient_reply`)).rows.map((r) => [r.id, new Date(r.received_at).getTime()]));
+    for (const j of jobs) expect(j.ids.map((id) => receivedAt.get(id)!)).toEqual(j.ids.map((id) => receivedAt.get(id)!).sort((a, b) => a - b));
   });
 
   it('answers Notify repeating the whole burst as duplicates, adding nothing', async () => {
@@ -102,7 +108,7 @@ describe('a burst of received texts bigger than the pool and the backlog', () =>
     const answers = await Promise.all(ids.map((id, i) => deliver(id, i, seen)));
     expect(answers.every((a) => a.status === 200 && a.duplicate)).toBe(true);
     expect((await pg.query(`SELECT count(*)::int AS n FROM patient_reply`)).rows[0].n).toBe(CROWD);
-    expect((await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'process-reply'`)).rows[0].n).toBe(CROWD);
+    expect((await pg.query(`SELECT count(*)::int AS n FROM outbox o, jsonb_array_elements(o.payload->'replyIds') WHERE o.job_name = 'process-replies'`)).rows[0].n).toBe(CROWD);
   });
 });
 
@@ -115,7 +121,7 @@ describe('a received text', () => {
       const started = Date.now();
       expect((await deliver(id, 0, { busy: 0, retryAfter: new Set() })).status).toBe(200);
       const published = await until('the job published', async () => {
-        const { rows } = await pg.query(`SELECT o.published_at FROM outbox o JOIN patient_reply r ON o.job_id = 'reply-' || r.id WHERE r.external_id = $1`, [id]);
+        const { rows } = await pg.query(`SELECT o.published_at FROM outbox o JOIN patient_reply r ON o.job_name = 'process-replies' AND o.payload->'replyIds' ? r.id::text WHERE r.external_id = $1`, [id]);
         return rows[0]?.published_at ? true : undefined;
       }, 10_000, 50);
       expect(published).toBe(true);

@@ -124,7 +124,9 @@ describe('Notify callbacks', () => {
     expect(bodies.filter((b) => b.duplicate === false)).toHaveLength(1);
     const stored = (await pg.query(`SELECT id, patient_id, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
     expect(stored).toEqual([{ id: expect.any(String), patient_id: offer.patientId, intent: 'yes', code: null }]);
-    expect(await outboxJobs('process-reply', 'replyId', stored[0].id)).toHaveLength(1);
+    // One job for the text, named by the batch it was stored in.
+    expect((await pg.query(`SELECT job_id, payload->'replyIds' AS ids FROM outbox WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[0].id])).rows)
+      .toEqual([{ job_id: jobId('process-replies', { replyIds: [stored[0].id] }), ids: [stored[0].id] }]);
   });
 
   it('refuses a malformed received text with a clear error and stores nothing', async () => {

@@ -2,10 +2,10 @@
  * The adapters' side of a write-back: read the order (scoped to the adapter's trust) and report
  * the PAS's answer. A terminal outcome is handed to the booking service through the outbox.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { WritebackOrder, WritebackOutcomeDto } from '@app/contracts';
-import { enqueue } from '@app/persistence';
+import { WritebackOrder, WritebackOutcomeDto, queueFor } from '@app/contracts';
+import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
 
@@ -22,7 +22,7 @@ function notFound(trustOds: string, id: string): AppError {
 
 @Injectable()
 export class WritebacksService {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  constructor(@InjectDataSource() private readonly ds: DataSource, @Optional() private readonly relay?: OutboxRelay) {}
 
   async order(trustOds: string, id: string): Promise<WritebackOrder> {
     if (!UUID.test(id)) throw notFound(trustOds, id);
@@ -57,9 +57,13 @@ export class WritebacksService {
       throw new AppError('pas_appointment_id_required', 'A successful write-back must say the PAS appointment id');
     }
     if (!UUID.test(id)) throw notFound(trustOds, id);
-    return this.ds.transaction(async (tx) => {
+    // With a relay in this process the outcome job notifies nobody (`quietOutboxSql`, set by the
+    // first read: a NOTIFY serialises commits cluster-wide and wakes every process's listener, once
+    // per booking in a storm); this process's relay is woken for it after the commit instead.
+    let wrote = false;
+    const result = await this.ds.transaction(async (tx) => {
       const rows: Array<{ status: string }> = await tx.query(
-        `SELECT status FROM writeback WHERE id = $1::uuid AND trust_ods = $2 FOR UPDATE`,
+        `SELECT status${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1::uuid AND trust_ods = $2 FOR UPDATE`,
         [id, trustOds],
       );
       if (rows.length === 0) throw notFound(trustOds, id);
@@ -75,7 +79,10 @@ export class WritebacksService {
         [id, status, o.pasAppointmentId ?? null, o.reason ?? null],
       );
       await enqueue(tx, 'writeback-outcome', { writebackId: id });
+      wrote = true;
       return { status };
     });
+    if (wrote) this.relay?.wake([queueFor('writeback-outcome')]);
+    return result;
   }
 }

@@ -10,6 +10,7 @@ describe('job ids', () => {
     'close-slot': { slotId: 's1' },
     'send-sms': { smsId: 'm1' },
     'process-reply': { replyId: 'r1' },
+    'process-replies': { replyIds: ['r1', 'r2'] },
     'write-back': { writebackId: 'b1' },
     'writeback-outcome': { writebackId: 'b1' },
     'offer-undeliverable': { offerId: 'o1' },

@@ -32,6 +32,12 @@ export interface JobPayloads {
   'close-slot': { slotId: string } & TraceCarrier;
   'send-sms': { smsId: string } & TraceCarrier;
   'process-reply': { replyId: string } & TraceCarrier;
+  /**
+   * The received texts the notifier stored in one transaction (in order of arrival), as one job:
+   * in a storm a job per text cost a relay row, a Redis add and a worker round per text, and
+   * split a slot's simultaneous YES across the booking service's batches.
+   */
+  'process-replies': { replyIds: string[] } & TraceCarrier;
   'write-back': { writebackId: string } & TraceCarrier;
   'writeback-outcome': { writebackId: string } & TraceCarrier;
   /** An offer's SMS could not be delivered (Notify refused the number, or a permanent-failure receipt). */
@@ -47,6 +53,7 @@ export const JOB_QUEUE: Record<JobName, string | ((ods: string) => string)> = {
   'close-slot': QueueName.slotMatching,
   'send-sms': QueueName.smsOutbound,
   'process-reply': QueueName.offerReplies,
+  'process-replies': QueueName.offerReplies,
   'write-back': QueueName.trustWriteback,
   'writeback-outcome': QueueName.bookingEvents,
   'offer-undeliverable': QueueName.bookingEvents,
@@ -64,6 +71,8 @@ export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
     case 'close-slot': return `close-${(p as JobPayloads['close-slot']).slotId}`;
     case 'send-sms': return `sms-${(p as JobPayloads['send-sms']).smsId}`;
     case 'process-reply': return `reply-${(p as JobPayloads['process-reply']).replyId}`;
+    // A reply is stored once, in one batch: its first reply names the batch.
+    case 'process-replies': return `replies-${(p as JobPayloads['process-replies']).replyIds[0]}`;
     case 'write-back': return `writeback-${(p as JobPayloads['write-back']).writebackId}`;
     case 'writeback-outcome': return `wb-outcome-${(p as JobPayloads['writeback-outcome']).writebackId}`;
     case 'offer-undeliverable': return `undeliverable-${(p as JobPayloads['offer-undeliverable']).offerId}`;

@@ -127,9 +127,12 @@ export interface ReceivedText {
 
 /**
  * Received texts, many in one statement: each stored once per Notify id with the patient its number
- * belongs to (the PTL's latest row for that number), and a `process-reply` job for each new one in
- * the outbox. Returns the external ids that were new (a repeat answers as a duplicate). With
- * `quiet` the jobs notify nobody (`quietOutboxSql`): the caller wakes its relay for `offer-replies`.
+ * belongs to (the PTL's latest row for that number), and one `process-replies` job in the outbox
+ * naming every new one in order of arrival (a job per text cost a relay row, a Redis add and a
+ * worker round each, and split a slot's simultaneous YES between the booking service's batches).
+ * Returns the external ids that were new (a repeat answers as a duplicate). With `quiet` the job
+ * notifies nobody (`quietOutboxSql`): the caller wakes its relay for `offer-replies`. The job
+ * carries the trace of the batch's first text that has one.
  */
 export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { quiet?: boolean } = {}): Promise<Set<string>> {
   // One row per Notify id (a callback repeated inside one batch is one text).
@@ -152,15 +155,17 @@ export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { 
        RETURNING id, external_id
      ), jobs AS (
        INSERT INTO outbox (queue, job_name, job_id, payload)
-       SELECT $6, 'process-reply', $7 || r.id,
-              jsonb_build_object('replyId', r.id) || CASE WHEN i.traceparent IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('traceparent', i.traceparent) END
-         FROM inserted r JOIN input i ON i.external_id = r.external_id
+       SELECT $6, 'process-replies', $7 || b.ids[1],
+              jsonb_build_object('replyIds', to_jsonb(b.ids)) || CASE WHEN b.tp IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('traceparent', b.tp) END
+         FROM (SELECT array_agg(r.id ORDER BY i.n) AS ids, (array_agg(i.traceparent ORDER BY i.n) FILTER (WHERE i.traceparent IS NOT NULL))[1] AS tp
+                 FROM inserted r JOIN input i ON i.external_id = r.external_id) b
+        WHERE b.ids IS NOT NULL
        RETURNING id
      )
      SELECT external_id, (SELECT count(*) FROM jobs) AS jobs FROM inserted`,
     [
       texts.map((t) => t.externalId), texts.map((t) => t.mobile), texts.map((t) => t.intent), texts.map((t) => t.code), texts.map((t) => t.traceparent ?? null),
-      queueFor('process-reply'), jobIdPrefix('process-reply', 'replyId'),
+      queueFor('process-replies'), jobId('process-replies', { replyIds: [''] }),
     ],
   );
   return new Set(stored.map((s) => s.external_id));

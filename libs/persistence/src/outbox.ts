@@ -205,12 +205,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /**
    * This process committed outbox rows without a NOTIFY (`quietOutboxSql`): relay them soon. The
    * wake-ups of a busy moment fold into one pass every WAKE_MS, rather than a pass (and a
-   * transaction) per commit.
+   * transaction) per commit. A caller whose commits already come in batches and whose rows
+   * someone waits on (a patient's reply) may ask for a sooner pass (`withinMs`).
    */
-  wake(queues: string[]): void {
+  wake(queues: string[], withinMs = WAKE_MS): void {
     if (this.stopped) return;
     this.request(queues);
-    this.passSoon(WAKE_MS);
+    this.passSoon(withinMs);
   }
 
   /**
