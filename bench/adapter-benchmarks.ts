@@ -120,7 +120,11 @@ export function adapterBenchmarks(offset: number, redisDb: number): Benchmark[] 
             // starts, so that it is idle as the figure says rather than busy on the same cores.
             await settled([inbound, matching]);
             await inbound.pause();
+            // For bench/profile-hook.js (PROF_START_ON / PROF_STOP_ON); the monotonic clock (µs) is
+            // the one CPU profiles' sample times count in, to pick out the measured part.
+            console.log(`  mllp: sending (monotonic ${process.hrtime.bigint() / 1000n} µs)`);
             const alone = await timed(1_000_000);
+            console.log(`  mllp: done (${alone}/s; monotonic ${process.hrtime.bigint() / 1000n} µs)`);
             await inbound.resume();
             // Then the same load while the backlog and these messages are forwarded to the exchange
             // and applied there (slot stored, matching run) on the same cores.

@@ -71,8 +71,12 @@ const startOn = process.env.PROF_START_ON ? new RegExp(process.env.PROF_START_ON
 const stopOn = new RegExp(process.env.PROF_STOP_ON || '^accept storm:');
 const log0 = console.log;
 console.log = function (...a) {
-  if (startOn && startOn.test(String(a[0]))) markStart();
+  if (startOn && startOn.test(String(a[0]))) {
+    markStart();
+    sample(); // the base at the very start, not up to one interval later (short benches)
+  }
   if (stopOn.test(String(a[0])) && !frozen) {
+    sample(); // and the very end
     window.stop = monotonicMicros();
     fs.writeFileSync(`${dir}/window.json`, JSON.stringify(window));
     frozen = true;
@@ -82,13 +86,14 @@ console.log = function (...a) {
 };
 
 fs.mkdirSync(dir, { recursive: true });
-setInterval(() => {
+function sample() {
   if (!started || frozen) return;
   const now = { pg: ticksNamed('postgres'), redis: ticksNamed('redis-server'), bench: ticks(process.pid) };
   for (const k of kids) now[k.name] = ticks(k.pid);
   if (!base) base = now;
   fs.writeFileSync(`${dir}/ticks.json`, JSON.stringify(Object.fromEntries(Object.keys(now).map((k) => [k, now[k] - base[k]])), null, 1));
-}, 500).unref();
+}
+setInterval(sample, 500).unref();
 
 const pg = new Client({ connectionString: process.env.PROF_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres' });
 pg.on('error', () => undefined);

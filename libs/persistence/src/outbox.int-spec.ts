@@ -122,3 +122,100 @@ it('a relay shutting down first moves what it was woken for, instead of leaving 
     await rig.close();
   }
 });
+
+/**
+ * The relay's mark (`published_at`) is only a hint that a row reached BullMQ: it commits without
+ * waiting for its WAL flush, and a mark lost in a crash only makes the row go to BullMQ again
+ * under the same job id, which adds nothing. Postgres itself records the commit mode here (a
+ * trigger on the marking UPDATE reads the transaction's synchronous_commit).
+ */
+describe('the relay\'s mark', () => {
+  beforeAll(async () => {
+    await ds.query(`
+      CREATE TABLE mark_mode (job_id text, sync text);
+      CREATE FUNCTION note_mark_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.published_at IS NOT NULL AND OLD.published_at IS NULL THEN
+          INSERT INTO mark_mode VALUES (NEW.job_id, current_setting('synchronous_commit'));
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER note_mark_mode BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION note_mark_mode()`);
+  });
+  afterAll(async () => {
+    await ds.query(`DROP TRIGGER note_mark_mode ON outbox; DROP FUNCTION note_mark_mode(); DROP TABLE mark_mode`);
+  });
+
+  const relayWith = (queues: QueueService) => new OutboxRelay(ds, queues, new MetricsService('test'));
+
+  it('commits asynchronously (the rows themselves were written by a synchronous commit)', async () => {
+    const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const relay = relayWith(queues);
+    try {
+      await enqueue(ds.manager, 'send-sms', { smsId: 'mark-async' });
+      expect((await ds.query(`SHOW synchronous_commit`))[0].synchronous_commit).toBe('on');
+      await relay.drain();
+      const modes = await ds.query(`SELECT sync FROM mark_mode WHERE job_id = 'sms-mark-async'`);
+      expect(modes).toEqual([{ sync: 'off' }]);
+      // SET LOCAL: the pool's connections (both of them) are synchronous again afterwards.
+      const after = await Promise.all([1, 2].map(() => ds.transaction((tx) => tx.query(`SELECT current_setting('synchronous_commit') AS s, pg_sleep(0.05)`))));
+      expect(after.map((r) => r[0].s)).toEqual(['on', 'on']);
+    } finally {
+      await queues.queue('sms-outbound').remove('sms-mark-async').catch(() => undefined);
+      await relay.onApplicationShutdown();
+      await queues.onApplicationShutdown();
+    }
+  });
+
+  it('lost in a crash, it only re-publishes the row under the same job id, which adds no job', async () => {
+    const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const relay = relayWith(queues);
+    const queue = queues.queue('sms-outbound');
+    try {
+      await enqueue(ds.manager, 'send-sms', { smsId: 'mark-lost' });
+      await relay.drain();
+      const first = await queue.getJob('sms-mark-lost');
+      expect(first).toBeDefined();
+      // The job has moved on (here: a worker changed its data) before the crash lost the mark.
+      await first!.updateData({ smsId: 'mark-lost', seen: true } as never);
+      await ds.query(`UPDATE outbox SET published_at = NULL WHERE job_id = 'sms-mark-lost'`);
+
+      expect(await relay.drain()).toBeGreaterThanOrEqual(1);
+      const again = await queue.getJob('sms-mark-lost');
+      expect(again!.timestamp).toBe(first!.timestamp);
+      expect(again!.data).toEqual({ smsId: 'mark-lost', seen: true });
+      const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-mark-lost'`);
+      expect(row.published_at).not.toBeNull();
+    } finally {
+      await queue.remove('sms-mark-lost').catch(() => undefined);
+      await relay.onApplicationShutdown();
+      await queues.onApplicationShutdown();
+    }
+  });
+
+  it('is not kept when BullMQ refuses the jobs: the rows stay unpublished for the next pass', async () => {
+    const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const relay = relayWith(queues);
+    const real = queues.queue.bind(queues);
+    const down = jest.spyOn(queues, 'queue').mockImplementation(
+      (name: string) => ({ ...real(name), addBulk: () => Promise.reject(new Error('redis down')) }) as unknown as ReturnType<QueueService['queue']>,
+    );
+    try {
+      await enqueue(ds.manager, 'send-sms', { smsId: 'mark-refused' });
+      expect(await relay.drain()).toBe(0);
+      const [row] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-mark-refused'`);
+      expect(row.published_at).toBeNull();
+
+      down.mockRestore();
+      await relay.drain();
+      const [later] = await ds.query(`SELECT published_at FROM outbox WHERE job_id = 'sms-mark-refused'`);
+      expect(later.published_at).not.toBeNull();
+      expect(await queues.queue('sms-outbound').getJob('sms-mark-refused')).toBeDefined();
+    } finally {
+      down.mockRestore();
+      await queues.queue('sms-outbound').remove('sms-mark-refused').catch(() => undefined);
+      await relay.onApplicationShutdown();
+      await queues.onApplicationShutdown();
+    }
+  });
+});
