@@ -2,6 +2,7 @@
 import { buildSiu, sendMllp } from '@app/hl7';
 import { createTestDatabase } from '@app/persistence';
 import { execFileSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { emptyRedis, redisUrlForDb, withFreshStack } from '../tools/stack/fresh-stack';
 import type { Stack } from '../tools/stack/processes';
 import { acceptStormBenchmark } from './accept-storm';
@@ -129,13 +130,15 @@ function scaleOutBenchmark(): Benchmark {
       const slots = Number(process.env.SCALEOUT_SLOTS ?? 200);
       const specialties = 4;
       const warmUpSlots = Number(process.env.SCALEOUT_WARMUP_SLOTS ?? 64);
+      // SCALEOUT_LOG=<file>: every process's output appended there (LOG_LEVEL warn), for diagnosis.
+      const processLog = process.env.SCALEOUT_LOG ? (l: string) => appendFileSync(process.env.SCALEOUT_LOG!, `${l}\n`) : undefined;
       const runs: Record<number, ScaleOutResult[]> = { 1: [], 2: [] };
       for (const workers of [1, 2, 2, 1]) {
         const db = await createTestDatabase('sx_bench_scale');
         const redisUrl = redisUrlForDb(BENCH_REDIS_DB);
         await emptyRedis(redisUrl);
         try {
-          const res = await runScaleOutBurst({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots, specialties, warmUpSlots, mark: (l) => console.log(`  ${l}`) });
+          const res = await runScaleOutBurst({ databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots, specialties, warmUpSlots, mark: (l) => console.log(`  ${l}`), log: processLog });
           if (res.slotsWithMoreThanOneBooking || res.slotsWithMoreThanOneFirstWave || res.bookings !== slots) throw new Error(`scale-out burst broke an invariant: ${JSON.stringify(res)}`);
           runs[workers].push(res);
         } finally {
@@ -146,7 +149,7 @@ function scaleOutBenchmark(): Benchmark {
       const [one, two] = [best(1), best(2)];
       const nodeCpu = (x: ScaleOutResult) => Object.values(x.cpuMsByProcess).reduce((a, b) => a + b, 0);
       const detail = (x: ScaleOutResult) =>
-        `matching ${x.matchMs} ms + booking ${x.bookMs} ms; Node processes used ${nodeCpu(x)} ms CPU in all (${Object.entries(x.cpuMsByProcess).map(([k, v]) => `${k} ${v}`).join(', ')}); Postgres ${x.serviceCpuMs.postgres.join(' + ')} ms, Redis ${x.serviceCpuMs.redis.join(' + ')} ms (matching + booking); machine CPU idle ${x.machineIdlePct}%`;
+        `matching ${x.matchMs} ms + booking ${x.bookMs} ms; Node processes used ${nodeCpu(x)} ms CPU in all (${Object.entries(x.cpuMsByProcess).map(([k, v]) => `${k} ${v}`).join(', ')}); Postgres ${x.serviceCpuMs.postgres.join(' + ')} ms, Redis ${x.serviceCpuMs.redis.join(' + ')} ms (matching + booking); machine CPU idle ${x.machineIdlePct}% (${x.machineIdlePctByPhase.join(' + ')}%)`;
       const conditions = `${slots} slots over ${specialties} clinics released with the matching queue paused, timed from its resumption to every first wave, plus ${one.offers} YES answers committed at once in random order (each job delivered twice), timed to every outcome; one API process; same Postgres and Redis; better of 2 runs (order 1x1, 2x2, 2x2, 1x1); each worker process at its configured concurrency`;
       return [
         { name: 'scaleout_burst_ms_1x1', value: one.matchMs + one.bookMs, unit: 'ms', target: null, better: 'lower', conditions: `1 exchange worker + 1 booking worker: ${detail(one)}; ${conditions}` },

@@ -18,6 +18,16 @@
  *   copies shuffled in too); the phase ends when every answer has its outcome.
  * - The figure is the sum of the two phases; the bench's own work between them (reading the offers,
  *   writing the answers) is not counted. Start-up is not counted.
+ * - Warm-up (`warmUpSlots`, the benchmark's default; the test's first case runs without): before
+ *   the clock, untimed, the same two steps on the clinics the burst does not use, with patients of
+ *   their own, in rounds until every worker process has made first waves and claimed slots, then
+ *   until no job waits and no outbox row is unsent. A process that has never run a job pays V8's
+ *   parsing and compiling of that code (and its own pg / BullMQ paths) on its first jobs; that is
+ *   start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. The burst's
+ *   own figures (jobs per process, outcomes, bookings) leave the warm-up out.
+ * - What explains a result is reported with it: CPU of each Node process, of Postgres and of
+ *   Redis in each phase, and the machine's idle share in each. BENCH_DETAIL=1 prints when each
+ *   batch of first waves began.
  * - Each worker process runs its configured job concurrency (the same in every process, as in
  *   production): two processes of a kind have twice the jobs in flight of one.
  */
@@ -73,6 +83,8 @@ export interface ScaleOutResult {
   serviceCpuMs: { postgres: [number, number]; redis: [number, number] };
   /** Share of the machine's CPU left idle during the two timed phases, in % (whatever else was running). */
   machineIdlePct: number;
+  /** The same for each phase: matching, booking. */
+  machineIdlePctByPhase: [number, number];
   /** Offers made in the first waves (the YES answers of the booking burst). */
   offers: number;
   /** Invariant checks, read from Postgres at the end. */
@@ -324,6 +336,15 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       await until('every slot offered', async () => (await offering('SCALE')) === o.slots, 300_000);
       matchMs = Date.now() - t0;
       machine1 = machineCpu();
+      // BENCH_DETAIL=1: when each batch of first waves began (its transaction's start) and ended, per specialty.
+      if (process.env.BENCH_DETAIL) {
+        const b = (await pg.query(
+          `SELECT s.tfc, round((extract(epoch FROM w.created_at) * 1000)::numeric - $1::numeric)::int AS began, count(DISTINCT w.id)::int AS n
+             FROM offer_wave w JOIN slot s ON s.id = w.slot_id JOIN offer o ON o.wave_id = w.id WHERE s.filler_appointment_id LIKE 'F-SCALE-%' AND w.round = 1 GROUP BY 1, 2 ORDER BY 2`,
+          [t0],
+        )).rows;
+        for (const r of b) o.mark?.(`scale-out ${label}: batch ${r.tfc} began ${r.began} ms, ${r.n} waves`);
+      }
       services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
       o.mark?.(`scale-out ${label}: matched`);
     } finally {
@@ -350,6 +371,8 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     o.mark?.(`scale-out ${label}: booked`);
     const busy = { idle: machine1.idle - machine0.idle + machine3.idle - machine2.idle, total: machine1.total - machine0.total + machine3.total - machine2.total };
     const machineIdlePct = busy.total > 0 ? Math.round((busy.idle / busy.total) * 100) : 0;
+    const idlePct = (a: { idle: number; total: number }, b: { idle: number; total: number }) => (b.total > a.total ? Math.round(((b.idle - a.idle) / (b.total - a.total)) * 100) : 0);
+    const machineIdlePctByPhase: [number, number] = [idlePct(machine0, machine1), idlePct(machine2, machine3)];
     const cpuMsByProcess = Object.fromEntries(children.map(({ name, child }) => [
       name, cpuMs(child.pid) - (cpuAt1.get(child) ?? 0) + (cpuAfterMatch.get(child) ?? 0) - (cpuAt0.get(child) ?? 0),
     ]));
@@ -375,6 +398,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       cpuMsByProcess,
       serviceCpuMs,
       machineIdlePct,
+      machineIdlePctByPhase,
       offers,
       slotsWithMoreThanOneBooking: await one(`SELECT count(*)::int AS n FROM (SELECT slot_id FROM booking WHERE status <> 'failed' GROUP BY 1 HAVING count(*) > 1) x`),
       slotsWithMoreThanOneFirstWave: await one(`SELECT count(*)::int AS n FROM (SELECT slot_id FROM offer_wave WHERE round = 1 GROUP BY 1 HAVING count(*) > 1) x`),
