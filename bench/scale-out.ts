@@ -18,6 +18,16 @@
  *   copies shuffled in too); the phase ends when every answer has its outcome.
  * - The figure is the sum of the two phases; the bench's own work between them (reading the offers,
  *   writing the answers) is not counted. Start-up is not counted.
+ * - Warm-up (`warmUpSlots`, the benchmark's default; the test's first case runs without): before
+ *   the clock, untimed, the same two steps on the clinics the burst does not use, with patients of
+ *   their own, in rounds until every worker process has made first waves and claimed slots, then
+ *   until no job waits and no outbox row is unsent. A process that has never run a job pays V8's
+ *   parsing and compiling of that code (and its own pg / BullMQ paths) on its first jobs; that is
+ *   start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. The burst's
+ *   own figures (jobs per process, outcomes, bookings) leave the warm-up out.
+ * - What explains a result is reported with it: CPU of each Node process, of Postgres and of
+ *   Redis in each phase, and the machine's idle share in each. BENCH_DETAIL=1 prints when each
+ *   batch of first waves began.
  * - Each worker process runs its configured job concurrency (the same in every process, as in
  *   production): two processes of a kind have twice the jobs in flight of one.
  */
@@ -28,7 +38,7 @@ import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { repoRootDir } from '../tools/stack/processes';
@@ -43,7 +53,15 @@ export interface ScaleOutOptions {
   slots: number;
   /** Clinics (specialties) the slots are spread over, round robin; default 1. */
   specialties?: number;
+  /**
+   * Slots of an untimed warm-up burst (other clinics, patients of their own) that every worker
+   * process must have worked on before the clock starts, matching and booking alike; 0: none.
+   * See `warmUp`.
+   */
+  warmUpSlots?: number;
   log?: (line: string) => void;
+  /** Called as each timed phase starts and ends ("scale-out 2x2: matching" … "booked"): the profile hook's PROF_START_ON / PROF_STOP_ON. */
+  mark?: (line: string) => void;
 }
 
 export interface ScaleOutResult {
@@ -61,8 +79,12 @@ export interface ScaleOutResult {
   repliesByProcess: number[];
   /** CPU time (user + system, from /proc) each process spent during the two timed phases: API, exchange workers, booking workers. */
   cpuMsByProcess: Record<string, number>;
+  /** CPU of all Postgres and all redis-server processes in each timed phase (matching, booking), in ms (whoever else used them meanwhile included). */
+  serviceCpuMs: { postgres: [number, number]; redis: [number, number] };
   /** Share of the machine's CPU left idle during the two timed phases, in % (whatever else was running). */
   machineIdlePct: number;
+  /** The same for each phase: matching, booking. */
+  machineIdlePctByPhase: [number, number];
   /** Offers made in the first waves (the YES answers of the booking burst). */
   offers: number;
   /** Invariant checks, read from Postgres at the end. */
@@ -71,9 +93,14 @@ export interface ScaleOutResult {
   patientsWithTwoLiveOffers: number;
   bookings: number;
   replyOutcomes: Record<string, number>;
+  /** Warm-up rounds run, and worker processes still without a first wave made or a slot claimed after them (0 when warmed). */
+  warmUpRounds: number;
+  coldProcesses: number;
 }
 
 const WAVE_SIZE = 3;
+/** At most this many warm-up rounds (each with patients of its own). */
+const WARM_UP_ROUNDS = 3;
 /** Specialties the burst's slots are spread over, in this order (each has a clinic `<tfc>-NEW` in the sandbox config). */
 const TFCS = ['330', '100', '101', '120', '130', '300', '301', '320'];
 const HOUR = 3_600_000;
@@ -101,6 +128,21 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
+/** User + system CPU so far of every process with this command name (`postgres`, `redis-server`), in ms (Linux /proc). */
+function cpuMsNamed(comm: string): number {
+  let ms = 0;
+  try {
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        if (stat.includes(`(${comm})`)) ms += cpuMs(Number(p));
+      } catch { /* gone */ }
+    }
+  } catch { /* no /proc */ }
+  return ms;
+}
+
 /** Idle and total jiffies of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
 function machineCpu(): { idle: number; total: number } {
   try {
@@ -121,6 +163,9 @@ function shuffle<T>(xs: T[]): T[] {
 
 const sum = (text: string, metric: string) =>
   [...text.matchAll(new RegExp(`^${metric}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+/** The same, over the series carrying this label (`outcome="done"`). */
+const sumWhere = (text: string, metric: string, label: string) =>
+  [...text.matchAll(new RegExp(`^${metric}\\{([^}]*)\\} (\\d+)$`, 'gm'))].filter((m) => m[1].includes(label)).reduce((s, m) => s + Number(m[2]), 0);
 
 export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResult> {
   const root = repoRootDir();
@@ -162,11 +207,19 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
 
     const startupMs = Date.now() - started;
     const specialties = TFCS.slice(0, Math.max(1, Math.min(TFCS.length, o.specialties ?? 1)));
-    // Twice the patients the first waves need in each specialty, all eligible for its slots.
+    const warmSlots = o.warmUpSlots ?? 0;
+    // The warm-up's clinics are the burst's others: its waves never take the burst's patients.
+    const warmTfcs = warmSlots > 0 ? TFCS.filter((t) => !specialties.includes(t)) : [];
+    if (warmSlots > 0 && warmTfcs.length === 0) throw new Error('no clinic is left for the warm-up: use fewer specialties');
+    // Twice the patients the first waves need in each specialty, all eligible for its slots (the
+    // warm-up's: for each of its rounds).
     const perSpecialty = Math.ceil(o.slots / specialties.length) * WAVE_SIZE * 2;
+    const warmPerSpecialty = warmTfcs.length > 0 ? Math.ceil(warmSlots / warmTfcs.length) * WAVE_SIZE * 2 * WARM_UP_ROUNDS : 0;
     const numbers = syntheticNhsNumbers(500_000);
-    const rows = specialties.flatMap((tfc, k) => Array.from({ length: perSpecialty }, (_, j) => {
-      const i = k * perSpecialty + j;
+    const groups = [...specialties.map((tfc) => ({ tfc, n: perSpecialty })), ...warmTfcs.map((tfc) => ({ tfc, n: warmPerSpecialty }))];
+    let row = 0;
+    const rows = groups.flatMap(({ tfc, n }) => Array.from({ length: n }, () => {
+      const i = row++;
       return {
         rowNumber: i + 1, pathwayId: `PW-SCALE-${i}`, nhsNumber: numbers.next().value as string, birthDate: '1970-01-01', tfc, appointmentType: 'NEW',
         rttStart: '2026-01-05', priority: 'P3', mobile: `+4477009${String(i).padStart(5, '0')}`, offerConsent: true, icsWideConsent: true,
@@ -175,92 +228,165 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     }));
     await call('/waiting-list', { mode: 'delta', rows });
 
-    // The matching burst: the slots are released with the matching queue paused, so that every
-    // match job is waiting in Redis when the clock starts.
+    const base = Math.ceil((Date.now() + 72 * HOUR) / HOUR) * HOUR;
+    const stamp = Date.now();
+    /** `n` slots over these clinics, round robin, through the API; their filler ids start `F-<tag>-`. */
+    const release = async (tag: string, tfcs: string[], n: number) => {
+      // Eight at a time, as adapters forward them (a few workers each), not one connection per slot.
+      let next = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        for (let i = next++; i < n; i = next++) {
+          const tfc = tfcs[i % tfcs.length];
+          await call('/events', {
+            eventId: randomUUID(), kind: 'slot-released', controlId: `${tag}${i}`, siteOds: 'RQM01', clinicCode: `${tfc}-NEW`, tfc, appointmentType: 'NEW',
+            start: new Date(base + i * 20 * 60_000).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-${tag}-${i}-${stamp}`,
+          });
+        }
+      }));
+    };
+    const offering = async (tag: string) =>
+      ((await pg.query(`SELECT count(*)::int AS n FROM slot WHERE status = 'offering' AND filler_appointment_id LIKE $1`, [`F-${tag}-%`])).rows[0] as { n: number }).n;
+    /**
+     * Every live offer of these slots answered YES, in one transaction left open for the caller to
+     * commit: the answers in random order across slots, each answer's job twice (the second copies
+     * shuffled in too). Returns the number of offers.
+     */
+    const answerAll = async (tag: string, replyPrefix: string): Promise<number> => {
+      const offers = (await pg.query(
+        `SELECT o.id, o.patient_id, o.code FROM offer o JOIN slot s ON s.id = o.slot_id WHERE o.status = 'live' AND s.filler_appointment_id LIKE $1`, [`F-${tag}-%`],
+      )).rows as Array<{ id: string; patient_id: string; code: string }>;
+      const tx = { query: (text: string, params?: unknown[]) => pg.query(text, params) } as unknown as Parameters<typeof enqueue>[0];
+      await pg.query('BEGIN');
+      const replies: string[] = [];
+      for (const offer of shuffle([...offers])) {
+        const [reply] = (await pg.query(
+          `INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`,
+          [`${replyPrefix}-${offer.id}`, offer.patient_id, offer.code],
+        )).rows;
+        replies.push(reply.id);
+      }
+      const deliveries = shuffle([...replies.map((id) => ({ id, again: false })), ...replies.map((id) => ({ id, again: true }))]);
+      for (const d of deliveries) await enqueue(tx, 'process-reply', { replyId: d.id }, d.again ? { jobIdSuffix: 'again' } : {});
+      return offers.length;
+    };
+    const unprocessed = async (replyPrefix: string) =>
+      ((await pg.query(`SELECT count(*)::int AS n FROM patient_reply WHERE processed_at IS NULL AND external_id LIKE $1`, [`${replyPrefix}-%`])).rows[0] as { n: number }).n;
+
     const redis = new IORedis(o.redisUrl, { maxRetriesPerRequest: null });
     const matching = new Queue(QueueName.slotMatching, { connection: redis });
+    const replyQueue = new Queue(QueueName.offerReplies, { connection: redis });
+    const metrics = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const exchangePorts = Array.from({ length: o.exchangeWorkers }, (_, i) => api + 10 + i);
+    const bookingPorts = Array.from({ length: o.bookingWorkers }, (_, i) => api + 20 + i);
+
+    // The warm-up (untimed): rounds of the same two steps on the other clinics, until every worker
+    // process has made first waves and claimed slots (so has run, and had V8 compile, the code the
+    // burst runs), then until nothing is left in flight: no job waiting and no outbox row unsent.
+    let warmUpRounds = 0;
+    let coldProcesses = 0;
+    if (warmSlots > 0) {
+      for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+        const tag = `WARM${round}`;
+        warmUpRounds++;
+        await release(tag, warmTfcs, warmSlots);
+        await until('every warm-up slot offered', async () => (await offering(tag)) === warmSlots, 120_000);
+        await answerAll(tag, `warm${round}`);
+        await pg.query('COMMIT');
+        await until('every warm-up answer processed', async () => (await unprocessed(`warm${round}`)) === 0, 120_000);
+        const done = await Promise.all(exchangePorts.map(async (p) => sumWhere(await metrics(p), 'matching_jobs_total', 'outcome="done"')));
+        const claimed = await Promise.all(bookingPorts.map(async (p) => sumWhere(await metrics(p), 'patient_replies_total', 'outcome="claimed"')));
+        coldProcesses = [...done, ...claimed].filter((n) => n === 0).length;
+        if (coldProcesses === 0) break;
+      }
+      await until('the warm-up settled', async () => {
+        const [m, r] = await Promise.all([matching.getJobCounts('wait', 'active', 'prioritized'), replyQueue.getJobCounts('wait', 'active', 'prioritized')]);
+        const busy = [m, r].some((c) => (c.wait ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) > 0);
+        const [x] = (await pg.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND run_at <= now()`)).rows;
+        return !busy && x.n === 0;
+      }, 60_000);
+    }
+    const countsBefore = {
+      match: await Promise.all(exchangePorts.map(async (p) => sum(await metrics(p), 'matching_jobs_total'))),
+      replies: await Promise.all(bookingPorts.map(async (p) => sum(await metrics(p), 'patient_replies_total'))),
+    };
+
+    // The matching burst: the slots are released with the matching queue paused, so that every
+    // match job is waiting in Redis when the clock starts.
+    const label = `${o.exchangeWorkers}x${o.bookingWorkers}`;
     await matching.pause();
     let t0 = 0;
     let machine1 = machineCpu();
     let matchMs = 0;
     const cpuAt0 = new Map<ChildProcess, number>();
     let machine0 = machineCpu();
+    let services0 = { pg: 0, redis: 0 };
+    let services1 = services0;
     try {
-      const base = Math.ceil((Date.now() + 72 * HOUR) / HOUR) * HOUR;
-      const stamp = Date.now();
-      // Eight at a time, as adapters forward them (a few workers each), not one connection per slot.
-      let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        for (let i = next++; i < o.slots; i = next++) {
-          const tfc = specialties[i % specialties.length];
-          await call('/events', {
-            eventId: randomUUID(), kind: 'slot-released', controlId: `SCALE${i}`, siteOds: 'RQM01', clinicCode: `${tfc}-NEW`, tfc, appointmentType: 'NEW',
-            start: new Date(base + i * 20 * 60_000).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-SCALE-${i}-${stamp}`,
-          });
-        }
-      }));
+      await release('SCALE', specialties, o.slots);
       await until('every match job queued', async () => {
         const c = await matching.getJobCounts('paused', 'wait');
         return (c.paused ?? 0) + (c.wait ?? 0) >= o.slots;
       }, 60_000);
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
+      services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
       machine0 = machineCpu();
+      o.mark?.(`scale-out ${label}: matching`);
       t0 = Date.now();
       await matching.resume();
-      await until('every slot offered', async () => {
-        const [r] = (await pg.query(`SELECT count(*)::int AS n FROM slot WHERE status = 'offering'`)).rows;
-        return r.n === o.slots;
-      }, 300_000);
+      await until('every slot offered', async () => (await offering('SCALE')) === o.slots, 300_000);
       matchMs = Date.now() - t0;
       machine1 = machineCpu();
+      // BENCH_DETAIL=1: when each batch of first waves began (its transaction's start) and ended, per specialty.
+      if (process.env.BENCH_DETAIL) {
+        const b = (await pg.query(
+          `SELECT s.tfc, round((extract(epoch FROM w.created_at) * 1000)::numeric - $1::numeric)::int AS began, count(DISTINCT w.id)::int AS n
+             FROM offer_wave w JOIN slot s ON s.id = w.slot_id JOIN offer o ON o.wave_id = w.id WHERE s.filler_appointment_id LIKE 'F-SCALE-%' AND w.round = 1 GROUP BY 1, 2 ORDER BY 2`,
+          [t0],
+        )).rows;
+        for (const r of b) o.mark?.(`scale-out ${label}: batch ${r.tfc} began ${r.began} ms, ${r.n} waves`);
+      }
+      services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+      o.mark?.(`scale-out ${label}: matched`);
     } finally {
       await matching.resume().catch(() => undefined);
       await matching.close();
+      await replyQueue.close();
       await redis.quit().catch(() => undefined);
     }
     const cpuAfterMatch = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
 
     // The booking burst: every offered patient says YES at once, in no particular order across
     // slots, and every answer's job arrives twice (the second copies shuffled in too).
-    const offers = (await pg.query(`SELECT id, patient_id, code FROM offer WHERE status = 'live'`)).rows as Array<{ id: string; patient_id: string; code: string }>;
-    const tx = { query: (text: string, params?: unknown[]) => pg.query(text, params) } as unknown as Parameters<typeof enqueue>[0];
-    await pg.query('BEGIN');
-    const replies: string[] = [];
-    for (const offer of shuffle([...offers])) {
-      const [reply] = (await pg.query(
-        `INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`,
-        [`scale-${offer.id}`, offer.patient_id, offer.code],
-      )).rows;
-      replies.push(reply.id);
-    }
-    const deliveries = shuffle([...replies.map((id) => ({ id, again: false })), ...replies.map((id) => ({ id, again: true }))]);
-    for (const d of deliveries) await enqueue(tx, 'process-reply', { replyId: d.id }, d.again ? { jobIdSuffix: 'again' } : {});
+    const offers = await answerAll('SCALE', 'scale');
     const cpuAt1 = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
+    const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
     const machine2 = machineCpu();
+    o.mark?.(`scale-out ${label}: booking`);
     const t1 = Date.now();
     await pg.query('COMMIT');
-    await until('every answer processed', async () => {
-      const [r] = (await pg.query(`SELECT count(*)::int AS n FROM patient_reply WHERE processed_at IS NULL`)).rows;
-      return r.n === 0;
-    }, 300_000);
+    await until('every answer processed', async () => (await unprocessed('scale')) === 0, 300_000);
     const bookMs = Date.now() - t1;
     const machine3 = machineCpu();
+    const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+    o.mark?.(`scale-out ${label}: booked`);
     const busy = { idle: machine1.idle - machine0.idle + machine3.idle - machine2.idle, total: machine1.total - machine0.total + machine3.total - machine2.total };
     const machineIdlePct = busy.total > 0 ? Math.round((busy.idle / busy.total) * 100) : 0;
+    const idlePct = (a: { idle: number; total: number }, b: { idle: number; total: number }) => (b.total > a.total ? Math.round(((b.idle - a.idle) / (b.total - a.total)) * 100) : 0);
+    const machineIdlePctByPhase: [number, number] = [idlePct(machine0, machine1), idlePct(machine2, machine3)];
     const cpuMsByProcess = Object.fromEntries(children.map(({ name, child }) => [
       name, cpuMs(child.pid) - (cpuAt1.get(child) ?? 0) + (cpuAfterMatch.get(child) ?? 0) - (cpuAt0.get(child) ?? 0),
     ]));
+    const phases = (k: 'pg' | 'redis') => [services1[k] - services0[k], services3[k] - services2[k]] as [number, number];
+    const serviceCpuMs = { postgres: phases('pg'), redis: phases('redis') };
 
-    const metrics = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     // The API process consumed nothing; a worker process serves no API route.
     const apiMatchJobs = sum(await metrics(api), 'matching_jobs_total');
     const workerApiStatus = (await fetch(`http://127.0.0.1:${api + 10}/v1/trusts/RQM/events`, { method: 'POST' })).status;
-    const matchJobsByProcess: number[] = [];
-    for (let i = 0; i < o.exchangeWorkers; i++) matchJobsByProcess.push(sum(await metrics(api + 10 + i), 'matching_jobs_total'));
-    const repliesByProcess: number[] = [];
-    for (let i = 0; i < o.bookingWorkers; i++) repliesByProcess.push(sum(await metrics(api + 20 + i), 'patient_replies_total'));
+    // The burst's own (the warm-up's counted before it are taken off).
+    const matchJobsByProcess = await Promise.all(exchangePorts.map(async (p, i) => sum(await metrics(p), 'matching_jobs_total') - countsBefore.match[i]));
+    const repliesByProcess = await Promise.all(bookingPorts.map(async (p, i) => sum(await metrics(p), 'patient_replies_total') - countsBefore.replies[i]));
     const one = async (sql: string) => ((await pg.query(sql)).rows[0] as { n: number }).n;
-    const outcomes = (await pg.query(`SELECT outcome, count(*)::int AS n FROM patient_reply GROUP BY 1`)).rows as Array<{ outcome: string; n: number }>;
+    const outcomes = (await pg.query(`SELECT outcome, count(*)::int AS n FROM patient_reply WHERE external_id LIKE 'scale-%' GROUP BY 1`)).rows as Array<{ outcome: string; n: number }>;
     return {
       apiMatchJobs,
       workerApiStatus,
@@ -270,12 +396,16 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       matchJobsByProcess,
       repliesByProcess,
       cpuMsByProcess,
+      serviceCpuMs,
       machineIdlePct,
-      offers: offers.length,
+      machineIdlePctByPhase,
+      offers,
       slotsWithMoreThanOneBooking: await one(`SELECT count(*)::int AS n FROM (SELECT slot_id FROM booking WHERE status <> 'failed' GROUP BY 1 HAVING count(*) > 1) x`),
       slotsWithMoreThanOneFirstWave: await one(`SELECT count(*)::int AS n FROM (SELECT slot_id FROM offer_wave WHERE round = 1 GROUP BY 1 HAVING count(*) > 1) x`),
       patientsWithTwoLiveOffers: await one(`SELECT count(*)::int AS n FROM (SELECT patient_id FROM offer WHERE status = 'live' GROUP BY 1 HAVING count(*) > 1) x`),
-      bookings: await one(`SELECT count(*)::int AS n FROM booking`),
+      bookings: await one(`SELECT count(*)::int AS n FROM booking b JOIN slot s ON s.id = b.slot_id WHERE s.filler_appointment_id LIKE 'F-SCALE-%'`),
+      warmUpRounds,
+      coldProcesses,
       replyOutcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, r.n])),
     };
   } finally {

@@ -45,3 +45,27 @@ it('two exchange workers and two booking workers share a burst and never match o
   expect(result.matchJobsByProcess.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(slots);
   expect(result.repliesByProcess.reduce((a, b) => a + b, 0)).toBe(slots * 3);
 });
+
+it('the bench warm-up has every worker process make first waves and claim slots before the clock, and counts none of it in the burst', async () => {
+  const db2 = await createTestDatabase('sx_scale_warm');
+  await emptyRedis(redisUrl);
+  try {
+    const slots = 12;
+    const result = await runScaleOutBurst({
+      databaseUrl: db2.url, redisUrl, portOffset: 16500, exchangeWorkers: 2, bookingWorkers: 2, slots, specialties: 2, warmUpSlots: 16,
+      log: (l) => process.env.SCALE_LOG && console.log(l),
+    });
+    expect(result.warmUpRounds).toBeGreaterThanOrEqual(1);
+    expect(result.coldProcesses).toBe(0);
+    // The burst's figures are its own: the warm-up's bookings, answers and jobs are not in them.
+    expect(result.bookings).toBe(slots);
+    expect(result.offers).toBe(slots * 3);
+    expect(result.replyOutcomes).toEqual({ claimed: slots, 'too-late': slots * 2 });
+    expect(result.repliesByProcess.reduce((a, b) => a + b, 0)).toBe(slots * 3);
+    expect(result.slotsWithMoreThanOneFirstWave).toBe(0);
+    expect(result.patientsWithTwoLiveOffers).toBe(0);
+    expect(result.slotsWithMoreThanOneBooking).toBe(0);
+  } finally {
+    await db2.drop();
+  }
+});
