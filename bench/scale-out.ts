@@ -79,6 +79,8 @@ export interface ScaleOutResult {
   repliesByProcess: number[];
   /** CPU time (user + system, from /proc) each process spent during the two timed phases: API, exchange workers, booking workers. */
   cpuMsByProcess: Record<string, number>;
+  /** Context switches of each process during the two timed phases (its event loop's wake-ups, and its preemptions). */
+  switchesByProcess: Record<string, number>;
   /** CPU of all Postgres and all redis-server processes in each timed phase (matching, booking), in ms (whoever else used them meanwhile included). */
   serviceCpuMs: { postgres: [number, number]; redis: [number, number] };
   /** Share of the machine's CPU left idle during the two timed phases, in % (whatever else was running). */
@@ -123,6 +125,16 @@ function cpuMs(pid: number | undefined): number {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Context switches of one process so far, voluntary (each wait for I/O: an event-loop wake-up) and not (Linux /proc; 0 elsewhere). */
+function switches(pid: number | undefined): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
   } catch {
     return 0;
   }
@@ -318,6 +330,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     let machine1 = machineCpu();
     let matchMs = 0;
     const cpuAt0 = new Map<ChildProcess, number>();
+    const switchesAt0 = new Map<ChildProcess, number>();
     let machine0 = machineCpu();
     let services0 = { pg: 0, redis: 0 };
     let services1 = services0;
@@ -328,6 +341,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         return (c.paused ?? 0) + (c.wait ?? 0) >= o.slots;
       }, 60_000);
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
+      for (const c of children) switchesAt0.set(c.child, switches(c.child.pid));
       services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
       machine0 = machineCpu();
       o.mark?.(`scale-out ${label}: matching`);
@@ -354,11 +368,13 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       await redis.quit().catch(() => undefined);
     }
     const cpuAfterMatch = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
+    const switchesAfterMatch = new Map(children.map((c) => [c.child, switches(c.child.pid)]));
 
     // The booking burst: every offered patient says YES at once, in no particular order across
     // slots, and every answer's job arrives twice (the second copies shuffled in too).
     const offers = await answerAll('SCALE', 'scale');
     const cpuAt1 = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
+    const switchesAt1 = new Map(children.map((c) => [c.child, switches(c.child.pid)]));
     const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
     const machine2 = machineCpu();
     o.mark?.(`scale-out ${label}: booking`);
@@ -375,6 +391,9 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const machineIdlePctByPhase: [number, number] = [idlePct(machine0, machine1), idlePct(machine2, machine3)];
     const cpuMsByProcess = Object.fromEntries(children.map(({ name, child }) => [
       name, cpuMs(child.pid) - (cpuAt1.get(child) ?? 0) + (cpuAfterMatch.get(child) ?? 0) - (cpuAt0.get(child) ?? 0),
+    ]));
+    const switchesByProcess = Object.fromEntries(children.map(({ name, child }) => [
+      name, switches(child.pid) - (switchesAt1.get(child) ?? 0) + (switchesAfterMatch.get(child) ?? 0) - (switchesAt0.get(child) ?? 0),
     ]));
     const phases = (k: 'pg' | 'redis') => [services1[k] - services0[k], services3[k] - services2[k]] as [number, number];
     const serviceCpuMs = { postgres: phases('pg'), redis: phases('redis') };
@@ -396,6 +415,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       matchJobsByProcess,
       repliesByProcess,
       cpuMsByProcess,
+      switchesByProcess,
       serviceCpuMs,
       machineIdlePct,
       machineIdlePctByPhase,
