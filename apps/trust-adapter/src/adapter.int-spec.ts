@@ -116,6 +116,31 @@ describe('HL7 in: every SIU kind, ACKed only once stored, acted on by the exchan
     expect(slots).toBe(1);
   });
 
+  it('an accepted message and its forwarding job commit synchronously (their WAL flushed before the AA), whatever the relay does for its marks', async () => {
+    // Postgres records the commit mode of the transaction that stores each message.
+    await q(`
+      CREATE TABLE intake_mode (control_id text, sync text);
+      CREATE FUNCTION note_intake_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO intake_mode VALUES (NEW.control_id, current_setting('synchronous_commit')); RETURN NEW; END $$;
+      CREATE TRIGGER note_intake_mode BEFORE INSERT ON hl7_message FOR EACH ROW EXECUTE FUNCTION note_intake_mode()`);
+    try {
+      // Several rounds, so the relay's asynchronous transactions run on the same pool in between.
+      const sent: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        const batch = [siu(), siu(), siu(), siu()];
+        sent.push(...batch.map(controlIdOf));
+        const acks = await Promise.all(batch.map(mllp));
+        expect(acks.map((a) => a.code)).toEqual(['AA', 'AA', 'AA', 'AA']);
+        await new Promise((r) => setTimeout(r, 120));
+      }
+      const modes = await q<{ control_id: string; sync: string }>(`SELECT control_id, sync FROM intake_mode`);
+      expect(modes.map((m) => m.control_id).sort()).toEqual([...sent].sort());
+      expect(new Set(modes.map((m) => m.sync))).toEqual(new Set(['on']));
+    } finally {
+      await q(`DROP TRIGGER note_intake_mode ON hl7_message; DROP FUNCTION note_intake_mode(); DROP TABLE intake_mode`);
+    }
+  });
+
   it('the intake stores its forwarding jobs quietly (no NOTIFY, which serialises commits) and its own relay forwards them', async () => {
     const listener = await listenToOutbox(stores.db.url);
     const { heard } = listener;
