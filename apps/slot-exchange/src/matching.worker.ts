@@ -41,12 +41,14 @@ const MAX_PRIORITY = 2_097_152;
 /** First waves made together for one specialty: at most this many slots in one transaction. */
 export const BATCH_MAX_SLOTS = 32;
 /**
- * Rows per index page of a batch's walk: the lone slot's window. A larger LIMIT tips the generic
- * plan into a bitmap scan and sort of the whole specialty at realistic size (candidate-plan.int-spec).
+ * Rows per index page of a batch's walk. A batch of BATCH_MAX_SLOTS usually reads 150–250 rows:
+ * in 16-row pages that was ten round trips, each one waiting for both Node and Postgres to get a
+ * core when the machine is busy (a burst), so most of a batch's time. The plan stays the index
+ * walk whatever the LIMIT (`CANDIDATE_PLANNER_SETTINGS`; candidate-plan.int-spec checks this size).
  */
-export const BATCH_WINDOW = CANDIDATE_WINDOW;
+export const BATCH_WINDOW = 64;
 /** At most this many pages per batch (1,024 rows): still a bounded walk. */
-const MAX_BATCH_PAGES = 64;
+const MAX_BATCH_PAGES = 16;
 /**
  * A first-wave job whose specialty is being batched by another job waits this long for the lock
  * (a batch of BATCH_MAX_SLOTS takes well under it), then usually finds its slot done and skips,
