@@ -269,6 +269,37 @@ describe('replies decided together (a batch)', () => {
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
   });
 
+  it('gives the slot to the first YES even while a row naming its offer is being written elsewhere (a foreign-key share lock, not a claim)', async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '174', 2);
+    const stamp = Date.now();
+    // Patient 0 answered first, patient 1 after.
+    const first = await yesFrom(offers[0].patient_id, offers[0].code, `fk-a-${stamp}`);
+    const second = await yesFrom(offers[1].patient_id, offers[1].code, `fk-b-${stamp}`);
+    // Meanwhile patient 0 also answers on the offer page: that insert's foreign key holds a KEY
+    // SHARE lock on their offer (not the slot) until it commits.
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let decided: Promise<Map<string, unknown>>;
+    try {
+      await holder.query(
+        `INSERT INTO patient_reply (channel, external_id, patient_id, offer_id, intent, code) VALUES ('web', $1, $2, $3, 'yes', $4)`,
+        [`fk-web-${stamp}`, offers[0].patient_id, offers[0].id, offers[0].code],
+      );
+      decided = w.replies.decideBatch([first, second]);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await holder.commitTransaction();
+      await holder.release();
+    }
+    const outcome = await decided;
+    expect(outcome.get(first)).toEqual({ status: 'done', reason: 'claimed' });
+    expect(outcome.get(second)).toEqual({ status: 'done', reason: 'too-late' });
+    const [booking] = await ds.query(`SELECT patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    expect(booking.patient_id).toBe(offers[0].patient_id);
+  });
+
   it('decides YES without a code (each on its own, the slot and offer locked together) with one claim and every loser told once', async () => {
     const w = workers();
     const { slotId, offers } = await offeredSlot(w, '150');

@@ -249,12 +249,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
         const locked: LockedOffer[] = await tx.query(
           `SELECT o.id AS offer_id, o.status, o.expires_at, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trace_context
              FROM slot s JOIN offer o ON o.slot_id = s.id
-            WHERE o.id = ANY($1::uuid[]) ORDER BY s.id, o.id FOR UPDATE OF s, o SKIP LOCKED`,
+            WHERE o.id = ANY($1::uuid[]) ORDER BY s.id, o.id FOR UPDATE OF s SKIP LOCKED FOR UPDATE OF o`,
           [[...new Set(toLock.map((r) => r.offer_id!))]],
         );
         const byOffer = new Map(locked.map((l) => [l.offer_id, l]));
         /** Slot id → the offer this batch claims it for. */
         const claimed = new Map<string, string>();
+        // Only a held slot is skipped; an offer whose slot this batch holds is waited for. A
+        // claim holds the slot, so what holds only an offer is brief (a row naming it being
+        // written: its foreign key's KEY SHARE lock); skipping that offer's row would hand the
+        // slot to a later YES of this batch for another of its offers.
         for (const r of toLock) {
           const l = byOffer.get(r.offer_id!);
           const winner = l && claimed.get(l.slot_id);
