@@ -124,11 +124,19 @@ export function candidatePlannerSql(reset = false): string {
  */
 export async function readCandidatePages<T>(client: NamedStatementClient, read: (page: (input: CandidateQueryInput) => Promise<CandidateRow[]>) => Promise<T>): Promise<T> {
   await client.query(candidatePlannerSql());
-  const result = await read(async (input) => {
-    const q = candidateQuery(input);
-    const { rows } = await client.query({ name: statementName(q.text), text: q.text, values: q.values });
-    return rows.map(toCandidateRow);
-  });
+  let result: T;
+  try {
+    result = await read(async (input) => {
+      const q = candidateQuery(input);
+      const { rows } = await client.query({ name: statementName(q.text), text: q.text, values: q.values });
+      return rows.map(toCandidateRow);
+    });
+  } catch (e) {
+    // A caller that goes on in this transaction after a failed read must not plan with these
+    // settings; an aborted transaction refuses the reset too, and then nothing can use it anyway.
+    await client.query(candidatePlannerSql(true)).catch(() => undefined);
+    throw e;
+  }
   await client.query(candidatePlannerSql(true));
   return result;
 }
