@@ -12,7 +12,7 @@ import {
   noCandidateRetryAt, noticeCutoff, planBatchWaves, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
 import {
-  currentPolicy, endWave, enqueue, enqueueMany, outboxInsertSql, outboxTraceparent, outboxValues, pgClientOf, wordingFor,
+  OutboxJob, currentPolicy, endWave, enqueue, outboxInsertSql, outboxManySql, outboxManyValues, outboxTraceparent, outboxValues, pgClientOf, wordingFor,
 } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { DelayedError, Job } from 'bullmq';
@@ -375,7 +375,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
       todo = planBatchWaves(short, rows, this.batchContext(rows, policy, now), new Set([...taken, ...refused])).filter((w) => w.wave.length > 0);
     }
     // Each slot's round, state and next job: its wave's expiry, or a later look when nobody was offered.
-    const jobs: Parameters<typeof enqueueMany>[1] = [];
+    const jobs: OutboxJob[] = [];
     const ids: string[] = [];
     const states: string[] = [];
     const empty: string[] = [];
@@ -393,12 +393,13 @@ export class MatchingWorker implements OnApplicationBootstrap {
         if (retryAt) jobs.push({ name: 'match-slot', payload: { slotId: r.id, round: 2 }, opts: { runAt: retryAt } });
       }
     }
-    if (empty.length > 0) await tx.query(`DELETE FROM offer_wave WHERE id = ANY ($1::uuid[])`, [empty]);
+    // Waves nobody could be offered go, the slots move on and their jobs are written: one round trip.
     await tx.query(
-      `UPDATE slot s SET match_round = 1, status = x.status FROM unnest($1::uuid[], $2::text[]) AS x(id, status) WHERE s.id = x.id`,
-      [ids, states],
+      `WITH dropped AS (DELETE FROM offer_wave WHERE id = ANY ($1::uuid[])),
+            moved AS (UPDATE slot s SET match_round = 1, status = x.status FROM unnest($2::uuid[], $3::text[]) AS x(id, status) WHERE s.id = x.id)
+       ${outboxManySql(4)}`,
+      [empty, ids, states, ...outboxManyValues(jobs)],
     );
-    await enqueueMany(tx, jobs);
     const mine = made.get(own.id)?.offered.size ?? 0;
     const batchNote = records.length > 1 ? ` (first waves for ${records.length} slots of the specialty)` : '';
     return {

@@ -55,15 +55,28 @@ export async function enqueue<N extends JobName>(tx: Queryable, name: N, payload
  * Many jobs in one statement (same rows, job ids and trace context as `enqueue` one by one, and
  * one wake-up for the relays).
  */
-export async function enqueueMany(tx: Queryable, jobs: Array<{ [N in JobName]: { name: N; payload: JobPayloads[N]; opts?: EnqueueOptions } }[JobName]>): Promise<void> {
+export type OutboxJob = { [N in JobName]: { name: N; payload: JobPayloads[N]; opts?: EnqueueOptions } }[JobName];
+
+export async function enqueueMany(tx: Queryable, jobs: OutboxJob[]): Promise<void> {
   if (jobs.length === 0) return;
+  await tx.query(outboxManySql(), outboxManyValues(jobs));
+}
+
+/**
+ * `enqueueMany`'s insert, with its six array parameters from `$first`, for a statement that does
+ * more in the same round trip (a CTE before it); `outboxManyValues` gives the parameters.
+ */
+export function outboxManySql(first = 1): string {
+  const p = (k: number) => `$${first + k}`;
+  return `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
+     SELECT q, n, i, p::jsonb, COALESCE(r, now()), pr
+       FROM unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::timestamptz[], ${p(5)}::int[]) AS x(q, n, i, p, r, pr)`;
+}
+
+export function outboxManyValues(jobs: OutboxJob[]): unknown[][] {
   const cols: [string[], string[], string[], string[], Array<Date | null>, Array<number | null>] = [[], [], [], [], [], []];
   for (const j of jobs) outboxValues(j.name, j.payload as never, j.opts).forEach((v, k) => (cols[k] as unknown[]).push(v));
-  await tx.query(
-    `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
-     SELECT q, n, i, p::jsonb, COALESCE(r, now()), pr FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) AS x(q, n, i, p, r, pr)`,
-    cols,
-  );
+  return cols;
 }
 
 /**
