@@ -98,9 +98,10 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
  * small or new list's statistics (tens of thousands of pathways, an offer table analysed while
  * empty) sorts the whole specialty after a hash join with a scan of every patient, and probes the
  * offers by sequential scan: 11–14 ms a page at 60,000 pathways instead of 0.2 ms, more as offers
- * accumulate. Turning those strategies off leaves the planner only the walk (asserted in
- * candidate-plan.int-spec.ts, at both sizes). Local to the transaction, and put back once the
- * pages are read, so the rest of it is planned as usual.
+ * accumulate. Turning those strategies off (and parallel workers) leaves the planner only the
+ * walk (asserted in candidate-plan.int-spec.ts, at both sizes; the 1,000,000-row speed is
+ * `candidate_select_p99_ms`). Local to the transaction, and put back once the pages are read, so
+ * the rest of it is planned as usual.
  */
 export const CANDIDATE_PLANNER_SETTINGS: Readonly<Record<string, string>> = {
   plan_cache_mode: 'force_generic_plan',
@@ -109,6 +110,10 @@ export const CANDIDATE_PLANNER_SETTINGS: Readonly<Record<string, string>> = {
   enable_mergejoin: 'off',
   enable_bitmapscan: 'off',
   enable_seqscan: 'off',
+  // With the others off, a large list's plan turned to a parallel walk (Gather Merge): starting
+  // workers cost 10–20 ms for a 16-row page. And no materialised copy of the one-slot offer probe.
+  max_parallel_workers_per_gather: '0',
+  enable_material: 'off',
 };
 
 /** One round trip that applies (or, with `reset`, puts back) the candidate planner settings for the rest of the transaction. */
