@@ -133,3 +133,31 @@ describe('a received text', () => {
     }
   });
 });
+
+describe('connections', () => {
+  it('keeps an idle callback connection open far longer than Node’s 5 s, and tells the client so', async () => {
+    const { request, Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = () => new Promise<{ status: number; keepAlive: string | undefined; socket: unknown }>((done, fail) => {
+      const body = JSON.stringify({ id: randomUUID(), source_number: '447700900999', destination_number: '07700900000', message: 'HELLO', date_received: new Date().toISOString() });
+      const req = request({ host: '127.0.0.1', port: PORT, path: '/notify/inbound', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` } }, (res) => {
+        res.resume();
+        res.on('end', () => done({ status: res.statusCode!, keepAlive: res.headers['keep-alive'] as string | undefined, socket: req.socket }));
+      });
+      req.on('error', fail);
+      req.end(body);
+    });
+    try {
+      const first = await post();
+      expect(first.status).toBe(200);
+      expect(first.keepAlive).toBe('timeout=65');
+      // Past Node's default keep-alive timeout the same socket still carries the next callback.
+      await new Promise((r) => setTimeout(r, 5_600));
+      const second = await post();
+      expect(second.status).toBe(200);
+      expect(second.socket).toBe(first.socket);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
