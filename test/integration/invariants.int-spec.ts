@@ -334,6 +334,58 @@ describe('replies decided together (a batch)', () => {
       await listener.end();
     }
   });
+
+  it('decides a reply on its own (STOP, NO, a YES without its code) without a NOTIFY, and wakes its own relay for the queues it wrote to', async () => {
+    const wake = jest.fn();
+    const w = workers();
+    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { slotId, offers } = await offeredSlot(w, '141');
+    const stamp = Date.now();
+    const reply = async (patientId: string, intent: string, code: string | null, i: number): Promise<string> => {
+      const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, $3, $4) RETURNING id`, [`lone-${i}-${stamp}`, patientId, intent, code]);
+      return r.id as string;
+    };
+    const listener = await listenToOutbox(db.url);
+    const { heard } = listener;
+    try {
+      // STOP: the patient's live offer declined, "stopped" sent.
+      expect(await replies.processOne(await reply(offers[0].patient_id, 'stop', null, 0))).toEqual({ status: 'done', reason: 'stopped' });
+      expect(wake.mock.calls.at(-1)![0]).toEqual([queueFor('send-sms')]);
+      // YES without a code: claimed on the lone path (its write-back order and the loser's "no longer available").
+      expect(await replies.processOne(await reply(offers[1].patient_id, 'yes', null, 1))).toEqual({ status: 'done', reason: 'claimed' });
+      expect(wake.mock.calls.at(-1)![0].sort()).toEqual([queueFor('send-sms'), queueFor('write-back', 'RQM')].sort());
+      // A late YES with its code, decided alone: "no longer available" once (already sent: nothing new to wake for).
+      expect(await replies.processOne(await reply(offers[2].patient_id, 'yes', offers[2].code, 2))).toEqual({ status: 'done', reason: 'too-late' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toEqual([]);
+      expect(wake).toHaveBeenCalledTimes(2);
+      // The rows are there for the relay it woke.
+      const jobs = await ds.query(`SELECT DISTINCT queue FROM outbox WHERE published_at IS NULL AND (payload->>'smsId')::uuid IN (SELECT id FROM sms_message WHERE patient_id = ANY($1::uuid[]))`, [offers.map((o) => o.patient_id)]);
+      expect(jobs).toEqual([{ queue: queueFor('send-sms') }]);
+      expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('decides a NO that ends the wave alone without a NOTIFY, and wakes its relay for the next round too', async () => {
+    const wake = jest.fn();
+    const w = workers();
+    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { offers } = await offeredSlot(w, '142', 1);
+    const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'no', $3) RETURNING id`, [`lone-no-${Date.now()}`, offers[0].patient_id, offers[0].code]);
+    const listener = await listenToOutbox(db.url);
+    const { heard } = listener;
+    try {
+      expect(await replies.processOne(r.id)).toEqual({ status: 'done', reason: 'declined' });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(heard).toEqual([]);
+      expect(wake).toHaveBeenCalledTimes(1);
+      expect(wake.mock.calls[0][0]).toContain(queueFor('match-slot'));
+    } finally {
+      await listener.end();
+    }
+  });
 });
 
 describe('minimum notice', () => {

@@ -9,7 +9,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@n
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
 import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
-import { ClaimRequest, OutboxRelay, claimQueues, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows } from '@app/persistence';
+import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -44,6 +44,9 @@ interface BatchedYes extends Omit<ReplyRecord, 'offer_slot_id'> {
 /** A slot and one of its offers, as they stand under both row locks. */
 interface LockedOffer { offer_id: string; status: string; expires_at: Date; slot_id: string; slot_status: string; start_at: Date; trace_context: string | null }
 interface Waiting { replyId: string; done: (o: JobOutcome) => void; fail: (e: unknown) => void }
+
+/** How a reply decided on its own is written (see `handle`). */
+interface LoneOpts { forceTaken?: boolean; quiet?: boolean; wrote?: Set<string> }
 
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
 
@@ -179,18 +182,34 @@ export class RepliesWorker implements OnApplicationBootstrap {
     }
   }
 
-  /** One reply in its own transaction. */
+  /**
+   * One reply in its own transaction. As in a batch, with a relay in this process its outbox rows
+   * notify nobody (a NOTIFY serialises commits cluster-wide, and a STOP / NO / skipped YES in a
+   * storm commits next to the batches): the queues it wrote to are noted as it goes and this
+   * process's relay is woken for them after the commit; the relays' sweep covers a crash.
+   */
   async processOne(replyId: string): Promise<JobOutcome> {
+    const wrote = new Set<string>();
+    const quiet = this.relay !== undefined;
     try {
-      return await this.ds.transaction((tx) => this.handle(tx, replyId));
+      const outcome = await this.ds.transaction((tx) => this.handle(tx, replyId, { quiet, wrote }));
+      this.wakeFor(wrote);
+      return outcome;
     } catch (e) {
       // The unique index refused a second active booking for the slot: this YES lost a race that
       // the slot lock should already have settled. Answer it as a late YES.
       if ((e as { code?: string }).code === '23505') {
-        return this.ds.transaction(async (tx) => this.handle(tx, replyId, { forceTaken: true }));
+        wrote.clear();
+        const outcome = await this.ds.transaction(async (tx) => this.handle(tx, replyId, { forceTaken: true, quiet, wrote }));
+        this.wakeFor(wrote);
+        return outcome;
       }
       throw e;
     }
+  }
+
+  private wakeFor(wrote: Set<string>): void {
+    if (wrote.size > 0) this.relay?.wake([...wrote]);
   }
 
   /**
@@ -339,9 +358,13 @@ export class RepliesWorker implements OnApplicationBootstrap {
     });
   }
 
-  private async handle(tx: EntityManager, replyId: string, opts: { forceTaken?: boolean } = {}): Promise<JobOutcome> {
+  /**
+   * `quiet`: the transaction's outbox rows notify nobody (set by its first statement, no extra round
+   * trip); the queues they go to are added to `wrote` for the caller's wake-up.
+   */
+  private async handle(tx: EntityManager, replyId: string, opts: LoneOpts): Promise<JobOutcome> {
     const [reply]: ReplyRecord[] = await tx.query(
-      `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.slot_id AS offer_slot_id
+      `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.slot_id AS offer_slot_id${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
          FROM patient_reply r
          LEFT JOIN LATERAL (
            SELECT id, slot_id FROM offer
@@ -361,17 +384,18 @@ export class RepliesWorker implements OnApplicationBootstrap {
     return { status: 'done', reason: outcome };
   }
 
-  private async act(tx: EntityManager, reply: ReplyRecord, patientId: string, opts: { forceTaken?: boolean }): Promise<string> {
+  private async act(tx: EntityManager, reply: ReplyRecord, patientId: string, opts: LoneOpts): Promise<string> {
+    const { wrote } = opts;
     switch (reply.intent) {
       case 'stop': {
         await tx.query(`UPDATE patient SET sms_stopped = true, updated_at = now() WHERE id = $1`, [patientId]);
-        for (const o of await this.liveOffers(tx, patientId)) await this.decline(tx, o, 'declined');
-        await queueSms(tx, { patientId, kind: 'stopped', personalisation: {}, dedupeKey: `stopped-${reply.id}` });
+        for (const o of await this.liveOffers(tx, patientId)) await this.decline(tx, o, 'declined', wrote);
+        if (await queueSms(tx, { patientId, kind: 'stopped', personalisation: {}, dedupeKey: `stopped-${reply.id}` })) wrote?.add(queueFor('send-sms'));
         return 'stopped';
       }
       case 'start': {
         await tx.query(`UPDATE patient SET sms_stopped = false, updated_at = now() WHERE id = $1`, [patientId]);
-        await queueSms(tx, { patientId, kind: 'started', personalisation: {}, dedupeKey: `started-${reply.id}` });
+        if (await queueSms(tx, { patientId, kind: 'started', personalisation: {}, dedupeKey: `started-${reply.id}` })) wrote?.add(queueFor('send-sms'));
         return 'started';
       }
       case 'yes':
@@ -379,19 +403,19 @@ export class RepliesWorker implements OnApplicationBootstrap {
         // A YES with its code (the storm's case) goes straight to the claim: the offer is re-read
         // there under the slot's lock.
         if (reply.intent === 'yes' && reply.code && reply.offer_id && reply.offer_slot_id) {
-          return this.accept(tx, { id: reply.offer_id, slotId: reply.offer_slot_id }, reply.id, opts.forceTaken === true);
+          return this.accept(tx, { id: reply.offer_id, slotId: reply.offer_slot_id }, reply.id, opts.forceTaken === true, wrote);
         }
         const offer = await this.findOffer(tx, patientId, reply.code);
-        if (!offer) return this.helpOrNothing(tx, patientId);
+        if (!offer) return this.helpOrNothing(tx, patientId, wrote);
         if (reply.intent === 'no') {
           if (offer.status !== 'live') return 'decline-of-ended-offer';
-          await this.decline(tx, offer, 'declined');
+          await this.decline(tx, offer, 'declined', wrote);
           return 'declined';
         }
-        return this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true);
+        return this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
       }
       default:
-        return this.helpOrNothing(tx, patientId);
+        return this.helpOrNothing(tx, patientId, wrote);
     }
   }
 
@@ -413,8 +437,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /** The claim joins the slot's own trace (the reply arrived without one). */
-  private accept(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean): Promise<string> {
-    return inSlotTrace(tx, offerRef.slotId, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken));
+  private accept(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<string> {
+    return inSlotTrace(tx, offerRef.slotId, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken, wrote));
   }
 
   /**
@@ -422,7 +446,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * offer may already have earned) in one statement, then either the claim (one statement:
    * claimSlot) or the answer.
    */
-  private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean): Promise<string> {
+  private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<string> {
     const now = this.clock.now();
     // Lock order everywhere: slot, then offer (the slot comes first in FROM, so its row mark is
     // taken first). The slot lock serialises every YES for one slot.
@@ -444,33 +468,38 @@ export class RepliesWorker implements OnApplicationBootstrap {
     );
     if (decision.kind !== 'claim') {
       const { outcome, text } = answerYes(decision, { patientId: offer.patient_id, offerId: offer.id, replyId }, words);
-      if (text) await queueSms(tx, text);
+      if (text && (await queueSms(tx, text))) wrote?.add(queueFor('send-sms'));
       return outcome;
     }
     const bookingId = await claimSlot(tx, {
       slotId: slot.id, offerId: offer.id, entryId: offer.entry_id, patientId: offer.patient_id, waveId: offer.wave_id,
       owningTrustOds: slot.trust_ods, takenWording: words,
     });
+    for (const q of claimQueues([{ owningTrustOds: slot.trust_ods }])) wrote?.add(q);
     this.logger.log(`slot ${slot.id} claimed by booking ${bookingId}`);
     return 'claimed';
   }
 
-  private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable'): Promise<void> {
+  private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable', wrote?: Set<string>): Promise<void> {
     await tx.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [offer.slot_id]);
     const changed = await rows(tx,`UPDATE offer SET status = $2, responded_at = now(), ended_at = now() WHERE id = $1 AND status = 'live' RETURNING id`, [offer.id, status]);
     if (changed.length === 0) return;
     // When nobody in the wave can still say yes, the next wave goes out now rather than at expiry.
     const stillLive = await tx.query(`SELECT 1 FROM offer WHERE wave_id = $1 AND status = 'live' LIMIT 1`, [offer.wave_id]);
-    if (stillLive.length === 0) await endWave(tx, this.ics, offer.wave_id, 'every offer declined or undeliverable', { rematch: true });
+    if (stillLive.length === 0 && (await endWave(tx, this.ics, offer.wave_id, 'every offer declined or undeliverable', { rematch: true }))) {
+      // Its lapsed offers' texts (if any) and the next round's match job.
+      wrote?.add(queueFor('send-sms')).add(queueFor('match-slot'));
+    }
   }
 
   /** One help text per live offer, one polite "no open offer" a day: never a loop (answerToUnclearReply). */
-  private async helpOrNothing(tx: EntityManager, patientId: string): Promise<string> {
+  private async helpOrNothing(tx: EntityManager, patientId: string, wrote?: Set<string>): Promise<string> {
     const live = await this.liveOffers(tx, patientId);
     const now = this.clock.now();
     const answer = answerToUnclearReply({ patientId, liveOfferIds: live.map((o) => o.id), today: localDateIn(now, this.ics.timeZone) });
     const queued = await queueSms(tx, { patientId, kind: answer.kind, personalisation: {}, dedupeKey: answer.dedupeKey });
     if (!queued) return 'help-suppressed';
+    wrote?.add(queueFor('send-sms'));
     await tx.query(`UPDATE patient SET help_sent_at = $2 WHERE id = $1`, [patientId, now]);
     return answer.kind === 'help' ? 'help' : 'no-offer';
   }

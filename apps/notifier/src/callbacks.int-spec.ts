@@ -133,3 +133,82 @@ describe('a received text', () => {
     }
   });
 });
+
+describe('connections', () => {
+  it('keeps an idle callback connection open far longer than Node’s 5 s, and tells the client so', async () => {
+    const { request, Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = () => new Promise<{ status: number; keepAlive: string | undefined; socket: unknown }>((done, fail) => {
+      const body = JSON.stringify({ id: randomUUID(), source_number: '447700900999', destination_number: '07700900000', message: 'HELLO', date_received: new Date().toISOString() });
+      const req = request({ host: '127.0.0.1', port: PORT, path: '/notify/inbound', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` } }, (res) => {
+        res.resume();
+        res.on('end', () => done({ status: res.statusCode!, keepAlive: res.headers['keep-alive'] as string | undefined, socket: req.socket }));
+      });
+      req.on('error', fail);
+      req.end(body);
+    });
+    try {
+      const first = await post();
+      expect(first.status).toBe(200);
+      expect(first.keepAlive).toBe('timeout=65');
+      // Past Node's default keep-alive timeout the same socket still carries the next callback.
+      await new Promise((r) => setTimeout(r, 5_600));
+      const second = await post();
+      expect(second.status).toBe(200);
+      expect(second.socket).toBe(first.socket);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('the callback routes, answered ahead of Express and Nest', () => {
+  const post = async (path: string, body: string, token = SANDBOX_NOTIFY_CALLBACK_TOKEN) => {
+    const res = await fetch(`http://127.0.0.1:${PORT}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+    return { status: res.status, etag: res.headers.get('etag'), type: res.headers.get('content-type'), json: (await res.json()) as Record<string, unknown> };
+  };
+  const text = (over: Record<string, unknown> = {}) => JSON.stringify({ id: randomUUID(), source_number: '447700900998', destination_number: '07700900000', message: 'YES 1234', date_received: new Date().toISOString(), ...over });
+
+  it('answers a received text with its JSON alone: no ETag computed for a body nobody caches', async () => {
+    const r = await post('/notify/inbound', text());
+    expect(r).toEqual({ status: 200, etag: null, type: 'application/json; charset=utf-8', json: { received: true, duplicate: false } });
+  });
+
+  it('refuses a callback without the token (401) before reading anything of it', async () => {
+    expect(await post('/notify/inbound', text(), 'not-the-token')).toMatchObject({ status: 401, json: { error: 'unauthorized' } });
+    expect(await post('/notify/status', '{not json', 'not-the-token')).toMatchObject({ status: 401, json: { error: 'unauthorized' } });
+  });
+
+  it('names each invalid, missing or unknown field (400); a __proto__ key fills in nothing', async () => {
+    const r = await post('/notify/inbound', text({ source_number: 7, date_received: 'yesterday', extra: 1 }));
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('validation_failed');
+    const details = (r.json.details as string[]).join('\n');
+    expect(details).toMatch(/^source_number: /m);
+    expect(details).toMatch(/^date_received: /m);
+    expect(details).toMatch(/^extra: property extra should not exist/m);
+    // A `__proto__` key does not lend the DTO fields it lacks: the missing id is still refused.
+    const proto = await post('/notify/inbound', text({ id: undefined }).replace(/^\{/, '{"__proto__":{"id":"x"},'));
+    expect(proto.status).toBe(400);
+    expect((proto.json.details as string[]).join('\n')).toMatch(/^id: /m);
+    const receipt = await post('/notify/status', JSON.stringify({ id: 'n1', status: 'lost' }));
+    expect(receipt).toMatchObject({ status: 400, json: { error: 'validation_failed' } });
+    expect((receipt.json.details as string[]).join('\n')).toMatch(/^status: /m);
+    expect(await post('/notify/inbound', '[1]')).toMatchObject({ status: 400, json: { error: 'validation_failed' } });
+    expect(await post('/notify/inbound', '{not json')).toMatchObject({ status: 400, json: { error: 'bad_request' } });
+  });
+
+  it('takes a delivery receipt, and is idempotent on a received text’s Notify id', async () => {
+    expect(await post('/notify/status', JSON.stringify({ id: randomUUID(), status: 'delivered', reference: null }))).toMatchObject({ status: 200, json: { received: true } });
+    const body = text();
+    expect((await post('/notify/inbound', body)).json).toEqual({ received: true, duplicate: false });
+    expect((await post('/notify/inbound', body)).json).toEqual({ received: true, duplicate: true });
+  });
+
+  it('leaves every other request to Express and Nest', async () => {
+    const res = await fetch(`http://127.0.0.1:${PORT}/notify/inbound`, { method: 'GET' });
+    expect(res.status).toBe(404);
+    const form = await fetch(`http://127.0.0.1:${PORT}/notify/inbound`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` }, body: 'YES' });
+    expect(form.status).toBe(400);
+  });
+});

@@ -37,6 +37,11 @@ export async function bootstrapApp(module: Type<unknown> | import('@nestjs/commo
     });
   }
   await opts.configure?.(app);
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.keepAliveTimeout = opts.config.HTTP_KEEPALIVE_TIMEOUT_MS;
+  // Node's rule: longer than the keep-alive timeout, or a request that starts just as an idle
+  // connection times out can be cut off.
+  server.headersTimeout = Math.max(server.headersTimeout, opts.config.HTTP_KEEPALIVE_TIMEOUT_MS + 1000);
   await app.listen(opts.config.PORT, opts.config.HOST);
   logger.info({ port: opts.config.PORT }, `${opts.config.SERVICE_NAME} listening`);
   const stop = () => void stopTelemetry();

@@ -51,6 +51,17 @@ export class BaseConfig {
    */
   @IsIn(['all', 'api', 'worker'])
   PROCESS_ROLE: 'all' | 'api' | 'worker' = 'all';
+
+  /**
+   * How long an idle kept-alive HTTP connection stays open (Node's default is 5 s). Callers that
+   * keep pools of connections (GOV.UK Notify's callbacks, a load balancer, the adapters) should
+   * find theirs still open after a quiet spell rather than open new ones at the start of the next
+   * burst, when connecting waits for CPU on both sides; longer than the usual 60 s idle timeout of
+   * load balancers, so that the server is never the side that closes a connection a client is
+   * about to reuse. Node announces it to clients (`Keep-Alive: timeout=…`).
+   */
+  @IsInt() @Min(1000) @Max(600_000)
+  HTTP_KEEPALIVE_TIMEOUT_MS = 65_000;
 }
 
 export class DataConfig extends BaseConfig {

@@ -22,24 +22,27 @@ export class AppErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost) {
     const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void }; headersSent?: boolean }>();
     if (res.headersSent) return;
-    if (exception instanceof AppError) {
-      res.status(exception.status).json({ error: exception.code, message: exception.message, details: exception.details });
-      return;
-    }
-    if (exception instanceof HttpException) {
-      const body = exception.getResponse();
-      const status = exception.getStatus();
-      if (typeof body === 'object' && body && 'error' in body && 'message' in body && typeof (body as { error: unknown }).error === 'string' && !(body as { statusCode?: unknown }).statusCode) {
-        res.status(status).json(body);
-      } else {
-        const message = typeof body === 'string' ? body : (body as { message?: unknown }).message ?? exception.message;
-        res.status(status).json({ error: httpCode(status), message: Array.isArray(message) ? message.join('; ') : String(message) });
-      }
-      return;
-    }
-    this.logger.error(`unhandled error: ${(exception as Error)?.message}`, (exception as Error)?.stack);
-    res.status(500).json({ error: 'internal_error', message: 'Something went wrong on our side; it has been logged.' });
+    const { status, body } = errorResponse(exception, this.logger);
+    res.status(status).json(body);
   }
+}
+
+/** The status and JSON body any error is answered with (`AppErrorFilter`, and routes served outside Nest). */
+export function errorResponse(exception: unknown, logger: Pick<Logger, 'error'>): { status: number; body: unknown } {
+  if (exception instanceof AppError) {
+    return { status: exception.status, body: { error: exception.code, message: exception.message, details: exception.details } };
+  }
+  if (exception instanceof HttpException) {
+    const body = exception.getResponse();
+    const status = exception.getStatus();
+    if (typeof body === 'object' && body && 'error' in body && 'message' in body && typeof (body as { error: unknown }).error === 'string' && !(body as { statusCode?: unknown }).statusCode) {
+      return { status, body };
+    }
+    const message = typeof body === 'string' ? body : (body as { message?: unknown }).message ?? exception.message;
+    return { status, body: { error: httpCode(status), message: Array.isArray(message) ? message.join('; ') : String(message) } };
+  }
+  logger.error(`unhandled error: ${(exception as Error)?.message}`, (exception as Error)?.stack);
+  return { status: 500, body: { error: 'internal_error', message: 'Something went wrong on our side; it has been logged.' } };
 }
 
 function httpCode(status: number): string {
@@ -56,12 +59,18 @@ function httpCode(status: number): string {
   }
 }
 
-function flatten(errors: ValidationError[], prefix = ''): string[] {
+/** Each problem of a failed validation, named by its field (`source_number: …`). */
+export function flatten(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => {
     const path = prefix ? `${prefix}.${e.property}` : e.property;
     const own = Object.values(e.constraints ?? {}).map((c) => `${path}: ${c}`);
     return [...own, ...flatten(e.children ?? [], path)];
   });
+}
+
+/** What a request that fails validation is answered with (400, each problem named). */
+export function validationFailed(errors: ValidationError[]): BadRequestException {
+  return new BadRequestException({ error: 'validation_failed', message: 'The request is not valid', details: flatten(errors) });
 }
 
 /** Validation for every DTO: unknown fields are refused and each problem is named. */
@@ -70,7 +79,6 @@ export function strictValidationPipe(): ValidationPipe {
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    exceptionFactory: (errors) =>
-      new BadRequestException({ error: 'validation_failed', message: 'The request is not valid', details: flatten(errors) }),
+    exceptionFactory: validationFailed,
   });
 }
