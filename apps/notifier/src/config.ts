@@ -27,7 +27,7 @@ export class NotifierConfig extends PolicyConfig {
    * Notify's quota.
    */
   @IsInt() @Min(1) @Max(256)
-  SMS_SEND_CONCURRENCY = 64;
+  SMS_SEND_CONCURRENCY = 128;
 
   /**
    * Notify's limit is per API key (3,000 texts a minute), so every notifier instance shares one
