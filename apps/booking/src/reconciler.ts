@@ -102,14 +102,21 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       `SELECT id FROM patient_reply WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT 200`,
       [this.thresholds.replyStuckMs / 1000],
     );
+    // The notifier names a batch of received texts in one job (`process-replies`): each stuck
+    // reply's batch job, found by one pass over those outbox rows rather than one per reply.
+    const batchOf = new Map<string, string>();
+    if (replies.length > 0) {
+      const found: Array<{ reply_id: string; job_id: string }> = await this.ds.query(
+        `SELECT x.reply_id, o.job_id FROM outbox o CROSS JOIN LATERAL jsonb_array_elements_text(o.payload->'replyIds') AS x(reply_id)
+          WHERE o.queue = $1 AND o.job_name = 'process-replies' AND x.reply_id = ANY ($2::text[])`,
+        [QueueName.offerReplies, replies.map((r) => r.id)],
+      );
+      for (const f of found) batchOf.set(f.reply_id, f.job_id);
+    }
     for (const r of replies) {
       if (await this.anyLive(QueueName.offerReplies, jobId('process-reply', { replyId: r.id }))) continue;
-      // The notifier names a batch of received texts in one job (`process-replies`).
-      const [batch]: Array<{ job_id: string }> = await this.ds.query(
-        `SELECT job_id FROM outbox WHERE queue = $1 AND job_name = 'process-replies' AND payload->'replyIds' ? $2 LIMIT 1`,
-        [QueueName.offerReplies, r.id],
-      );
-      if (batch && (await this.anyLive(QueueName.offerReplies, batch.job_id))) continue;
+      const batch = batchOf.get(r.id);
+      if (batch && (await this.anyLive(QueueName.offerReplies, batch))) continue;
       await this.ds.transaction((tx) => enqueue(tx, 'process-reply', { replyId: r.id }, { jobIdSuffix: `r${Date.now()}` }));
       report.repliesRedriven++;
     }
