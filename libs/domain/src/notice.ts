@@ -51,6 +51,14 @@ export function isInQuietHours(at: Date, policy: MatchingPolicy): boolean {
  * nights the clocks change.
  */
 export function nextSendableTime(at: Date, policy: MatchingPolicy): Date {
+  const end = quietEnd(at, policy);
+  // A window that ends inside the spring-forward gap with nothing sendable left that day (quiet
+  // until 01:00 and again from 01:01, say) ends at the change itself, still quiet: the next day's
+  // end is the answer. `quietEnd` only moves forward, and the gap comes once a year.
+  return isInQuietHours(end, policy) ? quietEnd(end, policy) : end;
+}
+
+function quietEnd(at: Date, policy: MatchingPolicy): Date {
   const w = quietWindow(policy);
   if (!w) return at;
   const clock = wallClockIn(at, policy.timeZone);
