@@ -97,6 +97,21 @@ describe('nextSendableTime', () => {
     expect(isInQuietHours(next, p)).toBe(false);
   });
 
+  it('ends a window in the repeated hour at its second reading when the clocks go back, never in the past', () => {
+    // On 25 October 2026 London reads 01:00-01:59 twice (BST, then GMT from 01:00 UTC). At 01:10 GMT
+    // the clock says 01:10, still quiet until 01:30: the answer is 01:30 GMT, not 01:30 BST an hour ago.
+    for (const quietHours of [{ start: '20:00', end: '01:30' }, { start: '01:00', end: '01:30' }]) {
+      const p = policy({ quietHours });
+      const from = at('2026-10-25T01:10:00Z');
+      expect(isInQuietHours(from, p)).toBe(true);
+      const next = nextSendableTime(from, p);
+      expect(next.toISOString()).toBe('2026-10-25T01:30:00.000Z');
+    }
+    // New York reads 01:00-01:59 twice on 1 November 2026 (EDT, then EST from 06:00 UTC).
+    const ny = policy({ quietHours: { start: '22:00', end: '01:45' }, timeZone: 'America/New_York' });
+    expect(nextSendableTime(at('2026-11-01T06:20:30Z'), ny).toISOString()).toBe('2026-11-01T06:45:00.000Z');
+  });
+
   it('is always the first sendable instant, for any window and any moment, across the clock changes', () => {
     const hhmm = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
     fc.assert(
