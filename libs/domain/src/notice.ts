@@ -67,7 +67,7 @@ function quietEnd(at: Date, policy: MatchingPolicy): Date {
   // In the evening part of a window that wraps midnight, the window ends tomorrow.
   const endsTomorrow = w.start > w.end && minute >= w.start;
   const endDay = new Date(Date.UTC(clock.year, clock.month - 1, clock.day) + (endsTomorrow ? MS_PER_DAY : 0));
-  return zonedTimeToUtc(
+  const end = zonedTimeToUtc(
     {
       year: endDay.getUTCFullYear(),
       month: endDay.getUTCMonth() + 1,
@@ -77,6 +77,12 @@ function quietEnd(at: Date, policy: MatchingPolicy): Date {
     },
     policy.timeZone,
   );
+  if (end.getTime() > at.getTime()) return end;
+  // The clocks went back and `at` is in the repeated hour, after the first reading of the end
+  // time (zonedTimeToUtc gives the earlier one): the window ends at the second reading, later
+  // today by the minutes the clock still has to go (no other change comes within the hour).
+  const atMinute = at.getTime() - clock.second * 1000 - (((at.getTime() % 1000) + 1000) % 1000);
+  return new Date(atMinute + (w.end - minute) * MS_PER_MINUTE);
 }
 
 /**
