@@ -19,7 +19,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventRefusal, SlotEventResult } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
-import { endWave, enqueue, outboxValues, rows } from '@app/persistence';
+import { OutboxJob, endWave, enqueue, outboxManySql, outboxManyValues, rows } from '@app/persistence';
 import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -119,12 +119,12 @@ export class SlotEventsService {
    * wait for that one's commit), is a `duplicate`. Rows go in by appointment id, so overlapping
    * batches take their index locks in one order (and never deadlock); the first of a batch's events
    * for one appointment is the one stored. Slot ids are drawn here so the jobs can be built by
-   * `outboxValues`.
+   * `outboxManyValues`.
    */
   private async releaseMany(tx: Tx, trustOds: string, events: Array<SlotEventDto & { traceparent?: string }>): Promise<SlotEventResult[]> {
     const now = this.clock.now();
     const here = currentTraceparent() ?? null;
-    const jobs: unknown[][] = [];
+    const jobs: OutboxJob[] = [];
     const input = events.map((e, i) => {
       const start = new Date(e.start);
       const tooLate = isInsideMinimumNotice(start, now, this.policy);
@@ -133,7 +133,7 @@ export class SlotEventsService {
       const traceparent = e.traceparent ?? here;
       if (!tooLate) {
         const carrier = traceparent ? { traceparent } : {};
-        jobs.push([...outboxValues('match-slot', { slotId, round: 1, ...carrier })], [...outboxValues('close-slot', { slotId, ...carrier }, { runAt: cutoff })]);
+        jobs.push({ name: 'match-slot', payload: { slotId, round: 1, ...carrier } }, { name: 'close-slot', payload: { slotId, ...carrier }, opts: { runAt: cutoff } });
       }
       return {
         i, slot_id: slotId, event_id: e.eventId, control_id: e.controlId, site_ods: e.siteOds, clinic_code: e.clinicCode, tfc: e.tfc,
@@ -170,15 +170,13 @@ export class SlotEventsService {
            FROM fresh f LEFT JOIN created c ON c.source_event_id = f.event_id ORDER BY f.filler_appointment_id, f.i
          ON CONFLICT DO NOTHING RETURNING event_id, outcome, slot_id
        ), jobs AS (
-         INSERT INTO outbox (queue, job_name, job_id, payload, run_at, priority)
-         SELECT q, n, j, p::jsonb, COALESCE(r, now()), pr
-           FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int[]) AS x(q, n, j, p, r, pr)
+         ${outboxManySql(5)}
           WHERE (p::jsonb ->> 'slotId')::uuid IN (SELECT id FROM created)
        )
        SELECT event_id, outcome, slot_id FROM claimed`,
       [
         JSON.stringify(input), trustOds, `inside the ${this.policy.minNoticeHours}-hour minimum notice`, now,
-        ...[0, 1, 2, 3, 4, 5].map((k) => jobs.map((row) => row[k])),
+        ...outboxManyValues(jobs),
       ],
     )) as Array<{ event_id: string; outcome: SlotEventResult['outcome']; slot_id: string | null }>;
     const claimed = new Map(done.map((r) => [r.event_id, r]));
