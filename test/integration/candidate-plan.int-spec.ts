@@ -170,6 +170,16 @@ it('a patient holding a live offer is out of the index walk from the offer\'s st
   expect(await held(o.patient_id)).toEqual([false]);
   await ds.query(`UPDATE offer SET status = 'live' WHERE id = $1`, [o.id]);
   expect(await held(o.patient_id)).toEqual([true]);
+  // One statement ending many offers (a claim superseding its wave) clears each of their patients,
+  // and one making them live again flags each; a statement that changes no status changes nothing.
+  const many: Array<{ id: string; patient_id: string }> = await ds.query(`SELECT id, patient_id FROM offer WHERE status = 'live' ORDER BY id LIMIT 5`);
+  const ids = many.map((m) => m.id);
+  await ds.query(`UPDATE offer SET status = 'superseded' WHERE id = ANY($1::uuid[])`, [ids]);
+  for (const m of many) expect(await held(m.patient_id)).toEqual([false]);
+  await ds.query(`UPDATE offer SET status = 'live' WHERE id = ANY($1::uuid[])`, [ids]);
+  for (const m of many) expect(await held(m.patient_id)).toEqual([true]);
+  await ds.query(`UPDATE offer SET responded_at = responded_at WHERE id = ANY($1::uuid[])`, [ids]);
+  for (const m of many) expect(await held(m.patient_id)).toEqual([true]);
 
   // The best candidate of a slot, offered another slot: gone from the first page at once; back when that offer ends.
   const s = slot({ tfc: '330' });
