@@ -7,7 +7,7 @@
  * observed as outbox rows, which is where they are born).
  */
 import { randomUUID } from 'node:crypto';
-import { jobId, queueFor } from '@app/contracts';
+import { JobOutcome, jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
@@ -267,6 +267,33 @@ describe('replies decided together (a batch)', () => {
     }
     expect(await w.replies.process({ replyId: heldYes })).toEqual({ status: 'done', reason: 'claimed' });
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
+  });
+
+  it("decides a batch's YES for a slot another transaction holds together, in one transaction once the lock goes, not one transaction each", async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '175', 3);
+    const stamp = Date.now();
+    const ids = [];
+    for (const [i, o] of offers.entries()) ids.push(await yesFrom(o.patient_id, o.code, `held-batch-${i}-${stamp}`));
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let outcome: Promise<JobOutcome>;
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      outcome = w.replies.processMany({ replyIds: ids });
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await ds.query(`SELECT count(*)::int AS n FROM patient_reply WHERE id = ANY($1::uuid[]) AND outcome IS NOT NULL`, [ids]))[0].n).toBe(0);
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await outcome).toEqual({ status: 'done', reason: '3 of 3 repl(ies) decided' });
+    // The rows a transaction updates carry its id (xmin): one for all three decisions.
+    const decided = await ds.query(`SELECT r.outcome, r.xmin::text AS xid FROM patient_reply r WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id`, [ids]);
+    expect(decided.map((d: { outcome: string }) => d.outcome)).toEqual(['claimed', 'too-late', 'too-late']);
+    expect(new Set(decided.map((d: { xid: string }) => d.xid)).size).toBe(1);
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
   });
 
   it('gives the slot to the first YES even while a row naming its offer is being written elsewhere (a foreign-key share lock, not a claim)', async () => {

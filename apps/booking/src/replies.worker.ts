@@ -144,11 +144,20 @@ export class RepliesWorker implements OnApplicationBootstrap {
   private async runBatch(batch: Waiting[]): Promise<void> {
     let decided = new Map<string, JobOutcome>();
     try {
-      decided = await this.decideBatch([...new Set(batch.map((w) => w.replyId))]);
+      const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
+      decided = await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped });
+      // YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
+      // for one slot, split between batches): one more batch that waits for those locks answers
+      // them together once they go, where one transaction each queued behind this writer's
+      // REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
+      if (lockSkipped.length > 0) {
+        const again = await this.decideBatch(lockSkipped.map((x) => x.replyId), { waitForSlots: [...new Set(lockSkipped.map((x) => x.slotId))] });
+        for (const [id, outcome] of again) decided.set(id, outcome);
+      }
     } catch (e) {
-      // Nothing of the batch was written: each reply is decided on its own (a lost race, 23505, is
-      // answered there as a late YES).
-      this.logger.warn(`a batch of ${batch.length} repl(ies) is decided one by one (${(e as Error).message})`);
+      // Nothing of the failed batch was written: its replies are decided one by one (a lost race,
+      // 23505, is answered there as a late YES).
+      this.logger.warn(`${batch.length - decided.size} of a batch of ${batch.length} repl(ies) are decided one by one (${(e as Error).message})`);
     }
     // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
     const alone = new Map<string, Promise<JobOutcome>>();
@@ -225,15 +234,20 @@ export class RepliesWorker implements OnApplicationBootstrap {
    *   A slot or offer another transaction holds is skipped (SKIP LOCKED; its YES is left to
    *   `processOne`): whichever locks a slot first claims it either way, and the batch does not
    *   wait for that transaction's commit (two batches sharing a slot's YES used to queue whole).
+   *   They are added to `opts.lockSkipped`. `opts.waitForSlots` first waits for those slots' locks
+   *   (and keeps them), so the batch reads its replies' offers as the holder left them: after a
+   *   claim, its losers are answered from that committed state without locking their offers.
    * - All claims in one statement (`claimSlots`), all texts in one (`queueSmsMany`), all replies
    *   marked in one. Outbox rows notify nobody: this process's relay is woken after the commit.
    * Returns the outcome of each reply it decided; the rest are left to `processOne`.
    */
-  async decideBatch(replyIds: string[]): Promise<Map<string, JobOutcome>> {
+  async decideBatch(replyIds: string[], opts: { waitForSlots?: string[]; lockSkipped?: Array<{ replyId: string; slotId: string }> } = {}): Promise<Map<string, JobOutcome>> {
     const quiet = this.relay !== undefined;
     const queues = new Set<string>();
     const result = await this.ds.transaction(async (tx) => {
       const decided = new Map<string, JobOutcome>();
+      // Slot before offer, in id order: the lock order everywhere.
+      if (opts.waitForSlots?.length) await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
       const replies: BatchedYes[] = await tx.query(
         `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
                 o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status
@@ -291,7 +305,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
           // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
           // YES, or a claim in flight), or accepted meanwhile by one: processOne, which waits for
           // that lock on its own rather than holding up every reply of this batch behind it.
-          if (!l || l.status === 'accepted') continue;
+          if (!l) {
+            opts.lockSkipped?.push({ replyId: r.id, slotId: r.slot_id! });
+            continue;
+          }
+          if (l.status === 'accepted') continue;
           const outcome = this.answer(r, l, null, now, texts);
           if (outcome === 'claim') {
             claimed.set(l.slot_id, r.offer_id!);
