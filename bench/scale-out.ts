@@ -14,8 +14,9 @@
  *   waiting when the clock starts; the queue is resumed and the phase ends when every slot holds
  *   its first wave. This times the workers, not the single API process's intake.
  * - Booking: every offered patient says YES in one committed transaction, the answers in random
- *   order across slots (as SMS replies arrive) and each answer's job delivered twice (the second
- *   copies shuffled in too); the phase ends when every answer has its outcome.
+ *   order across slots (as SMS replies arrive), in `process-replies` jobs of REPLY_GROUP answers
+ *   as the notifier enqueues them, each job delivered twice (the second copies shuffled in too);
+ *   the phase ends when every answer has its outcome.
  * - The figure is the sum of the two phases; the bench's own work between them (reading the offers,
  *   writing the answers) is not counted. Start-up is not counted.
  * - Warm-up (`warmUpSlots`, the benchmark's default; the test's first case runs without): before
@@ -42,6 +43,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { repoRootDir } from '../tools/stack/processes';
+
+/**
+ * Replies per `process-replies` job: the notifier stores the callbacks that arrive while its
+ * previous commit is in flight together, under one job (1 to ~60 a group in the acceptance storm).
+ */
+const REPLY_GROUP = 10;
 
 export interface ScaleOutOptions {
   databaseUrl: string;
@@ -277,8 +284,10 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         )).rows;
         replies.push(reply.id);
       }
-      const deliveries = shuffle([...replies.map((id) => ({ id, again: false })), ...replies.map((id) => ({ id, again: true }))]);
-      for (const d of deliveries) await enqueue(tx, 'process-reply', { replyId: d.id }, d.again ? { jobIdSuffix: 'again' } : {});
+      // As the notifier enqueues them: one `process-replies` job per group of texts it stored together.
+      const groups = Array.from({ length: Math.ceil(replies.length / REPLY_GROUP) }, (_, g) => replies.slice(g * REPLY_GROUP, (g + 1) * REPLY_GROUP));
+      const deliveries = shuffle([...groups.map((ids) => ({ ids, again: false })), ...groups.map((ids) => ({ ids, again: true }))]);
+      for (const d of deliveries) await enqueue(tx, 'process-replies', { replyIds: d.ids }, d.again ? { jobIdSuffix: 'again' } : {});
       return offers.length;
     };
     const unprocessed = async (replyPrefix: string) =>
