@@ -178,8 +178,12 @@ it('a patient holding a live offer is out of the index walk from the offer\'s st
   for (const m of many) expect(await held(m.patient_id)).toEqual([false]);
   await ds.query(`UPDATE offer SET status = 'live' WHERE id = ANY($1::uuid[])`, [ids]);
   for (const m of many) expect(await held(m.patient_id)).toEqual([true]);
+  // A flag set wrong by hand stays wrong through an update that changes no status: only status changes touch it.
+  const patients = many.map((m) => m.patient_id);
+  await ds.query(`UPDATE waiting_list_entry SET offer_held = false WHERE patient_id = ANY($1::uuid[])`, [patients]);
   await ds.query(`UPDATE offer SET responded_at = responded_at WHERE id = ANY($1::uuid[])`, [ids]);
-  for (const m of many) expect(await held(m.patient_id)).toEqual([true]);
+  for (const m of many) expect(await held(m.patient_id)).toEqual([false]);
+  await ds.query(`UPDATE waiting_list_entry SET offer_held = true WHERE patient_id = ANY($1::uuid[])`, [patients]);
 
   // The best candidate of a slot, offered another slot: gone from the first page at once; back when that offer ends.
   const s = slot({ tfc: '330' });

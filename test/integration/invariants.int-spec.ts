@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { JobOutcome, jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
+import { claimSlot, createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { RepliesWorker } from '../../apps/booking/src/replies.worker';
@@ -294,6 +294,71 @@ describe('replies decided together (a batch)', () => {
     expect(decided.map((d: { outcome: string }) => d.outcome)).toEqual(['claimed', 'too-late', 'too-late']);
     expect(new Set(decided.map((d: { xid: string }) => d.xid)).size).toBe(1);
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+  });
+
+  it('decides the held YES one by one when the waiting batch fails, keeping what the first batch decided', async () => {
+    const w = workers();
+    const held = await offeredSlot(w, '177', 2);
+    const free = await offeredSlot(w, '178', 2);
+    const stamp = Date.now();
+    const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `fallback-a-${stamp}`);
+    const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `fallback-b-${stamp}`);
+    const real = w.replies.decideBatch.bind(w.replies);
+    const spy = jest.spyOn(w.replies, 'decideBatch').mockImplementation((ids, opts) => (opts?.waitForSlots ? Promise.reject(new Error('connection lost')) : real(ids, opts)));
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let outcome: Promise<JobOutcome>;
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+      outcome = w.replies.processMany({ replyIds: [heldYes, freeYes] });
+      await new Promise((r) => setTimeout(r, 300));
+      // The free slot's claim committed in the first batch while the held one waits on its own.
+      expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [freeYes]))[0].outcome).toBe('claimed');
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
+    expect(spy.mock.calls.map(([, opts]) => Boolean(opts?.waitForSlots))).toEqual([false, true]);
+    const outcomes = await ds.query(`SELECT outcome FROM patient_reply WHERE id = ANY($1::uuid[])`, [[heldYes, freeYes]]);
+    expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(['claimed', 'claimed']);
+    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
+  });
+
+  it("answers a batch's YES for a slot another transaction is claiming from that claim once it commits: one transaction, every loser told once", async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '176', 3);
+    const stamp = Date.now();
+    // Patients 1 and 2 say YES; patient 0's YES is being claimed by another transaction meanwhile.
+    const ids = [await yesFrom(offers[1].patient_id, offers[1].code, `claiming-1-${stamp}`), await yesFrom(offers[2].patient_id, offers[2].code, `claiming-2-${stamp}`)];
+    const [winner] = await ds.query(
+      `SELECT o.id, o.entry_id, o.patient_id, o.wave_id, s.trust_ods, s.id AS slot_id FROM offer o JOIN slot s ON s.id = o.slot_id WHERE o.id = $1`, [offers[0].id],
+    );
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let outcome: Promise<JobOutcome>;
+    try {
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      await claimSlot(holder.manager, {
+        slotId, offerId: winner.id, entryId: winner.entry_id, patientId: winner.patient_id, waveId: winner.wave_id, owningTrustOds: winner.trust_ods, takenWording: {},
+      });
+      outcome = w.replies.processMany({ replyIds: ids });
+      await new Promise((r) => setTimeout(r, 300));
+      await holder.commitTransaction();
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
+    const decided = await ds.query(`SELECT r.outcome, r.xmin::text AS xid FROM patient_reply r WHERE r.id = ANY($1::uuid[])`, [ids]);
+    expect(decided.map((d: { outcome: string }) => d.outcome)).toEqual(['too-late', 'too-late']);
+    expect(new Set(decided.map((d: { xid: string }) => d.xid)).size).toBe(1);
+    const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [[offers[1].id, offers[2].id]]);
+    expect(taken.map((t: { offer_id: string }) => t.offer_id).sort()).toEqual([offers[1].id, offers[2].id].sort());
+    const bookings = await ds.query(`SELECT patient_id FROM booking WHERE slot_id = $1`, [slotId]);
+    expect(bookings).toEqual([{ patient_id: offers[0].patient_id }]);
   });
 
   it('gives the slot to the first YES even while a row naming its offer is being written elsewhere (a foreign-key share lock, not a claim)', async () => {

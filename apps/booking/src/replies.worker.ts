@@ -142,31 +142,31 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   private async runBatch(batch: Waiting[]): Promise<void> {
-    let decided = new Map<string, JobOutcome>();
+    const decided = new Map<string, JobOutcome>();
+    /** Answers the jobs of the replies decided so far (their outcomes are committed). */
+    const settle = (outcomes: Map<string, JobOutcome>) => {
+      for (const [id, outcome] of outcomes) decided.set(id, outcome);
+      for (const w of batch) if (outcomes.has(w.replyId)) w.done(outcomes.get(w.replyId)!);
+    };
     try {
       const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
-      decided = await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped });
+      settle(await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped }));
       // YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
       // for one slot, split between batches): one more batch that waits for those locks answers
       // them together once they go, where one transaction each queued behind this writer's
       // REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
       if (lockSkipped.length > 0) {
-        const again = await this.decideBatch(lockSkipped.map((x) => x.replyId), { waitForSlots: [...new Set(lockSkipped.map((x) => x.slotId))] });
-        for (const [id, outcome] of again) decided.set(id, outcome);
+        settle(await this.decideBatch(lockSkipped.map((x) => x.replyId), { waitForSlots: [...new Set(lockSkipped.map((x) => x.slotId))] }));
       }
     } catch (e) {
-      // Nothing of the failed batch was written: its replies are decided one by one (a lost race,
-      // 23505, is answered there as a late YES).
-      this.logger.warn(`${batch.length - decided.size} of a batch of ${batch.length} repl(ies) are decided one by one (${(e as Error).message})`);
+      // Nothing of the failed transaction was written: the replies it held are decided one by one
+      // (a lost race, 23505, is answered there as a late YES).
+      this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${(e as Error).message})`);
     }
     // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
     const alone = new Map<string, Promise<JobOutcome>>();
     for (const w of batch) {
-      const outcome = decided.get(w.replyId);
-      if (outcome) {
-        w.done(outcome);
-        continue;
-      }
+      if (decided.has(w.replyId)) continue;
       let p = alone.get(w.replyId);
       if (!p) alone.set(w.replyId, (p = this.alone(() => this.processOne(w.replyId))));
       p.then(w.done, w.fail);
@@ -231,12 +231,13 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * - The others lock their slots and offers in one statement (slot id order, each slot before its
    *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
    *   for one slot the first claims, and the others were superseded (and texted) by that claim.
-   *   A slot or offer another transaction holds is skipped (SKIP LOCKED; its YES is left to
-   *   `processOne`): whichever locks a slot first claims it either way, and the batch does not
-   *   wait for that transaction's commit (two batches sharing a slot's YES used to queue whole).
-   *   They are added to `opts.lockSkipped`. `opts.waitForSlots` first waits for those slots' locks
-   *   (and keeps them), so the batch reads its replies' offers as the holder left them: after a
-   *   claim, its losers are answered from that committed state without locking their offers.
+   *   A slot another transaction holds is skipped (SKIP LOCKED; its YES is added to
+   *   `opts.lockSkipped` and left undecided): whichever locks a slot first claims it either way,
+   *   and the batch does not wait for that transaction's commit (two batches sharing a slot's YES
+   *   used to queue whole). `runBatch` gives those to a second batch with `opts.waitForSlots`,
+   *   which first waits for their replies' and then those slots' locks (and keeps them), so it
+   *   reads the offers as the holder left them: after a claim, its losers are answered from that
+   *   committed state without locking their offers.
    * - All claims in one statement (`claimSlots`), all texts in one (`queueSmsMany`), all replies
    *   marked in one. Outbox rows notify nobody: this process's relay is woken after the commit.
    * Returns the outcome of each reply it decided; the rest are left to `processOne`.
@@ -246,8 +247,12 @@ export class RepliesWorker implements OnApplicationBootstrap {
     const queues = new Set<string>();
     const result = await this.ds.transaction(async (tx) => {
       const decided = new Map<string, JobOutcome>();
-      // Slot before offer, in id order: the lock order everywhere.
-      if (opts.waitForSlots?.length) await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
+      if (opts.waitForSlots?.length) {
+        // The lock order everywhere: the replies (in the order the read below takes them), then
+        // slots in id order, each before its offers.
+        await tx.query(`SELECT id FROM patient_reply WHERE id = ANY($1::uuid[]) ORDER BY received_at, id FOR UPDATE`, [replyIds]);
+        await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
+      }
       const replies: BatchedYes[] = await tx.query(
         `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
                 o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status
@@ -303,8 +308,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
             continue;
           }
           // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
-          // YES, or a claim in flight), or accepted meanwhile by one: processOne, which waits for
-          // that lock on its own rather than holding up every reply of this batch behind it.
+          // YES, or a claim in flight): left for the caller's second batch, which waits for that
+          // lock rather than holding up every reply of this one behind it. Accepted meanwhile (by
+          // a claim that committed): processOne, which reads the booking it earned.
           if (!l) {
             opts.lockSkipped?.push({ replyId: r.id, slotId: r.slot_id! });
             continue;
