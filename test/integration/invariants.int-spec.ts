@@ -11,7 +11,7 @@ import { JobOutcome, jobId, queueFor } from '@app/contracts';
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
 import { claimSlot, createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import { RepliesWorker } from '../../apps/booking/src/replies.worker';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
@@ -78,6 +78,24 @@ function workers() {
 async function yesFrom(patientId: string, code: string, id: string): Promise<string> {
   const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`, [id, patientId, code]);
   return r.id;
+}
+
+/**
+ * Runs `during` while another transaction holds the slot's row lock, then ends that transaction:
+ * rolled back, or committed (`commit`) with whatever `during` wrote through it.
+ */
+async function holdingSlot(slotId: string, during: (holder: QueryRunner) => Promise<void>, end: 'commit' | 'rollback' = 'rollback'): Promise<void> {
+  const holder = ds.createQueryRunner();
+  await holder.connect();
+  await holder.startTransaction();
+  try {
+    await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+    await during(holder);
+    if (end === 'commit') await holder.commitTransaction();
+  } finally {
+    if (holder.isTransactionActive) await holder.rollbackTransaction();
+    await holder.release();
+  }
 }
 
 describe('a slot is booked at most once', () => {
@@ -232,17 +250,10 @@ describe('replies decided together (a batch)', () => {
     expect((await w.replies.process({ replyId: first })).reason).toBe('claimed');
     const loser = (await ds.query(`SELECT o.id, o.patient_id, o.code FROM offer o WHERE o.slot_id = $1 AND o.status = 'superseded'`, [slotId]))[0];
     const reply = await yesFrom(loser.patient_id, loser.code, `lock-b-${Date.now()}`);
-    const holder = ds.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    try {
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+    await holdingSlot(slotId, async () => {
       const outcome = await Promise.race([w.replies.process({ replyId: reply }), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
       expect(outcome).toEqual({ status: 'done', reason: 'too-late' });
-    } finally {
-      await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
   });
 
   it("decides a batch's other slots without waiting for a slot another transaction holds; that slot's YES is decided once the lock goes", async () => {
@@ -252,19 +263,12 @@ describe('replies decided together (a batch)', () => {
     const stamp = Date.now();
     const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `skip-a-${stamp}`);
     const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `skip-b-${stamp}`);
-    const holder = ds.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    try {
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+    await holdingSlot(held.slotId, async () => {
       const decided = await Promise.race([w.replies.decideBatch([heldYes, freeYes]), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
       // The free slot's YES is claimed and committed; the held slot's is left for processOne.
       expect(decided).toEqual(new Map([[freeYes, { status: 'done', reason: 'claimed' }]]));
       expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [heldYes]))[0].outcome).toBeNull();
-    } finally {
-      await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
     expect(await w.replies.process({ replyId: heldYes })).toEqual({ status: 'done', reason: 'claimed' });
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
   });
@@ -273,21 +277,14 @@ describe('replies decided together (a batch)', () => {
     const w = workers();
     const { slotId, offers } = await offeredSlot(w, '175', 3);
     const stamp = Date.now();
-    const ids = [];
+    const ids: string[] = [];
     for (const [i, o] of offers.entries()) ids.push(await yesFrom(o.patient_id, o.code, `held-batch-${i}-${stamp}`));
-    const holder = ds.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    let outcome: Promise<JobOutcome>;
-    try {
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+    let outcome!: Promise<JobOutcome>;
+    await holdingSlot(slotId, async () => {
       outcome = w.replies.processMany({ replyIds: ids });
       await new Promise((r) => setTimeout(r, 300));
       expect((await ds.query(`SELECT count(*)::int AS n FROM patient_reply WHERE id = ANY($1::uuid[]) AND outcome IS NOT NULL`, [ids]))[0].n).toBe(0);
-    } finally {
-      await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
     expect(await outcome).toEqual({ status: 'done', reason: '3 of 3 repl(ies) decided' });
     // The rows a transaction updates carry its id (xmin): one for all three decisions.
     const decided = await ds.query(`SELECT r.outcome, r.xmin::text AS xid FROM patient_reply r WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id`, [ids]);
@@ -305,20 +302,13 @@ describe('replies decided together (a batch)', () => {
     const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `fallback-b-${stamp}`);
     const real = w.replies.decideBatch.bind(w.replies);
     const spy = jest.spyOn(w.replies, 'decideBatch').mockImplementation((ids, opts) => (opts?.waitForSlots ? Promise.reject(new Error('connection lost')) : real(ids, opts)));
-    const holder = ds.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    let outcome: Promise<JobOutcome>;
-    try {
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+    let outcome!: Promise<JobOutcome>;
+    await holdingSlot(held.slotId, async () => {
       outcome = w.replies.processMany({ replyIds: [heldYes, freeYes] });
       await new Promise((r) => setTimeout(r, 300));
       // The free slot's claim committed in the first batch while the held one waits on its own.
       expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [freeYes]))[0].outcome).toBe('claimed');
-    } finally {
-      await holder.rollbackTransaction();
-      await holder.release();
-    }
+    });
     expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
     expect(spy.mock.calls.map(([, opts]) => Boolean(opts?.waitForSlots))).toEqual([false, true]);
     const outcomes = await ds.query(`SELECT outcome FROM patient_reply WHERE id = ANY($1::uuid[])`, [[heldYes, freeYes]]);
@@ -335,22 +325,14 @@ describe('replies decided together (a batch)', () => {
     const [winner] = await ds.query(
       `SELECT o.id, o.entry_id, o.patient_id, o.wave_id, s.trust_ods, s.id AS slot_id FROM offer o JOIN slot s ON s.id = o.slot_id WHERE o.id = $1`, [offers[0].id],
     );
-    const holder = ds.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    let outcome: Promise<JobOutcome>;
-    try {
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+    let outcome!: Promise<JobOutcome>;
+    await holdingSlot(slotId, async (holder) => {
       await claimSlot(holder.manager, {
         slotId, offerId: winner.id, entryId: winner.entry_id, patientId: winner.patient_id, waveId: winner.wave_id, owningTrustOds: winner.trust_ods, takenWording: {},
       });
       outcome = w.replies.processMany({ replyIds: ids });
       await new Promise((r) => setTimeout(r, 300));
-      await holder.commitTransaction();
-    } finally {
-      if (holder.isTransactionActive) await holder.rollbackTransaction();
-      await holder.release();
-    }
+    }, 'commit');
     expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
     const decided = await ds.query(`SELECT r.outcome, r.xmin::text AS xid FROM patient_reply r WHERE r.id = ANY($1::uuid[])`, [ids]);
     expect(decided.map((d: { outcome: string }) => d.outcome)).toEqual(['too-late', 'too-late']);
