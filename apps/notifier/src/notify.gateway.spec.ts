@@ -33,6 +33,33 @@ describe('NotifyGateway', () => {
     expect((gateway as unknown as { client: { apiClient: { apiKeyId: unknown } } }).client.apiClient.apiKeyId).toBeInstanceOf(KeyObject);
   });
 
+  it('keeps a connection for every send the notifier runs at once (SMS_SEND_CONCURRENCY), not fewer', async () => {
+    // A stand-in that holds every request until all have arrived, counting the sockets they came on.
+    const concurrency = 100;
+    const sockets = new Set<unknown>();
+    const held: Array<() => void> = [];
+    const slow = createServer((req, res) => {
+      sockets.add(req.socket);
+      req.resume().on('end', () => {
+        held.push(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: '2d4f0e3c-6f0b-4b8a-9a53-0c6e1f6ad4a1' })));
+        if (held.length === concurrency) for (const answer of held) answer();
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const config = Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, SMS_SEND_CONCURRENCY: concurrency, NOTIFY_TIMEOUT_MS: 10_000 });
+      const gateway = new NotifyGateway(config);
+      // With fewer sockets than sends, the sends beyond them would queue behind requests that are
+      // never answered, and all would time out.
+      const sent = await Promise.all(Array.from({ length: concurrency }, (_, i) => gateway.send('template-1', '07700900123', {}, `msg-${i}`)));
+      expect(sent.every((x) => x.ok)).toBe(true);
+      expect(sockets.size).toBe(concurrency);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+
   it('leaves a client it does not recognise as it was', () => {
     const odd = { apiClient: { apiKeyId: 42 } } as unknown as NotifyClient;
     holdSecretAsKey(odd);

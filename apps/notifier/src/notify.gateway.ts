@@ -32,8 +32,10 @@ export class NotifyGateway extends SmsGateway {
       // Notify's API does not redirect; without redirects axios sends through Node's own http
       // rather than follow-redirects' wrapper, a tenth of the notifier's CPU per text in a burst.
       maxRedirects: 0,
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+      // A socket for every send in flight (SMS_SEND_CONCURRENCY): with fewer, the sends beyond them
+      // queued in the agent, their timeout already running.
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: config.SMS_SEND_CONCURRENCY }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: config.SMS_SEND_CONCURRENCY }),
     }));
     holdSecretAsKey(this.client);
   }
