@@ -12,7 +12,7 @@ import { FixedClock, DEFAULT_POLICY, MatchingPolicy, syntheticNhsNumbers } from 
 import { claimSlot, createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase, listenToOutbox } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
 import { DataSource, QueryRunner } from 'typeorm';
-import { RepliesWorker } from '../../apps/booking/src/replies.worker';
+import { RepliesWorker, WAIT_BATCH_LOCK_MS } from '../../apps/booking/src/replies.worker';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
@@ -291,6 +291,31 @@ describe('replies decided together (a batch)', () => {
     expect(decided.map((d: { outcome: string }) => d.outcome)).toEqual(['claimed', 'too-late', 'too-late']);
     expect(new Set(decided.map((d: { xid: string }) => d.xid)).size).toBe(1);
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
+  });
+
+  it('gives up the waiting batch after WAIT_BATCH_LOCK_MS, so a slot held long does not hold up the YES for another slot', async () => {
+    const w = workers();
+    const one = await offeredSlot(w, '179', 2);
+    const two = await offeredSlot(w, '180', 2);
+    // The waiting batch locks slots in id order: the long-held slot is the first it waits for.
+    const [long, short] = one.slotId < two.slotId ? [one, two] : [two, one];
+    const stamp = Date.now();
+    const yesLong = await yesFrom(long.offers[0].patient_id, long.offers[0].code, `long-${stamp}`);
+    const yesShort = await yesFrom(short.offers[0].patient_id, short.offers[0].code, `short-${stamp}`);
+    const outcomeOf = async (id: string) => (await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id]))[0].outcome;
+    let outcome!: Promise<JobOutcome>;
+    await holdingSlot(long.slotId, async () => {
+      await holdingSlot(short.slotId, async () => {
+        outcome = w.replies.processMany({ replyIds: [yesLong, yesShort] });
+        await new Promise((r) => setTimeout(r, 300));
+      });
+      // The short hold has ended; the long one lasts well past WAIT_BATCH_LOCK_MS.
+      await new Promise((r) => setTimeout(r, WAIT_BATCH_LOCK_MS + 800));
+      expect(await outcomeOf(yesShort)).toBe('claimed');
+      expect(await outcomeOf(yesLong)).toBeNull();
+    });
+    expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
+    expect(await outcomeOf(yesLong)).toBe('claimed');
   });
 
   it('decides the held YES one by one when the waiting batch fails, keeping what the first batch decided', async () => {

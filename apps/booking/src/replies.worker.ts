@@ -48,6 +48,12 @@ interface Waiting { replyId: string; done: (o: JobOutcome) => void; fail: (e: un
 /** How a reply decided on its own is written (see `handle`). */
 interface LoneOpts { forceTaken?: boolean; quiet?: boolean; wrote?: Set<string> }
 
+/**
+ * Longest a waiting batch (`decideBatch` with `waitForSlots`) waits for a lock before its replies go
+ * one by one. A claim holds its slot for milliseconds; a second is far past that.
+ */
+export const WAIT_BATCH_LOCK_MS = 1000;
+
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
 
 /**
@@ -251,6 +257,10 @@ export class RepliesWorker implements OnApplicationBootstrap {
         // The lock order everywhere: the replies (in the order the read below takes them), then
         // slots in id order, each before its offers.
         await tx.query(`SELECT id FROM patient_reply WHERE id = ANY($1::uuid[]) ORDER BY received_at, id FOR UPDATE`, [replyIds]);
+        // One statement locks every slot, so a slot held long would hold up the others' YES too:
+        // past WAIT_BATCH_LOCK_MS on any lock the batch fails (55P03) and its replies are decided
+        // one by one, each waiting for its own slot only. (Set for this transaction only.)
+        await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${WAIT_BATCH_LOCK_MS}ms`]);
         await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
       }
       const replies: BatchedYes[] = await tx.query(
