@@ -74,7 +74,7 @@ function post(url: string, body: string): Promise<number> {
 const mobileOf = (i: number) => `+4477009${String(i).padStart(5, '0')}`;
 
 /** Patients, open entries, slots in offering with a live wave, and one live offer per patient. */
-export async function seed(pool: Pool): Promise<void> {
+async function seed(pool: Pool): Promise<void> {
   const patients = STORMS * SLOTS * PER_SLOT + CROWD;
   await pool.query(
     `INSERT INTO patient (nhs_number, birth_date, mobile, mobile_status)

@@ -80,6 +80,22 @@ async function yesFrom(patientId: string, code: string, id: string): Promise<str
   return r.id;
 }
 
+/** A replies worker whose relay is a stand-in recording its wake-ups (`wake`): for what it wakes instead of a NOTIFY. */
+function quietReplies(): { replies: RepliesWorker; wake: jest.Mock } {
+  const wake = jest.fn();
+  return { replies: new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never), wake };
+}
+
+/** Runs `during` while listening on the outbox's NOTIFY channel, with what has been heard so far. */
+async function listeningToOutbox(during: (heard: string[]) => Promise<void>): Promise<void> {
+  const listener = await listenToOutbox(db.url);
+  try {
+    await during(listener.heard);
+  } finally {
+    await listener.end();
+  }
+}
+
 /**
  * Runs `during` while another transaction holds the slot's row lock, then ends that transaction:
  * rolled back, or committed (`commit`) with whatever `during` wrote through it.
@@ -415,38 +431,30 @@ describe('replies decided together (a batch)', () => {
   });
 
   it('writes its jobs without a NOTIFY and wakes its own relay for them instead', async () => {
-    const wake = jest.fn();
     const w = workers();
-    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { replies, wake } = quietReplies();
     const { offers } = await offeredSlot(w, '140');
     const ids = await Promise.all(offers.map((o, i) => yesFrom(o.patient_id, o.code, `quiet-${i}-${Date.now()}`)));
-    const listener = await listenToOutbox(db.url);
-    const { heard } = listener;
-    try {
+    await listeningToOutbox(async (heard) => {
       const decided = await replies.decideBatch(ids);
       expect([...decided.values()].filter((o) => o.reason === 'claimed')).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 300));
       expect(heard).toEqual([]);
       expect(wake).toHaveBeenCalledTimes(1);
       expect(wake.mock.calls[0][0].sort()).toEqual([queueFor('send-sms'), queueFor('write-back', 'RQM')].sort());
-    } finally {
-      await listener.end();
-    }
+    });
   });
 
   it('decides a reply on its own (STOP, NO, a YES without its code) without a NOTIFY, and wakes its own relay for the queues it wrote to', async () => {
-    const wake = jest.fn();
     const w = workers();
-    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { replies, wake } = quietReplies();
     const { slotId, offers } = await offeredSlot(w, '141');
     const stamp = Date.now();
     const reply = async (patientId: string, intent: string, code: string | null, i: number): Promise<string> => {
       const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, $3, $4) RETURNING id`, [`lone-${i}-${stamp}`, patientId, intent, code]);
       return r.id as string;
     };
-    const listener = await listenToOutbox(db.url);
-    const { heard } = listener;
-    try {
+    await listeningToOutbox(async (heard) => {
       // STOP: the patient's live offer declined, "stopped" sent.
       expect(await replies.processOne(await reply(offers[0].patient_id, 'stop', null, 0))).toEqual({ status: 'done', reason: 'stopped' });
       expect(wake.mock.calls.at(-1)![0]).toEqual([queueFor('send-sms')]);
@@ -462,28 +470,21 @@ describe('replies decided together (a batch)', () => {
       const jobs = await ds.query(`SELECT DISTINCT queue FROM outbox WHERE published_at IS NULL AND (payload->>'smsId')::uuid IN (SELECT id FROM sms_message WHERE patient_id = ANY($1::uuid[]))`, [offers.map((o) => o.patient_id)]);
       expect(jobs).toEqual([{ queue: queueFor('send-sms') }]);
       expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
-    } finally {
-      await listener.end();
-    }
+    });
   });
 
   it('decides a NO that ends the wave alone without a NOTIFY, and wakes its relay for the next round too', async () => {
-    const wake = jest.fn();
     const w = workers();
-    const replies = new RepliesWorker(ds, clock, policy, ics, noQueues, metrics, undefined, { wake } as never);
+    const { replies, wake } = quietReplies();
     const { offers } = await offeredSlot(w, '142', 1);
     const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'no', $3) RETURNING id`, [`lone-no-${Date.now()}`, offers[0].patient_id, offers[0].code]);
-    const listener = await listenToOutbox(db.url);
-    const { heard } = listener;
-    try {
+    await listeningToOutbox(async (heard) => {
       expect(await replies.processOne(r.id)).toEqual({ status: 'done', reason: 'declined' });
       await new Promise((res) => setTimeout(res, 300));
       expect(heard).toEqual([]);
       expect(wake).toHaveBeenCalledTimes(1);
       expect(wake.mock.calls[0][0]).toContain(queueFor('match-slot'));
-    } finally {
-      await listener.end();
-    }
+    });
   });
 });
 
