@@ -100,8 +100,9 @@ export class PtlService {
     let snapshotStarted: Promise<string> | undefined;
     const startSnapshot = () =>
       (snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId));
-    // Pathways of the snapshot's rejected rows: listed in the file, so not to be closed. Small in
-    // any snapshot that closes anything (at most PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its rows).
+    // Pathways of the snapshot's rejected rows: listed in the file, so not to be closed. Sent only
+    // when the snapshot closes anything, so then at most PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its
+    // rows; even a file of rejected rows holds no more here than a good file holds in readPtlRows.
     const rejectedPathways = new Set<string>();
     let batch = emptyColumns();
     const send = async (columns: WaitingListColumns) => {
