@@ -1,6 +1,6 @@
 import { Body, Controller, ExecutionContext, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UseGuards, createParamDecorator } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
-import { SlotEventBatchDto, SlotEventBatchResult, SlotEventDto, TransferListQueryDto, WaitingListBatchDto, WaitingListColumns, WritebackOutcomeDto } from '@app/contracts';
+import { SlotEventBatchDto, SnapshotCompleteDto, SlotEventBatchResult, SlotEventDto, TransferListQueryDto, WaitingListBatchDto, WaitingListColumns, WritebackOutcomeDto } from '@app/contracts';
 import { strictValidationPipe } from '@app/platform';
 import { SlotEventsService } from './slot-events.service';
 import { TransfersService } from './transfers.service';
@@ -60,8 +60,8 @@ export class ExchangeController {
 
   @Post('waiting-list/snapshots/:id/complete')
   @HttpCode(200)
-  completeSnapshot(@Param('ods') ods: string, @Param('id', new ParseUUIDPipe()) id: string) {
-    return this.waitingList.completeSnapshot(ods, id);
+  completeSnapshot(@Param('ods') ods: string, @Param('id', new ParseUUIDPipe()) id: string, @Body() filed: SnapshotCompleteDto) {
+    return this.waitingList.completeSnapshot(ods, id, filed ?? {});
   }
 
   @Get('writebacks/:id')

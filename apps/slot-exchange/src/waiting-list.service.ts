@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
+import { SnapshotCompleteDto, SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
 import { PgArrayElement, pgArray, rows } from '@app/persistence';
 import { AppError } from '@app/platform';
@@ -107,28 +107,50 @@ export class WaitingListService {
   /**
    * Closes the trust's open entries the snapshot did not list. A patient holding a live offer or
    * a booking in flight is not touched now: the entry is marked to close once that settles.
+   *
+   * "Listed" means in the file, not only applied: the pathways of rows the adapter rejected
+   * (`rejectedPathwayIds`) were listed too, so their entries are kept exactly as they were (not
+   * updated with the bad row, not closed). When the adapter withholds closing (`closingWithheld`:
+   * too many rows rejected for the file to be trusted as the whole list, or a CSV that broke
+   * part-way), nothing is closed and the import record says why.
    */
-  async completeSnapshot(trustOds: string, snapshotId: string): Promise<SnapshotResult> {
+  async completeSnapshot(trustOds: string, snapshotId: string, filed: SnapshotCompleteDto = {}): Promise<SnapshotResult> {
     await this.requireRunningSnapshot(trustOds, snapshotId);
     return this.ds.transaction(async (tx) => {
-      const deferred: Array<{ id: string }> = await rows(tx,
-        `UPDATE waiting_list_entry e SET close_pending = true, updated_at = now()
-          WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid
-            AND (EXISTS (SELECT 1 FROM offer o WHERE o.entry_id = e.id AND o.status = 'live')
-                 OR EXISTS (SELECT 1 FROM booking b WHERE b.entry_id = e.id AND b.status = 'pending'))
-          RETURNING e.id`,
-        [trustOds, snapshotId],
+      let deferred: Array<{ id: string }> = [];
+      let closed: Array<{ id: string }> = [];
+      if (!filed.closingWithheld) {
+        // Marked as listed by this snapshot, which they were; their data, status and updated_at stay
+        // as they were. One index lookup per id (trust_ods, pathway_id), and the closing below is unchanged.
+        if (filed.rejectedPathwayIds?.length) {
+          await tx.query(
+            `UPDATE waiting_list_entry SET last_snapshot_id = $2::uuid WHERE trust_ods = $1 AND pathway_id = ANY($3::text[])`,
+            [trustOds, snapshotId, pgArray(filed.rejectedPathwayIds)],
+          );
+        }
+        deferred = await rows(tx,
+          `UPDATE waiting_list_entry e SET close_pending = true, updated_at = now()
+            WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid
+              AND (EXISTS (SELECT 1 FROM offer o WHERE o.entry_id = e.id AND o.status = 'live')
+                   OR EXISTS (SELECT 1 FROM booking b WHERE b.entry_id = e.id AND b.status = 'pending'))
+            RETURNING e.id`,
+          [trustOds, snapshotId],
+        );
+        closed = await rows(tx,
+          `UPDATE waiting_list_entry e SET status = 'closed', updated_at = now()
+            WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid AND NOT e.close_pending
+            RETURNING e.id`,
+          [trustOds, snapshotId],
+        );
+      }
+      await tx.query(
+        `UPDATE ptl_import SET status = 'completed', completed_at = now(), closed = $2, deferred = $3, rows = $4, rejected = $5, closing_withheld = $6
+          WHERE id = $1`,
+        [snapshotId, closed.length, deferred.length, filed.rows ?? null, filed.rejected ?? null, filed.closingWithheld ?? null],
       );
-      const closed: Array<{ id: string }> = await rows(tx,
-        `UPDATE waiting_list_entry e SET status = 'closed', updated_at = now()
-          WHERE e.trust_ods = $1 AND e.status = 'open' AND e.last_snapshot_id IS DISTINCT FROM $2::uuid AND NOT e.close_pending
-          RETURNING e.id`,
-        [trustOds, snapshotId],
-      );
-      await tx.query(`UPDATE ptl_import SET status = 'completed', completed_at = now(), closed = $2, deferred = $3 WHERE id = $1`, [
-        snapshotId, closed.length, deferred.length,
-      ]);
-      return { snapshotId, closed: closed.length, deferred: deferred.length };
+      const result: SnapshotResult = { snapshotId, closed: closed.length, deferred: deferred.length };
+      if (filed.closingWithheld) result.closingWithheld = filed.closingWithheld;
+      return result;
     });
   }
 

@@ -489,6 +489,70 @@ describe('PTL in: snapshot and delta', () => {
     await ptl(csv([offered]), 'delta');
     expect(await entryStatus(offered.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: false });
   });
+
+  // An entry as the booking team and matching see it: its pathway's data, status and contact details.
+  const entryAsStored = async (pathwayId: string) => (await q(
+    `SELECT e.status, e.close_pending, e.priority, e.tfc, e.offer_consent, e.updated_at, p.mobile, p.mobile_status
+       FROM waiting_list_entry e JOIN patient p ON p.id = e.patient_id WHERE e.trust_ods = 'RQM' AND e.pathway_id = $1`, [pathwayId]))[0];
+  const lastSnapshotRecord = async () => (await q(
+    `SELECT status, rows, rejected, closed, deferred, closing_withheld FROM ptl_import WHERE trust_ods = 'RQM' AND mode = 'snapshot' ORDER BY started_at DESC LIMIT 1`))[0];
+
+  it('a snapshot keeps a pathway whose row it lists but rejects (a landline as MOBILE_NUMBER) exactly as it was, and closes only the pathways it does not list', async () => {
+    // Not opted in to offers: matching never holds them with an offer (which would defer a close).
+    const [listedBadly, gone, ...others] = Array.from({ length: 12 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
+    expect((await ptl(csv([listedBadly, gone, ...others]))).json).toMatchObject({ accepted: 12, rejected: 0 });
+    const before = await entryAsStored(listedBadly.PATIENT_PATHWAY_IDENTIFIER);
+    expect(before).toMatchObject({ status: 'open', priority: 'P3' });
+
+    // The next day's extract: the patient's mobile is now a landline (and the row's priority changed);
+    // `gone` was treated and is no longer on the list. One row of eleven rejected: under the limit.
+    const badRow = { ...listedBadly, MOBILE_NUMBER: '020 7946 0123', Outpatient_Priority_Code: 'P2' };
+    const snap = await ptl(csv([badRow, ...others]));
+    expect(snap.status).toBe(200);
+    expect(snap.json).toMatchObject({
+      mode: 'snapshot', accepted: 10, rejected: 1, closed: 1, deferred: 0, rejectedRows: [{ row: 1, reasons: ['MOBILE_NUMBER is not a UK mobile'] }],
+    });
+    expect(snap.json).not.toHaveProperty('closingWithheld');
+    // Neither closed nor updated with the rejected row's data.
+    expect(await entryAsStored(listedBadly.PATIENT_PATHWAY_IDENTIFIER)).toEqual(before);
+    expect(await entryStatus(gone.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+    for (const r of others) expect((await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).status).toBe('open');
+    expect(await lastSnapshotRecord()).toEqual({ status: 'completed', rows: 11, rejected: 1, closed: 1, deferred: 0, closing_withheld: null });
+  });
+
+  it('a snapshot with more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT (10%) of its rows rejected closes nothing, even pathways whose rows lost their identifier, and says why in its answer and on its import record', async () => {
+    const list = Array.from({ length: 10 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
+    expect((await ptl(csv(list))).json).toMatchObject({ accepted: 10, rejected: 0 });
+    // The PAS extract changed: birth dates now come as DD/MM/YYYY, and two rows lost their pathway
+    // id (those could protect nothing); one row is still good and one pathway is really gone.
+    const changed = [
+      list[0],
+      ...list.slice(1, 7).map((r) => ({ ...r, PERSON_BIRTH_DATE: '03/02/1971' })),
+      ...list.slice(7, 9).map((r) => ({ ...r, PATIENT_PATHWAY_IDENTIFIER: '' })),
+    ];
+    const snap = await ptl(csv(changed));
+    expect(snap.status).toBe(200);
+    expect(snap.json).toMatchObject({ mode: 'snapshot', accepted: 1, rejected: 8, closed: 0, deferred: 0 });
+    expect(snap.json.rejectedRows).toHaveLength(8);
+    expect(snap.json.closingWithheld).toMatch(/^8 of 9 rows \(88\.9%\) were rejected, more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT \(10%\).*closed nothing/);
+    for (const r of list) expect(await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: false });
+    expect(await lastSnapshotRecord()).toEqual({ status: 'completed', rows: 9, rejected: 8, closed: 0, deferred: 0, closing_withheld: snap.json.closingWithheld });
+
+    // The fixed file goes again: now the pathway that is gone closes.
+    const fixed = await ptl(csv(list.slice(0, 9)));
+    expect(fixed.json).toMatchObject({ accepted: 9, rejected: 0, closed: 1 });
+    expect(await entryStatus(list[9].PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
+  });
+
+  it('a snapshot whose CSV breaks part-way closes nothing, and its import record says why', async () => {
+    const list = Array.from({ length: 3 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
+    await ptl(csv(list));
+    const snap = await ptl(csv([list[0]]) + '"unterminated,quote\r\n');
+    expect(snap.status).toBe(200);
+    expect(snap.json).toMatchObject({ accepted: 1, closed: 0, closingWithheld: expect.stringMatching(/could not be read to its end.*closed nothing/) });
+    for (const r of list) expect((await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).status).toBe('open');
+    expect(await lastSnapshotRecord()).toMatchObject({ status: 'completed', closed: 0, closing_withheld: snap.json.closingWithheld });
+  });
 });
 
 describe('security: this trust\'s credentials act on this trust\'s data only', () => {

@@ -48,6 +48,18 @@ export class AdapterConfig extends DataConfig {
   @IsInt() @Min(1) @Max(3650)
   HL7_ARCHIVE_RETENTION_DAYS = 90;
 
+  /**
+   * A snapshot in which more than this percentage of the data rows is rejected closes nothing (and
+   * says so in its answer and on its import record). Why: the rejected rows whose pathway id can
+   * be read keep their pathways open, but a row whose PATIENT_PATHWAY_IDENTIFIER cannot be read
+   * protects nothing, and a file with most rows rejected is likely an extract whose format changed
+   * (dates in another format, shifted columns), not the trust's list with a few bad cells. Closing
+   * from it would take patients off the list wholesale; re-sending a fixed file is cheap. 100 turns
+   * the safeguard off; 0 closes nothing whenever any row is rejected.
+   */
+  @IsInt() @Min(0) @Max(100)
+  PTL_SNAPSHOT_MAX_REJECTED_PERCENT = 10;
+
   /** Fills the per-trust defaults (sandbox tokens, mapping file), refusing sandbox secrets in production. */
   resolve(): this {
     if (this.NODE_ENV === 'production' && (!this.PAS_INBOUND_TOKEN || !this.EXCHANGE_TOKEN)) {

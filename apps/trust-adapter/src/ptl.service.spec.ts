@@ -40,7 +40,7 @@ class HeldExchange {
   }
 }
 
-const service = (exchange: HeldExchange) => new PtlService(exchange as unknown as ExchangeClient, {} as AdapterConfig, { now: () => NOW });
+const service = (exchange: HeldExchange) => new PtlService(exchange as unknown as ExchangeClient, new AdapterConfig(), { now: () => NOW });
 /** Lets the import run until it waits on the exchange. */
 const settle = () => new Promise((r) => setTimeout(r, 20));
 

@@ -3,9 +3,15 @@
  * batches, so a 250,000-row file is never held in memory at once. The header is checked before
  * anything is applied (a file lacking a required column changes nothing); each bad row is
  * rejected with its row number and every reason, and the good rows are applied.
+ *
+ * A snapshot closes the entries the file does not list. A rejected row is listed: its pathway
+ * (when its identifier can be read) is kept as it was, neither updated nor closed. A snapshot that
+ * cannot be trusted to be the whole list closes nothing and says why (`closingWithheld`): one
+ * whose CSV broke part-way, or one with more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its rows
+ * rejected (see AdapterConfig).
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { SnapshotResult, WaitingListColumns } from '@app/contracts';
+import { SnapshotCompleteDto, SnapshotResult, WaitingListColumns } from '@app/contracts';
 import { Clock, PtlRow, PtlRowValidation, missingPtlColumns, ptlRowReader } from '@app/domain';
 import { AppError, CLOCK } from '@app/platform';
 import { Readable } from 'node:stream';
@@ -20,6 +26,8 @@ export interface PtlImportResult {
   closed: number;
   deferred: number;
   rejectedRows: Array<{ row: number; reasons: string[] }>;
+  /** A snapshot that closed nothing because the file could not be trusted to be the whole list: why. */
+  closingWithheld?: string;
 }
 
 /**
@@ -32,6 +40,8 @@ const BATCH = 2000;
 const IN_FLIGHT = 2;
 /** The response lists at most this many rejected rows in full; the count is always exact. */
 const MAX_LISTED_REJECTIONS = 10_000;
+/** The exchange stores pathway ids of up to 64 characters: a longer one names no entry, so keeps none. */
+const MAX_PATHWAY_ID = 64;
 
 /** `YYYY-MM-DD` of a date-only value (UTC midnight): cheaper than slicing toISOString, twice a row. */
 function day(d: Date): string {
@@ -86,14 +96,17 @@ export class PtlService {
   async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
     const result: PtlImportResult = { mode, accepted: 0, rejected: 0, closed: 0, deferred: 0, rejectedRows: [] };
     let snapshotId: string | undefined;
-    // Started by the first batch sent (a file of rejected rows alone starts no snapshot), once.
+    // Started by the first batch sent (or, for a file of rejected rows alone, when completing it), once.
     let snapshotStarted: Promise<string> | undefined;
+    const startSnapshot = () =>
+      (snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId));
+    // Pathways of the snapshot's rejected rows: listed in the file, so not to be closed. Sent only
+    // when the snapshot closes anything, so then at most PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its
+    // rows; even a file of rejected rows holds no more here than a good file holds in readPtlRows.
+    const rejectedPathways = new Set<string>();
     let batch = emptyColumns();
     const send = async (columns: WaitingListColumns) => {
-      if (mode === 'snapshot') {
-        snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId);
-        snapshotId = await snapshotStarted;
-      }
+      if (mode === 'snapshot') snapshotId = await startSnapshot();
       await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
       result.accepted += columns.rowNumber.length;
     };
@@ -128,6 +141,7 @@ export class PtlService {
         }
         result.rejected++;
         broken ||= r.broken === true;
+        if (mode === 'snapshot' && r.pathwayId !== undefined && r.pathwayId.length <= MAX_PATHWAY_ID) rejectedPathways.add(r.pathwayId);
         if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: r.rowNumber, reasons: r.reasons });
       }
       // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.
@@ -139,19 +153,46 @@ export class PtlService {
       await Promise.allSettled(sending.map((s) => s.done));
       throw e;
     }
-    if (mode === 'snapshot' && snapshotId && !broken) {
-      const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`);
+    if (mode === 'snapshot') {
+      const closingWithheld = withholdClosing(rows, result.rejected, broken, this.config.PTL_SNAPSHOT_MAX_REJECTED_PERCENT);
+      const filed: SnapshotCompleteDto = closingWithheld
+        ? { rows, rejected: result.rejected, closingWithheld }
+        : { rows, rejected: result.rejected, rejectedPathwayIds: [...rejectedPathways] };
+      // Every snapshot ends with a completed import record, even one of rejected rows alone, so
+      // the booking team sees what came in and, when nothing was closed, why.
+      snapshotId = await startSnapshot();
+      const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`, filed);
       result.closed = done.closed;
       result.deferred = done.deferred;
+      if (closingWithheld) result.closingWithheld = closingWithheld;
     }
     return result;
   }
 }
 
+/**
+ * Why a snapshot of `rows` data rows, `rejected` of them rejected, must close nothing; null when
+ * it may close what it does not list. A file that broke part-way was not seen whole. A file with
+ * more than `maxRejectedPercent` of its rows rejected is more likely a changed or damaged extract
+ * than the trust's list with some bad cells: its rejected rows whose pathway id cannot be read
+ * (or reads as something else, as with shifted columns) would close their patients' pathways.
+ * Names no patient: the answer and the import record are read by the booking team.
+ */
+export function withholdClosing(rows: number, rejected: number, broken: boolean, maxRejectedPercent: number): string | null {
+  if (broken) return 'The CSV could not be read to its end, so the file may not be the whole list: this snapshot closed nothing. Send the whole file again.';
+  if (rejected * 100 <= maxRejectedPercent * rows) return null;
+  const share = Math.round((rejected * 1000) / rows) / 10;
+  return `${rejected} of ${rows} rows (${share}%) were rejected, more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT (${maxRejectedPercent}%), ` +
+    'so the file may not be the whole list (a changed extract format?): this snapshot closed nothing. Correct the rows and send the file again.';
+}
+
 export type PtlRowResult =
   | { ok: true; rowNumber: number; row: PtlRow }
-  /** `broken`: the CSV itself could not be read from this row on (nothing after it was seen). */
-  | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean };
+  /**
+   * `broken`: the CSV itself could not be read from this row on (nothing after it was seen).
+   * `pathwayId`: the pathway the row names, when that cell could be read.
+   */
+  | { ok: false; rowNumber: number; reasons: string[]; broken?: boolean; pathwayId?: string };
 
 /**
  * A cell held for the whole file (the pathway ids, to find repeats) is copied when long: V8 keeps
@@ -195,7 +236,7 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
       rowNumber++;
       const v = (judge as (cells: readonly string[]) => PtlRowValidation)(cells);
       if (!v.ok) {
-        yield { ok: false, rowNumber, reasons: v.reasons };
+        yield v.pathwayId === undefined ? { ok: false, rowNumber, reasons: v.reasons } : { ok: false, rowNumber, reasons: v.reasons, pathwayId: ownCopy(v.pathwayId) };
         continue;
       }
       const first = firstRowOf.get(v.row.pathwayId);

@@ -231,10 +231,28 @@ export interface WaitingListBatchResult {
   applied: number;
 }
 
+/**
+ * `POST .../waiting-list/snapshots/:id/complete`. An empty body closes every open entry the
+ * snapshot's batches did not list. The adapter also says what the file held beyond its good rows:
+ * the pathways of rows it rejected (listed in the file, so not closed: their entries stay as they
+ * were), and, when the file cannot be trusted to be the whole list, why nothing is to be closed.
+ */
+export class SnapshotCompleteDto {
+  /** Data rows in the file, and how many of them were rejected (kept on the import record). */
+  @IsOptional() @IsInt() @Min(0) rows?: number;
+  @IsOptional() @IsInt() @Min(0) rejected?: number;
+  /** Pathways whose rows were in the file but rejected. Bounded by the adapter's rejected-share limit. */
+  @IsOptional() @IsArray() @ArrayMaxSize(1_000_000) @IsString({ each: true }) @Length(1, 64, { each: true }) rejectedPathwayIds?: string[];
+  /** Set when nothing is to be closed, with the reason the booking team reads on the import record. */
+  @IsOptional() @IsString() @Length(1, 500) closingWithheld?: string;
+}
+
 export interface SnapshotResult {
   snapshotId: string;
   closed: number;
   deferred: number;
+  /** Why this snapshot closed nothing, when it withheld closing. */
+  closingWithheld?: string;
 }
 
 export type WritebackKind = 'book' | 'cancel';

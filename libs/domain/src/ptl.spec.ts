@@ -109,7 +109,7 @@ describe('PTL columns', () => {
   it('works out "today" once per reader, from the instant it is given', () => {
     const read = ptlRowReader(PTL_REQUIRED_COLUMNS, NOW);
     const cells = PTL_REQUIRED_COLUMNS.map((c) => aRow({ REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '2026-11-24' })[c] as string);
-    expect(read(cells)).toEqual({ ok: false, reasons: ['REFERRAL_TO_TREATMENT_PERIOD_START_DATE is in the future'] });
+    expect(read(cells)).toEqual({ ok: false, reasons: ['REFERRAL_TO_TREATMENT_PERIOD_START_DATE is in the future'], pathwayId: 'PW-1001' });
     expect(ptlRowReader(PTL_REQUIRED_COLUMNS, new Date('2026-11-24T09:00:00Z'))(cells).ok).toBe(true);
   });
 });
@@ -234,6 +234,11 @@ describe('validatePtlRow', () => {
       'UNAVAILABLE range "bad" is not YYYY-MM-DD/YYYY-MM-DD',
       'UNAVAILABLE range "2026-12-05/2026-12-01" ends before it starts',
     ]);
+  });
+
+  it('names the pathway of a rejected row when its identifier was readable, so a snapshot keeps that pathway', () => {
+    expect(validatePtlRow(aRow({ MOBILE_NUMBER: '020 7946 0123' }), NOW)).toEqual({ ok: false, reasons: ['MOBILE_NUMBER is not a UK mobile'], pathwayId: 'PW-1001' });
+    expect(validatePtlRow(aRow({ PATIENT_PATHWAY_IDENTIFIER: ' ', MOBILE_NUMBER: '020 7946 0123' }), NOW)).not.toHaveProperty('pathwayId');
   });
 
   it('lists every missing required column of an empty row', () => {

@@ -61,7 +61,11 @@ export interface PtlRow {
   unavailable: UnavailablePeriod[];
 }
 
-export type PtlRowValidation = { ok: true; row: PtlRow } | { ok: false; reasons: string[] };
+/**
+ * A rejected row still names its pathway when that cell could be read (`pathwayId`): a snapshot
+ * must not close a pathway the trust listed, however bad the rest of its row.
+ */
+export type PtlRowValidation = { ok: true; row: PtlRow } | { ok: false; reasons: string[]; pathwayId?: string };
 
 export interface PtlOptions {
   /** Zone for date-times without an offset and for "today"; default Europe/London. */
@@ -289,7 +293,7 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
       }
     }
 
-    if (reasons.length > 0) return { ok: false, reasons };
+    if (reasons.length > 0) return pathwayId === null ? { ok: false, reasons } : { ok: false, reasons, pathwayId };
     return {
       ok: true,
       row: {

@@ -216,6 +216,11 @@ export class PtlImportRow {
   @Column({ ...ts, name: 'completed_at' }) completedAt: Date | null;
   @Column('integer', { default: 0 }) closed: number;
   @Column('integer', { default: 0 }) deferred: number;
+  /** A snapshot's data rows and rejected rows (null for records before these were kept). */
+  @Column('integer', { nullable: true }) rows: number | null;
+  @Column('integer', { nullable: true }) rejected: number | null;
+  /** Why the snapshot closed nothing, when it withheld closing (too many rows rejected, a broken CSV). */
+  @Column('text', { name: 'closing_withheld', nullable: true }) closingWithheld: string | null;
 }
 
 export const ENTITIES = [
