@@ -422,6 +422,20 @@ describe('PTL in: snapshot and delta', () => {
     expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before + 2_599);
   });
 
+  it('a row with identifiers longer than the exchange stores is rejected as a row, not by the exchange with its whole batch', async () => {
+    const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
+    const good = [ptlRow(), ptlRow()];
+    const longPathway = ptlRow({ PATIENT_PATHWAY_IDENTIFIER: 'P'.repeat(65) });
+    const longAppointment = ptlRow({ CURRENT_APPOINTMENT_ID: 'A'.repeat(65) });
+    const res = await ptl(csv([good[0], longPathway, longAppointment, good[1]], [...PTL_COLUMNS, 'CURRENT_APPOINTMENT_ID']), 'delta');
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      accepted: 2, rejected: 2,
+      rejectedRows: [{ row: 2, reasons: [expect.stringMatching(/PATIENT_PATHWAY_IDENTIFIER is longer than 64/)] }, { row: 3, reasons: [expect.stringMatching(/CURRENT_APPOINTMENT_ID is longer than 64/)] }],
+    });
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before + 2);
+  });
+
   it('a delta adds and changes only what it lists; a snapshot closes what it omits, but defers patients holding a live offer or a booking in flight until that settles', async () => {
     // Start from a known list: a snapshot of five pathways.
     // These patients have not opted in to offers, so the exchange's matching (running for the slots earlier tests

@@ -40,8 +40,6 @@ const BATCH = 2000;
 const IN_FLIGHT = 2;
 /** The response lists at most this many rejected rows in full; the count is always exact. */
 const MAX_LISTED_REJECTIONS = 10_000;
-/** The exchange stores pathway ids of up to 64 characters: a longer one names no entry, so keeps none. */
-const MAX_PATHWAY_ID = 64;
 
 /** `YYYY-MM-DD` of a date-only value (UTC midnight): cheaper than slicing toISOString, twice a row. */
 function day(d: Date): string {
@@ -141,7 +139,7 @@ export class PtlService {
         }
         result.rejected++;
         broken ||= r.broken === true;
-        if (mode === 'snapshot' && r.pathwayId !== undefined && r.pathwayId.length <= MAX_PATHWAY_ID) rejectedPathways.add(r.pathwayId);
+        if (mode === 'snapshot' && r.pathwayId !== undefined) rejectedPathways.add(r.pathwayId);
         if (result.rejectedRows.length < MAX_LISTED_REJECTIONS) result.rejectedRows.push({ row: r.rowNumber, reasons: r.reasons });
       }
       // An empty body or a header alone: a snapshot of nothing would close the whole list, so refuse it.

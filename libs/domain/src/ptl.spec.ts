@@ -209,6 +209,10 @@ describe('validatePtlRow', () => {
       ['distance with units', { MAX_TRAVEL_KM: '10km' }, 'MAX_TRAVEL_KM is not a non-negative number'],
       ['range the wrong way round', { UNAVAILABLE: '2026-12-27/2026-12-24' }, 'UNAVAILABLE range "2026-12-27/2026-12-24" ends before it starts'],
       ['range with one date', { UNAVAILABLE: '2026-12-24' }, 'UNAVAILABLE range "2026-12-24" is not YYYY-MM-DD/YYYY-MM-DD'],
+      ['pathway id longer than the exchange stores', { PATIENT_PATHWAY_IDENTIFIER: 'P'.repeat(65) }, 'PATIENT_PATHWAY_IDENTIFIER is longer than 64 characters'],
+      ['appointment id longer than the exchange stores', { CURRENT_APPOINTMENT_ID: 'A'.repeat(65) }, 'CURRENT_APPOINTMENT_ID is longer than 64 characters'],
+      ['more sites than the exchange stores', { ACCEPTABLE_SITES: Array.from({ length: 51 }, (_, i) => `RQM${String(i).padStart(2, '0')}`).join(';') }, 'ACCEPTABLE_SITES names more than 50 sites'],
+      ['more unavailable ranges than the exchange stores', { UNAVAILABLE: Array.from({ length: 51 }, () => '2026-12-24/2026-12-27').join(';') }, 'UNAVAILABLE has more than 50 ranges'],
       ['range with a date that does not exist', { UNAVAILABLE: '2026-12-24/2026-12-32' }, 'UNAVAILABLE range "2026-12-24/2026-12-32" is not YYYY-MM-DD/YYYY-MM-DD'],
     ])('%s', (_what, over, reason) => {
       expect(reasons(over)).toEqual([reason]);
@@ -239,6 +243,7 @@ describe('validatePtlRow', () => {
   it('names the pathway of a rejected row when its identifier was readable, so a snapshot keeps that pathway', () => {
     expect(validatePtlRow(aRow({ MOBILE_NUMBER: '020 7946 0123' }), NOW)).toEqual({ ok: false, reasons: ['MOBILE_NUMBER is not a UK mobile'], pathwayId: 'PW-1001' });
     expect(validatePtlRow(aRow({ PATIENT_PATHWAY_IDENTIFIER: ' ', MOBILE_NUMBER: '020 7946 0123' }), NOW)).not.toHaveProperty('pathwayId');
+    expect(validatePtlRow(aRow({ PATIENT_PATHWAY_IDENTIFIER: 'P'.repeat(65) }), NOW)).not.toHaveProperty('pathwayId');
   });
 
   it('lists every missing required column of an empty row', () => {

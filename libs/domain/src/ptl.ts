@@ -176,6 +176,14 @@ const PRIORITY_REASON = `Outpatient_Priority_Code is not one of ${PRIORITIES.joi
 const NHS_DIGITS = /^\d{10}$/;
 const SPACES = /\s+/g;
 
+/**
+ * The exchange's limits on what it stores for an entry (its batch checks, `COLUMN_RULES` in
+ * libs/contracts exchange-api.ts): a row beyond them is rejected here, as a row, rather than
+ * refused by the exchange with the whole batch of rows around it.
+ */
+export const PTL_ID_MAX_LENGTH = 64;
+export const PTL_LIST_MAX_ITEMS = 50;
+
 function required(v: string, column: string, reasons: string[]): string | null {
   if (v === '') {
     reasons.push(`${column} is missing`);
@@ -217,7 +225,12 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
     };
     const reasons: string[] = [];
 
-    const pathwayId = required(get(PATHWAY), 'PATIENT_PATHWAY_IDENTIFIER', reasons);
+    let pathwayId = required(get(PATHWAY), 'PATIENT_PATHWAY_IDENTIFIER', reasons);
+    if (pathwayId !== null && pathwayId.length > PTL_ID_MAX_LENGTH) {
+      reasons.push(`PATIENT_PATHWAY_IDENTIFIER is longer than ${PTL_ID_MAX_LENGTH} characters`);
+      // Names no entry the exchange could hold, so it cannot keep one open either.
+      pathwayId = null;
+    }
 
     const nhsRaw = required(get(NHS), 'NHS_NUMBER', reasons);
     let nhsNumber: string | null = null;
@@ -263,6 +276,9 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
     }
 
     const currentAppointmentId = get(CURRENT_ID) || null;
+    if (currentAppointmentId !== null && currentAppointmentId.length > PTL_ID_MAX_LENGTH) {
+      reasons.push(`CURRENT_APPOINTMENT_ID is longer than ${PTL_ID_MAX_LENGTH} characters`);
+    }
     const offerConsent = flag(get(OFFER), 'OFFER_CONSENT', reasons);
     const icsWideConsent = flag(get(ICS_WIDE), 'ICS_WIDE_CONSENT', reasons);
 
@@ -274,6 +290,7 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
       const bad = sites.filter((s) => !SITE_ODS.test(s));
       if (bad.length > 0) reasons.push(`ACCEPTABLE_SITES is not ANY or ;-separated site ODS codes (not a site code: ${bad.join(', ')})`);
       acceptableSites = [...new Set(sites)];
+      if (acceptableSites.length > PTL_LIST_MAX_ITEMS) reasons.push(`ACCEPTABLE_SITES names more than ${PTL_LIST_MAX_ITEMS} sites`);
     }
 
     const travelRaw = get(TRAVEL);
@@ -291,6 +308,7 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
         else if (from.getTime() > to.getTime()) reasons.push(`UNAVAILABLE range "${range}" ends before it starts`);
         else unavailable.push({ from, to });
       }
+      if (unavailable.length > PTL_LIST_MAX_ITEMS) reasons.push(`UNAVAILABLE has more than ${PTL_LIST_MAX_ITEMS} ranges`);
     }
 
     if (reasons.length > 0) return pathwayId === null ? { ok: false, reasons } : { ok: false, reasons, pathwayId };
