@@ -8,7 +8,7 @@ import { listenToOutbox } from '@app/persistence';
 import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { queueFor, rowsToColumns } from '@app/contracts';
-import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
+import { frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import fc from 'fast-check';
@@ -25,10 +25,10 @@ import { AdapterConfig } from './config';
 import { Hl7ArchiveService } from './hl7-archive.service';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { ArchiveReplayer } from './replay';
+import { controlIdOf, fillerOf, later, siu, uid } from './testing/messages';
 import { mutations } from './testing/mutations';
 import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 
-const HOUR = 3_600_000;
 const EXCHANGE_PORT = 11300;
 const ADAPTER_PORT = 11101;
 const MLLP_PORT = 11575;
@@ -43,18 +43,6 @@ let adapter: INestApplication;
 let mapDir: string;
 let mapFile: string;
 let testStart: Date;
-let seq = 0;
-
-const uid = (p: string) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`.toUpperCase().slice(0, 20);
-const later = (h = 96) => new Date(Date.now() + h * HOUR);
-function siu(over: Partial<Parameters<typeof buildSiu>[0]> = {}): string {
-  return buildSiu({
-    event: 'S15', controlId: uid('M'), sendingFacility: 'RQM', fillerId: uid('F'), start: later(), minutes: 20, clinic: '330-NEW', siteOds: 'RQM01',
-    nhsNumber: syntheticNhsNumber(seq), now: new Date(), ...over,
-  });
-}
-const controlIdOf = (m: string) => m.split('\r')[0].split('|')[9];
-const fillerOf = (m: string) => m.split('\r')[1].split('|')[2];
 const mllp = async (m: string) => readAck(await sendMllp('127.0.0.1', MLLP_PORT, m))!;
 const errLocation = (ack: string) => ack.split('\r').find((s) => s.startsWith('ERR'))?.split('|')[2];
 const q = async <T = any>(sql: string, params: unknown[] = []): Promise<T[]> => (await pg.query(sql, params)).rows as T[];

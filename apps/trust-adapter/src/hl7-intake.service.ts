@@ -12,14 +12,15 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
-import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
-import { CLOCK, GroupCommit, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
+import { OutboxRelay, quietOutboxSql } from '@app/persistence';
+import { CLOCK, GroupCommit, IcsDirectory, MetricsService, QueueService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
+import { forwardAgain } from './forward-redrive';
 import { Hl7ArchiveService } from './hl7-archive.service';
 
 /** An accepted message as the group commit stores it (the JSON already serialised). */
@@ -42,8 +43,12 @@ const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2,
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
 
-/** What a replay made of one archived message. */
-export type ReplayOutcome = 'already-accepted' | 'accepted' | 'still-refused' | 're-forwarded';
+/**
+ * What a replay made of one archived message. An accepted message not yet forwarded is
+ * `re-forwarded` only when its forwarding was really ordered again; `awaiting-forward` when a job
+ * for it is still waiting or running (nothing ordered: it will be forwarded by that job).
+ */
+export type ReplayOutcome = 'already-accepted' | 'accepted' | 'still-refused' | 're-forwarded' | 'awaiting-forward';
 
 const EVENT_KIND: Record<SiuEvent, SlotEventKind> = {
   S12: 'appointment-booked',
@@ -71,6 +76,7 @@ export class Hl7IntakeService {
     private readonly ics: IcsDirectory,
     private readonly metrics: MetricsService,
     private readonly archive: Hl7ArchiveService,
+    private readonly queues: QueueService,
     @Optional() private readonly relay?: OutboxRelay,
   ) {}
 
@@ -91,8 +97,8 @@ export class Hl7IntakeService {
     if (archived.status === 'accepted') {
       outcome = 'already-accepted';
       if (!archived.forwarded_at) {
-        await this.ds.transaction((tx) => enqueue(tx, 'forward-hl7', { hl7MessageId: archived.id }, { ods: this.config.TRUST_ODS }));
-        outcome = 're-forwarded';
+        // Its first job may have failed for good (BullMQ keeps it, and would ignore a plain re-add of its id).
+        outcome = (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, archived.id)) ? 're-forwarded' : 'awaiting-forward';
       }
     } else {
       const r = await this.judge(archived.raw, false);

@@ -35,7 +35,7 @@ export class ArchiveReplayer {
 
   /** Replays messages received in [since, until); `until` defaults to now, so rows the replay itself adds are not replayed again. */
   async run(since: Date, until: Date = new Date()): Promise<ReplaySummary> {
-    const outcomes: Record<ReplayOutcome, number> = { 'already-accepted': 0, accepted: 0, 'still-refused': 0, 're-forwarded': 0 };
+    const outcomes: Record<ReplayOutcome, number> = { 'already-accepted': 0, accepted: 0, 'still-refused': 0, 're-forwarded': 0, 'awaiting-forward': 0 };
     let messages = 0;
     let after: { at: Date; id: string } | null = null;
     for (;;) {
@@ -57,13 +57,17 @@ export class ArchiveReplayer {
   }
 }
 
-/** Just enough of the adapter to judge messages: Postgres, the mapping and the intake; no ports opened. */
+/**
+ * Just enough of the adapter to judge messages: Postgres, the mapping and the intake; no ports
+ * opened. Redis too, to see whether a message's forwarding job will still run and to clear a failed
+ * one before ordering it again; no workers (the running adapter's relay and worker forward).
+ */
 @Module({})
 export class ReplayModule {
   static forRoot(config: AdapterConfig): DynamicModule {
     return {
       module: ReplayModule,
-      imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: false }), PersistenceModule.forRoot({ relay: false })],
+      imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot({ relay: false })],
       providers: [{ provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) }, ClinicMap, Hl7ArchiveService, Hl7IntakeService, ArchiveReplayer],
     };
   }
