@@ -137,3 +137,37 @@ describe('the exchange unreachable for longer than a forwarding job retries', ()
     }
   });
 });
+
+describe("the adapter's Postgres unreachable while a PAS sends", () => {
+  const post = (m: string) => fetch(`http://127.0.0.1:${ADAPTER_PORT}/hl7`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/hl7-v2' }, body: m });
+  const stored = async (m: string) => q(`SELECT status, ack_code FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
+
+  it('answers AR (207: not stored, send again) over MLLP and HTTP, and the resend with the same MSH-10 is stored and ACKed AA', async () => {
+    const overMllp = siu();
+    const overHttp = siu();
+    toPostgres.cut(true);
+    try {
+      const raw = await sendMllp('127.0.0.1', MLLP_PORT, overMllp);
+      expect(readAck(raw)).toMatchObject({ code: 'AR', controlId: controlIdOf(overMllp), text: 'Message could not be stored; send it again' });
+      expect(raw).toContain('|207^Message could not be stored; send it again^HL70357|');
+      const res = await post(overHttp);
+      expect(res.status).toBe(422);
+      expect(readAck(await res.text())).toMatchObject({ code: 'AR', controlId: controlIdOf(overHttp) });
+      expect(toPostgres.cuts).toBeGreaterThan(0);
+    } finally {
+      toPostgres.cut(false);
+    }
+    expect(await stored(overMllp)).toEqual([]);
+    expect(await stored(overHttp)).toEqual([]);
+
+    // The engine resends, as it does after an AR; the adapter's pool reconnects on its own.
+    await until('the resend over MLLP to be ACKed AA', async () => (await mllp(overMllp)).code === 'AA', 15_000, 250);
+    const again = await post(overHttp);
+    expect(again.status).toBe(200);
+    expect(readAck(await again.text())?.code).toBe('AA');
+    for (const m of [overMllp, overHttp]) {
+      expect(await stored(m)).toEqual([{ status: 'accepted', ack_code: 'AA' }]);
+      await until('the freed slot to reach the exchange', async () => (await slotsFor(m)) === 1, 10_000, 100);
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
-import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
+import { Hl7Error, MessageHeader, NOT_STORED_ERROR, SiuEvent, SiuMessage, buildAck, readMessageHeader, readSiu } from '@app/hl7';
 import { OutboxRelay, quietOutboxSql } from '@app/persistence';
 import { CLOCK, GroupCommit, IcsDirectory, MetricsService, QueueService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
@@ -82,7 +82,8 @@ export class Hl7IntakeService {
 
   async receive(raw: string): Promise<IntakeResult> {
     // NUL is not ER7, and Postgres text cannot hold it: shown as ␀ so the message can still be kept and answered.
-    const result = await this.judge(raw.replace(/\u0000/g, '\u2400'), true);
+    const text = raw.replace(/\u0000/g, '\u2400');
+    const result = await this.judge(text, true).catch((e: unknown) => this.notStored(text, e));
     this.metrics.counter('hl7_messages_total', 'Inbound HL7 messages by ACK code', ['trust', 'ack']).inc({ trust: this.config.TRUST_ODS, ack: result.code });
     return result;
   }
@@ -222,6 +223,20 @@ export class Hl7IntakeService {
     }
     this.logger.warn(`refused ${header.controlId ? `message ${header.controlId}` : 'a message'} with ${code}: ${error.segment}-${error.field} ${error.text}`);
     return { code, ack: this.ack(header, code, error) };
+  }
+
+  /**
+   * A message that could not be stored (Postgres unreachable, the insert failing): AR asking for a
+   * resend (NOT_STORED_ERROR), never AE, which would tell the sender to fix a content that is fine.
+   * Nothing is kept (the database is what failed); the resend, same MSH-10, is judged afresh. The
+   * log names the control id and the database's own message and code, whose text carries no
+   * values (Postgres puts those in `detail`, which is not logged).
+   */
+  private notStored(raw: string, e: unknown): IntakeResult {
+    const header = readMessageHeader(raw);
+    const err = e as { message?: string; code?: string };
+    this.logger.error(`could not store ${header.controlId ? `message ${header.controlId}` : 'a message'}, answered AR for a resend: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}`);
+    return { code: 'AR', ack: this.ack(header, 'AR', NOT_STORED_ERROR) };
   }
 
   private ack(header: Partial<MessageHeader>, code: 'AA' | 'AE' | 'AR', error?: Hl7Error): string {

@@ -199,7 +199,7 @@ describe('MllpServer and MllpClient over real TCP', () => {
     expect(received.map((m) => m.split('|')[9])).toEqual(['WHOLE', 'NEXT']);
   });
 
-  it('answers AE (207, echoing MSH-10) when the handler rejects or throws, and carries on', async () => {
+  it('answers AR (207, echoing MSH-10, asking for a resend) when the handler rejects or throws, and carries on', async () => {
     let n = 0;
     const { port } = await start({
       onMessage: (m) => {
@@ -212,10 +212,10 @@ describe('MllpServer and MllpClient over real TCP', () => {
     const client = new MllpClient(HOST, port);
     clients.push(client);
     const first = await client.send(msg('R1'));
-    expect(readAck(first)).toEqual({ code: 'AE', controlId: 'R1', text: 'Application internal error' });
+    expect(readAck(first)).toEqual({ code: 'AR', controlId: 'R1', text: 'Message could not be stored; send it again' });
     expect(first).toContain('|207^');
     expect(first).not.toContain('9990000018');
-    expect(readAck(await client.send(msg('R2')))?.code).toBe('AE');
+    expect(readAck(await client.send(msg('R2')))?.code).toBe('AR');
     expect(readAck(await client.send(msg('R3')))?.code).toBe('AA');
   });
 

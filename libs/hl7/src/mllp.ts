@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { buildAck } from './ack';
+import { NOT_STORED_ERROR, buildAck } from './ack';
 import { normaliseSegmentEnds } from './er7';
 import { FrameEvent, MllpDecoder, frame } from './framing';
 import { Hl7ErrorCode, readMessageHeader } from './siu';
@@ -184,11 +184,12 @@ export class MllpServer {
       if (typeof ack !== 'string' || ack === '') throw new TypeError('onMessage returned no ACK');
       return ack;
     } catch {
-      // The handler's error is not echoed: it may quote the message, and the sender cannot act on it.
+      // A failing handler is our fault, not the content's: AR, which the sender resends (see
+      // NOT_STORED_ERROR). The handler's error is not echoed: it may quote the message.
       return buildAck({
         header: readMessageHeader(message),
-        code: 'AE',
-        error: { segment: '', sequence: 0, field: 0, code: Hl7ErrorCode.InternalError, text: 'Application internal error' },
+        code: 'AR',
+        error: NOT_STORED_ERROR,
         now: new Date(),
         ackControlId: newAckControlId(),
       });
