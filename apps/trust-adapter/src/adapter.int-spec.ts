@@ -196,17 +196,41 @@ describe('ACK codes', () => {
     expect(errLocation(raw)).toBe(location);
   });
 
-  it('AR for a message over the size limit; the connection carries on', async () => {
+  /** The archive row of a message refused for its size: its head, the size that arrived, and never accepted by replay. */
+  async function keptOversized(m: string): Promise<void> {
+    const [row] = await q(`SELECT status, ack_code, raw, received_bytes, error FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
+    expect(row).toMatchObject({ status: 'refused', ack_code: 'AR', raw: m.slice(0, 4096), received_bytes: Buffer.byteLength(m) });
+    expect(row.error).toMatch(/65536-byte limit/);
+    const [archived] = await q(`SELECT id, status, raw, forwarded_at, received_bytes FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
+    // Its head alone is a valid S15 (the padding is at the end), but it is not the message that was sent.
+    expect(await adapter.get(Hl7IntakeService).replay(archived)).toBe('still-refused');
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)])).toBe(1);
+  }
+  const oversize = () => siu().replace(/\r?$/, `\rNTE|1||${'X'.repeat(70_000)}`);
+
+  it('AR for a message over the size limit, kept (head and size) for inspection; the connection carries on', async () => {
     const client = new MllpClient('127.0.0.1', MLLP_PORT);
     try {
-      const big = siu().replace('AIP|1||', `AIP|1||${'X'.repeat(70_000)}`);
-      const ack = readAck(await client.send(big))!;
-      expect(ack.code).toBe('AR');
+      const big = oversize();
+      const raw = await client.send(big);
+      const ack = readAck(raw)!;
+      expect(ack).toMatchObject({ code: 'AR', controlId: controlIdOf(big) });
       expect(ack.text).toMatch(/65536-byte limit/);
+      expect(errLocation(raw)).toBe('MSH^1');
+      await keptOversized(big);
       expect(readAck(await client.send(siu()))!.code).toBe('AA');
     } finally {
       await client.close();
     }
+  });
+
+  it('POST /hl7 over the size limit: the same AR as the body, status 422, kept for inspection', async () => {
+    const big = oversize();
+    const res = await http('POST', '/hl7', { body: big, type: 'application/hl7-v2' });
+    expect(res.status).toBe(422);
+    expect(readAck(res.text)).toMatchObject({ code: 'AR', controlId: controlIdOf(big) });
+    expect(readAck(res.text)!.text).toMatch(/65536-byte limit/);
+    await keptOversized(big);
   });
 
   it('POST /hl7: 200 with AA, 422 with AE/AR, 401 without the token', async () => {

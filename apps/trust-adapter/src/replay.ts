@@ -39,8 +39,8 @@ export class ArchiveReplayer {
     let messages = 0;
     let after: { at: Date; id: string } | null = null;
     for (;;) {
-      const page: Array<{ id: string; status: string; raw: string; forwarded_at: Date | null; received_at: Date }> = await this.ds.query(
-        `SELECT id, status, raw, forwarded_at, received_at FROM hl7_message
+      const page: Array<{ id: string; status: string; raw: string; forwarded_at: Date | null; received_at: Date; received_bytes: number | null }> = await this.ds.query(
+        `SELECT id, status, raw, forwarded_at, received_at, received_bytes FROM hl7_message
           WHERE trust_ods = $1 AND received_at >= $2 AND received_at < $3 AND ($4::timestamptz IS NULL OR (received_at, id) > ($4, $5::uuid))
           ORDER BY received_at, id LIMIT ${PAGE}`,
         [this.config.TRUST_ODS, since, until, after?.at ?? null, after?.id ?? null],

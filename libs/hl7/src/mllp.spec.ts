@@ -185,6 +185,25 @@ describe('MllpServer and MllpClient over real TCP', () => {
     expect(calls).toBe(1);
   });
 
+  it('hands an oversized frame\'s head and real size to onOversized for its ACK, and answers its own AR if that fails', async () => {
+    const seen: Array<{ head: string; bytes: number }> = [];
+    const { port } = await start({
+      maxMessageBytes: 2000,
+      onOversized: async (head, bytes) => {
+        seen.push({ head, bytes });
+        if (seen.length === 2) throw new Error('could not keep it');
+        return echoAck(head);
+      },
+    });
+    const c = await raw(port);
+    const big = msg('BIG') + '\rNTE|' + 'x'.repeat(9000);
+    await c.write(frame(big));
+    await c.write(frame(msg('BIG2') + '\rNTE|' + 'x'.repeat(9000)));
+    expect(readAck(await c.ack(0))).toMatchObject({ code: 'AA', controlId: 'BIG' });
+    expect(readAck(await c.ack(1))).toMatchObject({ code: 'AR', controlId: 'BIG2' });
+    expect(seen[0]).toEqual({ head: big.slice(0, 4096), bytes: Buffer.byteLength(big) });
+  });
+
   it('survives a client vanishing mid-frame; only that frame is lost', async () => {
     const { server, port, received } = await start();
     const c = await raw(port);
