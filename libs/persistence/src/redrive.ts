@@ -13,14 +13,20 @@ import { EnqueueOptions, enqueue } from './outbox';
 export const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
- * Whether any job ordered under `baseId` (the first, or an earlier re-drive with a `-r…` suffix)
- * will still run: an outbox row not yet published is a job about to exist; otherwise BullMQ's state.
+ * Whether any job ordered under `baseId` will still run: an outbox row not yet published is a job
+ * about to exist; otherwise BullMQ's state. With `suffixed` (booking's reconciler, which re-drives
+ * under a new id), also the jobs of earlier re-drives (`<baseId>-r…`), found among the outbox's
+ * published rows (a scan of the day's outbox); without it, only `baseId`, found among the
+ * unpublished rows alone (index `outbox_unpublished`), cheap enough for an outage's backlog.
  */
-export async function hasLiveJob(db: Pick<EntityManager, 'query'>, queues: QueueService, queue: string, baseId: string): Promise<boolean> {
-  const ids: Array<{ job_id: string; published: boolean }> = await db.query(
-    `SELECT job_id, published_at IS NOT NULL AS published FROM outbox WHERE queue = $1 AND (job_id = $2 OR job_id LIKE $3)`,
-    [queue, baseId, `${baseId}-r%`],
-  );
+export async function hasLiveJob(db: Pick<EntityManager, 'query'>, queues: QueueService, queue: string, baseId: string, opts: { suffixed?: boolean } = {}): Promise<boolean> {
+  const suffixed = opts.suffixed ?? true;
+  const ids: Array<{ job_id: string; published: boolean }> = suffixed
+    ? await db.query(
+      `SELECT job_id, published_at IS NOT NULL AS published FROM outbox WHERE queue = $1 AND (job_id = $2 OR job_id LIKE $3)`,
+      [queue, baseId, `${baseId}-r%`],
+    )
+    : await db.query(`SELECT job_id, false AS published FROM outbox WHERE published_at IS NULL AND queue = $1 AND job_id = $2 LIMIT 1`, [queue, baseId]);
   if (ids.some((r) => !r.published)) return true;
   const q = queues.queue(queue);
   for (const id of new Set([baseId, ...ids.map((r) => r.job_id)])) {
@@ -40,7 +46,7 @@ export async function hasLiveJob(db: Pick<EntityManager, 'query'>, queues: Queue
 export async function redriveJob<N extends JobName>(ds: DataSource, queues: QueueService, name: N, payload: JobPayloads[N], opts: Pick<EnqueueOptions, 'ods'> = {}): Promise<boolean> {
   const queue = queueFor(name, opts.ods);
   const id = jobId(name, payload);
-  if (await hasLiveJob(ds, queues, queue, id)) return false;
+  if (await hasLiveJob(ds, queues, queue, id, { suffixed: false })) return false;
   await queues.queue(queue).remove(id);
   await ds.transaction((tx) => enqueue(tx, name, payload, opts));
   return true;
