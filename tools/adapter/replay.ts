@@ -2,7 +2,7 @@
  * `npm run adapter:replay -- --trust RQM --since 2026-11-23T00:00Z [--until …]`: re-processes the
  * trust's archived HL7 received in that window (after a clinic-mapping fix, or to re-send what
  * never reached the exchange). Safe to run twice. Uses the same configuration as the adapter
- * (DATABASE_URL, CLINIC_MAP_FILE, ICS_CONFIG_DIR); the running adapter forwards what it accepts.
+ * (DATABASE_URL, REDIS_URL, CLINIC_MAP_FILE, ICS_CONFIG_DIR); the running adapter forwards what it accepts.
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';

@@ -17,8 +17,8 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { QueueName, jobId } from '@app/contracts';
-import { OutboxRelay, enqueue } from '@app/persistence';
-import { MetricsService, QueueService } from '@app/platform';
+import { OutboxRelay, enqueue, hasLiveJob } from '@app/persistence';
+import { MetricsService, Periodic, QueueService } from '@app/platform';
 import { DataSource } from 'typeorm';
 
 export interface ReconcilerThresholds {
@@ -35,9 +35,6 @@ export interface ReconcilerThresholds {
 export const RECONCILE_EVERY_MS = 30_000;
 export const DEFAULT_THRESHOLDS: ReconcilerThresholds = { outboxStuckMs: 60_000, replyStuckMs: 2 * 60_000, writebackStuckMs: 5 * 60_000, outcomeStuckMs: 60_000 };
 
-/** BullMQ states in which a job will still run by itself. */
-const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
-
 export interface ReconcileReport {
   outboxStuck: number;
   repliesRedriven: number;
@@ -48,8 +45,7 @@ export interface ReconcileReport {
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('reconciler');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<ReconcileReport>;
+  private readonly periodic = new Periodic(this.logger, 'reconcile', () => this.reconcile());
   thresholds: ReconcilerThresholds = DEFAULT_THRESHOLDS;
 
   constructor(
@@ -61,26 +57,11 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
 
   onApplicationBootstrap(): void {
     // Once at start (the usual moment to find a crash's leftovers), then every 30 s.
-    void this.tick();
-    this.timer = setInterval(() => void this.tick(), RECONCILE_EVERY_MS);
-    this.timer.unref();
+    this.periodic.start(RECONCILE_EVERY_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
-  }
-
-  private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = this.reconcile();
-    try {
-      await this.running;
-    } catch (e) {
-      this.logger.warn(`reconcile failed, will try again: ${(e as Error).message}`);
-    } finally {
-      this.running = undefined;
-    }
+    await this.periodic.stop();
   }
 
   async reconcile(): Promise<ReconcileReport> {
@@ -179,19 +160,8 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     return this.anyLive(QueueName.bookingEvents, jobId('writeback-outcome', { writebackId }));
   }
 
-  private async anyLive(queue: string, baseId: string): Promise<boolean> {
+  private anyLive(queue: string, baseId: string): Promise<boolean> {
     // An unpublished row is a job about to exist; the outbox check above takes care of it.
-    const ids: Array<{ job_id: string; published: boolean }> = await this.ds.query(
-      `SELECT job_id, published_at IS NOT NULL AS published FROM outbox WHERE queue = $1 AND (job_id = $2 OR job_id LIKE $3)`,
-      [queue, baseId, `${baseId}-r%`],
-    );
-    if (ids.some((r) => !r.published)) return true;
-    const q = this.queues.queue(queue);
-    const candidates = new Set([baseId, ...ids.map((r) => r.job_id)]);
-    for (const id of candidates) {
-      const state = await q.getJobState(id);
-      if (LIVE_STATES.has(state)) return true;
-    }
-    return false;
+    return hasLiveJob(this.ds, this.queues, queue, baseId);
   }
 }

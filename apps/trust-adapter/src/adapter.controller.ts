@@ -1,5 +1,6 @@
-import { Controller, Get, HttpCode, HttpException, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { TransferListQueryDto, TransferRecord } from '@app/contracts';
+import { OVERSIZED_HEAD_BYTES } from '@app/hl7';
 import { AppError, StaticBearerGuard } from '@app/platform';
 import type { Request, Response } from 'express';
 import { AdapterConfig } from './config';
@@ -23,11 +24,18 @@ export class AdapterController {
     inboundToken = config.PAS_INBOUND_TOKEN!;
   }
 
-  /** The ACK is the body: 200 for AA, 422 for AE/AR. */
+  /**
+   * The ACK is the body: 200 for AA, 422 for AE/AR. A body over MLLP_MAX_MESSAGE_BYTES is an ACK
+   * too (AR, as over MLLP), not a 413: an integration engine reads ACKs, and the message is kept
+   * for inspection (its head and size) like any other refused one.
+   */
   @Post('hl7')
   async hl7(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const raw = await readText(req, this.config.MLLP_MAX_MESSAGE_BYTES + 1);
-    const result = await this.intake.receive(raw.replace(/\r\n|\n/g, '\r'));
+    const body = await readMessage(req, this.config.MLLP_MAX_MESSAGE_BYTES);
+    const segments = (t: string) => t.replace(/\r\n|\n/g, '\r');
+    const result = 'text' in body
+      ? await this.intake.receive(segments(body.text))
+      : await this.intake.receiveOversized(segments(body.head), body.bytes);
     res.status(result.code === 'AA' ? 200 : 422).type('application/hl7-v2').send(result.ack);
   }
 
@@ -57,13 +65,22 @@ export class AdapterController {
   }
 }
 
-async function readText(req: Request, limit: number): Promise<string> {
+/**
+ * The body as text, or, when it is over `limit` bytes, its first OVERSIZED_HEAD_BYTES and its size:
+ * the rest is read and dropped (as the MLLP decoder skips an oversized frame), so memory stays
+ * bounded whatever is sent and the sender still gets its answer.
+ */
+async function readMessage(req: Request, limit: number): Promise<{ text: string } | { head: string; bytes: number }> {
   const chunks: Buffer[] = [];
   let size = 0;
+  let head: Buffer | undefined;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > limit) throw new HttpException({ error: 'payload_too_large', message: `An HL7 message may be at most ${limit - 1} bytes` }, 413);
-    chunks.push(c);
+    if (!head && size > limit) {
+      head = Buffer.concat([...chunks, c]).subarray(0, OVERSIZED_HEAD_BYTES);
+      chunks.length = 0;
+    }
+    if (!head) chunks.push(c);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return head ? { head: head.toString('utf8'), bytes: size } : { text: Buffer.concat(chunks).toString('utf8') };
 }

@@ -8,7 +8,7 @@ import { listenToOutbox } from '@app/persistence';
 import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { queueFor, rowsToColumns } from '@app/contracts';
-import { buildSiu, frame, MllpClient, readAck, sendMllp } from '@app/hl7';
+import { frame, MllpClient, readAck, sendMllp } from '@app/hl7';
 import { syntheticNhsNumber } from '@app/domain';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import fc from 'fast-check';
@@ -25,10 +25,10 @@ import { AdapterConfig } from './config';
 import { Hl7ArchiveService } from './hl7-archive.service';
 import { Hl7IntakeService } from './hl7-intake.service';
 import { ArchiveReplayer } from './replay';
+import { controlIdOf, fillerOf, later, siu, uid } from './testing/messages';
 import { mutations } from './testing/mutations';
 import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 
-const HOUR = 3_600_000;
 const EXCHANGE_PORT = 11300;
 const ADAPTER_PORT = 11101;
 const MLLP_PORT = 11575;
@@ -43,18 +43,6 @@ let adapter: INestApplication;
 let mapDir: string;
 let mapFile: string;
 let testStart: Date;
-let seq = 0;
-
-const uid = (p: string) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`.toUpperCase().slice(0, 20);
-const later = (h = 96) => new Date(Date.now() + h * HOUR);
-function siu(over: Partial<Parameters<typeof buildSiu>[0]> = {}): string {
-  return buildSiu({
-    event: 'S15', controlId: uid('M'), sendingFacility: 'RQM', fillerId: uid('F'), start: later(), minutes: 20, clinic: '330-NEW', siteOds: 'RQM01',
-    nhsNumber: syntheticNhsNumber(seq), now: new Date(), ...over,
-  });
-}
-const controlIdOf = (m: string) => m.split('\r')[0].split('|')[9];
-const fillerOf = (m: string) => m.split('\r')[1].split('|')[2];
 const mllp = async (m: string) => readAck(await sendMllp('127.0.0.1', MLLP_PORT, m))!;
 const errLocation = (ack: string) => ack.split('\r').find((s) => s.startsWith('ERR'))?.split('|')[2];
 const q = async <T = any>(sql: string, params: unknown[] = []): Promise<T[]> => (await pg.query(sql, params)).rows as T[];
@@ -208,17 +196,41 @@ describe('ACK codes', () => {
     expect(errLocation(raw)).toBe(location);
   });
 
-  it('AR for a message over the size limit; the connection carries on', async () => {
+  /** The archive row of a message refused for its size: its head, the size that arrived, and never accepted by replay. */
+  async function keptOversized(m: string): Promise<void> {
+    const [row] = await q(`SELECT status, ack_code, raw, received_bytes, error FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
+    expect(row).toMatchObject({ status: 'refused', ack_code: 'AR', raw: m.slice(0, 4096), received_bytes: Buffer.byteLength(m) });
+    expect(row.error).toMatch(/65536-byte limit/);
+    const [archived] = await q(`SELECT id, status, raw, forwarded_at, received_bytes FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
+    // Its head alone is a valid S15 (the padding is at the end), but it is not the message that was sent.
+    expect(await adapter.get(Hl7IntakeService).replay(archived)).toBe('still-refused');
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)])).toBe(1);
+  }
+  const oversize = () => siu().replace(/\r?$/, `\rNTE|1||${'X'.repeat(70_000)}`);
+
+  it('AR for a message over the size limit, kept (head and size) for inspection; the connection carries on', async () => {
     const client = new MllpClient('127.0.0.1', MLLP_PORT);
     try {
-      const big = siu().replace('AIP|1||', `AIP|1||${'X'.repeat(70_000)}`);
-      const ack = readAck(await client.send(big))!;
-      expect(ack.code).toBe('AR');
+      const big = oversize();
+      const raw = await client.send(big);
+      const ack = readAck(raw)!;
+      expect(ack).toMatchObject({ code: 'AR', controlId: controlIdOf(big) });
       expect(ack.text).toMatch(/65536-byte limit/);
+      expect(errLocation(raw)).toBe('MSH^1');
+      await keptOversized(big);
       expect(readAck(await client.send(siu()))!.code).toBe('AA');
     } finally {
       await client.close();
     }
+  });
+
+  it('POST /hl7 over the size limit: the same AR as the body, status 422, kept for inspection', async () => {
+    const big = oversize();
+    const res = await http('POST', '/hl7', { body: big, type: 'application/hl7-v2' });
+    expect(res.status).toBe(422);
+    expect(readAck(res.text)).toMatchObject({ code: 'AR', controlId: controlIdOf(big) });
+    expect(readAck(res.text)!.text).toMatch(/65536-byte limit/);
+    await keptOversized(big);
   });
 
   it('POST /hl7: 200 with AA, 422 with AE/AR, 401 without the token', async () => {

@@ -6,6 +6,7 @@ import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
 import { ExchangeClient } from './exchange.client';
 import { FhirWritebackDriver, PasWritebackDriver } from './fhir-writeback.driver';
+import { FORWARD_REDRIVE_TIMING, ForwardRedriveTiming, ForwardRedriver } from './forward-redrive';
 import { ForwardWorker } from './forward.worker';
 import { ArchiveController } from './archive.controller';
 import { Hl7ArchiveService } from './hl7-archive.service';
@@ -17,7 +18,8 @@ import { WritebackWorker } from './writeback.worker';
 /** One trust's adapter: HL7 in (MLLP and HTTP), PTL in, write-back out. */
 @Module({})
 export class AdapterModule {
-  static forRoot(config: AdapterConfig): DynamicModule {
+  /** `redrive`: tests shorten the forwarding re-drive's timing; production keeps its defaults. */
+  static forRoot(config: AdapterConfig, opts: { redrive?: Partial<ForwardRedriveTiming> } = {}): DynamicModule {
     return {
       module: AdapterModule,
       imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot()],
@@ -25,7 +27,8 @@ export class AdapterModule {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: PasWritebackDriver, useClass: FhirWritebackDriver },
-        ClinicMap, ExchangeClient, Hl7ArchiveService, Hl7IntakeService, PtlService, ForwardWorker, WritebackWorker, MllpListener,
+        { provide: FORWARD_REDRIVE_TIMING, useValue: opts.redrive ?? {} },
+        ClinicMap, ExchangeClient, Hl7ArchiveService, Hl7IntakeService, PtlService, ForwardWorker, ForwardRedriver, WritebackWorker, MllpListener,
       ],
     };
   }

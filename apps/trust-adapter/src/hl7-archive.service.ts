@@ -24,6 +24,8 @@ export interface ArchivedMessage {
   replayedAt: string | null;
   replayOutcome: string | null;
   raw: string;
+  /** A message refused for its size: the bytes that arrived, of which `raw` is only the head. */
+  receivedBytes: number | null;
 }
 
 export interface UnmappedClinic {
@@ -69,14 +71,14 @@ export class Hl7ArchiveService implements OnApplicationBootstrap, OnApplicationS
   /** Every archived message with this MSH-10, newest first (a refused one may have been resent). */
   async byControlId(controlId: string): Promise<ArchivedMessage[]> {
     const found = await this.ds.query(
-      `SELECT id, control_id, message_type, status, ack_code, error, received_at, forwarded_at, forward_outcome, replayed_at, replay_outcome, raw
+      `SELECT id, control_id, message_type, status, ack_code, error, received_at, forwarded_at, forward_outcome, replayed_at, replay_outcome, raw, received_bytes
          FROM hl7_message WHERE trust_ods = $1 AND control_id = $2 ORDER BY received_at DESC LIMIT 100`,
       [this.config.TRUST_ODS, controlId],
     );
     return found.map((r: Record<string, any>) => ({
       id: r.id, controlId: r.control_id, messageType: r.message_type, status: r.status, ackCode: r.ack_code, error: r.error,
       receivedAt: iso(r.received_at)!, forwardedAt: iso(r.forwarded_at), forwardOutcome: r.forward_outcome,
-      replayedAt: iso(r.replayed_at), replayOutcome: r.replay_outcome, raw: r.raw,
+      replayedAt: iso(r.replayed_at), replayOutcome: r.replay_outcome, raw: r.raw, receivedBytes: r.received_bytes,
     }));
   }
 

@@ -11,15 +11,16 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
-import { Hl7Error, MessageHeader, SiuEvent, SiuMessage, buildAck, readSiu } from '@app/hl7';
-import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
-import { CLOCK, GroupCommit, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
+import { Hl7Error, MessageHeader, NOT_STORED_ERROR, OVERSIZED_HEAD_BYTES, SiuEvent, SiuMessage, buildAck, readMessageHeader, readSiu } from '@app/hl7';
+import { OutboxRelay, quietOutboxSql } from '@app/persistence';
+import { CLOCK, GroupCommit, IcsDirectory, MetricsService, QueueService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
+import { forwardAgain } from './forward-redrive';
 import { Hl7ArchiveService } from './hl7-archive.service';
 
 /** An accepted message as the group commit stores it (the JSON already serialised). */
@@ -42,8 +43,12 @@ const GROUP_COMMIT = { maxItems: 500, maxBytes: 8 * 1024 * 1024, concurrency: 2,
 
 export interface IntakeResult { code: 'AA' | 'AE' | 'AR'; ack: string; duplicate?: boolean }
 
-/** What a replay made of one archived message. */
-export type ReplayOutcome = 'already-accepted' | 'accepted' | 'still-refused' | 're-forwarded';
+/**
+ * What a replay made of one archived message. An accepted message not yet forwarded is
+ * `re-forwarded` only when its forwarding was really ordered again; `awaiting-forward` when a job
+ * for it is still waiting or running (nothing ordered: it will be forwarded by that job).
+ */
+export type ReplayOutcome = 'already-accepted' | 'accepted' | 'still-refused' | 're-forwarded' | 'awaiting-forward';
 
 const EVENT_KIND: Record<SiuEvent, SlotEventKind> = {
   S12: 'appointment-booked',
@@ -71,12 +76,24 @@ export class Hl7IntakeService {
     private readonly ics: IcsDirectory,
     private readonly metrics: MetricsService,
     private readonly archive: Hl7ArchiveService,
+    private readonly queues: QueueService,
     @Optional() private readonly relay?: OutboxRelay,
   ) {}
 
   async receive(raw: string): Promise<IntakeResult> {
-    // NUL is not ER7, and Postgres text cannot hold it: shown as ␀ so the message can still be kept and answered.
-    const result = await this.judge(raw.replace(/\u0000/g, '\u2400'), true);
+    const text = withoutNul(raw);
+    return this.counted(await this.judge(text, true).catch((e: unknown) => this.notStored(text, e)));
+  }
+
+  /**
+   * A message over MLLP_MAX_MESSAGE_BYTES, skipped by the MLLP decoder or the HTTP controller,
+   * which kept its first OVERSIZED_HEAD_BYTES (`head`) and counted the `bytes` that arrived.
+   */
+  async receiveOversized(head: string, bytes: number): Promise<IntakeResult> {
+    return this.counted(await this.oversized(withoutNul(head), bytes, true));
+  }
+
+  private counted(result: IntakeResult): IntakeResult {
     this.metrics.counter('hl7_messages_total', 'Inbound HL7 messages by ACK code', ['trust', 'ack']).inc({ trust: this.config.TRUST_ODS, ack: result.code });
     return result;
   }
@@ -86,13 +103,16 @@ export class Hl7IntakeService {
    * done: an accepted message stays accepted once (and is re-queued only if it never reached the
    * exchange); a refused one is accepted now if it passes, else stays refused without a new row.
    */
-  async replay(archived: { id: string; status: string; raw: string; forwarded_at: Date | null }): Promise<ReplayOutcome> {
+  async replay(archived: { id: string; status: string; raw: string; forwarded_at: Date | null; received_bytes: number | null }): Promise<ReplayOutcome> {
     let outcome: ReplayOutcome;
-    if (archived.status === 'accepted') {
+    if (archived.received_bytes !== null) {
+      // Refused for its size, and only its head was kept: what is archived is not what was sent.
+      outcome = 'still-refused';
+    } else if (archived.status === 'accepted') {
       outcome = 'already-accepted';
       if (!archived.forwarded_at) {
-        await this.ds.transaction((tx) => enqueue(tx, 'forward-hl7', { hl7MessageId: archived.id }, { ods: this.config.TRUST_ODS }));
-        outcome = 're-forwarded';
+        // Its first job may have failed for good (BullMQ keeps it, and would ignore a plain re-add of its id).
+        outcome = (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, archived.id)) ? 're-forwarded' : 'awaiting-forward';
       }
     } else {
       const r = await this.judge(archived.raw, false);
@@ -103,9 +123,8 @@ export class Hl7IntakeService {
   }
 
   private async judge(raw: string, keep: boolean): Promise<IntakeResult> {
-    if (Buffer.byteLength(raw) > this.config.MLLP_MAX_MESSAGE_BYTES) {
-      return this.refuse(raw, {}, 'AR', { segment: 'MSH', sequence: 1, field: 0, code: '207', text: `message larger than ${this.config.MLLP_MAX_MESSAGE_BYTES} bytes` }, false);
-    }
+    const bytes = Buffer.byteLength(raw);
+    if (bytes > this.config.MLLP_MAX_MESSAGE_BYTES) return this.oversized(raw, bytes, keep);
     const read = readSiu(raw);
     if (!read.ok) return this.refuse(raw, read.header, read.ack, read.error, keep);
     const siu = read.message;
@@ -204,13 +223,29 @@ export class Hl7IntakeService {
     };
   }
 
-  private async refuse(raw: string, header: Partial<MessageHeader>, code: 'AE' | 'AR', error: Hl7Error, keep = true): Promise<IntakeResult> {
+  /**
+   * Refuses a message over the size limit with AR, keeping its first OVERSIZED_HEAD_BYTES and the
+   * size that arrived (`received_bytes`): enough to see who sent what, without storing whatever a
+   * sender pushes. AR rather than AE: CONTRACT keeps AE for a field that is wrong ("which field"),
+   * and AR for a message this adapter will not take as sent (an unsupported type, another trust's
+   * facility); a message over the limit is refused whole, whatever its fields. (Also what MLLP
+   * answered before the adapter kept anything of it, and what README promises.)
+   */
+  private oversized(raw: string, bytes: number, keep: boolean): Promise<IntakeResult> {
+    const head = Buffer.from(raw, 'utf8').subarray(0, OVERSIZED_HEAD_BYTES).toString('utf8');
+    return this.refuse(head, readMessageHeader(head), 'AR', {
+      segment: 'MSH', sequence: 1, field: 0, code: '207',
+      text: `Message of ${bytes} bytes exceeds the ${this.config.MLLP_MAX_MESSAGE_BYTES}-byte limit`,
+    }, keep, bytes);
+  }
+
+  private async refuse(raw: string, header: Partial<MessageHeader>, code: 'AE' | 'AR', error: Hl7Error, keep = true, receivedBytes?: number): Promise<IntakeResult> {
     if (keep) {
       // Kept for inspection; a failure to keep it must not stop the sender hearing why.
       await this.ds
         .query(
-          `INSERT INTO hl7_message (trust_ods, control_id, message_type, status, ack_code, error, raw) VALUES ($1, $2, $3, 'refused', $4, $5, $6)`,
-          [this.config.TRUST_ODS, header.controlId ?? '', header.messageType ? `${header.messageType}^${header.triggerEvent ?? ''}` : null, code, `${error.segment}-${error.field}: ${error.text}`, raw],
+          `INSERT INTO hl7_message (trust_ods, control_id, message_type, status, ack_code, error, raw, received_bytes) VALUES ($1, $2, $3, 'refused', $4, $5, $6, $7)`,
+          [this.config.TRUST_ODS, header.controlId ?? '', header.messageType ? `${header.messageType}^${header.triggerEvent ?? ''}` : null, code, `${error.segment}-${error.field}: ${error.text}`, raw, receivedBytes ?? null],
         )
         .catch((e: Error) => this.logger.error(`could not keep a refused message: ${e.message}`));
     }
@@ -218,7 +253,26 @@ export class Hl7IntakeService {
     return { code, ack: this.ack(header, code, error) };
   }
 
+  /**
+   * A message that could not be stored (Postgres unreachable, the insert failing): AR asking for a
+   * resend (NOT_STORED_ERROR), never AE, which would tell the sender to fix a content that is fine.
+   * Nothing is kept (the database is what failed); the resend, same MSH-10, is judged afresh. The
+   * log names the control id and the database's own message and code, whose text carries no
+   * values (Postgres puts those in `detail`, which is not logged).
+   */
+  private notStored(raw: string, e: unknown): IntakeResult {
+    const header = readMessageHeader(raw);
+    const err = e as { message?: string; code?: string };
+    this.logger.error(`could not store ${header.controlId ? `message ${header.controlId}` : 'a message'}, answered AR for a resend: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}`);
+    return { code: 'AR', ack: this.ack(header, 'AR', NOT_STORED_ERROR) };
+  }
+
   private ack(header: Partial<MessageHeader>, code: 'AA' | 'AE' | 'AR', error?: Hl7Error): string {
     return buildAck({ header, code, error, now: this.clock.now(), ackControlId: `ACK${randomUUID().replace(/-/g, '').slice(0, 17)}` });
   }
+}
+
+/** NUL is not ER7, and Postgres text cannot hold it: shown as ␀ so the message can still be kept and answered. */
+function withoutNul(raw: string): string {
+  return raw.replace(/\u0000/g, '\u2400');
 }

@@ -4,7 +4,7 @@ import { MllpServer } from '@app/hl7';
 import { withSpan } from '@app/platform';
 import { SpanKind } from '@opentelemetry/api';
 import { AdapterConfig } from './config';
-import { Hl7IntakeService } from './hl7-intake.service';
+import { Hl7IntakeService, IntakeResult } from './hl7-intake.service';
 
 @Injectable()
 export class MllpListener implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -20,16 +20,21 @@ export class MllpListener implements OnApplicationBootstrap, OnApplicationShutdo
       maxMessageBytes: this.config.MLLP_MAX_MESSAGE_BYTES,
       // Each frame starts a trace (a PAS sends no trace context): for an S15 this is the root of
       // the freed slot's one trace, carried on through the outbox to the exchange and beyond.
-      onMessage: (message) =>
-        withSpan('mllp receive', { kind: SpanKind.SERVER, attributes: { 'network.transport': 'tcp', 'hl7.trust': this.config.TRUST_ODS } }, async (span) => {
-          const result = await this.intake.receive(message);
-          span.setAttribute('hl7.ack_code', result.code);
-          if (result.duplicate) span.setAttribute('hl7.duplicate', true);
-          return result.ack;
-        }),
+      onMessage: (message) => this.traced(() => this.intake.receive(message)),
+      // Over the limit: refused with AR and kept (its head and size) by the intake, as over HTTP.
+      onOversized: (head, bytes) => this.traced(() => this.intake.receiveOversized(head, bytes)),
     });
     const port = await this.server.listen();
     this.logger.log(`MLLP for ${this.config.TRUST_ODS} listening on ${port}`);
+  }
+
+  private traced(receive: () => Promise<IntakeResult>): Promise<string> {
+    return withSpan('mllp receive', { kind: SpanKind.SERVER, attributes: { 'network.transport': 'tcp', 'hl7.trust': this.config.TRUST_ODS } }, async (span) => {
+      const result = await receive();
+      span.setAttribute('hl7.ack_code', result.code);
+      if (result.duplicate) span.setAttribute('hl7.duplicate', true);
+      return result.ack;
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -35,12 +35,12 @@ export class ArchiveReplayer {
 
   /** Replays messages received in [since, until); `until` defaults to now, so rows the replay itself adds are not replayed again. */
   async run(since: Date, until: Date = new Date()): Promise<ReplaySummary> {
-    const outcomes: Record<ReplayOutcome, number> = { 'already-accepted': 0, accepted: 0, 'still-refused': 0, 're-forwarded': 0 };
+    const outcomes: Record<ReplayOutcome, number> = { 'already-accepted': 0, accepted: 0, 'still-refused': 0, 're-forwarded': 0, 'awaiting-forward': 0 };
     let messages = 0;
     let after: { at: Date; id: string } | null = null;
     for (;;) {
-      const page: Array<{ id: string; status: string; raw: string; forwarded_at: Date | null; received_at: Date }> = await this.ds.query(
-        `SELECT id, status, raw, forwarded_at, received_at FROM hl7_message
+      const page: Array<{ id: string; status: string; raw: string; forwarded_at: Date | null; received_at: Date; received_bytes: number | null }> = await this.ds.query(
+        `SELECT id, status, raw, forwarded_at, received_at, received_bytes FROM hl7_message
           WHERE trust_ods = $1 AND received_at >= $2 AND received_at < $3 AND ($4::timestamptz IS NULL OR (received_at, id) > ($4, $5::uuid))
           ORDER BY received_at, id LIMIT ${PAGE}`,
         [this.config.TRUST_ODS, since, until, after?.at ?? null, after?.id ?? null],
@@ -57,13 +57,17 @@ export class ArchiveReplayer {
   }
 }
 
-/** Just enough of the adapter to judge messages: Postgres, the mapping and the intake; no ports opened. */
+/**
+ * Just enough of the adapter to judge messages: Postgres, the mapping and the intake; no ports
+ * opened. Redis too, to see whether a message's forwarding job will still run and to clear a failed
+ * one before ordering it again; no workers (the running adapter's relay and worker forward).
+ */
 @Module({})
 export class ReplayModule {
   static forRoot(config: AdapterConfig): DynamicModule {
     return {
       module: ReplayModule,
-      imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: false }), PersistenceModule.forRoot({ relay: false })],
+      imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot({ relay: false })],
       providers: [{ provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) }, ClinicMap, Hl7ArchiveService, Hl7IntakeService, ArchiveReplayer],
     };
   }

@@ -6,10 +6,26 @@
  * invalid `now` leaves MSH-7 empty rather than losing the reply.
  */
 import { escapeEr7, normaliseSegmentEnds, parseEr7 } from './er7';
-import type { Hl7Error, MessageHeader } from './siu';
+import { Hl7ErrorCode, type Hl7Error, type MessageHeader } from './siu';
 import { formatHl7Timestamp } from './timestamp';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
+
+/**
+ * The ERR of an `AR` for a message we could not take through no fault of its content: our database
+ * down or refusing the insert, a handler failing. HL7 table 0357 code 207 (application internal
+ * error). AR, not AE: AE tells the sender to fix the content, so integration engines park the
+ * message instead of resending it, and a freed slot would be lost; AR (rejected, nothing kept) is
+ * what engines resend, and a resend with the same MSH-10 is judged afresh. No detail of the failure
+ * is given: it may quote the message, and the sender cannot act on it.
+ */
+export const NOT_STORED_ERROR: Hl7Error = {
+  segment: '',
+  sequence: 0,
+  field: 0,
+  code: Hl7ErrorCode.InternalError,
+  text: 'Message could not be stored; send it again',
+};
 
 export interface BuildAckOptions {
   header: Partial<MessageHeader>;

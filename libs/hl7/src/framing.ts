@@ -34,8 +34,11 @@ export type FrameEvent =
    */
   | { kind: 'oversized'; bytes: number; head: Buffer };
 
-/** How much of an oversized frame is kept to read its MSH from. */
-const OVERSIZED_HEAD_BYTES = 4096;
+/**
+ * How much of an oversized message is kept: enough to read its MSH from (and its SCH, usually), and
+ * what the adapter archives of it for inspection.
+ */
+export const OVERSIZED_HEAD_BYTES = 4096;
 
 /**
  * Turns a byte stream into frames. Bytes outside a frame are discarded. A start block inside a

@@ -185,6 +185,25 @@ describe('MllpServer and MllpClient over real TCP', () => {
     expect(calls).toBe(1);
   });
 
+  it('hands an oversized frame\'s head and real size to onOversized for its ACK, and answers its own AR if that fails', async () => {
+    const seen: Array<{ head: string; bytes: number }> = [];
+    const { port } = await start({
+      maxMessageBytes: 2000,
+      onOversized: async (head, bytes) => {
+        seen.push({ head, bytes });
+        if (seen.length === 2) throw new Error('could not keep it');
+        return echoAck(head);
+      },
+    });
+    const c = await raw(port);
+    const big = msg('BIG') + '\rNTE|' + 'x'.repeat(9000);
+    await c.write(frame(big));
+    await c.write(frame(msg('BIG2') + '\rNTE|' + 'x'.repeat(9000)));
+    expect(readAck(await c.ack(0))).toMatchObject({ code: 'AA', controlId: 'BIG' });
+    expect(readAck(await c.ack(1))).toMatchObject({ code: 'AR', controlId: 'BIG2' });
+    expect(seen[0]).toEqual({ head: big.slice(0, 4096), bytes: Buffer.byteLength(big) });
+  });
+
   it('survives a client vanishing mid-frame; only that frame is lost', async () => {
     const { server, port, received } = await start();
     const c = await raw(port);
@@ -199,7 +218,7 @@ describe('MllpServer and MllpClient over real TCP', () => {
     expect(received.map((m) => m.split('|')[9])).toEqual(['WHOLE', 'NEXT']);
   });
 
-  it('answers AE (207, echoing MSH-10) when the handler rejects or throws, and carries on', async () => {
+  it('answers AR (207, echoing MSH-10, asking for a resend) when the handler rejects or throws, and carries on', async () => {
     let n = 0;
     const { port } = await start({
       onMessage: (m) => {
@@ -212,10 +231,10 @@ describe('MllpServer and MllpClient over real TCP', () => {
     const client = new MllpClient(HOST, port);
     clients.push(client);
     const first = await client.send(msg('R1'));
-    expect(readAck(first)).toEqual({ code: 'AE', controlId: 'R1', text: 'Application internal error' });
+    expect(readAck(first)).toEqual({ code: 'AR', controlId: 'R1', text: 'Message could not be stored; send it again' });
     expect(first).toContain('|207^');
     expect(first).not.toContain('9990000018');
-    expect(readAck(await client.send(msg('R2')))?.code).toBe('AE');
+    expect(readAck(await client.send(msg('R2')))?.code).toBe('AR');
     expect(readAck(await client.send(msg('R3')))?.code).toBe('AA');
   });
 

@@ -8,12 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { buildAck } from './ack';
+import { NOT_STORED_ERROR, buildAck } from './ack';
 import { normaliseSegmentEnds } from './er7';
 import { FrameEvent, MllpDecoder, frame } from './framing';
 import { Hl7ErrorCode, readMessageHeader } from './siu';
 
-export { MLLP_CR, MLLP_END, MLLP_START, MllpDecoder, frame } from './framing';
+export { MLLP_CR, MLLP_END, MLLP_START, MllpDecoder, OVERSIZED_HEAD_BYTES, frame } from './framing';
 export type { FrameEvent } from './framing';
 
 export interface MllpServerOptions {
@@ -29,6 +29,12 @@ export interface MllpServerOptions {
   idleTimeoutMs?: number;
   /** Returns the ACK (ER7) to send back; the server frames it. */
   onMessage: (message: string) => Promise<string>;
+  /**
+   * A frame over `maxMessageBytes`, skipped: its first OVERSIZED_HEAD_BYTES and its real size.
+   * Returns the ACK, as `onMessage` (e.g. after keeping the head for inspection). Without it, or
+   * if it fails, the server answers the AR below itself.
+   */
+  onOversized?: (head: string, bytes: number) => Promise<string>;
   /**
    * Default 30,000. How long close() waits for in-flight handlers before closing anyway, so a
    * hung handler cannot hold up shutdown forever. (An addition to the agreed options.)
@@ -164,6 +170,14 @@ export class MllpServer {
   /** Never rejects: whatever happens, the sender gets an ACK. */
   private async reply(event: FrameEvent): Promise<string> {
     if (event.kind === 'oversized') {
+      if (this.opts.onOversized) {
+        try {
+          const ack = await this.opts.onOversized(normaliseSegmentEnds(event.head.toString('utf8')), event.bytes);
+          if (typeof ack === 'string' && ack !== '') return ack;
+        } catch {
+          // The server's own AR below: the sender still hears why.
+        }
+      }
       return buildAck({
         header: readMessageHeader(event.head.toString('utf8')),
         code: 'AR',
@@ -184,11 +198,12 @@ export class MllpServer {
       if (typeof ack !== 'string' || ack === '') throw new TypeError('onMessage returned no ACK');
       return ack;
     } catch {
-      // The handler's error is not echoed: it may quote the message, and the sender cannot act on it.
+      // A failing handler is our fault, not the content's: AR, which the sender resends (see
+      // NOT_STORED_ERROR). The handler's error is not echoed: it may quote the message.
       return buildAck({
         header: readMessageHeader(message),
-        code: 'AE',
-        error: { segment: '', sequence: 0, field: 0, code: Hl7ErrorCode.InternalError, text: 'Application internal error' },
+        code: 'AR',
+        error: NOT_STORED_ERROR,
         now: new Date(),
         ackControlId: newAckControlId(),
       });

@@ -11,3 +11,4 @@ export * from './policy-store';
 export * from './slot-trace';
 export * from './state-metrics';
 export * from './pg-array';
+export * from './redrive';

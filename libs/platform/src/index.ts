@@ -15,3 +15,4 @@ export * from './policy';
 export * from './tracing';
 export * from './queue-metrics';
 export * from './group-commit';
+export * from './periodic';

@@ -34,6 +34,8 @@ export class Hl7MessageRow {
   @Column('text', { name: 'forward_outcome', nullable: true }) forwardOutcome: string | null;
   @Column({ ...ts, name: 'replayed_at' }) replayedAt: Date | null;
   @Column('text', { name: 'replay_outcome', nullable: true }) replayOutcome: string | null;
+  /** Only for a message over the size limit: the bytes that arrived, of which `raw` is the head. */
+  @Column('integer', { name: 'received_bytes', nullable: true }) receivedBytes: number | null;
 }
 
 @Entity('patient')
