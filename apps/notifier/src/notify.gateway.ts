@@ -10,12 +10,33 @@ import { Agent as HttpsAgent } from 'node:https';
 import { NotifyClient } from 'notifications-node-client';
 import { NotifierConfig } from './config';
 
+/**
+ * Why Notify did not take a message, which decides what the sender does next:
+ * - `refused`: about this message (400 ValidationError/BadRequestError, e.g. not a mobile
+ *   number). Sending it again fails the same way.
+ * - `rate-limited`: 429, our key's per-minute budget is spent for now.
+ * - `auth`: 401/403 AuthError. Notify refused our API key or the token's clock (more than 30 s
+ *   off). Nothing about the message: every message fails alike until someone fixes the key or
+ *   the clock.
+ * - `unavailable`: 5xx, a timeout or a dropped connection. Notify (or the way to it) is in
+ *   trouble; the message may well be fine. With no answer at all, Notify may even have taken it.
+ */
+export type SendFailure = 'refused' | 'rate-limited' | 'auth' | 'unavailable';
+
 export type SendResult =
   | { ok: true; notifyId: string }
-  | { ok: false; permanent: boolean; invalidNumber: boolean; rateLimited: boolean; status: number | null; message: string };
+  | { ok: false; failure: SendFailure; invalidNumber: boolean; status: number | null; message: string };
 
 export abstract class SmsGateway {
   abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
+}
+
+/** Notify's HTTP status to what it means for the message; `null` is no answer (timeout, dropped connection). */
+export function classifyNotifyFailure(status: number | null): SendFailure {
+  if (status === null || status >= 500) return 'unavailable';
+  if (status === 429) return 'rate-limited';
+  if (status === 401 || status === 403) return 'auth';
+  return 'refused';
 }
 
 @Injectable()
@@ -49,10 +70,9 @@ export class NotifyGateway extends SmsGateway {
       const status = err.response?.status ?? null;
       const first = err.response?.data?.errors?.[0];
       const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
-      // 429 and 5xx are worth retrying; any other 4xx will fail the same way again.
-      const permanent = status !== null && status >= 400 && status < 500 && status !== 429;
-      const invalidNumber = permanent && /phone_number|mobile number/i.test(first?.message ?? '');
-      return { ok: false, permanent, invalidNumber, rateLimited: status === 429, status, message };
+      const failure = classifyNotifyFailure(status);
+      const invalidNumber = failure === 'refused' && /phone_number|mobile number/i.test(first?.message ?? '');
+      return { ok: false, failure, invalidNumber, status, message };
     }
   }
 }

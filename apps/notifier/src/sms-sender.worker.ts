@@ -11,11 +11,19 @@
  *   by matching (offers nearest their cut-off first) decide who goes first when it binds.
  * - A 429 all the same (another service on the key) pauses the whole queue, in every instance,
  *   and puts the job back without spending one of its attempts.
- * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's
- *   job defaults); when the last attempt fails the message is recorded as failed and an offer
- *   moves on to the next patient rather than waiting for its expiry.
- * - Any other 4xx will fail the same way again: recorded at once; a refused number is marked
- *   invalid (no more offers to it) and the offer moves on.
+ * - A 401/403 (our API key refused, or our clock more than 30 s out) is wrong for every message
+ *   alike: the same pause (NOTIFY_AUTH_FAILED_PAUSE_MS), an error in the log and a metric for the
+ *   on-call operator, and no message is failed nor any offer ended meanwhile.
+ * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's job
+ *   defaults) while Notify is otherwise up. NOTIFY_OUTAGE_THRESHOLD of them in a row with nothing
+ *   accepted in between is an outage (notify-circuit.ts): the queue pauses as for a 429, and
+ *   messages wait unspent until Notify answers again, so confirmations are not lost and offers
+ *   are not ended as undeliverable one wave after another. Only a message that keeps failing
+ *   while Notify takes the others is recorded as failed after its last attempt (an offer then
+ *   moves on to the next patient rather than waiting for its expiry).
+ * - A message Notify itself refuses (400: not a mobile number, a bad personalisation) will fail
+ *   the same way again: recorded at once; a refused number is marked invalid (no more offers to
+ *   it) and the offer moves on.
  */
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -25,8 +33,12 @@ import { GroupCommit, MetricsService, QueueService } from '@app/platform';
 import { Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
-import { SmsGateway } from './notify.gateway';
+import { SendFailure, SmsGateway } from './notify.gateway';
+import { NotifyCircuit } from './notify-circuit';
 import { limiterFor } from './rate-limit';
+
+/** `sms_sent_total`'s outcome for each kind of Notify failure (names kept from before the auth/outage split). */
+const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', unavailable: 'retry' };
 
 /** Where a job stands among its attempts, so the last one can settle the message for good. */
 export interface AttemptInfo {
@@ -44,6 +56,9 @@ interface SmsToSend {
 export class SmsSenderWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger('sms-sender');
   private worker?: Worker;
+  private circuit: NotifyCircuit;
+  /** Until when an error about Notify's state is not logged again (one line per pause, not per text). */
+  private quietLogUntil = 0;
   /**
    * "Sent" is recorded for the messages Notify accepted meanwhile in one statement and one
    * commit: at burst rates a commit per SMS, not Notify, was the limit. A job still completes only
@@ -76,7 +91,9 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     private readonly config: NotifierConfig,
-  ) {}
+  ) {
+    this.circuit = new NotifyCircuit(config.NOTIFY_OUTAGE_THRESHOLD);
+  }
 
   onApplicationBootstrap(): void {
     this.worker = this.queues.worker(
@@ -100,18 +117,24 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     if (!template) return skip(`no template for ${sms.kind}`);
 
     const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
-    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : result.rateLimited ? 'rate_limited' : result.permanent ? 'refused' : 'retry' });
+    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
     if (result.ok) {
+      this.circuit.accepted();
       await this.sent.submit({ smsId, notifyId: result.notifyId });
       return { status: 'done' };
     }
-    if (result.rateLimited && this.worker) {
-      // Pauses the queue for every instance and returns the job to the wait list, unspent.
-      await this.worker.rateLimit(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
-      throw Worker.RateLimitError();
+    if (result.failure === 'rate-limited') return this.pauseSending(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
+    if (result.failure === 'auth') {
+      this.serviceFailure('auth', `Notify refused our API key (${result.status}: ${result.message}); check NOTIFY_API_KEY and this server's clock (Notify allows 30 s)`, this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
+      return this.pauseSending(this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
+    }
+    if (result.failure === 'unavailable' && this.circuit.failed()) {
+      this.serviceFailure('unavailable', `Notify is failing every send (${result.status ?? 'no answer'}: ${result.message})`, this.config.NOTIFY_OUTAGE_PAUSE_MS);
+      return this.pauseSending(this.config.NOTIFY_OUTAGE_PAUSE_MS);
     }
     const lastAttempt = attempt.attemptsMade + 1 >= attempt.attempts;
-    if (!result.permanent && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
+    const refused = result.failure === 'refused';
+    if (!refused && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
     await this.ds.transaction(async (tx) => {
       await tx.query(`UPDATE sms_message SET status = 'failed', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, result.message]);
       if (result.invalidNumber) {
@@ -120,8 +143,33 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       // An offer nobody can receive moves on to the next patient now, not at expiry.
       if (sms.kind === 'offer' && sms.offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: sms.offer_id });
     });
-    this.logger.warn(`sms ${smsId} ${result.permanent ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
-    return { status: 'done', reason: result.permanent ? 'refused' : 'gave up' };
+    this.logger.warn(`sms ${smsId} ${refused ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
+    return { status: 'done', reason: refused ? 'refused' : 'gave up' };
+  }
+
+  /**
+   * Pauses the queue for every instance and returns the job to the wait list without spending an
+   * attempt: the fault is Notify's or our account's, not the message's.
+   */
+  private async pauseSending(ms: number): Promise<never> {
+    if (!this.worker) throw new Error('Notify asked us to wait, and this process runs no SMS worker to pause');
+    await this.worker.rateLimit(ms);
+    throw Worker.RateLimitError();
+  }
+
+  /**
+   * A failure of Notify or of our account, which holds every text until it is fixed: counted on
+   * every failed send (alert on `notify_service_failures_total` rising), and logged as an error
+   * once per pause in each process rather than once for each of the hundred texts in flight. No
+   * personal data: Notify's own error text and status only. Real time, not the injected clock:
+   * the pause it reports is BullMQ's, in real time.
+   */
+  private serviceFailure(reason: 'auth' | 'unavailable', message: string, pauseMs: number): void {
+    this.metrics.counter('notify_service_failures_total', 'Sends that failed for a reason affecting every message (auth: key or clock refused; unavailable: Notify down)', ['reason']).inc({ reason });
+    const now = Date.now();
+    if (now < this.quietLogUntil) return;
+    this.quietLogUntil = now + pauseMs;
+    this.logger.error(`${message}: no texts are sent and none is given up on; sending paused ${pauseMs} ms, then tried again`);
   }
 
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
