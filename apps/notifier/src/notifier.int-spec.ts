@@ -86,7 +86,7 @@ beforeAll(async () => {
   await redis.quit();
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
-    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400',
+    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '',
   });
   app = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });

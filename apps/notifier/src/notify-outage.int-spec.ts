@@ -12,12 +12,10 @@ import { INestApplication } from '@nestjs/common';
 import { createTestDatabase, queueSms, TestDatabase } from '@app/persistence';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import IORedis from 'ioredis';
-import { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { createMessage, createOffer, queryable } from '../../../test/support/offer-fixtures';
 import { http, until } from '../../../test/support/wait';
-import { AppModule as NotifySimModule } from '../../notify-sim/src/app.module';
-import { NotifySimConfig } from '../../notify-sim/src/config';
+import { NotifySandbox, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { NotifierModule } from './app.module';
 import { NotifierConfig } from './config';
 
@@ -31,11 +29,9 @@ const OUTAGE_SECONDS = 8;
 let db: TestDatabase;
 let pg: Client;
 let notifier: INestApplication;
-let sim: INestApplication;
-let simUrl: string;
+let sim: NotifySandbox;
 
 const sms = async (id: string) => (await pg.query(`SELECT status, error, notify_id FROM sms_message WHERE id = $1`, [id])).rows[0];
-const simMessages = async (phone: string) => (await http('GET', `${simUrl}/sim/messages?phone=${encodeURIComponent(phone)}`)).json as Array<{ id: string; created_at: string }>;
 const CONFIRMED = { specialty: 'Dermatology', hospital: 'Charing Cross Hospital', site: 'Fulham Palace Road', date: 'Tuesday 14 July', time: '9:30am', previous: 'Your earlier appointment has been cancelled.' };
 
 beforeAll(async () => {
@@ -47,19 +43,17 @@ beforeAll(async () => {
   const redis = new IORedis(redisUrl);
   await redis.flushdb();
   await redis.quit();
-  const simConfig = loadConfig(NotifySimConfig, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', NODE_ENV: 'test', SIM_DELIVERY_RECEIPTS: '0' });
-  sim = await bootstrapApp(NotifySimModule.forRoot(simConfig), { config: simConfig });
-  simUrl = `http://127.0.0.1:${(sim.getHttpServer().address() as AddressInfo).port}`;
+  sim = await startNotifySandbox();
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'silent', QUIET_HOURS: '',
-    NOTIFY_BASE_URL: simUrl, NOTIFY_TIMEOUT_MS: '1000', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
+    NOTIFY_BASE_URL: sim.url, NOTIFY_TIMEOUT_MS: '1000', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
   });
   notifier = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });
 
 afterAll(async () => {
   await notifier?.close();
-  await sim?.close();
+  await sim?.app.close();
   await pg?.end();
   await db?.drop();
 });
@@ -71,7 +65,7 @@ describe('a Notify outage', () => {
     ['is unavailable (503)', 'unavailable'],
     ['drops every connection', 'drop'],
   ])('while Notify %s, every text waits and goes once after it is back; no offer is ended as undeliverable', async (_what, kind) => {
-    const started = await http('POST', `${simUrl}/sim/outage`, { kind, seconds: OUTAGE_SECONDS });
+    const started = await http('POST', `${sim.url}/sim/outage`, { kind, seconds: OUTAGE_SECONDS });
     expect(started.status).toBe(200);
     const back = new Date(started.json.until as string);
     const offers = [await createOffer(pg), await createOffer(pg), await createOffer(pg)];
@@ -85,7 +79,7 @@ describe('a Notify outage', () => {
     expect((await pg.query(`SELECT 1 FROM outbox WHERE job_name = 'offer-undeliverable' AND payload->>'offerId' = ANY($1::text[])`, [offers.map((o) => o.offerId)])).rowCount).toBe(0);
     // Each patient has their text once, and only from when Notify was back.
     for (const phone of [...offers.map((o) => o.mobile), confirmation.mobile]) {
-      const got = await simMessages(phone);
+      const got = await sim.messages(phone);
       expect(got).toHaveLength(1);
       expect(new Date(got[0].created_at).getTime()).toBeGreaterThanOrEqual(back.getTime());
     }
@@ -102,6 +96,6 @@ describe('a Notify outage', () => {
     await until('refused', async () => (await sms(smsId)).status === 'failed', 15_000);
     expect((await sms(smsId)).error).toMatch(/^BadRequestError: Missing personalisation/);
     expect((await pg.query(`SELECT 1 FROM outbox WHERE job_name = 'offer-undeliverable' AND payload->>'offerId' = $1`, [offer.offerId])).rowCount).toBe(1);
-    expect(await simMessages(offer.mobile)).toEqual([]);
+    expect(await sim.messages(offer.mobile)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
- * is not sent, a message already sent is not sent again. `reference` is our message id — no
+ * is not sent, a message already sent is not sent again. None is sent in quiet hours: its job waits
+ * until they end (without spending an attempt) and re-reads the message then. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
  *
  * Notify's limits and failures:
@@ -25,17 +26,19 @@
  *   the same way again: recorded at once; a refused number is marked invalid (no more offers to
  *   it) and the offer moves on.
  */
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
 import { enqueue } from '@app/persistence';
-import { GroupCommit, MetricsService, QueueService } from '@app/platform';
-import { Job, Worker } from 'bullmq';
+import { Clock, MatchingPolicy, QuietHours, nextSendableTime } from '@app/domain';
+import { CLOCK, GroupCommit, MetricsService, QueueService } from '@app/platform';
+import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 import { SendFailure, SmsGateway } from './notify.gateway';
 import { NotifyCircuit } from './notify-circuit';
 import { limiterFor } from './rate-limit';
+import { POLICY } from './tokens';
 
 /** `sms_sent_total`'s outcome for each kind of Notify failure (names kept from before the auth/outage split). */
 const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', unavailable: 'retry' };
@@ -44,12 +47,19 @@ const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-l
 export interface AttemptInfo {
   attemptsMade: number;
   attempts: number;
+  /**
+   * Puts the job back until `at` (on the injected clock) without spending an attempt: quiet hours.
+   * Absent when called outside a queue job; the message then waits for its own job.
+   */
+  holdUntil?: (at: Date) => Promise<never>;
 }
 
 /** A message as its send job re-reads it. */
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
   mobile: string | null; mobile_status: string; offer_status: string | null;
+  /** The quiet hours of the newest recorded matching policy (the dashboard's), null before any. */
+  recorded_quiet: { quietHours: QuietHours | null; timeZone?: string } | null;
 }
 
 @Injectable()
@@ -91,6 +101,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     private readonly config: NotifierConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
   ) {
     this.circuit = new NotifyCircuit(config.NOTIFY_OUTAGE_THRESHOLD);
   }
@@ -98,7 +110,15 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
-      (job: Job) => this.process(job.data as JobPayloads['send-sms'], { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
+      (job: Job, token?: string) => this.process(job.data as JobPayloads['send-sms'], {
+        attemptsMade: job.attemptsMade,
+        attempts: job.opts.attempts ?? 1,
+        holdUntil: async (at) => {
+          // BullMQ's delay runs on real time; the wait is measured on the injected clock.
+          await job.moveToDelayed(Date.now() + Math.max(0, at.getTime() - this.clock.now().getTime()), token);
+          throw new DelayedError();
+        },
+      }),
       { concurrency: this.config.SMS_SEND_CONCURRENCY, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
     ) as Worker | undefined;
   }
@@ -115,6 +135,15 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
     const template = SMS_TEMPLATES[sms.kind as SmsKind];
     if (!template) return skip(`no template for ${sms.kind}`);
+    const now = this.clock.now();
+    const sendableAt = nextSendableTime(now, this.quietHoursPolicy(sms));
+    if (sendableAt.getTime() > now.getTime()) {
+      // CONTRACT: no SMS in quiet hours, whatever the kind. The job waits until they end and then
+      // re-reads the message, so an offer that ended overnight is skipped then, not sent.
+      this.metrics.counter('sms_held_for_quiet_hours_total', 'SMS whose sending came up in quiet hours and waits for their end, by kind', ['kind']).inc({ kind: sms.kind });
+      if (attempt.holdUntil) return attempt.holdUntil(sendableAt);
+      return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
+    }
 
     const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
     this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
@@ -172,9 +201,22 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     this.logger.error(`${message}: no texts are sent and none is given up on; sending paused ${pauseMs} ms, then tried again`);
   }
 
+  /**
+   * Quiet hours as matching applies them: the newest recorded policy's (an administrator may change
+   * them on the dashboard), else this process's QUIET_HOURS. One source for both, so matching
+   * never plans a wave to be sent at a time the notifier would hold its texts back.
+   */
+  private quietHoursPolicy(sms: SmsToSend): MatchingPolicy {
+    const recorded = sms.recorded_quiet;
+    if (!recorded) return this.policy;
+    return { ...this.policy, quietHours: recorded.quietHours, timeZone: recorded.timeZone ?? this.policy.timeZone };
+  }
+
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const rows = (await this.ds.query(
-      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status
+      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+              (SELECT jsonb_build_object('quietHours', settings->'quietHours', 'timeZone', settings->'timeZone')
+                 FROM matching_policy ORDER BY version DESC LIMIT 1) AS recorded_quiet
          FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
         WHERE m.id = ANY ($1::uuid[])`,
       [ids],
