@@ -9,15 +9,12 @@
  */
 import { SHORT_BACKOFF_MS } from '../../../test/support/short-backoff';
 import { INestApplication } from '@nestjs/common';
-import { createTestDatabase, queueSms, TestDatabase } from '@app/persistence';
-import { bootstrapApp, loadConfig } from '@app/platform';
-import IORedis from 'ioredis';
+import { queueSms } from '@app/persistence';
 import { Client } from 'pg';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 import { createMessage, createOffer, queryable } from '../../../test/support/offer-fixtures';
+import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { http, until } from '../../../test/support/wait';
-import { NotifySandbox, startNotifySandbox } from '../../../test/support/notify-sandbox';
-import { NotifierModule } from './app.module';
-import { NotifierConfig } from './config';
 
 jest.setTimeout(90_000);
 
@@ -26,7 +23,7 @@ const REDIS_DB = 9;
 /** Longer than every retry of a job with the short back-off (eight attempts, at most ~6.4 s). */
 const OUTAGE_SECONDS = 8;
 
-let db: TestDatabase;
+let stores: FreshStores;
 let pg: Client;
 let notifier: INestApplication;
 let sim: NotifySandbox;
@@ -36,26 +33,18 @@ const CONFIRMED = { specialty: 'Dermatology', hospital: 'Charing Cross Hospital'
 
 beforeAll(async () => {
   expect(SHORT_BACKOFF_MS).toBeLessThanOrEqual(50);
-  db = await createTestDatabase('sx_notify_outage');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
-  const redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
+  stores = await freshStores('sx_notify_outage', REDIS_DB);
+  pg = stores.pg;
   sim = await startNotifySandbox();
-  const config = loadConfig(NotifierConfig, {
-    PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'silent', QUIET_HOURS: '',
-    NOTIFY_BASE_URL: sim.url, NOTIFY_TIMEOUT_MS: '1000', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
+  notifier = await startNotifier(stores, sim, PORT, {
+    NOTIFY_TIMEOUT_MS: '1000', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
   });
-  notifier = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });
 
 afterAll(async () => {
   await notifier?.close();
   await sim?.app.close();
-  await pg?.end();
-  await db?.drop();
+  await stores?.drop();
 });
 
 describe('a Notify outage', () => {

@@ -8,16 +8,14 @@
 import { INestApplication } from '@nestjs/common';
 import { QueueName, jobId } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock } from '@app/domain';
-import { createTestDatabase, recordPolicy, TestDatabase } from '@app/persistence';
-import { bootstrapApp, loadConfig } from '@app/platform';
+import { recordPolicy } from '@app/persistence';
 import { Job, Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 import { createMessage, createOffer, queryable } from '../../../test/support/offer-fixtures';
-import { NotifySandbox, startNotifySandbox } from '../../../test/support/notify-sandbox';
+import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { until } from '../../../test/support/wait';
-import { NotifierModule } from './app.module';
-import { NotifierConfig } from './config';
 
 jest.setTimeout(60_000);
 
@@ -28,22 +26,16 @@ const EVENING = new Date('2026-12-01T20:30:00Z');
 /** 08:00 in London the next morning, when they end. */
 const MORNING = new Date('2026-12-02T08:00:00Z');
 
-let db: TestDatabase;
+let stores: FreshStores;
 let pg: Client;
 let sim: NotifySandbox;
-let redisUrl: string;
 let queue: Queue;
 const clock = new FixedClock(EVENING);
 
 const sms = async (id: string) => (await pg.query(`SELECT status, error FROM sms_message WHERE id = $1`, [id])).rows[0];
 const sendJob = async (smsId: string) => Job.fromId(queue, jobId('send-sms', { smsId }));
 
-async function startNotifier(quietHours: string): Promise<INestApplication> {
-  const config = loadConfig(NotifierConfig, {
-    PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'silent', QUIET_HOURS: quietHours, NOTIFY_BASE_URL: sim.url,
-  });
-  return bootstrapApp(NotifierModule.forRoot(config, { clock }), { config });
-}
+const startNotifierAt = (quietHours: string) => startNotifier(stores, sim, PORT, { QUIET_HOURS: quietHours }, { clock });
 
 /** Waits until the message's send job is held in the delayed set, and says for how long. */
 async function heldFor(smsId: string): Promise<number> {
@@ -54,14 +46,9 @@ async function heldFor(smsId: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_quiet_hours');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
-  redisUrl = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/${REDIS_DB}`;
-  const redis = new IORedis(redisUrl);
-  await redis.flushdb();
-  await redis.quit();
-  queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
+  stores = await freshStores('sx_quiet_hours', REDIS_DB);
+  pg = stores.pg;
+  queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(stores.redisUrl, { maxRetriesPerRequest: null }) });
   sim = await startNotifySandbox();
 });
 
@@ -69,14 +56,13 @@ afterAll(async () => {
   await queue?.close();
   await (await queue?.client)?.quit().catch(() => undefined);
   await sim?.app.close();
-  await pg?.end();
-  await db?.drop();
+  await stores?.drop();
 });
 
 describe('with QUIET_HOURS 20:00-08:00, at 20:30', () => {
   let notifier: INestApplication;
   beforeAll(async () => {
-    notifier = await startNotifier('20:00-08:00');
+    notifier = await startNotifierAt('20:00-08:00');
   });
   afterAll(async () => {
     await notifier?.close();
@@ -130,7 +116,7 @@ describe('with QUIET_HOURS empty, at 20:30', () => {
   let notifier: INestApplication;
   beforeAll(async () => {
     clock.set(EVENING);
-    notifier = await startNotifier('');
+    notifier = await startNotifierAt('');
   });
   afterAll(async () => {
     await notifier?.close();
