@@ -23,12 +23,16 @@ import { NotifierConfig } from './config';
  */
 export type SendFailure = 'refused' | 'rate-limited' | 'auth' | 'unavailable';
 
-export type SendResult =
-  | { ok: true; notifyId: string }
-  | { ok: false; failure: SendFailure; invalidNumber: boolean; status: number | null; message: string };
+export type SendFailed = { ok: false; failure: SendFailure; invalidNumber: boolean; status: number | null; message: string };
+export type SendResult = { ok: true; notifyId: string } | SendFailed;
+
+/** Notify's id for the message it holds under a reference, `null` when it holds none, or why it could not be asked. */
+export type LookupResult = { ok: true; notifyId: string | null } | SendFailed;
 
 export abstract class SmsGateway {
   abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
+  /** The message Notify already holds with this reference, if any (our reference is our message id). */
+  abstract findByReference(reference: string): Promise<LookupResult>;
 }
 
 /** Notify's HTTP status to what it means for the message; `null` is no answer (timeout, dropped connection). */
@@ -66,15 +70,31 @@ export class NotifyGateway extends SmsGateway {
       const res = await this.client.sendSms(templateId, phone, { personalisation, reference });
       return { ok: true, notifyId: (res.data as { id: string }).id };
     } catch (e) {
-      const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
-      const status = err.response?.status ?? null;
-      const first = err.response?.data?.errors?.[0];
-      const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
-      const failure = classifyNotifyFailure(status);
-      const invalidNumber = failure === 'refused' && /phone_number|mobile number/i.test(first?.message ?? '');
-      return { ok: false, failure, invalidNumber, status, message };
+      return failureOf(e);
     }
   }
+
+  async findByReference(reference: string): Promise<LookupResult> {
+    try {
+      const res = await this.client.getNotifications('sms', undefined, reference);
+      // Our references are unique (our message ids), so Notify holds one at most.
+      const found = (res.data as { notifications?: Array<{ id: string; reference: string | null }> }).notifications?.find((n) => n.reference === reference);
+      return { ok: true, notifyId: found?.id ?? null };
+    } catch (e) {
+      return failureOf(e);
+    }
+  }
+}
+
+/** A failed call to Notify, from the client's (axios's) error. */
+function failureOf(e: unknown): SendFailed {
+  const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
+  const status = err.response?.status ?? null;
+  const first = err.response?.data?.errors?.[0];
+  const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
+  const failure = classifyNotifyFailure(status);
+  const invalidNumber = failure === 'refused' && /phone_number|mobile number/i.test(first?.message ?? '');
+  return { ok: false, failure, invalidNumber, status, message };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
- * is not sent, a message already sent is not sent again. None is sent in quiet hours: its job waits
+ * is not sent, a message already sent is not sent again (and a retry first asks Notify whether it
+ * took the text already: see `alreadyAtNotify`). None is sent in quiet hours: its job waits
  * until they end (without spending an attempt) and re-reads the message then. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
  *
@@ -35,7 +36,7 @@ import { CLOCK, GroupCommit, MetricsService, QueueService } from '@app/platform'
 import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
-import { SendFailure, SmsGateway } from './notify.gateway';
+import { SendFailure, SendResult, SmsGateway } from './notify.gateway';
 import { NotifyCircuit } from './notify-circuit';
 import { limiterFor } from './rate-limit';
 import { POLICY } from './tokens';
@@ -52,7 +53,17 @@ export interface AttemptInfo {
    * Absent when called outside a queue job; the message then waits for its own job.
    */
   holdUntil?: (at: Date) => Promise<never>;
+  /**
+   * An earlier start of this job may have reached Notify (see `alreadyAtNotify`): Notify is asked
+   * for the message by our reference before it is sent again.
+   */
+  mayHaveSent?: boolean;
+  /** Keeps on the job that this start may have reached Notify, across a pause that spends no attempt. */
+  noteMayHaveSent?: () => Promise<void>;
 }
+
+/** The send job's data as the worker keeps it: the payload, and its own note of an unanswered send. */
+type SendSmsJobData = JobPayloads['send-sms'] & { mayHaveSent?: boolean };
 
 /** A message as its send job re-reads it. */
 interface SmsToSend {
@@ -110,9 +121,13 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
-      (job: Job, token?: string) => this.process(job.data as JobPayloads['send-sms'], {
+      (job: Job<SendSmsJobData>, token?: string) => this.process(job.data, {
         attemptsMade: job.attemptsMade,
         attempts: job.opts.attempts ?? 1,
+        // A failed attempt (Notify may have taken the text before "sent" failed to commit), a
+        // worker that died mid-send (stalled), or an outage pause after a send Notify never answered.
+        mayHaveSent: job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.mayHaveSent === true,
+        noteMayHaveSent: () => job.updateData({ ...job.data, mayHaveSent: true }),
         holdUntil: async (at) => {
           // BullMQ's delay runs on real time; the wait is measured on the injected clock.
           await job.moveToDelayed(Date.now() + Math.max(0, at.getTime() - this.clock.now().getTime()), token);
@@ -145,8 +160,11 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
     }
 
-    const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
-    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
+    let result = attempt.mayHaveSent ? await this.alreadyAtNotify(sms.id) : null;
+    if (!result) {
+      result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
+      this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
+    }
     if (result.ok) {
       this.circuit.accepted();
       await this.sent.submit({ smsId, notifyId: result.notifyId });
@@ -159,6 +177,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     }
     if (result.failure === 'unavailable' && this.circuit.failed()) {
       this.serviceFailure('unavailable', `Notify is failing every send (${result.status ?? 'no answer'}: ${result.message})`, this.config.NOTIFY_OUTAGE_PAUSE_MS);
+      // A timeout or a gateway's 502/504 may hide a text Notify took: look before sending again.
+      await attempt.noteMayHaveSent?.();
       return this.pauseSending(this.config.NOTIFY_OUTAGE_PAUSE_MS);
     }
     const lastAttempt = attempt.attemptsMade + 1 >= attempt.attempts;
@@ -174,6 +194,23 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     });
     this.logger.warn(`sms ${smsId} ${refused ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
     return { status: 'done', reason: refused ? 'refused' : 'gave up' };
+  }
+
+  /**
+   * Whether Notify already took this message on an earlier start of its job: Notify accepted it
+   * but recording "sent" failed (the database was away, the commit failed), the worker died
+   * mid-send, or Notify never answered. Sending again would text the patient twice, so Notify is
+   * asked for the message by our reference (GET /v2/notifications?reference=, our message id) and,
+   * if it holds it, the message is recorded as sent with Notify's id. Only on such a start: the
+   * common path asks nothing. Returns null to send now; a lookup Notify fails is handled as a send
+   * it fails (a 400 to a lookup says nothing about the message, so it counts as Notify's trouble).
+   */
+  private async alreadyAtNotify(smsId: string): Promise<SendResult | null> {
+    const found = await this.gateway.findByReference(smsId);
+    if (!found.ok) return found.failure === 'refused' ? { ...found, failure: 'unavailable', invalidNumber: false } : found;
+    if (found.notifyId === null) return null;
+    this.metrics.counter('sms_found_at_notify_total', 'SMS retries that Notify already held: recorded as sent, not sent again').inc();
+    return { ok: true, notifyId: found.notifyId };
   }
 
   /**
