@@ -73,7 +73,7 @@ beforeAll(async () => {
   redisUrl = redisUrlForDb(REDIS_DB);
   await emptyRedis(redisUrl);
   const env = {
-    DEMO: '0', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_DELAY_MS: '50',
+    DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn', SIM_DELIVERY_DELAY_MS: '50',
     NOTIFY_RATE_LIMIT: String(RATE_LIMIT), NOTIFY_RATE_WINDOW_MS: String(RATE_WINDOW_MS),
   };
   // The second notifier instance shares the queue and the Notify key with the first.

@@ -4,6 +4,7 @@
  * and its queued SMS with the outbox row that sends it). For the notifier's tests, which are about
  * what happens after matching. Synthetic people only: 999-range NHS numbers, Ofcom drama mobiles.
  */
+import type { SmsKind } from '@app/contracts';
 import { syntheticNhsNumber } from '@app/domain';
 import { queueSms, wordingFor } from '@app/persistence';
 import { loadIcsDirectory } from '@app/platform';
@@ -90,10 +91,10 @@ export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<
 }
 
 /** A message of any other kind to a new patient (no offer), queued for sending. */
-export async function createMessage(pg: Client, kind: 'no_offer' | 'help' | 'stopped', mobile?: string): Promise<{ patientId: string; smsId: string; mobile: string }> {
+export async function createMessage(pg: Client, kind: SmsKind, mobile?: string, personalisation: Record<string, string> = {}): Promise<{ patientId: string; smsId: string; mobile: string }> {
   const n = ++seq;
   const phone = mobile ?? `+447700900${String(n % 1000).padStart(3, '0')}`;
   const [patient] = (await pg.query(`INSERT INTO patient (nhs_number, mobile, mobile_status) VALUES ($1, $2, 'valid') RETURNING id`, [syntheticNhsNumber(n * 7 + 100_000), phone])).rows;
-  const smsId = (await queueSms(queryable(pg), { patientId: patient.id, kind, personalisation: {}, dedupeKey: `${kind}-${patient.id}` })) as string;
+  const smsId = (await queueSms(queryable(pg), { patientId: patient.id, kind, personalisation, dedupeKey: `${kind}-${patient.id}` })) as string;
   return { patientId: patient.id, smsId, mobile: phone };
 }

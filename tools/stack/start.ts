@@ -71,7 +71,7 @@ export function summary(stack: Stack, pg: ServiceHandle, redis: ServiceHandle): 
   const quiet = parseQuietHours(quietHours);
   if (quiet) {
     const now = isInQuietHours(new Date(), { ...DEFAULT_POLICY, quietHours: quiet });
-    lines.push(row('Quiet hours', `${quietHours} Europe/London${now ? ' — IN FORCE NOW: offers wait until they end' : ''} (QUIET_HOURS= for none)`));
+    lines.push(row('Quiet hours', `${quietHours} Europe/London${now ? ' — IN FORCE NOW: offers and every other text wait until they end' : ''} (QUIET_HOURS= for none)`));
   }
   lines.push(row('Postgres', pg.describe));
   lines.push(row('Redis', redis.describe));

@@ -2,7 +2,8 @@ import { DynamicModule, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { Server } from 'node:http';
 import { PersistenceModule } from '@app/persistence';
-import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
+import type { Clock } from '@app/domain';
+import { CLOCK, ConfigError, IcsDirectory, PlatformModule, loadIcsDirectory, policyFromConfig } from '@app/platform';
 import { CallbacksController } from './callbacks.controller';
 import { serveCallbacksFirst } from './callback-server';
 import { NotifierConfig } from './config';
@@ -10,6 +11,7 @@ import { NotifyGateway, SmsGateway } from './notify.gateway';
 import { OfferPageController } from './offer-page.controller';
 import { OfferPageRenderer } from './offer-page.renderer';
 import { SmsSenderWorker } from './sms-sender.worker';
+import { POLICY } from './tokens';
 
 /** The notifier: SMS out through GOV.UK Notify, replies and receipts in. */
 @Module({})
@@ -27,7 +29,8 @@ export class NotifierModule implements OnApplicationBootstrap {
     serveCallbacksFirst(server, this.refs.get(CallbacksController, { strict: false }), () => this.config.NOTIFY_CALLBACK_TOKEN);
   }
 
-  static forRoot(config: NotifierConfig): DynamicModule {
+  /** `clock` replaces the system clock (tests that need it to be night, say). */
+  static forRoot(config: NotifierConfig, opts: { clock?: Clock } = {}): DynamicModule {
     return {
       module: NotifierModule,
       imports: [PlatformModule.forRoot({ config, configClass: NotifierConfig, redis: true }), PersistenceModule.forRoot()],
@@ -35,9 +38,20 @@ export class NotifierModule implements OnApplicationBootstrap {
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: SmsGateway, useClass: NotifyGateway },
+        { provide: POLICY, useValue: configuredPolicy(config) },
+        ...(opts.clock ? [{ provide: CLOCK, useValue: opts.clock }] : []),
         SmsSenderWorker,
         OfferPageRenderer,
       ],
     };
+  }
+}
+
+/** QUIET_HOURS and the rest of the policy, checked at boot: a malformed window stops the process rather than text patients at night. */
+function configuredPolicy(config: NotifierConfig) {
+  try {
+    return policyFromConfig(config);
+  } catch (e) {
+    throw new ConfigError([(e as Error).message]);
   }
 }

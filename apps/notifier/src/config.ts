@@ -1,4 +1,4 @@
-import { PolicyConfig } from '@app/platform';
+import { JOB_DEFAULTS, PolicyConfig } from '@app/platform';
 import { SANDBOX_NOTIFY_API_KEY, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
 import { IsInt, IsString, Max, Min } from 'class-validator';
 
@@ -46,6 +46,31 @@ export class NotifierConfig extends PolicyConfig {
    */
   @IsInt() @Min(50) @Max(600_000)
   NOTIFY_RATE_LIMITED_PAUSE_MS = 5000;
+
+  /**
+   * After Notify refuses our API key or token (401/403 AuthError: a revoked or mistyped key, or this
+   * server's clock more than 30 s out) the whole queue pauses this long, in every instance, and
+   * the message goes back unspent: no message is at fault, and none should be recorded as failed
+   * or have its offer ended while someone fixes the key or the clock. Each pause ends with one
+   * more try; a minute keeps that to a request or so per sender slot a minute while it lasts.
+   */
+  @IsInt() @Min(50) @Max(3_600_000)
+  NOTIFY_AUTH_FAILED_PAUSE_MS = 60_000;
+
+  /**
+   * Sends in a row that Notify fails as a service (5xx, timeout, no answer), with none accepted in
+   * between, that make it an outage (see notify-circuit.ts). Below the job's attempts, so a
+   * message sent alone during an outage finds it before its last attempt.
+   */
+  @IsInt() @Min(1) @Max((JOB_DEFAULTS.attempts ?? 8) - 1)
+  NOTIFY_OUTAGE_THRESHOLD = 3;
+
+  /**
+   * During an outage the whole queue pauses this long, in every instance, before the next try;
+   * messages go back without spending an attempt and are sent when Notify answers again.
+   */
+  @IsInt() @Min(50) @Max(600_000)
+  NOTIFY_OUTAGE_PAUSE_MS = 15_000;
 
   /**
    * Received-text callbacks are written in batches (callbacks.controller.ts): at most this many

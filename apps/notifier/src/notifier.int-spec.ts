@@ -26,9 +26,14 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const REDIS_DB = 6;
 const AUTH = { authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` };
 
-/** A Notify that answers each send from a script (default 201), recording every request. */
+/**
+ * A Notify that answers each send from a script (default 201), recording every request; a lookup
+ * by reference (`GET /v2/notifications`) lists the sends it accepted with that reference.
+ */
 class ScriptedNotify {
   readonly requests: Array<{ at: number; body: Record<string, any>; authorization?: string }> = [];
+  readonly accepted: Array<{ id: string; reference: string }> = [];
+  readonly lookups: string[] = [];
   readonly script: Array<{ status: number; error?: string; message?: string }> = [];
   private server?: Server;
 
@@ -37,12 +42,20 @@ class ScriptedNotify {
       let raw = '';
       req.on('data', (c) => (raw += c));
       req.on('end', () => {
+        if (req.method === 'GET') {
+          const reference = new URL(req.url ?? '/', 'http://x').searchParams.get('reference') ?? '';
+          this.lookups.push(reference);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ notifications: this.accepted.filter((a) => a.reference === reference), links: { current: 'x' } }));
+          return;
+        }
         const body = raw ? JSON.parse(raw) : {};
         this.requests.push({ at: Date.now(), body, authorization: req.headers.authorization });
         const next = this.script.shift() ?? { status: 201 };
         res.writeHead(next.status, { 'content-type': 'application/json' });
         if (next.status === 201) {
           const id = `00000000-0000-4000-8000-${String(this.requests.length).padStart(12, '0')}`;
+          this.accepted.push({ id, reference: body.reference });
           res.end(JSON.stringify({ id, reference: body.reference, content: { body: 'x', from_number: 'NHS' }, uri: 'x', template: { id: body.template_id, version: 1, uri: 'x' } }));
         } else {
           res.end(JSON.stringify({ status_code: next.status, errors: [{ error: next.error ?? 'Error', message: next.message ?? 'scripted' }] }));
@@ -86,7 +99,7 @@ beforeAll(async () => {
   await redis.quit();
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
-    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400',
+    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '',
   });
   app = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });
@@ -189,6 +202,8 @@ describe('sending through Notify', () => {
     await until('sent after retries', async () => (await sms(m.smsId)).status === 'sent');
     const attempts = notify.for(m.mobile);
     expect(attempts).toHaveLength(3);
+    // Each retry first asked Notify whether it had taken the text after all; the first send did not.
+    expect(notify.lookups.filter((r) => r === m.smsId)).toHaveLength(2);
     // Exponential back-off from 0.5 s with up to 50% jitter: at least 0.25 s, then 0.5 s.
     expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(200);
     expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(450);

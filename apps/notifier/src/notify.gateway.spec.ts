@@ -5,7 +5,7 @@ import { NotifyClient } from 'notifications-node-client';
 import { SANDBOX_NOTIFY_API_KEY } from '@app/contracts';
 import { authenticate, parseApiKey } from '../../notify-sim/src/notify-auth';
 import { NotifierConfig } from './config';
-import { holdSecretAsKey, NotifyGateway } from './notify.gateway';
+import { classifyNotifyFailure, holdSecretAsKey, NotifyGateway } from './notify.gateway';
 
 /** A stand-in Notify that records what it was sent and answers as Notify does. */
 let server: Server;
@@ -64,5 +64,16 @@ describe('NotifyGateway', () => {
     const odd = { apiClient: { apiKeyId: 42 } } as unknown as NotifyClient;
     holdSecretAsKey(odd);
     expect((odd as unknown as { apiClient: { apiKeyId: unknown } }).apiClient.apiKeyId).toBe(42);
+  });
+});
+
+describe('classifyNotifyFailure', () => {
+  it.each([
+    [400, 'refused'], [404, 'refused'],
+    [401, 'auth'], [403, 'auth'],
+    [429, 'rate-limited'],
+    [500, 'unavailable'], [502, 'unavailable'], [503, 'unavailable'], [null, 'unavailable'],
+  ])('takes Notify answering %s as %s', (status, failure) => {
+    expect(classifyNotifyFailure(status)).toBe(failure);
   });
 });

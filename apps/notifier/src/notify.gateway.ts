@@ -10,12 +10,37 @@ import { Agent as HttpsAgent } from 'node:https';
 import { NotifyClient } from 'notifications-node-client';
 import { NotifierConfig } from './config';
 
-export type SendResult =
-  | { ok: true; notifyId: string }
-  | { ok: false; permanent: boolean; invalidNumber: boolean; rateLimited: boolean; status: number | null; message: string };
+/**
+ * Why Notify did not take a message, which decides what the sender does next:
+ * - `refused`: about this message (400 ValidationError/BadRequestError, e.g. not a mobile
+ *   number). Sending it again fails the same way.
+ * - `rate-limited`: 429, our key's per-minute budget is spent for now.
+ * - `auth`: 401/403 AuthError. Notify refused our API key or the token's clock (more than 30 s
+ *   off). Nothing about the message: every message fails alike until someone fixes the key or
+ *   the clock.
+ * - `unavailable`: 5xx, a timeout or a dropped connection. Notify (or the way to it) is in
+ *   trouble; the message may well be fine. With no answer at all, Notify may even have taken it.
+ */
+export type SendFailure = 'refused' | 'rate-limited' | 'auth' | 'unavailable';
+
+export type SendFailed = { ok: false; failure: SendFailure; invalidNumber: boolean; status: number | null; message: string };
+export type SendResult = { ok: true; notifyId: string } | SendFailed;
+
+/** Notify's id for the message it holds under a reference, `null` when it holds none, or why it could not be asked. */
+export type LookupResult = { ok: true; notifyId: string | null } | SendFailed;
 
 export abstract class SmsGateway {
   abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
+  /** The message Notify already holds with this reference, if any (our reference is our message id). */
+  abstract findByReference(reference: string): Promise<LookupResult>;
+}
+
+/** Notify's HTTP status to what it means for the message; `null` is no answer (timeout, dropped connection). */
+export function classifyNotifyFailure(status: number | null): SendFailure {
+  if (status === null || status >= 500) return 'unavailable';
+  if (status === 429) return 'rate-limited';
+  if (status === 401 || status === 403) return 'auth';
+  return 'refused';
 }
 
 @Injectable()
@@ -45,16 +70,31 @@ export class NotifyGateway extends SmsGateway {
       const res = await this.client.sendSms(templateId, phone, { personalisation, reference });
       return { ok: true, notifyId: (res.data as { id: string }).id };
     } catch (e) {
-      const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
-      const status = err.response?.status ?? null;
-      const first = err.response?.data?.errors?.[0];
-      const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
-      // 429 and 5xx are worth retrying; any other 4xx will fail the same way again.
-      const permanent = status !== null && status >= 400 && status < 500 && status !== 429;
-      const invalidNumber = permanent && /phone_number|mobile number/i.test(first?.message ?? '');
-      return { ok: false, permanent, invalidNumber, rateLimited: status === 429, status, message };
+      return failureOf(e);
     }
   }
+
+  async findByReference(reference: string): Promise<LookupResult> {
+    try {
+      const res = await this.client.getNotifications('sms', undefined, reference);
+      // Our references are unique (our message ids), so Notify holds one at most.
+      const found = (res.data as { notifications?: Array<{ id: string; reference: string | null }> }).notifications?.find((n) => n.reference === reference);
+      return { ok: true, notifyId: found?.id ?? null };
+    } catch (e) {
+      return failureOf(e);
+    }
+  }
+}
+
+/** A failed call to Notify, from the client's (axios's) error. */
+function failureOf(e: unknown): SendFailed {
+  const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
+  const status = err.response?.status ?? null;
+  const first = err.response?.data?.errors?.[0];
+  const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
+  const failure = classifyNotifyFailure(status);
+  const invalidNumber = failure === 'refused' && /phone_number|mobile number/i.test(first?.message ?? '');
+  return { ok: false, failure, invalidNumber, status, message };
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
- * is not sent, a message already sent is not sent again. `reference` is our message id — no
+ * is not sent, a message already sent is not sent again (and a retry first asks Notify whether it
+ * took the text already: see `alreadyAtNotify`). None is sent in quiet hours: its job waits
+ * until they end (without spending an attempt) and re-reads the message then. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
  *
  * Notify's limits and failures:
@@ -11,39 +13,73 @@
  *   by matching (offers nearest their cut-off first) decide who goes first when it binds.
  * - A 429 all the same (another service on the key) pauses the whole queue, in every instance,
  *   and puts the job back without spending one of its attempts.
- * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's
- *   job defaults); when the last attempt fails the message is recorded as failed and an offer
- *   moves on to the next patient rather than waiting for its expiry.
- * - Any other 4xx will fail the same way again: recorded at once; a refused number is marked
- *   invalid (no more offers to it) and the offer moves on.
+ * - A 401/403 (our API key refused, or our clock more than 30 s out) is wrong for every message
+ *   alike: the same pause (NOTIFY_AUTH_FAILED_PAUSE_MS), an error in the log and a metric for the
+ *   on-call operator, and no message is failed nor any offer ended meanwhile.
+ * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's job
+ *   defaults) while Notify is otherwise up. NOTIFY_OUTAGE_THRESHOLD of them in a row with nothing
+ *   accepted in between is an outage (notify-circuit.ts): the queue pauses as for a 429, and
+ *   messages wait unspent until Notify answers again, so confirmations are not lost and offers
+ *   are not ended as undeliverable one wave after another. Only a message that keeps failing
+ *   while Notify takes the others is recorded as failed after its last attempt (an offer then
+ *   moves on to the next patient rather than waiting for its expiry).
+ * - A message Notify itself refuses (400: not a mobile number, a bad personalisation) will fail
+ *   the same way again: recorded at once; a refused number is marked invalid (no more offers to
+ *   it) and the offer moves on.
  */
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
 import { enqueue } from '@app/persistence';
-import { GroupCommit, MetricsService, QueueService } from '@app/platform';
-import { Job, Worker } from 'bullmq';
+import { Clock, MatchingPolicy, QuietHours, nextSendableTime } from '@app/domain';
+import { CLOCK, GroupCommit, MetricsService, QueueService } from '@app/platform';
+import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
-import { SmsGateway } from './notify.gateway';
+import { SendFailure, SendResult, SmsGateway } from './notify.gateway';
+import { NotifyCircuit } from './notify-circuit';
 import { limiterFor } from './rate-limit';
+import { POLICY } from './tokens';
+
+/** `sms_sent_total`'s outcome for each kind of Notify failure (names kept from before the auth/outage split). */
+const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', unavailable: 'retry' };
 
 /** Where a job stands among its attempts, so the last one can settle the message for good. */
 export interface AttemptInfo {
   attemptsMade: number;
   attempts: number;
+  /**
+   * Puts the job back until `at` (on the injected clock) without spending an attempt: quiet hours.
+   * Absent when called outside a queue job; the message then waits for its own job.
+   */
+  holdUntil?: (at: Date) => Promise<never>;
+  /**
+   * An earlier start of this job may have reached Notify (see `alreadyAtNotify`): Notify is asked
+   * for the message by our reference before it is sent again.
+   */
+  mayHaveSent?: boolean;
+  /** Keeps on the job that this start may have reached Notify, across a pause that spends no attempt. */
+  noteMayHaveSent?: () => Promise<void>;
 }
+
+/** The send job's data as the worker keeps it: the payload, and its own note of an unanswered send. */
+type SendSmsJobData = JobPayloads['send-sms'] & { mayHaveSent?: boolean };
 
 /** A message as its send job re-reads it. */
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
   mobile: string | null; mobile_status: string; offer_status: string | null;
+  /** The quiet hours of the newest recorded matching policy (the dashboard's), null before any. */
+  recorded_quiet: { quietHours: QuietHours | null; timeZone?: string } | null;
 }
 
 @Injectable()
 export class SmsSenderWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger('sms-sender');
   private worker?: Worker;
+  private circuit: NotifyCircuit;
+  /** Until when an error about Notify's state is not logged again (one line per pause, not per text). */
+  private quietLogUntil = 0;
   /**
    * "Sent" is recorded for the messages Notify accepted meanwhile in one statement and one
    * commit: at burst rates a commit per SMS, not Notify, was the limit. A job still completes only
@@ -76,12 +112,28 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
     private readonly config: NotifierConfig,
-  ) {}
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
+  ) {
+    this.circuit = new NotifyCircuit(config.NOTIFY_OUTAGE_THRESHOLD);
+  }
 
   onApplicationBootstrap(): void {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
-      (job: Job) => this.process(job.data as JobPayloads['send-sms'], { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
+      (job: Job<SendSmsJobData>, token?: string) => this.process(job.data, {
+        attemptsMade: job.attemptsMade,
+        attempts: job.opts.attempts ?? 1,
+        // A failed attempt (Notify may have taken the text before "sent" failed to commit), a
+        // worker that died mid-send (stalled), or an outage pause after a send Notify never answered.
+        mayHaveSent: job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.mayHaveSent === true,
+        noteMayHaveSent: () => job.updateData({ ...job.data, mayHaveSent: true }),
+        holdUntil: async (at) => {
+          // BullMQ's delay runs on real time; the wait is measured on the injected clock.
+          await job.moveToDelayed(Date.now() + Math.max(0, at.getTime() - this.clock.now().getTime()), token);
+          throw new DelayedError();
+        },
+      }),
       { concurrency: this.config.SMS_SEND_CONCURRENCY, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
     ) as Worker | undefined;
   }
@@ -98,20 +150,40 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
     const template = SMS_TEMPLATES[sms.kind as SmsKind];
     if (!template) return skip(`no template for ${sms.kind}`);
+    const now = this.clock.now();
+    const sendableAt = nextSendableTime(now, this.quietHoursPolicy(sms));
+    if (sendableAt.getTime() > now.getTime()) {
+      // CONTRACT: no SMS in quiet hours, whatever the kind. The job waits until they end and then
+      // re-reads the message, so an offer that ended overnight is skipped then, not sent.
+      this.metrics.counter('sms_held_for_quiet_hours_total', 'SMS whose sending came up in quiet hours and waits for their end, by kind', ['kind']).inc({ kind: sms.kind });
+      if (attempt.holdUntil) return attempt.holdUntil(sendableAt);
+      return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
+    }
 
-    const result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
-    this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : result.rateLimited ? 'rate_limited' : result.permanent ? 'refused' : 'retry' });
+    let result = attempt.mayHaveSent ? await this.alreadyAtNotify(sms.id) : null;
+    if (!result) {
+      result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
+      this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
+    }
     if (result.ok) {
+      this.circuit.accepted();
       await this.sent.submit({ smsId, notifyId: result.notifyId });
       return { status: 'done' };
     }
-    if (result.rateLimited && this.worker) {
-      // Pauses the queue for every instance and returns the job to the wait list, unspent.
-      await this.worker.rateLimit(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
-      throw Worker.RateLimitError();
+    if (result.failure === 'rate-limited') return this.pauseSending(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
+    if (result.failure === 'auth') {
+      this.serviceFailure('auth', `Notify refused our API key (${result.status}: ${result.message}); check NOTIFY_API_KEY and this server's clock (Notify allows 30 s)`, this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
+      return this.pauseSending(this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
+    }
+    if (result.failure === 'unavailable' && this.circuit.failed()) {
+      this.serviceFailure('unavailable', `Notify is failing every send (${result.status ?? 'no answer'}: ${result.message})`, this.config.NOTIFY_OUTAGE_PAUSE_MS);
+      // A timeout or a gateway's 502/504 may hide a text Notify took: look before sending again.
+      await attempt.noteMayHaveSent?.();
+      return this.pauseSending(this.config.NOTIFY_OUTAGE_PAUSE_MS);
     }
     const lastAttempt = attempt.attemptsMade + 1 >= attempt.attempts;
-    if (!result.permanent && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
+    const refused = result.failure === 'refused';
+    if (!refused && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
     await this.ds.transaction(async (tx) => {
       await tx.query(`UPDATE sms_message SET status = 'failed', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, result.message]);
       if (result.invalidNumber) {
@@ -120,13 +192,68 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       // An offer nobody can receive moves on to the next patient now, not at expiry.
       if (sms.kind === 'offer' && sms.offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: sms.offer_id });
     });
-    this.logger.warn(`sms ${smsId} ${result.permanent ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
-    return { status: 'done', reason: result.permanent ? 'refused' : 'gave up' };
+    this.logger.warn(`sms ${smsId} ${refused ? 'refused by Notify' : 'not sent after every retry'} (${result.status ?? 'no answer'}): ${result.message}`);
+    return { status: 'done', reason: refused ? 'refused' : 'gave up' };
+  }
+
+  /**
+   * Whether Notify already took this message on an earlier start of its job: Notify accepted it
+   * but recording "sent" failed (the database was away, the commit failed), the worker died
+   * mid-send, or Notify never answered. Sending again would text the patient twice, so Notify is
+   * asked for the message by our reference (GET /v2/notifications?reference=, our message id) and,
+   * if it holds it, the message is recorded as sent with Notify's id. Only on such a start: the
+   * common path asks nothing. Returns null to send now; a lookup Notify fails is handled as a send
+   * it fails (a 400 to a lookup says nothing about the message, so it counts as Notify's trouble).
+   */
+  private async alreadyAtNotify(smsId: string): Promise<SendResult | null> {
+    const found = await this.gateway.findByReference(smsId);
+    if (!found.ok) return found.failure === 'refused' ? { ...found, failure: 'unavailable', invalidNumber: false } : found;
+    if (found.notifyId === null) return null;
+    this.metrics.counter('sms_found_at_notify_total', 'SMS retries that Notify already held: recorded as sent, not sent again').inc();
+    return { ok: true, notifyId: found.notifyId };
+  }
+
+  /**
+   * Pauses the queue for every instance and returns the job to the wait list without spending an
+   * attempt: the fault is Notify's or our account's, not the message's.
+   */
+  private async pauseSending(ms: number): Promise<never> {
+    if (!this.worker) throw new Error('Notify asked us to wait, and this process runs no SMS worker to pause');
+    await this.worker.rateLimit(ms);
+    throw Worker.RateLimitError();
+  }
+
+  /**
+   * A failure of Notify or of our account, which holds every text until it is fixed: counted on
+   * every failed send (alert on `notify_service_failures_total` rising), and logged as an error
+   * once per pause in each process rather than once for each of the hundred texts in flight. No
+   * personal data: Notify's own error text and status only. Real time, not the injected clock:
+   * the pause it reports is BullMQ's, in real time.
+   */
+  private serviceFailure(reason: 'auth' | 'unavailable', message: string, pauseMs: number): void {
+    this.metrics.counter('notify_service_failures_total', 'Sends that failed for a reason affecting every message (auth: key or clock refused; unavailable: Notify down)', ['reason']).inc({ reason });
+    const now = Date.now();
+    if (now < this.quietLogUntil) return;
+    this.quietLogUntil = now + pauseMs;
+    this.logger.error(`${message}: no texts are sent and none is given up on; sending paused ${pauseMs} ms, then tried again`);
+  }
+
+  /**
+   * Quiet hours as matching applies them: the newest recorded policy's (an administrator may change
+   * them on the dashboard), else this process's QUIET_HOURS. One source for both, so matching
+   * never plans a wave to be sent at a time the notifier would hold its texts back.
+   */
+  private quietHoursPolicy(sms: SmsToSend): MatchingPolicy {
+    const recorded = sms.recorded_quiet;
+    if (!recorded) return this.policy;
+    return { ...this.policy, quietHours: recorded.quietHours, timeZone: recorded.timeZone ?? this.policy.timeZone };
   }
 
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const rows = (await this.ds.query(
-      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status
+      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+              (SELECT jsonb_build_object('quietHours', settings->'quietHours', 'timeZone', settings->'timeZone')
+                 FROM matching_policy ORDER BY version DESC LIMIT 1) AS recorded_quiet
          FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
         WHERE m.id = ANY ($1::uuid[])`,
       [ids],

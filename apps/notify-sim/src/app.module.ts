@@ -5,6 +5,7 @@ import { NotifierCallbacks } from './notifier-callbacks';
 import { NotifyApiController } from './notify-api.controller';
 import { NotifyAuthGuard } from './notify-auth';
 import { NotifySimService } from './notify-sim.service';
+import { Outage, OutageGuard } from './outage';
 import { SimController } from './sim.controller';
 
 /** The Notify sandbox: Notify's API v2 for the notifier, `/sim/*` for the demo and the tests. No database, no Redis. */
@@ -15,7 +16,7 @@ export class AppModule {
       module: AppModule,
       imports: [PlatformModule.forRoot({ config, configClass: NotifySimConfig })],
       controllers: [NotifyApiController, SimController],
-      providers: [NotifyAuthGuard, NotifierCallbacks, NotifySimService],
+      providers: [NotifyAuthGuard, NotifierCallbacks, NotifySimService, Outage, OutageGuard],
     };
   }
 }

@@ -8,6 +8,7 @@ import { NotifyAuthGuard, NotifyRequest } from './notify-auth';
 import { NotifyApiError, NotifyApiErrorFilter } from './notify-errors';
 import { ListQuery, NotifySimService, ReceivedText } from './notify-sim.service';
 import { notificationView, sendResponse } from './notify-views';
+import { OutageGuard } from './outage';
 
 type AuthedRequest = Request & NotifyRequest;
 
@@ -29,7 +30,7 @@ function queryString(q: Record<string, unknown>): string {
 }
 
 @Controller('v2')
-@UseGuards(NotifyAuthGuard)
+@UseGuards(OutageGuard, NotifyAuthGuard)
 @UseFilters(NotifyApiErrorFilter)
 export class NotifyApiController {
   constructor(private readonly sim: NotifySimService) {}

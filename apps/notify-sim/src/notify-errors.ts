@@ -41,7 +41,8 @@ export class NotifyApiErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<{ status(n: number): { json(b: unknown): void }; headersSent?: boolean }>();
-    if (res.headersSent) return;
+    // A simulated dropped connection (outage.ts) has nobody to answer.
+    if (res.headersSent || (exception instanceof Error && exception.name === 'ConnectionDropped')) return;
     let status = 500;
     let errors: NotifyErrorItem[] = [{ error: 'Exception', message: 'Internal server error' }];
     if (exception instanceof NotifyApiError) {

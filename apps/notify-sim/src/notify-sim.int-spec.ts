@@ -364,3 +364,46 @@ describe('notify-sim rate limit', () => {
     expect(r).toEqual({ status: 429, data: { status_code: 429, errors: [{ error: 'RateLimitError', message: 'Exceeded rate limit for key type LIVE of 3 requests per 60 seconds' }] } });
   });
 });
+
+describe('notify-sim outage', () => {
+  let sim: Sim;
+  beforeAll(async () => {
+    sim = await startSim({ SIM_DELIVERY_RECEIPTS: '0' });
+  });
+  afterAll(async () => {
+    await sim?.app.close();
+  });
+  const outage = (body: unknown) => json(`${sim.url}/sim/outage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it.each([
+    ['auth', 403, { error: 'AuthError', message: 'Error: Your system clock must be accurate to within 30 seconds' }],
+    ['exception', 500, { error: 'Exception', message: 'Internal server error' }],
+    ['unavailable', 503, { error: 'ServiceUnavailable', message: 'Service temporarily unavailable' }],
+  ])('fails every /v2 request with %s for the seconds asked, sends nothing, then is back', async (kind, status, error) => {
+    const client = new NotifyClient(sim.url, SANDBOX_NOTIFY_API_KEY);
+    const phone = nextPhone();
+    expect(await outage({ kind, seconds: 1 })).toEqual({ status: 200, body: { kind, until: expect.any(String) } });
+    expect((await json(`${sim.url}/sim/outage`)).body).toEqual({ outage: { kind, until: expect.any(String) } });
+    expect(await failure(client.sendSms(SMS_TEMPLATES.help.id, phone, {}))).toEqual({ status, data: { status_code: status, errors: [error] } });
+    expect((await failure(client.getNotifications('sms'))).status).toBe(status);
+    expect((await json(`${sim.url}/sim/messages?phone=${encodeURIComponent(phone)}`)).body).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await client.sendSms(SMS_TEMPLATES.help.id, phone, {})).status).toBe(201);
+    expect((await json(`${sim.url}/sim/outage`)).body).toEqual({ outage: null });
+  });
+
+  it('drops connections without an answer, and DELETE ends the outage at once', async () => {
+    const client = new NotifyClient(sim.url, SANDBOX_NOTIFY_API_KEY);
+    await outage({ kind: 'drop', seconds: 60 });
+    const dropped = await client.sendSms(SMS_TEMPLATES.help.id, nextPhone(), {}).then(() => null, (e: { response?: unknown; code?: string }) => e);
+    expect(dropped).toMatchObject({ code: expect.stringMatching(/ECONNRESET|ERR_BAD_RESPONSE|socket hang up/i) });
+    expect((dropped as { response?: unknown }).response).toBeUndefined();
+    expect((await fetch(`${sim.url}/sim/outage`, { method: 'DELETE' })).status).toBe(204);
+    expect((await client.sendSms(SMS_TEMPLATES.help.id, nextPhone(), {})).status).toBe(201);
+  });
+
+  it('refuses an outage it does not know', async () => {
+    expect((await outage({ kind: 'flood', seconds: 5 })).status).toBe(400);
+    expect((await outage({ kind: 'auth', seconds: 0 })).status).toBe(400);
+  });
+});

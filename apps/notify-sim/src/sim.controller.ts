@@ -2,10 +2,11 @@
  * The sandbox's own routes (CONTRACT.md "Sandboxes"), unauthenticated because only the demo and
  * the tests ever reach them: what was sent, and a way to text the service back.
  */
-import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
-import { IsString, MaxLength } from 'class-validator';
+import { Body, Controller, Delete, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
 import { NotifySimService, ReplyOutcome } from './notify-sim.service';
 import { simMessageView } from './notify-views';
+import { OUTAGE_KINDS, Outage, OutageKind } from './outage';
 
 export class SimReplyDto {
   /** The patient's number, any UK spelling (`+447…`, `07…`, `447…`). */
@@ -17,9 +18,42 @@ export class SimReplyDto {
   message: string;
 }
 
+export class SimOutageDto {
+  @IsIn(OUTAGE_KINDS)
+  kind: OutageKind;
+
+  /** How long Notify stays down; a later call replaces it. */
+  @IsInt() @Min(1) @Max(24 * 3600)
+  seconds: number;
+}
+
+const outageView = (o: { kind: OutageKind; until: Date } | null) => (o ? { kind: o.kind, until: o.until.toISOString() } : null);
+
 @Controller('sim')
 export class SimController {
-  constructor(private readonly sim: NotifySimService) {}
+  constructor(
+    private readonly sim: NotifySimService,
+    private readonly outage: Outage,
+  ) {}
+
+  /** Notify down for a while: every `/v2` request fails the same way until then (outage.ts). */
+  @Post('outage')
+  @HttpCode(200)
+  startOutage(@Body() dto: SimOutageDto) {
+    return outageView(this.outage.start(dto.kind, dto.seconds));
+  }
+
+  @Get('outage')
+  currentOutage() {
+    return { outage: outageView(this.outage.current()) };
+  }
+
+  /** Notify back now. */
+  @Delete('outage')
+  @HttpCode(204)
+  endOutage(): void {
+    this.outage.end();
+  }
 
   @Get('messages')
   messages(@Query('phone') phone?: string | string[]) {

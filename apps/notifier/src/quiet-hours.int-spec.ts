@@ -1,0 +1,130 @@
+/**
+ * Quiet hours in the notifier (CONTRACT `QUIET_HOURS`, Europe/London: no SMS then), on real
+ * Postgres and Redis with notify-sim and the real client, the notifier's clock fixed at 20:30 on a
+ * December evening: a text that comes up then waits in the queue until 08:00, re-reads its message
+ * then (an offer that ended overnight is not sent), and goes once; with QUIET_HOURS empty nothing
+ * waits.
+ */
+import { INestApplication } from '@nestjs/common';
+import { QueueName, jobId } from '@app/contracts';
+import { DEFAULT_POLICY, FixedClock } from '@app/domain';
+import { recordPolicy } from '@app/persistence';
+import { Job, Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { Client } from 'pg';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
+import { createMessage, createOffer, queryable } from '../../../test/support/offer-fixtures';
+import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
+import { until } from '../../../test/support/wait';
+
+jest.setTimeout(60_000);
+
+const PORT = 14032;
+const REDIS_DB = 10;
+/** 20:30 in London (GMT in December): quiet hours began half an hour ago. */
+const EVENING = new Date('2026-12-01T20:30:00Z');
+/** 08:00 in London the next morning, when they end. */
+const MORNING = new Date('2026-12-02T08:00:00Z');
+
+let stores: FreshStores;
+let pg: Client;
+let sim: NotifySandbox;
+let queue: Queue;
+const clock = new FixedClock(EVENING);
+
+const sms = async (id: string) => (await pg.query(`SELECT status, error FROM sms_message WHERE id = $1`, [id])).rows[0];
+const sendJob = async (smsId: string) => Job.fromId(queue, jobId('send-sms', { smsId }));
+
+const startNotifierAt = (quietHours: string) => startNotifier(stores, sim, PORT, { QUIET_HOURS: quietHours }, { clock });
+
+/** Waits until the message's send job is held in the delayed set, and says for how long. */
+async function heldFor(smsId: string): Promise<number> {
+  return until('the send job held back', async () => {
+    const job = await sendJob(smsId);
+    return job && (await job.getState()) === 'delayed' ? job.delay : undefined;
+  }, 15_000, 100);
+}
+
+beforeAll(async () => {
+  stores = await freshStores('sx_quiet_hours', REDIS_DB);
+  pg = stores.pg;
+  queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(stores.redisUrl, { maxRetriesPerRequest: null }) });
+  sim = await startNotifySandbox();
+});
+
+afterAll(async () => {
+  await queue?.close();
+  await (await queue?.client)?.quit().catch(() => undefined);
+  await sim?.app.close();
+  await stores?.drop();
+});
+
+describe('with QUIET_HOURS 20:00-08:00, at 20:30', () => {
+  let notifier: INestApplication;
+  beforeAll(async () => {
+    notifier = await startNotifierAt('20:00-08:00');
+  });
+  afterAll(async () => {
+    await notifier?.close();
+  });
+  beforeEach(() => clock.set(EVENING));
+
+  it('holds a text until 08:00 without spending an attempt, then sends it once', async () => {
+    const m = await createMessage(pg, 'help');
+    const delay = await heldFor(m.smsId);
+    // Eleven and a half hours on the notifier's clock, give or take the test's own seconds.
+    expect(Math.abs(delay - (MORNING.getTime() - EVENING.getTime()))).toBeLessThan(30_000);
+    expect(await sms(m.smsId)).toMatchObject({ status: 'queued' });
+    expect(await sim.messages(m.mobile)).toEqual([]);
+
+    clock.set(MORNING);
+    await (await sendJob(m.smsId))!.promote();
+    await until('sent at 08:00', async () => (await sms(m.smsId)).status === 'sent');
+    expect(await sim.messages(m.mobile)).toHaveLength(1);
+    expect((await sendJob(m.smsId))?.attemptsMade).toBe(1);
+  });
+
+  it('skips at 08:00 an offer that ended overnight', async () => {
+    const offer = await createOffer(pg);
+    await heldFor(offer.smsId!);
+    await pg.query(`UPDATE offer SET status = 'expired' WHERE id = $1`, [offer.offerId]);
+    clock.set(MORNING);
+    await (await sendJob(offer.smsId!))!.promote();
+    await until('skipped', async () => (await sms(offer.smsId!)).status === 'skipped');
+    expect(await sms(offer.smsId!)).toMatchObject({ error: 'offer is expired' });
+    expect(await sim.messages(offer.mobile)).toEqual([]);
+  });
+
+  it('follows the quiet hours in force in the recorded policy, as matching does', async () => {
+    // An administrator turns quiet hours off on the dashboard.
+    await pg.query('BEGIN');
+    await recordPolicy(queryable(pg), { ...DEFAULT_POLICY, quietHours: null }, { source: 'admin', changedBy: 'test', reason: 'no quiet hours' }).catch(async (e) => {
+      await pg.query('ROLLBACK');
+      throw e;
+    });
+    await pg.query('COMMIT');
+    try {
+      const m = await createMessage(pg, 'help');
+      await until('sent at 20:30', async () => (await sms(m.smsId)).status === 'sent', 15_000);
+    } finally {
+      await pg.query(`DELETE FROM matching_policy`);
+    }
+  });
+});
+
+describe('with QUIET_HOURS empty, at 20:30', () => {
+  let notifier: INestApplication;
+  beforeAll(async () => {
+    clock.set(EVENING);
+    notifier = await startNotifierAt('');
+  });
+  afterAll(async () => {
+    await notifier?.close();
+  });
+
+  it('sends at once, as before', async () => {
+    const m = await createMessage(pg, 'help');
+    await until('sent', async () => (await sms(m.smsId)).status === 'sent', 15_000);
+    expect(await sim.messages(m.mobile)).toHaveLength(1);
+  });
+});
