@@ -11,7 +11,7 @@ import { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { queueFor } from '@app/contracts';
 import { readAck, sendMllp } from '@app/hl7';
-import { QueueService, bootstrapApp, loadConfig } from '@app/platform';
+import { MetricsService, QueueService, bootstrapApp, loadConfig } from '@app/platform';
 import { Client } from 'pg';
 import { ExchangeModule } from '../../apps/slot-exchange/src/app.module';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
@@ -135,6 +135,32 @@ describe('the exchange unreachable for longer than a forwarding job retries', ()
       toExchange.cut(false);
       redriver.timing.graceMs = grace;
     }
+  });
+});
+
+describe('a backlog of stuck messages', () => {
+  it('one pass goes on past messages whose job is still coming to those whose job failed for good, instead of stopping at the oldest page', async () => {
+    // Another trust's messages and its own re-driver (the running adapter is RQM's), so the
+    // periodic pass of the suite's adapter never touches them.
+    const ds = adapter.get(getDataSourceToken());
+    const queues = adapter.get(QueueService);
+    const ras = Object.assign(new AdapterConfig(), { ...adapter.get(AdapterConfig), TRUST_ODS: 'RAS' });
+    const redriver = new ForwardRedriver(ds, ras, queues, adapter.get(MetricsService), { graceMs: 1_000 });
+    const ids: string[] = (await q(
+      `INSERT INTO hl7_message (trust_ods, control_id, message_type, status, ack_code, raw, received_at)
+       SELECT 'RAS', 'BACKLOG-' || i, 'SIU^S15', 'accepted', 'AA', 'MSH|', now() - interval '2 hours' + i * interval '1 second' FROM generate_series(1, 600) i
+       RETURNING id`,
+    )).map((r) => r.id as string);
+    const byAge: string[] = (await q(`SELECT id FROM hl7_message WHERE id = ANY($1::uuid[]) ORDER BY received_at, id`, [ids])).map((r) => r.id as string);
+    // The oldest 500 have a job still coming (an outbox row not yet published); the newest 100 none.
+    await q(
+      `INSERT INTO outbox (queue, job_name, job_id, payload) SELECT $1, 'forward-hl7', 'hl7-' || id, jsonb_build_object('hl7MessageId', id) FROM unnest($2::uuid[]) id`,
+      [queueFor('forward-hl7', 'RAS'), byAge.slice(0, 500)],
+    );
+    expect(await redriver.redrive()).toBe(100);
+    const ordered: string[] = (await q(`SELECT payload->>'hl7MessageId' AS id FROM outbox WHERE queue = $1 AND job_id = ANY($2::text[])`,
+      [queueFor('forward-hl7', 'RAS'), byAge.slice(500).map((id) => `hl7-${id}`)])).map((r) => r.id as string);
+    expect(ordered.sort()).toEqual(byAge.slice(500).sort());
   });
 });
 

@@ -8,8 +8,8 @@
  * So, at start-up and every 30 s, this finds the trust's accepted messages not yet forwarded, older
  * than a short grace period, whose forwarding job will not run again (failed, or gone from Redis;
  * not waiting, delayed or active), and orders their forwarding again under the same job id
- * (`redriveJob`, shared with booking's reconciler and with `adapter:replay`). During a long outage
- * each message is tried again about every 1.5 minutes (its job's own retries, then the next pass),
+ * (`redriveJob`, shared with `adapter:replay`). During a long outage each message is tried again
+ * about every 1.5 minutes (its job's own retries, then the next pass; up to ORDERS_PER_PASS a pass),
  * with one failed job per message kept in Redis. Re-driving is safe: the worker skips a message
  * already forwarded and the exchange acts on each event id once.
  *
@@ -33,7 +33,14 @@ export interface ForwardRedriveTiming {
 export const FORWARD_REDRIVE_TIMING = Symbol('FORWARD_REDRIVE_TIMING');
 export const DEFAULT_FORWARD_REDRIVE: ForwardRedriveTiming = { everyMs: 30_000, graceMs: 60_000 };
 
-/** Messages re-driven per pass: an outage's backlog is worked through a page a pass, oldest first. */
+/** Messages re-driven per pass at most: an outage's backlog is worked through oldest first. */
+const ORDERS_PER_PASS = 500;
+/**
+ * Messages looked at per pass at most. Those whose job is still waiting or retrying are passed
+ * over (they cost a look each), so a pass goes on past them to the ones whose job failed for good,
+ * rather than spending itself on the same oldest page again and again.
+ */
+const LOOKS_PER_PASS = 5_000;
 const PAGE = 500;
 /** The gauges read Postgres at most this often, whatever the number of scrapers. */
 const GAUGE_FRESH_MS = 15_000;
@@ -79,14 +86,26 @@ export class ForwardRedriver implements OnModuleInit, OnApplicationBootstrap, On
 
   /** One pass; returns how many messages had their forwarding ordered again. */
   async redrive(): Promise<number> {
-    const stuck: Array<{ id: string }> = await this.ds.query(
-      `SELECT id FROM hl7_message
-        WHERE trust_ods = $1 AND status = 'accepted' AND forwarded_at IS NULL AND received_at < now() - make_interval(secs => $2)
-        ORDER BY received_at LIMIT ${PAGE}`,
-      [this.config.TRUST_ODS, this.timing.graceMs / 1000],
-    );
     let ordered = 0;
-    for (const m of stuck) if (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, m.id)) ordered++;
+    let looked = 0;
+    let after: { received_at: Date; id: string } | null = null;
+    while (ordered < ORDERS_PER_PASS && looked < LOOKS_PER_PASS) {
+      // Keyset pages, oldest first: each page starts after the last message looked at.
+      const stuck: Array<{ id: string; received_at: Date }> = await this.ds.query(
+        `SELECT id, received_at FROM hl7_message
+          WHERE trust_ods = $1 AND status = 'accepted' AND forwarded_at IS NULL AND received_at < now() - make_interval(secs => $2)
+            AND ($3::timestamptz IS NULL OR (received_at, id) > ($3::timestamptz, $4::uuid))
+          ORDER BY received_at, id LIMIT ${PAGE}`,
+        [this.config.TRUST_ODS, this.timing.graceMs / 1000, after?.received_at ?? null, after?.id ?? null],
+      );
+      for (const m of stuck) {
+        looked++;
+        if (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, m.id)) ordered++;
+        if (ordered >= ORDERS_PER_PASS) break;
+      }
+      if (stuck.length < PAGE) break;
+      after = stuck[stuck.length - 1];
+    }
     if (ordered > 0) {
       this.metrics.counter('hl7_forward_redrives_total', 'Accepted HL7 messages whose forwarding was ordered again (its job had failed for good or was lost)', ['trust'])
         .inc({ trust: this.config.TRUST_ODS }, ordered);

@@ -1,8 +1,9 @@
 /**
  * Re-driving a job whose work Postgres says is not done but which BullMQ will not run again (it
- * failed for good, or Redis lost it). Shared by the re-drives: booking's reconciler and the trust
- * adapter's forwarding re-drive and archive replay. Postgres decides what is stuck; these decide
- * whether a job for it is still coming, and order one again through the outbox.
+ * failed for good, or Redis lost it). `hasLiveJob` serves booking's reconciler and the trust
+ * adapter's forwarding re-drive and archive replay; `redriveJob` the latter two. Postgres decides
+ * what is stuck; these decide whether a job for it is still coming, and order one again through
+ * the outbox.
  */
 import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
 import { QueueService } from '@app/platform';
