@@ -121,8 +121,6 @@ describe('through real BullMQ: expiry, next wave, cut-off', () => {
 
     const seen: string[] = [];
     await until('three waves, one patient each, in rank order', async () => {
-      // As the notifier would: each offer text goes out as soon as it is queued (a wave lives 1.8 s).
-      await ds.query(`UPDATE sms_message SET status = 'sent', sent_at = now() WHERE kind = 'offer' AND status = 'queued'`);
       const offers: Array<{ nhs: string; round: number }> = await ds.query(
         `SELECT p.nhs_number AS nhs, wv.round FROM offer o JOIN offer_wave wv ON wv.id = o.wave_id JOIN patient p ON p.id = o.patient_id WHERE o.slot_id = $1 ORDER BY wv.round`, [slotId]);
       seen.splice(0, seen.length, ...offers.map((o) => o.nhs));
@@ -250,22 +248,6 @@ describe('replies move the slot on', () => {
     expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(1);
     await w.matcher.match({ slotId, round: 2 });
     expect((await liveOffers(slotId)).map((o) => o.nhs)).toEqual([rows[1].nhsNumber]);
-  });
-
-  it('tells only the patients who were sent the offer that it lapsed: an offer whose text was still held ends in silence', async () => {
-    const w = rig(clock);
-    const rows = [entry({ tfc: '410' }), entry({ tfc: '410' }), entry({ tfc: '410' })];
-    await w.list.applyBatch('RQM', { mode: 'delta', rows });
-    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '410' });
-    await w.matcher.match({ slotId, round: 1 });
-    const [sent, delivered, held] = await liveOffers(slotId);
-    await ds.query(`UPDATE sms_message SET status = 'sent' WHERE offer_id = $1 AND kind = 'offer'`, [sent.id]);
-    await ds.query(`UPDATE sms_message SET status = 'delivered' WHERE offer_id = $1 AND kind = 'offer'`, [delivered.id]);
-    const [wave] = await ds.query(`SELECT id FROM offer_wave WHERE slot_id = $1 AND status = 'live'`, [slotId]);
-    expect(await w.matcher.expireWave({ waveId: wave.id })).toMatchObject({ status: 'done' });
-    const lapseTexts = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'expired' AND offer_id = ANY ($1::uuid[]) ORDER BY offer_id`, [[sent.id, delivered.id, held.id]]);
-    expect(lapseTexts.map((t: { offer_id: string }) => t.offer_id)).toEqual([sent.id, delivered.id].sort());
-    expect(await ds.query(`SELECT status FROM offer WHERE id = $1`, [held.id])).toEqual([{ status: 'expired' }]);
   });
 
   it('STOP ends the live offer, moves the slot on, and the patient is never offered again', async () => {

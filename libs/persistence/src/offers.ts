@@ -30,7 +30,7 @@ export function wordingFor(ics: IcsDirectory, s: SlotForWording): Record<string,
 
 /**
  * Ends a live wave: its remaining live offers become `lapse` (`expired` or `withdrawn`), each of
- * those patients who was sent the offer is told once, and — when `rematch` — the slot goes to the next round.
+ * those patients is told once, and — when `rematch` — the slot goes to the next round.
  * Returns false when the wave had already ended (someone else got there first).
  */
 export async function endWave(
@@ -47,20 +47,14 @@ export async function endWave(
   if (waves.length === 0) return false;
   const { slot_id: slotId, round } = waves[0];
   const lapse = opts.lapse ?? 'expired';
-  // Only a patient whose offer text reached Notify hears that it lapsed: one whose text was still
-  // held (quiet hours, a Notify outage, a backlog) never saw the offer, and its send job now skips
-  // it, so "your offer has expired" would be the first they heard of it.
-  const lapsed: Array<{ id: string; patient_id: string; told: boolean }> = await rows(tx,
-    `UPDATE offer o SET status = $2, ended_at = now() WHERE o.wave_id = $1 AND o.status = 'live'
-     RETURNING o.id, o.patient_id,
-               EXISTS (SELECT 1 FROM sms_message m WHERE m.offer_id = o.id AND m.kind = 'offer' AND m.status IN ('sent', 'delivered')) AS told`,
+  const lapsed: Array<{ id: string; patient_id: string }> = await rows(tx,
+    `UPDATE offer SET status = $2, ended_at = now() WHERE wave_id = $1 AND status = 'live' RETURNING id, patient_id`,
     [waveId, lapse],
   );
-  const told = lapsed.filter((o) => o.told);
-  if (told.length > 0) {
+  if (lapsed.length > 0) {
     const [slot] = await tx.query(`SELECT trust_ods, site_ods, tfc, start_at FROM slot WHERE id = $1`, [slotId]);
     const words = wordingFor(ics, slot);
-    for (const o of told) {
+    for (const o of lapsed) {
       await queueSms(tx, { patientId: o.patient_id, offerId: o.id, kind: lapse === 'expired' ? 'expired' : 'withdrawn', personalisation: words, dedupeKey: `ended-${o.id}` });
     }
   }
