@@ -3,12 +3,13 @@
  * Postgres and Redis with notify-sim and the real client, the notifier's clock fixed at 20:30 on a
  * December evening: a text that comes up then waits in the queue until 08:00, re-reads its message
  * then (an offer that ended overnight is not sent), and goes once; with QUIET_HOURS empty nothing
- * waits.
+ * waits. And a text saying an offer has ended goes only to a patient whose offer text was sent: one
+ * whose offer text was held (here, or by an outage) never saw the offer.
  */
 import { INestApplication } from '@nestjs/common';
 import { QueueName, jobId } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock } from '@app/domain';
-import { recordPolicy } from '@app/persistence';
+import { queueSms, recordPolicy } from '@app/persistence';
 import { Job, Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
@@ -126,5 +127,30 @@ describe('with QUIET_HOURS empty, at 20:30', () => {
     const m = await createMessage(pg, 'help');
     await until('sent', async () => (await sms(m.smsId)).status === 'sent', 15_000);
     expect(await sim.messages(m.mobile)).toHaveLength(1);
+  });
+
+  it('tells a patient an offer ended (taken, expired, withdrawn) only if its offer text went to Notify', async () => {
+    const told = await createOffer(pg);
+    await until('the offer text sent', async () => (await sms(told.smsId!)).status === 'sent', 15_000);
+    // Offers whose text was still held when they ended: never sent (skipped), or still queued.
+    const skippedOffer = await createOffer(pg, { sms: false });
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'skipped')`, [skippedOffer.patientId, skippedOffer.offerId]);
+    const heldOffer = await createOffer(pg, { sms: false });
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'queued')`, [heldOffer.patientId, heldOffer.offerId]);
+    const [personalisation] = (await pg.query(`SELECT personalisation FROM sms_message WHERE id = $1`, [told.smsId])).rows.map((r) => r.personalisation);
+    const lapse = async (o: { patientId: string; offerId: string }, kind: 'taken' | 'expired' | 'withdrawn') => {
+      await pg.query(`UPDATE offer SET status = $2 WHERE id = $1`, [o.offerId, kind === 'taken' ? 'superseded' : kind]);
+      return (await queueSms(queryable(pg), { patientId: o.patientId, offerId: o.offerId, kind, personalisation, dedupeKey: `ended-${o.offerId}` })) as string;
+    };
+    const toTold = await lapse(told, 'expired');
+    const toSkipped = await lapse(skippedOffer, 'taken');
+    const toHeld = await lapse(heldOffer, 'withdrawn');
+    await until('the ended offers settled', async () => (await Promise.all([toTold, toSkipped, toHeld].map(sms))).every((m) => m.status !== 'queued'), 15_000);
+    expect(await sms(toTold)).toMatchObject({ status: 'sent' });
+    expect(await sms(toSkipped)).toMatchObject({ status: 'skipped', error: 'the offer itself was never sent' });
+    expect(await sms(toHeld)).toMatchObject({ status: 'skipped', error: 'the offer itself was never sent' });
+    expect(await sim.messages(told.mobile)).toHaveLength(2);
+    expect(await sim.messages(skippedOffer.mobile)).toEqual([]);
+    expect(await sim.messages(heldOffer.mobile)).toEqual([]);
   });
 });

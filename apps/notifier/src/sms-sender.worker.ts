@@ -29,7 +29,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
+import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
 import { enqueue } from '@app/persistence';
 import { Clock, MatchingPolicy, QuietHours, nextSendableTime } from '@app/domain';
 import { CLOCK, GroupCommit, MetricsService, QueueService } from '@app/platform';
@@ -69,6 +69,8 @@ type SendSmsJobData = JobPayloads['send-sms'] & { mayHaveSent?: boolean };
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
   mobile: string | null; mobile_status: string; offer_status: string | null;
+  /** Whether the text of the offer this message is about went to Notify (sent or delivered). */
+  offer_text_sent: boolean;
   /** The quiet hours of the newest recorded matching policy (the dashboard's), null before any. */
   recorded_quiet: { quietHours: QuietHours | null; timeZone?: string } | null;
 }
@@ -148,6 +150,11 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     };
     if (!sms.mobile || sms.mobile_status !== 'valid') return skip('no valid mobile');
     if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
+    // "No longer available" / "expired" / "withdrawn" about an offer whose own text never went (it
+    // was still held by quiet hours, a Notify outage or a backlog when the offer ended, and its
+    // send then skipped it) would be the first the patient heard of it. One check here covers
+    // every way an offer ends (a wave's end, another patient's YES, the trust's withdrawal).
+    if (OFFER_ENDED_KINDS.has(sms.kind as SmsKind) && sms.offer_id && !sms.offer_text_sent) return skip('the offer itself was never sent');
     const template = SMS_TEMPLATES[sms.kind as SmsKind];
     if (!template) return skip(`no template for ${sms.kind}`);
     const now = this.clock.now();
@@ -252,6 +259,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const rows = (await this.ds.query(
       `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+              m.kind <> 'offer' AND m.offer_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM sms_message om WHERE om.offer_id = m.offer_id AND om.kind = 'offer' AND om.status IN ('sent', 'delivered')) AS offer_text_sent,
               (SELECT jsonb_build_object('quietHours', settings->'quietHours', 'timeZone', settings->'timeZone')
                  FROM matching_policy ORDER BY version DESC LIMIT 1) AS recorded_quiet
          FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id

@@ -9,6 +9,12 @@
  */
 export type SmsKind = 'offer' | 'confirmed' | 'taken' | 'expired' | 'booking_failed' | 'help' | 'stopped' | 'started' | 'no_offer' | 'withdrawn';
 
+/**
+ * Texts that tell a patient an offer of theirs has gone (taken by someone else, expired, withdrawn
+ * by the trust): they make sense only to a patient who was sent that offer.
+ */
+export const OFFER_ENDED_KINDS: ReadonlySet<SmsKind> = new Set<SmsKind>(['taken', 'expired', 'withdrawn']);
+
 export interface SmsTemplate {
   kind: SmsKind;
   id: string;
