@@ -5,7 +5,8 @@
  * suites that run later in the same process load the production back-off.
  */
 const before = process.env.JOB_BACKOFF_MS;
-process.env.JOB_BACKOFF_MS = '20';
+export const FAST_BACKOFF_MS = 20;
+process.env.JOB_BACKOFF_MS = String(FAST_BACKOFF_MS);
 
 export function restoreRetries(): void {
   if (before === undefined) delete process.env.JOB_BACKOFF_MS;

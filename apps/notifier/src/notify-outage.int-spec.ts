@@ -4,10 +4,10 @@
  * and spoken to by the real notifications-node-client, with the notifier on real Postgres and
  * Redis. What must hold: the texts go once Notify is back, no message is recorded as failed, no
  * offer is ended as undeliverable, and each patient gets their text exactly once. The queue's
- * back-off is shortened (test/support/short-backoff.ts) so that, without the outage handling,
+ * back-off is shortened (test/support/fast-retries.ts) so that, without the outage handling,
  * every attempt would be spent well inside the outage.
  */
-import { SHORT_BACKOFF_MS } from '../../../test/support/short-backoff';
+import { FAST_BACKOFF_MS, restoreRetries } from '../../../test/support/fast-retries';
 import { INestApplication } from '@nestjs/common';
 import { queueSms } from '@app/persistence';
 import { Client } from 'pg';
@@ -32,7 +32,7 @@ const sms = async (id: string) => (await pg.query(`SELECT status, error, notify_
 const CONFIRMED = { specialty: 'Dermatology', hospital: 'Charing Cross Hospital', site: 'Fulham Palace Road', date: 'Tuesday 14 July', time: '9:30am', previous: 'Your earlier appointment has been cancelled.' };
 
 beforeAll(async () => {
-  expect(SHORT_BACKOFF_MS).toBeLessThanOrEqual(50);
+  expect(FAST_BACKOFF_MS).toBeLessThanOrEqual(50);
   stores = await freshStores('sx_notify_outage', REDIS_DB);
   pg = stores.pg;
   sim = await startNotifySandbox();
@@ -45,6 +45,7 @@ afterAll(async () => {
   await notifier?.close();
   await sim?.app.close();
   await stores?.drop();
+  restoreRetries();
 });
 
 describe('a Notify outage', () => {

@@ -3,6 +3,7 @@ import 'reflect-metadata';
  * HTTP contract between a trust adapter and the slot exchange (`/v1/trusts/:ods/...`). Every
  * route is scoped to the trust whose token is presented.
  */
+import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS } from '@app/domain';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
@@ -87,7 +88,7 @@ export class UnavailablePeriodDto {
 /** One validated PTL row, as the adapter parsed it. */
 export class WaitingListRowDto {
   @IsInt() @Min(1) rowNumber: number;
-  @IsString() @Length(1, 64) pathwayId: string;
+  @IsString() @Length(1, PTL_ID_MAX_LENGTH) pathwayId: string;
   @IsString() @Matches(/^\d{10}$/) nhsNumber: string;
   @IsDateString() birthDate: string;
   @IsString() @Matches(/^\d{3}$/) tfc: string;
@@ -98,13 +99,13 @@ export class WaitingListRowDto {
   @IsOptional() @IsString() @Length(0, 10) postcode?: string | null;
   @IsOptional() @IsIn(['M', 'F', 'U']) sex?: 'M' | 'F' | 'U' | null;
   @IsOptional() @IsDateString() currentAppointmentStart?: string | null;
-  @IsOptional() @IsString() @Length(1, 64) currentAppointmentId?: string | null;
+  @IsOptional() @IsString() @Length(1, PTL_ID_MAX_LENGTH) currentAppointmentId?: string | null;
   @IsBoolean() offerConsent: boolean;
   @IsBoolean() icsWideConsent: boolean;
   /** `['ANY']` or site ODS codes. */
-  @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) acceptableSites: string[];
+  @IsArray() @ArrayMaxSize(PTL_LIST_MAX_ITEMS) @IsString({ each: true }) acceptableSites: string[];
   @IsOptional() @IsNumber() @Min(0) maxTravelKm?: number | null;
-  @IsArray() @ArrayMaxSize(50) @ValidateNested({ each: true }) @Type(() => UnavailablePeriodDto) unavailable: UnavailablePeriodDto[];
+  @IsArray() @ArrayMaxSize(PTL_LIST_MAX_ITEMS) @ValidateNested({ each: true }) @Type(() => UnavailablePeriodDto) unavailable: UnavailablePeriodDto[];
 }
 
 /**
@@ -167,7 +168,7 @@ const listOf = (max: number, f: (v: unknown) => boolean) => (v: unknown): boolea
 /** Each column with its rule (the same as `WaitingListRowDto`'s) and what to say when a value breaks it. */
 const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boolean, string]> = [
   ['rowNumber', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer ≥ 1'],
-  ['pathwayId', text(1, 64), 'a string of 1 to 64 characters'],
+  ['pathwayId', text(1, PTL_ID_MAX_LENGTH), `a string of 1 to ${PTL_ID_MAX_LENGTH} characters`],
   ['nhsNumber', matches(/^\d{10}$/), '10 digits'],
   ['birthDate', isDay, 'a date YYYY-MM-DD'],
   ['tfc', matches(/^\d{3}$/), '3 digits'],
@@ -178,13 +179,13 @@ const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boo
   ['postcode', orNull(text(0, 10)), 'null or a string of at most 10 characters'],
   ['sex', oneOf('M', 'F', 'U', null), 'null or one of M, F, U'],
   ['currentAppointmentStart', orNull(isInstant), 'null or an ISO 8601 date-time'],
-  ['currentAppointmentId', orNull(text(1, 64)), 'null or a string of 1 to 64 characters'],
+  ['currentAppointmentId', orNull(text(1, PTL_ID_MAX_LENGTH)), `null or a string of 1 to ${PTL_ID_MAX_LENGTH} characters`],
   ['offerConsent', (v) => typeof v === 'boolean', 'a boolean'],
   ['icsWideConsent', (v) => typeof v === 'boolean', 'a boolean'],
-  ['acceptableSites', listOf(50, matches(/^[^;]{1,64}$/)), "a list of at most 50 site codes (1 to 64 characters, no ';')"],
+  ['acceptableSites', listOf(PTL_LIST_MAX_ITEMS, matches(/^[^;]{1,64}$/)), `a list of at most ${PTL_LIST_MAX_ITEMS} site codes (1 to 64 characters, no ';')`],
   ['maxTravelKm', (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0), 'null or a number ≥ 0'],
-  ['unavailable', listOf(50, (p) => typeof p === 'object' && p !== null && isInstant((p as { from?: unknown }).from) && isInstant((p as { to?: unknown }).to) && Object.keys(p).length === 2),
-    'a list of at most 50 {from, to} ISO 8601 dates'],
+  ['unavailable', listOf(PTL_LIST_MAX_ITEMS, (p) => typeof p === 'object' && p !== null && isInstant((p as { from?: unknown }).from) && isInstant((p as { to?: unknown }).to) && Object.keys(p).length === 2),
+    `a list of at most ${PTL_LIST_MAX_ITEMS} {from, to} ISO 8601 dates`],
 ];
 const COLUMN_NAMES = new Set<string>(COLUMN_RULES.map(([name]) => name));
 
@@ -242,7 +243,7 @@ export class SnapshotCompleteDto {
   @IsOptional() @IsInt() @Min(0) rows?: number;
   @IsOptional() @IsInt() @Min(0) rejected?: number;
   /** Pathways whose rows were in the file but rejected. Bounded by the adapter's rejected-share limit. */
-  @IsOptional() @IsArray() @ArrayMaxSize(1_000_000) @IsString({ each: true }) @Length(1, 64, { each: true }) rejectedPathwayIds?: string[];
+  @IsOptional() @IsArray() @ArrayMaxSize(1_000_000) @IsString({ each: true }) @Length(1, PTL_ID_MAX_LENGTH, { each: true }) rejectedPathwayIds?: string[];
   /** Set when nothing is to be closed, with the reason the booking team reads on the import record. */
   @IsOptional() @IsString() @Length(1, 500) closingWithheld?: string;
 }

@@ -177,9 +177,9 @@ const NHS_DIGITS = /^\d{10}$/;
 const SPACES = /\s+/g;
 
 /**
- * The exchange's limits on what it stores for an entry (its batch checks, `COLUMN_RULES` in
- * libs/contracts exchange-api.ts): a row beyond them is rejected here, as a row, rather than
- * refused by the exchange with the whole batch of rows around it.
+ * What the exchange stores for an entry, at most: its wire checks (libs/contracts exchange-api.ts,
+ * the DTO and `COLUMN_RULES`) are built from these too, so a row beyond them is rejected here, as
+ * a row, and never refused by the exchange with the whole batch of rows around it.
  */
 export const PTL_ID_MAX_LENGTH = 64;
 export const PTL_LIST_MAX_ITEMS = 50;
