@@ -145,7 +145,7 @@ describe('with QUIET_HOURS empty, at 20:30', () => {
     const toTold = await lapse(told, 'expired');
     const toSkipped = await lapse(skippedOffer, 'taken');
     const toHeld = await lapse(heldOffer, 'withdrawn');
-    await until('the ended offers settled', async () => (await Promise.all([toTold, toSkipped, toHeld].map(sms))).every((m) => m.status !== 'queued'), 15_000);
+    await until('the ended offers settled', async () => (await pg.query(`SELECT 1 FROM sms_message WHERE id = ANY($1::uuid[]) AND status = 'queued'`, [[toTold, toSkipped, toHeld]])).rowCount === 0, 15_000);
     expect(await sms(toTold)).toMatchObject({ status: 'sent' });
     expect(await sms(toSkipped)).toMatchObject({ status: 'skipped', error: 'the offer itself was never sent' });
     expect(await sms(toHeld)).toMatchObject({ status: 'skipped', error: 'the offer itself was never sent' });
