@@ -563,6 +563,8 @@ describe('PTL in: snapshot and delta', () => {
     expect(snap.json.closingWithheld).toMatch(/^8 of 9 rows \(88\.9%\) were rejected, more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT \(10%\).*closed nothing/);
     for (const r of list) expect(await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: false });
     expect(await lastSnapshotRecord()).toEqual({ status: 'completed', rows: 9, rejected: 8, closed: 0, deferred: 0, closing_withheld: snap.json.closingWithheld });
+    // …and the on-call operator can alert on it.
+    expect((await http('GET', '/metrics', { token: null })).text).toMatch(/^ptl_imports_total\{[^}]*trust="RQM"[^}]*mode="snapshot"[^}]*outcome="closing_withheld"[^}]*\} 1$/m);
 
     // The fixed file goes again: now the pathway that is gone closes.
     const fixed = await ptl(csv(list.slice(0, 9)));

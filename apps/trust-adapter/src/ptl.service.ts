@@ -10,10 +10,10 @@
  * whose CSV broke part-way, or one with more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its rows
  * rejected (see AdapterConfig).
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SnapshotCompleteDto, SnapshotResult, WaitingListColumns } from '@app/contracts';
 import { Clock, PtlRow, PtlRowValidation, missingPtlColumns, ptlRowReader } from '@app/domain';
-import { AppError, CLOCK } from '@app/platform';
+import { AppError, CLOCK, MetricsService } from '@app/platform';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
 import { csvRecords, describeCsvError } from './csv-records';
@@ -85,10 +85,13 @@ export function pushRow(c: WaitingListColumns, rowNumber: number, r: PtlRow): vo
 
 @Injectable()
 export class PtlService {
+  private readonly logger = new Logger('ptl');
+
   constructor(
     private readonly exchange: ExchangeClient,
     private readonly config: AdapterConfig,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   async import(body: Readable, mode: 'snapshot' | 'delta'): Promise<PtlImportResult> {
@@ -162,8 +165,19 @@ export class PtlService {
       const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`, filed);
       result.closed = done.closed;
       result.deferred = done.deferred;
-      if (closingWithheld) result.closingWithheld = closingWithheld;
+      if (closingWithheld) {
+        result.closingWithheld = closingWithheld;
+        // The answer goes to the trust's integration engine; the on-call operator hears it here
+        // (counts and the reason only, which name no patient).
+        this.logger.warn(`PTL snapshot from ${this.config.TRUST_ODS} closed nothing: ${closingWithheld}`);
+      }
     }
+    // The waiting list's health at a glance: a snapshot that closed nothing is the one to alert on.
+    const outcome = mode === 'delta' ? 'applied' : result.closingWithheld ? 'closing_withheld' : 'applied';
+    this.metrics?.counter('ptl_imports_total', 'PTL files imported, by mode and outcome (closing_withheld: a snapshot that closed nothing)', ['trust', 'mode', 'outcome'])
+      .inc({ trust: this.config.TRUST_ODS, mode, outcome });
+    this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'accepted' }, result.accepted);
+    this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'rejected' }, result.rejected);
     return result;
   }
 }
