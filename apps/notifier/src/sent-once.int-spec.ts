@@ -1,13 +1,14 @@
 /**
  * A text Notify accepted whose "sent" could not be recorded (a real failure of the UPDATE, made by
  * a trigger that refuses it once) is not sent again by the retry: the retry asks Notify for the
- * message by our reference, finds it, and records it as sent with Notify's id. notify-sim and the
- * real client, real Postgres and Redis.
+ * message by our reference, finds it, and records it as sent with Notify's id — even when its
+ * offer ended before the retry, which would otherwise skip it. notify-sim and the real client,
+ * real Postgres and Redis.
  */
 import { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
-import { createMessage } from '../../../test/support/offer-fixtures';
+import { createMessage, createOffer } from '../../../test/support/offer-fixtures';
 import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { until } from '../../../test/support/wait';
 
@@ -65,4 +66,20 @@ it('records a text Notify took as sent on the retry, and never sends it twice', 
   // Nothing more goes later either.
   await new Promise((r) => setTimeout(r, 1500));
   expect(await sim.messages(m.mobile)).toHaveLength(1);
+});
+
+it('records as sent, not skipped, an offer text Notify took whose offer ended before the retry', async () => {
+  await pg.query(`ALTER SEQUENCE sent_fault_count RESTART`);
+  await pg.query('BEGIN');
+  const offer = await createOffer(pg);
+  await pg.query(`INSERT INTO sent_fault VALUES ($1)`, [offer.smsId]);
+  await pg.query('COMMIT');
+  // The first "sent" failed (the patient has the text): the wave ends before the job's retry.
+  await until('the first "sent" refused', async () => (await pg.query(`SELECT is_called FROM sent_fault_count`)).rows[0].is_called === true, 10_000, 10);
+  await pg.query(`UPDATE offer SET status = 'expired' WHERE id = $1`, [offer.offerId]);
+
+  await until('settled', async () => (await pg.query(`SELECT status FROM sms_message WHERE id = $1`, [offer.smsId])).rows[0].status !== 'queued');
+  const held = await sim.messages(offer.mobile);
+  expect(held).toHaveLength(1);
+  expect((await pg.query(`SELECT status, notify_id FROM sms_message WHERE id = $1`, [offer.smsId])).rows[0]).toEqual({ status: 'sent', notify_id: held[0].id });
 });

@@ -149,26 +149,28 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       return { status: 'skipped', reason };
     };
     if (!sms.mobile || sms.mobile_status !== 'valid') return skip('no valid mobile');
-    if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
-    // "No longer available" / "expired" / "withdrawn" about an offer whose own text never went (it
-    // was still held by quiet hours, a Notify outage or a backlog when the offer ended, and its
-    // send then skipped it) would be the first the patient heard of it. One check here covers
-    // every way an offer ends (a wave's end, another patient's YES, the trust's withdrawal).
-    if (OFFER_ENDED_KINDS.has(sms.kind as SmsKind) && sms.offer_id && !sms.offer_text_sent) return skip('the offer itself was never sent');
-    const template = SMS_TEMPLATES[sms.kind as SmsKind];
-    if (!template) return skip(`no template for ${sms.kind}`);
-    const now = this.clock.now();
-    const sendableAt = nextSendableTime(now, this.quietHoursPolicy(sms));
-    if (sendableAt.getTime() > now.getTime()) {
-      // CONTRACT: no SMS in quiet hours, whatever the kind. The job waits until they end and then
-      // re-reads the message, so an offer that ended overnight is skipped then, not sent.
-      this.metrics.counter('sms_held_for_quiet_hours_total', 'SMS whose sending came up in quiet hours and waits for their end, by kind', ['kind']).inc({ kind: sms.kind });
-      if (attempt.holdUntil) return attempt.holdUntil(sendableAt);
-      return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
-    }
-
-    let result = attempt.mayHaveSent ? await this.alreadyAtNotify(sms.id) : null;
+    // An earlier start of this job may have reached Notify: ask before any rule below that would
+    // skip the text now (its offer may have ended since), so a text the patient already holds is
+    // recorded as sent, not as skipped.
+    let result: SendResult | null = attempt.mayHaveSent ? await this.alreadyAtNotify(sms.id) : null;
     if (!result) {
+      if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
+      // "No longer available" / "expired" / "withdrawn" about an offer whose own text never went (it
+      // was still held by quiet hours, a Notify outage or a backlog when the offer ended, and its
+      // send then skipped it) would be the first the patient heard of it. One check here covers
+      // every way an offer ends (a wave's end, another patient's YES, the trust's withdrawal).
+      if (OFFER_ENDED_KINDS.has(sms.kind as SmsKind) && sms.offer_id && !sms.offer_text_sent) return skip('the offer itself was never sent');
+      const template = SMS_TEMPLATES[sms.kind as SmsKind];
+      if (!template) return skip(`no template for ${sms.kind}`);
+      const now = this.clock.now();
+      const sendableAt = nextSendableTime(now, this.quietHoursPolicy(sms));
+      if (sendableAt.getTime() > now.getTime()) {
+        // CONTRACT: no SMS in quiet hours, whatever the kind. The job waits until they end and then
+        // re-reads the message, so an offer that ended overnight is skipped then, not sent.
+        this.metrics.counter('sms_held_for_quiet_hours_total', 'SMS whose sending came up in quiet hours and waits for their end, by kind', ['kind']).inc({ kind: sms.kind });
+        if (attempt.holdUntil) return attempt.holdUntil(sendableAt);
+        return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
+      }
       result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
       this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
     }
