@@ -19,12 +19,13 @@ import { LiveService } from './live.service';
 import { OverviewController } from './overview.controller';
 import { DashboardErrorFilter, Pages } from './pages';
 import { PolicyController } from './policy.controller';
+import { PtlImportsController } from './ptl-imports.controller';
 import { SlotsController } from './slots.controller';
 
 /**
  * The ICS operations dashboard: sign-in and roles, the live overview, slots, flows, failures,
- * policy, accounts and the audit log. It reads the exchange's tables directly (read-mostly, same
- * trust boundary); its own writes are accounts, sessions, the audit log, failure actions and policy
+ * waiting list imports, policy, accounts and the audit log. It reads the exchange's tables
+ * directly (read-mostly, same trust boundary); its own writes are accounts, sessions, the audit log, failure actions and policy
  * versions. Redis only for the admins' view of the queues (Bull Board) and re-driving failures.
  */
 @Module({})
@@ -33,7 +34,7 @@ export class DashboardModule {
     return {
       module: DashboardModule,
       imports: [PlatformModule.forRoot({ config, configClass: DashboardConfig, redis: true }), PersistenceModule.forRoot({ relay: false })],
-      controllers: [AuthController, OverviewController, SlotsController, FlowsController, FailuresController, PolicyController, AuditController, UsersController],
+      controllers: [AuthController, OverviewController, SlotsController, FlowsController, FailuresController, PtlImportsController, PolicyController, AuditController, UsersController],
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: APP_GUARD, useClass: SessionGuard },

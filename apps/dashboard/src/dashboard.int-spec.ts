@@ -1,7 +1,8 @@
 /**
  * The dashboard against real Postgres and Redis over real HTTP: sign-in (lockout, CSRF, cookie
  * flags, sign-out), the role matrix (each role sees and may do only what it should), scoping of
- * patient-level data, the audit trail, failures actions, policy versions, CSV and the live stream.
+ * patient-level data, the audit trail, failures actions, waiting list imports, policy versions, CSV
+ * and the live stream.
  */
 import { INestApplication } from '@nestjs/common';
 import { DEFAULT_POLICY } from '@app/domain';
@@ -25,6 +26,7 @@ const ids: Record<string, string> = {};
 const nhs: Record<string, string> = {};
 
 const agents: Record<'admin' | 'ops' | 'viewer', Agent> = {} as never;
+const WITHHELD = '300 of 1000 rows (30%) were rejected, more than PTL_SNAPSHOT_MAX_REJECTED_PERCENT (10%), so the file may not be the whole list (a changed extract format?): this snapshot closed nothing. Correct the rows and send the file again.';
 const EMAIL = { admin: 'admin@ics.example', ops: 'ops@ics.example', viewer: 'rqm-viewer@ics.example' } as const;
 
 beforeAll(async () => {
@@ -54,6 +56,10 @@ beforeAll(async () => {
   await seed.booking(ids.ryjSlot, ryjOffer.offerId, ryjWinner, { owning: 'RYJ', home: 'RYJ' });
   await seed.slot({ trust: 'RQM', site: 'RQM91', status: 'too_late', closedReason: 'too_late' });
   ids.hl7 = await seed.refusedHl7('RQM', 'AIS-3: clinic 999-XYZ is not in the clinic mapping (version 1)');
+  // PTL snapshots: RYJ's last list is five days old; RQM sent a good one, then one that closed nothing.
+  ids.ryjPtl = await seed.ptlImport('RYJ', { hoursAgo: 120, rows: 800, rejected: 2, closed: 3, deferred: 1 });
+  ids.rqmPtl = await seed.ptlImport('RQM', { hoursAgo: 3, rows: 1200, rejected: 4, closed: 17, deferred: 2 });
+  ids.rqmWithheld = await seed.ptlImport('RQM', { hoursAgo: 1, rows: 1000, rejected: 300, closingWithheld: WITHHELD });
 
   for (const role of ['admin', 'ops', 'viewer'] as const) {
     agents[role] = new Agent(base);
@@ -74,10 +80,13 @@ const audit = async (action: string, email?: string) =>
 describe('sign-in', () => {
   it('sends people without a session to sign in, and scripts get a 401', async () => {
     const a = new Agent(base);
-    const page = await a.get('/slots');
-    expect(page.status).toBe(303);
-    expect(page.headers.get('location')).toBe('/sign-in?next=%2Fslots');
-    expect((await a.get('/api/overview', false)).status).toBe(401);
+    for (const page of ['/slots', '/waiting-list-imports']) {
+      const r = await a.get(page);
+      expect([page, r.status, r.headers.get('location')]).toEqual([page, 303, `/sign-in?next=${encodeURIComponent(page)}`]);
+    }
+    for (const script of ['/api/overview', '/waiting-list-imports/data.json', '/waiting-list-imports/export.csv']) {
+      expect([script, (await a.get(script, false)).status]).toEqual([script, 401]);
+    }
     expect((await a.get('/health/live', false)).status).toBe(200);
   });
 
@@ -149,6 +158,8 @@ describe('role matrix', () => {
     ['/flows', { admin: 200, ops: 200, viewer: 200 }],
     ['/policy', { admin: 200, ops: 200, viewer: 200 }],
     ['/failures', { admin: 200, ops: 200, viewer: 403 }],
+    ['/waiting-list-imports', { admin: 200, ops: 200, viewer: 200 }],
+    ['/waiting-list-imports/export.csv', { admin: 200, ops: 200, viewer: 200 }],
     ['/failures/export.csv', { admin: 200, ops: 200, viewer: 403 }],
     ['/audit', { admin: 200, ops: 403, viewer: 403 }],
     ['/audit/export.csv', { admin: 200, ops: 403, viewer: 403 }],
@@ -314,6 +325,58 @@ describe('failures', () => {
     await agents.ops.get('/failures');
     expect((await agents.ops.post(`/failures/nope/${ids.hl7}/resolve`, { note: 'x' })).status).toBe(400);
     expect((await agents.ops.post(`/failures/hl7/not-a-uuid/resolve`, { note: 'x' })).status).toBe(400);
+  });
+});
+
+describe('waiting list imports', () => {
+  it('lists the trusts\' imports newest first with their figures, and when each trust last completed a snapshot', async () => {
+    const r = await agents.ops.get('/waiting-list-imports/data.json', false);
+    expect(r.status).toBe(200);
+    expect(r.json.imports.map((i: any) => i.id)).toEqual([ids.rqmWithheld, ids.rqmPtl, ids.ryjPtl]);
+    expect(r.json.imports[1]).toMatchObject({ trust_ods: 'RQM', mode: 'snapshot', status: 'completed', rows: 1200, rejected: 4, closed: 17, deferred: 2, closing_withheld: null });
+    expect(r.json.imports[2]).toMatchObject({ trust_ods: 'RYJ', rows: 800, rejected: 2, closed: 3, deferred: 1 });
+    const last = Object.fromEntries(r.json.lastByTrust.map((t: any) => [t.trust_ods, t]));
+    expect(Object.keys(last).sort()).toEqual(['R1K', 'RAS', 'RQM', 'RYJ']);
+    expect(last.RQM).toMatchObject({ stale: false, last_closing_withheld: WITHHELD });
+    expect(new Date(last.RQM.last_completed_at).getTime()).toBeGreaterThan(Date.now() - 3_600_000);
+    // A list not refreshed for days, and one never sent, are warnings in themselves.
+    expect(last.RYJ).toMatchObject({ stale: true, last_closing_withheld: null });
+    expect(last.RAS).toMatchObject({ stale: true, last_completed_at: null });
+
+    const page = await agents.ops.get('/waiting-list-imports');
+    expect(page.text).toContain('href="/waiting-list-imports"'); // in the navigation
+    expect(page.text.indexOf(`data-import="${ids.rqmWithheld}"`)).toBeLessThan(page.text.indexOf(`data-import="${ids.rqmPtl}"`));
+    expect(page.text.indexOf(`data-import="${ids.rqmPtl}"`)).toBeLessThan(page.text.indexOf(`data-import="${ids.ryjPtl}"`));
+    expect(page.text).toMatch(/Not refreshed for over 48 hours/);
+    expect(page.text).toMatch(/No completed snapshot/);
+  });
+
+  it('shows why a snapshot closed nothing, in a warning callout beside its row', async () => {
+    const page = (await agents.ops.get('/waiting-list-imports')).text;
+    const callout = page.slice(page.indexOf(`data-withheld="${ids.rqmWithheld}"`));
+    expect(callout).toMatch(/^[^]*?nhsuk-card--warning[^]*?RQM&#39;s snapshot closed nothing[^]*?300 of 1000 rows \(30%\) were rejected/);
+    expect(page).not.toContain(`data-withheld="${ids.rqmPtl}"`);
+  });
+
+  it('filters by trust, and a trust that is not of this ICS is a 400 naming the filter', async () => {
+    const ryj = (await agents.ops.get('/waiting-list-imports/data.json?trust=ryj', false)).json;
+    expect(ryj.imports.map((i: any) => i.id)).toEqual([ids.ryjPtl]);
+    expect(ryj.lastByTrust.map((t: any) => t.trust_ods)).toEqual(['RYJ']);
+    const bad = await agents.ops.get('/waiting-list-imports/data.json?trust=XYZ', false);
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: 'invalid_filter', message: 'trust: XYZ is not a trust of this ICS' });
+    const badPage = await agents.ops.get('/waiting-list-imports?trust=XYZ');
+    expect(badPage.status).toBe(400);
+    expect(badPage.text).toContain('trust: XYZ is not a trust of this ICS');
+    const csv = await agents.ops.get('/waiting-list-imports/export.csv?trust=RQM');
+    expect(csv.text.split('\r\n')[0]).toBe('trust_ods,mode,status,started_at,completed_at,rows,rejected,closed,deferred,closing_withheld');
+    expect(csv.text.split('\r\n').filter((l) => l.startsWith('RQM,'))).toHaveLength(2);
+  });
+
+  it('shows a trust viewer only their own trust, whatever trust they ask for', async () => {
+    const viewer = (await agents.viewer.get('/waiting-list-imports/data.json?trust=RYJ', false)).json;
+    expect(viewer.imports.map((i: any) => i.id)).toEqual([ids.rqmWithheld, ids.rqmPtl]);
+    expect(viewer.lastByTrust.map((t: any) => t.trust_ods)).toEqual(['RQM']);
   });
 });
 

@@ -27,11 +27,31 @@ function isoDate(s: string): Date | null {
   return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== s ? null : d;
 }
 
-export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics: IcsDirectory, now: Date, defaultDays = 30): Filters {
-  const str = (k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() !== '' ? (q[k] as string).trim() : null);
-  const problems: string[] = [];
-  let trust = str('trust')?.toUpperCase() ?? null;
+const textOf = (q: Record<string, unknown>, k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() !== '' ? (q[k] as string).trim() : null);
+
+/** The trust asked for, or null for all; a problem naming the field when it is not a trust of this ICS. */
+function askedTrust(q: Record<string, unknown>, ics: IcsDirectory, problems: string[]): string | null {
+  const trust = textOf(q, 'trust')?.toUpperCase() ?? null;
   if (trust && !ics.trust(trust)) problems.push(`trust: ${trust} is not a trust of this ICS`);
+  return trust;
+}
+
+function invalid(problems: string[]): AppError {
+  return new AppError('invalid_filter', problems.join('; '), 400, problems);
+}
+
+/** The trust filter alone (pages filtered by nothing else): checked, and narrowed to a trust viewer's trust. */
+export function parseTrustFilter(q: Record<string, unknown>, viewer: Principal, ics: IcsDirectory): string | null {
+  const problems: string[] = [];
+  const trust = askedTrust(q, ics, problems);
+  if (problems.length) throw invalid(problems);
+  return trustScope(viewer) ?? trust;
+}
+
+export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics: IcsDirectory, now: Date, defaultDays = 30): Filters {
+  const str = (k: string) => textOf(q, k);
+  const problems: string[] = [];
+  let trust = askedTrust(q, ics, problems);
   const site = str('site')?.toUpperCase() ?? null;
   if (site && !ics.site(site)) problems.push(`site: ${site} is not a site of this ICS`);
   const tfc = str('tfc');
@@ -46,7 +66,7 @@ export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics:
   if (!toDay) problems.push('to: a date as YYYY-MM-DD');
   if (from && toDay && from > toDay) problems.push('from: must not be after to');
   if (from && toDay && toDay.getTime() - from.getTime() > 400 * DAY) problems.push('from: at most 400 days before to');
-  if (problems.length) throw new AppError('invalid_filter', problems.join('; '), 400, problems);
+  if (problems.length) throw invalid(problems);
   const scope = trustScope(viewer);
   if (scope) trust = scope;
   if (site && scope && ics.trustOfSite(site) !== scope) throw new AppError('invalid_filter', `site: ${site} is not a site of ${scope}`, 400);

@@ -20,6 +20,7 @@ const NAV: NavItem[] = [
   { href: '/slots', text: 'Slots', show: () => true },
   { href: '/flows', text: 'Flows', show: () => true },
   { href: '/failures', text: 'Failures', show: (p) => can(p, 'view-failures') },
+  { href: '/waiting-list-imports', text: 'Waiting list imports', show: () => true },
   { href: '/policy', text: 'Policy', show: () => true },
   { href: '/audit', text: 'Audit log', show: (p) => can(p, 'read-audit') },
   { href: '/users', text: 'Accounts', show: (p) => can(p, 'manage-users') },

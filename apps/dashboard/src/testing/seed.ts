@@ -1,7 +1,7 @@
 /**
  * Test data for the dashboard straight in the database, shaped as the exchange leaves it: freed
- * slots, waves, offers with their ranking explanation, bookings, refused HL7 messages. Synthetic
- * people only (999-range NHS numbers).
+ * slots, waves, offers with their ranking explanation, bookings, refused HL7 messages, PTL import
+ * records. Synthetic people only (999-range NHS numbers).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -77,5 +77,17 @@ export class Seed {
       [trust, `CTRL${++seq}`, error],
     )).rows;
     return h.id;
+  }
+
+  /** A PTL snapshot's import record as the exchange's waiting-list service leaves it, `hoursAgo` started. */
+  async ptlImport(trust: string, o: { hoursAgo: number; status?: string; rows?: number; rejected?: number; closed?: number; deferred?: number; closingWithheld?: string }): Promise<string> {
+    const status = o.status ?? 'completed';
+    const [r] = (await this.pg.query(
+      `INSERT INTO ptl_import (trust_ods, mode, status, started_at, completed_at, rows, rejected, closed, deferred, closing_withheld)
+       VALUES ($1, 'snapshot', $2, now() - make_interval(secs => $3 * 3600), CASE WHEN $2 = 'completed' THEN now() - make_interval(secs => $3 * 3600 - 90) END, $4, $5, $6, $7, $8)
+       RETURNING id`,
+      [trust, status, o.hoursAgo, o.rows ?? null, o.rejected ?? null, o.closed ?? 0, o.deferred ?? 0, o.closingWithheld ?? null],
+    )).rows;
+    return r.id;
   }
 }
