@@ -188,5 +188,8 @@ describe('the operations dashboard in a browser', () => {
     await admin.goto(url(3001, '/audit'));
     expect(await admin.locator('#audit').textContent()).toContain('failure-clinic-mapped');
     await expectAccessible(admin, 'audit');
+    await admin.goto(url(3001, '/waiting-list-imports'));
+    await admin.waitForSelector('#ptl-trusts');
+    await expectAccessible(admin, 'waiting list imports');
   });
 });
