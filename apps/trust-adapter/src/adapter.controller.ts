@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { TransferListQueryDto, TransferRecord } from '@app/contracts';
-import { OVERSIZED_HEAD_BYTES } from '@app/hl7';
+import { OVERSIZED_HEAD_BYTES, normaliseSegmentEnds } from '@app/hl7';
 import { AppError, StaticBearerGuard } from '@app/platform';
 import type { Request, Response } from 'express';
 import { AdapterConfig } from './config';
@@ -32,10 +32,9 @@ export class AdapterController {
   @Post('hl7')
   async hl7(@Req() req: Request, @Res() res: Response): Promise<void> {
     const body = await readMessage(req, this.config.MLLP_MAX_MESSAGE_BYTES);
-    const segments = (t: string) => t.replace(/\r\n|\n/g, '\r');
     const result = 'text' in body
-      ? await this.intake.receive(segments(body.text))
-      : await this.intake.receiveOversized(segments(body.head), body.bytes);
+      ? await this.intake.receive(normaliseSegmentEnds(body.text))
+      : await this.intake.receiveOversized(normaliseSegmentEnds(body.head), body.bytes);
     res.status(result.code === 'AA' ? 200 : 422).type('application/hl7-v2').send(result.ack);
   }
 
