@@ -14,13 +14,13 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { sandboxPasInboundToken } from '@app/contracts';
 import { isAppointmentType, isTfc } from '@app/domain';
 import { enqueue } from '@app/persistence';
-import { AppError, IcsDirectory, defaultConfigDir, parseKeyValueList } from '@app/platform';
+import { AppError, IcsDirectory, defaultConfigDir } from '@app/platform';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource, EntityManager } from 'typeorm';
+import { adapterEndpoint } from './adapter-endpoint';
 import { AuditService } from './audit.service';
 import { Principal } from './auth/access';
 import { DashboardConfig } from './config';
@@ -176,12 +176,12 @@ export class FailuresService {
     }
     // A refused HL7 message is resubmitted to its trust's adapter, which judges it afresh.
     const [msg] = await this.ds.query(`SELECT raw, trust_ods FROM hl7_message WHERE id = $1`, [refId]);
-    const url = this.adapterUrl(msg.trust_ods);
+    const { url, token } = adapterEndpoint(this.config, this.ics, msg.trust_ods);
     let ack: string;
     try {
       const res = await fetch(`${url}/hl7`, {
         method: 'POST', body: msg.raw, signal: AbortSignal.timeout(10_000),
-        headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${this.adapterToken(msg.trust_ods)}` },
+        headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` },
       });
       ack = await res.text();
     } catch (e) {
@@ -221,17 +221,5 @@ export class FailuresService {
     }
     await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
     return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
-  }
-
-  private adapterUrl(ods: string): string {
-    const configured = parseKeyValueList(this.config.ADAPTER_URLS)[ods];
-    if (configured) return configured.replace(/\/$/, '');
-    const trust = this.ics.trust(ods);
-    if (!trust) throw new AppError('unknown_trust', `No trust ${ods} in the ICS configuration`, 500);
-    return `http://127.0.0.1:${trust.httpPort}`;
-  }
-
-  private adapterToken(ods: string): string {
-    return parseKeyValueList(this.config.ADAPTER_TOKENS)[ods] ?? sandboxPasInboundToken(ods);
   }
 }

@@ -1,4 +1,4 @@
-import { JOB_DEFAULTS, PolicyConfig } from '@app/platform';
+import { ConfigError, JOB_DEFAULTS, PolicyConfig } from '@app/platform';
 import { SANDBOX_NOTIFY_API_KEY, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
 import { IsInt, IsString, Max, Min } from 'class-validator';
 
@@ -86,4 +86,19 @@ export class NotifierConfig extends PolicyConfig {
   /** Most received texts waiting for a write; past this a callback is answered 503 with Retry-After (Notify retries). */
   @IsInt() @Min(1) @Max(100000)
   CALLBACK_BACKLOG_MAX = 2000;
+
+  /**
+   * Refuses the sandbox's published key and callback token, and a Notify that is not HTTPS, with
+   * NODE_ENV=production: with the token's default anyone who knows it could post "YES" replies to
+   * the public callback, and with the key's default every text would go to the sandbox unseen.
+   */
+  check(): this {
+    if (this.NODE_ENV !== 'production') return this;
+    const problems: string[] = [];
+    if (this.NOTIFY_API_KEY === SANDBOX_NOTIFY_API_KEY) problems.push('NOTIFY_API_KEY must be set to the service\'s live API key (the sandbox key is published)');
+    if (this.NOTIFY_CALLBACK_TOKEN === SANDBOX_NOTIFY_CALLBACK_TOKEN) problems.push('NOTIFY_CALLBACK_TOKEN must be set to the bearer token configured for the service\'s callbacks in Notify (the sandbox token is published)');
+    if (!/^https:\/\//i.test(this.NOTIFY_BASE_URL)) problems.push(`NOTIFY_BASE_URL must be an https:// address in production (GOV.UK Notify: https://api.notifications.service.gov.uk), not ${JSON.stringify(this.NOTIFY_BASE_URL)}`);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return this;
+  }
 }

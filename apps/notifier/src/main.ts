@@ -6,7 +6,7 @@ import { NotifierModule } from './app.module';
 import { NotifierConfig } from './config';
 
 async function main(): Promise<void> {
-  const config = loadConfig(NotifierConfig);
+  const config = loadConfig(NotifierConfig).check();
   await bootstrapApp(NotifierModule.forRoot(config), {
     config,
     configure: (app) => {
