@@ -4,7 +4,7 @@
  */
 import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { BaseConfig } from './config';
+import { BaseConfig, trustProxySetting } from './config';
 import { APP_LOGGER, AppLogger, PinoNestLogger } from './logger';
 import { strictValidationPipe } from './errors';
 import { stopTelemetry } from './telemetry';
@@ -29,6 +29,7 @@ export async function bootstrapApp(module: Type<unknown> | import('@nestjs/commo
   express.use(bodyParser.json({ limit: opts.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
   express.use(bodyParser.urlencoded({ extended: false, limit: '100kb' }));
   express.disable('x-powered-by');
+  express.set('trust proxy', trustProxySetting(opts.config.TRUST_PROXY));
   if (opts.config.PROCESS_ROLE === 'worker') {
     // A queue-worker pod serves probes and scrapes only; the API runs in its own pods.
     express.use((req: import('express').Request, res: import('express').Response, next: () => void) => {

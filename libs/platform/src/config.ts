@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -15,6 +15,9 @@ export class ConfigError extends Error {
 
 /** Empty strings in the environment mean "not set" for optional values, as in most twelve-factor apps. */
 export const EmptyAsUndefined = () => Transform(({ value }) => (value === '' ? undefined : value));
+
+/** TRUST_PROXY's forms (see there): nothing, hops, or addresses / CIDR ranges / proxy-addr's names. */
+const TRUST_PROXY_PATTERN = /^\s*(?:\d{1,2}|(?:loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(?:\/\d{1,3})?)(?:\s*,\s*(?:loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(?:\/\d{1,3})?))*)?\s*$/;
 
 export class BaseConfig {
   @IsString()
@@ -62,6 +65,25 @@ export class BaseConfig {
    */
   @IsInt() @Min(1000) @Max(600_000)
   HTTP_KEEPALIVE_TIMEOUT_MS = 65_000;
+
+  /**
+   * Which proxies in front of this process to believe about the caller's address
+   * (X-Forwarded-For), as Express's `trust proxy`: empty (default) believes none; a number, that
+   * many hops (1 behind one ingress controller); or a comma list of addresses, CIDR ranges and
+   * `loopback` / `linklocal` / `uniquelocal`. Without it every request behind an ingress comes
+   * from the ingress's own address (the dashboard's audit trail records that). `true` (believe
+   * anyone, so anyone can name their own address) is refused.
+   */
+  @Matches(TRUST_PROXY_PATTERN, { message: 'TRUST_PROXY: empty, a number of hops, or a comma list of addresses, CIDR ranges, loopback, linklocal, uniquelocal' })
+  TRUST_PROXY = '';
+}
+
+/** Express's `trust proxy` value for a validated TRUST_PROXY. */
+export function trustProxySetting(value: string): false | number | string[] {
+  const v = value.trim();
+  if (v === '') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((x) => x.trim());
 }
 
 export class DataConfig extends BaseConfig {
