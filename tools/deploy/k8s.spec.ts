@@ -14,13 +14,19 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { generate } from './k8s';
 import { APPS, SANDBOX_APPS, mainFor } from './entrypoint';
+import { Endpoint, Policy, canConnect, selects } from './network-model';
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
 
 const ROOT = join(__dirname, '..', '..');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const OVERLAYS = ['local', 'nwl-production'] as const;
-const trusts = (JSON.parse(readFileSync(join(ROOT, 'config', 'ics.json'), 'utf8')) as { trusts: Array<{ ods: string }> }).trusts.map((t) => t.ods);
+const ics = JSON.parse(readFileSync(join(ROOT, 'config', 'ics.json'), 'utf8')) as { trusts: Array<{ ods: string; httpPort: number; mllpPort: number }> };
+const trusts = ics.trusts.map((t) => t.ods);
+
+const fail = (why: string): never => {
+  throw new Error(why);
+};
 
 function render(overlay: string): K8sObject[] {
   const out = execFileSync(KUBECTL, ['kustomize', join(ROOT, 'k8s', 'overlays', overlay)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -213,6 +219,72 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const notifyEgress = policies.filter((p) => (p.spec.egress ?? []).some(toNotify));
     const reach = podTemplates(objs()).filter(({ pod }) => notifyEgress.some((p) => matches(p.spec.podSelector.matchLabels, pod.metadata.labels)));
     expect(reach.map(({ owner }) => owner.metadata.name)).toEqual(['notifier-worker']);
+  });
+
+  it('lets every pod make the connections it needs and no more, judging the rendered selectors against real labels', () => {
+    const objs_ = objs();
+    const policies = byKind(objs_, 'NetworkPolicy') as unknown as Policy[];
+    const ns = byKind(objs_, 'Deployment')[0].metadata.namespace!;
+    const pods = new Map<string, Endpoint>(podTemplates(objs_).map(({ owner, pod }) => [owner.metadata.name, {
+      name: owner.metadata.name, namespace: owner.metadata.namespace ?? ns, labels: pod.metadata.labels,
+      ports: pod.spec.containers.flatMap((c: any) => c.ports ?? []),
+    }]));
+    const pod = (name: string) => pods.get(name) ?? fail(`no pod ${name}`);
+    // What the policies name outside this overlay, with the labels those pods really carry.
+    const kubeDns: Endpoint = { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } };
+    const monitoring: Endpoint = { name: 'prometheus', namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
+    const ingressController: Endpoint = { name: 'ingress-nginx', namespace: 'ingress-nginx', labels: { 'app.kubernetes.io/name': 'ingress-nginx' } };
+    const keda: Endpoint = { name: 'keda-operator', namespace: 'keda', labels: { app: 'keda-operator' } };
+    // CloudNativePG's instance pods: the Cluster's inheritedMetadata labels and the operator's own.
+    for (const c of byKind(objs_, 'Cluster')) {
+      pods.set(`${c.metadata.name}-1`, {
+        name: `${c.metadata.name}-1`, namespace: c.metadata.namespace ?? ns,
+        labels: { ...(c.spec.inheritedMetadata?.labels ?? {}), 'cnpg.io/cluster': c.metadata.name, 'cnpg.io/instanceRole': 'primary', role: 'primary' },
+        ports: [{ name: 'postgresql', containerPort: 5432 }],
+      });
+    }
+    const postgres = [...pods.values()].find((p) => p.name === 'postgres' || p.labels?.['cnpg.io/cluster']) ?? fail('no Postgres');
+    const pas = JSON.parse(readFileSync(join(ROOT, 'k8s', 'overlays', overlay, 'pas.json'), 'utf8')) as Record<string, { fhirBaseUrl: string; cidrs?: string[]; sandbox?: boolean }>;
+    const pasOf = (ods: string): { at: Endpoint; port: number } => {
+      const spec = pas[ods];
+      const url = new URL(spec.fhirBaseUrl);
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      return spec.sandbox ? { at: pod('pas-sim'), port } : { at: { name: `PAS ${ods}`, ip: spec.cidrs![0].split('/')[0].replace(/\d+$/, (d) => String(Number(d) + 10)) }, port };
+    };
+    const notify = overlay === 'local' ? { at: pod('notify-sim'), port: 3300 } : { at: { name: 'GOV.UK Notify', ip: '203.0.113.10' } as Endpoint, port: 443 };
+    const httpPort = (p: Endpoint) => p.ports!.find((x) => x.name === 'http')!.containerPort;
+
+    const needed: Array<[Endpoint, Endpoint, number, string?]> = [];
+    const refused: Array<[Endpoint, Endpoint, number]> = [];
+    const ours = podTemplates(objs_).filter(({ pod: t }) => t.spec.containers[0].image.includes('ics-slot-exchange'));
+    for (const { owner, pod: t } of ours) {
+      const p = pod(owner.metadata.name);
+      needed.push([p, kubeDns, 53, 'UDP'], [p, kubeDns, 53, 'TCP']);
+      if (SANDBOX_APPS.includes(t.spec.containers[0].args[0])) continue;
+      needed.push([p, postgres, 5432], [p, pod('redis'), 6379], [p, monitoring, 4318], [monitoring, p, httpPort(p)]);
+      if (p.name !== 'notifier-worker') refused.push([p, notify.at, notify.port]);
+    }
+    needed.push([keda, pod('redis'), 6379], [ingressController, pod('notifier'), 3002], [ingressController, pod('dashboard'), 3001]);
+    needed.push([pod('dashboard'), pod('slot-exchange'), 3000], [pod('notifier-worker'), notify.at, notify.port]);
+    for (const t of ics.trusts) {
+      const o = t.ods.toLowerCase();
+      const own = pasOf(t.ods);
+      for (const name of [`trust-adapter-${o}`, `trust-adapter-${o}-worker`]) needed.push([pod(name), pod('slot-exchange'), 3000], [pod(name), own.at, own.port]);
+      needed.push([own.at, pod(`trust-adapter-${o}`), t.mllpPort], [own.at, pod(`trust-adapter-${o}`), t.httpPort], [pod('dashboard'), pod(`trust-adapter-${o}`), t.httpPort]);
+      for (const other of ics.trusts.filter((x) => x !== t && !pas[x.ods].sandbox)) {
+        // Another trust's PAS, either way.
+        refused.push([pod(`trust-adapter-${o}`), pasOf(other.ods).at, pasOf(other.ods).port], [pasOf(other.ods).at, pod(`trust-adapter-${o}`), t.mllpPort]);
+      }
+    }
+    const show = ([a, b, port, proto]: [Endpoint, Endpoint, number, string?]) => `${a.name} → ${b.name}:${port}${proto === 'UDP' ? '/udp' : ''}`;
+    expect(needed.filter(([a, b, port, proto]) => !canConnect(policies, a, b, port, proto)).map(show)).toEqual([]);
+    expect(refused.filter(([a, b, port]) => canConnect(policies, a, b, port)).map(show)).toEqual([]);
+  });
+
+  it('gives every Service a selector that matches rendered pods', () => {
+    const pods = podTemplates(objs());
+    const empty = byKind(objs(), 'Service').filter((s) => s.spec.selector && !pods.some(({ owner, pod }) => owner.metadata.namespace === s.metadata.namespace && selects({ matchLabels: s.spec.selector }, pod.metadata.labels)));
+    expect(empty.map((s) => s.metadata.name)).toEqual([]);
   });
 
   it('lets the dashboard resubmit refused HL7 to each adapter API over HTTP (both ends allow it), and tells it where', () => {
