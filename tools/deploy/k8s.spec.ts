@@ -259,9 +259,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const ours = podTemplates(objs_).filter(({ pod: t }) => t.spec.containers[0].image.includes('ics-slot-exchange'));
     for (const { owner, pod: t } of ours) {
       const p = pod(owner.metadata.name);
-      needed.push([p, kubeDns, 53, 'UDP'], [p, kubeDns, 53, 'TCP']);
+      needed.push([p, kubeDns, 53, 'UDP'], [p, kubeDns, 53, 'TCP'], [monitoring, p, httpPort(p)]);
       if (SANDBOX_APPS.includes(t.spec.containers[0].args[0])) continue;
-      needed.push([p, postgres, 5432], [p, pod('redis'), 6379], [p, monitoring, 4318], [monitoring, p, httpPort(p)]);
+      needed.push([p, postgres, 5432], [p, pod('redis'), 6379], [p, monitoring, 4318]);
       if (p.name !== 'notifier-worker') refused.push([p, notify.at, notify.port]);
     }
     needed.push([keda, pod('redis'), 6379], [ingressController, pod('notifier'), 3002], [ingressController, pod('dashboard'), 3001]);
@@ -275,6 +275,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
         // Another trust's PAS, either way.
         refused.push([pod(`trust-adapter-${o}`), pasOf(other.ods).at, pasOf(other.ods).port], [pasOf(other.ods).at, pod(`trust-adapter-${o}`), t.mllpPort]);
       }
+    }
+    if (overlay === 'local') {
+      // The sandboxes' own flows (pas-sim ↔ adapters are above, as each trust's PAS): notify-sim
+      // posts Notify's callbacks to the notifier.
+      needed.push([pod('notify-sim'), pod('notifier'), 3002]);
     }
     const show = ([a, b, port, proto]: [Endpoint, Endpoint, number, string?]) => `${a.name} → ${b.name}:${port}${proto === 'UDP' ? '/udp' : ''}`;
     expect(needed.filter(([a, b, port, proto]) => !canConnect(policies, a, b, port, proto)).map(show)).toEqual([]);

@@ -290,12 +290,13 @@ const SCRAPE = { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/met
 const OTLP = { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 4318 }] };
 const INGRESS_CONTROLLER = { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] };
 
-function policy(name: string, podSelector: Obj, ingress: Obj[], egress: Obj[]): Obj {
+/** A policy for the pods `podSelector` selects; without `egress`, one that only adds ingress to what their own policies allow. */
+function policy(name: string, podSelector: Obj, ingress: Obj[], egress?: Obj[]): Obj {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: { name },
-    spec: { podSelector: { matchLabels: podSelector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+    spec: { podSelector: { matchLabels: podSelector }, policyTypes: egress ? ['Ingress', 'Egress'] : ['Ingress'], ingress, ...(egress ? { egress } : {}) },
   };
 }
 
@@ -432,11 +433,15 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
       },
     },
     policy('pas-sim', { 'app.kubernetes.io/instance': 'pas-sim' },
-      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }],
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }, SCRAPE],
       [DNS, { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }]),
     policy('notify-sim', { 'app.kubernetes.io/instance': 'notify-sim' },
-      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier-worker' } } }] }],
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier-worker' } } }] }, SCRAPE],
       [DNS, { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier' } } }], ports: [{ protocol: 'TCP', port: 3002 }] }]),
+    // notify-sim posts Notify's callbacks (replies, delivery receipts) to the notifier, whose own
+    // policy admits only the ingress controller. Here, in the sandbox, so never in production.
+    policy('notifier-from-notify-sim', { 'app.kubernetes.io/instance': 'notifier' },
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notify-sim' } } }], ports: [{ protocol: 'TCP', port: 3002 }] }]),
   ];
   return objs;
 }
