@@ -147,6 +147,25 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect([...consumed].sort()).toEqual([...queueNames].sort());
   });
 
+  it('lets every node drain: each Deployment\'s PodDisruptionBudget allows an eviction at its fewest pods', () => {
+    const pdbs = byKind(objs(), 'PodDisruptionBudget');
+    const autoscaledMin = (d: K8sObject): number | undefined =>
+      byKind(objs(), 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === d.metadata.name)?.spec.minReplicas ??
+      byKind(objs(), 'ScaledObject').find((s) => s.spec.scaleTargetRef.name === d.metadata.name)?.spec.minReplicaCount;
+    // A PDB's number, or its percentage of `pods` rounded up, as the eviction API counts it.
+    const count = (v: number | string, pods: number) => (typeof v === 'number' ? v : Math.ceil((parseInt(v, 10) * pods) / 100));
+    const problems: string[] = [];
+    for (const d of byKind(objs(), 'Deployment')) {
+      const min = autoscaledMin(d);
+      const fewest = min ?? d.spec.replicas ?? 1;
+      for (const p of pdbs.filter((x) => matches(x.spec.selector.matchLabels, d.spec.template.metadata.labels))) {
+        const evictable = p.spec.maxUnavailable !== undefined ? Math.min(fewest, count(p.spec.maxUnavailable, fewest)) : fewest - count(p.spec.minAvailable, fewest);
+        if (evictable < 1) problems.push(`${d.metadata.name}: PDB ${p.metadata.name} allows no eviction at ${fewest} pod(s)`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('runs one adapter per trust from the one template, each with its own clinic map, PAS endpoint and Secret', () => {
     const configMaps = new Map(byKind(objs(), 'ConfigMap').map((c) => [c.metadata.name, c]));
     for (const ods of trusts) {

@@ -57,7 +57,6 @@ interface Workload {
   volumes?: Array<{ name: string; configMap: string; mountPath: string }>;
   /** Service: ports exposed (defaults to the HTTP port). */
   service?: boolean;
-  pdbMinAvailable?: number;
 }
 
 /**
@@ -155,11 +154,16 @@ export function workload(w: Workload): Obj[] {
       },
     });
   }
+  // A drain must always be able to evict a pod: `minAvailable: 1` on a Deployment that runs one
+  // pod (the workers at their minimum, the sandboxes) would block every node drain. Where at least
+  // two run, one stays up; a lone worker may go, since its jobs wait in Redis for its replacement
+  // (SIGTERM lets the jobs in flight finish, and an interrupted one is retried).
+  const fewest = w.hpa?.min ?? w.keda?.min ?? w.replicas;
   out.push({
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
     metadata: { name: w.name, labels },
-    spec: { minAvailable: w.pdbMinAvailable ?? 1, selector: { matchLabels: selector } },
+    spec: { ...(fewest >= 2 ? { minAvailable: 1 } : { maxUnavailable: 1 }), selector: { matchLabels: selector } },
   });
   if (w.hpa) {
     out.push({
@@ -410,13 +414,13 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
   const list = (f: (t: Trust) => number) => trusts.map((t) => `${t.ods}=${f(t)}`).join(',');
   const objs = [
     ...workload({
-      name: 'pas-sim', app: 'pas-sim', component: 'all', labels: SANDBOX_LABELS, port: 3200, replicas: 1, resources: resourcesSmall, pdbMinAvailable: 0,
+      name: 'pas-sim', app: 'pas-sim', component: 'all', labels: SANDBOX_LABELS, port: 3200, replicas: 1, resources: resourcesSmall,
       // One Service exposing every trust's named ports reaches each trust's adapter pods (see trust-adapters).
       env: { ADAPTER_HOST: 'trust-adapters', ADAPTER_MLLP_PORTS: list((t) => t.mllpPort), ADAPTER_HTTP_PORTS: list((t) => t.httpPort), ICS_CONFIG_DIR: '/etc/slotx/ics' },
       envFrom: [{ configMapRef: { name: 'slotx-common' } }], volumes: [icsVolume],
     }),
     ...workload({
-      name: 'notify-sim', app: 'notify-sim', component: 'all', labels: SANDBOX_LABELS, port: 3300, replicas: 1, resources: resourcesSmall, pdbMinAvailable: 0,
+      name: 'notify-sim', app: 'notify-sim', component: 'all', labels: SANDBOX_LABELS, port: 3300, replicas: 1, resources: resourcesSmall,
       env: { NOTIFIER_BASE_URL: 'http://notifier:3002' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
     }),
     {
