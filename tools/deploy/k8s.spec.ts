@@ -147,7 +147,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect([...consumed].sort()).toEqual([...queueNames].sort());
   });
 
-  it('lets every node drain: each Deployment\'s PodDisruptionBudget allows an eviction at its fewest pods', () => {
+  it('lets every node drain: each Deployment\'s PodDisruptionBudget allows an eviction at its fewest pods, and an autoscaled Deployment leaves its replicas to the autoscaler', () => {
     const pdbs = byKind(objs(), 'PodDisruptionBudget');
     const autoscaledMin = (d: K8sObject): number | undefined =>
       byKind(objs(), 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === d.metadata.name)?.spec.minReplicas ??
@@ -157,6 +157,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const problems: string[] = [];
     for (const d of byKind(objs(), 'Deployment')) {
       const min = autoscaledMin(d);
+      // `kubectl apply` would reset an autoscaled Deployment to the manifest's count on every release.
+      if (min !== undefined && d.spec.replicas !== undefined) problems.push(`${d.metadata.name}: replicas set beside its autoscaler`);
       const fewest = min ?? d.spec.replicas ?? 1;
       for (const p of pdbs.filter((x) => matches(x.spec.selector.matchLabels, d.spec.template.metadata.labels))) {
         const evictable = p.spec.maxUnavailable !== undefined ? Math.min(fewest, count(p.spec.maxUnavailable, fewest)) : fewest - count(p.spec.minAvailable, fewest);

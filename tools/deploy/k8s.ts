@@ -47,7 +47,11 @@ interface Workload {
   extraPorts?: Array<{ name: string; containerPort: number }>;
   env: Record<string, string>;
   envFrom: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  replicas: number;
+  /**
+   * Pods of a Deployment that no autoscaler manages. An autoscaled one leaves `spec.replicas` unset
+   * (and starts at its autoscaler's minimum): set, every `kubectl apply` would reset it.
+   */
+  replicas?: number;
   resources: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string };
   /** HPA by CPU between these bounds. */
   hpa?: { min: number; max: number };
@@ -96,7 +100,7 @@ export function workload(w: Workload): Obj[] {
     kind: 'Deployment',
     metadata: { name: w.name, labels },
     spec: {
-      replicas: w.replicas,
+      ...(w.hpa || w.keda ? {} : { replicas: w.replicas ?? 1 }),
       revisionHistoryLimit: 5,
       selector: { matchLabels: selector },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
@@ -158,7 +162,7 @@ export function workload(w: Workload): Obj[] {
   // pod (the workers at their minimum, the sandboxes) would block every node drain. Where at least
   // two run, one stays up; a lone worker may go, since its jobs wait in Redis for its replacement
   // (SIGTERM lets the jobs in flight finish, and an interrupted one is retried).
-  const fewest = w.hpa?.min ?? w.keda?.min ?? w.replicas;
+  const fewest = w.hpa?.min ?? w.keda?.min ?? w.replicas ?? 1;
   out.push({
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
@@ -223,34 +227,34 @@ const icsVolume = { name: 'ics-config', configMap: 'slotx-ics-config', mountPath
 export function coreWorkloads(trusts: Trust[] = []): Workload[] {
   return [
     {
-      name: 'slot-exchange', app: 'slot-exchange', component: 'api', port: 3000, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'slot-exchange', app: 'slot-exchange', component: 'api', port: 3000, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'slot-exchange' } }, { secretRef: { name: 'slot-exchange' } }],
       hpa: { min: 2, max: 6 }, volumes: [icsVolume],
     },
     {
-      name: 'slot-exchange-worker', app: 'slot-exchange', component: 'worker', port: 3000, replicas: 1, resources: resourcesMatching, migrate: true,
+      name: 'slot-exchange-worker', app: 'slot-exchange', component: 'worker', port: 3000, resources: resourcesMatching, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'slot-exchange' } }, { secretRef: { name: 'slot-exchange' } }],
       keda: { queues: ['slot-matching'], min: 1, max: 8, perReplica: 50 }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'booking', app: 'booking', component: 'worker', port: 3003, replicas: 1, resources: resourcesSmall, migrate: true,
+      name: 'booking', app: 'booking', component: 'worker', port: 3003, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: common,
       keda: { queues: ['offer-replies', 'booking-events'], min: 1, max: 6, perReplica: 50 }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'notifier', app: 'notifier', component: 'api', port: 3002, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'notifier', app: 'notifier', component: 'api', port: 3002, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
       hpa: { min: 2, max: 6 }, volumes: [icsVolume],
     },
     {
       // Only this Deployment reaches GOV.UK Notify (its NetworkPolicy); it is bound by Notify's
       // rate limit, not CPU, so a few replicas are plenty.
-      name: 'notifier-worker', app: 'notifier', component: 'worker', port: 3002, replicas: 1, resources: resourcesSmall, migrate: true,
+      name: 'notifier-worker', app: 'notifier', component: 'worker', port: 3002, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
       keda: { queues: ['sms-outbound'], min: 1, max: 4, perReplica: 200, prometheus: true }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, resources: resourcesSmall, migrate: true,
       // ADAPTER_URLS: each trust's adapter API Service, where a refused HL7 message is resubmitted
       // (ADAPTER_TOKENS, the adapters' PAS_INBOUND_TOKENs, come from the `dashboard` Secret).
       env: { EXCHANGE_URL: 'http://slot-exchange:3000', ...(trusts.length ? { ADAPTER_URLS: trusts.map((t) => `${t.ods}=http://trust-adapter-${t.ods.toLowerCase()}:${t.httpPort}`).join(',') } : {}) },
@@ -276,9 +280,9 @@ export function trustAdapterWorkloads(t: Trust): Workload[] {
     volumes: [icsVolume, { name: 'clinics', configMap: `trust-adapter-${ods}-clinics`, mountPath: '/etc/slotx/clinics' }],
   };
   return [
-    { ...base, name: `trust-adapter-${ods}`, component: 'api', replicas: 2, hpa: { min: 2, max: 4 } },
+    { ...base, name: `trust-adapter-${ods}`, component: 'api', hpa: { min: 2, max: 4 } },
     {
-      ...base, name: `trust-adapter-${ods}-worker`, component: 'worker', replicas: 1, service: false, extraPorts: [],
+      ...base, name: `trust-adapter-${ods}-worker`, component: 'worker', service: false, extraPorts: [],
       keda: { queues: [`trust-inbound-${t.ods}`, `trust-writeback-${t.ods}`], min: 1, max: 4, perReplica: 50 },
     },
   ];
