@@ -145,6 +145,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
     // Every queue of the wire contract has workers that KEDA scales.
     expect([...consumed].sort()).toEqual([...queueNames].sort());
+    // Every process using a queue exports the whole queue's depth (libs/platform queue-metrics.ts):
+    // a depth is the max over the processes reporting it, never their sum.
+    const queries = scaled.flatMap((s) => s.spec.triggers).filter((t: { type: string }) => t.type === 'prometheus').map((t: any) => t.metadata.query as string);
+    expect(queries.length).toBeGreaterThan(0);
+    for (const q of queries) expect(q).toMatch(/^sum\(max by \(state\) \(bullmq_queue_jobs\{[^}]*\}\)\)$/);
   });
 
   it('lets every node drain: each Deployment\'s PodDisruptionBudget allows an eviction at its fewest pods, and an autoscaled Deployment leaves its replicas to the autoscaler', () => {

@@ -200,13 +200,15 @@ export function workload(w: Workload): Obj[] {
             authenticationRef: { name: 'slotx-redis' },
           })),
           // Prioritised jobs (offer SMS, by cut-off) wait in a sorted set, not the wait list: the
-          // depth the app exports (`bullmq_queue_jobs`, waiting + prioritised) covers both.
+          // depth the app exports (`bullmq_queue_jobs`, waiting + prioritised) covers both. Every
+          // process that uses the queue reports the whole queue's depth, so one state's depth is
+          // the max over processes (a sum would count it once per pod); the states are then added.
           ...(w.keda.prometheus
             ? w.keda.queues.map((q) => ({
                 type: 'prometheus',
                 metadata: {
                   serverAddress: 'http://prometheus.monitoring.svc:9090',
-                  query: `sum(bullmq_queue_jobs{queue="${q}",state=~"waiting|prioritized"})`,
+                  query: `sum(max by (state) (bullmq_queue_jobs{queue="${q}",state=~"waiting|prioritized"}))`,
                   threshold: String(w.keda!.perReplica),
                 },
               }))
