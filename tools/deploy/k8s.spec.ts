@@ -173,6 +173,14 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(problems).toEqual([]);
   });
 
+  it('gives KEDA, which runs in its own namespace, the fully qualified address of the Redis', () => {
+    const redis = byKind(objs(), 'Service').find((s) => s.metadata.name === 'redis')!;
+    const address = `redis.${redis.metadata.namespace}.svc.cluster.local:${redis.spec.ports[0].port}`;
+    const secret = byKind(objs(), 'Secret').find((s) => s.metadata.name === 'slotx-redis-keda');
+    if (secret) expect(secret.stringData).toEqual({ address, password: '' }); // the example Redis has no password
+    else expect(readFileSync(join(ROOT, 'k8s', 'README.md'), 'utf8')).toContain(`\`${address}\``);
+  });
+
   it('runs one adapter per trust from the one template, each with its own clinic map, PAS endpoint and Secret', () => {
     const configMaps = new Map(byKind(objs(), 'ConfigMap').map((c) => [c.metadata.name, c]));
     for (const ods of trusts) {
