@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { generate } from './k8s';
 import { APPS, SANDBOX_APPS, mainFor } from './entrypoint';
 import { Endpoint, Policy, canConnect, selects } from './network-model';
+import { APP_CONFIGS, isProductionApp } from './app-configs';
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
 
@@ -366,6 +367,42 @@ describe('production overlay', () => {
     const apps = new Set(byKind(prod(), 'Deployment').map((d) => d.spec.template.spec.containers[0].args[0]));
     expect([...apps].sort()).toEqual(APPS.filter((a) => !SANDBOX_APPS.includes(a)).sort());
     for (const d of byKind(prod(), 'Deployment')) expect(d.spec.template.spec.containers[0].image).toMatch(/\/ics-slot-exchange:\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('Postgres connections (production overlay)', () => {
+  const prod = () => rendered['nwl-production'];
+  const configMaps = () => new Map(byKind(prod(), 'ConfigMap').map((c) => [c.metadata.name, c.data as Record<string, string>]));
+  /** A container's value of `name` as the process sees it: `env` over `envFrom` ConfigMaps, the later of those winning. */
+  const effective = (c: any, name: string): string | undefined =>
+    c.env?.find((e: { name: string }) => e.name === name)?.value ??
+    [...(c.envFrom ?? [])].reverse().map((r: any) => r.configMapRef && configMaps().get(r.configMapRef.name)?.[name]).find((v) => v !== undefined);
+  /** Each Deployment of an app with Postgres: its pool, the outbox relay's LISTEN connection (all but the dashboard), and its fewest and most pods. */
+  const processes = () => byKind(prod(), 'Deployment').map((d) => {
+    const c = d.spec.template.spec.containers[0];
+    const hpa = byKind(prod(), 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === d.metadata.name)?.spec;
+    const keda = byKind(prod(), 'ScaledObject').find((s) => s.spec.scaleTargetRef.name === d.metadata.name)?.spec;
+    return {
+      name: d.metadata.name, app: c.args[0] as string, pool: Number(effective(c, 'DATABASE_POOL_SIZE')),
+      listen: c.args[0] === 'dashboard' ? 0 : 1,
+      fewest: hpa?.minReplicas ?? keda?.minReplicaCount ?? d.spec.replicas,
+      most: hpa?.maxReplicas ?? keda?.maxReplicaCount ?? d.spec.replicas,
+    };
+  });
+
+  it('gives every process at least its own app\'s pool (booking sizes its pool for its reply batches)', () => {
+    const small = processes().filter((p) => isProductionApp(p.app) && !(p.pool >= new APP_CONFIGS[p.app]().DATABASE_POOL_SIZE));
+    expect(small.map((p) => `${p.name}: ${p.pool}`)).toEqual([]);
+  });
+
+  it('fits CloudNativePG\'s max_connections at the minimum replicas, and README.md states the budget at the minimums and maximums', () => {
+    const total = (pods: 'fewest' | 'most') => processes().reduce((n, p) => n + p[pods] * (p.pool + p.listen), 0);
+    const max = Number(byKind(prod(), 'Cluster')[0].spec.postgresql.parameters.max_connections);
+    // Room for superuser_reserved_connections (3), replication and the operator's own.
+    expect(total('fewest')).toBeLessThanOrEqual(max - 10);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(readme).toContain(`${total('fewest')} connections at the minimum replicas and ${total('most')} at the autoscalers' maximums`);
+    expect(readme).toContain(`\`max_connections\` of ${max}`);
   });
 });
 

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sandboxExchangeToken, sandboxPasInboundToken } from '@app/contracts';
 import { repoRootDir } from '../stack/processes';
+import { APP_CONFIGS, isProductionApp } from './app-configs';
 
 type Obj = Record<string, unknown>;
 
@@ -93,7 +94,11 @@ export function workload(w: Workload): Obj[] {
   const labels = labelsOf(w);
   const mounts = [{ name: 'tmp', mountPath: '/tmp' }, ...(w.volumes ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath, readOnly: true }))];
   const volumes = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, ...(w.volumes ?? []).map((v) => ({ name: v.name, configMap: { name: v.configMap } }))];
-  const env = Object.entries({ SERVICE_NAME: w.name, PORT: String(w.port), PROCESS_ROLE: w.component, ...w.env }).map(([name, value]) => ({ name, value }));
+  // Each process's Postgres pool is its app's own default (booking's is sized for its reply
+  // batches), stated per Deployment: one shared value would override it, and the connection
+  // budget (README.md, Running in production) is read from here.
+  const pool = isProductionApp(w.app) ? { DATABASE_POOL_SIZE: String(new APP_CONFIGS[w.app]().DATABASE_POOL_SIZE) } : {};
+  const env = Object.entries({ SERVICE_NAME: w.name, PORT: String(w.port), PROCESS_ROLE: w.component, ...pool, ...w.env }).map(([name, value]) => ({ name, value }));
   const probe = (path: string, period: number, failures: number) => ({ httpGet: { path, port: 'http' }, periodSeconds: period, timeoutSeconds: 3, failureThreshold: failures });
   const deployment = {
     apiVersion: 'apps/v1',
