@@ -16,6 +16,7 @@ import { generate } from './k8s';
 import { APPS, SANDBOX_APPS, mainFor } from './entrypoint';
 import { Endpoint, Policy, canConnect, selects } from './network-model';
 import { APP_CONFIGS, isProductionApp } from './app-configs';
+import { DataConfig, readsVariable } from '@app/platform';
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
 
@@ -38,6 +39,13 @@ const rendered: Record<string, K8sObject[]> = {};
 beforeAll(() => {
   for (const o of OVERLAYS) rendered[o] = render(o);
 });
+
+/** k8s/README.md's Secrets to create: each name and the settings it holds (backticked, outside parentheses). */
+function readmeSecrets(): Array<[string, string[]]> {
+  const readme = readFileSync(join(ROOT, 'k8s', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Secrets to create')).split(/\n## /)[0];
+  return [...section.matchAll(/^\| `([^`]+)` \| (.+) \|$/gm)].map((m) => [m[1], [...m[2].replace(/\([^)]*\)/g, '').matchAll(/`([A-Z][A-Z0-9_]+)(?:=[^`]*)?`/g)].map((k) => k[1])]);
+}
 
 const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
 const podTemplates = (objs: K8sObject[]) =>
@@ -197,6 +205,27 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
     const pasUrls = trusts.map((t) => configMaps.get(`trust-adapter-${t.toLowerCase()}-pas`)!.data.PAS_FHIR_BASE_URL);
     expect(new Set(pasUrls).size).toBe(trusts.length);
+  });
+
+  it('puts in each Secret only settings its apps read, and gives the dashboard the adapters\' tokens', () => {
+    // Rendered in the sandbox; in production, the ones k8s/README.md tells the operator to create.
+    const secrets: Array<[string, string[]]> = overlay === 'local'
+      ? byKind(objs(), 'Secret').map((s) => [s.metadata.name, Object.keys(s.stringData ?? s.data ?? {})])
+      : readmeSecrets().flatMap(([name, keys]) => (name.includes('<ods>') ? trusts.map((t): [string, string[]] => [name.replace('<ods>', t.toLowerCase()), keys]) : [[name, keys]]));
+    const readers = (secret: string) => podTemplates(objs())
+      .flatMap(({ pod }) => [...(pod.spec.initContainers ?? []), ...pod.spec.containers])
+      .filter((c) => c.envFrom?.some((r: any) => r.secretRef?.name === secret))
+      .map((c) => c.args[0] as string);
+    const problems: string[] = [];
+    for (const [name, keys] of secrets) {
+      for (const app of new Set(readers(name))) {
+        const config = app === 'migrate' ? DataConfig : isProductionApp(app) ? APP_CONFIGS[app] : undefined;
+        for (const key of config ? keys : []) if (!readsVariable(config!, key)) problems.push(`${name}: ${app} does not read ${key}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    // The dashboard resubmits refused HL7 to the adapters (ADAPTER_URLS), each with its token.
+    expect(secrets.find(([name]) => name === 'dashboard')?.[1]).toContain('ADAPTER_TOKENS');
   });
 
   it('refers only to ConfigMaps that exist, and to Secrets that exist or that the README lists', () => {
