@@ -385,6 +385,28 @@ describe('production overlay', () => {
     expect(byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'slotx-common')!.data.NODE_ENV).toBe('production');
   });
 
+  it('lets each trust\'s PAS reach its own adapter\'s MLLP and HTTP ports through an internal load balancer that keeps the PAS\'s address', () => {
+    const pas = JSON.parse(readFileSync(join(ROOT, 'k8s', 'overlays', 'nwl-production', 'pas.json'), 'utf8')) as Record<string, { cidrs: string[] }>;
+    const lbs = byKind(prod(), 'Service').filter((s) => s.spec.type === 'LoadBalancer');
+    for (const t of ics.trusts) {
+      const o = t.ods.toLowerCase();
+      const api = byKind(prod(), 'Deployment').find((d) => d.metadata.name === `trust-adapter-${o}`)!.spec.template;
+      const lb = lbs.filter((s) => selects({ matchLabels: s.spec.selector }, api.metadata.labels));
+      expect({ ods: t.ods, lbs: lb.length }).toEqual({ ods: t.ods, lbs: 1 });
+      // Only this trust's adapter pods behind it.
+      for (const other of byKind(prod(), 'Deployment').filter((d) => d.spec.template.metadata.labels['slotx.nhs.uk/trust'] !== o)) {
+        expect(selects({ matchLabels: lb[0].spec.selector }, other.spec.template.metadata.labels)).toBe(false);
+      }
+      // `Local`: the PAS's own address reaches the pod, as the trust's NetworkPolicy expects.
+      expect(lb[0].spec.externalTrafficPolicy).toBe('Local');
+      expect(lb[0].spec.loadBalancerSourceRanges).toEqual(pas[t.ods].cidrs);
+      const podPorts: Array<{ name: string; containerPort: number }> = api.spec.containers[0].ports;
+      const reached = lb[0].spec.ports.map((p: any) => podPorts.find((x) => x.name === p.targetPort || x.containerPort === p.targetPort)?.containerPort);
+      expect(reached.sort()).toEqual([t.mllpPort, t.httpPort].sort());
+    }
+    expect(lbs.length).toBe(ics.trusts.length);
+  });
+
   it('runs Postgres by CloudNativePG and Redis with AOF and noeviction', () => {
     expect(byKind(prod(), 'Cluster')[0].spec.instances).toBeGreaterThanOrEqual(3);
     const conf = byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'redis-config')!.data['redis.conf'];

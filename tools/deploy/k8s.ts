@@ -11,7 +11,8 @@
  *   its own clinic-mapping ConfigMap (from `config/clinics/<ODS>.json`), its own Secret
  *   (`trust-adapter-<ods>`: PAS_INBOUND_TOKEN, EXCHANGE_TOKEN) and its own PAS settings, which
  *   each overlay supplies (`k8s/overlays/<name>/pas.json` → `pas.generated.yaml`: the PAS FHIR
- *   base URL, and a NetworkPolicy letting only that trust's adapter reach that PAS).
+ *   base URL, a NetworkPolicy letting only that trust's adapter talk with that PAS, and for a real
+ *   PAS the internal load balancer through which it reaches the adapter).
  * - `k8s/base/ics-config.generated.yaml`: `config/ics.json` and `config/tfc.json` as a ConfigMap.
  *
  * Sandboxes (pas-sim, notify-sim) are generated only into `k8s/sandbox/`, which only the `local`
@@ -34,8 +35,11 @@ interface Trust { ods: string; name: string; httpPort: number; mllpPort: number 
 interface Ics { trusts: Trust[] }
 
 export interface PasSpec {
-  /** Per trust ODS: the PAS FHIR base URL, and where the PAS is on the network. */
-  [ods: string]: { fhirBaseUrl: string; cidrs?: string[]; sandbox?: boolean };
+  /**
+   * Per trust ODS: the PAS FHIR base URL, and where the PAS is on the network; for a real PAS, the
+   * annotations that make the cloud's load balancer for its inbound Service internal.
+   */
+  [ods: string]: { fhirBaseUrl: string; cidrs?: string[]; sandbox?: boolean; loadBalancerAnnotations?: Record<string, string> };
 }
 
 interface Workload {
@@ -376,14 +380,40 @@ export function pasObjects(trusts: Trust[], pas: PasSpec): Obj[] {
       spec: {
         podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter', 'slotx.nhs.uk/trust': ods } },
         policyTypes: ['Ingress', 'Egress'],
-        // The PAS (its integration engine) sends HL7 over MLLP and PTL/HL7 over HTTPS.
+        // The PAS (its integration engine) sends HL7 over MLLP, and PTL and HL7 over HTTP.
         ingress: [{ from: peer, ports: [{ protocol: 'TCP', port: t.mllpPort }, { protocol: 'TCP', port: t.httpPort }] }],
         // The adapter writes back to its own PAS's FHIR endpoint, and to no other.
         egress: [{ to: peer, ports: [{ protocol: 'TCP', port: pasPort }] }],
       },
     });
+    if (!spec.sandbox) out.push(pasInboundService(t, spec));
   }
   return out;
+}
+
+/**
+ * How a real PAS, outside the cluster, reaches its adapter's MLLP and HTTP ports: an internal
+ * load balancer open only to the PAS's ranges. `externalTrafficPolicy: Local` keeps the PAS's own
+ * address as the source, which the `trust-adapter-<ods>-pas` policy admits (with `Cluster` the
+ * packets would arrive from a node's address and be refused).
+ */
+function pasInboundService(t: Trust, spec: PasSpec[string]): Obj {
+  const ods = t.ods.toLowerCase();
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `trust-adapter-${ods}-inbound`, ...(spec.loadBalancerAnnotations ? { annotations: spec.loadBalancerAnnotations } : {}) },
+    spec: {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      loadBalancerSourceRanges: spec.cidrs,
+      selector: { 'app.kubernetes.io/instance': `trust-adapter-${ods}` },
+      ports: [
+        { name: 'mllp', port: t.mllpPort, targetPort: `mllp-${ods}` },
+        { name: 'http', port: t.httpPort, targetPort: 'http' },
+      ],
+    },
+  };
 }
 
 export function trustConfigMaps(trusts: Trust[], configDir: string): Obj[] {
