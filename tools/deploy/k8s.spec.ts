@@ -47,6 +47,12 @@ function readmeSecrets(): Array<[string, string[]]> {
   return [...section.matchAll(/^\| `([^`]+)` \| (.+) \|$/gm)].map((m) => [m[1], [...m[2].replace(/\([^)]*\)/g, '').matchAll(/`([A-Z][A-Z0-9_]+)(?:=[^`]*)?`/g)].map((k) => k[1])]);
 }
 
+/** The phrases README.md (whitespace folded) does not contain. */
+const notInReadme = (phrases: string[]) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  return phrases.filter((p) => !readme.includes(p));
+};
+
 const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
 const podTemplates = (objs: K8sObject[]) =>
   objs.filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)).map((o) => ({ owner: o, pod: o.spec.template as { metadata: { labels: Record<string, string> }; spec: any } }));
@@ -451,9 +457,36 @@ describe('Postgres connections (production overlay)', () => {
     const max = Number(byKind(prod(), 'Cluster')[0].spec.postgresql.parameters.max_connections);
     // Room for superuser_reserved_connections (3), replication and the operator's own.
     expect(total('fewest')).toBeLessThanOrEqual(max - 10);
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
-    expect(readme).toContain(`${total('fewest')} connections at the minimum replicas and ${total('most')} at the autoscalers' maximums`);
-    expect(readme).toContain(`\`max_connections\` of ${max}`);
+    expect(notInReadme([`${total('fewest')} connections at the minimum replicas and ${total('most')} at the autoscalers' maximums`, `\`max_connections\` of ${max}`])).toEqual([]);
+  });
+});
+
+describe('README.md sizing (production overlay)', () => {
+  it('states the pods and the CPU and memory they request, as rendered', () => {
+    const prod = rendered['nwl-production'];
+    const cpu = (q: string) => (q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q));
+    const gib = (q: string) => Number(q.replace(/Gi$|Mi$/, '')) / (q.endsWith('Mi') ? 1024 : 1);
+    const requests = (pod: any) => pod.spec.containers.reduce((t: number[], c: any) => [t[0] + cpu(c.resources.requests.cpu), t[1] + gib(c.resources.requests.memory)], [0, 0]);
+    const scaler = (d: K8sObject) => byKind(prod, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === d.metadata.name)?.spec;
+    const keda = (d: K8sObject) => byKind(prod, 'ScaledObject').find((s) => s.spec.scaleTargetRef.name === d.metadata.name)?.spec;
+    const apps = (most: boolean) => byKind(prod, 'Deployment').map((d) => {
+      const pods = most ? scaler(d)?.maxReplicas ?? keda(d)?.maxReplicaCount : scaler(d)?.minReplicas ?? keda(d)?.minReplicaCount;
+      return { pods: pods ?? d.spec.replicas, each: requests(d.spec.template) };
+    });
+    const sum = (xs: Array<{ pods: number; each: number[] }>) => xs.reduce((t, x) => [t[0] + x.pods, t[1] + x.pods * x.each[0], t[2] + x.pods * x.each[1]], [0, 0, 0]);
+    const data = [
+      ...byKind(prod, 'StatefulSet').map((s) => ({ pods: s.spec.replicas, each: requests(s.spec.template) })),
+      ...byKind(prod, 'Cluster').map((c) => ({ pods: c.spec.instances, each: [cpu(c.spec.resources.requests.cpu), gib(c.spec.resources.requests.memory)] })),
+    ];
+    const n = (x: number) => String(Number(x.toFixed(2)));
+    const [fewest, cpuMin, memMin] = sum(apps(false));
+    const [most, cpuMax, memMax] = sum(apps(true));
+    const [, cpuAll, memAll] = sum([...apps(false), ...data]);
+    expect(notInReadme([
+      `${fewest} app pods at their minimum, requesting ${n(cpuMin)} vCPU and ${n(memMin)} GiB`,
+      `${most} pods, ${n(cpuMax)} vCPU and ${n(memMax)} GiB, at every autoscaler's maximum`,
+      `${n(cpuAll)} vCPU and ${n(memAll)} GiB requested in all`,
+    ])).toEqual([]);
   });
 });
 
