@@ -6,6 +6,9 @@
  * HTTP processes, KEDA on BullMQ wait lists for workers, NetworkPolicies around every pod (an
  * adapter reaches only the exchange, Redis, Postgres and its own PAS; only the notifier's workers
  * reach Notify), one adapter per trust with its own config, and no sandbox or secret in production.
+ * What the policies let through is judged on the rendered selectors against the labels real pods
+ * carry (network-model.ts); PDBs against the fewest pods; the README's connection budget and
+ * sizing against the render.
  */
 import { QueueName } from '@app/contracts';
 import { execFileSync } from 'node:child_process';
