@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { parseKeyValueList } from '@app/platform';
 import { APPS } from './entrypoint';
 
 const ROOT = join(__dirname, '..', '..');
@@ -50,6 +51,16 @@ describe('deploy/compose.yaml', () => {
     for (const t of trusts) {
       const adapter = appServices.find(([, s]) => s.environment?.TRUST_ODS === t.ods)?.[1];
       expect(adapter?.environment).toMatchObject({ PORT: String(t.httpPort), MLLP_PORT: String(t.mllpPort) });
+    }
+  });
+
+  it('tells the dashboard where each trust\'s adapter is, to resubmit refused HL7 to it', () => {
+    const urls = parseKeyValueList(services.dashboard.environment?.ADAPTER_URLS);
+    for (const t of trusts) {
+      const [name, adapter] = Object.entries(services).find(([, s]) => s.environment?.TRUST_ODS === t.ods)!;
+      // The host that answers for the adapter: its own service, or the one whose network it shares.
+      const host = adapter.network_mode?.startsWith('service:') ? adapter.network_mode.slice(8) : name;
+      expect({ ods: t.ods, url: urls[t.ods] }).toEqual({ ods: t.ods, url: `http://${host}:${t.httpPort}` });
     }
   });
 

@@ -11,7 +11,8 @@
  *   its own clinic-mapping ConfigMap (from `config/clinics/<ODS>.json`), its own Secret
  *   (`trust-adapter-<ods>`: PAS_INBOUND_TOKEN, EXCHANGE_TOKEN) and its own PAS settings, which
  *   each overlay supplies (`k8s/overlays/<name>/pas.json` → `pas.generated.yaml`: the PAS FHIR
- *   base URL, and a NetworkPolicy letting only that trust's adapter reach that PAS).
+ *   base URL, a NetworkPolicy letting only that trust's adapter talk with that PAS, and for a real
+ *   PAS the internal load balancer through which it reaches the adapter).
  * - `k8s/base/ics-config.generated.yaml`: `config/ics.json` and `config/tfc.json` as a ConfigMap.
  *
  * Sandboxes (pas-sim, notify-sim) are generated only into `k8s/sandbox/`, which only the `local`
@@ -22,6 +23,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sandboxExchangeToken, sandboxPasInboundToken } from '@app/contracts';
 import { repoRootDir } from '../stack/processes';
+import { APP_CONFIGS, isProductionApp } from './app-configs';
 
 type Obj = Record<string, unknown>;
 
@@ -33,8 +35,11 @@ interface Trust { ods: string; name: string; httpPort: number; mllpPort: number 
 interface Ics { trusts: Trust[] }
 
 export interface PasSpec {
-  /** Per trust ODS: the PAS FHIR base URL, and where the PAS is on the network. */
-  [ods: string]: { fhirBaseUrl: string; cidrs?: string[]; sandbox?: boolean };
+  /**
+   * Per trust ODS: the PAS FHIR base URL, and where the PAS is on the network; for a real PAS, the
+   * annotations that make the cloud's load balancer for its inbound Service internal.
+   */
+  [ods: string]: { fhirBaseUrl: string; cidrs?: string[]; sandbox?: boolean; loadBalancerAnnotations?: Record<string, string> };
 }
 
 interface Workload {
@@ -47,7 +52,11 @@ interface Workload {
   extraPorts?: Array<{ name: string; containerPort: number }>;
   env: Record<string, string>;
   envFrom: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  replicas: number;
+  /**
+   * Pods of a Deployment that no autoscaler manages. An autoscaled one leaves `spec.replicas` unset
+   * (and starts at its autoscaler's minimum): set, every `kubectl apply` would reset it.
+   */
+  replicas?: number;
   resources: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string };
   /** HPA by CPU between these bounds. */
   hpa?: { min: number; max: number };
@@ -57,10 +66,19 @@ interface Workload {
   volumes?: Array<{ name: string; configMap: string; mountPath: string }>;
   /** Service: ports exposed (defaults to the HTTP port). */
   service?: boolean;
-  pdbMinAvailable?: number;
 }
 
+/**
+ * Labels on every generated object's metadata (and pod templates), set here rather than by
+ * kustomize's `commonLabels`, which also writes them into every selector: into NetworkPolicy peers
+ * (kube-dns, CloudNativePG and Redis pods do not carry them, so no app pod could reach DNS,
+ * Postgres or Redis) and Service selectors.
+ */
+const PART_OF_LABELS = { 'app.kubernetes.io/part-of': PART_OF };
+const SANDBOX_LABELS = { ...PART_OF_LABELS, 'slotx.nhs.uk/sandbox': 'true' };
+
 const labelsOf = (w: Pick<Workload, 'app' | 'component' | 'labels' | 'name'>): Obj => ({
+  ...PART_OF_LABELS,
   'app.kubernetes.io/name': w.app,
   'app.kubernetes.io/instance': w.name,
   'app.kubernetes.io/component': w.component,
@@ -80,14 +98,18 @@ export function workload(w: Workload): Obj[] {
   const labels = labelsOf(w);
   const mounts = [{ name: 'tmp', mountPath: '/tmp' }, ...(w.volumes ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath, readOnly: true }))];
   const volumes = [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }, ...(w.volumes ?? []).map((v) => ({ name: v.name, configMap: { name: v.configMap } }))];
-  const env = Object.entries({ SERVICE_NAME: w.name, PORT: String(w.port), PROCESS_ROLE: w.component, ...w.env }).map(([name, value]) => ({ name, value }));
+  // Each process's Postgres pool is its app's own default (booking's is sized for its reply
+  // batches), stated per Deployment: one shared value would override it, and the connection
+  // budget (README.md, Running in production) is read from here.
+  const pool = isProductionApp(w.app) ? { DATABASE_POOL_SIZE: String(new APP_CONFIGS[w.app]().DATABASE_POOL_SIZE) } : {};
+  const env = Object.entries({ SERVICE_NAME: w.name, PORT: String(w.port), PROCESS_ROLE: w.component, ...pool, ...w.env }).map(([name, value]) => ({ name, value }));
   const probe = (path: string, period: number, failures: number) => ({ httpGet: { path, port: 'http' }, periodSeconds: period, timeoutSeconds: 3, failureThreshold: failures });
   const deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: w.name, labels },
     spec: {
-      replicas: w.replicas,
+      ...(w.hpa || w.keda ? {} : { replicas: w.replicas ?? 1 }),
       revisionHistoryLimit: 5,
       selector: { matchLabels: selector },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
@@ -145,11 +167,16 @@ export function workload(w: Workload): Obj[] {
       },
     });
   }
+  // A drain must always be able to evict a pod: `minAvailable: 1` on a Deployment that runs one
+  // pod (the workers at their minimum, the sandboxes) would block every node drain. Where at least
+  // two run, one stays up; a lone worker may go, since its jobs wait in Redis for its replacement
+  // (SIGTERM lets the jobs in flight finish, and an interrupted one is retried).
+  const fewest = w.hpa?.min ?? w.keda?.min ?? w.replicas ?? 1;
   out.push({
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
     metadata: { name: w.name, labels },
-    spec: { minAvailable: w.pdbMinAvailable ?? 1, selector: { matchLabels: selector } },
+    spec: { ...(fewest >= 2 ? { minAvailable: 1 } : { maxUnavailable: 1 }), selector: { matchLabels: selector } },
   });
   if (w.hpa) {
     out.push({
@@ -182,13 +209,15 @@ export function workload(w: Workload): Obj[] {
             authenticationRef: { name: 'slotx-redis' },
           })),
           // Prioritised jobs (offer SMS, by cut-off) wait in a sorted set, not the wait list: the
-          // depth the app exports (`bullmq_queue_jobs`, waiting + prioritised) covers both.
+          // depth the app exports (`bullmq_queue_jobs`, waiting + prioritised) covers both. Every
+          // process that uses the queue reports the whole queue's depth, so one state's depth is
+          // the max over processes (a sum would count it once per pod); the states are then added.
           ...(w.keda.prometheus
             ? w.keda.queues.map((q) => ({
                 type: 'prometheus',
                 metadata: {
                   serverAddress: 'http://prometheus.monitoring.svc:9090',
-                  query: `sum(bullmq_queue_jobs{queue="${q}",state=~"waiting|prioritized"})`,
+                  query: `sum(max by (state) (bullmq_queue_jobs{queue="${q}",state=~"waiting|prioritized"}))`,
                   threshold: String(w.keda!.perReplica),
                 },
               }))
@@ -209,34 +238,34 @@ const icsVolume = { name: 'ics-config', configMap: 'slotx-ics-config', mountPath
 export function coreWorkloads(trusts: Trust[] = []): Workload[] {
   return [
     {
-      name: 'slot-exchange', app: 'slot-exchange', component: 'api', port: 3000, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'slot-exchange', app: 'slot-exchange', component: 'api', port: 3000, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'slot-exchange' } }, { secretRef: { name: 'slot-exchange' } }],
       hpa: { min: 2, max: 6 }, volumes: [icsVolume],
     },
     {
-      name: 'slot-exchange-worker', app: 'slot-exchange', component: 'worker', port: 3000, replicas: 1, resources: resourcesMatching, migrate: true,
+      name: 'slot-exchange-worker', app: 'slot-exchange', component: 'worker', port: 3000, resources: resourcesMatching, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'slot-exchange' } }, { secretRef: { name: 'slot-exchange' } }],
       keda: { queues: ['slot-matching'], min: 1, max: 8, perReplica: 50 }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'booking', app: 'booking', component: 'worker', port: 3003, replicas: 1, resources: resourcesSmall, migrate: true,
+      name: 'booking', app: 'booking', component: 'worker', port: 3003, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: common,
       keda: { queues: ['offer-replies', 'booking-events'], min: 1, max: 6, perReplica: 50 }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'notifier', app: 'notifier', component: 'api', port: 3002, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'notifier', app: 'notifier', component: 'api', port: 3002, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
       hpa: { min: 2, max: 6 }, volumes: [icsVolume],
     },
     {
       // Only this Deployment reaches GOV.UK Notify (its NetworkPolicy); it is bound by Notify's
       // rate limit, not CPU, so a few replicas are plenty.
-      name: 'notifier-worker', app: 'notifier', component: 'worker', port: 3002, replicas: 1, resources: resourcesSmall, migrate: true,
+      name: 'notifier-worker', app: 'notifier', component: 'worker', port: 3002, resources: resourcesSmall, migrate: true,
       env: {}, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
       keda: { queues: ['sms-outbound'], min: 1, max: 4, perReplica: 200, prometheus: true }, volumes: [icsVolume], service: false,
     },
     {
-      name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, replicas: 2, resources: resourcesSmall, migrate: true,
+      name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, resources: resourcesSmall, migrate: true,
       // ADAPTER_URLS: each trust's adapter API Service, where a refused HL7 message is resubmitted
       // (ADAPTER_TOKENS, the adapters' PAS_INBOUND_TOKENs, come from the `dashboard` Secret).
       env: { EXCHANGE_URL: 'http://slot-exchange:3000', ...(trusts.length ? { ADAPTER_URLS: trusts.map((t) => `${t.ods}=http://trust-adapter-${t.ods.toLowerCase()}:${t.httpPort}`).join(',') } : {}) },
@@ -262,9 +291,9 @@ export function trustAdapterWorkloads(t: Trust): Workload[] {
     volumes: [icsVolume, { name: 'clinics', configMap: `trust-adapter-${ods}-clinics`, mountPath: '/etc/slotx/clinics' }],
   };
   return [
-    { ...base, name: `trust-adapter-${ods}`, component: 'api', replicas: 2, hpa: { min: 2, max: 4 } },
+    { ...base, name: `trust-adapter-${ods}`, component: 'api', hpa: { min: 2, max: 4 } },
     {
-      ...base, name: `trust-adapter-${ods}-worker`, component: 'worker', replicas: 1, service: false, extraPorts: [],
+      ...base, name: `trust-adapter-${ods}-worker`, component: 'worker', service: false, extraPorts: [],
       keda: { queues: [`trust-inbound-${t.ods}`, `trust-writeback-${t.ods}`], min: 1, max: 4, perReplica: 50 },
     },
   ];
@@ -280,12 +309,13 @@ const SCRAPE = { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/met
 const OTLP = { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 4318 }] };
 const INGRESS_CONTROLLER = { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] };
 
-function policy(name: string, podSelector: Obj, ingress: Obj[], egress: Obj[]): Obj {
+/** A policy for the pods `podSelector` selects; without `egress`, one that only adds ingress to what their own policies allow. */
+function policy(name: string, podSelector: Obj, ingress: Obj[], egress?: Obj[]): Obj {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: { name },
-    spec: { podSelector: { matchLabels: podSelector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+    spec: { podSelector: { matchLabels: podSelector }, policyTypes: egress ? ['Ingress', 'Egress'] : ['Ingress'], ingress, ...(egress ? { egress } : {}) },
   };
 }
 
@@ -350,14 +380,40 @@ export function pasObjects(trusts: Trust[], pas: PasSpec): Obj[] {
       spec: {
         podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter', 'slotx.nhs.uk/trust': ods } },
         policyTypes: ['Ingress', 'Egress'],
-        // The PAS (its integration engine) sends HL7 over MLLP and PTL/HL7 over HTTPS.
+        // The PAS (its integration engine) sends HL7 over MLLP, and PTL and HL7 over HTTP.
         ingress: [{ from: peer, ports: [{ protocol: 'TCP', port: t.mllpPort }, { protocol: 'TCP', port: t.httpPort }] }],
         // The adapter writes back to its own PAS's FHIR endpoint, and to no other.
         egress: [{ to: peer, ports: [{ protocol: 'TCP', port: pasPort }] }],
       },
     });
+    if (!spec.sandbox) out.push(pasInboundService(t, spec));
   }
   return out;
+}
+
+/**
+ * How a real PAS, outside the cluster, reaches its adapter's MLLP and HTTP ports: an internal
+ * load balancer open only to the PAS's ranges. `externalTrafficPolicy: Local` keeps the PAS's own
+ * address as the source, which the `trust-adapter-<ods>-pas` policy admits (with `Cluster` the
+ * packets would arrive from a node's address and be refused).
+ */
+function pasInboundService(t: Trust, spec: PasSpec[string]): Obj {
+  const ods = t.ods.toLowerCase();
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `trust-adapter-${ods}-inbound`, ...(spec.loadBalancerAnnotations ? { annotations: spec.loadBalancerAnnotations } : {}) },
+    spec: {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      loadBalancerSourceRanges: spec.cidrs,
+      selector: { 'app.kubernetes.io/instance': `trust-adapter-${ods}` },
+      ports: [
+        { name: 'mllp', port: t.mllpPort, targetPort: `mllp-${ods}` },
+        { name: 'http', port: t.httpPort, targetPort: 'http' },
+      ],
+    },
+  };
 }
 
 export function trustConfigMaps(trusts: Trust[], configDir: string): Obj[] {
@@ -399,13 +455,13 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
   const list = (f: (t: Trust) => number) => trusts.map((t) => `${t.ods}=${f(t)}`).join(',');
   const objs = [
     ...workload({
-      name: 'pas-sim', app: 'pas-sim', component: 'all', port: 3200, replicas: 1, resources: resourcesSmall, pdbMinAvailable: 0,
+      name: 'pas-sim', app: 'pas-sim', component: 'all', labels: SANDBOX_LABELS, port: 3200, replicas: 1, resources: resourcesSmall,
       // One Service exposing every trust's named ports reaches each trust's adapter pods (see trust-adapters).
       env: { ADAPTER_HOST: 'trust-adapters', ADAPTER_MLLP_PORTS: list((t) => t.mllpPort), ADAPTER_HTTP_PORTS: list((t) => t.httpPort), ICS_CONFIG_DIR: '/etc/slotx/ics' },
       envFrom: [{ configMapRef: { name: 'slotx-common' } }], volumes: [icsVolume],
     }),
     ...workload({
-      name: 'notify-sim', app: 'notify-sim', component: 'all', port: 3300, replicas: 1, resources: resourcesSmall, pdbMinAvailable: 0,
+      name: 'notify-sim', app: 'notify-sim', component: 'all', labels: SANDBOX_LABELS, port: 3300, replicas: 1, resources: resourcesSmall,
       env: { NOTIFIER_BASE_URL: 'http://notifier:3002' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
     }),
     {
@@ -422,13 +478,25 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
       },
     },
     policy('pas-sim', { 'app.kubernetes.io/instance': 'pas-sim' },
-      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }],
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }, SCRAPE],
       [DNS, { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'trust-adapter' } } }] }]),
     policy('notify-sim', { 'app.kubernetes.io/instance': 'notify-sim' },
-      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier-worker' } } }] }],
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier-worker' } } }] }, SCRAPE],
       [DNS, { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notifier' } } }], ports: [{ protocol: 'TCP', port: 3002 }] }]),
+    // notify-sim posts Notify's callbacks (replies, delivery receipts) to the notifier, whose own
+    // policy admits only the ingress controller. Here, in the sandbox, so never in production.
+    policy('notifier-from-notify-sim', { 'app.kubernetes.io/instance': 'notifier' },
+      [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'notify-sim' } } }], ports: [{ protocol: 'TCP', port: 3002 }] }]),
   ];
   return objs;
+}
+
+/** `labels` added to each object's own metadata, never to a selector. */
+function labelled(objs: Obj[], labels: Obj): Obj[] {
+  return objs.map((o) => {
+    const metadata = o.metadata as Obj;
+    return { ...o, metadata: { ...metadata, labels: { ...labels, ...((metadata.labels as Obj | undefined) ?? {}) } } };
+  });
 }
 
 function doc(objs: Obj[], source: string): string {
@@ -441,15 +509,15 @@ export function generate(root: string): Record<string, string> {
   const ics = JSON.parse(readFileSync(join(configDir, 'ics.json'), 'utf8')) as Ics;
   const files: Record<string, string> = {
     'k8s/base/workloads.generated.yaml': doc([...coreWorkloads(ics.trusts), ...ics.trusts.flatMap(trustAdapterWorkloads)].flatMap(workload), 'config/ics.json'),
-    'k8s/base/network-policies.generated.yaml': doc(networkPolicies(ics.trusts), 'config/ics.json'),
-    'k8s/base/config.generated.yaml': doc([icsConfigMap(configDir), ...trustConfigMaps(ics.trusts, configDir), kedaRedisAuth()], 'config/'),
-    'k8s/sandbox/sandbox.generated.yaml': doc(sandboxWorkloads(ics.trusts), 'config/ics.json'),
+    'k8s/base/network-policies.generated.yaml': doc(labelled(networkPolicies(ics.trusts), PART_OF_LABELS), 'config/ics.json'),
+    'k8s/base/config.generated.yaml': doc(labelled([icsConfigMap(configDir), ...trustConfigMaps(ics.trusts, configDir), kedaRedisAuth()], PART_OF_LABELS), 'config/'),
+    'k8s/sandbox/sandbox.generated.yaml': doc(labelled(sandboxWorkloads(ics.trusts), SANDBOX_LABELS), 'config/ics.json'),
   };
   const overlays = join(root, 'k8s', 'overlays');
   for (const name of existsSync(overlays) ? readdirSync(overlays) : []) {
     const pasFile = join(overlays, name, 'pas.json');
     if (!existsSync(pasFile)) continue;
-    files[`k8s/overlays/${name}/pas.generated.yaml`] = doc(pasObjects(ics.trusts, JSON.parse(readFileSync(pasFile, 'utf8')) as PasSpec), `k8s/overlays/${name}/pas.json`);
+    files[`k8s/overlays/${name}/pas.generated.yaml`] = doc(labelled(pasObjects(ics.trusts, JSON.parse(readFileSync(pasFile, 'utf8')) as PasSpec), PART_OF_LABELS), `k8s/overlays/${name}/pas.json`);
   }
   return files;
 }

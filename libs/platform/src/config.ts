@@ -141,6 +141,11 @@ function shownValue(name: string, value: unknown): string {
   return SECRET_NAME.test(name) && value !== undefined ? '(hidden)' : JSON.stringify(value);
 }
 
+/** Whether `loadConfig(cls)` reads `key` from the environment: a field with a default, or a declared optional one. */
+export function readsVariable(cls: new () => object, key: string): boolean {
+  return Object.keys(new cls()).includes(key) || isDeclared(cls, key);
+}
+
 function isDeclared(cls: new () => object, key: string): boolean {
   // class-validator keeps per-class metadata; any decorated property counts as declared.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
