@@ -416,6 +416,18 @@ describe('production overlay', () => {
     expect(lbs.length).toBe(ics.trusts.length);
   });
 
+  it('puts on the public offers host only Notify\'s callbacks, the offer pages and their assets: never /metrics or /health', () => {
+    const offers = byKind(prod(), 'Ingress').flatMap((i) => i.spec.rules).find((r: any) => r.host.startsWith('offers.'));
+    const paths: string[] = offers.http.paths.map((p: any) => p.path);
+    expect(paths.sort()).toEqual(['/assets/', '/notify/inbound', '/notify/status', '/o/']);
+    for (const p of ['/metrics', '/health/ready', '/health/live', '/']) expect(paths.some((x) => p.startsWith(x))).toBe(false);
+  });
+
+  it('has the apps behind the ingress controller believe its X-Forwarded-For, and no other', () => {
+    const trusting = byKind(prod(), 'Deployment').filter((d) => d.spec.template.spec.containers[0].env?.some((e: any) => e.name === 'TRUST_PROXY' && e.value === '1'));
+    expect(trusting.map((d) => d.metadata.name).sort()).toEqual(['dashboard', 'notifier']);
+  });
+
   it('runs Postgres by CloudNativePG and Redis with AOF and noeviction', () => {
     expect(byKind(prod(), 'Cluster')[0].spec.instances).toBeGreaterThanOrEqual(3);
     const conf = byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'redis-config')!.data['redis.conf'];

@@ -253,8 +253,9 @@ export function coreWorkloads(trusts: Trust[] = []): Workload[] {
       keda: { queues: ['offer-replies', 'booking-events'], min: 1, max: 6, perReplica: 50 }, volumes: [icsVolume], service: false,
     },
     {
+      // Behind the ingress controller (one hop): its X-Forwarded-For is the caller's address.
       name: 'notifier', app: 'notifier', component: 'api', port: 3002, resources: resourcesSmall, migrate: true,
-      env: {}, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
+      env: { TRUST_PROXY: '1' }, envFrom: [...common, { configMapRef: { name: 'notifier' } }, { secretRef: { name: 'notifier' } }],
       hpa: { min: 2, max: 6 }, volumes: [icsVolume],
     },
     {
@@ -268,7 +269,9 @@ export function coreWorkloads(trusts: Trust[] = []): Workload[] {
       name: 'dashboard', app: 'dashboard', component: 'all', port: 3001, resources: resourcesSmall, migrate: true,
       // ADAPTER_URLS: each trust's adapter API Service, where a refused HL7 message is resubmitted
       // (ADAPTER_TOKENS, the adapters' PAS_INBOUND_TOKENs, come from the `dashboard` Secret).
-      env: { EXCHANGE_URL: 'http://slot-exchange:3000', ...(trusts.length ? { ADAPTER_URLS: trusts.map((t) => `${t.ods}=http://trust-adapter-${t.ods.toLowerCase()}:${t.httpPort}`).join(',') } : {}) },
+      // TRUST_PROXY: behind the ingress controller (one hop), so the audit trail records the
+      // operator's address, not the controller's.
+      env: { TRUST_PROXY: '1', EXCHANGE_URL: 'http://slot-exchange:3000', ...(trusts.length ? { ADAPTER_URLS: trusts.map((t) => `${t.ods}=http://trust-adapter-${t.ods.toLowerCase()}:${t.httpPort}`).join(',') } : {}) },
       envFrom: [...common, { secretRef: { name: 'dashboard' } }],
       hpa: { min: 2, max: 4 }, volumes: [icsVolume],
     },
