@@ -14,6 +14,7 @@ import { DashboardConfig } from './config';
 import { FailuresController } from './failures.controller';
 import { FailuresService } from './failures.service';
 import { FlowsController } from './flows.controller';
+import { InputGuard } from './input.guard';
 import { SlotFactsJob } from './slot-facts';
 import { LiveService } from './live.service';
 import { OverviewController } from './overview.controller';
@@ -37,6 +38,8 @@ export class DashboardModule {
       controllers: [AuthController, OverviewController, SlotsController, FlowsController, FailuresController, PtlImportsController, PolicyController, AuditController, UsersController],
       providers: [
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
+        // In this order: input no route can take is refused before the session is looked up.
+        { provide: APP_GUARD, useClass: InputGuard },
         { provide: APP_GUARD, useClass: SessionGuard },
         AccountsService, SessionsService, AuditService, OidcService, LiveService, Pages, DashboardErrorFilter, FailuresService, SlotFactsJob,
       ],

@@ -140,6 +140,20 @@ describe('sign-in', () => {
     expect((await pg.query(`SELECT count(*)::int AS n FROM matching_policy`)).rows[0].n).toBe(before);
   });
 
+  it('answers input holding a NUL (which Postgres cannot take) with a 400 saying so, never a 500', async () => {
+    const a = new Agent(base);
+    const signIn = await a.signIn(`${EMAIL.ops}\u0000`, DEMO_DASHBOARD_PASSWORD);
+    expect([signIn.status, signIn.text]).toEqual([400, expect.stringContaining('The form field &quot;email&quot; holds a control character (U+0000)')]);
+    expect(a.cookies.has('dashboard_session')).toBe(false);
+    // A filter in the address, as a script sees it.
+    const filtered = await agents.admin.get('/audit?action=view%00audit', false);
+    expect([filtered.status, filtered.json?.error, filtered.json?.message]).toEqual([400, 'control_character', expect.stringMatching(/query field "action".*U\+0000/)]);
+    await agents.ops.get('/failures');
+    const nul = await agents.ops.post(`/failures/hl7/${ids.hl7}/resolve`, { note: 'Trust asked to resend\u0000' });
+    expect(nul.status).toBe(400);
+    expect((await pg.query(`SELECT 1 FROM failure_action WHERE ref_id = $1`, [ids.hl7])).rowCount).toBe(0);
+  });
+
   it('signs out: the old cookie no longer works', async () => {
     const a = new Agent(base);
     await a.signIn(EMAIL.ops, DEMO_DASHBOARD_PASSWORD);

@@ -3,7 +3,8 @@
  * (priority, appointment, consent) but leaves the sites and dates the patient stated on the offer
  * page as they stated them. Real Postgres, real migrations.
  */
-import { WaitingListRowDto, rowsToColumns } from '@app/contracts';
+import { WaitingListBatchDto, WaitingListRowDto, rowsToColumns } from '@app/contracts';
+import { syntheticNhsNumber } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
@@ -74,5 +75,49 @@ describe('a columnar batch (the form the adapter sends)', () => {
     // Neither form, or both: refused too.
     await expect(list.applyBatch('RYJ', { mode: 'delta' })).rejects.toMatchObject({ status: 400 });
     await expect(list.applyBatch('RYJ', { mode: 'delta', rows: [], columns: c })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('takes null rows or columns as not sent: neither form is a 400 saying so, never a crash', async () => {
+    const list = new WaitingListService(ds);
+    const nulls = [{ rows: null }, { columns: null }, { rows: null, columns: null }] as unknown as Array<Partial<WaitingListBatchDto>>;
+    for (const batch of nulls) {
+      await expect(list.applyBatch('RYJ', { mode: 'delta', ...batch })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/either rows or columns/) });
+    }
+    // null beside the other form is just that form.
+    const c = rowsToColumns([row('PW-NULL-ROWS', syntheticNhsNumber(7_001))]);
+    expect(await list.applyBatch('RYJ', { mode: 'delta', rows: null, columns: c } as unknown as WaitingListBatchDto)).toEqual({ applied: 1 });
+  });
+});
+
+describe('one patient on several trusts\' lists', () => {
+  const patient = async (nhs: string) =>
+    (await ds.query(`SELECT mobile, mobile_status, birth_date::text, sex, postcode FROM patient WHERE nhs_number = $1`, [nhs]))[0];
+
+  it('a trust\'s row without a mobile keeps the one another trust sent, and a number Notify refused stays refused while it is the same number', async () => {
+    const list = new WaitingListService(ds);
+    const nhs = syntheticNhsNumber(7_002);
+    await list.applyBatch('RQM', { mode: 'delta', rows: [row('PW-RQM-1', nhs, { mobile: '+447700900111', postcode: 'W6 8RF', sex: 'F' })] });
+    // Notify refused the number (what the notifier records on a permanent failure).
+    await ds.query(`UPDATE patient SET mobile_status = 'invalid' WHERE nhs_number = $1`, [nhs]);
+
+    // RAS holds no mobile, postcode or sex for the patient, and a different birth date.
+    await list.applyBatch('RAS', { mode: 'delta', rows: [row('PW-RAS-1', nhs, { mobile: null, postcode: null, sex: null, birthDate: '1970-01-02' })] });
+    expect(await patient(nhs)).toEqual({ mobile: '+447700900111', mobile_status: 'invalid', birth_date: '1970-01-02', sex: 'F', postcode: 'W6 8RF' });
+    // RQM's next upload repeats the refused number: still refused.
+    await list.applyBatch('RQM', { mode: 'delta', rows: [row('PW-RQM-1', nhs, { mobile: '+447700900111' })] });
+    expect(await patient(nhs)).toMatchObject({ mobile: '+447700900111', mobile_status: 'invalid' });
+
+    // A trust sends a different number: that one is worth trying.
+    await list.applyBatch('RAS', { mode: 'delta', rows: [row('PW-RAS-1', nhs, { mobile: '+447700900222' })] });
+    expect(await patient(nhs)).toMatchObject({ mobile: '+447700900222', mobile_status: 'valid' });
+    // And the pathway at RQM is still one an offer can reach (it was never the patient's to lose).
+    expect((await ds.query(`SELECT e.status FROM waiting_list_entry e JOIN patient p ON p.id = e.patient_id WHERE p.nhs_number = $1 AND e.trust_ods = 'RQM'`, [nhs]))[0].status).toBe('open');
+  });
+
+  it('within one batch, a later row without a mobile keeps an earlier row\'s for the same patient', async () => {
+    const list = new WaitingListService(ds);
+    const nhs = syntheticNhsNumber(7_003);
+    await list.applyBatch('RQM', { mode: 'delta', rows: [row('PW-RQM-2', nhs, { mobile: '+447700900333' }), row('PW-RQM-3', nhs, { mobile: null, postcode: '' })] });
+    expect(await patient(nhs)).toMatchObject({ mobile: '+447700900333', mobile_status: 'valid' });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { SnapshotCompleteDto, SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
+import { SnapshotCompleteDto, SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListColumns, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
 import { PgArrayElement, pgArray, rows } from '@app/persistence';
 import { AppError } from '@app/platform';
@@ -16,8 +16,9 @@ export class WaitingListService {
   constructor(@InjectDataSource() private readonly ds: DataSource) {}
 
   async applyBatch(trustOds: string, batch: WaitingListBatchDto): Promise<WaitingListBatchResult> {
-    if ((batch.rows === undefined) === (batch.columns === undefined)) {
-      throw new AppError('validation_failed', 'Send the batch as either rows or columns', 400);
+    // null is no batch either (the DTO's @IsOptional lets it through): exactly one form is sent.
+    if ((batch.rows == null) === (batch.columns == null)) {
+      throw new AppError('validation_failed', 'Send the batch as either rows or columns (exactly one of them, not null)', 400);
     }
     if (batch.mode === 'snapshot') await this.requireRunningSnapshot(trustOds, batch.snapshotId);
     const c = batch.columns ?? rowsToColumns(batch.rows as WaitingListRowDto[]);
@@ -27,10 +28,7 @@ export class WaitingListService {
     const lastOfPathway = new Map<string, number>();
     c.pathwayId.forEach((id, i) => lastOfPathway.set(id, i));
     const at = lastOfPathway.size === c.pathwayId.length ? c.pathwayId.map((_, i) => i) : [...lastOfPathway.values()];
-    // The same patient can appear on several pathways in one file: the last row's contact details win.
-    const lastOfPatient = new Map<string, number>();
-    for (const i of at) lastOfPatient.set(c.nhsNumber[i], i);
-    const who = lastOfPatient.size === at.length ? at : [...lastOfPatient.values()];
+    const details = patientDetails(c, at);
     // Each column as one array literal (pgArray), not an array node-pg writes element by element.
     const col = <T extends PgArrayElement>(values: T[], rows: number[]) => pgArray(rows.map((i) => values[i]));
     const ranks = pgArray(at.map((i) => priorityRank(c.priority[i] as Priority)));
@@ -43,20 +41,29 @@ export class WaitingListService {
       // Array parameters unnested side by side: one statement per table, and Postgres parses no JSON per row.
       // The patients' ids come back from their upsert, so the entries need no join against the
       // whole patient table (a scan per batch that grew with every batch of a large snapshot).
+      //
+      // A patient is one row ICS-wide (by NHS number), but each trust's PTL says only what that
+      // trust holds: a blank cell means "not given", never "remove". So a value a row gives replaces
+      // the stored one (whichever trust gave either: there is no record of which trust supplied
+      // what, and the latest value given is the likeliest current one), and a blank keeps what is
+      // stored. Otherwise a trust that never had a patient's mobile would wipe the one another
+      // trust sent, and that patient's pathways there would silently stop getting offers. A trust
+      // that no longer wants its patient texted says so with OFFER_CONSENT=N on the pathway.
       const patients = await rows<{ id: string; nhs_number: string }>(tx,
         `INSERT INTO patient (nhs_number, birth_date, sex, postcode, mobile, mobile_status)
          SELECT x.nhs_number, x.birth_date::date, x.sex, x.postcode, x.mobile,
                 CASE WHEN x.mobile IS NULL THEN 'none' ELSE 'valid' END
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(nhs_number, birth_date, sex, postcode, mobile)
+           FROM (SELECT nhs_number, birth_date, sex, NULLIF(postcode, '') AS postcode, NULLIF(mobile, '') AS mobile
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(nhs_number, birth_date, sex, postcode, mobile)) AS x
          ON CONFLICT (nhs_number) DO UPDATE SET
-           birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, postcode = EXCLUDED.postcode,
-           mobile = EXCLUDED.mobile,
-           -- A number Notify refused stays refused until the trust sends a different one.
-           mobile_status = CASE WHEN patient.mobile IS NOT DISTINCT FROM EXCLUDED.mobile AND patient.mobile_status = 'invalid'
-                                THEN 'invalid' ELSE EXCLUDED.mobile_status END,
+           birth_date = COALESCE(EXCLUDED.birth_date, patient.birth_date), sex = COALESCE(EXCLUDED.sex, patient.sex),
+           postcode = COALESCE(EXCLUDED.postcode, patient.postcode), mobile = COALESCE(EXCLUDED.mobile, patient.mobile),
+           -- A number's status (one Notify refused stays refused) holds while the number does:
+           -- only a different number is worth trying again.
+           mobile_status = CASE WHEN EXCLUDED.mobile IS NULL OR EXCLUDED.mobile = patient.mobile THEN patient.mobile_status ELSE 'valid' END,
            updated_at = now()
          RETURNING id, nhs_number`,
-        [col(c.nhsNumber, who), col(c.birthDate, who), col(c.sex, who), col(c.postcode, who), col(c.mobile, who)],
+        [pgArray(details.nhsNumber), pgArray(details.birthDate), pgArray(details.sex), pgArray(details.postcode), pgArray(details.mobile)],
       );
       const patientId = new Map(patients.map((p) => [p.nhs_number, p.id]));
       await tx.query(
@@ -163,4 +170,27 @@ export class WaitingListService {
     if (rows.length === 0) throw new AppError('snapshot_not_found', `No snapshot ${snapshotId} for ${trustOds}`, 404);
     if (rows[0].status !== 'running') throw new AppError('snapshot_not_running', `Snapshot ${snapshotId} is ${rows[0].status}`, 409);
   }
+}
+
+/**
+ * One set of details per patient in the batch (`at`: the rows applied, in file order). The same
+ * patient can appear on several pathways in one file: for each detail, the last row that gives
+ * one wins, and a blank in a later row keeps an earlier row's value (as it keeps a stored one).
+ */
+function patientDetails(c: WaitingListColumns, at: number[]) {
+  const slot = new Map<string, number>();
+  const d = { nhsNumber: [] as string[], birthDate: [] as Array<string | null>, sex: [] as Array<string | null>, postcode: [] as Array<string | null>, mobile: [] as Array<string | null> };
+  for (const i of at) {
+    let k = slot.get(c.nhsNumber[i]);
+    if (k === undefined) {
+      k = d.nhsNumber.push(c.nhsNumber[i]) - 1;
+      slot.set(c.nhsNumber[i], k);
+      d.birthDate.push(null); d.sex.push(null); d.postcode.push(null); d.mobile.push(null);
+    }
+    d.birthDate[k] = c.birthDate[i] || d.birthDate[k];
+    d.sex[k] = c.sex[i] || d.sex[k];
+    d.postcode[k] = c.postcode[i] || d.postcode[k];
+    d.mobile[k] = c.mobile[i] || d.mobile[k];
+  }
+  return d;
 }

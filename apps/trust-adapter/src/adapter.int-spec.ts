@@ -572,6 +572,26 @@ describe('PTL in: snapshot and delta', () => {
     expect(await entryStatus(list[9].PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'closed', close_pending: false });
   });
 
+  it('a row with a NUL (or another control character) is rejected as a row naming its column; the other rows are stored and the snapshot completes', async () => {
+    // Postgres refuses U+0000 in text with the whole statement: once that was a 500 for the file,
+    // with the batches sent alongside stored and the snapshot left running.
+    const good = Array.from({ length: 20 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
+    const nul = ptlRow({ PATIENT_PATHWAY_IDENTIFIER: `PW\u0000${ptlSeq}` });
+    const escape = ptlRow({ CURRENT_APPOINTMENT_ID: 'A\u001B1' });
+    const snap = await ptl(csv([...good.slice(0, 10), nul, ...good.slice(10), escape], [...PTL_COLUMNS, 'CURRENT_APPOINTMENT_ID']));
+    expect(snap.status).toBe(200);
+    expect(snap.json).toMatchObject({
+      mode: 'snapshot', accepted: 20, rejected: 2,
+      rejectedRows: [
+        { row: 11, reasons: ['PATIENT_PATHWAY_IDENTIFIER contains a control character (U+0000)'] },
+        { row: 22, reasons: ['CURRENT_APPOINTMENT_ID contains a control character (U+001B)'] },
+      ],
+    });
+    expect(snap.json).not.toHaveProperty('closingWithheld');
+    for (const r of good) expect(await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).toEqual({ status: 'open', close_pending: false });
+    expect(await lastSnapshotRecord()).toMatchObject({ status: 'completed', rows: 22, rejected: 2, closing_withheld: null });
+  });
+
   it('a snapshot whose CSV breaks part-way closes nothing, and its import record says why', async () => {
     const list = Array.from({ length: 3 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
     await ptl(csv(list));
@@ -668,6 +688,23 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
     const ok = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', columns });
     expect([ok.status, ok.json]).toEqual([200, { applied: 2 }]);
     expect(await count(`SELECT count(*) AS n FROM waiting_list_entry WHERE pathway_id = ANY($1)`, [columns.pathwayId])).toBe(2);
+  });
+
+  it('a waiting-list batch with null rows or columns, or a control character in a row, is a 400 saying what is wrong, and stores nothing', async () => {
+    const before = await count(`SELECT count(*) AS n FROM waiting_list_entry`);
+    for (const body of [{ mode: 'delta', rows: null }, { mode: 'delta', columns: null }, { mode: 'delta', rows: null, columns: null }]) {
+      const refused = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', body);
+      expect([JSON.stringify(body), refused.status, refused.json.message]).toEqual([JSON.stringify(body), 400, expect.stringMatching(/either rows or columns/)]);
+    }
+    const row = {
+      rowNumber: 1, pathwayId: 'PW\u00001', nhsNumber: syntheticNhsNumber(91_100), birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW',
+      rttStart: '2026-03-01', priority: 'P3', offerConsent: true, icsWideConsent: true, acceptableSites: ['ANY'], unavailable: [],
+    };
+    const nul = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'delta', rows: [row] });
+    expect([nul.status, nul.json.details]).toEqual([400, ['rows.0.pathwayId: pathwayId must not contain a control character']]);
+    const nulId = await ex('POST', '/v1/trusts/RQM/waiting-list', 'dev-exchange-RQM-token', { mode: 'snapshot', snapshotId: '00000000-0000-4000-8000-000000000000\u0000', rows: [{ ...row, pathwayId: 'PW1' }] });
+    expect(nulId.status).toBe(400);
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry`)).toBe(before);
   });
 
   it('every adapter endpoint refuses another trust\'s token, and no token', async () => {

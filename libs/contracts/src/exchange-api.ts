@@ -3,8 +3,9 @@ import 'reflect-metadata';
  * HTTP contract between a trust adapter and the slot exchange (`/v1/trusts/:ods/...`). Every
  * route is scoped to the trust whose token is presented.
  */
-import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS } from '@app/domain';
+import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS, controlCharacterIn } from '@app/domain';
 import { Type } from 'class-transformer';
+import { NoControlCharacters } from './text';
 import {
   ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
 } from 'class-validator';
@@ -88,7 +89,7 @@ export class UnavailablePeriodDto {
 /** One validated PTL row, as the adapter parsed it. */
 export class WaitingListRowDto {
   @IsInt() @Min(1) rowNumber: number;
-  @IsString() @Length(1, PTL_ID_MAX_LENGTH) pathwayId: string;
+  @IsString() @Length(1, PTL_ID_MAX_LENGTH) @NoControlCharacters() pathwayId: string;
   @IsString() @Matches(/^\d{10}$/) nhsNumber: string;
   @IsDateString() birthDate: string;
   @IsString() @Matches(/^\d{3}$/) tfc: string;
@@ -96,14 +97,14 @@ export class WaitingListRowDto {
   @IsDateString() rttStart: string;
   @IsIn(['P1a', 'P1b', 'P2', 'P3', 'P4']) priority: 'P1a' | 'P1b' | 'P2' | 'P3' | 'P4';
   @IsOptional() @IsString() @Matches(/^\+447\d{9}$/) mobile?: string | null;
-  @IsOptional() @IsString() @Length(0, 10) postcode?: string | null;
+  @IsOptional() @IsString() @Length(0, 10) @NoControlCharacters() postcode?: string | null;
   @IsOptional() @IsIn(['M', 'F', 'U']) sex?: 'M' | 'F' | 'U' | null;
   @IsOptional() @IsDateString() currentAppointmentStart?: string | null;
-  @IsOptional() @IsString() @Length(1, PTL_ID_MAX_LENGTH) currentAppointmentId?: string | null;
+  @IsOptional() @IsString() @Length(1, PTL_ID_MAX_LENGTH) @NoControlCharacters() currentAppointmentId?: string | null;
   @IsBoolean() offerConsent: boolean;
   @IsBoolean() icsWideConsent: boolean;
   /** `['ANY']` or site ODS codes. */
-  @IsArray() @ArrayMaxSize(PTL_LIST_MAX_ITEMS) @IsString({ each: true }) acceptableSites: string[];
+  @IsArray() @ArrayMaxSize(PTL_LIST_MAX_ITEMS) @IsString({ each: true }) @NoControlCharacters({ each: true }) acceptableSites: string[];
   @IsOptional() @IsNumber() @Min(0) maxTravelKm?: number | null;
   @IsArray() @ArrayMaxSize(PTL_LIST_MAX_ITEMS) @ValidateNested({ each: true }) @Type(() => UnavailablePeriodDto) unavailable: UnavailablePeriodDto[];
 }
@@ -141,7 +142,7 @@ export const MAX_BATCH_ROWS = 10_000;
 export class WaitingListBatchDto {
   @IsIn(['delta', 'snapshot']) mode: 'delta' | 'snapshot';
   /** For snapshots: the import this batch belongs to (from `POST .../waiting-list/snapshots`). */
-  @IsOptional() @IsString() snapshotId?: string;
+  @IsOptional() @IsString() @NoControlCharacters() snapshotId?: string;
   /** One object per row (at most 5,000); or `columns` instead. */
   @IsOptional() @IsArray() @ArrayMaxSize(5000) @ValidateNested({ each: true }) @Type(() => WaitingListRowDto) rows?: WaitingListRowDto[];
   /** The same rows column by column (at most `MAX_BATCH_ROWS`), checked by `checkWaitingListColumns`. */
@@ -161,14 +162,14 @@ const isDay = (v: unknown): boolean => {
 const isInstant = (v: unknown): boolean => typeof v === 'string' && INSTANT.test(v) && isDay(v.slice(0, 10)) && !Number.isNaN(Date.parse(v));
 const matches = (re: RegExp) => (v: unknown): boolean => typeof v === 'string' && re.test(v);
 const oneOf = (...values: unknown[]) => (v: unknown): boolean => values.includes(v);
-const text = (min: number, max: number) => (v: unknown): boolean => typeof v === 'string' && v.length >= min && v.length <= max;
+const text = (min: number, max: number) => (v: unknown): boolean => typeof v === 'string' && v.length >= min && v.length <= max && controlCharacterIn(v) === null;
 const orNull = (f: (v: unknown) => boolean) => (v: unknown): boolean => v === null || f(v);
 const listOf = (max: number, f: (v: unknown) => boolean) => (v: unknown): boolean => Array.isArray(v) && v.length <= max && v.every(f);
 
 /** Each column with its rule (the same as `WaitingListRowDto`'s) and what to say when a value breaks it. */
 const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boolean, string]> = [
   ['rowNumber', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer ≥ 1'],
-  ['pathwayId', text(1, PTL_ID_MAX_LENGTH), `a string of 1 to ${PTL_ID_MAX_LENGTH} characters`],
+  ['pathwayId', text(1, PTL_ID_MAX_LENGTH), `a string of 1 to ${PTL_ID_MAX_LENGTH} characters, none a control character`],
   ['nhsNumber', matches(/^\d{10}$/), '10 digits'],
   ['birthDate', isDay, 'a date YYYY-MM-DD'],
   ['tfc', matches(/^\d{3}$/), '3 digits'],
@@ -176,13 +177,13 @@ const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boo
   ['rttStart', isDay, 'a date YYYY-MM-DD'],
   ['priority', oneOf('P1a', 'P1b', 'P2', 'P3', 'P4'), 'one of P1a, P1b, P2, P3, P4'],
   ['mobile', orNull(matches(/^\+447\d{9}$/)), 'null or +447 and 9 digits'],
-  ['postcode', orNull(text(0, 10)), 'null or a string of at most 10 characters'],
+  ['postcode', orNull(text(0, 10)), 'null or a string of at most 10 characters, none a control character'],
   ['sex', oneOf('M', 'F', 'U', null), 'null or one of M, F, U'],
   ['currentAppointmentStart', orNull(isInstant), 'null or an ISO 8601 date-time'],
-  ['currentAppointmentId', orNull(text(1, PTL_ID_MAX_LENGTH)), `null or a string of 1 to ${PTL_ID_MAX_LENGTH} characters`],
+  ['currentAppointmentId', orNull(text(1, PTL_ID_MAX_LENGTH)), `null or a string of 1 to ${PTL_ID_MAX_LENGTH} characters, none a control character`],
   ['offerConsent', (v) => typeof v === 'boolean', 'a boolean'],
   ['icsWideConsent', (v) => typeof v === 'boolean', 'a boolean'],
-  ['acceptableSites', listOf(PTL_LIST_MAX_ITEMS, matches(/^[^;]{1,64}$/)), `a list of at most ${PTL_LIST_MAX_ITEMS} site codes (1 to 64 characters, no ';')`],
+  ['acceptableSites', listOf(PTL_LIST_MAX_ITEMS, matches(/^[^;\u0000-\u001F\u007F]{1,64}$/)), `a list of at most ${PTL_LIST_MAX_ITEMS} site codes (1 to 64 characters, no ';' or control character)`],
   ['maxTravelKm', (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0), 'null or a number ≥ 0'],
   ['unavailable', listOf(PTL_LIST_MAX_ITEMS, (p) => typeof p === 'object' && p !== null && isInstant((p as { from?: unknown }).from) && isInstant((p as { to?: unknown }).to) && Object.keys(p).length === 2),
     `a list of at most ${PTL_LIST_MAX_ITEMS} {from, to} ISO 8601 dates`],
@@ -243,9 +244,10 @@ export class SnapshotCompleteDto {
   @IsOptional() @IsInt() @Min(0) rows?: number;
   @IsOptional() @IsInt() @Min(0) rejected?: number;
   /** Pathways whose rows were in the file but rejected. Bounded by the adapter's rejected-share limit. */
-  @IsOptional() @IsArray() @ArrayMaxSize(1_000_000) @IsString({ each: true }) @Length(1, PTL_ID_MAX_LENGTH, { each: true }) rejectedPathwayIds?: string[];
+  @IsOptional() @IsArray() @ArrayMaxSize(1_000_000) @IsString({ each: true }) @Length(1, PTL_ID_MAX_LENGTH, { each: true }) @NoControlCharacters({ each: true })
+  rejectedPathwayIds?: string[];
   /** Set when nothing is to be closed, with the reason the booking team reads on the import record. */
-  @IsOptional() @IsString() @Length(1, 500) closingWithheld?: string;
+  @IsOptional() @IsString() @Length(1, 500) @NoControlCharacters() closingWithheld?: string;
 }
 
 export interface SnapshotResult {

@@ -1,4 +1,6 @@
-import { WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from './exchange-api';
+import { plainToInstance } from 'class-transformer';
+import { ValidationError, validate } from 'class-validator';
+import { WaitingListBatchDto, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from './exchange-api';
 
 const row = (over: Partial<WaitingListRowDto> = {}): WaitingListRowDto => ({
   rowNumber: 1, pathwayId: 'PW1', nhsNumber: '9990000018', birthDate: '1970-01-01', tfc: '330', appointmentType: 'NEW', rttStart: '2026-03-01',
@@ -25,8 +27,28 @@ describe('columnar waiting-list batches', () => {
       'columns.nhsNumber[1] must be 10 digits',
       'columns.birthDate[0] must be a date YYYY-MM-DD',
       'columns.priority[0] must be one of P1a, P1b, P2, P3, P4',
-      "columns.acceptableSites[1] must be a list of at most 50 site codes (1 to 64 characters, no ';')",
+      "columns.acceptableSites[1] must be a list of at most 50 site codes (1 to 64 characters, no ';' or control character)",
     ]);
+  });
+
+  it('refuses a control character in any text, which Postgres would refuse with the whole batch', () => {
+    const c = rowsToColumns([row(), row({ rowNumber: 2, pathwayId: 'PW2' })]);
+    c.pathwayId[1] = 'PW\u00002';
+    c.postcode[0] = 'SW10\u00009NH';
+    c.currentAppointmentId[1] = 'A\u001B1';
+    c.acceptableSites[0] = ['RQM\u000001'];
+    expect(checkWaitingListColumns(c)).toEqual([
+      'columns.pathwayId[1] must be a string of 1 to 64 characters, none a control character',
+      'columns.postcode[0] must be null or a string of at most 10 characters, none a control character',
+      'columns.currentAppointmentId[1] must be null or a string of 1 to 64 characters, none a control character',
+      "columns.acceptableSites[0] must be a list of at most 50 site codes (1 to 64 characters, no ';' or control character)",
+    ]);
+  });
+
+  it('refuses a control character in a row sent as an object, naming the field', async () => {
+    const dto = plainToInstance(WaitingListBatchDto, { mode: 'delta', rows: [row({ pathwayId: 'PW\u00001', acceptableSites: ['RQM01', 'RQM\u000102'] })] });
+    const messages = (errors: ValidationError[]): string[] => errors.flatMap((e) => [...Object.values(e.constraints ?? {}), ...messages(e.children ?? [])]);
+    expect(messages(await validate(dto))).toEqual(['pathwayId must not contain a control character', 'each value in acceptableSites must not contain a control character']);
   });
 
   it('refuses missing, unknown and unequal columns, and what is not an object', () => {

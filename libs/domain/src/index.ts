@@ -24,4 +24,5 @@ export * from './acceptance';
 export * from './match-step';
 export * from './reply';
 export * from './ptl';
+export * from './text';
 export * from './preferences';

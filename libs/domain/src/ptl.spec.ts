@@ -246,6 +246,18 @@ describe('validatePtlRow', () => {
     expect(validatePtlRow(aRow({ PATIENT_PATHWAY_IDENTIFIER: 'P'.repeat(65) }), NOW)).not.toHaveProperty('pathwayId');
   });
 
+  it('rejects a control character in any column it reads, naming the column and never the value', () => {
+    // Postgres refuses U+0000 in text with the whole statement: a NUL must stop at its own row.
+    expect(reasons({ PATIENT_PATHWAY_IDENTIFIER: 'PW\u00001' })).toEqual(['PATIENT_PATHWAY_IDENTIFIER contains a control character (U+0000)']);
+    expect(reasons({ CURRENT_APPOINTMENT_ID: 'appt\u001B77' })).toEqual(['CURRENT_APPOINTMENT_ID contains a control character (U+001B)']);
+    expect(reasons({ POSTCODE: 'W6\u00008RF' })).toContain('POSTCODE contains a control character (U+0000)');
+    expect(reasons({ NHS_NUMBER: '999000\u00000018' })).toContain('NHS_NUMBER contains a control character (U+0000)');
+    // An identifier the exchange could not even be sent protects no pathway.
+    expect(validatePtlRow(aRow({ PATIENT_PATHWAY_IDENTIFIER: 'PW\u00001' }), NOW)).not.toHaveProperty('pathwayId');
+    // Surrounding tabs and line breaks are trimmed as any white space is.
+    expect(row({ PATIENT_PATHWAY_IDENTIFIER: '\tPW-1001\r\n' }).pathwayId).toBe('PW-1001');
+  });
+
   it('lists every missing required column of an empty row', () => {
     expect(validatePtlRow({}, NOW)).toEqual({ ok: false, reasons: PTL_REQUIRED_COLUMNS.map((c) => `${c} is missing`) });
   });

@@ -13,6 +13,7 @@ import { normaliseUkPostcode } from './postcode';
 import { Priority, PRIORITIES } from './priority';
 import { isTfc } from './tfc';
 import { localDateIn, zonedTimeToUtc } from './time-zone';
+import { controlCharacterIn } from './text';
 import { Sex, UnavailablePeriod } from './waiting-list';
 
 export const PTL_REQUIRED_COLUMNS: readonly string[] = Object.freeze([
@@ -217,18 +218,24 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
   // The usual header names each column once: its one position, read without the general search.
   const at = sources.map((s) => (s.length === 1 && s[0].positions.length === 1 ? s[0].first : -1));
   return (cells) => {
+    const reasons: string[] = [];
+    // Every cell read is checked for control characters here, once: no column holds one, and a
+    // NUL reaching the exchange would make Postgres refuse the whole batch of rows around it.
     const get = (column: number): string => {
       const p = at[column];
-      if (p < 0) return cellOf(cells, sources[column]);
-      const v = cells[p];
-      return v === undefined ? '' : v.trim();
+      const v = p < 0 ? cellOf(cells, sources[column]) : (cells[p] ?? '').trim();
+      const control = controlCharacterIn(v);
+      if (control !== null) reasons.push(`${PTL_COLUMNS[column]} contains a control character (${control})`);
+      return v;
     };
-    const reasons: string[] = [];
 
     let pathwayId = required(get(PATHWAY), 'PATIENT_PATHWAY_IDENTIFIER', reasons);
     if (pathwayId !== null && pathwayId.length > PTL_ID_MAX_LENGTH) {
       reasons.push(`PATIENT_PATHWAY_IDENTIFIER is longer than ${PTL_ID_MAX_LENGTH} characters`);
       // Names no entry the exchange could hold, so it cannot keep one open either.
+      pathwayId = null;
+    } else if (pathwayId !== null && controlCharacterIn(pathwayId) !== null) {
+      // Reported by `get`; as above, and the exchange could not even be sent it to keep.
       pathwayId = null;
     }
 
