@@ -10,8 +10,8 @@ import type { MetricsService, QueueService } from '@app/platform';
 const PAS_ANSWER = '{"resourceType":"OperationOutcome","issue":[{"diagnostics":"Patient SMITH, Jane Anne already booked"}]}';
 
 /** The real driver against a PAS that answers every request with `status` and its OperationOutcome. */
-function worker(status: number) {
-  jest.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response(PAS_ANSWER, { status }));
+function worker(status: number, answer = PAS_ANSWER) {
+  jest.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response(answer, { status }));
   const posted: Array<{ path: string; body: unknown }> = [];
   const exchange = {
     call: async (method: string, path: string, body?: unknown) => {
@@ -46,5 +46,11 @@ describe('WritebackWorker: personal data', () => {
     const thrown = await w.process(job(0)).then(() => undefined, (e: Error) => e);
     expect(thrown?.message).toContain('PAS answered 503');
     expect(thrown?.message).not.toMatch(/SMITH|Jane/);
+  });
+
+  it("passes on a PAS answer holding U+0000 (which Postgres cannot store) with it replaced, so the exchange can record it", async () => {
+    const { w, posted } = worker(422, 'refused\u0000 by PAS');
+    await w.process(job(0));
+    expect(posted[0].body).toMatchObject({ outcome: 'failed', permanent: true, reason: 'PAS answered 422: refused\uFFFD by PAS' });
   });
 });

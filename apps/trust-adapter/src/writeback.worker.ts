@@ -6,6 +6,7 @@
  */
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { JobOutcome, JobPayloads, QueueName, WritebackOrder } from '@app/contracts';
+import { storableText } from '@app/domain';
 import { MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { AdapterConfig } from './config';
@@ -45,7 +46,7 @@ export class WritebackWorker implements OnApplicationBootstrap {
       return { status: 'done' };
     }
     // The failures page shows the PAS's answer; logs and the job's error carry only our reason.
-    const recorded = result.detail ? `${result.reason}: ${result.detail}` : result.reason;
+    const recorded = storableText(result.detail ? `${result.reason}: ${result.detail}` : result.reason);
     if (result.permanent || lastAttempt) {
       await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: true, reason: recorded });
       this.logger.error(`write-back ${writebackId} (${order.kind}) failed for good: ${result.reason}`);

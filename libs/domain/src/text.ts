@@ -18,3 +18,12 @@ export function controlCharacterIn(s: string, freeText = false): string | null {
   const m = (freeText ? CONTROL_BUT_LINE_BREAKS : CONTROL).exec(s);
   return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` : null;
 }
+
+/**
+ * Text we must keep but did not write (a PAS's error answer, quoted on the failures page), made
+ * storable: U+0000, which Postgres refuses in any text column, becomes U+FFFD. Refusing it instead
+ * would have the sender retry the same answer for ever.
+ */
+export function storableText(s: string): string {
+  return s.replace(/\u0000/g, '\uFFFD');
+}
