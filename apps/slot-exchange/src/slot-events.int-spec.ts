@@ -2,7 +2,8 @@
  * Every SIU kind as the exchange acts on it, against real Postgres with the real migrations:
  * S15 frees (and our own echo does not), S17 withdraws a freed slot and tells its live offers,
  * S12 fills the current appointment and withdraws a slot the trust re-booked itself, S13/S14
- * move the current appointment, S26 is recorded, and every event is processed once however
+ * move the current appointment (and withdraw a slot whose time they move one into), S26 is recorded,
+ * and every event is processed once however
  * often (and however concurrently) it arrives.
  */
 import { SlotEventDto, SMS_TEMPLATES, renderTemplate } from '@app/contracts';
@@ -225,6 +226,52 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
     expect(new Date(entry.current_appointment_start).getTime()).toBe(to.getTime());
     // Another trust's appointment with the same id is not ours to move.
     await expect(events.handle('RAS', event('appointment-moved', { siteOds: 'RAS01', fillerAppointmentId: 'MOVE-ME' }))).resolves.toMatchObject({ outcome: 'recorded' });
+  });
+
+  it('withdraws a freed slot when the trust moves another appointment into its time; its live offers end with a "no longer available" SMS', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 82 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const offered = await patientOnList();
+    const [offerId] = await liveWave(released.slotId!, [offered]);
+    const mover = await patientOnList({ currentAppointmentId: 'APPT-C', currentAppointmentStart: new Date(clock.now().getTime() + 30 * 24 * HOUR).toISOString() });
+
+    const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-C', start: new Date(slot.start_at).toISOString() }));
+    expect(r).toMatchObject({ outcome: 'withdrawn', slotId: released.slotId, entriesUpdated: 1 });
+    expect((await slotStatus(released.slotId!)).status).toBe('withdrawn');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('withdrawn');
+    const [sms] = await ds.query(`SELECT m.kind, m.personalisation, o.job_name FROM sms_message m JOIN outbox o ON o.job_id = 'sms-' || m.id WHERE m.offer_id = $1`, [offerId]);
+    expect(sms.job_name).toBe('send-sms');
+    expect(renderTemplate(SMS_TEMPLATES[sms.kind as 'withdrawn'].body, sms.personalisation)).toContain('no longer available');
+    const [entry] = await ds.query(`SELECT current_appointment_start FROM waiting_list_entry WHERE id = $1`, [mover.entryId]);
+    expect(new Date(entry.current_appointment_start).getTime()).toBe(new Date(slot.start_at).getTime());
+  });
+
+  it('a move of an appointment our own write-back booked, at the time we booked it, withdraws nothing; moved on into another freed time, it does', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 83 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const p = await patientOnList();
+    await bookedBy(released.slotId!, p, 'PAS-OURS-13');
+    // A second freed slot at the same clinic and time must not be taken for the one we booked.
+    const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
+    const echo = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: new Date(slot.start_at).toISOString() }));
+    expect(echo.outcome).not.toBe('withdrawn');
+    expect((await slotStatus(twin.slotId!)).status).toBe('open');
+    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+
+    // The clerk later moves that patient into the time of another freed slot: no longer free.
+    const other = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 84 * HOUR).toISOString() }));
+    const [otherSlot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [other.slotId]);
+    const moved = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: new Date(otherSlot.start_at).toISOString() }));
+    expect(moved).toMatchObject({ outcome: 'withdrawn', slotId: other.slotId });
+  });
+
+  it('a move to another clinic or time withdraws nothing', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 85 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const at = new Date(slot.start_at).toISOString();
+    expect((await events.handle('RQM', event('appointment-moved', { clinicCode: '330-FUP', appointmentType: 'FUP', start: at }))).outcome).toBe('recorded');
+    expect((await events.handle('RQM', event('appointment-moved', { start: new Date(new Date(at).getTime() + HOUR).toISOString() }))).outcome).toBe('recorded');
+    expect((await slotStatus(released.slotId!)).status).toBe('open');
   });
 
   it('records a no-show once', async () => {

@@ -12,7 +12,11 @@
  * - `appointment-booked` (S12): fills the patient's current appointment at this trust; when the
  *   PAS itself re-booked the time of one of our open freed slots, that slot is withdrawn as above
  *   (unless the booking is our own write-back's, coming back).
- * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it.
+ * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it; when
+ *   the PAS moved an appointment into the time of one of our open freed slots, that slot is
+ *   withdrawn as for S12 (unless it is our own write-back's booking, at the time we booked it). The
+ *   time the appointment left is not freed here: the contract carries no old start on S13/S14, and
+ *   a freed time reaches us only as the PAS's own S15 (DESIGN.md "The flow of one freed slot").
  * - `no-show` (S26): recorded.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -276,26 +280,9 @@ export class SlotEventsService {
    * our freed slots itself, that slot is no longer free.
    */
   private async booked(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
-    const ours = await tx.query(
-      `SELECT 1 FROM booking WHERE owning_trust_ods = $1 AND pas_appointment_id = $2
-       UNION ALL SELECT 1 FROM writeback WHERE trust_ods = $1 AND kind = 'book' AND pas_appointment_id = $2`,
-      [trustOds, e.fillerAppointmentId],
-    );
-    let withdrawn: string | undefined;
-    if (ours.length === 0) {
-      const [slot] = await tx.query(
-        `SELECT id FROM slot
-          WHERE trust_ods = $1 AND status IN ('open', 'offering')
-            AND (filler_appointment_id = $2
-                 OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
-          ORDER BY released_at LIMIT 1 FOR UPDATE`,
-        [trustOds, e.fillerAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
-      );
-      if (slot) {
-        await this.withdraw(tx, slot.id, 'booked in the PAS by the trust (SIU^S12)');
-        withdrawn = slot.id;
-      }
-    }
+    const ours = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId);
+    // The appointment whose cancellation freed a slot, booked again: that slot is not free either.
+    const withdrawn = ours ? undefined : await this.withdrawTaken(tx, trustOds, e, start, e.fillerAppointmentId, 'booked in the PAS by the trust (SIU^S12)');
     let entries = 0;
     if (e.patientNhsNumber) {
       const updated = await rows(tx,
@@ -309,19 +296,68 @@ export class SlotEventsService {
       entries = updated.length;
     }
     if (withdrawn) return { eventId: e.eventId, outcome: 'withdrawn', slotId: withdrawn, entriesUpdated: entries };
-    if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo', entriesUpdated: entries };
+    if (ours) return { eventId: e.eventId, outcome: 'echo', entriesUpdated: entries };
     return { eventId: e.eventId, outcome: entries > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: entries };
   }
 
-  /** S13/S14: the appointment moved; whoever holds it as their current appointment moves with it. */
+  /**
+   * S13/S14: the appointment moved; whoever holds it as their current appointment moves with it.
+   * Moved into the time of one of our open freed slots, it fills that time: the slot is withdrawn
+   * (else a YES would book a second patient into it). Our own write-back's booking reported at the
+   * very time we booked it is our echo (a twin freed slot at that clinic and time stays open);
+   * moved on from there by the trust, it takes the new time like any other.
+   */
   private async moved(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+    const echo = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId, start);
+    // By time only: a move of the appointment whose cancellation freed a slot leaves that time free.
+    const withdrawn = echo ? undefined : await this.withdrawTaken(tx, trustOds, e, start, null, 'an appointment was moved into it in the PAS (SIU^S13/S14)');
     const updated = await rows(tx,
       `UPDATE waiting_list_entry SET current_appointment_start = $3, updated_at = now()
         WHERE trust_ods = $1 AND current_appointment_id = $2 AND status <> 'closed' AND current_appointment_start IS DISTINCT FROM $3
         RETURNING id`,
       [trustOds, e.fillerAppointmentId, start],
     );
+    if (withdrawn) return { eventId: e.eventId, outcome: 'withdrawn', slotId: withdrawn, entriesUpdated: updated.length };
     return { eventId: e.eventId, outcome: updated.length > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: updated.length };
+  }
+
+  /**
+   * Whether the PAS appointment is one our own write-back booked (so its S12/S13/S14 is our booking
+   * coming back); with `at`, only while it stands at the time of the slot we booked it into.
+   */
+  private async isOurBooking(tx: Tx, trustOds: string, fillerAppointmentId: string, at?: Date): Promise<boolean> {
+    const found = await tx.query(
+      `SELECT 1 FROM booking b WHERE b.owning_trust_ods = $1 AND b.pas_appointment_id = $2
+          AND ($3::timestamptz IS NULL OR EXISTS (SELECT 1 FROM slot s WHERE s.id = b.slot_id AND s.start_at = $3))
+       UNION ALL
+       SELECT 1 FROM writeback w WHERE w.trust_ods = $1 AND w.kind = 'book' AND w.pas_appointment_id = $2
+          AND ($3::timestamptz IS NULL OR EXISTS (SELECT 1 FROM booking b JOIN slot s ON s.id = b.slot_id WHERE b.id = w.booking_id AND s.start_at = $3))
+       LIMIT 1`,
+      [trustOds, fillerAppointmentId, at ?? null],
+    );
+    return found.length > 0;
+  }
+
+  /**
+   * The trust itself put an appointment into the time of one of our open freed slots (same site,
+   * clinic and start; the clinician too when both name one), or, with `freedAppointmentId`, booked
+   * again the appointment whose cancellation freed it: that slot is no longer free and is withdrawn
+   * under its lock. Returns its id, or undefined when no open freed slot was affected.
+   */
+  private async withdrawTaken(
+    tx: Tx, trustOds: string, e: SlotEventDto, start: Date, freedAppointmentId: string | null, reason: string,
+  ): Promise<string | undefined> {
+    const [slot] = await tx.query(
+      `SELECT id FROM slot
+        WHERE trust_ods = $1 AND status IN ('open', 'offering')
+          AND (filler_appointment_id = $2
+               OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
+        ORDER BY released_at LIMIT 1 FOR UPDATE`,
+      [trustOds, freedAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
+    );
+    if (!slot) return undefined;
+    await this.withdraw(tx, slot.id, reason);
+    return slot.id;
   }
 
   /** Closes a freed slot as withdrawn; its live offers end with a "no longer available" SMS each, and nothing is re-matched. */
