@@ -3,12 +3,12 @@
  * S15 frees (and our own echo does not), S17 withdraws a freed slot and tells its live offers,
  * S12 fills the current appointment and withdraws a slot the trust re-booked itself, S13/S14
  * move the current appointment (and withdraw a slot whose time they move one into), S26 is recorded,
- * and every event is processed once however
+ * the minimum notice is the recorded policy's, and every event is processed once however
  * often (and however concurrently) it arrives.
  */
 import { SlotEventDto, SMS_TEMPLATES, renderTemplate } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, recordPolicy, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -338,5 +338,34 @@ describe('a batch of events (the forward worker\'s POST /events/batch)', () => {
     const ids = [...covered];
     expect((await ds.query(`SELECT count(*)::int AS n FROM slot WHERE source_event_id = ANY($1::text[])`, [ids]))[0].n).toBe(ids.length);
     expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'match-slot' AND payload->>'slotId' IN (SELECT id::text FROM slot WHERE source_event_id = ANY($1::text[]))`, [ids]))[0].n).toBe(ids.length);
+  });
+});
+
+describe('the minimum notice in force is the recorded policy (an administrator\'s change on the dashboard), not the boot-time one', () => {
+  beforeAll(async () => {
+    await ds.transaction((tx) => recordPolicy(tx, { ...policy, minNoticeHours: 12 }, { source: 'admin', changedBy: 'test', reason: 'shorter notice' }));
+  });
+  afterAll(async () => {
+    await ds.query(`DELETE FROM matching_policy`);
+  });
+
+  it.each([
+    ['a plain S15 (stored in one statement with its batch)', {}],
+    ['an S15 with our reason that is not our echo (stored on its own)', { eventReason: 'pat-swl' }],
+  ])('%s 20 hours ahead is offered, with its cut-off and close-slot job 12 hours before the start', async (_, over) => {
+    const start = new Date(clock.now().getTime() + 20 * HOUR);
+    const r = await events.handle('RQM', event('slot-released', { start: start.toISOString(), ...over }));
+    expect(r.outcome).toBe('slot-created');
+    const [slot] = await ds.query(`SELECT status, cutoff_at FROM slot WHERE id = $1`, [r.slotId]);
+    expect(slot.status).toBe('open');
+    expect(new Date(slot.cutoff_at).getTime()).toBe(start.getTime() - 12 * HOUR);
+    const [close] = await ds.query(`SELECT run_at FROM outbox WHERE job_name = 'close-slot' AND payload->>'slotId' = $1`, [r.slotId]);
+    expect(new Date(close.run_at).getTime()).toBe(start.getTime() - 12 * HOUR);
+  });
+
+  it('a slot inside the recorded notice is too late, and says which notice', async () => {
+    const r = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 11 * HOUR).toISOString() }));
+    expect(r.outcome).toBe('too-late');
+    expect((await slotStatus(r.slotId!)).closed_reason).toBe('inside the 12-hour minimum notice');
   });
 });
