@@ -86,6 +86,19 @@ async function bookedBy(slotId: string, p: { patientId: string; entryId: string 
   return b.id;
 }
 
+/**
+ * A freed slot our write-back booked a patient into, and a second freed slot at the same clinic and
+ * time (a clinic runs several at once), which our booking coming back must not be taken for.
+ */
+async function ourBookingWithTwin(hoursAhead: number, pasAppointmentId: string) {
+  const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + hoursAhead * HOUR).toISOString() }));
+  const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+  const patient = await patientOnList();
+  await bookedBy(released.slotId!, patient, pasAppointmentId);
+  const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
+  return { bookedSlotId: released.slotId!, start: new Date(slot.start_at).toISOString(), patient, twinSlotId: twin.slotId! };
+}
+
 const slotStatus = async (id: string) => (await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [id]))[0];
 const outboxJobs = async (name: string) => Number((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = $1`, [name]))[0].n);
 
@@ -196,16 +209,11 @@ describe('S12 appointment-booked', () => {
   });
 
   it('does not withdraw anything when the booking is our own write-back coming back', async () => {
-    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 81 * HOUR).toISOString() }));
-    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
-    const p = await patientOnList();
-    await bookedBy(released.slotId!, p, 'PAS-OURS-12');
-    // A second freed slot at the same clinic and time must not be taken for the one we booked.
-    const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
-    const r = await events.handle('RQM', event('appointment-booked', { fillerAppointmentId: 'PAS-OURS-12', start: new Date(slot.start_at).toISOString(), patientNhsNumber: p.nhsNumber }));
+    const ours = await ourBookingWithTwin(81, 'PAS-OURS-12');
+    const r = await events.handle('RQM', event('appointment-booked', { fillerAppointmentId: 'PAS-OURS-12', start: ours.start, patientNhsNumber: ours.patient.nhsNumber }));
     expect(r.outcome).toBe('echo');
-    expect((await slotStatus(twin.slotId!)).status).toBe('open');
-    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+    expect((await slotStatus(ours.twinSlotId)).status).toBe('open');
+    expect((await slotStatus(ours.bookedSlotId)).status).toBe('booked');
   });
 
   it('a booking at another clinic or time withdraws nothing', async () => {
@@ -247,16 +255,11 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
   });
 
   it('a move of an appointment our own write-back booked, at the time we booked it, withdraws nothing; moved on into another freed time, it does', async () => {
-    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 83 * HOUR).toISOString() }));
-    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
-    const p = await patientOnList();
-    await bookedBy(released.slotId!, p, 'PAS-OURS-13');
-    // A second freed slot at the same clinic and time must not be taken for the one we booked.
-    const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
-    const echo = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: new Date(slot.start_at).toISOString() }));
+    const ours = await ourBookingWithTwin(83, 'PAS-OURS-13');
+    const echo = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: ours.start }));
     expect(echo.outcome).not.toBe('withdrawn');
-    expect((await slotStatus(twin.slotId!)).status).toBe('open');
-    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+    expect((await slotStatus(ours.twinSlotId)).status).toBe('open');
+    expect((await slotStatus(ours.bookedSlotId)).status).toBe('booked');
 
     // The clerk later moves that patient into the time of another freed slot: no longer free.
     const other = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 84 * HOUR).toISOString() }));
