@@ -583,3 +583,21 @@ describe('the minimum notice an administrator recorded holds after the offer wen
     expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(0);
   });
 });
+
+describe('a patient on two lists', () => {
+  it('who declined a slot is not offered it again through their other pathway', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, strategy: 'sequential' });
+    const twice = entry({ tfc: '190', priority: 'P2' });
+    const other = entry({ tfc: '190', priority: 'P4' });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [twice, other] });
+    await w.list.applyBatch('RAS', { mode: 'delta', rows: [{ ...twice, pathwayId: `${twice.pathwayId}-RAS` }] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '190' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [first] = await liveOffers(slotId);
+    expect(first.nhs).toBe(twice.nhsNumber);
+    expect((await reply(first.patient_id, 'no', first.code, w.replies)).reason).toBe('declined');
+    await w.matcher.match({ slotId, round: 2 });
+    expect((await liveOffers(slotId)).map((o) => o.nhs)).toEqual([other.nhsNumber]);
+  });
+});
