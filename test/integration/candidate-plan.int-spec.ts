@@ -70,6 +70,10 @@ function expectTheWalk(all: PlanNode[]): void {
   }
   expect(all.filter((x) => /Seq Scan|Bitmap/.test(x['Node Type'])).map((x) => `${x['Node Type']} ${x['Relation Name'] ?? x['Index Name']}`)).toEqual([]);
   expect(all.filter((x) => /Sort|Hash|Gather|Materialize/.test(x['Node Type'])).map((x) => x['Node Type'])).toEqual([]);
+  // Each row's two offer checks go by an index on the patient: their live offer, and whether they
+  // (through any of their entries) were offered this slot before.
+  const probes = all.filter((x) => x['Relation Name'] === 'offer');
+  expect(probes.map((x) => x['Index Name']).sort()).toEqual(['offer_by_patient', 'offer_one_live_per_patient']);
 }
 
 const SLOTS = [slot(), slot({ tfc: '330', appointmentType: 'FUP', trustOds: 'RAS', siteOds: 'RAS01' }), slot({ constraints: { minAgeYears: 18, sex: 'F' } })];

@@ -547,3 +547,57 @@ describe('a write-back outcome', () => {
     expect(jobs).toEqual([{ job_name: 'write-back', queue: queueFor('write-back', 'RAS') }, { job_name: 'writeback-outcome', queue: queueFor('writeback-outcome') }]);
   });
 });
+
+describe('the minimum notice an administrator recorded holds after the offer went out', () => {
+  const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+  const longerNotice = () => ds.transaction((tx) => recordPolicy(tx, { ...basePolicy, minNoticeHours: 72 }, { source: 'admin', changedBy: 'ops-admin', reason: 'longer notice' }));
+  afterEach(async () => {
+    await ds.query(`DELETE FROM matching_policy`); // later suites here use the policy they pass in
+  });
+
+  it('a YES for a slot now inside it is not booked, with its code (decided in a batch) or without (decided alone)', async () => {
+    const w = rig(clock, { ...basePolicy, waveSize: 2 });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '170', priority: 'P2' }), entry({ tfc: '170', priority: 'P3' })] });
+    const slotId = await release(w.events, clock.now(), 48 * HOUR, { tfc: '170' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [first, second] = await liveOffers(slotId);
+    await longerNotice();
+    expect((await reply(first.patient_id, 'yes', first.code, w.replies)).reason).toBe('too-late');
+    expect((await reply(second.patient_id, 'yes', null, w.replies)).reason).toBe('too-late');
+    expect(await ds.query(`SELECT 1 FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(0);
+    expect((await ds.query(`SELECT status FROM slot WHERE id = $1`, [slotId]))[0].status).not.toBe('booked');
+  });
+
+  it('a booking the PAS refused is not offered again once its slot is inside it', async () => {
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '171', priority: 'P2' })] });
+    const slotId = await release(w.events, clock.now(), 48 * HOUR, { tfc: '171' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [offer] = await liveOffers(slotId);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    await longerNotice();
+    const [book] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [slotId]);
+    await ds.query(`UPDATE writeback SET status = 'failed', last_error = 'refused', completed_at = now() WHERE id = $1`, [book.id]);
+    expect(await w.outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'failed' });
+    expect((await ds.query(`SELECT status FROM slot WHERE id = $1`, [slotId]))[0].status).toBe('unfilled');
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(0);
+  });
+});
+
+describe('a patient on two lists', () => {
+  it('who declined a slot is not offered it again through their other pathway', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, strategy: 'sequential' });
+    const twice = entry({ tfc: '190', priority: 'P2' });
+    const other = entry({ tfc: '190', priority: 'P4' });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [twice, other] });
+    await w.list.applyBatch('RAS', { mode: 'delta', rows: [{ ...twice, pathwayId: `${twice.pathwayId}-RAS` }] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '190' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [first] = await liveOffers(slotId);
+    expect(first.nhs).toBe(twice.nhsNumber);
+    expect((await reply(first.patient_id, 'no', first.code, w.replies)).reason).toBe('declined');
+    await w.matcher.match({ slotId, round: 2 });
+    expect((await liveOffers(slotId)).map((o) => o.nhs)).toEqual([other.nhsNumber]);
+  });
+});

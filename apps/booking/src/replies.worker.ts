@@ -8,8 +8,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
-import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn } from '@app/domain';
-import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows } from '@app/persistence';
+import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn, policyForTfc } from '@app/domain';
+import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows, POLICY_IN_FORCE_SQL, PolicyRow, policyFromRow, policyInForce } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -278,6 +278,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
         [replyIds],
       );
       const now = this.clock.now();
+      // The notice a YES is judged by is the recorded policy's (the dashboard may have changed it).
+      const policy = await policyInForce(tx, this.policy);
       const outcomes: Array<{ reply: BatchedYes; outcome: string }> = [];
       const texts: Parameters<typeof queueSmsMany>[1] = [];
       // In order of arrival (the replies are read by received_at): the first YES for a slot wins it.
@@ -288,7 +290,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
         else if (!r.offer_id || !r.patient_id) continue; // not a YES naming an offer: processOne
         else if (r.offer_status !== 'live' || r.slot_status === 'booked') {
           if (r.offer_status === 'accepted' && !r.booking_status) continue; // accepted without a booking read: processOne
-          outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, texts) });
+          outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, policy, texts) });
         } else toLock.push(r);
       }
 
@@ -326,7 +328,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
             continue;
           }
           if (l.status === 'accepted') continue;
-          const outcome = this.answer(r, l, null, now, texts);
+          const outcome = this.answer(r, l, null, now, policy, texts);
           if (outcome === 'claim') {
             claimed.set(l.slot_id, r.offer_id!);
             claims.push({
@@ -369,11 +371,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
    */
   private answer(
     r: BatchedYes, facts: { status: string; expires_at: Date; slot_status: string; start_at: Date }, bookingStatus: string | null, now: Date,
-    texts: Parameters<typeof queueSmsMany>[1],
+    policy: MatchingPolicy, texts: Parameters<typeof queueSmsMany>[1],
   ): 'claim' | string {
     const decision = decideAcceptance(
       { offer: { status: facts.status, expiresAt: new Date(facts.expires_at) }, slot: { status: facts.slot_status, start: new Date(facts.start_at) }, booking: bookingStatus ? { status: bookingStatus } : undefined },
-      now, this.policy,
+      now, policyForTfc(policy, r.tfc ?? ''),
     );
     if (decision.kind === 'claim') return 'claim';
     const { outcome, text } = answerYes(decision, { patientId: r.offer_patient_id!, offerId: r.offer_id!, replyId: r.id }, wordingFor(this.ics, r as SlotForWording));
@@ -484,8 +486,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
     const now = this.clock.now();
     // Lock order everywhere: slot, then offer (the slot comes first in FROM, so its row mark is
     // taken first). The slot lock serialises every YES for one slot.
-    const [row]: Array<OfferRecord & { trust_ods: string; site_ods: string; tfc: string; start_at: Date; slot_status: string; booking_id: string | null; booking_status: string | null }> = await tx.query(
-      `SELECT s.trust_ods, s.site_ods, s.tfc, s.start_at, s.status AS slot_status,
+    const [row]: Array<OfferRecord & { trust_ods: string; site_ods: string; tfc: string; start_at: Date; slot_status: string; booking_id: string | null; booking_status: string | null; policy_row: PolicyRow }> = await tx.query(
+      `SELECT s.trust_ods, s.site_ods, s.tfc, s.start_at, s.status AS slot_status, ${POLICY_IN_FORCE_SQL} AS policy_row,
               o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, b.id AS booking_id, b.status AS booking_status
          FROM slot s JOIN offer o ON o.slot_id = s.id
          LEFT JOIN LATERAL (SELECT id, status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
@@ -498,7 +500,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
     const previous = offer.booking_id ? { id: offer.booking_id, status: offer.booking_status! } : undefined;
     const decision = decideAcceptance(
       { offer: { status: offer.status, expiresAt: new Date(offer.expires_at) }, slot: { status: slot.status, start: new Date(slot.start_at) }, booking: previous, lostRace: forceTaken },
-      now, this.policy,
+      now, policyFromRow(row.policy_row, this.policy, slot.tfc),
     );
     if (decision.kind !== 'claim') {
       const { outcome, text } = answerYes(decision, { patientId: offer.patient_id, offerId: offer.id, replyId }, words);

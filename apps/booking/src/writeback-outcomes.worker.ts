@@ -9,7 +9,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@n
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, formatPatientDate, formatPatientTime, queueFor } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { OutboxRelay, enqueue, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
+import { OutboxRelay, enqueue, policyInForce, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
@@ -106,7 +106,8 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       [booking.id, reason ?? 'the PAS refused the booking'],
     );
     await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
-    if (isInsideMinimumNotice(new Date(slot.start_at), this.clock.now(), this.policy)) {
+    // The notice in force now (the dashboard may have changed it since the slot was offered).
+    if (isInsideMinimumNotice(new Date(slot.start_at), this.clock.now(), await policyInForce(tx, this.policy, slot.tfc))) {
       await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = 'booking write-back failed inside the notice window', closed_at = now() WHERE id = $1`, [slot.id]);
     } else {
       await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);

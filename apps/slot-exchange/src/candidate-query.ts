@@ -82,7 +82,9 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
        -- offer_held (kept by a trigger on offer) keeps offer holders out of the index walk; this
        -- check is still the rule's, so a late flag costs a row, never a second offer.
        AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.patient_id = e.patient_id AND o.status = 'live')
-       AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = $6 AND o.entry_id = e.id)
+       -- Offered this slot before, through any of the patient's entries (one who declined it
+       -- through their RQM pathway is not asked again through their RAS one).
+       AND NOT EXISTS (SELECT 1 FROM offer o WHERE o.slot_id = $6 AND o.patient_id = e.patient_id)
        ${keyset}
      ORDER BY e.priority_rank, e.breach_date, e.rtt_start, e.id
      LIMIT ${Math.max(1, Math.floor(i.window))}`;
@@ -91,9 +93,10 @@ export function candidateQuery(i: CandidateQueryInput): { text: string; values: 
 
 /**
  * The planner settings candidate pages are read under. The walk wanted is always the same: the
- * ranking index in order, each row's patient by primary key, the two offer checks by their unique
- * indexes, stopping after the window. Left to itself Postgres plans every execution afresh (about
- * 1 ms, twice the query's own run), because a generic plan's row estimate under LIMIT looks dearer
+ * ranking index in order, each row's patient by primary key, the two offer checks by the patient's
+ * offer indexes (`offer_one_live_per_patient`; `offer_by_patient`, a handful of rows a patient),
+ * stopping after the window. Left to itself Postgres plans every execution afresh (about 1 ms,
+ * twice the query's own run), because a generic plan's row estimate under LIMIT looks dearer
  * than it is; so the plan is generic, made once per connection. And a generic plan made from a
  * small or new list's statistics (tens of thousands of pathways, an offer table analysed while
  * empty) sorts the whole specialty after a hash join with a scan of every patient, and probes the

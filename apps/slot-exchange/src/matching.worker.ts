@@ -9,10 +9,11 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, jobId, queueFor } from '@app/contracts';
 import {
   BatchSlot, BatchWave, Candidate, Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
-  noCandidateRetryAt, noticeCutoff, planBatchWaves, planMatch, policyForTfc, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
+  noCandidateRetryAt, noticeCutoff, planBatchWaves, planMatch, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
 } from '@app/domain';
 import {
-  OutboxJob, currentPolicy, endWave, enqueue, outboxInsertSql, outboxManySql, outboxManyValues, outboxTraceparent, outboxValues, pgClientOf, wordingFor,
+  OutboxJob, POLICY_IN_FORCE_SQL, PolicyRow, endWave, enqueue, outboxInsertSql, outboxManySql, outboxManyValues, outboxTraceparent, outboxValues, pgClientOf,
+  policyFromRow, policyInForce, wordingFor,
 } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { DelayedError, Job } from 'bullmq';
@@ -112,8 +113,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
 
   /** The policy in force for one specialty: the newest recorded version (else the configured one) with its TFC overrides. */
   async policyFor(tx: Pick<EntityManager, 'query'>, tfc: string): Promise<MatchingPolicy> {
-    const recorded = await currentPolicy(tx);
-    return policyForTfc(recorded?.policy ?? this.policy, tfc);
+    return policyInForce(tx, this.policy, tfc);
   }
 
   async match({ slotId, round }: JobPayloads['match-slot']): Promise<JobOutcome> {
@@ -150,16 +150,15 @@ export class MatchingWorker implements OnApplicationBootstrap {
       // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
       const [slot] = (await tx.query(
         `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
-                (SELECT to_jsonb(p) FROM (SELECT version, settings FROM matching_policy ORDER BY version DESC LIMIT 1) p) AS policy_row
+                ${POLICY_IN_FORCE_SQL} AS policy_row
            FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
         [slotId],
-      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: { version: number; settings: Omit<MatchingPolicy, 'version'> } | null }>;
+      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }>;
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
       if (slot.match_round >= round) return { status: 'skipped', reason: `round ${round} already matched` };
       if (slot.has_live_wave) return { status: 'skipped', reason: 'a wave is still live' };
       // The newest recorded version (else the configured one) with its TFC overrides, as `policyFor`.
-      const recorded = slot.policy_row ? { ...slot.policy_row.settings, version: slot.policy_row.version } : this.policy;
-      const policy = policyForTfc(recorded, slot.tfc);
+      const policy = policyFromRow(slot.policy_row, this.policy, slot.tfc);
       // The decision itself is the domain's (shared with the outcome simulator); this does the I/O.
       const step = planMatch(slot.start_at, now, policy);
       if (step.kind === 'close') {

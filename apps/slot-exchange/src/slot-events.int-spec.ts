@@ -2,12 +2,13 @@
  * Every SIU kind as the exchange acts on it, against real Postgres with the real migrations:
  * S15 frees (and our own echo does not), S17 withdraws a freed slot and tells its live offers,
  * S12 fills the current appointment and withdraws a slot the trust re-booked itself, S13/S14
- * move the current appointment, S26 is recorded, and every event is processed once however
+ * move the current appointment (and withdraw a slot whose time they move one into), S26 is recorded,
+ * the minimum notice is the recorded policy's, and every event is processed once however
  * often (and however concurrently) it arrives.
  */
 import { SlotEventDto, SMS_TEMPLATES, renderTemplate } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock, MatchingPolicy, syntheticNhsNumbers } from '@app/domain';
-import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, recordPolicy, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -83,6 +84,19 @@ async function bookedBy(slotId: string, p: { patientId: string; entryId: string 
     [slotId, offerId, p.entryId, p.patientId, pasAppointmentId, previous],
   );
   return b.id;
+}
+
+/**
+ * A freed slot our write-back booked a patient into, and a second freed slot at the same clinic and
+ * time (a clinic runs several at once), which our booking coming back must not be taken for.
+ */
+async function ourBookingWithTwin(hoursAhead: number, pasAppointmentId: string) {
+  const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + hoursAhead * HOUR).toISOString() }));
+  const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+  const patient = await patientOnList();
+  await bookedBy(released.slotId!, patient, pasAppointmentId);
+  const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
+  return { bookedSlotId: released.slotId!, start: new Date(slot.start_at).toISOString(), patient, twinSlotId: twin.slotId! };
 }
 
 const slotStatus = async (id: string) => (await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [id]))[0];
@@ -195,16 +209,11 @@ describe('S12 appointment-booked', () => {
   });
 
   it('does not withdraw anything when the booking is our own write-back coming back', async () => {
-    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 81 * HOUR).toISOString() }));
-    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
-    const p = await patientOnList();
-    await bookedBy(released.slotId!, p, 'PAS-OURS-12');
-    // A second freed slot at the same clinic and time must not be taken for the one we booked.
-    const twin = await events.handle('RQM', event('slot-released', { start: new Date(slot.start_at).toISOString() }));
-    const r = await events.handle('RQM', event('appointment-booked', { fillerAppointmentId: 'PAS-OURS-12', start: new Date(slot.start_at).toISOString(), patientNhsNumber: p.nhsNumber }));
+    const ours = await ourBookingWithTwin(81, 'PAS-OURS-12');
+    const r = await events.handle('RQM', event('appointment-booked', { fillerAppointmentId: 'PAS-OURS-12', start: ours.start, patientNhsNumber: ours.patient.nhsNumber }));
     expect(r.outcome).toBe('echo');
-    expect((await slotStatus(twin.slotId!)).status).toBe('open');
-    expect((await slotStatus(released.slotId!)).status).toBe('booked');
+    expect((await slotStatus(ours.twinSlotId)).status).toBe('open');
+    expect((await slotStatus(ours.bookedSlotId)).status).toBe('booked');
   });
 
   it('a booking at another clinic or time withdraws nothing', async () => {
@@ -225,6 +234,47 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
     expect(new Date(entry.current_appointment_start).getTime()).toBe(to.getTime());
     // Another trust's appointment with the same id is not ours to move.
     await expect(events.handle('RAS', event('appointment-moved', { siteOds: 'RAS01', fillerAppointmentId: 'MOVE-ME' }))).resolves.toMatchObject({ outcome: 'recorded' });
+  });
+
+  it('withdraws a freed slot when the trust moves another appointment into its time; its live offers end with a "no longer available" SMS', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 82 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const offered = await patientOnList();
+    const [offerId] = await liveWave(released.slotId!, [offered]);
+    const mover = await patientOnList({ currentAppointmentId: 'APPT-C', currentAppointmentStart: new Date(clock.now().getTime() + 30 * 24 * HOUR).toISOString() });
+
+    const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-C', start: new Date(slot.start_at).toISOString() }));
+    expect(r).toMatchObject({ outcome: 'withdrawn', slotId: released.slotId, entriesUpdated: 1 });
+    expect((await slotStatus(released.slotId!)).status).toBe('withdrawn');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('withdrawn');
+    const [sms] = await ds.query(`SELECT m.kind, m.personalisation, o.job_name FROM sms_message m JOIN outbox o ON o.job_id = 'sms-' || m.id WHERE m.offer_id = $1`, [offerId]);
+    expect(sms.job_name).toBe('send-sms');
+    expect(renderTemplate(SMS_TEMPLATES[sms.kind as 'withdrawn'].body, sms.personalisation)).toContain('no longer available');
+    const [entry] = await ds.query(`SELECT current_appointment_start FROM waiting_list_entry WHERE id = $1`, [mover.entryId]);
+    expect(new Date(entry.current_appointment_start).getTime()).toBe(new Date(slot.start_at).getTime());
+  });
+
+  it('a move of an appointment our own write-back booked, at the time we booked it, withdraws nothing; moved on into another freed time, it does', async () => {
+    const ours = await ourBookingWithTwin(83, 'PAS-OURS-13');
+    const echo = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: ours.start }));
+    expect(echo.outcome).not.toBe('withdrawn');
+    expect((await slotStatus(ours.twinSlotId)).status).toBe('open');
+    expect((await slotStatus(ours.bookedSlotId)).status).toBe('booked');
+
+    // The clerk later moves that patient into the time of another freed slot: no longer free.
+    const other = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 84 * HOUR).toISOString() }));
+    const [otherSlot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [other.slotId]);
+    const moved = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: new Date(otherSlot.start_at).toISOString() }));
+    expect(moved).toMatchObject({ outcome: 'withdrawn', slotId: other.slotId });
+  });
+
+  it('a move to another clinic or time withdraws nothing', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 85 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const at = new Date(slot.start_at).toISOString();
+    expect((await events.handle('RQM', event('appointment-moved', { clinicCode: '330-FUP', appointmentType: 'FUP', start: at }))).outcome).toBe('recorded');
+    expect((await events.handle('RQM', event('appointment-moved', { start: new Date(new Date(at).getTime() + HOUR).toISOString() }))).outcome).toBe('recorded');
+    expect((await slotStatus(released.slotId!)).status).toBe('open');
   });
 
   it('records a no-show once', async () => {
@@ -291,5 +341,34 @@ describe('a batch of events (the forward worker\'s POST /events/batch)', () => {
     const ids = [...covered];
     expect((await ds.query(`SELECT count(*)::int AS n FROM slot WHERE source_event_id = ANY($1::text[])`, [ids]))[0].n).toBe(ids.length);
     expect((await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE job_name = 'match-slot' AND payload->>'slotId' IN (SELECT id::text FROM slot WHERE source_event_id = ANY($1::text[]))`, [ids]))[0].n).toBe(ids.length);
+  });
+});
+
+describe('the minimum notice in force is the recorded policy (an administrator\'s change on the dashboard), not the boot-time one', () => {
+  beforeAll(async () => {
+    await ds.transaction((tx) => recordPolicy(tx, { ...policy, minNoticeHours: 12 }, { source: 'admin', changedBy: 'test', reason: 'shorter notice' }));
+  });
+  afterAll(async () => {
+    await ds.query(`DELETE FROM matching_policy`);
+  });
+
+  it.each([
+    ['a plain S15 (stored in one statement with its batch)', {}],
+    ['an S15 with our reason that is not our echo (stored on its own)', { eventReason: 'pat-swl' }],
+  ])('%s 20 hours ahead is offered, with its cut-off and close-slot job 12 hours before the start', async (_, over) => {
+    const start = new Date(clock.now().getTime() + 20 * HOUR);
+    const r = await events.handle('RQM', event('slot-released', { start: start.toISOString(), ...over }));
+    expect(r.outcome).toBe('slot-created');
+    const [slot] = await ds.query(`SELECT status, cutoff_at FROM slot WHERE id = $1`, [r.slotId]);
+    expect(slot.status).toBe('open');
+    expect(new Date(slot.cutoff_at).getTime()).toBe(start.getTime() - 12 * HOUR);
+    const [close] = await ds.query(`SELECT run_at FROM outbox WHERE job_name = 'close-slot' AND payload->>'slotId' = $1`, [r.slotId]);
+    expect(new Date(close.run_at).getTime()).toBe(start.getTime() - 12 * HOUR);
+  });
+
+  it('a slot inside the recorded notice is too late, and says which notice', async () => {
+    const r = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 11 * HOUR).toISOString() }));
+    expect(r.outcome).toBe('too-late');
+    expect((await slotStatus(r.slotId!)).closed_reason).toBe('inside the 12-hour minimum notice');
   });
 });

@@ -12,14 +12,20 @@
  * - `appointment-booked` (S12): fills the patient's current appointment at this trust; when the
  *   PAS itself re-booked the time of one of our open freed slots, that slot is withdrawn as above
  *   (unless the booking is our own write-back's, coming back).
- * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it.
+ * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it; when
+ *   the PAS moved an appointment into the time of one of our open freed slots, that slot is
+ *   withdrawn as for S12 (unless it is our own write-back's booking, at the time we booked it). The
+ *   time the appointment left is not freed here: the contract carries no old start on S13/S14, and
+ *   a freed time reaches us only as the PAS's own S15 (DESIGN.md "The flow of one freed slot").
  * - `no-show` (S26): recorded.
+ * Whether a freed slot is too late, and its cut-off, follow the policy in force (`policyInForce`:
+ * an administrator's change on the dashboard counts from the next event), read once per transaction.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventRefusal, SlotEventResult } from '@app/contracts';
-import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
-import { OutboxJob, endWave, enqueue, outboxManySql, outboxManyValues, rows } from '@app/persistence';
+import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff, policyForTfc } from '@app/domain';
+import { OutboxJob, endWave, enqueue, outboxManySql, outboxManyValues, policyInForce, rows } from '@app/persistence';
 import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -29,6 +35,14 @@ import { POLICY } from './tokens';
 export const OWN_CANCELLATION_REASON = 'pat-swl';
 
 type Tx = EntityManager;
+
+/** The policy in force, read at most once per transaction (only events that free a slot need it). */
+type PolicyInForce = () => Promise<MatchingPolicy>;
+
+/** Why a slot inside the minimum notice was never offered. */
+function tooLateReason(policy: MatchingPolicy): string {
+  return `inside the ${policy.minNoticeHours}-hour minimum notice`;
+}
 
 /** A release with nothing to check first: only a `pat-swl` cancellation may be our own echo. */
 function isPlainRelease(e: SlotEventDto): boolean {
@@ -67,16 +81,18 @@ export class SlotEventsService {
     });
     if (accepted.length > 0) {
       await this.ds.transaction(async (tx) => {
+        let recorded: Promise<MatchingPolicy> | undefined;
+        const policy: PolicyInForce = () => (recorded ??= policyInForce(tx, this.policy));
         for (let k = 0; k < accepted.length;) {
           if (isPlainRelease(events[accepted[k]])) {
             let j = k;
             while (j < accepted.length && isPlainRelease(events[accepted[j]])) j++;
             const run = accepted.slice(k, j);
-            const results = await this.releaseMany(tx, trustOds, run.map((i) => events[i]));
+            const results = await this.releaseMany(tx, trustOds, run.map((i) => events[i]), await policy());
             run.forEach((i, n) => (out[i] = results[n]));
             k = j;
           } else {
-            out[accepted[k]] = await this.applyOne(tx, trustOds, events[accepted[k]]);
+            out[accepted[k]] = await this.applyOne(tx, trustOds, events[accepted[k]], policy);
             k++;
           }
         }
@@ -93,7 +109,7 @@ export class SlotEventsService {
   }
 
   /** One event, claimed by its id first (a second delivery is a no-op), in the caller's transaction. */
-  private async applyOne(tx: Tx, trustOds: string, e: SlotEventDto): Promise<SlotEventResult> {
+  private async applyOne(tx: Tx, trustOds: string, e: SlotEventDto, policy: PolicyInForce): Promise<SlotEventResult> {
     const start = new Date(e.start);
     const claimed = await rows(tx,
       `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome)
@@ -104,7 +120,7 @@ export class SlotEventsService {
       const [seen] = await tx.query(`SELECT slot_id FROM slot_event WHERE trust_ods = $1 AND event_id = $2`, [trustOds, e.eventId]);
       return { eventId: e.eventId, outcome: 'duplicate', slotId: seen?.slot_id ?? undefined };
     }
-    const r = await this.act(tx, trustOds, e, start);
+    const r = await this.act(tx, trustOds, e, start, policy);
     await tx.query(`UPDATE slot_event SET outcome = $3, slot_id = $4, entries_updated = $5 WHERE trust_ods = $1 AND event_id = $2`, [
       trustOds, e.eventId, r.outcome, r.slotId ?? null, r.entriesUpdated ?? 0,
     ]);
@@ -121,14 +137,17 @@ export class SlotEventsService {
    * for one appointment is the one stored. Slot ids are drawn here so the jobs can be built by
    * `outboxManyValues`.
    */
-  private async releaseMany(tx: Tx, trustOds: string, events: Array<SlotEventDto & { traceparent?: string }>): Promise<SlotEventResult[]> {
+  private async releaseMany(
+    tx: Tx, trustOds: string, events: Array<SlotEventDto & { traceparent?: string }>, recorded: MatchingPolicy,
+  ): Promise<SlotEventResult[]> {
     const now = this.clock.now();
     const here = currentTraceparent() ?? null;
     const jobs: OutboxJob[] = [];
     const input = events.map((e, i) => {
       const start = new Date(e.start);
-      const tooLate = isInsideMinimumNotice(start, now, this.policy);
-      const cutoff = noticeCutoff(start, this.policy);
+      const policy = policyForTfc(recorded, e.tfc);
+      const tooLate = isInsideMinimumNotice(start, now, policy);
+      const cutoff = noticeCutoff(start, policy);
       const slotId = randomUUID();
       const traceparent = e.traceparent ?? here;
       if (!tooLate) {
@@ -139,7 +158,7 @@ export class SlotEventsService {
         i, slot_id: slotId, event_id: e.eventId, control_id: e.controlId, site_ods: e.siteOds, clinic_code: e.clinicCode, tfc: e.tfc,
         appointment_type: e.appointmentType, start_at: start.toISOString(), duration_minutes: e.durationMinutes, clinician_id: e.clinicianId ?? null,
         filler_appointment_id: e.fillerAppointmentId, placer_appointment_id: e.placerAppointmentId ?? null, constraints: e.constraints ?? null,
-        too_late: tooLate, cutoff_at: cutoff.toISOString(),
+        too_late: tooLate, closed_reason: tooLate ? tooLateReason(policy) : null, cutoff_at: cutoff.toISOString(),
         // The patient's answer comes back without a trace; the booking continues this one.
         trace_context: traceparent,
       };
@@ -149,7 +168,7 @@ export class SlotEventsService {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            i int, slot_id uuid, event_id text, control_id text, site_ods text, clinic_code text, tfc text, appointment_type text,
            start_at timestamptz, duration_minutes int, clinician_id text, filler_appointment_id text, placer_appointment_id text,
-           constraints jsonb, too_late boolean, cutoff_at timestamptz, trace_context text)
+           constraints jsonb, too_late boolean, closed_reason text, cutoff_at timestamptz, trace_context text)
        ), fresh AS (
          SELECT DISTINCT ON (event_id) * FROM input
           WHERE NOT EXISTS (SELECT 1 FROM slot_event se WHERE se.trust_ods = $2 AND se.event_id = input.event_id)
@@ -159,8 +178,8 @@ export class SlotEventsService {
                            filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
          SELECT slot_id, $2, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
                 filler_appointment_id, placer_appointment_id, event_id, constraints,
-                CASE WHEN too_late THEN 'too_late' ELSE 'open' END, CASE WHEN too_late THEN $3 END, cutoff_at,
-                CASE WHEN too_late THEN $4::timestamptz END, trace_context
+                CASE WHEN too_late THEN 'too_late' ELSE 'open' END, closed_reason, cutoff_at,
+                CASE WHEN too_late THEN $3::timestamptz END, trace_context
            FROM fresh ORDER BY filler_appointment_id, i
          ON CONFLICT DO NOTHING RETURNING id, source_event_id
        ), claimed AS (
@@ -170,13 +189,12 @@ export class SlotEventsService {
            FROM fresh f LEFT JOIN created c ON c.source_event_id = f.event_id ORDER BY f.filler_appointment_id, f.i
          ON CONFLICT DO NOTHING RETURNING event_id, outcome, slot_id
        ), jobs AS (
-         ${outboxManySql(5)}
+         ${outboxManySql(4)}
           WHERE (p::jsonb ->> 'slotId')::uuid IN (SELECT id FROM created)
        )
        SELECT event_id, outcome, slot_id FROM claimed`,
       [
-        JSON.stringify(input), trustOds, `inside the ${this.policy.minNoticeHours}-hour minimum notice`, now,
-        ...outboxManyValues(jobs),
+        JSON.stringify(input), trustOds, now, ...outboxManyValues(jobs),
       ],
     )) as Array<{ event_id: string; outcome: SlotEventResult['outcome']; slot_id: string | null }>;
     const claimed = new Map(done.map((r) => [r.event_id, r]));
@@ -200,9 +218,9 @@ export class SlotEventsService {
     });
   }
 
-  private act(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+  private act(tx: Tx, trustOds: string, e: SlotEventDto, start: Date, policy: PolicyInForce): Promise<SlotEventResult> {
     switch (e.kind) {
-      case 'slot-released': return this.release(tx, trustOds, e, start);
+      case 'slot-released': return this.release(tx, trustOds, e, start, policy);
       case 'slot-withdrawn': return this.deleted(tx, trustOds, e);
       case 'appointment-booked': return this.booked(tx, trustOds, e, start);
       case 'appointment-moved': return this.moved(tx, trustOds, e, start);
@@ -214,7 +232,7 @@ export class SlotEventsService {
     }
   }
 
-  private async release(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+  private async release(tx: Tx, trustOds: string, e: SlotEventDto, start: Date, recorded: PolicyInForce): Promise<SlotEventResult> {
     if ((e.eventReason ?? '').toLowerCase() === OWN_CANCELLATION_REASON) {
       // Our own booking, cancelled with our reason, and not because we moved the patient on from it.
       const ours = await tx.query(
@@ -226,8 +244,9 @@ export class SlotEventsService {
       if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo' };
     }
     const now = this.clock.now();
-    const tooLate = isInsideMinimumNotice(start, now, this.policy);
-    const cutoff = noticeCutoff(start, this.policy);
+    const policy = policyForTfc(await recorded(), e.tfc);
+    const tooLate = isInsideMinimumNotice(start, now, policy);
+    const cutoff = noticeCutoff(start, policy);
     const created: Array<{ id: string }> = await tx.query(
       `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, clinician_id,
                          filler_appointment_id, placer_appointment_id, source_event_id, constraints, status, closed_reason, cutoff_at, closed_at, trace_context)
@@ -236,7 +255,7 @@ export class SlotEventsService {
       [
         trustOds, e.siteOds, e.clinicCode, e.tfc, e.appointmentType, start, e.durationMinutes, e.clinicianId ?? null,
         e.fillerAppointmentId, e.placerAppointmentId ?? null, e.eventId, e.constraints ? JSON.stringify(e.constraints) : null,
-        tooLate ? 'too_late' : 'open', tooLate ? `inside the ${this.policy.minNoticeHours}-hour minimum notice` : null, cutoff, tooLate ? now : null,
+        tooLate ? 'too_late' : 'open', tooLate ? tooLateReason(policy) : null, cutoff, tooLate ? now : null,
         // The patient's answer comes back without a trace; the booking continues this one.
         currentTraceparent() ?? null,
       ],
@@ -276,26 +295,9 @@ export class SlotEventsService {
    * our freed slots itself, that slot is no longer free.
    */
   private async booked(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
-    const ours = await tx.query(
-      `SELECT 1 FROM booking WHERE owning_trust_ods = $1 AND pas_appointment_id = $2
-       UNION ALL SELECT 1 FROM writeback WHERE trust_ods = $1 AND kind = 'book' AND pas_appointment_id = $2`,
-      [trustOds, e.fillerAppointmentId],
-    );
-    let withdrawn: string | undefined;
-    if (ours.length === 0) {
-      const [slot] = await tx.query(
-        `SELECT id FROM slot
-          WHERE trust_ods = $1 AND status IN ('open', 'offering')
-            AND (filler_appointment_id = $2
-                 OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
-          ORDER BY released_at LIMIT 1 FOR UPDATE`,
-        [trustOds, e.fillerAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
-      );
-      if (slot) {
-        await this.withdraw(tx, slot.id, 'booked in the PAS by the trust (SIU^S12)');
-        withdrawn = slot.id;
-      }
-    }
+    const ours = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId);
+    // The appointment whose cancellation freed a slot, booked again: that slot is not free either.
+    const withdrawn = ours ? undefined : await this.withdrawTaken(tx, trustOds, e, start, e.fillerAppointmentId, 'booked in the PAS by the trust (SIU^S12)');
     let entries = 0;
     if (e.patientNhsNumber) {
       const updated = await rows(tx,
@@ -309,19 +311,68 @@ export class SlotEventsService {
       entries = updated.length;
     }
     if (withdrawn) return { eventId: e.eventId, outcome: 'withdrawn', slotId: withdrawn, entriesUpdated: entries };
-    if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo', entriesUpdated: entries };
+    if (ours) return { eventId: e.eventId, outcome: 'echo', entriesUpdated: entries };
     return { eventId: e.eventId, outcome: entries > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: entries };
   }
 
-  /** S13/S14: the appointment moved; whoever holds it as their current appointment moves with it. */
+  /**
+   * S13/S14: the appointment moved; whoever holds it as their current appointment moves with it.
+   * Moved into the time of one of our open freed slots, it fills that time: the slot is withdrawn
+   * (else a YES would book a second patient into it). Our own write-back's booking reported at the
+   * very time we booked it is our echo (a twin freed slot at that clinic and time stays open);
+   * moved on from there by the trust, it takes the new time like any other.
+   */
   private async moved(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
+    const echo = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId, start);
+    // By time only: a move of the appointment whose cancellation freed a slot leaves that time free.
+    const withdrawn = echo ? undefined : await this.withdrawTaken(tx, trustOds, e, start, null, 'an appointment was moved into it in the PAS (SIU^S13/S14)');
     const updated = await rows(tx,
       `UPDATE waiting_list_entry SET current_appointment_start = $3, updated_at = now()
         WHERE trust_ods = $1 AND current_appointment_id = $2 AND status <> 'closed' AND current_appointment_start IS DISTINCT FROM $3
         RETURNING id`,
       [trustOds, e.fillerAppointmentId, start],
     );
+    if (withdrawn) return { eventId: e.eventId, outcome: 'withdrawn', slotId: withdrawn, entriesUpdated: updated.length };
     return { eventId: e.eventId, outcome: updated.length > 0 ? 'appointment-updated' : 'recorded', entriesUpdated: updated.length };
+  }
+
+  /**
+   * Whether the PAS appointment is one our own write-back booked (so its S12/S13/S14 is our booking
+   * coming back); with `at`, only while it stands at the time of the slot we booked it into.
+   */
+  private async isOurBooking(tx: Tx, trustOds: string, fillerAppointmentId: string, at?: Date): Promise<boolean> {
+    const found = await tx.query(
+      `SELECT 1 FROM booking b WHERE b.owning_trust_ods = $1 AND b.pas_appointment_id = $2
+          AND ($3::timestamptz IS NULL OR EXISTS (SELECT 1 FROM slot s WHERE s.id = b.slot_id AND s.start_at = $3))
+       UNION ALL
+       SELECT 1 FROM writeback w WHERE w.trust_ods = $1 AND w.kind = 'book' AND w.pas_appointment_id = $2
+          AND ($3::timestamptz IS NULL OR EXISTS (SELECT 1 FROM booking b JOIN slot s ON s.id = b.slot_id WHERE b.id = w.booking_id AND s.start_at = $3))
+       LIMIT 1`,
+      [trustOds, fillerAppointmentId, at ?? null],
+    );
+    return found.length > 0;
+  }
+
+  /**
+   * The trust itself put an appointment into the time of one of our open freed slots (same site,
+   * clinic and start; the clinician too when both name one), or, with `freedAppointmentId`, booked
+   * again the appointment whose cancellation freed it: that slot is no longer free and is withdrawn
+   * under its lock. Returns its id, or undefined when no open freed slot was affected.
+   */
+  private async withdrawTaken(
+    tx: Tx, trustOds: string, e: SlotEventDto, start: Date, freedAppointmentId: string | null, reason: string,
+  ): Promise<string | undefined> {
+    const [slot] = await tx.query(
+      `SELECT id FROM slot
+        WHERE trust_ods = $1 AND status IN ('open', 'offering')
+          AND (filler_appointment_id = $2
+               OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
+        ORDER BY released_at LIMIT 1 FOR UPDATE`,
+      [trustOds, freedAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
+    );
+    if (!slot) return undefined;
+    await this.withdraw(tx, slot.id, reason);
+    return slot.id;
   }
 
   /** Closes a freed slot as withdrawn; its live offers end with a "no longer available" SMS each, and nothing is re-matched. */

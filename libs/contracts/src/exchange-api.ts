@@ -68,10 +68,10 @@ export interface SlotEventBatchResult {
 }
 
 /**
- * What the exchange did with one event: `withdrawn` a freed slot closed (S17, or S12 re-booking it
- * in the PAS); `appointment-updated` patients' current appointments filled or moved (S12/S13/S14);
- * `echo` our own write-back coming back, recognised and not acted on again; `recorded` kept only
- * (a no-show, or nothing of ours was affected).
+ * What the exchange did with one event: `withdrawn` a freed slot closed (S17, or S12/S13/S14
+ * putting an appointment into its time in the PAS); `appointment-updated` patients' current
+ * appointments filled or moved (S12/S13/S14); `echo` our own write-back coming back, recognised and
+ * not acted on again; `recorded` kept only (a no-show, or nothing of ours was affected).
  */
 export interface SlotEventResult {
   eventId: string;

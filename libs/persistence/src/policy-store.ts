@@ -4,7 +4,7 @@
  * and matches under the newest version) and the dashboard (which shows the history and lets an
  * administrator change it).
  */
-import { MatchingPolicy, assertValidPolicy, policySettings, samePolicySettings } from '@app/domain';
+import { MatchingPolicy, assertValidPolicy, policyForTfc, policySettings, samePolicySettings } from '@app/domain';
 import { EntityManager } from 'typeorm';
 
 type Tx = Pick<EntityManager, 'query'>;
@@ -38,6 +38,30 @@ function toRecord(r: Record<string, any>): PolicyVersionRecord {
 export async function currentPolicy(tx: Tx): Promise<PolicyVersionRecord | null> {
   const rows = await tx.query(`SELECT * FROM matching_policy ORDER BY version DESC LIMIT 1`);
   return rows[0] ? toRecord(rows[0]) : null;
+}
+
+/**
+ * The policy in force, as one jsonb value `{ version, settings }` (or null before any version was
+ * recorded), for a statement that is made anyway: read back with `policyFromRow`.
+ */
+export const POLICY_IN_FORCE_SQL = `(SELECT to_jsonb(p) FROM (SELECT version, settings FROM matching_policy ORDER BY version DESC LIMIT 1) p)`;
+
+export type PolicyRow = { version: number; settings: Omit<MatchingPolicy, 'version'> } | null;
+
+/**
+ * The policy a rule is judged by: the newest recorded version (an administrator's change on the
+ * dashboard counts from the next decision, in every process), else the configured one; with
+ * `tfc`, that specialty's overrides laid over it.
+ */
+export function policyFromRow(row: PolicyRow | undefined, configured: MatchingPolicy, tfc?: string): MatchingPolicy {
+  const recorded = row ? { ...row.settings, version: row.version } : configured;
+  return tfc === undefined ? recorded : policyForTfc(recorded, tfc);
+}
+
+/** `policyFromRow` read on its own: one indexed read, once per transaction or batch. */
+export async function policyInForce(tx: Tx, configured: MatchingPolicy, tfc?: string): Promise<MatchingPolicy> {
+  const [r] = (await tx.query(`SELECT ${POLICY_IN_FORCE_SQL} AS row`)) as Array<{ row: PolicyRow }>;
+  return policyFromRow(r?.row, configured, tfc);
 }
 
 export async function policyVersion(tx: Tx, version: number): Promise<PolicyVersionRecord | null> {
