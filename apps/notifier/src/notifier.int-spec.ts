@@ -135,8 +135,8 @@ describe('Notify callbacks', () => {
     const bodies = (await Promise.all(answers.map((r) => r.json()))) as Array<{ duplicate: boolean }>;
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(bodies.filter((b) => b.duplicate === false)).toHaveLength(1);
-    const stored = (await pg.query(`SELECT id, patient_id, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
-    expect(stored).toEqual([{ id: expect.any(String), patient_id: offer.patientId, intent: 'yes', code: null }]);
+    const stored = (await pg.query(`SELECT id, mobile, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
+    expect(stored).toEqual([{ id: expect.any(String), mobile: offer.mobile, intent: 'yes', code: null }]);
     // One job for the text, named by the batch it was stored in.
     expect((await pg.query(`SELECT job_id, payload->'replyIds' AS ids FROM outbox WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[0].id])).rows)
       .toEqual([{ job_id: jobId('process-replies', { replyIds: [stored[0].id] }), ids: [stored[0].id] }]);

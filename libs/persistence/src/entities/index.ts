@@ -199,7 +199,10 @@ export class PatientReplyRow {
   @PrimaryColumn('uuid', { default: () => 'gen_random_uuid()' }) id: string;
   @Column('text') channel: 'sms' | 'web';
   @Column('text', { name: 'external_id' }) externalId: string;
+  /** The one patient a reply names (the offer page's); null for a text, which is its number's. */
   @Column('uuid', { name: 'patient_id', nullable: true }) patientId: string | null;
+  /** The number a text came from: it speaks for every patient with that number (see `storeReceivedTexts`). */
+  @Column('text', { nullable: true }) mobile: string | null;
   @Column('uuid', { name: 'offer_id', nullable: true }) offerId: string | null;
   @Column('text') intent: string;
   @Column('text', { nullable: true }) code: string | null;
