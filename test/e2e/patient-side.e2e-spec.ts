@@ -138,8 +138,9 @@ describe('replies by text', () => {
   const texts = async (phone: string, kind: keyof typeof SMS_TEMPLATES) => (await simMessages(phone)).filter((m) => m.template_id === SMS_TEMPLATES[kind].id);
   const reply = async (phone: string, message: string) =>
     (await (await fetch(`${simUrl}/sim/reply`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phone, message }) })).json()) as { delivered: boolean };
+  // A text is stored with its number (it speaks for every patient who has it).
   const processed = (patientId: string, n: number) => until(`${n} replies processed`, async () =>
-    (await pg.query(`SELECT count(*)::int AS n FROM patient_reply WHERE patient_id = $1 AND processed_at IS NOT NULL`, [patientId])).rows[0].n === n);
+    (await pg.query(`SELECT count(*)::int AS n FROM patient_reply r JOIN patient p ON p.mobile = r.mobile WHERE p.id = $1 AND r.processed_at IS NOT NULL`, [patientId])).rows[0].n === n);
   const settle = () => new Promise((r) => setTimeout(r, 600));
 
   it('sends one help text per offer however many unclear replies, and leaves the offer alone', async () => {

@@ -70,7 +70,7 @@ async function expectEveryAcceptanceEnded(patients: Patient[], ods: string, tfc:
 }
 
 const lastReplyOf = async (p: Patient) => (await w.pg.query(
-  `SELECT r.processed_at, r.outcome FROM patient_reply r JOIN patient pt ON pt.id = r.patient_id WHERE pt.mobile = $1 ORDER BY r.received_at DESC LIMIT 1`, [p.mobile],
+  `SELECT r.processed_at, r.outcome FROM patient_reply r WHERE r.mobile = $1 ORDER BY r.received_at DESC LIMIT 1`, [p.mobile],
 )).rows[0];
 
 describe('contested acceptance through the real callback', () => {
@@ -121,7 +121,7 @@ describe('a crowd of YES through the real callback (RQM)', () => {
     await yesAll(patients, codes);
     await expectEveryAcceptanceEnded(patients, 'RQM', '100', SLOTS, 110_000);
     const stored = (await w.pg.query(
-      `SELECT count(*)::int AS n, count(DISTINCT r.patient_id)::int AS patients FROM patient_reply r JOIN patient p ON p.id = r.patient_id WHERE p.mobile = ANY($1)`,
+      `SELECT count(*)::int AS n, count(DISTINCT p.id)::int AS patients FROM patient_reply r JOIN patient p ON p.mobile = r.mobile WHERE r.mobile = ANY($1)`,
       [patients.map((p) => p.mobile)],
     )).rows[0];
     expect(stored).toEqual({ n: SLOTS * 3, patients: SLOTS * 3 });
@@ -315,7 +315,7 @@ describe('graceful SIGTERM of the booking process with claims in flight (RQM)', 
     await w.pg.query('BEGIN');
     await w.pg.query(`SELECT 1 FROM slot WHERE id = $1 FOR UPDATE`, [held.id]);
     const heldReplies = async () => (await w.pg.query(
-      `SELECT r.processed_at FROM patient_reply r JOIN offer o ON o.patient_id = r.patient_id AND o.code = r.code WHERE o.slot_id = $1`, [held.id],
+      `SELECT r.processed_at FROM patient_reply r JOIN patient p ON p.mobile = r.mobile JOIN offer o ON o.patient_id = p.id AND o.code = r.code WHERE o.slot_id = $1`, [held.id],
     )).rows;
     await yesAll(patients, codes);
     const waiting = async () => (await w.pg.query(

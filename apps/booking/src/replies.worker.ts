@@ -16,18 +16,66 @@ import { DataSource, EntityManager } from 'typeorm';
 import { BookingConfig } from './config';
 import { POLICY } from './tokens';
 
+/**
+ * The patients a reply speaks for (`uuid[]`, of the reply row `r`). A text is its number's: every
+ * patient with that number (siblings on a parent's phone share one), as CONTRACT.md has it — a code
+ * names a live offer "of that number", a bare YES / NO acts when "the number holds exactly one live
+ * offer", STOP means no more offers to it. A reply from the offer page names the one patient whose
+ * offer its token is. First comes the patient a text to the number is addressed to: one whose
+ * number is not marked invalid (a permanent failure is recorded on one patient), then by id, so the
+ * choice (and the "no offer" text's daily dedupe key) is stable.
+ */
+const REPLY_PATIENTS = `CASE WHEN r.mobile IS NOT NULL
+       THEN ARRAY(SELECT p.id FROM patient p WHERE p.mobile = r.mobile ORDER BY p.mobile_status = 'valid' DESC, p.id)
+       ELSE array_remove(ARRAY[r.patient_id], NULL) END`;
+
+/**
+ * `FROM patient_reply r` with the reply's patients (`rp.ids`, REPLY_PATIENTS) and the offer its code
+ * names (`o`, LATERAL, with `columns` of it; null without a code, for another intent, or when no
+ * offer of those patients has the code). The batch and the lone path read a reply through this
+ * one join, so they cannot name different offers. Of the offers with the code, the live one; else
+ * the latest (a YES for it is answered "no longer available", or with the confirmation again).
+ * Codes are four random digits, unique nowhere (not even per patient), so two patients of one
+ * number can hold live offers with the same code: `live_named` counts them, and more than one is
+ * ambiguous — answered with the help text, as a code that matches nothing is, since acting on
+ * either would be a guess about whose appointment to move.
+ */
+function replyWithNamedOffer(columns: string, intents: string): string {
+  return `patient_reply r
+       CROSS JOIN LATERAL (SELECT ${REPLY_PATIENTS} AS ids) rp
+       LEFT JOIN LATERAL (
+         SELECT ${columns}, (count(*) FILTER (WHERE o.status = 'live') OVER ())::int AS live_named FROM offer o
+          WHERE r.intent IN (${intents}) AND r.code IS NOT NULL AND o.patient_id = ANY(rp.ids) AND o.code = r.code
+          ORDER BY o.status = 'live' DESC, o.created_at DESC LIMIT 1
+       ) o ON true`;
+}
+
 interface ReplyRecord {
   id: string;
-  patient_id: string | null;
+  /** REPLY_PATIENTS, addressee first. */
+  patient_ids: string[];
   intent: string;
   code: string | null;
   processed_at: Date | null;
-  /** For a YES / NO with a code: the offer of this patient it names (read with the reply, one round trip). */
+  /** For a YES / NO with a code: the offer of the reply's patients it names (read with the reply, one round trip). */
   offer_id: string | null;
   offer_slot_id: string | null;
+  offer_wave_id: string | null;
+  offer_entry_id: string | null;
+  offer_patient_id: string | null;
+  offer_status: string | null;
+  offer_expires_at: Date | null;
+  /** How many live offers of the reply's patients carry its code (more than one: ambiguous). */
+  live_named: number | null;
 }
 /** A YES with its code, read (and its reply row locked) in a batch with the committed state of its offer and slot. */
-interface BatchedYes extends Omit<ReplyRecord, 'offer_slot_id'> {
+interface BatchedYes {
+  id: string;
+  intent: string;
+  code: string | null;
+  processed_at: Date | null;
+  offer_id: string | null;
+  live_named: number | null;
   offer_status: string | null;
   expires_at: Date | null;
   entry_id: string | null;
@@ -71,6 +119,11 @@ function answerYes(
     };
   }
   return { outcome: 'too-late', text: { patientId: ref.patientId, offerId: ref.offerId, kind: 'taken', personalisation: words, dedupeKey: `ended-${ref.offerId}` } };
+}
+
+/** The offer a reply's code names, as read with the reply (`replyWithNamedOffer`). */
+function namedOffer(r: ReplyRecord): OfferRecord {
+  return { id: r.offer_id!, slot_id: r.offer_slot_id!, wave_id: r.offer_wave_id!, entry_id: r.offer_entry_id!, patient_id: r.offer_patient_id!, status: r.offer_status!, expires_at: r.offer_expires_at! };
 }
 
 @Injectable()
@@ -264,14 +317,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
         await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
       }
       const replies: BatchedYes[] = await tx.query(
-        `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
+        `SELECT r.id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.live_named, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
                 o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status
-           FROM patient_reply r
-           LEFT JOIN LATERAL (
-             SELECT id, slot_id, status, expires_at, entry_id, wave_id, patient_id FROM offer
-              WHERE r.intent = 'yes' AND r.code IS NOT NULL AND patient_id = r.patient_id AND code = r.code
-              ORDER BY created_at DESC LIMIT 1
-           ) o ON true
+           FROM ${replyWithNamedOffer('o.id, o.slot_id, o.status, o.expires_at, o.entry_id, o.wave_id, o.patient_id', `'yes'`)}
            LEFT JOIN slot s ON s.id = o.slot_id
            LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
           WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id FOR UPDATE OF r`,
@@ -287,7 +335,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
       for (const id of replyIds) if (!replies.some((r) => r.id === id)) decided.set(id, { status: 'skipped', reason: 'no such reply' });
       for (const r of replies) {
         if (r.processed_at) decided.set(r.id, { status: 'skipped', reason: 'already processed' });
-        else if (!r.offer_id || !r.patient_id) continue; // not a YES naming an offer: processOne
+        else if (!r.offer_id || r.live_named! > 1) continue; // not a YES naming one offer of its number: processOne
         else if (r.offer_status !== 'live' || r.slot_status === 'booked') {
           if (r.offer_status === 'accepted' && !r.booking_status) continue; // accepted without a booking read: processOne
           outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, policy, texts) });
@@ -400,19 +448,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
    */
   private async handle(tx: EntityManager, replyId: string, opts: LoneOpts): Promise<JobOutcome> {
     const [reply]: ReplyRecord[] = await tx.query(
-      `SELECT r.id, r.patient_id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.slot_id AS offer_slot_id${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
-         FROM patient_reply r
-         LEFT JOIN LATERAL (
-           SELECT id, slot_id FROM offer
-            WHERE r.intent IN ('yes', 'no') AND r.code IS NOT NULL AND patient_id = r.patient_id AND code = r.code
-            ORDER BY created_at DESC LIMIT 1
-         ) o ON true
+      `SELECT r.id, rp.ids::text[] AS patient_ids, r.intent, r.code, r.processed_at, o.live_named,
+              o.id AS offer_id, o.slot_id AS offer_slot_id, o.wave_id AS offer_wave_id, o.entry_id AS offer_entry_id,
+              o.patient_id AS offer_patient_id, o.status AS offer_status, o.expires_at AS offer_expires_at${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
+         FROM ${replyWithNamedOffer('o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at', `'yes', 'no'`)}
         WHERE r.id = $1 FOR UPDATE OF r`,
       [replyId],
     );
     if (!reply) return { status: 'skipped', reason: 'no such reply' };
     if (reply.processed_at) return { status: 'skipped', reason: 'already processed' };
-    const outcome = reply.patient_id ? await this.act(tx, reply, reply.patient_id, opts) : 'unknown-number';
+    const outcome = reply.patient_ids.length > 0 ? await this.act(tx, reply, reply.patient_ids, opts) : 'unknown-number';
     // clock_timestamp(), not now(): the moment of the decision, not the start of a transaction that
     // may have waited on the slot's lock (the reply → outcome time is read from it).
     await tx.query(`UPDATE patient_reply SET processed_at = clock_timestamp(), outcome = $2 WHERE id = $1`, [replyId, outcome]);
@@ -420,29 +465,35 @@ export class RepliesWorker implements OnApplicationBootstrap {
     return { status: 'done', reason: outcome };
   }
 
-  private async act(tx: EntityManager, reply: ReplyRecord, patientId: string, opts: LoneOpts): Promise<string> {
+  /**
+   * `patientIds`: every patient the reply speaks for (REPLY_PATIENTS), the one its texts go to
+   * first. STOP and START are the number's: they apply to each of them, answered by one text.
+   */
+  private async act(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts): Promise<string> {
     const { wrote } = opts;
+    const [addressee] = patientIds;
     switch (reply.intent) {
       case 'stop': {
-        await tx.query(`UPDATE patient SET sms_stopped = true, updated_at = now() WHERE id = $1`, [patientId]);
-        for (const o of await this.liveOffers(tx, patientId)) await this.decline(tx, o, 'declined', wrote);
-        if (await queueSms(tx, { patientId, kind: 'stopped', personalisation: {}, dedupeKey: `stopped-${reply.id}` })) wrote?.add(queueFor('send-sms'));
+        await tx.query(`UPDATE patient SET sms_stopped = true, updated_at = now() WHERE id = ANY($1::uuid[])`, [patientIds]);
+        for (const o of await this.liveOffers(tx, patientIds)) await this.decline(tx, o, 'declined', wrote);
+        if (await queueSms(tx, { patientId: addressee, kind: 'stopped', personalisation: {}, dedupeKey: `stopped-${reply.id}` })) wrote?.add(queueFor('send-sms'));
         return 'stopped';
       }
       case 'start': {
-        await tx.query(`UPDATE patient SET sms_stopped = false, updated_at = now() WHERE id = $1`, [patientId]);
-        if (await queueSms(tx, { patientId, kind: 'started', personalisation: {}, dedupeKey: `started-${reply.id}` })) wrote?.add(queueFor('send-sms'));
+        await tx.query(`UPDATE patient SET sms_stopped = false, updated_at = now() WHERE id = ANY($1::uuid[])`, [patientIds]);
+        if (await queueSms(tx, { patientId: addressee, kind: 'started', personalisation: {}, dedupeKey: `started-${reply.id}` })) wrote?.add(queueFor('send-sms'));
         return 'started';
       }
       case 'yes':
       case 'no': {
         // A YES with its code (the storm's case) goes straight to the claim: the offer is re-read
         // there under the slot's lock.
-        if (reply.intent === 'yes' && reply.code && reply.offer_id && reply.offer_slot_id) {
-          return this.accept(tx, { id: reply.offer_id, slotId: reply.offer_slot_id }, reply.id, opts.forceTaken === true, wrote);
+        const named = reply.code && reply.offer_id && reply.live_named! <= 1;
+        if (reply.intent === 'yes' && named) {
+          return this.accept(tx, { id: reply.offer_id!, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote);
         }
-        const offer = await this.findOffer(tx, patientId, reply.code);
-        if (!offer) return this.helpOrNothing(tx, patientId, wrote);
+        const offer = reply.code ? (named ? namedOffer(reply) : undefined) : await this.onlyLiveOffer(tx, patientIds);
+        if (!offer) return this.helpOrNothing(tx, patientIds, wrote);
         if (reply.intent === 'no') {
           if (offer.status !== 'live') return 'decline-of-ended-offer';
           await this.decline(tx, offer, 'declined', wrote);
@@ -451,25 +502,25 @@ export class RepliesWorker implements OnApplicationBootstrap {
         return this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
       }
       default:
-        return this.helpOrNothing(tx, patientId, wrote);
+        return this.helpOrNothing(tx, patientIds, wrote);
     }
   }
 
-  /** With a code: that offer of this patient. Without: their one live offer (a patient holds at most one). */
-  private async findOffer(tx: EntityManager, patientId: string, code: string | null): Promise<OfferRecord | undefined> {
-    if (code) {
-      const rows = await tx.query(
-        `SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = $1 AND code = $2 ORDER BY created_at DESC LIMIT 1`,
-        [patientId, code],
-      );
-      return rows[0];
-    }
-    const live = await this.liveOffers(tx, patientId);
+  /**
+   * A bare YES / NO: the one live offer the number holds. With two or more (a patient holds at most
+   * one, but patients sharing a number may each hold one) it is not clear which is meant: none.
+   */
+  private async onlyLiveOffer(tx: EntityManager, patientIds: string[]): Promise<OfferRecord | undefined> {
+    const live = await this.liveOffers(tx, patientIds);
     return live.length === 1 ? live[0] : undefined;
   }
 
-  private liveOffers(tx: EntityManager, patientId: string): Promise<OfferRecord[]> {
-    return tx.query(`SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = $1 AND status = 'live'`, [patientId]);
+  /** In slot id order: ending several takes their slots' locks in the order every other path does. */
+  private liveOffers(tx: EntityManager, patientIds: string[]): Promise<OfferRecord[]> {
+    return tx.query(
+      `SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at FROM offer WHERE patient_id = ANY($1::uuid[]) AND status = 'live' ORDER BY slot_id, id`,
+      [patientIds],
+    );
   }
 
   /** The claim joins the slot's own trace (the reply arrived without one). */
@@ -529,14 +580,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /** One help text per live offer, one polite "no open offer" a day: never a loop (answerToUnclearReply). */
-  private async helpOrNothing(tx: EntityManager, patientId: string, wrote?: Set<string>): Promise<string> {
-    const live = await this.liveOffers(tx, patientId);
+  /** The number's live offers count, whichever of its patients holds them; the text goes to its addressee. */
+  private async helpOrNothing(tx: EntityManager, patientIds: string[], wrote?: Set<string>): Promise<string> {
+    const live = await this.liveOffers(tx, patientIds);
     const now = this.clock.now();
+    const [patientId] = patientIds;
     const answer = answerToUnclearReply({ patientId, liveOfferIds: live.map((o) => o.id), today: localDateIn(now, this.ics.timeZone) });
     const queued = await queueSms(tx, { patientId, kind: answer.kind, personalisation: {}, dedupeKey: answer.dedupeKey });
     if (!queued) return 'help-suppressed';
     wrote?.add(queueFor('send-sms'));
-    await tx.query(`UPDATE patient SET help_sent_at = $2 WHERE id = $1`, [patientId, now]);
+    await tx.query(`UPDATE patient SET help_sent_at = $2 WHERE id = ANY($1::uuid[])`, [patientIds, now]);
     return answer.kind === 'help' ? 'help' : 'no-offer';
   }
 }

@@ -141,7 +141,7 @@ export class CallbacksController {
     const reply = parseReply(text.message);
     let stored: boolean;
     try {
-      // Several pathways share one patient; a number is one person's (the PTL's latest row wins).
+      // Stored with its number: the booking service decides it for every patient who has it.
       stored = await this.received.store({
         externalId: text.id, mobile: normaliseUkMobile(text.source_number) ?? null, intent: reply.kind, code: 'code' in reply ? reply.code : null,
         traceparent: currentTraceparent(),

@@ -135,8 +135,8 @@ describe('Notify callbacks', () => {
     const bodies = (await Promise.all(answers.map((r) => r.json()))) as Array<{ duplicate: boolean }>;
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(bodies.filter((b) => b.duplicate === false)).toHaveLength(1);
-    const stored = (await pg.query(`SELECT id, patient_id, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
-    expect(stored).toEqual([{ id: expect.any(String), patient_id: offer.patientId, intent: 'yes', code: null }]);
+    const stored = (await pg.query(`SELECT id, mobile, intent, code FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [id])).rows;
+    expect(stored).toEqual([{ id: expect.any(String), mobile: offer.mobile, intent: 'yes', code: null }]);
     // One job for the text, named by the batch it was stored in.
     expect((await pg.query(`SELECT job_id, payload->'replyIds' AS ids FROM outbox WHERE job_name = 'process-replies' AND payload->'replyIds' ? $1`, [stored[0].id])).rows)
       .toEqual([{ job_id: jobId('process-replies', { replyIds: [stored[0].id] }), ids: [stored[0].id] }]);
@@ -346,12 +346,41 @@ describe('the offer page', () => {
     const parts = (name: string, d: Date): Array<[string, string]> => [[`${name}[day]`, String(d.getUTCDate())], [`${name}[month]`, String(d.getUTCMonth() + 1)], [`${name}[year]`, String(d.getUTCFullYear())]];
     const saved = await page(`/o/${offer.token}/preferences`, form([['sites', 'RYJ02'], ['sites', 'RAS01'], ...parts('unavailableFrom', from), ...parts('unavailableTo', to)]));
     expect(saved).toEqual({ status: 200, html: expect.stringContaining('Your choices have been saved') });
-    const [entry] = (await pg.query(`SELECT any_site, acceptable_sites, unavailable, preferences_stated_at IS NOT NULL AS stated FROM waiting_list_entry WHERE id = $1`, [offer.entryId])).rows;
+    const [entry] = (await pg.query(
+      `SELECT any_site, acceptable_sites, unavailable, sites_stated_at IS NOT NULL AND preferences_stated_at IS NOT NULL AS stated FROM waiting_list_entry WHERE id = $1`, [offer.entryId],
+    )).rows;
     const iso = (d: Date) => d.toISOString().slice(0, 10);
     // Marked as the patient's own, so the trust's next PTL upload leaves them be.
     expect(entry).toEqual({ any_site: false, acceptable_sites: ['RAS01', 'RYJ02'], unavailable: [{ from: iso(from), to: iso(to) }], stated: true });
     // Shown back on the form, where it can be removed.
     expect((await page(`/o/${offer.token}/preferences`)).html).toContain(`value="${iso(from)}/${iso(to)}"`);
+  });
+
+  it("writes only what the form showed, to the offer's own pathway: the patient's other pathways keep their sites", async () => {
+    // The offer is for a pathway without ICS-wide consent (its page shows no sites); the same
+    // patient waits at another trust on a pathway that may be offered any site.
+    const offer = await createOffer(pg, { sms: false, icsWideConsent: false });
+    await pg.query(`UPDATE waiting_list_entry SET any_site = true, acceptable_sites = '{RQM01}' WHERE id = $1`, [offer.entryId]);
+    const [other] = (await pg.query(
+      `INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, offer_consent, ics_wide_consent, any_site, acceptable_sites)
+       VALUES ('RAS', $1, $2, '130', 'NEW', 'P3', 3, '2026-06-01', '2026-10-01', true, true, true, '{RYJ02}') RETURNING id`,
+      [`PW-OTHER-${offer.offerId}`, offer.patientId],
+    )).rows;
+    const get = await page(`/o/${offer.token}/preferences`);
+    expect(get.html).not.toContain('name="sites"');
+    const day = new Date(Date.now() + 20 * 86_400_000);
+    const saved = await page(`/o/${offer.token}/preferences`, form([
+      // A site sent anyway (an old form, a crafted post) is not a choice the page offered.
+      ['sites', 'RYJ02'],
+      ['unavailableFrom[day]', String(day.getUTCDate())], ['unavailableFrom[month]', String(day.getUTCMonth() + 1)], ['unavailableFrom[year]', String(day.getUTCFullYear())],
+    ]));
+    expect(saved.status).toBe(200);
+    const entry = async (id: string) => (await pg.query(
+      `SELECT any_site, acceptable_sites, unavailable, sites_stated_at IS NOT NULL AS sites_stated, preferences_stated_at IS NOT NULL AS dates_stated FROM waiting_list_entry WHERE id = $1`, [id],
+    )).rows[0];
+    const iso = day.toISOString().slice(0, 10);
+    expect(await entry(offer.entryId)).toEqual({ any_site: true, acceptable_sites: ['RQM01'], unavailable: [{ from: iso, to: iso }], sites_stated: false, dates_stated: true });
+    expect(await entry(other.id)).toEqual({ any_site: true, acceptable_sites: ['RYJ02'], unavailable: [], sites_stated: false, dates_stated: false });
   });
 
   it('refuses a bad form with the design system error summary and changes nothing', async () => {

@@ -7,8 +7,8 @@
  * shows a plain page saying what happened, never an error.
  *
  * While the offer is live the page also lets the patient change what they are offered: the sites
- * they can reach, dates they cannot make, or no offers at all. Those are written to their open
- * waiting-list entries, which is what matching reads.
+ * they can reach, dates they cannot make, or no offers at all. Those are written to the offer's
+ * waiting-list entry, which is what matching reads (see `savePreferences` for why that one only).
  */
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -141,10 +141,20 @@ export class OfferPageController {
       const current = await this.currentPreferences(tx, offer, { lock: true });
       const change = applyPreferenceForm(form, current, knownSites, today);
       if (!change.ok) return { ok: false as const, current, problems: change.problems };
+      // Only what the form showed, and only to the pathway it was read from. Its values are this
+      // entry's (its sites, its periods to untick) and its site list leaves out this entry's own
+      // trust, so they say nothing about the patient's pathways at other trusts: written there
+      // (as they once were, to every open entry) a date saved here wiped the ICS-wide sites of a
+      // pathway elsewhere and stamped them stated, so the PTL could not put them back. The sites
+      // are shown, and so written and stamped, only with ICS-wide consent.
       await tx.query(
-        `UPDATE waiting_list_entry SET any_site = false, acceptable_sites = $2, unavailable = $3::jsonb, preferences_stated_at = now(), updated_at = now()
-          WHERE patient_id = $1 AND status IN ('open', 'paused')`,
-        [offer.patient_id, change.value.acceptableSites, JSON.stringify(change.value.unavailable)],
+        `UPDATE waiting_list_entry
+            SET unavailable = $2::jsonb, preferences_stated_at = now(), updated_at = now(),
+                any_site = CASE WHEN $3 THEN false ELSE any_site END,
+                acceptable_sites = CASE WHEN $3 THEN $4::text[] ELSE acceptable_sites END,
+                sites_stated_at = CASE WHEN $3 THEN now() ELSE sites_stated_at END
+          WHERE id = $1`,
+        [offer.entry_id, JSON.stringify(change.value.unavailable), current.icsWide, change.value.acceptableSites],
       );
       if (change.value.stopOffers) {
         // The same path as a texted STOP: no more offers, live offers end, one "stopped" text.

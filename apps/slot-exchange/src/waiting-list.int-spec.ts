@@ -32,16 +32,21 @@ const entry = async (pathwayId: string) =>
 describe('a PTL upload and the preferences a patient stated', () => {
   it('updates the pathway but keeps the sites and dates the patient stated', async () => {
     const list = new WaitingListService(ds);
-    await list.applyBatch('RYJ', { mode: 'delta', rows: [row('PW-STATED', '9990000018'), row('PW-TRUST', '9990000026')] });
+    await list.applyBatch('RYJ', { mode: 'delta', rows: [row('PW-STATED', '9990000018'), row('PW-TRUST', '9990000026'), row('PW-DATES', '9990000077', { icsWideConsent: false })] });
     // What the offer page writes when the patient states their preferences.
     await ds.query(
       `UPDATE waiting_list_entry SET any_site = false, acceptable_sites = '{RYJ02}', unavailable = '[{"from":"2026-12-20","to":"2026-12-31"}]',
-              preferences_stated_at = now() WHERE pathway_id = 'PW-STATED'`,
+              preferences_stated_at = now(), sites_stated_at = now() WHERE pathway_id = 'PW-STATED'`,
     );
+    // A pathway without ICS-wide consent: its page shows no sites, so only the dates were stated.
+    await ds.query(`UPDATE waiting_list_entry SET unavailable = '[{"from":"2026-12-20","to":"2026-12-31"}]', preferences_stated_at = now() WHERE pathway_id = 'PW-DATES'`);
 
     await list.applyBatch('RYJ', {
       mode: 'delta',
-      rows: [row('PW-STATED', '9990000018', { priority: 'P2' }), row('PW-TRUST', '9990000026', { priority: 'P2', acceptableSites: ['RYJ01'] })],
+      rows: [
+        row('PW-STATED', '9990000018', { priority: 'P2' }), row('PW-TRUST', '9990000026', { priority: 'P2', acceptableSites: ['RYJ01'] }),
+        row('PW-DATES', '9990000077', { acceptableSites: ['RQM01'] }),
+      ],
     });
 
     expect(await entry('PW-STATED')).toEqual({
@@ -49,6 +54,8 @@ describe('a PTL upload and the preferences a patient stated', () => {
     });
     // Without a stated preference the trust's extract stays the source.
     expect(await entry('PW-TRUST')).toEqual({ priority: 'P2', any_site: false, acceptable_sites: ['RYJ01'], unavailable: [] });
+    // Stated dates stay; the sites, never stated, are still the trust's to send.
+    expect(await entry('PW-DATES')).toEqual({ priority: 'P3', any_site: false, acceptable_sites: ['RQM01'], unavailable: [{ from: '2026-12-20', to: '2026-12-31' }] });
   });
 });
 

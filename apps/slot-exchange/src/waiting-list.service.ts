@@ -84,8 +84,9 @@ export class WaitingListService {
            current_appointment_id = EXCLUDED.current_appointment_id, offer_consent = EXCLUDED.offer_consent,
            ics_wide_consent = EXCLUDED.ics_wide_consent,
            -- Sites and dates the patient stated on the offer page are theirs: the PTL does not overwrite them.
-           any_site = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.any_site ELSE waiting_list_entry.any_site END,
-           acceptable_sites = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.acceptable_sites ELSE waiting_list_entry.acceptable_sites END,
+           -- Each has its own stamp: a pathway whose page showed no sites keeps taking the PTL's.
+           any_site = CASE WHEN waiting_list_entry.sites_stated_at IS NULL THEN EXCLUDED.any_site ELSE waiting_list_entry.any_site END,
+           acceptable_sites = CASE WHEN waiting_list_entry.sites_stated_at IS NULL THEN EXCLUDED.acceptable_sites ELSE waiting_list_entry.acceptable_sites END,
            max_travel_km = EXCLUDED.max_travel_km,
            unavailable = CASE WHEN waiting_list_entry.preferences_stated_at IS NULL THEN EXCLUDED.unavailable ELSE waiting_list_entry.unavailable END,
            last_snapshot_id = COALESCE(EXCLUDED.last_snapshot_id, waiting_list_entry.last_snapshot_id),

@@ -126,8 +126,8 @@ export interface ReceivedText {
 }
 
 /**
- * Received texts, many in one statement: each stored once per Notify id with the patient its number
- * belongs to (the PTL's latest row for that number), and one `process-replies` job in the outbox
+ * Received texts, many in one statement: each stored once per Notify id with the number it came
+ * from, and one `process-replies` job in the outbox
  * naming every new one in order of arrival (a job per text cost a relay row, a Redis add and a
  * worker round each, and split a slot's simultaneous YES between the booking service's batches).
  * Returns the external ids that were new (a repeat answers as a duplicate). With `quiet` the job
@@ -143,10 +143,12 @@ export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { 
        SELECT t.*${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(external_id, mobile, intent, code, traceparent, n)
      ), inserted AS (
-       INSERT INTO patient_reply (channel, external_id, patient_id, intent, code, received_at)
-       SELECT 'sms', i.external_id,
-              (SELECT p.id FROM patient p WHERE p.mobile = i.mobile ORDER BY p.updated_at DESC LIMIT 1),
-              i.intent, i.code,
+       -- The number, not a patient: several patients can share one (siblings on a parent's phone),
+       -- and a text may be about any of their offers, so the booking service decides it against all
+       -- of them. Kept as the number rather than as patient ids fixed at receipt: one column, no
+       -- lookup in the callback's hot path, and the decision sees who has the number then.
+       INSERT INTO patient_reply (channel, external_id, mobile, intent, code, received_at)
+       SELECT 'sms', i.external_id, i.mobile, i.intent, i.code,
               -- Per row, in the batch's order of arrival (now() is one instant for the whole batch):
               -- the booking service lets the first-received YES for a slot win.
               clock_timestamp()

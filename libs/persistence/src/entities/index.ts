@@ -73,8 +73,10 @@ export class WaitingListEntryRow {
   @Column('text', { name: 'acceptable_sites', array: true, default: '{}' }) acceptableSites: string[];
   @Column('numeric', { name: 'max_travel_km', nullable: true }) maxTravelKm: string | null;
   @Column('jsonb', { default: '[]' }) unavailable: Array<{ from: string; to: string }>;
-  /** Set when the patient states sites and dates on the offer page; the PTL then leaves them be. */
+  /** Set when the patient states the dates they cannot make on the offer page; the PTL then leaves `unavailable` be. */
   @Column({ ...ts, name: 'preferences_stated_at' }) preferencesStatedAt: Date | null;
+  /** Set when the patient chooses sites on the offer page; the PTL then leaves `any_site` and `acceptable_sites` be. */
+  @Column({ ...ts, name: 'sites_stated_at' }) sitesStatedAt: Date | null;
   @Column('text', { default: 'open' }) status: 'open' | 'paused' | 'booked' | 'closed';
   @Column('boolean', { name: 'close_pending', default: false }) closePending: boolean;
   @Column('uuid', { name: 'last_snapshot_id', nullable: true }) lastSnapshotId: string | null;
@@ -199,7 +201,10 @@ export class PatientReplyRow {
   @PrimaryColumn('uuid', { default: () => 'gen_random_uuid()' }) id: string;
   @Column('text') channel: 'sms' | 'web';
   @Column('text', { name: 'external_id' }) externalId: string;
+  /** The one patient a reply names (the offer page's); null for a text, which is its number's. */
   @Column('uuid', { name: 'patient_id', nullable: true }) patientId: string | null;
+  /** The number a text came from: it speaks for every patient with that number (see `storeReceivedTexts`). */
+  @Column('text', { nullable: true }) mobile: string | null;
   @Column('uuid', { name: 'offer_id', nullable: true }) offerId: string | null;
   @Column('text') intent: string;
   @Column('text', { nullable: true }) code: string | null;

@@ -1,0 +1,157 @@
+/**
+ * Texts from a mobile number that several patients share (siblings on a parent's phone, a carer's
+ * number), on real Postgres: a text is the number's, so it is decided against every patient with
+ * that number (CONTRACT.md "SMS": a code names a live offer of that number; a bare YES / NO acts
+ * only when the number holds exactly one live offer; STOP means no more offers to that number).
+ * Each case runs through the notifier's store (`storeReceivedTexts`) and both of the booking
+ * service's paths: the batch (`processMany` → `decideBatch`) and the lone one (`processOne`).
+ */
+import { DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
+import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase } from '@app/persistence';
+import { IcsDirectory, loadIcsDirectory, MetricsService, SystemClock } from '@app/platform';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { createOffer, OfferFixture } from '../../../test/support/offer-fixtures';
+import { RepliesWorker } from './replies.worker';
+
+const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
+
+let db: TestDatabase;
+let ds: DataSource;
+let pg: Client;
+let ics: IcsDirectory;
+let worker: RepliesWorker;
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_replies');
+  ds = await new DataSource(dataSourceOptions(db.url, 10)).initialize();
+  pg = new Client({ connectionString: db.url });
+  await pg.connect();
+  ics = loadIcsDirectory();
+  // Driven directly: the jobs its decisions cause are observed as outbox / sms_message rows.
+  worker = new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'));
+});
+afterAll(async () => {
+  await pg?.end();
+  await ds?.destroy();
+  await db?.drop();
+});
+
+let phone = 500;
+/**
+ * Two patients on one mobile, each holding a live offer for a slot of their own. A is the patient
+ * the number was most recently given to (what a lookup of "the" patient by number would find).
+ */
+async function siblings(): Promise<{ a: OfferFixture; b: OfferFixture; mobile: string }> {
+  const mobile = `+447700900${++phone}`;
+  const b = await createOffer(pg, { mobile, sms: false });
+  const a = await createOffer(pg, { mobile, sms: false });
+  await pg.query(`UPDATE patient SET updated_at = now() + interval '1 minute' WHERE id = $1`, [a.patientId]);
+  return { a, b, mobile };
+}
+
+type Path = 'batch' | 'lone';
+
+/** A text from `mobile`, stored as the notifier's callback stores it, then decided on `path`. */
+async function text(mobile: string, intent: string, code: string | null, path: Path): Promise<string | undefined> {
+  const externalId = `in-${randomBytes(6).toString('hex')}`;
+  await storeReceivedTexts(ds, [{ externalId, mobile, intent, code }]);
+  const [{ id }] = (await pg.query(`SELECT id FROM patient_reply WHERE channel = 'sms' AND external_id = $1`, [externalId])).rows;
+  const outcome = path === 'batch' ? await worker.processMany({ replyIds: [id] }) : await worker.processOne(id);
+  expect(outcome.status).toBe('done');
+  return (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome;
+}
+
+const offerStatus = async (o: OfferFixture) => (await pg.query(`SELECT status FROM offer WHERE id = $1`, [o.offerId])).rows[0].status;
+const bookings = async (...os: OfferFixture[]) =>
+  (await pg.query(`SELECT patient_id FROM booking WHERE offer_id = ANY($1::uuid[])`, [os.map((o) => o.offerId)])).rows.map((r) => r.patient_id);
+const textsTo = async (...os: OfferFixture[]) =>
+  (await pg.query(`SELECT kind FROM sms_message WHERE patient_id = ANY($1::uuid[]) ORDER BY created_at`, [os.map((o) => o.patientId)])).rows.map((r) => r.kind);
+
+describe.each<Path>(['batch', 'lone'])('a text from a number two patients share (%s path)', (path) => {
+  it("books B when it names B's offer, though the number was last given to A", async () => {
+    const { a, b, mobile } = await siblings();
+    expect(await text(mobile, 'yes', b.code, path)).toBe('claimed');
+    expect(await bookings(a, b)).toEqual([b.patientId]);
+    expect(await offerStatus(b)).toBe('accepted');
+    expect(await offerStatus(a)).toBe('live');
+  });
+
+  it("declines A's offer only when it names A's", async () => {
+    const { a, b, mobile } = await siblings();
+    expect(await text(mobile, 'no', a.code, path)).toBe('declined');
+    expect([await offerStatus(a), await offerStatus(b)]).toEqual(['declined', 'live']);
+  });
+
+  it('answers a bare YES with the help text and books nobody, as the number holds two live offers', async () => {
+    const { a, b, mobile } = await siblings();
+    expect(await text(mobile, 'yes', null, path)).toBe('help');
+    expect(await bookings(a, b)).toEqual([]);
+    expect([await offerStatus(a), await offerStatus(b)]).toEqual(['live', 'live']);
+    expect(await textsTo(a, b)).toEqual(['help']);
+  });
+
+  it('acts on a bare YES when the number holds exactly one live offer, whichever patient holds it', async () => {
+    const { a, b, mobile } = await siblings();
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [a.offerId]);
+    expect(await text(mobile, 'yes', null, path)).toBe('claimed');
+    expect(await bookings(a, b)).toEqual([b.patientId]);
+  });
+
+  it('answers a code that two live offers of the number share with the help text, booking neither', async () => {
+    const { a, b, mobile } = await siblings();
+    await pg.query(`UPDATE offer SET code = $2 WHERE id = $1`, [a.offerId, b.code]);
+    expect(await text(mobile, 'yes', b.code, path)).toBe('help');
+    expect(await bookings(a, b)).toEqual([]);
+    expect([await offerStatus(a), await offerStatus(b)]).toEqual(['live', 'live']);
+  });
+
+  it('answers a code that matches no offer of the number with the help text', async () => {
+    const { a, b, mobile } = await siblings();
+    const other = await createOffer(pg, { sms: false });
+    expect(await text(mobile, 'yes', other.code === a.code || other.code === b.code ? '99999' : other.code, path)).toBe('help');
+    expect(await bookings(a, b, other)).toEqual([]);
+    expect(await offerStatus(other)).toBe('live');
+  });
+
+  it('STOP stops every patient with the number and ends all their live offers; START starts them all again', async () => {
+    const { a, b, mobile } = await siblings();
+    expect(await text(mobile, 'stop', null, path)).toBe('stopped');
+    const stopped = async () => (await pg.query(`SELECT sms_stopped FROM patient WHERE id = ANY($1::uuid[])`, [[a.patientId, b.patientId]])).rows.map((r) => r.sms_stopped);
+    expect(await stopped()).toEqual([true, true]);
+    expect([await offerStatus(a), await offerStatus(b)]).toEqual(['declined', 'declined']);
+    expect(await textsTo(a, b)).toEqual(['stopped']);
+    expect(await text(mobile, 'start', null, path)).toBe('started');
+    expect(await stopped()).toEqual([false, false]);
+  });
+});
+
+describe('the batch (decideBatch) on a shared number', () => {
+  /** Stored as the callback stores them; the reply ids in order. */
+  async function stored(...texts: Array<{ mobile: string; intent: string; code: string | null }>): Promise<string[]> {
+    const ids = texts.map(() => `in-${randomBytes(6).toString('hex')}`);
+    await storeReceivedTexts(ds, texts.map((t, i) => ({ externalId: ids[i], ...t })));
+    const rows = (await pg.query(`SELECT id, external_id FROM patient_reply WHERE external_id = ANY($1)`, [ids])).rows;
+    return ids.map((e) => rows.find((r) => r.external_id === e).id);
+  }
+
+  it("claims a YES naming B's offer itself, and leaves an ambiguous code to the lone path's help text", async () => {
+    const one = await siblings();
+    const two = await siblings();
+    await pg.query(`UPDATE offer SET code = $2 WHERE id = $1`, [two.a.offerId, two.b.code]);
+    const [named, ambiguous] = await stored({ mobile: one.mobile, intent: 'yes', code: one.b.code }, { mobile: two.mobile, intent: 'yes', code: two.b.code });
+    const decided = await worker.decideBatch([named, ambiguous]);
+    expect(decided.get(named)).toEqual({ status: 'done', reason: 'claimed' });
+    expect(decided.has(ambiguous)).toBe(false);
+    expect(await bookings(one.a, one.b)).toEqual([one.b.patientId]);
+    expect((await worker.processOne(ambiguous)).reason).toBe('help');
+    expect(await bookings(two.a, two.b)).toEqual([]);
+  });
+});
+
+describe('a text from a number nobody on the waiting list has', () => {
+  it('is recorded as from an unknown number and acted on for nobody', async () => {
+    expect(await text('+447700900999', 'yes', '1234', 'lone')).toBe('unknown-number');
+  });
+});
