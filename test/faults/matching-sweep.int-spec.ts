@@ -9,26 +9,23 @@
 import { restoreRetries } from '../support/fast-retries';
 import { QueueName } from '@app/contracts';
 import { DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
-import { OutboxRelay, QUEUE_EPOCH_KEY, dataSourceOptions } from '@app/persistence';
-import { IcsDirectory, MetricsService, QueueService, SystemClock, loadIcsDirectory } from '@app/platform';
-import IORedis from 'ioredis';
+import { OutboxRelay } from '@app/persistence';
+import { MetricsService, QueueService, SystemClock } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
 import { MatchingSweep } from '../../apps/slot-exchange/src/matching-sweep';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
-import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
-import { HOUR, REDIS_DB, nhs, until } from './harness';
+import { HOUR, QueueWorld, nhs, startQueueWorld, stopQueueWorld, until } from './harness';
 
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 1 };
 const clock = new SystemClock();
 const metrics = new MetricsService('test');
 const config = Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' });
 
-let stores: FreshStores;
+let world: QueueWorld;
 let ds: DataSource;
-let ics: IcsDirectory;
 let queues: QueueService;
 let relay: OutboxRelay;
 let matcher: MatchingWorker;
@@ -36,25 +33,16 @@ let sweep: MatchingSweep;
 let events: SlotEventsService;
 
 beforeAll(async () => {
-  stores = await freshStores('sx_matching_sweep', REDIS_DB);
-  const redis = new IORedis(stores.redisUrl);
-  // The queues count as kept: the jobs here are lost one by one, not by a Redis that lost everything.
-  await redis.set(QUEUE_EPOCH_KEY, 'kept');
-  await redis.quit();
-  ds = await new DataSource(dataSourceOptions(stores.db.url, 10)).initialize();
-  ics = loadIcsDirectory();
-  queues = new QueueService(stores.redisUrl);
-  relay = new OutboxRelay(ds, queues, metrics);
-  matcher = new MatchingWorker(ds, clock, policy, ics, queues, metrics, config);
+  world = await startQueueWorld('sx_matching_sweep', metrics);
+  ({ ds, queues, relay } = world);
+  matcher = new MatchingWorker(ds, clock, policy, world.ics, queues, metrics, config);
   // A second's grace instead of two minutes: the rows below are made overdue by minutes.
   sweep = new MatchingSweep(ds, clock, policy, queues, metrics, config, { graceMs: 1_000 });
   sweep.onModuleInit(); // its gauge
-  events = new SlotEventsService(ds, clock, policy, ics, metrics);
+  events = new SlotEventsService(ds, clock, policy, world.ics, metrics);
 });
 afterAll(async () => {
-  await queues?.onApplicationShutdown();
-  await ds?.destroy();
-  await stores?.drop();
+  await stopQueueWorld(world);
   restoreRetries();
 });
 
