@@ -3,12 +3,13 @@
  * and Redis: a wave whose `expire-wave` failed for good through a database outage ends and the next
  * wave goes out; a slot past its cut-off whose `close-slot` is gone (its outbox row cleaned up, then
  * Redis lost) closes unfilled with its reason; a slot waiting for a later look is left alone while
- * that look is queued, and given one again (once) when it is gone. Retries are shortened
+ * that look is queued, and given one again (once) when it is gone, though not in quiet hours, when
+ * a match would only defer itself. Retries are shortened
  * (fast-retries.ts) so a job fails for good in seconds.
  */
 import { restoreRetries } from '../support/fast-retries';
 import { QueueName } from '@app/contracts';
-import { DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
+import { DEFAULT_POLICY, FixedClock, MatchingPolicy } from '@app/domain';
 import { OutboxRelay } from '@app/persistence';
 import { MetricsService, QueueService, SystemClock } from '@app/platform';
 import { DataSource } from 'typeorm';
@@ -159,5 +160,21 @@ describe('a slot waiting for its next look', () => {
     // It found nobody again and scheduled the next look, which the sweep leaves alone.
     expect(await jobState(`match-${slotId}-3`)).toBe('delayed');
     expect(await sweep.sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 0 });
+  });
+
+  it('in quiet hours is left for their end, when a match can offer it, rather than ordered a match that would only defer itself', async () => {
+    const slotId = await release('502');
+    // Its first look found nobody, and the job for its next one was lost with Redis.
+    await ds.query(`DELETE FROM outbox WHERE payload->>'slotId' = $1`, [slotId]);
+    await ds.query(`UPDATE slot SET match_round = 1, released_at = now() - interval '1 hour' WHERE id = $1`, [slotId]);
+    // Quiet hours from an hour ago to two hours from now (London), whatever time the test runs.
+    const hour = Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', hourCycle: 'h23' }).format(new Date()));
+    const at = (h: number) => `${String((h + 24) % 24).padStart(2, '0')}:00`;
+    const quiet: MatchingPolicy = { ...policy, quietHours: { start: at(hour - 1), end: at(hour + 2) } };
+    const sweepAt = (ms: number) => new MatchingSweep(ds, new FixedClock(new Date(ms)), quiet, queues, metrics, config, { graceMs: 1_000 });
+
+    expect(await sweepAt(Date.now()).sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 0 });
+    expect(await sweepAt(Date.now() + 4 * HOUR).sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 1 });
+    expect((await ds.query(`SELECT job_id FROM outbox WHERE payload->>'slotId' = $1`, [slotId])).map((r: { job_id: string }) => r.job_id)).toEqual([`match-${slotId}-2`]);
   });
 });

@@ -15,10 +15,10 @@
  * - `close-slot`: a slot still open or offering past its cut-off by more than the grace;
  * - `match-slot`: a slot open or offering with no live wave and no job for its next round (none
  *   waiting in the outbox, none due later such as a look after nobody was eligible or the end of
- *   quiet hours, none waiting or retrying in BullMQ). Not in quiet hours (a match then would only
- *   defer itself), nor in the last NO_CANDIDATE_RETRY_MINUTES before the cut-off, where a match
- *   that finds nobody writes no next job and would be ordered again on every pass: `close-slot`
- *   ends those.
+ *   quiet hours, none waiting or retrying in BullMQ). Not while a match would only defer itself
+ *   to the end of quiet hours, nor in the last NO_CANDIDATE_RETRY_MINUTES before the cut-off,
+ *   where a match that finds nobody writes no next job and would be ordered again on every pass:
+ *   `close-slot` ends those.
  * Each is re-checked under its row lock before it is ordered, and every handler re-reads state,
  * so a sweep that races the job it thought lost does nothing twice.
  *
@@ -166,7 +166,11 @@ export class MatchingSweep implements OnModuleInit, OnApplicationBootstrap, OnAp
         if (s.next_jobs.some((j) => !j.due)) return false;
         const policy = policyForTfc(recorded, s.tfc);
         const start = new Date(s.start_at);
-        if (planMatch(start, now, policy).kind !== 'offer' || !noCandidateRetryAt(start, now, policy)) return false;
+        // In quiet hours a match would only defer itself; a match that finds nobody in the last
+        // stretch before the cut-off writes no next job, so it would be ordered on every pass.
+        // (A match whose step is "close", quiet hours lasting until the cut-off, closes the slot.)
+        const step = planMatch(start, now, policy);
+        if (step.kind === 'defer' || (step.kind === 'offer' && !noCandidateRetryAt(start, now, policy))) return false;
         const round = s.match_round + 1;
         if (await anyJobLive(this.queues, QueueName.slotMatching, [jobId('match-slot', { slotId: s.id, round }), ...s.next_jobs.map((j) => j.job_id)])) return false;
         return redriveJob(this.ds, this.queues, 'match-slot', { slotId: s.id, round }, {
