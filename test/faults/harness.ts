@@ -7,10 +7,13 @@
  * callback). Suites that only need the shared Redis use database 5 of it (REDIS_DB).
  */
 import { buildSiu, sendMllp } from '@app/hl7';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
+import { OutboxRelay, QUEUE_EPOCH_KEY, createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { IcsDirectory, MetricsService, QueueService, loadIcsDirectory } from '@app/platform';
 import IORedis from 'ioredis';
 import { ChildProcess, spawn } from 'node:child_process';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { PasProxy, startPasProxy } from './pas-proxy';
 import { http, until } from '../support/wait';
@@ -222,4 +225,34 @@ export async function expectSettled(pg: Client, ods: string, tfc: string, slots:
   for (const b of bookings) expect(inPas.filter((v) => v === b.id)).toHaveLength(1);
   await until('every reply to be processed', async () => (await pg.query(`SELECT 1 FROM patient_reply WHERE processed_at IS NULL`)).rowCount === 0, 40_000, 500);
   await until('no outbox row left unpublished', async () => (await pg.query(`SELECT 1 FROM outbox WHERE published_at IS NULL`)).rowCount === 0, 15_000, 250);
+}
+
+/**
+ * For a suite that runs workers and re-drives in its own process over a fresh database and Redis
+ * database REDIS_DB: the queues count as kept (its jobs are lost one by one, failed for good, not
+ * by a Redis that lost everything: the relay's rebuild covers that, booking-faults.int-spec.ts),
+ * and the relay's own sweep never starts (the suite drains it when it means to).
+ */
+export interface QueueWorld {
+  stores: FreshStores;
+  ds: DataSource;
+  ics: IcsDirectory;
+  queues: QueueService;
+  relay: OutboxRelay;
+}
+
+export async function startQueueWorld(dbPrefix: string, metrics: MetricsService): Promise<QueueWorld> {
+  const stores = await freshStores(dbPrefix, REDIS_DB);
+  const redis = new IORedis(stores.redisUrl);
+  await redis.set(QUEUE_EPOCH_KEY, 'kept');
+  await redis.quit();
+  const ds = await new DataSource(dataSourceOptions(stores.db.url, 10)).initialize();
+  const queues = new QueueService(stores.redisUrl);
+  return { stores, ds, ics: loadIcsDirectory(), queues, relay: new OutboxRelay(ds, queues, metrics) };
+}
+
+export async function stopQueueWorld(w: QueueWorld | undefined): Promise<void> {
+  await w?.queues.onApplicationShutdown();
+  await w?.ds.destroy();
+  await w?.stores.drop();
 }

@@ -6,8 +6,8 @@
  * Also here: graceful shutdown lets an in-flight job finish.
  */
 import { FixedClock, DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
-import { dataSourceOptions, OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost, storeReceivedTexts } from '@app/persistence';
-import { checkEvictionPolicy, IcsDirectory, loadIcsDirectory, MetricsService, QueueService } from '@app/platform';
+import { OutboxRelay, QUEUE_EPOCH_KEY, republishIfQueuesLost, storeReceivedTexts } from '@app/persistence';
+import { checkEvictionPolicy, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -17,14 +17,15 @@ import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
-import { REDIS_DB, nhs } from './harness';
-import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
+import { QueueWorld, nhs, startQueueWorld, stopQueueWorld } from './harness';
+import { FreshStores } from '../../tools/stack/fresh-stack';
 
 const HOUR = 3_600_000;
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 1 };
 const clock = new FixedClock(new Date(Date.now()));
 const metrics = new MetricsService('test');
 
+let world: QueueWorld;
 let stores: FreshStores;
 let ds: DataSource;
 let ics: IcsDirectory;
@@ -32,22 +33,10 @@ let queues: QueueService;
 let relay: OutboxRelay;
 
 beforeAll(async () => {
-  stores = await freshStores('sx_reconcile', REDIS_DB);
-  const redis = new IORedis(stores.redisUrl);
-  // The queues count as kept: this suite is about jobs lost one by one (failed for good), not about
-  // a Redis that lost everything (the relay's rebuild covers that: booking-faults.int-spec.ts).
-  await redis.set(QUEUE_EPOCH_KEY, 'kept');
-  await redis.quit();
-  ds = await new DataSource(dataSourceOptions(stores.db.url, 10)).initialize();
-  ics = loadIcsDirectory();
-  queues = new QueueService(stores.redisUrl);
-  relay = new OutboxRelay(ds, queues, metrics);
+  world = await startQueueWorld('sx_reconcile', metrics);
+  ({ stores, ds, ics, queues, relay } = world);
 });
-afterAll(async () => {
-  await queues?.onApplicationShutdown();
-  await ds?.destroy();
-  await stores?.drop();
-});
+afterAll(() => stopQueueWorld(world));
 
 let seq = 0;
 /** A claimed booking, made by the production services (PTL row → slot → offer → YES). */

@@ -3,6 +3,7 @@ import { PersistenceModule, StateMetrics } from '@app/persistence';
 import { IcsDirectory, PlatformModule, loadIcsDirectory } from '@app/platform';
 import { ExchangeConfig } from './config';
 import { ExchangeController } from './exchange.controller';
+import { MATCHING_SWEEP_TIMING, MatchingSweep, MatchingSweepTiming } from './matching-sweep';
 import { MatchingWorker } from './matching.worker';
 import { PolicyService, exchangePolicy } from './policy.service';
 import { SlotEventsService } from './slot-events.service';
@@ -16,7 +17,8 @@ import { WritebacksService } from './writebacks.service';
 /** The slot exchange: ICS-wide slots, waiting list and offers; the API for adapters; the matching engine. */
 @Module({})
 export class ExchangeModule {
-  static forRoot(config: ExchangeConfig): DynamicModule {
+  /** `sweep`: tests shorten the matching sweep's grace period; production keeps its default. */
+  static forRoot(config: ExchangeConfig, opts: { sweep?: Partial<MatchingSweepTiming> } = {}): DynamicModule {
     const ics = loadIcsDirectory(config.ICS_CONFIG_DIR);
     return {
       module: ExchangeModule,
@@ -26,7 +28,8 @@ export class ExchangeModule {
         { provide: IcsDirectory, useValue: ics },
         { provide: POLICY, useValue: exchangePolicy(config) },
         { provide: TravelDistances, useValue: TravelDistances.load(config.POSTCODE_CENTROIDS_FILE, ics) },
-        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, TransfersService, MatchingWorker, PolicyService, StateMetrics,
+        { provide: MATCHING_SWEEP_TIMING, useValue: opts.sweep ?? {} },
+        TrustTokenGuard, SlotEventsService, WaitingListService, WritebacksService, TransfersService, MatchingWorker, MatchingSweep, PolicyService, StateMetrics,
       ],
     };
   }

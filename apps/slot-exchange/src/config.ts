@@ -18,6 +18,14 @@ export class ExchangeConfig extends PolicyConfig {
   MIN_OFFER_TTL_MINUTES = 15;
 
   /**
+   * How often a worker process's matching sweep (`matching-sweep.ts`) looks for waves past their
+   * expiry, slots past their cut-off and slots left with no next look, whose job failed for good
+   * or was lost, and orders that job again.
+   */
+  @IsInt() @Min(1_000) @Max(3_600_000)
+  MATCHING_SWEEP_MS = 60_000;
+
+  /**
    * Per-specialty policy, JSON: `{"330":{"waveSize":5},"130":{"strategy":"sequential"}}`. Keys are
    * TFCs; values may set waveSize, offerTtlMinutes, minOfferTtlMinutes, minGainDays, strategy.
    * Checked at boot with the rest of the policy.

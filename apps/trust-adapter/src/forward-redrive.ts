@@ -9,8 +9,8 @@
  * than a short grace period, whose forwarding job will not run again (failed, or gone from Redis;
  * not waiting, delayed or active), and orders their forwarding again under the same job id
  * (`redriveJob`, shared with `adapter:replay`). During a long outage each message is tried again
- * about every 1.5 minutes (its job's own retries, then the next pass; up to ORDERS_PER_PASS a pass),
- * with one failed job per message kept in Redis. Re-driving is safe: the worker skips a message
+ * about every 1.5 minutes (its job's own retries, then the next pass; up to 500 a pass:
+ * `REDRIVE_PASS_LIMITS`), with one failed job per message kept in Redis. Re-driving is safe: the worker skips a message
  * already forwarded and the exchange acts on each event id once.
  *
  * For on-call: `hl7_awaiting_forward{trust}` and `hl7_oldest_awaiting_forward_seconds{trust}`
@@ -18,7 +18,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { redriveJob } from '@app/persistence';
+import { redriveJob, redrivePass } from '@app/persistence';
 import { MetricsService, Periodic, QueueService } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { AdapterConfig } from './config';
@@ -33,15 +33,6 @@ export interface ForwardRedriveTiming {
 export const FORWARD_REDRIVE_TIMING = Symbol('FORWARD_REDRIVE_TIMING');
 export const DEFAULT_FORWARD_REDRIVE: ForwardRedriveTiming = { everyMs: 30_000, graceMs: 60_000 };
 
-/** Messages re-driven per pass at most: an outage's backlog is worked through oldest first. */
-const ORDERS_PER_PASS = 500;
-/**
- * Messages looked at per pass at most. Those whose job is still waiting or retrying are passed
- * over (they cost a look each), so a pass goes on past them to the ones whose job failed for good,
- * rather than spending itself on the same oldest page again and again.
- */
-const LOOKS_PER_PASS = 5_000;
-const PAGE = 500;
 /** The gauges read Postgres at most this often, whatever the number of scrapers. */
 const GAUGE_FRESH_MS = 15_000;
 
@@ -86,26 +77,17 @@ export class ForwardRedriver implements OnModuleInit, OnApplicationBootstrap, On
 
   /** One pass; returns how many messages had their forwarding ordered again. */
   async redrive(): Promise<number> {
-    let ordered = 0;
-    let looked = 0;
-    let after: { received_at: Date; id: string } | null = null;
-    while (ordered < ORDERS_PER_PASS && looked < LOOKS_PER_PASS) {
-      // Keyset pages, oldest first: each page starts after the last message looked at.
-      const stuck: Array<{ id: string; received_at: Date }> = await this.ds.query(
+    // Keyset pages, oldest first (`redrivePass`): each page starts after the last message looked at.
+    const ordered = await redrivePass(
+      (after: { received_at: Date; id: string } | null, limit) => this.ds.query(
         `SELECT id, received_at FROM hl7_message
           WHERE trust_ods = $1 AND status = 'accepted' AND forwarded_at IS NULL AND received_at < now() - make_interval(secs => $2)
             AND ($3::timestamptz IS NULL OR (received_at, id) > ($3::timestamptz, $4::uuid))
-          ORDER BY received_at, id LIMIT ${PAGE}`,
+          ORDER BY received_at, id LIMIT ${limit}`,
         [this.config.TRUST_ODS, this.timing.graceMs / 1000, after?.received_at ?? null, after?.id ?? null],
-      );
-      for (const m of stuck) {
-        looked++;
-        if (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, m.id)) ordered++;
-        if (ordered >= ORDERS_PER_PASS) break;
-      }
-      if (stuck.length < PAGE) break;
-      after = stuck[stuck.length - 1];
-    }
+      ),
+      (m) => forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, m.id),
+    );
     if (ordered > 0) {
       this.metrics.counter('hl7_forward_redrives_total', 'Accepted HL7 messages whose forwarding was ordered again (its job had failed for good or was lost)', ['trust'])
         .inc({ trust: this.config.TRUST_ODS }, ordered);

@@ -219,3 +219,28 @@ describe('the relay\'s mark', () => {
     }
   });
 });
+
+/**
+ * A published row is the only record of a delayed job once it is in Redis: a slot's `close-slot`
+ * is written days before its cut-off. The relay's clean-up keeps every row until a day after it
+ * was due as well as a day after it was published, so a Redis that comes back empty is rebuilt
+ * with the jobs still to run.
+ */
+it('the clean-up keeps a published row whose job is not yet due, and deletes one published and due over a day ago', async () => {
+  const queues = new QueueService(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const relay = new OutboxRelay(ds, queues, new MetricsService('test'));
+  try {
+    await ds.query(
+      `INSERT INTO outbox (queue, job_name, job_id, payload, run_at, created_at, published_at) VALUES
+         ('slot-matching', 'close-slot', 'close-kept', '{"slotId":"kept"}', now() + interval '3 days', now() - interval '30 hours', now() - interval '30 hours'),
+         ('slot-matching', 'close-slot', 'close-done', '{"slotId":"done"}', now() - interval '25 hours', now() - interval '30 hours', now() - interval '30 hours')`,
+    );
+    // The first pass of a relay cleans up.
+    await relay.drain();
+    const kept = await ds.query(`SELECT job_id FROM outbox WHERE job_id IN ('close-kept', 'close-done') ORDER BY job_id`);
+    expect(kept).toEqual([{ job_id: 'close-kept' }]);
+  } finally {
+    await relay.onApplicationShutdown();
+    await queues.onApplicationShutdown();
+  }
+});

@@ -323,7 +323,12 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async cleanup(): Promise<void> {
     if (Date.now() - this.lastCleanup < 10 * 60_000) return;
     this.lastCleanup = Date.now();
-    await this.ds.query(`DELETE FROM outbox WHERE published_at < now() - interval '${RETENTION_HOURS} hours'`);
+    // A row is kept for RETENTION_HOURS after it was published and after it was due: a delayed
+    // job (a slot's cut-off days away, a wave's expiry) lives only in Redis once published, and
+    // the rebuild after a Redis loss republishes only the rows still kept.
+    await this.ds.query(
+      `DELETE FROM outbox WHERE published_at < now() - interval '${RETENTION_HOURS} hours' AND run_at < now() - interval '${RETENTION_HOURS} hours'`,
+    );
   }
 }
 

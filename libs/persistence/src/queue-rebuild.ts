@@ -6,7 +6,8 @@
  *
  * The relay keeps a marker key in Redis. Redis never evicts it (`noeviction`) and nothing expires
  * it, so its absence means the data went away. The relay then marks every outbox row still kept
- * (the last RETENTION_HOURS) unpublished again and publishes them once more with their original
+ * (published or due in the last RETENTION_HOURS: so every delayed job still to run, such as a
+ * slot's cut-off days away) unpublished again and publishes them once more with their original
  * job ids. That re-runs finished work too, which is safe because every handler re-reads state and
  * skips what is done; delayed jobs (wave expiry, cut-off) get their delay from `run_at` again.
  * The marker is written only after the rows are reset, so a crash in between repeats the reset

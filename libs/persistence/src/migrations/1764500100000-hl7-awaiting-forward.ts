@@ -1,4 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
+import { createIndexConcurrently } from './concurrent-index';
 
 /**
  * An index of the accepted HL7 messages not yet forwarded to the exchange, for the adapter's
@@ -16,11 +17,7 @@ export class Hl7AwaitingForward1764500100000 implements MigrationInterface {
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
-    const [invalid] = await q.query(
-      `SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'hl7_message_awaiting_forward' AND NOT i.indisvalid`,
-    );
-    if (invalid) await q.query(`DROP INDEX CONCURRENTLY IF EXISTS hl7_message_awaiting_forward`);
-    await q.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS hl7_message_awaiting_forward ON hl7_message (trust_ods, received_at, id) WHERE status = 'accepted' AND forwarded_at IS NULL`);
+    await createIndexConcurrently(q, 'hl7_message_awaiting_forward', `hl7_message (trust_ods, received_at, id) WHERE status = 'accepted' AND forwarded_at IS NULL`);
   }
 
   async down(q: QueryRunner): Promise<void> {
