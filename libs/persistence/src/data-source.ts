@@ -23,12 +23,14 @@ import { OfferHoldsEntriesPerStatement1764500001000 } from './migrations/1764500
 import { Hl7AwaitingForward1764500100000 } from './migrations/1764500100000-hl7-awaiting-forward';
 import { Hl7OversizedKept1764500100100 } from './migrations/1764500100100-hl7-oversized-kept';
 import { PtlImportRejections1764500300000 } from './migrations/1764500300000-ptl-import-rejections';
+import { TransferDeliveryCursor1764500600000 } from './migrations/1764500600000-transfer-delivery-cursor';
 
 export const MIGRATIONS = [
   InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000,
   SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, OutboxNotifyTrigger1764400012000, ClaimIndexes1764400013000,
   DashboardSlotFacts1764400014000, DashboardOidc1764400014100, CandidateIndexSkipsHeld1764400021000, OutboxQuietInserts1764500000000, OfferHoldsEntriesPerStatement1764500001000,
   Hl7AwaitingForward1764500100000, Hl7OversizedKept1764500100100, PtlImportRejections1764500300000,
+  TransferDeliveryCursor1764500600000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
