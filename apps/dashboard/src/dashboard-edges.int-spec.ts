@@ -82,3 +82,58 @@ describe('the slot feed', () => {
     expect((await ops.get('/slots?before=2026-11-30T09:16:00Z&before=2026-11-30T09:17:00Z')).status).toBe(400);
   });
 });
+
+describe('the live stream', () => {
+  /** Opens /events as `agent`; `ended()` resolves true when the server ends the stream, false if it is still open after `ms`. */
+  async function stream(agent: Agent) {
+    const res = await fetch(`${base}/events`, { headers: { cookie: `dashboard_session=${agent.cookies.get('dashboard_session')}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    let done = false;
+    const reading = (async () => {
+      for (;;) {
+        const r = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (r.done) return (done = true);
+        text += new TextDecoder().decode(r.value);
+      }
+    })();
+    return {
+      text: () => text,
+      async ended(ms = 3000): Promise<boolean> {
+        await Promise.race([reading, new Promise((r) => setTimeout(r, ms))]);
+        const endedByServer = done;
+        if (!endedByServer) await reader.cancel();
+        return endedByServer;
+      },
+    };
+  }
+
+  it('ends when the session is signed out in another tab', async () => {
+    const a = await signedIn('ops@ics.example');
+    const s = await stream(a);
+    await a.get('/sign-out');
+    expect((await a.post('/sign-out')).status).toBe(303);
+    expect(await s.ended()).toBe(true);
+    expect(s.text()).toContain('event: signed-out');
+  });
+
+  it('ends when the session expires or the account is disabled, and not before', async () => {
+    const a = await signedIn('ops@ics.example');
+    const open = await stream(a);
+    expect(await open.ended(1000)).toBe(false);
+
+    const expiring = await stream(a);
+    await pg.query(`UPDATE dashboard_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [a.cookies.get('dashboard_session')]);
+    expect(await expiring.ended()).toBe(true);
+
+    const viewer = await signedIn('rqm-viewer@ics.example');
+    const disabled = await stream(viewer);
+    await pg.query(`UPDATE dashboard_user SET disabled = true WHERE email = 'rqm-viewer@ics.example'`);
+    try {
+      expect(await disabled.ended()).toBe(true);
+    } finally {
+      await pg.query(`UPDATE dashboard_user SET disabled = false WHERE email = 'rqm-viewer@ics.example'`);
+    }
+  });
+});
