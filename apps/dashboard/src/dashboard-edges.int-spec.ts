@@ -137,3 +137,34 @@ describe('the live stream', () => {
     }
   });
 });
+
+describe('filters are refused, never silently ignored', () => {
+  it('a status that is only an object\'s inherited property is a 400', async () => {
+    for (const status of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await ops.get(`/slots?status=${status}`, false);
+      expect([status, r.status]).toEqual([status, 400]);
+      expect(r.json.message).toContain('status: one of');
+    }
+    expect((await ops.get('/slots?status=booked', false)).status).toBe(200);
+  });
+
+  it('a filter given twice is a 400 naming it, not the whole ICS', async () => {
+    for (const path of ['/slots?trust=RQM&trust=RAS', '/waiting-list-imports?trust=RQM&trust=RAS', '/flows/data.json?trust=RQM&trust=RAS', '/slots?tfc=330&tfc=502', '/failures?resolved=1&resolved=1']) {
+      const r = await ops.get(path, false);
+      expect([path, r.status]).toEqual([path, 400]);
+      expect(r.json.message).toMatch(/(trust|tfc|resolved): give it once/);
+    }
+  });
+});
+
+describe('failures', () => {
+  it('the status box shows only the dashboard\'s own words for a known outcome, never text from the link', async () => {
+    const spoof = 'Your account is locked: call 0800 000 000';
+    const page = await ops.get(`/failures?done=${encodeURIComponent(spoof)}`);
+    expect(page.status).toBe(200);
+    expect(page.text).not.toContain('0800 000 000');
+    expect(page.text).not.toContain('id="flash"');
+    expect((await ops.get('/failures?done=resolved')).text).toContain('<p id="flash">Marked as resolved.</p>');
+    expect((await ops.get('/failures?done=toString')).text).not.toContain('id="flash"');
+  });
+});

@@ -27,6 +27,20 @@ import { DashboardConfig } from './config';
 
 export type FailureKind = 'hl7' | 'booking' | 'undeliverable';
 export const FAILURE_KINDS: readonly FailureKind[] = ['hl7', 'booking', 'undeliverable'];
+
+/**
+ * What an action on a failure did, as a code the failures page turns into its own words (the page
+ * never shows text from the query string, which anyone can put in a link), and in full for scripts.
+ */
+export const FAILURE_DONE = {
+  resolved: 'Marked as resolved.',
+  'cancel-retried': 'The cancellation will be tried again now.',
+  'resubmitted-accepted': 'Resubmitted: the adapter accepted it (AA).',
+  'resubmitted-refused': 'Resubmitted: the adapter refused it again. The message below says why.',
+  'clinic-mapped': 'The clinic is now mapped. Retry the message once the adapter has reloaded the mapping (a few seconds).',
+} as const;
+export type FailureDone = keyof typeof FAILURE_DONE;
+export interface FailureOutcome { done: FailureDone; message: string; ref?: string }
 export type FailureAction = 'retry' | 'resolve' | 'map-clinic';
 
 export interface FailureItem {
@@ -152,7 +166,7 @@ export class FailuresService {
     await this.ds.transaction((tx) => this.record(tx, by, item, 'resolved', note, ip));
   }
 
-  async retry(by: Principal, kind: FailureKind, refId: string, ip: string | null): Promise<string> {
+  async retry(by: Principal, kind: FailureKind, refId: string, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find(kind, refId);
     if (!item.actions.includes('retry')) throw new AppError('not_retryable', 'This failure cannot be retried; resolve it with a note instead', 400);
     if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
@@ -171,7 +185,7 @@ export class FailuresService {
         // A fresh job id: the failed attempt's id is still remembered by BullMQ and would be a no-op.
         await enqueue(tx, 'write-back', { writebackId: reset[0].id }, { ods: reset[0].trust_ods, jobIdSuffix: `retry${n + 1}` });
         await this.record(tx, by, item, 'retried', null, ip, { attempt: n + 1, writebackId: reset[0].id });
-        return `The cancellation at ${reset[0].trust_ods} will be tried again now.`;
+        return { done: 'cancel-retried', message: `The cancellation at ${reset[0].trust_ods} will be tried again now.` };
       });
     }
     // A refused HL7 message is resubmitted to its trust's adapter, which judges it afresh.
@@ -189,11 +203,26 @@ export class FailuresService {
     }
     const code = /MSA\|(AA|AE|AR)\|/.exec(ack)?.[1] ?? 'no ACK';
     await this.ds.transaction((tx) => this.record(tx, by, item, 'retried', null, ip, { ack: code }));
-    return code === 'AA' ? 'Resubmitted: the adapter accepted it (AA).' : `Resubmitted: the adapter answered ${code} again.`;
+    return code === 'AA' ? { done: 'resubmitted-accepted', message: 'Resubmitted: the adapter accepted it (AA).' }
+      : { done: 'resubmitted-refused', message: `Resubmitted: the adapter answered ${code} again.` };
+  }
+
+  /**
+   * For the status box after a clinic was mapped from a refused message: which clinic, at which
+   * trust, as recorded by mapClinic (the link carries only the message's id, never the words).
+   */
+  async clinicMappedFlash(refId: unknown): Promise<string | null> {
+    if (typeof refId !== 'string' || !UUID.test(refId)) return null;
+    const [r] = await this.ds.query(
+      `SELECT split_part(a.note, ' → ', 1) AS clinic, h.trust_ods FROM failure_action a JOIN hl7_message h ON h.id::text = a.ref_id
+        WHERE a.kind = 'hl7' AND a.ref_id = $1 AND a.action = 'clinic-mapped' ORDER BY a.at DESC LIMIT 1`,
+      [refId],
+    );
+    return r ? `Clinic ${r.clinic} is now mapped at ${r.trust_ods}. Retry the message once the adapter has reloaded the mapping (a few seconds).` : null;
   }
 
   /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
-  async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<string> {
+  async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find('hl7', refId);
     const clinicCode = typeof input.clinicCode === 'string' ? input.clinicCode.trim() : '';
     const tfc = typeof input.tfc === 'string' ? input.tfc.trim() : '';
@@ -220,6 +249,6 @@ export class FailuresService {
       throw managed(e);
     }
     await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
-    return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
+    return { done: 'clinic-mapped', ref: refId, message: `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).` };
   }
 }
