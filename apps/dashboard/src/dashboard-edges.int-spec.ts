@@ -167,4 +167,20 @@ describe('failures', () => {
     expect((await ops.get('/failures?done=resolved')).text).toContain('<p id="flash">Marked as resolved.</p>');
     expect((await ops.get('/failures?done=toString')).text).not.toContain('id="flash"');
   });
+
+  it('two operators mapping different clinics at once both land in the mapping, and each is told which clinic', async () => {
+    const [first, second] = [await seed.refusedHl7('RAS', 'AIS-3: clinic 330-EDGE1 is not in the clinic mapping'), await seed.refusedHl7('RAS', 'AIS-3: clinic 330-EDGE2 is not in the clinic mapping')];
+    const other = await signedIn('ops@ics.example');
+    await ops.get('/failures');
+    await other.get('/failures');
+    const [a, b] = await Promise.all([
+      ops.post(`/failures/hl7/${first}/map-clinic`, { clinicCode: '330-EDGE1', tfc: '330', appointmentType: 'NEW' }),
+      other.post(`/failures/hl7/${second}/map-clinic`, { clinicCode: '330-EDGE2', tfc: '330', appointmentType: 'FUP' }),
+    ]);
+    expect([a.status, b.status]).toEqual([303, 303]);
+    const mapping = JSON.parse(await readFile(join(clinicDir, 'RAS.json'), 'utf8'));
+    expect(mapping.clinics['330-EDGE1']).toEqual({ tfc: '330', appointmentType: 'NEW' });
+    expect(mapping.clinics['330-EDGE2']).toEqual({ tfc: '330', appointmentType: 'FUP' });
+    expect((await ops.get(a.headers.get('location')!)).text).toContain('Clinic 330-EDGE1 is now mapped at RAS');
+  });
 });

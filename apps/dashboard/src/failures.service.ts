@@ -17,7 +17,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isAppointmentType, isTfc } from '@app/domain';
 import { enqueue } from '@app/persistence';
 import { AppError, IcsDirectory, defaultConfigDir } from '@app/platform';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource, EntityManager } from 'typeorm';
 import { adapterEndpoint } from './adapter-endpoint';
@@ -65,8 +66,13 @@ const CLINIC_CODE = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$/;
 /** The unmapped-clinic refusal the adapter writes: `AIS-3: clinic <code> is not in the clinic mapping …`. */
 const UNMAPPED = /^AIS-3: clinic (\S+) is not in the clinic mapping/;
 
+interface MappingFile { trust: string; version: string; clinics: Record<string, unknown> }
+
 @Injectable()
 export class FailuresService {
+  /** Per mapping file, the end of the queue of edits to it (see addToMapping). */
+  private readonly mappingEdits = new Map<string, Promise<void>>();
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
@@ -221,6 +227,42 @@ export class FailuresService {
     return r ? `Clinic ${r.clinic} is now mapped at ${r.trust_ods}. Retry the message once the adapter has reloaded the mapping (a few seconds).` : null;
   }
 
+  /**
+   * Adds one clinic to a trust's mapping file and returns the file's new version. Edits of one file
+   * are made one at a time in this process (two operators mapping at once would otherwise both read
+   * the old file and the second write would drop the first's clinic), each through its own temp
+   * file, and the file is read back: if another dashboard replica wrote over it meanwhile, the edit
+   * is made again on what it wrote.
+   */
+  private addToMapping(file: string, trust: string, clinicCode: string, entry: { tfc: string; appointmentType: string }, managed: (e: unknown) => AppError): Promise<string> {
+    const edit = async (): Promise<string> => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as MappingFile;
+        if (json.trust !== trust) throw new AppError('mapping_mismatch', `${file} is not ${trust}'s mapping`, 500);
+        if (json.clinics[clinicCode] && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
+        json.clinics[clinicCode] = entry;
+        json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
+        // Write then rename: the adapter never reads a half-written file.
+        const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+        try {
+          await writeFile(tmp, `${JSON.stringify(json, null, 2)}\n`);
+          await rename(tmp, file);
+        } catch (e) {
+          await rm(tmp, { force: true }).catch(() => undefined);
+          throw managed(e);
+        }
+        const written = JSON.parse(await readFile(file, 'utf8')) as MappingFile;
+        if (written.clinics[clinicCode]) return written.version;
+      }
+      throw new AppError('mapping_busy', `The ${trust} clinic mapping kept changing under this edit: try again`, 409);
+    };
+    const next = (this.mappingEdits.get(file) ?? Promise.resolve()).then(edit, edit);
+    const settled = next.then(() => undefined, () => undefined);
+    this.mappingEdits.set(file, settled);
+    void settled.then(() => { if (this.mappingEdits.get(file) === settled) this.mappingEdits.delete(file); });
+    return next;
+  }
+
   /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
   async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find('hl7', refId);
@@ -236,19 +278,8 @@ export class FailuresService {
     // In Kubernetes the mappings are ConfigMaps (read-only, not even mounted here): say how instead of a 500.
     const managed = (e: unknown) => new AppError('mapping_not_writable',
       `Clinic mappings are managed by deployment here (${(e as NodeJS.ErrnoException).code ?? 'not writable'}): add "${clinicCode}": { "tfc": "${tfc}", "appointmentType": "${type}" } to config/clinics/${item.trust_ods}.json, run npm run k8s:generate and roll it out (the adapter reloads its ConfigMap), then retry the message.`, 409);
-    const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as { trust: string; version: string; clinics: Record<string, unknown> };
-    if (json.trust !== item.trust_ods) throw new AppError('mapping_mismatch', `${file} is not ${item.trust_ods}'s mapping`, 500);
-    if (json.clinics[clinicCode]) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${item.trust_ods}`, 409);
-    json.clinics[clinicCode] = { tfc, appointmentType: type };
-    json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
-    // Write then rename: the adapter never reads a half-written file.
-    try {
-      await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
-      await rename(`${file}.tmp`, file);
-    } catch (e) {
-      throw managed(e);
-    }
-    await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
-    return { done: 'clinic-mapped', ref: refId, message: `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).` };
+    const version = await this.addToMapping(file, item.trust_ods, clinicCode, { tfc, appointmentType: type }, managed);
+    await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version }));
+    return { done: 'clinic-mapped', ref: refId, message: `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${version}). Retry the message once the adapter has reloaded it (a few seconds).` };
   }
 }
