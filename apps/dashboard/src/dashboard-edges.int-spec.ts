@@ -4,24 +4,18 @@
  * filters that must be refused rather than ignored, the failures page's status box saying only
  * what the dashboard wrote, and two operators mapping clinics at once.
  */
-import { INestApplication } from '@nestjs/common';
-import { createTestDatabase, TestDatabase } from '@app/persistence';
-import { bootstrapApp, loadConfig } from '@app/platform';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { DashboardModule } from './app.module';
-import { DashboardConfig, DEMO_DASHBOARD_PASSWORD } from './config';
-import { configureDashboard } from './http';
+import { DEMO_DASHBOARD_PASSWORD } from './config';
 import { Agent } from './testing/agent';
+import { startTestDashboard, TestDashboard } from './testing/dashboard-app';
 import { Seed } from './testing/seed';
 
 jest.setTimeout(60_000);
 
-const REDIS_URL = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/7`;
-let db: TestDatabase;
-let app: INestApplication;
+let dashboard: TestDashboard;
 let pg: Client;
 let base: string;
 let seed: Seed;
@@ -29,25 +23,16 @@ let clinicDir: string;
 let ops: Agent;
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_dash_edges');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
   clinicDir = await mkdtemp(join(tmpdir(), 'sx-clinics-'));
   await copyFile(join(__dirname, '../../../config/clinics/RAS.json'), join(clinicDir, 'RAS.json'));
-  const config = loadConfig(DashboardConfig, {
-    DATABASE_URL: db.url, REDIS_URL, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DASHBOARD_DEMO_ACCOUNTS: '1', LIVE_INTERVAL_MS: '300', PASSWORD_COST_LOG2: '12',
-    CLINIC_MAP_DIR: clinicDir,
-  }).check();
-  app = await bootstrapApp(DashboardModule.forRoot(config), { config, configure: configureDashboard });
-  base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  dashboard = await startTestDashboard('sx_dash_edges', { CLINIC_MAP_DIR: clinicDir });
+  ({ pg, base } = dashboard);
   seed = new Seed(pg);
   ops = await signedIn('ops@ics.example');
 });
 
 afterAll(async () => {
-  await app?.close();
-  await pg?.end();
-  await db?.drop();
+  await dashboard?.stop();
   if (clinicDir) await rm(clinicDir, { recursive: true, force: true });
 });
 
