@@ -94,6 +94,12 @@
       renderFeed(data.feed, specialty);
       document.body.setAttribute('data-live', 'connected');
     });
+    // The server ends the stream when this session has ended (signed out elsewhere, expired, account disabled).
+    source.addEventListener('signed-out', function () {
+      source.close();
+      document.body.setAttribute('data-live', 'signed-out');
+      if (status) status.textContent = 'Live updates stopped: you are signed out. Sign in again to carry on.';
+    });
     source.addEventListener('error', function () {
       document.body.setAttribute('data-live', 'reconnecting');
       if (status && source.readyState === EventSource.CLOSED) status.textContent = 'Live updates stopped: reload the page.';

@@ -4,22 +4,17 @@
  * patient-level data, the audit trail, failures actions, waiting list imports, policy versions, CSV
  * and the live stream.
  */
-import { INestApplication } from '@nestjs/common';
 import { DEFAULT_POLICY } from '@app/domain';
-import { createTestDatabase, recordPolicy, TestDatabase } from '@app/persistence';
-import { bootstrapApp, loadConfig } from '@app/platform';
+import { recordPolicy } from '@app/persistence';
 import { Client } from 'pg';
-import { DashboardModule } from './app.module';
-import { DashboardConfig, DEMO_DASHBOARD_PASSWORD } from './config';
-import { configureDashboard } from './http';
+import { DEMO_DASHBOARD_PASSWORD } from './config';
 import { Agent } from './testing/agent';
+import { startTestDashboard, TestDashboard } from './testing/dashboard-app';
 import { Seed } from './testing/seed';
 
 jest.setTimeout(60_000);
 
-const REDIS_URL = `${(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d+$/, '')}/7`;
-let db: TestDatabase;
-let app: INestApplication;
+let dashboard: TestDashboard;
 let pg: Client;
 let base: string;
 const ids: Record<string, string> = {};
@@ -30,12 +25,8 @@ const WITHHELD = '300 of 1000 rows (30%) were rejected, more than PTL_SNAPSHOT_M
 const EMAIL = { admin: 'admin@ics.example', ops: 'ops@ics.example', viewer: 'rqm-viewer@ics.example' } as const;
 
 beforeAll(async () => {
-  db = await createTestDatabase('sx_dash');
-  pg = new Client({ connectionString: db.url });
-  await pg.connect();
-  const config = loadConfig(DashboardConfig, { DATABASE_URL: db.url, REDIS_URL, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DASHBOARD_DEMO_ACCOUNTS: '1', LIVE_INTERVAL_MS: '300', PASSWORD_COST_LOG2: '12' }).check();
-  app = await bootstrapApp(DashboardModule.forRoot(config), { config, configure: configureDashboard });
-  base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  dashboard = await startTestDashboard('sx_dash');
+  ({ pg, base } = dashboard);
 
   await recordPolicy({ query: (async (t: string, p?: unknown[]) => (await pg.query(t, p)).rows) as never }, DEFAULT_POLICY, { source: 'config' });
   const seed = new Seed(pg);
@@ -69,9 +60,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.close();
-  await pg?.end();
-  await db?.drop();
+  await dashboard?.stop();
 });
 
 const audit = async (action: string, email?: string) =>

@@ -5,8 +5,22 @@ import { AppError } from '@app/platform';
 import type { DashboardRequest } from './auth/session.guard';
 import { Requires } from './auth/session.guard';
 import { columnsOf, sendCsv } from './csv';
-import { FAILURE_KINDS, FailureItem, FailureKind, FailuresService } from './failures.service';
+import { FAILURE_DONE, FAILURE_KINDS, FailureItem, FailureKind, FailureOutcome, FailuresService } from './failures.service';
+import { textOf } from './filters';
 import { DashboardErrorFilter, Pages } from './pages';
+
+/** `?resolved=1`: given twice it is a 400, not silently the open list. */
+function includeResolved(q: Record<string, unknown>): boolean {
+  const problems: string[] = [];
+  const v = textOf(q, 'resolved', problems);
+  if (problems.length) throw new AppError('invalid_filter', problems.join('; '), 400, problems);
+  return v === '1';
+}
+
+/** The status box's words for a `?done=` code; anything else shows nothing. */
+function flashFor(done: unknown): string | null {
+  return typeof done === 'string' && Object.hasOwn(FAILURE_DONE, done) ? FAILURE_DONE[done as keyof typeof FAILURE_DONE] : null;
+}
 
 function kindOf(k: unknown): FailureKind | undefined {
   if (k === undefined || k === '') return undefined;
@@ -22,16 +36,16 @@ export class FailuresController {
 
   @Get()
   async page(@Req() req: DashboardRequest, @Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
-    const includeResolved = q.resolved === '1';
+    const resolved = includeResolved(q);
     const kind = kindOf(q.kind);
-    const [items, unmapped] = await Promise.all([this.failures.list({ includeResolved, kind }), this.failures.unmappedClinics()]);
-    const flash = typeof q.done === 'string' ? q.done.slice(0, 300) : null;
-    this.pages.render(req, res, 'failures.njk', { title: 'Failures needing a person', items, unmapped, includeResolved, kind, kinds: FAILURE_KINDS, flash });
+    const [items, unmapped] = await Promise.all([this.failures.list({ includeResolved: resolved, kind }), this.failures.unmappedClinics()]);
+    const flash = (q.done === 'clinic-mapped' ? await this.failures.clinicMappedFlash(q.ref) : null) ?? flashFor(q.done);
+    this.pages.render(req, res, 'failures.njk', { title: 'Failures needing a person', items, unmapped, includeResolved: resolved, kind, kinds: FAILURE_KINDS, flash });
   }
 
   @Get('export.csv')
   async csv(@Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
-    const items = await this.failures.list({ includeResolved: q.resolved === '1', kind: kindOf(q.kind), limit: 10_000 });
+    const items = await this.failures.list({ includeResolved: includeResolved(q), kind: kindOf(q.kind), limit: 10_000 });
     sendCsv(res, 'failures.csv', columnsOf<FailureItem>(['kind', 'ref_id', 'trust_ods', 'at', 'summary', 'detail', 'slot_id', 'resolved', 'last_action', 'last_by', 'last_at', 'last_note']), items);
   }
 
@@ -39,7 +53,7 @@ export class FailuresController {
   @Requires('act-on-failures')
   async resolve(@Req() req: DashboardRequest, @Res() res: Response, @Param('kind') kind: string, @Param('id') id: string, @Body() body: Record<string, unknown>): Promise<void> {
     await this.failures.resolve(req.session!.principal, kind as FailureKind, id, body?.note, req.ip ?? null);
-    this.done(req, res, 'Marked as resolved.');
+    this.done(req, res, { done: 'resolved', message: FAILURE_DONE.resolved });
   }
 
   @Post(':kind/:id/retry')
@@ -55,8 +69,8 @@ export class FailuresController {
   }
 
   /** Post/redirect/get for forms; JSON for scripts. */
-  private done(req: DashboardRequest, res: Response, message: string): void {
-    if ((req.headers.accept ?? '').includes('text/html')) res.redirect(303, `/failures?done=${encodeURIComponent(message)}`);
-    else res.status(200).json({ message });
+  private done(req: DashboardRequest, res: Response, outcome: FailureOutcome): void {
+    if ((req.headers.accept ?? '').includes('text/html')) res.redirect(303, `/failures?done=${outcome.done}${outcome.ref ? `&ref=${encodeURIComponent(outcome.ref)}` : ''}`);
+    else res.status(200).json({ message: outcome.message });
   }
 }

@@ -17,7 +17,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { isAppointmentType, isTfc } from '@app/domain';
 import { enqueue } from '@app/persistence';
 import { AppError, IcsDirectory, defaultConfigDir } from '@app/platform';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource, EntityManager } from 'typeorm';
 import { adapterEndpoint } from './adapter-endpoint';
@@ -27,6 +28,20 @@ import { DashboardConfig } from './config';
 
 export type FailureKind = 'hl7' | 'booking' | 'undeliverable';
 export const FAILURE_KINDS: readonly FailureKind[] = ['hl7', 'booking', 'undeliverable'];
+
+/**
+ * What an action on a failure did, as a code the failures page turns into its own words (the page
+ * never shows text from the query string, which anyone can put in a link), and in full for scripts.
+ */
+export const FAILURE_DONE = {
+  resolved: 'Marked as resolved.',
+  'cancel-retried': 'The cancellation will be tried again now.',
+  'resubmitted-accepted': 'Resubmitted: the adapter accepted it (AA).',
+  'resubmitted-refused': 'Resubmitted: the adapter refused it again. The message below says why.',
+  'clinic-mapped': 'The clinic is now mapped. Retry the message once the adapter has reloaded the mapping (a few seconds).',
+} as const;
+export type FailureDone = keyof typeof FAILURE_DONE;
+export interface FailureOutcome { done: FailureDone; message: string; ref?: string }
 export type FailureAction = 'retry' | 'resolve' | 'map-clinic';
 
 export interface FailureItem {
@@ -51,8 +66,13 @@ const CLINIC_CODE = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$/;
 /** The unmapped-clinic refusal the adapter writes: `AIS-3: clinic <code> is not in the clinic mapping …`. */
 const UNMAPPED = /^AIS-3: clinic (\S+) is not in the clinic mapping/;
 
+interface MappingFile { trust: string; version: string; clinics: Record<string, unknown> }
+
 @Injectable()
 export class FailuresService {
+  /** Per mapping file, the end of the queue of edits to it (see addToMapping). */
+  private readonly mappingEdits = new Map<string, Promise<void>>();
+
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
     private readonly audit: AuditService,
@@ -152,7 +172,7 @@ export class FailuresService {
     await this.ds.transaction((tx) => this.record(tx, by, item, 'resolved', note, ip));
   }
 
-  async retry(by: Principal, kind: FailureKind, refId: string, ip: string | null): Promise<string> {
+  async retry(by: Principal, kind: FailureKind, refId: string, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find(kind, refId);
     if (!item.actions.includes('retry')) throw new AppError('not_retryable', 'This failure cannot be retried; resolve it with a note instead', 400);
     if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
@@ -171,7 +191,7 @@ export class FailuresService {
         // A fresh job id: the failed attempt's id is still remembered by BullMQ and would be a no-op.
         await enqueue(tx, 'write-back', { writebackId: reset[0].id }, { ods: reset[0].trust_ods, jobIdSuffix: `retry${n + 1}` });
         await this.record(tx, by, item, 'retried', null, ip, { attempt: n + 1, writebackId: reset[0].id });
-        return `The cancellation at ${reset[0].trust_ods} will be tried again now.`;
+        return { done: 'cancel-retried', message: `The cancellation at ${reset[0].trust_ods} will be tried again now.` };
       });
     }
     // A refused HL7 message is resubmitted to its trust's adapter, which judges it afresh.
@@ -189,11 +209,62 @@ export class FailuresService {
     }
     const code = /MSA\|(AA|AE|AR)\|/.exec(ack)?.[1] ?? 'no ACK';
     await this.ds.transaction((tx) => this.record(tx, by, item, 'retried', null, ip, { ack: code }));
-    return code === 'AA' ? 'Resubmitted: the adapter accepted it (AA).' : `Resubmitted: the adapter answered ${code} again.`;
+    return code === 'AA' ? { done: 'resubmitted-accepted', message: 'Resubmitted: the adapter accepted it (AA).' }
+      : { done: 'resubmitted-refused', message: `Resubmitted: the adapter answered ${code} again.` };
+  }
+
+  /**
+   * For the status box after a clinic was mapped from a refused message: which clinic, at which
+   * trust, as recorded by mapClinic (the link carries only the message's id, never the words).
+   */
+  async clinicMappedFlash(refId: unknown): Promise<string | null> {
+    if (typeof refId !== 'string' || !UUID.test(refId)) return null;
+    const [r] = await this.ds.query(
+      `SELECT split_part(a.note, ' → ', 1) AS clinic, h.trust_ods FROM failure_action a JOIN hl7_message h ON h.id::text = a.ref_id
+        WHERE a.kind = 'hl7' AND a.ref_id = $1 AND a.action = 'clinic-mapped' ORDER BY a.at DESC LIMIT 1`,
+      [refId],
+    );
+    return r ? `Clinic ${r.clinic} is now mapped at ${r.trust_ods}. Retry the message once the adapter has reloaded the mapping (a few seconds).` : null;
+  }
+
+  /**
+   * Adds one clinic to a trust's mapping file and returns the file's new version. Edits of one file
+   * are made one at a time in this process (two operators mapping at once would otherwise both read
+   * the old file and the second write would drop the first's clinic), each through its own temp
+   * file, and the file is read back: if another dashboard replica wrote over it meanwhile, the edit
+   * is made again on what it wrote.
+   */
+  private addToMapping(file: string, trust: string, clinicCode: string, entry: { tfc: string; appointmentType: string }, managed: (e: unknown) => AppError): Promise<string> {
+    const edit = async (): Promise<string> => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as MappingFile;
+        if (json.trust !== trust) throw new AppError('mapping_mismatch', `${file} is not ${trust}'s mapping`, 500);
+        if (json.clinics[clinicCode] && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
+        json.clinics[clinicCode] = entry;
+        json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
+        // Write then rename: the adapter never reads a half-written file.
+        const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+        try {
+          await writeFile(tmp, `${JSON.stringify(json, null, 2)}\n`);
+          await rename(tmp, file);
+        } catch (e) {
+          await rm(tmp, { force: true }).catch(() => undefined);
+          throw managed(e);
+        }
+        const written = JSON.parse(await readFile(file, 'utf8')) as MappingFile;
+        if (written.clinics[clinicCode]) return written.version;
+      }
+      throw new AppError('mapping_busy', `The ${trust} clinic mapping kept changing under this edit: try again`, 409);
+    };
+    const next = (this.mappingEdits.get(file) ?? Promise.resolve()).then(edit, edit);
+    const settled = next.then(() => undefined, () => undefined);
+    this.mappingEdits.set(file, settled);
+    void settled.then(() => { if (this.mappingEdits.get(file) === settled) this.mappingEdits.delete(file); });
+    return next;
   }
 
   /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
-  async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<string> {
+  async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find('hl7', refId);
     const clinicCode = typeof input.clinicCode === 'string' ? input.clinicCode.trim() : '';
     const tfc = typeof input.tfc === 'string' ? input.tfc.trim() : '';
@@ -207,19 +278,8 @@ export class FailuresService {
     // In Kubernetes the mappings are ConfigMaps (read-only, not even mounted here): say how instead of a 500.
     const managed = (e: unknown) => new AppError('mapping_not_writable',
       `Clinic mappings are managed by deployment here (${(e as NodeJS.ErrnoException).code ?? 'not writable'}): add "${clinicCode}": { "tfc": "${tfc}", "appointmentType": "${type}" } to config/clinics/${item.trust_ods}.json, run npm run k8s:generate and roll it out (the adapter reloads its ConfigMap), then retry the message.`, 409);
-    const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as { trust: string; version: string; clinics: Record<string, unknown> };
-    if (json.trust !== item.trust_ods) throw new AppError('mapping_mismatch', `${file} is not ${item.trust_ods}'s mapping`, 500);
-    if (json.clinics[clinicCode]) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${item.trust_ods}`, 409);
-    json.clinics[clinicCode] = { tfc, appointmentType: type };
-    json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
-    // Write then rename: the adapter never reads a half-written file.
-    try {
-      await writeFile(`${file}.tmp`, `${JSON.stringify(json, null, 2)}\n`);
-      await rename(`${file}.tmp`, file);
-    } catch (e) {
-      throw managed(e);
-    }
-    await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version: json.version }));
-    return `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${json.version}). Retry the message once the adapter has reloaded it (a few seconds).`;
+    const version = await this.addToMapping(file, item.trust_ods, clinicCode, { tfc, appointmentType: type }, managed);
+    await this.ds.transaction((tx) => this.record(tx, by, item, 'clinic-mapped', `${clinicCode} → ${tfc} ${type}`, ip, { clinicCode, tfc, appointmentType: type, version }));
+    return { done: 'clinic-mapped', ref: refId, message: `Clinic ${clinicCode} is now mapped at ${item.trust_ods} (mapping version ${version}). Retry the message once the adapter has reloaded it (a few seconds).` };
   }
 }

@@ -27,11 +27,24 @@ function isoDate(s: string): Date | null {
   return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== s ? null : d;
 }
 
-const textOf = (q: Record<string, unknown>, k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() !== '' ? (q[k] as string).trim() : null);
+/**
+ * One query-string value, trimmed; null when absent or blank. Given more than once (`?trust=RQM&trust=RAS`,
+ * which Express reads as an array) it is a problem naming the field: treating it as absent would
+ * widen a filter to the whole ICS without a word.
+ */
+export function textOf(q: Record<string, unknown>, k: string, problems: string[]): string | null {
+  const v = q[k];
+  if (v === undefined) return null;
+  if (typeof v !== 'string') {
+    problems.push(`${k}: give it once`);
+    return null;
+  }
+  return v.trim() === '' ? null : v.trim();
+}
 
 /** The trust asked for, or null for all; a problem naming the field when it is not a trust of this ICS. */
 function askedTrust(q: Record<string, unknown>, ics: IcsDirectory, problems: string[]): string | null {
-  const trust = textOf(q, 'trust')?.toUpperCase() ?? null;
+  const trust = textOf(q, 'trust', problems)?.toUpperCase() ?? null;
   if (trust && !ics.trust(trust)) problems.push(`trust: ${trust} is not a trust of this ICS`);
   return trust;
 }
@@ -49,15 +62,16 @@ export function parseTrustFilter(q: Record<string, unknown>, viewer: Principal, 
 }
 
 export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics: IcsDirectory, now: Date, defaultDays = 30): Filters {
-  const str = (k: string) => textOf(q, k);
   const problems: string[] = [];
+  const str = (k: string) => textOf(q, k, problems);
   let trust = askedTrust(q, ics, problems);
   const site = str('site')?.toUpperCase() ?? null;
   if (site && !ics.site(site)) problems.push(`site: ${site} is not a site of this ICS`);
   const tfc = str('tfc');
   if (tfc && !/^\d{3}$/.test(tfc)) problems.push('tfc: a treatment function code is 3 digits');
   const status = str('status');
-  if (status && !(status in SLOT_STATE)) problems.push(`status: one of ${Object.keys(SLOT_STATE).join(', ')}`);
+  // Own keys only: `constructor` or `toString` are "in" any object.
+  if (status && !Object.hasOwn(SLOT_STATE, status)) problems.push(`status: one of ${Object.keys(SLOT_STATE).join(', ')}`);
   const fromText = str('from') ?? new Date(now.getTime() - defaultDays * DAY).toISOString().slice(0, 10);
   const toText = str('to') ?? now.toISOString().slice(0, 10);
   const from = isoDate(fromText);

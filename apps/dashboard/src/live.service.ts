@@ -2,16 +2,21 @@
  * Live overview and slot feed over server-sent events. One timer per process recomputes the
  * figures for each scope that has a browser connected (ICS-wide, or one trust for trust viewers)
  * and sends them only when they changed, so a hundred open dashboards cost one query per scope.
+ * Each tick also re-checks every stream's session (one query for all of them): a stream ends when
+ * its session is signed out elsewhere, expires, or its account is disabled or moved to another
+ * scope, instead of streaming on to someone who is no longer allowed to see it.
  */
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { IcsDirectory } from '@app/platform';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
+import { trustScope } from './auth/access';
+import { Session, SessionsService } from './auth/sessions.service';
 import { DashboardConfig } from './config';
 import { overviewFigures, slotFeed } from './overview.queries';
 
-interface Client { res: Response; scope: string | null; lastSent?: string }
+interface Client { res: Response; scope: string | null; tokenHash: string; lastSent?: string }
 
 export const LIVE_FEED_SIZE = 25;
 
@@ -22,16 +27,22 @@ export class LiveService implements BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
 
-  constructor(@InjectDataSource() private readonly ds: DataSource, private readonly config: DashboardConfig, private readonly ics: IcsDirectory) {}
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    private readonly config: DashboardConfig,
+    private readonly ics: IcsDirectory,
+    private readonly sessions: SessionsService,
+  ) {}
 
-  /** Starts streaming to one browser; ends when it disconnects. */
-  subscribe(res: Response, scope: string | null): void {
+  /** Starts streaming to one signed-in browser; ends when it disconnects or its session ends. */
+  subscribe(res: Response, session: Session): void {
+    const scope = trustScope(session.principal);
     res.status(200).setHeader('content-type', 'text/event-stream');
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-accel-buffering', 'no');
     res.flushHeaders();
     res.write(`retry: 3000\n\n`);
-    const client: Client = { res, scope };
+    const client: Client = { res, scope, tokenHash: session.tokenHash };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
     void this.tick(client);
@@ -51,8 +62,9 @@ export class LiveService implements BeforeApplicationShutdown {
     if (!only && this.running) return;
     if (!only) this.running = true;
     try {
-      const targets = only ? [only] : [...this.clients];
-      if (!targets.length) {
+      // The first tick of a new stream follows the guard's own check; later ones re-check.
+      const targets = only ? [only] : await this.stillAllowed([...this.clients]);
+      if (!targets.length && !this.clients.size) {
         clearInterval(this.timer);
         this.timer = undefined;
         return;
@@ -74,6 +86,19 @@ export class LiveService implements BeforeApplicationShutdown {
     } finally {
       if (!only) this.running = false;
     }
+  }
+
+  /** The streams whose sessions may still see what they stream; the others are told and ended. */
+  private async stillAllowed(clients: Client[]): Promise<Client[]> {
+    if (!clients.length) return clients;
+    const live = await this.sessions.stillSignedIn([...new Set(clients.map((c) => c.tokenHash))]);
+    return clients.filter((c) => {
+      const principal = live.get(c.tokenHash);
+      if (principal && trustScope(principal) === c.scope) return true;
+      this.clients.delete(c);
+      c.res.end('event: signed-out\ndata: {}\n\n');
+      return false;
+    });
   }
 
   /** Before the HTTP server closes: it would otherwise wait for these never-ending responses. */

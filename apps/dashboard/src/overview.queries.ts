@@ -103,8 +103,32 @@ export interface FeedFilter {
   tfc?: string;
   site?: string;
   limit: number;
-  /** Released strictly before this (paging). */
-  before?: Date;
+  /** Paging: only slots after this place in the feed's order (newest first). */
+  before?: FeedCursor;
+}
+
+/**
+ * A place in the slot feed: a slot's release time to the microsecond and its id. A burst (a whole
+ * clinic cancelled) releases up to 200 slots with one `released_at`, so the time alone cannot say
+ * where a page ended; and a JS Date would cut it to milliseconds. `id` is absent for a bare time
+ * (an older link), which then means "released before it".
+ */
+export interface FeedCursor {
+  releasedAt: string;
+  id: string | null;
+}
+
+const FEED_CURSOR = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** The opaque string the "Older slots" link carries for the page after `row`. */
+export function feedCursorAfter(row: FeedRow): string {
+  return Buffer.from(`${row.released_key} ${row.id}`).toString('base64url');
+}
+
+/** The place a link's cursor names, or null when it is not one of ours. */
+export function readFeedCursor(text: string): FeedCursor | null {
+  const m = FEED_CURSOR.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  return m ? { releasedAt: m[1], id: m[2] } : null;
 }
 
 export interface FeedRow {
@@ -115,6 +139,8 @@ export interface FeedRow {
   appointment_type: string;
   start_at: Date;
   released_at: Date;
+  /** `released_at` to the microsecond (UTC), for the paging cursor. */
+  released_key: string;
   status: string;
   state: string;
   closed_reason: string | null;
@@ -126,14 +152,16 @@ export interface FeedRow {
 export async function slotFeed(q: Q, f: FeedFilter): Promise<FeedRow[]> {
   const rows: FeedRow[] = await q.query(
     `SELECT s.id, s.trust_ods, s.site_ods, s.tfc, s.appointment_type, s.start_at, s.released_at, s.status, s.closed_reason,
+            to_char(s.released_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS released_key,
             (SELECT count(*)::int FROM offer o WHERE o.slot_id = s.id) AS offers,
             (SELECT count(*)::int FROM offer_wave w WHERE w.slot_id = s.id) AS waves,
             (SELECT b.status FROM booking b WHERE b.slot_id = s.id ORDER BY (b.status <> 'failed') DESC, b.created_at DESC LIMIT 1) AS booking_status
        FROM slot s
       WHERE ($1::text IS NULL OR s.trust_ods = $1) AND ($2::text IS NULL OR s.status = $2) AND ($3::text IS NULL OR s.tfc = $3)
-        AND ($4::text IS NULL OR s.site_ods = $4) AND ($5::timestamptz IS NULL OR s.released_at < $5)
+        AND ($4::text IS NULL OR s.site_ods = $4)
+        AND ($5::timestamptz IS NULL OR s.released_at < $5 OR (s.released_at = $5 AND s.id < $7::uuid))
       ORDER BY s.released_at DESC, s.id DESC LIMIT $6`,
-    [f.trust, f.status ?? null, f.tfc ?? null, f.site ?? null, f.before ?? null, f.limit],
+    [f.trust, f.status ?? null, f.tfc ?? null, f.site ?? null, f.before?.releasedAt ?? null, f.limit, f.before?.id ?? null],
   );
   return rows.map((r) => ({ ...r, state: SLOT_STATE[r.status] ?? r.status }));
 }

@@ -62,7 +62,7 @@ export class PolicyController {
     const [current, history] = await Promise.all([currentPolicy(this.ds), policyHistory(this.ds, 50)]);
     this.pages.render(req, res, 'policy.njk', {
       title: 'Matching policy', current, history, mayEdit: can(req.session!.principal, 'edit-policy'),
-      flash: typeof req.query.done === 'string' ? `Policy version ${Number(req.query.done)} is in force.` : null,
+      flash: typeof req.query.done === 'string' && /^\d{1,9}$/.test(req.query.done) ? `Policy version ${Number(req.query.done)} is in force.` : null,
     });
   }
 

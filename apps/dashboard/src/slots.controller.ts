@@ -12,7 +12,7 @@ import { maySeeSlot } from './auth/access';
 import type { DashboardRequest } from './auth/session.guard';
 import { columnsOf, sendCsv } from './csv';
 import { parseFilters } from './filters';
-import { FeedRow, slotFeed } from './overview.queries';
+import { FeedCursor, feedCursorAfter, FeedRow, readFeedCursor, slotFeed } from './overview.queries';
 import { DashboardErrorFilter, Pages } from './pages';
 import { OfferView, slotDetail } from './slot-detail';
 
@@ -30,8 +30,7 @@ export class SlotsController {
 
   private async feed(req: DashboardRequest, q: Record<string, unknown>, limit: number) {
     const f = parseFilters(q, req.session!.principal, this.ics, new Date());
-    const before = typeof q.before === 'string' && q.before ? new Date(q.before) : undefined;
-    if (before && Number.isNaN(before.getTime())) throw new AppError('invalid_filter', 'before: an ISO 8601 time', 400);
+    const before = olderThan(q.before);
     const rows = await slotFeed(this.ds, { trust: f.trust, status: f.status ?? undefined, tfc: f.tfc ?? undefined, site: f.site ?? undefined, limit, before });
     return { f, rows };
   }
@@ -43,7 +42,7 @@ export class SlotsController {
     const query = new URLSearchParams(Object.entries({ trust: f.trust, site: f.site, tfc: f.tfc, status: f.status }).filter(([, v]) => v) as Array<[string, string]>).toString();
     this.pages.render(req, res, 'slots.njk', {
       title: 'Slots', rows, f, query,
-      next: last ? `/slots?${query}${query ? '&' : ''}before=${encodeURIComponent(new Date(last.released_at).toISOString())}` : null,
+      next: last ? `/slots?${query}${query ? '&' : ''}before=${encodeURIComponent(feedCursorAfter(last))}` : null,
     });
   }
 
@@ -73,4 +72,15 @@ export class SlotsController {
     }
     this.pages.render(req, res, 'slot.njk', { title: `Slot ${detail.slot.clinic_code} at ${detail.slot.site_ods}`, ...detail });
   }
+}
+
+/** `before`: the cursor of an "Older slots" link, or (a link saved before cursors) an ISO 8601 time. */
+function olderThan(before: unknown): FeedCursor | undefined {
+  if (before === undefined || before === '') return undefined;
+  if (typeof before !== 'string') throw new AppError('invalid_filter', 'before: give it once', 400);
+  const cursor = readFeedCursor(before);
+  if (cursor) return cursor;
+  const time = new Date(before);
+  if (Number.isNaN(time.getTime())) throw new AppError('invalid_filter', 'before: the link from "Older slots", or an ISO 8601 time', 400);
+  return { releasedAt: time.toISOString(), id: null };
 }

@@ -58,6 +58,7 @@ export class AdapterController {
   @Get('v1/transfers')
   transfers(@Query() q: TransferListQueryDto): Promise<TransferRecord[]> {
     const params = new URLSearchParams();
+    if (q.after) params.set('after', q.after);
     if (q.since) params.set('since', q.since);
     if (q.limit) params.set('limit', String(q.limit));
     return this.exchange.call<TransferRecord[]>('GET', `/transfers${params.size ? `?${params}` : ''}`);

@@ -667,6 +667,12 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
     // RQM's own transfer list does not show the one into RAS (even though RQM sent it), while RAS's does.
     expect((await ex('GET', '/v1/trusts/RQM/transfers')).json.map((t: { id: string }) => t.id)).not.toContain(ipt.id);
     expect((await ex('GET', '/v1/trusts/RAS/transfers', 'dev-exchange-RAS-token')).json.map((t: { id: string }) => t.id)).toContain(ipt.id);
+    // Paged by the cursor a record carries: the next page starts after it; a malformed cursor is a 400, here and at the adapter.
+    const rasTransfers = (await ex('GET', '/v1/trusts/RAS/transfers', 'dev-exchange-RAS-token')).json as Array<{ id: string; cursor: string }>;
+    const mine = rasTransfers.find((t) => t.id === ipt.id)!;
+    expect((await ex('GET', `/v1/trusts/RAS/transfers?after=${mine.cursor}`, 'dev-exchange-RAS-token')).json.map((t: { id: string }) => t.id)).not.toContain(ipt.id);
+    expect((await ex('GET', '/v1/trusts/RAS/transfers?after=yesterday', 'dev-exchange-RAS-token')).status).toBe(400);
+    expect([(await http('GET', `/v1/transfers?after=${mine.cursor}&limit=5`)).status, (await http('GET', '/v1/transfers?after=yesterday')).status]).toEqual([200, 400]);
     expect((await q(`SELECT status FROM writeback WHERE id = $1`, [wb.id]))[0].status).toBe('pending');
     expect((await q(`SELECT status FROM ptl_import WHERE id = $1`, [rasSnapshot]))[0].status).toBe('running');
     expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [event.fillerAppointmentId])).toBe(0);

@@ -289,9 +289,22 @@ export class WritebackOutcomeDto {
   @IsOptional() @IsString() @Length(0, 500) reason?: string;
 }
 
+/** A transfer record's place in the delivery order (`<transaction>.<sequence>`); opaque to callers. */
+export const TRANSFER_CURSOR = /^\d{1,19}\.\d{1,18}$/;
+
 /** `GET /v1/trusts/:ods/transfers`: paging through the IPT records of which `:ods` is the receiver. */
 export class TransferListQueryDto {
-  /** Only records created after this instant (the last `createdAt` seen). */
+  /**
+   * Only records after this one: the `cursor` of the last record seen. The way to poll: each
+   * record is delivered exactly once, in the order transfers became readable (commit order, not
+   * `createdAt`), however many are written at once or however their transactions interleave.
+   */
+  @IsOptional() @IsString() @Matches(TRANSFER_CURSOR, { message: 'after must be the cursor of a transfer record' }) after?: string;
+  /**
+   * Only records created after this instant (microseconds count: pass a `createdAt` as given).
+   * Kept for callers that page by time; a transfer whose transaction began before another's but
+   * committed after it can sort behind a `since` already passed, so poll with `after` instead.
+   */
   @IsOptional() @IsDateString() since?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
 }
@@ -310,5 +323,8 @@ export interface TransferRecord {
   /** The booked appointment in the receiving trust's PAS. */
   appointment: { start: string; pasAppointmentId: string };
   patient: { nhsNumber: string };
+  /** When the booking service wrote it, to the microsecond (ISO 8601, UTC). */
   createdAt: string;
+  /** Pass the last record's cursor back as `after` to get the records after it. */
+  cursor: string;
 }

@@ -25,6 +25,7 @@ import { Hl7OversizedKept1764500100100 } from './migrations/1764500100100-hl7-ov
 import { PtlImportRejections1764500300000 } from './migrations/1764500300000-ptl-import-rejections';
 import { ReplyFromNumber1764500400000 } from './migrations/1764500400000-reply-from-number';
 import { SitesStatedApart1764500400100 } from './migrations/1764500400100-sites-stated-apart';
+import { TransferDeliveryCursor1764500600000 } from './migrations/1764500600000-transfer-delivery-cursor';
 import { OfferWaveLiveByExpiry1764500800000 } from './migrations/1764500800000-offer-wave-live-by-expiry';
 
 export const MIGRATIONS = [
@@ -32,7 +33,7 @@ export const MIGRATIONS = [
   SlotTraceContext1764400009000, PatientStatedPreferences1764400010000, OutboxNotifyTrigger1764400012000, ClaimIndexes1764400013000,
   DashboardSlotFacts1764400014000, DashboardOidc1764400014100, CandidateIndexSkipsHeld1764400021000, OutboxQuietInserts1764500000000, OfferHoldsEntriesPerStatement1764500001000,
   Hl7AwaitingForward1764500100000, Hl7OversizedKept1764500100100, PtlImportRejections1764500300000,
-  ReplyFromNumber1764500400000, SitesStatedApart1764500400100, OfferWaveLiveByExpiry1764500800000,
+  ReplyFromNumber1764500400000, SitesStatedApart1764500400100, TransferDeliveryCursor1764500600000, OfferWaveLiveByExpiry1764500800000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

@@ -62,6 +62,21 @@ export class SessionsService {
     return rows[0] ? { principal: toPrincipal(rows[0]), csrfToken: rows[0].csrf_token, tokenHash } : null;
   }
 
+  /**
+   * Of these sessions, the ones still signed in, with whom they are now: the check `resolve`
+   * makes (not signed out, not expired, account not disabled), without counting it as activity,
+   * so a dashboard left open on a live stream still times out when nobody uses it.
+   */
+  async stillSignedIn(tokenHashes: string[]): Promise<Map<string, Principal>> {
+    const rows = await this.ds.query(
+      `SELECT s.token_hash, u.id, u.email, u.display_name, u.role, u.trust_ods
+         FROM dashboard_session s JOIN dashboard_user u ON u.id = s.user_id
+        WHERE s.token_hash = ANY($1) AND s.expires_at > now() AND NOT u.disabled`,
+      [tokenHashes],
+    );
+    return new Map(rows.map((r: { token_hash: string }) => [r.token_hash, toPrincipal(r as never)]));
+  }
+
   async destroy(tokenHash: string): Promise<void> {
     await this.ds.query(`DELETE FROM dashboard_session WHERE token_hash = $1`, [tokenHash]);
   }

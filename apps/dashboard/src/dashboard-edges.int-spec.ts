@@ -1,0 +1,171 @@
+/**
+ * Edges of the dashboard found in review, against real Postgres and Redis over real HTTP: paging
+ * through a burst of slots released at one instant, the live stream ending with the session,
+ * filters that must be refused rather than ignored, the failures page's status box saying only
+ * what the dashboard wrote, and two operators mapping clinics at once.
+ */
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { DEMO_DASHBOARD_PASSWORD } from './config';
+import { Agent } from './testing/agent';
+import { startTestDashboard, TestDashboard } from './testing/dashboard-app';
+import { Seed } from './testing/seed';
+
+jest.setTimeout(60_000);
+
+let dashboard: TestDashboard;
+let pg: Client;
+let base: string;
+let seed: Seed;
+let clinicDir: string;
+let ops: Agent;
+
+beforeAll(async () => {
+  clinicDir = await mkdtemp(join(tmpdir(), 'sx-clinics-'));
+  await copyFile(join(__dirname, '../../../config/clinics/RAS.json'), join(clinicDir, 'RAS.json'));
+  dashboard = await startTestDashboard('sx_dash_edges', { CLINIC_MAP_DIR: clinicDir });
+  ({ pg, base } = dashboard);
+  seed = new Seed(pg);
+  ops = await signedIn('ops@ics.example');
+});
+
+afterAll(async () => {
+  await dashboard?.stop();
+  if (clinicDir) await rm(clinicDir, { recursive: true, force: true });
+});
+
+async function signedIn(email: string): Promise<Agent> {
+  const a = new Agent(base);
+  expect((await a.signIn(email, DEMO_DASHBOARD_PASSWORD)).status).toBe(303);
+  return a;
+}
+
+const slotIdsOn = (html: string) => [...html.matchAll(/href="\/slots\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
+const nextLink = (html: string) => /<a href="([^"]+)">Older slots<\/a>/.exec(html)?.[1].replace(/&amp;/g, '&');
+
+describe('the slot feed', () => {
+  it('pages through 120 slots released at one instant: every one once, none skipped', async () => {
+    const burst: string[] = [];
+    for (let i = 0; i < 120; i++) burst.push(await seed.slot({ trust: 'RYJ', site: 'RYJ02', tfc: '502' }));
+    // A whole clinic cancelled: one release time for the lot, to the microsecond as Postgres keeps it.
+    await pg.query(`UPDATE slot SET released_at = '2026-11-30T09:15:00.123456Z' WHERE id = ANY($1)`, [burst]);
+    const seen: string[] = [];
+    let link: string | undefined = '/slots?trust=RYJ&tfc=502';
+    for (let pages = 0; link && pages < 10; pages++) {
+      const page = await ops.get(link);
+      expect(page.status).toBe(200);
+      seen.push(...slotIdsOn(page.text));
+      link = nextLink(page.text);
+    }
+    expect(seen.length).toBe(120);
+    expect(new Set(seen)).toEqual(new Set(burst));
+    // A link saved before cursors (a bare time) still pages; anything else is a 400.
+    expect(slotIdsOn((await ops.get('/slots?trust=RYJ&tfc=502&before=2026-11-30T09:16:00Z')).text)).toHaveLength(50);
+    expect((await ops.get('/slots?before=yesterday')).status).toBe(400);
+    expect((await ops.get('/slots?before=2026-11-30T09:16:00Z&before=2026-11-30T09:17:00Z')).status).toBe(400);
+  });
+});
+
+describe('the live stream', () => {
+  /** Opens /events as `agent`; `ended()` resolves true when the server ends the stream, false if it is still open after `ms`. */
+  async function stream(agent: Agent) {
+    const res = await fetch(`${base}/events`, { headers: { cookie: `dashboard_session=${agent.cookies.get('dashboard_session')}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    let done = false;
+    const reading = (async () => {
+      for (;;) {
+        const r = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (r.done) return (done = true);
+        text += new TextDecoder().decode(r.value);
+      }
+    })();
+    return {
+      text: () => text,
+      async ended(ms = 3000): Promise<boolean> {
+        await Promise.race([reading, new Promise((r) => setTimeout(r, ms))]);
+        const endedByServer = done;
+        if (!endedByServer) await reader.cancel();
+        return endedByServer;
+      },
+    };
+  }
+
+  it('ends when the session is signed out in another tab', async () => {
+    const a = await signedIn('ops@ics.example');
+    const s = await stream(a);
+    await a.get('/sign-out');
+    expect((await a.post('/sign-out')).status).toBe(303);
+    expect(await s.ended()).toBe(true);
+    expect(s.text()).toContain('event: signed-out');
+  });
+
+  it('ends when the session expires or the account is disabled, and not before', async () => {
+    const a = await signedIn('ops@ics.example');
+    const open = await stream(a);
+    expect(await open.ended(1000)).toBe(false);
+
+    const expiring = await stream(a);
+    await pg.query(`UPDATE dashboard_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [a.cookies.get('dashboard_session')]);
+    expect(await expiring.ended()).toBe(true);
+
+    const viewer = await signedIn('rqm-viewer@ics.example');
+    const disabled = await stream(viewer);
+    await pg.query(`UPDATE dashboard_user SET disabled = true WHERE email = 'rqm-viewer@ics.example'`);
+    try {
+      expect(await disabled.ended()).toBe(true);
+    } finally {
+      await pg.query(`UPDATE dashboard_user SET disabled = false WHERE email = 'rqm-viewer@ics.example'`);
+    }
+  });
+});
+
+describe('filters are refused, never silently ignored', () => {
+  it('a status that is only an object\'s inherited property is a 400', async () => {
+    for (const status of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await ops.get(`/slots?status=${status}`, false);
+      expect([status, r.status]).toEqual([status, 400]);
+      expect(r.json.message).toContain('status: one of');
+    }
+    expect((await ops.get('/slots?status=booked', false)).status).toBe(200);
+  });
+
+  it('a filter given twice is a 400 naming it, not the whole ICS', async () => {
+    for (const path of ['/slots?trust=RQM&trust=RAS', '/waiting-list-imports?trust=RQM&trust=RAS', '/flows/data.json?trust=RQM&trust=RAS', '/slots?tfc=330&tfc=502', '/failures?resolved=1&resolved=1']) {
+      const r = await ops.get(path, false);
+      expect([path, r.status]).toEqual([path, 400]);
+      expect(r.json.message).toMatch(/(trust|tfc|resolved): give it once/);
+    }
+  });
+});
+
+describe('failures', () => {
+  it('the status box shows only the dashboard\'s own words for a known outcome, never text from the link', async () => {
+    const spoof = 'Your account is locked: call 0800 000 000';
+    const page = await ops.get(`/failures?done=${encodeURIComponent(spoof)}`);
+    expect(page.status).toBe(200);
+    expect(page.text).not.toContain('0800 000 000');
+    expect(page.text).not.toContain('id="flash"');
+    expect((await ops.get('/failures?done=resolved')).text).toContain('<p id="flash">Marked as resolved.</p>');
+    expect((await ops.get('/failures?done=toString')).text).not.toContain('id="flash"');
+  });
+
+  it('two operators mapping different clinics at once both land in the mapping, and each is told which clinic', async () => {
+    const [first, second] = [await seed.refusedHl7('RAS', 'AIS-3: clinic 330-EDGE1 is not in the clinic mapping'), await seed.refusedHl7('RAS', 'AIS-3: clinic 330-EDGE2 is not in the clinic mapping')];
+    const other = await signedIn('ops@ics.example');
+    await ops.get('/failures');
+    await other.get('/failures');
+    const [a, b] = await Promise.all([
+      ops.post(`/failures/hl7/${first}/map-clinic`, { clinicCode: '330-EDGE1', tfc: '330', appointmentType: 'NEW' }),
+      other.post(`/failures/hl7/${second}/map-clinic`, { clinicCode: '330-EDGE2', tfc: '330', appointmentType: 'FUP' }),
+    ]);
+    expect([a.status, b.status]).toEqual([303, 303]);
+    const mapping = JSON.parse(await readFile(join(clinicDir, 'RAS.json'), 'utf8'));
+    expect(mapping.clinics['330-EDGE1']).toEqual({ tfc: '330', appointmentType: 'NEW' });
+    expect(mapping.clinics['330-EDGE2']).toEqual({ tfc: '330', appointmentType: 'FUP' });
+    expect((await ops.get(a.headers.get('location')!)).text).toContain('Clinic 330-EDGE1 is now mapped at RAS');
+  });
+});
