@@ -22,7 +22,7 @@ import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import {
   ADAPTER_HTTP, FaultWorld, OFFSET, Patient, expectSettled, freeSlots, http, offerCodes, outcomeOf, outcomes, pasAppointments, reply,
-  startWorld, stopWorld, until, uploadPatients, url, yesAll,
+  personalDataFound, startWorld, stopWorld, until, uploadPatients, url, yesAll,
 } from './harness';
 import { startStack } from '../../tools/stack/processes';
 
@@ -49,7 +49,7 @@ const alive = (pid: number) => {
   }
 };
 const restartBooking = async () => {
-  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: w.stackEnv, apps: ['booking'] }));
+  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: w.stackEnv, apps: ['booking'], log: w.log }));
 };
 /** Every patient's YES at once; `fault` strikes once `after` replies are in, and the burst is delivered in full. */
 async function burstWith(patients: Patient[], codes: string[], after: number, fault: () => Promise<void>): Promise<void> {
@@ -341,5 +341,12 @@ describe('graceful SIGTERM of the booking process with claims in flight (RQM)', 
     }
     await restartBooking();
     await expectEveryAcceptanceEnded(patients, 'RQM', '330', SLOTS, 30_000);
+  });
+});
+
+describe('after every fault above (last in this file: it reads what they left)', () => {
+  it('no NHS number or mobile of any patient appears in any process\'s log lines or anywhere in Redis (job ids, data, failure reasons, events)', async () => {
+    expect(w.logs.length).toBeGreaterThan(0);
+    expect(await personalDataFound(w)).toEqual([]);
   });
 });

@@ -28,7 +28,7 @@ export const OWN_REDIS_PORT = OFFSET + 379;
 export const PAS_PROXY_PORT = OFFSET + 3250;
 export const HOUR = 3_600_000;
 export const TRUSTS = ['RQM', 'RAS', 'R1K', 'RYJ'];
-export const STACK_ENV = { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'warn' };
+export const STACK_ENV = { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'info' };
 const SITE: Record<string, string> = { RQM: 'RQM01', RAS: 'RAS01', R1K: 'R1K01', RYJ: 'RYJ02' };
 export const ADAPTER_HTTP: Record<string, number> = { RQM: 3101, RAS: 3102, R1K: 3103, RYJ: 3104 };
 const ADAPTER_MLLP: Record<string, number> = { RQM: 2575, RAS: 2576, R1K: 2577, RYJ: 2578 };
@@ -77,6 +77,9 @@ export interface FaultWorld {
   pg: Client;
   /** Stacks started later (a restarted process); stopped with the rest. */
   extra: Stack[];
+  /** Every line every process of the world printed (pass `log` to stacks started later too). */
+  logs: string[];
+  log: (line: string) => void;
 }
 
 export async function startWorld(prefix: string): Promise<FaultWorld> {
@@ -85,10 +88,54 @@ export async function startWorld(prefix: string): Promise<FaultWorld> {
   await redis.start();
   const pas = await startPasProxy(PAS_PROXY_PORT, `http://127.0.0.1:${3200 + OFFSET}`);
   const stackEnv = { ...STACK_ENV, ...Object.fromEntries(TRUSTS.map((ods) => [`PAS_FHIR_BASE_URL_${ods}`, `${pas.baseUrl}/${ods}/fhir`])) };
-  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv });
+  const logs: string[] = [];
+  const log = (line: string) => void logs.push(line);
+  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv, log });
   const pg = new Client({ connectionString: db.url });
   await pg.connect();
-  return { db, redis, redisUrl: redis.url, pas, stackEnv, stack, pg, extra: [] };
+  return { db, redis, redisUrl: redis.url, pas, stackEnv, stack, pg, extra: [], logs, log };
+}
+
+/** Every patient `uploadPatients` has put on a PTL in this test process (the personal data to look for). */
+const uploaded: Patient[] = [];
+
+/**
+ * Where any uploaded patient's NHS number or mobile (as +44…, 0… or 44…) appears in the world's
+ * process logs or anywhere in its Redis — key names (job ids), job data, failure reasons and
+ * stack traces, event streams — after whatever faults the suite ran. `[]` when none does.
+ */
+export async function personalDataFound(w: FaultWorld): Promise<Array<{ where: string; what: string }>> {
+  const redis = new IORedis(w.redisUrl, { maxRetriesPerRequest: 1 });
+  const texts: Array<{ where: string; text: string }> = [{ where: 'logs', text: w.logs.join('\n') }];
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    texts.push({ where: 'redis key names', text: keys.join('\n') });
+    const values: string[] = [];
+    for (const key of keys) {
+      const type = await redis.type(key);
+      if (type === 'hash') values.push(...Object.values(await redis.hgetall(key)));
+      else if (type === 'string') values.push((await redis.get(key)) ?? '');
+      else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
+      else if (type === 'set') values.push(...(await redis.smembers(key)));
+      else if (type === 'zset') values.push(...(await redis.zrange(key, 0, -1)));
+      else if (type === 'stream') values.push(...(await redis.xrange(key, '-', '+')).map(([, fields]) => fields.join(' ')));
+    }
+    texts.push({ where: 'redis values', text: values.join('\n') });
+  } finally {
+    redis.disconnect();
+  }
+  const found: Array<{ where: string; what: string }> = [];
+  for (const p of uploaded) {
+    const variants = [p.nhs, p.mobile, p.mobile.replace('+44', '0'), p.mobile.replace('+', '')];
+    for (const { where, text } of texts) for (const v of variants) if (text.includes(v)) found.push({ where, what: v === p.nhs ? 'an NHS number' : 'a mobile' });
+  }
+  return found;
 }
 
 export async function stopWorld(w: FaultWorld | undefined): Promise<void> {
@@ -130,6 +177,7 @@ export async function uploadPatients(ods: string, tfc: string, seed: number, cou
   ].join('\n');
   const up = await http('POST', url(ADAPTER_HTTP[ods], '/v1/ptl?mode=delta'), csv, { 'content-type': 'text/csv', authorization: `Bearer dev-${ods}-token` });
   if (up.status !== 200 || up.json?.accepted !== count) throw new Error(`PTL upload to ${ods} answered ${up.status}: ${up.text.slice(0, 300)}`);
+  uploaded.push(...patients);
   return patients;
 }
 
