@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { ensurePostgres, ensureRedis, freePort, onPath, REDIS_HELP } from './services';
+import { ensurePostgres, ensureRedis, freePort, onPath, REDIS_HELP, ServiceHandle } from './services';
 
 jest.setTimeout(60_000);
 
@@ -46,6 +46,27 @@ async function dropDatabase(url: string): Promise<void> {
 async function nowhere(scheme: 'postgres' | 'redis', path = ''): Promise<string> {
   const port = await freePort(41000 + Math.floor(Math.random() * 5000));
   return scheme === 'postgres' ? `postgres://postgres@127.0.0.1:${port}/${path}` : `redis://127.0.0.1:${port}`;
+}
+
+/**
+ * Two launchers on one embedded server: `npm test` starts it and `npm start` begins meanwhile and
+ * finds it running. The tests ending must leave it to the demo; the demo ending stops it.
+ * `reach` fails when the server at the URL does not answer.
+ */
+async function expectLastLauncherStops(open: () => Promise<ServiceHandle>, reach: (url: string) => Promise<unknown>): Promise<void> {
+  const tests = await open();
+  let demo: ServiceHandle | undefined;
+  try {
+    demo = await open();
+    expect(tests).toMatchObject({ started: true, source: 'embedded' });
+    expect(demo).toMatchObject({ started: false, source: 'embedded', url: tests.url });
+    await tests.stop();
+    await reach(demo.url);
+  } finally {
+    await tests.stop();
+    await demo?.stop();
+  }
+  await expect(reach(tests.url)).rejects.toThrow();
 }
 
 afterAll(() => {
@@ -104,6 +125,16 @@ describe('ensurePostgres', () => {
       await second.stop();
     }
   });
+
+  it('keeps an embedded server running while another launcher uses it; the last one to finish stops it', async () => {
+    const dir = dataDir();
+    const defaultUrl = await nowhere('postgres', 'sx_shared');
+    const embeddedPort = await freePort(47000 + Math.floor(Math.random() * 2000));
+    await expectLastLauncherStops(
+      () => ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort }),
+      (url) => query(url, 'SELECT 1'),
+    );
+  });
 });
 
 describe('ensureRedis', () => {
@@ -143,6 +174,23 @@ describe('ensureRedis', () => {
     after.on('error', () => undefined);
     await expect(after.connect()).rejects.toThrow();
     after.disconnect();
+  });
+
+  withRedisServer('keeps a started redis-server running while another launcher uses it; the last one to finish stops it', async () => {
+    const dir = dataDir();
+    const defaultUrl = await nowhere('redis');
+    const port = await freePort(46000 + Math.floor(Math.random() * 1000));
+    const ping = async (url: string) => {
+      const r = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, disconnectTimeout: 100 });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return await r.ping();
+      } finally {
+        r.disconnect();
+      }
+    };
+    await expectLastLauncherStops(() => ensureRedis({ dataDir: dir, defaultUrl, port }), ping);
   });
 
   it('tells people how to install Redis when none answers and there is no redis-server on PATH', async () => {

