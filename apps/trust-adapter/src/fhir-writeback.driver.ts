@@ -100,18 +100,23 @@ export class FhirWritebackDriver extends PasWritebackDriver {
     return this.failure(res);
   }
 
+  /**
+   * Goes around the circuit breaker: it is asked once per write-back, when the failures that led
+   * here have most likely opened the circuit, which would refuse it without asking the PAS at all.
+   */
   async check(order: WritebackOrder): Promise<WritebackResult> {
+    const ask = (path: string) => this.send('GET', path, undefined, {});
     if (order.kind === 'cancel') {
       const id = order.appointment.pasAppointmentId;
       if (!id) return { ok: false, permanent: true, reason: 'no PAS appointment id to cancel' };
-      const res = await this.request('GET', `/Appointment/${encodeURIComponent(id)}`);
+      const res = await ask(`/Appointment/${encodeURIComponent(id)}`);
       if (res.status !== 200) return this.failure(res);
       if ((res.json as fhir4.Appointment).status === 'cancelled') return { ok: true, pasAppointmentId: id };
       return { ok: false, permanent: true, reason: 'the PAS still holds the appointment (not cancelled)' };
     }
     // The identifier of the conditional create: the appointment a lost or late answer was about.
     const identifier = encodeURIComponent(`${this.config.BOOKING_IDENTIFIER_SYSTEM}|${order.bookingId}`);
-    const res = await this.request('GET', `/Appointment?identifier=${identifier}`);
+    const res = await ask(`/Appointment?identifier=${identifier}`);
     if (res.status !== 200) return this.failure(res);
     const live = ((res.json as fhir4.Bundle | undefined)?.entry ?? [])
       .map((e) => e.resource as fhir4.Appointment | undefined)
