@@ -15,13 +15,11 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { PasSimModule } from '../../apps/pas-sim/src/app.module';
 import { PasSimConfig } from '../../apps/pas-sim/src/config';
-import { ExchangeModule } from '../../apps/slot-exchange/src/app.module';
-import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
 import { AdapterModule } from '../../apps/trust-adapter/src/app.module';
 import { AdapterConfig } from '../../apps/trust-adapter/src/config';
-import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
+import { FreshStores } from '../../tools/stack/fresh-stack';
+import { startExchangeWorld } from './in-process';
 import { http, until } from '../support/wait';
-import { REDIS_DB } from './harness';
 import { PasProxy, startPasProxy } from './pas-proxy';
 
 const EXCHANGE_PORT = 11500;
@@ -44,11 +42,9 @@ const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
 let seq = 0;
 
 beforeAll(async () => {
-  stores = await freshStores('sx_writeback_faults', REDIS_DB);
+  let common: Record<string, string>;
+  ({ stores, exchange, common } = await startExchangeWorld('sx_writeback_faults', EXCHANGE_PORT));
   pg = stores.pg;
-  const common = { DATABASE_URL: stores.db.url, REDIS_URL: stores.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: 'error', QUIET_HOURS: '' };
-  const exConfig = loadConfig(ExchangeConfig, { ...common, PORT: String(EXCHANGE_PORT) });
-  exchange = await bootstrapApp(ExchangeModule.forRoot(exConfig), { config: exConfig });
   const simConfig = loadConfig(PasSimConfig, { HOST: '127.0.0.1', LOG_LEVEL: 'error', PORT: String(PAS_PORT), DEMO: '0', ADAPTER_MLLP_PORTS: `RQM=${MLLP_PORT}`, ADAPTER_HTTP_PORTS: `RQM=${ADAPTER_PORT}` });
   pasSim = await bootstrapApp(PasSimModule.forRoot(simConfig), { config: simConfig });
   pas = await startPasProxy(PROXY_PORT, `http://127.0.0.1:${PAS_PORT}`);
