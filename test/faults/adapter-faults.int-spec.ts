@@ -13,17 +13,15 @@ import { queueFor } from '@app/contracts';
 import { readAck, sendMllp } from '@app/hl7';
 import { MetricsService, QueueService, bootstrapApp, loadConfig } from '@app/platform';
 import { Client } from 'pg';
-import { ExchangeModule } from '../../apps/slot-exchange/src/app.module';
-import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
 import { AdapterModule } from '../../apps/trust-adapter/src/app.module';
 import { AdapterConfig } from '../../apps/trust-adapter/src/config';
 import { ForwardRedriver } from '../../apps/trust-adapter/src/forward-redrive';
 import { Hl7IntakeService } from '../../apps/trust-adapter/src/hl7-intake.service';
 import { ArchiveReplayer } from '../../apps/trust-adapter/src/replay';
 import { controlIdOf, fillerOf, siu } from '../../apps/trust-adapter/src/testing/messages';
-import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
+import { FreshStores } from '../../tools/stack/fresh-stack';
+import { startExchangeWorld } from './in-process';
 import { until } from '../support/wait';
-import { REDIS_DB } from './harness';
 import { TcpProxy, startTcpProxy } from './tcp-proxy';
 
 const HOUR = 3_600_000;
@@ -57,11 +55,9 @@ async function failedForGood(m: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  stores = await freshStores('sx_adapter_faults', REDIS_DB);
+  let common: Record<string, string>;
+  ({ stores, exchange, common } = await startExchangeWorld('sx_adapter_faults', EXCHANGE_PORT));
   pg = stores.pg;
-  const common = { DATABASE_URL: stores.db.url, REDIS_URL: stores.redisUrl, HOST: '127.0.0.1', LOG_LEVEL: 'error', QUIET_HOURS: '' };
-  const exConfig = loadConfig(ExchangeConfig, { ...common, PORT: String(EXCHANGE_PORT) });
-  exchange = await bootstrapApp(ExchangeModule.forRoot(exConfig), { config: exConfig });
   toExchange = await startTcpProxy(EXCHANGE_PORT);
   const pgUrl = new URL(stores.db.url);
   toPostgres = await startTcpProxy(Number(pgUrl.port || 5432), pgUrl.hostname);

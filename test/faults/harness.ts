@@ -28,7 +28,13 @@ export const OWN_REDIS_PORT = OFFSET + 379;
 export const PAS_PROXY_PORT = OFFSET + 3250;
 export const HOUR = 3_600_000;
 export const TRUSTS = ['RQM', 'RAS', 'R1K', 'RYJ'];
-export const STACK_ENV = { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'info' };
+/**
+ * A write-back gives up on an unreachable PAS after 30 s here instead of 30 minutes (the
+ * unreachable-PAS scenario waits for it); every other scenario's PAS recovers well within that.
+ */
+export const WRITEBACK_GIVE_UP_MINUTES = 0.5;
+/** LOG_LEVEL info: the last fault test reads every line for personal data. */
+export const STACK_ENV = { DEMO: '0', QUIET_HOURS: '', SIM_AUTOREPLY: '0', LOG_LEVEL: 'info', PAS_WRITEBACK_GIVE_UP_MINUTES: String(WRITEBACK_GIVE_UP_MINUTES) };
 const SITE: Record<string, string> = { RQM: 'RQM01', RAS: 'RAS01', R1K: 'R1K01', RYJ: 'RYJ02' };
 export const ADAPTER_HTTP: Record<string, number> = { RQM: 3101, RAS: 3102, R1K: 3103, RYJ: 3104 };
 const ADAPTER_MLLP: Record<string, number> = { RQM: 2575, RAS: 2576, R1K: 2577, RYJ: 2578 };

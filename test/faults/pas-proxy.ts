@@ -3,6 +3,8 @@
  * talk to it as to their PAS (`PAS_FHIR_BASE_URL_<ODS>`); it forwards to pas-sim untouched unless
  * told to misbehave for one trust:
  * - `delayMs`: every request waits this long before it is forwarded (a slow PAS);
+ * - `slowWritesMs`: writes only wait this long before they are forwarded, reads go straight through
+ *   (a PAS that commits a booking after the adapter stopped waiting, and answers a search at once);
  * - `failNext`: the next N writes are answered 503 without reaching the PAS (a PAS that is down);
  * - `dropAfterCommitNext`: the next N writes reach the PAS and are committed there, then the
  *   connection is cut before the answer gets back (the lost response a retry must survive);
@@ -16,6 +18,7 @@ import { createServer, IncomingMessage, request, Server, ServerResponse } from '
 
 export interface PasFaults {
   delayMs?: number;
+  slowWritesMs?: number;
   failNext?: number;
   dropAfterCommitNext?: number;
   refuseWrites?: Array<'POST' | 'PUT'>;
@@ -59,6 +62,7 @@ export async function startPasProxy(port: number, upstream: string): Promise<Pas
     }
     if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
     const method = req.method ?? 'GET';
+    if (f.slowWritesMs && WRITE.has(method)) await new Promise((r) => setTimeout(r, f.slowWritesMs));
     const outcome = (status: number, diagnostics: string) => {
       res.writeHead(status, { 'content-type': 'application/fhir+json' });
       res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 503 ? 'transient' : 'business-rule', diagnostics }] }));

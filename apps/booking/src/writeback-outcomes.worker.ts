@@ -7,7 +7,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName, formatPatientDate, formatPatientTime, queueFor } from '@app/contracts';
+import { JobOutcome, JobPayloads, QueueName, previousAppointmentWording, queueFor } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
 import { OutboxRelay, enqueue, policyInForce, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
@@ -79,7 +79,7 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       [booking.entry_id, slot.start_at, booking.owning_trust_ods === booking.home_trust_ods ? pasAppointmentId : null],
     );
     const previous = booking.previous_appointment_start
-      ? `Your previous appointment on ${formatPatientDate(new Date(booking.previous_appointment_start), this.ics.timeZone)} at ${formatPatientTime(new Date(booking.previous_appointment_start), this.ics.timeZone)} has been cancelled.`
+      ? previousAppointmentWording(new Date(booking.previous_appointment_start), this.ics.timeZone)
       : '';
     if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'confirmed', personalisation: { ...wordingFor(this.ics, slot), previous }, dedupeKey: `confirmed-${booking.id}` })) wrote.add(queueFor('send-sms'));
     if (booking.owning_trust_ods !== booking.home_trust_ods) await this.recordTransfer(tx, booking, slot, pasAppointmentId);

@@ -210,7 +210,7 @@ export class OfferPageController {
       return this.pages.message(res, 404, 'This link is not valid', 'Check the link in your text message. If you copied it, make sure you copied all of it.');
     }
     if (offer.status === 'accepted') {
-      if (offer.booking_status === 'confirmed') return this.pages.message(res, 200, 'Your appointment is confirmed', 'We have sent you a text message with the details. Your old appointment for this treatment has been cancelled.');
+      if (offer.booking_status === 'confirmed') return this.pages.message(res, 200, 'Your appointment is confirmed', 'We have sent you a text message with the details. Your old appointment for this treatment will be cancelled: we are cancelling it for you.');
       if (offer.booking_status === 'failed') return this.pages.message(res, 200, 'We could not book this appointment', `Sorry. ${UNCHANGED}`);
       return this.pages.message(res, 200, 'You have accepted this appointment', 'We are booking it with the hospital and will send you a text message when it is confirmed.');
     }

@@ -10,4 +10,12 @@ describe('AdapterConfig', () => {
   it('keeps a PAS FHIR base that is set', () => {
     expect(loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', PAS_FHIR_BASE_URL: 'https://pas.example/fhir' }).resolve().PAS_FHIR_BASE_URL).toBe('https://pas.example/fhir');
   });
+
+  it('gives write-backs 30 minutes by default, accepts a fraction of a minute (tests), and refuses none or a day and more', () => {
+    expect(loadConfig(AdapterConfig, { TRUST_ODS: 'RAS' }).PAS_WRITEBACK_GIVE_UP_MINUTES).toBe(30);
+    expect(loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', PAS_WRITEBACK_GIVE_UP_MINUTES: '0.25' }).PAS_WRITEBACK_GIVE_UP_MINUTES).toBe(0.25);
+    for (const bad of ['0', '-1', '1441', 'soon']) {
+      expect(() => loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', PAS_WRITEBACK_GIVE_UP_MINUTES: bad })).toThrow(/PAS_WRITEBACK_GIVE_UP_MINUTES/);
+    }
+  });
 });

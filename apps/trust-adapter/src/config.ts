@@ -1,6 +1,6 @@
 import { BOOKING_IDENTIFIER_SYSTEM, sandboxExchangeToken, sandboxPasInboundToken } from '@app/contracts';
 import { DataConfig, EmptyAsUndefined, defaultConfigDir } from '@app/platform';
-import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { join } from 'node:path';
 
 export class AdapterConfig extends DataConfig {
@@ -28,6 +28,16 @@ export class AdapterConfig extends DataConfig {
 
   @IsInt() @Min(100) @Max(120000)
   PAS_TIMEOUT_MS = 10000;
+
+  /**
+   * How long a write-back keeps being retried while the PAS is unreachable, times out or answers
+   * 5xx, counted from when it was ordered. A PAS restart or failover takes minutes, far longer than
+   * the queues' default retries (about a minute): giving up then would fail, for good, every
+   * booking accepted in that window. Past this the PAS is asked once more whether it holds the
+   * appointment, and only then is the failure reported as permanent. Fractions allowed (tests).
+   */
+  @IsNumber() @Min(0.05) @Max(24 * 60)
+  PAS_WRITEBACK_GIVE_UP_MINUTES = 30;
 
   @IsString()
   EXCHANGE_URL = 'http://127.0.0.1:3000';

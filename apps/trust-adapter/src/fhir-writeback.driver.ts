@@ -28,6 +28,14 @@ export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: fal
 export abstract class PasWritebackDriver {
   abstract book(order: WritebackOrder): Promise<WritebackResult>;
   abstract cancel(order: WritebackOrder): Promise<WritebackResult>;
+  /**
+   * Whether the PAS already holds what the order asks for (without writing anything): `ok` with
+   * the appointment id when it does; a permanent failure when it plainly does not; a transient
+   * one when the PAS could not be asked. An answer that never came back (a timeout, a cut
+   * connection, a 5xx) does not mean the PAS did nothing, so this is asked before such a failure
+   * is reported for good.
+   */
+  abstract check(order: WritebackOrder): Promise<WritebackResult>;
 }
 
 @Injectable()
@@ -90,6 +98,31 @@ export class FhirWritebackDriver extends PasWritebackDriver {
     const res = await this.request('PUT', `/Appointment/${encodeURIComponent(id)}`, updated);
     if (res.status === 200 || res.status === 201) return { ok: true, pasAppointmentId: id };
     return this.failure(res);
+  }
+
+  /**
+   * Goes around the circuit breaker: it is asked once per write-back, when the failures that led
+   * here have most likely opened the circuit, which would refuse it without asking the PAS at all.
+   */
+  async check(order: WritebackOrder): Promise<WritebackResult> {
+    const ask = (path: string) => this.send('GET', path, undefined, {});
+    if (order.kind === 'cancel') {
+      const id = order.appointment.pasAppointmentId;
+      if (!id) return { ok: false, permanent: true, reason: 'no PAS appointment id to cancel' };
+      const res = await ask(`/Appointment/${encodeURIComponent(id)}`);
+      if (res.status !== 200) return this.failure(res);
+      if ((res.json as fhir4.Appointment).status === 'cancelled') return { ok: true, pasAppointmentId: id };
+      return { ok: false, permanent: true, reason: 'the PAS still holds the appointment (not cancelled)' };
+    }
+    // The identifier of the conditional create: the appointment a lost or late answer was about.
+    const identifier = encodeURIComponent(`${this.config.BOOKING_IDENTIFIER_SYSTEM}|${order.bookingId}`);
+    const res = await ask(`/Appointment?identifier=${identifier}`);
+    if (res.status !== 200) return this.failure(res);
+    const live = ((res.json as fhir4.Bundle | undefined)?.entry ?? [])
+      .map((e) => e.resource as fhir4.Appointment | undefined)
+      .find((a) => a?.resourceType === 'Appointment' && a.id && a.status !== 'cancelled' && a.status !== 'entered-in-error');
+    if (live?.id) return { ok: true, pasAppointmentId: live.id };
+    return { ok: false, permanent: true, reason: 'the PAS holds no appointment for this booking' };
   }
 
   private failure(res: { status: number; text: string }): WritebackResult {

@@ -21,12 +21,19 @@ function worker(status: number, answer = PAS_ANSWER) {
     },
   } as unknown as ExchangeClient;
   const metrics = { counter: () => ({ inc: () => undefined }), gauge: () => ({ set: () => undefined }) } as unknown as MetricsService;
-  const config = { TRUST_ODS: 'RQM', PAS_FHIR_BASE_URL: 'http://127.0.0.1:9/RQM/fhir', PAS_TIMEOUT_MS: 1000, BOOKING_IDENTIFIER_SYSTEM: 'urn:booking' } as AdapterConfig;
+  const config = { TRUST_ODS: 'RQM', PAS_FHIR_BASE_URL: 'http://127.0.0.1:9/RQM/fhir', PAS_TIMEOUT_MS: 1000, BOOKING_IDENTIFIER_SYSTEM: 'urn:booking', PAS_WRITEBACK_GIVE_UP_MINUTES: 30 } as AdapterConfig;
   const w = new WritebackWorker(config, exchange, new FhirWritebackDriver(config, metrics), {} as QueueService, metrics);
   return { w, posted };
 }
 
-const job = (attemptsMade: number) => ({ data: { writebackId: 'wb-1' }, attemptsMade, opts: { attempts: 8 } }) as unknown as Job;
+/** A job ordered `ageMs` ago; `moveToDelayed` records when it asked to run again. */
+const job = (attemptsMade: number, ageMs = 0) => {
+  const delayedTo: number[] = [];
+  return Object.assign({
+    data: { writebackId: 'wb-1' }, attemptsMade, attemptsStarted: attemptsMade + 1, opts: { attempts: 8 }, timestamp: Date.now() - ageMs,
+    moveToDelayed: async (at: number) => void delayedTo.push(at),
+  }, { delayedTo }) as unknown as Job & { delayedTo: number[] };
+};
 
 describe('WritebackWorker: personal data', () => {
   afterEach(() => jest.restoreAllMocks());
@@ -52,5 +59,89 @@ describe('WritebackWorker: personal data', () => {
     const { w, posted } = worker(422, 'refused\u0000 by PAS');
     await w.process(job(0));
     expect(posted[0].body).toMatchObject({ outcome: 'failed', permanent: true, reason: 'PAS answered 422: refused\uFFFD by PAS' });
+  });
+});
+
+/**
+ * The real driver against a PAS played by `pas` (method, path → answer, or a thrown error for a
+ * request that never got one), and an exchange whose order is pending until `exchangeSays` is
+ * asked for the outcome of a success.
+ */
+function worldWith(pas: (method: string, path: string) => Response | Error, exchangeSays = 'succeeded') {
+  const requests: string[] = [];
+  jest.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const u = new URL(String(input));
+    const method = init?.method ?? 'GET';
+    requests.push(`${method} ${u.pathname}${u.search}`);
+    const r = pas(method, `${u.pathname}${u.search}`);
+    if (r instanceof Error) throw r;
+    return r;
+  });
+  const posted: unknown[] = [];
+  const exchange = {
+    call: async (method: string, _path: string, body?: { outcome?: string }) => {
+      if (method === 'GET') return { id: 'wb-1', status: 'pending', kind: 'book', bookingId: 'b-1', patient: { nhsNumber: '9990000018' }, appointment: { start: '2026-12-01T10:00:00Z' } };
+      posted.push(body);
+      return { status: body?.outcome === 'succeeded' ? exchangeSays : 'pending' };
+    },
+  } as unknown as ExchangeClient;
+  const metrics = { counter: () => ({ inc: () => undefined }), gauge: () => ({ set: () => undefined }) } as unknown as MetricsService;
+  const config = { TRUST_ODS: 'RQM', PAS_FHIR_BASE_URL: 'http://pas.test/RQM/fhir', PAS_TIMEOUT_MS: 1000, BOOKING_IDENTIFIER_SYSTEM: 'urn:booking', PAS_WRITEBACK_GIVE_UP_MINUTES: 30 } as AdapterConfig;
+  return { w: new WritebackWorker(config, exchange, new FhirWritebackDriver(config, metrics), {} as QueueService, metrics), posted, requests };
+}
+
+const fhir = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/fhir+json' } });
+const timedOut = () => Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
+const held = { resourceType: 'Appointment', id: 'A-1', status: 'booked', identifier: [{ system: 'urn:booking', value: 'b-1' }] };
+
+describe('WritebackWorker: an answer that never came', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('reports success when the PAS, asked by booking id once time is up, holds the appointment it did not answer for', async () => {
+    const { w, posted, requests } = worldWith((method, path) => method === 'POST' ? timedOut() : path.startsWith('/RQM/fhir/Appointment?identifier=') ? fhir({ resourceType: 'Bundle', entry: [{ resource: held }] }) : fhir({}, 404));
+    expect(await w.process(job(7, 31 * 60_000))).toEqual({ status: 'done' });
+    expect(requests).toContain(`GET /RQM/fhir/Appointment?identifier=${encodeURIComponent('urn:booking|b-1')}`);
+    expect(posted).toEqual([{ outcome: 'succeeded', pasAppointmentId: 'A-1' }]);
+  });
+
+  it('reports a permanent failure once time is up only when the PAS holds nothing for the booking', async () => {
+    const { w, posted } = worldWith((method) => method === 'POST' ? fhir({}, 503) : fhir({ resourceType: 'Bundle', entry: [] }));
+    expect(await w.process(job(3, 31 * 60_000))).toEqual({ status: 'done', reason: 'failed' });
+    expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true, reason: expect.stringMatching(/503/) })]);
+  });
+
+  it("keeps retrying a 503 within the give-up limit, past the queue's last attempt, without a permanent report", async () => {
+    const { w, posted } = worldWith(() => fhir({}, 503));
+    const j = job(7, 5 * 60_000); // the old eighth and last attempt, five minutes in
+    await expect(w.process(j)).rejects.toMatchObject({ name: 'DelayedError', message: expect.stringMatching(/PAS answered 503/) });
+    expect(j.delayedTo).toHaveLength(1);
+    expect(j.delayedTo[0]).toBeGreaterThan(Date.now());
+    expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: false })]);
+  });
+
+  it('a refusal (4xx) is reported for good at once, without waiting for the limit', async () => {
+    const { w, posted } = worldWith(() => fhir({ resourceType: 'OperationOutcome' }, 422));
+    expect(await w.process(job(0))).toEqual({ status: 'done', reason: 'failed' });
+    expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true })]);
+  });
+});
+
+describe('WritebackWorker: a success the exchange no longer accepts', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('cancels the appointment it just made in the PAS, and says so in the log without personal data', async () => {
+    const logged: string[] = [];
+    jest.spyOn(Logger.prototype, 'error').mockImplementation((m: unknown) => void logged.push(String(m)));
+    const written: unknown[] = [];
+    const { w } = worldWith((method, path) => {
+      if (method === 'POST') return fhir(held, 201);
+      if (method === 'PUT') return (written.push(path), fhir({ ...held, status: 'cancelled' }));
+      if (path.includes('?identifier=')) return fhir({ resourceType: 'Bundle', entry: [{ resource: held }] });
+      return fhir(held);
+    }, 'failed');
+    expect(await w.process(job(0))).toEqual({ status: 'done', reason: 'withdrawn' });
+    expect(written).toEqual(['/RQM/fhir/Appointment/A-1']);
+    expect(logged.join('\n')).toMatch(/exchange has it as failed/);
+    expect(logged.join('\n')).not.toMatch(/9990000018/);
   });
 });

@@ -1,14 +1,25 @@
 /**
- * This trust's write-back jobs: book or cancel in the PAS, then report to the exchange. Network
- * errors and 5xx are retried with exponential back-off (BullMQ attempts); on the last attempt, or
- * on a refusal that will not change, the failure is reported as permanent so that the patient is
- * told the truth and a person is asked to look.
+ * This trust's write-back jobs: book or cancel in the PAS, then report to the exchange.
+ *
+ * A refusal that will not change (a 4xx) is reported as permanent at once, so that the patient is
+ * told the truth and a person is asked to look. Anything that leaves the answer unknown (a
+ * timeout, a cut connection, a 5xx) is retried on the job's own schedule (capped exponential
+ * back-off) until PAS_WRITEBACK_GIVE_UP_MINUTES after the write-back was ordered, not for the
+ * queues' usual minute: a PAS restart or failover takes minutes, and every booking accepted in it
+ * would otherwise fail for good. Even then the PAS may have made the appointment and lost only its
+ * answer, so it is asked (by the booking id the conditional create is keyed by) before anything is
+ * reported as failed: reporting a failure for an appointment that exists sends the slot back to
+ * matching, and the next winner's booking (another id) makes a second appointment in it.
+ *
+ * A success the exchange no longer accepts (it recorded the booking as failed meanwhile) would
+ * leave a patient holding an appointment they were told does not exist: that appointment is
+ * cancelled in the PAS, and the same is done whenever a job finds its booking write-back failed.
  */
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { JobOutcome, JobPayloads, QueueName, WritebackOrder } from '@app/contracts';
 import { storableText } from '@app/domain';
-import { MetricsService, QueueService } from '@app/platform';
-import { Job } from 'bullmq';
+import { MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
+import { DelayedError, Job } from 'bullmq';
 import { AdapterConfig } from './config';
 import { ExchangeClient } from './exchange.client';
 import { PasWritebackDriver, WritebackResult } from './fhir-writeback.driver';
@@ -26,33 +37,88 @@ export class WritebackWorker implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.queues.worker(QueueName.trustWriteback(this.config.TRUST_ODS), (job: Job) => this.process(job));
+    this.queues.worker(QueueName.trustWriteback(this.config.TRUST_ODS), (job: Job, token?: string) => this.process(job, token));
   }
 
-  async process(job: Job): Promise<JobOutcome> {
+  async process(job: Job, token?: string): Promise<JobOutcome> {
     const { writebackId } = job.data as JobPayloads['write-back'];
     const order = await this.exchange.call<WritebackOrder>('GET', `/writebacks/${writebackId}`);
+    if (order.kind === 'book' && order.status === 'failed') return this.withdraw(order, job, token);
     if (order.status !== 'pending') return { status: 'skipped', reason: `write-back already ${order.status}` };
-    let result: WritebackResult;
-    try {
-      result = order.kind === 'book' ? await this.driver.book(order) : await this.driver.cancel(order);
-    } catch (e) {
-      result = { ok: false, permanent: false, reason: `PAS unreachable: ${(e as Error).message}` };
-    }
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    this.metrics.counter('pas_writebacks_total', 'PAS write-back attempts', ['trust', 'kind', 'outcome']).inc({ trust: this.config.TRUST_ODS, kind: order.kind, outcome: result.ok ? 'ok' : result.permanent ? 'refused' : 'retry' });
-    if (result.ok) {
-      await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'succeeded', pasAppointmentId: result.pasAppointmentId });
-      return { status: 'done' };
-    }
+    let result = await this.ask(() => (order.kind === 'book' ? this.driver.book(order) : this.driver.cancel(order)));
+    this.count(order.kind, result.ok ? 'ok' : result.permanent ? 'refused' : 'retry');
     // The failures page shows the PAS's answer; logs and the job's error carry only our reason.
-    const recorded = storableText(result.detail ? `${result.reason}: ${result.detail}` : result.reason);
-    if (result.permanent || lastAttempt) {
-      await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: true, reason: recorded });
-      this.logger.error(`write-back ${writebackId} (${order.kind}) failed for good: ${result.reason}`);
-      return { status: 'done', reason: 'failed' };
+    const recorded = (r: { reason: string; detail?: string }) => storableText(r.detail ? `${r.reason}: ${r.detail}` : r.reason);
+    if (!result.ok && !result.permanent) {
+      if (!this.outOfTime(job)) {
+        await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: false, reason: recorded(result) }).catch(() => undefined);
+        return this.retryLater(job, token, result.reason);
+      }
+      // Out of time, and the answer still unknown: the PAS may hold it all the same.
+      const held = await this.ask(() => this.driver.check(order));
+      if (held.ok) {
+        this.logger.warn(`write-back ${writebackId} (${order.kind}): no answer from the PAS in time, but the PAS holds it`);
+        result = held;
+      }
     }
-    await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: false, reason: recorded }).catch(() => undefined);
-    throw new Error(result.reason);
+    if (result.ok) {
+      const answer = await this.exchange.call<{ status?: string } | undefined>('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'succeeded', pasAppointmentId: result.pasAppointmentId });
+      if (answer?.status === 'succeeded') return { status: 'done' };
+      this.logger.error(`write-back ${writebackId} (${order.kind}) succeeded in the PAS, but the exchange has it as ${answer?.status ?? 'unknown'}`);
+      if (order.kind === 'book') return this.withdraw(order, job, token);
+      return { status: 'done', reason: `succeeded, but the exchange has it as ${answer?.status ?? 'unknown'}` };
+    }
+    await this.exchange.call('POST', `/writebacks/${writebackId}/outcome`, { outcome: 'failed', permanent: true, reason: recorded(result) });
+    this.logger.error(`write-back ${writebackId} (${order.kind}) failed for good: ${result.reason}`);
+    return { status: 'done', reason: 'failed' };
+  }
+
+  /**
+   * The exchange holds this booking as failed (the patient was told "could not", the slot may be
+   * someone else's now), so an appointment the PAS made for it must not stand: it is cancelled.
+   */
+  private async withdraw(order: WritebackOrder, job: Job, token?: string): Promise<JobOutcome> {
+    const held = await this.ask(() => this.driver.check(order));
+    if (!held.ok && held.permanent) return { status: 'skipped', reason: 'write-back already failed' };
+    const result = held.ok
+      ? await this.ask(() => this.driver.cancel({ ...order, kind: 'cancel', appointment: { ...order.appointment, pasAppointmentId: held.pasAppointmentId } }))
+      : held;
+    if (result.ok) {
+      this.count('withdraw', 'ok');
+      this.logger.error(`write-back ${order.id}: the PAS made appointment ${result.pasAppointmentId} for a failed booking; cancelled it`);
+      return { status: 'done', reason: 'withdrawn' };
+    }
+    this.count('withdraw', result.permanent ? 'refused' : 'retry');
+    if (!result.permanent && !this.outOfTime(job)) return this.retryLater(job, token, result.reason);
+    this.logger.error(`write-back ${order.id}: the PAS may hold an appointment for a failed booking and it could not be cancelled (${result.reason}); a person must check`);
+    return { status: 'done', reason: 'withdraw failed' };
+  }
+
+  /** A PAS that could not be reached is a transient failure like a 5xx. */
+  private async ask(call: () => Promise<WritebackResult>): Promise<WritebackResult> {
+    try {
+      return await call();
+    } catch (e) {
+      return { ok: false, permanent: false, reason: `PAS unreachable: ${(e as Error).message}` };
+    }
+  }
+
+  /** Judged from when the job was ordered (job.timestamp), so every try counts, however many. */
+  private outOfTime(job: Job): boolean {
+    return Date.now() - job.timestamp >= this.config.PAS_WRITEBACK_GIVE_UP_MINUTES * 60_000;
+  }
+
+  /**
+   * Back into the delayed set without spending one of BullMQ's attempts (those are left for the
+   * exchange being unreachable); the DelayedError tells the worker the job is not failed.
+   */
+  private async retryLater(job: Job, token: string | undefined, reason: string): Promise<never> {
+    const remaining = job.timestamp + this.config.PAS_WRITEBACK_GIVE_UP_MINUTES * 60_000 - Date.now();
+    await job.moveToDelayed(Date.now() + cappedBackoffMs(job.attemptsStarted, remaining), token);
+    throw new DelayedError(reason);
+  }
+
+  private count(kind: string, outcome: 'ok' | 'refused' | 'retry'): void {
+    this.metrics.counter('pas_writebacks_total', 'PAS write-back attempts', ['trust', 'kind', 'outcome']).inc({ trust: this.config.TRUST_ODS, kind, outcome });
   }
 }

@@ -45,3 +45,12 @@ export function slotWording(p: { hospital: string; site: string; specialty: stri
     time: formatPatientTime(p.start, p.timeZone),
   };
 }
+
+/**
+ * The confirmation's `previous` line. The confirmation is queued in the transaction that first
+ * orders the old appointment's cancel at the home trust, before any PAS has been asked, so it says
+ * the cancel is under way, not done (and if it fails, a person sorts it out: the booking is listed).
+ */
+export function previousAppointmentWording(start: Date, timeZone: string): string {
+  return `Your previous appointment on ${formatPatientDate(start, timeZone)} at ${formatPatientTime(start, timeZone)} will be cancelled: we are cancelling it for you.`;
+}

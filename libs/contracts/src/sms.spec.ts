@@ -2,6 +2,7 @@
  * Every message kind's text, word for word, with realistic values: what a patient reads. A change
  * of wording is a change to this table (and to the templates configured on the Notify service).
  */
+import { previousAppointmentWording } from './sms-content';
 import { SMS_TEMPLATES, SmsKind, renderTemplate } from './sms';
 
 const slot = {
@@ -10,7 +11,7 @@ const slot = {
 };
 const values = {
   ...slot, code: '4821', expires: '4:15pm on Tuesday 1 December', link: 'https://offers.example.nhs.uk/o/Vt3kq0bXr2m9YwP1dJ7sLcA4eZ8uHn6G',
-  previous: 'Your previous appointment on Monday 18 January at 9:00am has been cancelled.',
+  previous: previousAppointmentWording(new Date('2027-01-18T09:00:00Z'), 'Europe/London'),
 };
 
 const TEXTS: Record<SmsKind, string> = {
@@ -20,7 +21,7 @@ const TEXTS: Record<SmsKind, string> = {
     'Details: https://offers.example.nhs.uk/o/Vt3kq0bXr2m9YwP1dJ7sLcA4eZ8uHn6G',
   confirmed:
     "NHS: Your Dermatology appointment at Imperial College Healthcare NHS Trust, St Mary's Hospital, on Thursday 3 December at 2:40pm is confirmed. " +
-    'Your previous appointment on Monday 18 January at 9:00am has been cancelled.',
+    'Your previous appointment on Monday 18 January at 9:00am will be cancelled: we are cancelling it for you.',
   taken:
     'NHS: Sorry, the Dermatology appointment on Thursday 3 December at 2:40pm is no longer available. ' +
     'Your current appointment and your place on the waiting list have not changed.',

@@ -16,7 +16,9 @@
  *   it is failed; handlers are idempotent, so running a job again is always safe.
  * - Retries: `attempts` 8 with exponential back-off from 0.5 s (0.5, 1, 2 … 32 s, about a minute in
  *   all) and 50% jitter, so that jobs that failed together (a PAS outage) do not all come back in
- *   the same instant.
+ *   the same instant. A PAS write-back does not spend these on the PAS's own failures: a PAS
+ *   restart outlasts a minute, so it reschedules itself (`cappedBackoffMs`) until its time limit
+ *   (PAS_WRITEBACK_GIVE_UP_MINUTES, apps/trust-adapter/src/writeback.worker.ts).
  * - Graceful shutdown: on SIGTERM Nest calls beforeApplicationShutdown on every provider before
  *   any onApplicationShutdown; the workers are closed in the first phase (`Worker.close()` stops
  *   taking jobs and waits for the ones in flight to finish), so a job in flight still has its
@@ -37,7 +39,19 @@ export const WORKER_DEFAULTS: Partial<WorkerOptions> = {
 };
 
 /** Tests may shorten the back-off (JOB_BACKOFF_MS) to spend every retry in seconds; production keeps 500 ms. */
-const BACKOFF_MS = Number(process.env.JOB_BACKOFF_MS) > 0 ? Number(process.env.JOB_BACKOFF_MS) : 500;
+export const BACKOFF_MS = Number(process.env.JOB_BACKOFF_MS) > 0 ? Number(process.env.JOB_BACKOFF_MS) : 500;
+
+/**
+ * The wait before try number `tries + 1` of a job that keeps its own schedule rather than spending
+ * `attempts` (a PAS write-back retries for as long as its give-up limit allows): exponential from
+ * BACKOFF_MS, capped at 120 × BACKOFF_MS (a minute in production; scaled with it so tests stay
+ * fast), with the same 50% jitter, and never past `remainingMs` so one last try falls on the limit.
+ */
+export function cappedBackoffMs(tries: number, remainingMs: number, random: () => number = Math.random): number {
+  const exponential = Math.min(BACKOFF_MS * 2 ** Math.max(0, tries - 1), 120 * BACKOFF_MS);
+  const jittered = Math.round(exponential * (1 - 0.5 * random()));
+  return Math.max(0, Math.min(jittered, remainingMs));
+}
 
 export const JOB_DEFAULTS: JobsOptions = {
   attempts: 8,

@@ -1,0 +1,161 @@
+/**
+ * A trust adapter's write-back against a PAS that answers late, not at all, or after the exchange
+ * has stopped waiting: the real exchange, adapter (RQM) and pas-sim apps in this process, over real
+ * Postgres, Redis and HTTP, with the fault proxy (pas-proxy.ts) between the adapter and pas-sim.
+ * Retries are shortened (fast-retries.ts) and the give-up limit is seconds, not 30 minutes; nothing
+ * else is changed from production. Each booking is made straight in the database, as the booking
+ * service leaves one, and its write-back job is ordered as the outbox relay would.
+ */
+import { FAST_BACKOFF_MS, restoreRetries } from '../support/fast-retries';
+import { INestApplication } from '@nestjs/common';
+import { jobId, queueFor } from '@app/contracts';
+import { syntheticNhsNumber } from '@app/domain';
+import { JOB_DEFAULTS, QueueService, bootstrapApp, loadConfig } from '@app/platform';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { PasSimModule } from '../../apps/pas-sim/src/app.module';
+import { PasSimConfig } from '../../apps/pas-sim/src/config';
+import { AdapterModule } from '../../apps/trust-adapter/src/app.module';
+import { AdapterConfig } from '../../apps/trust-adapter/src/config';
+import { FreshStores } from '../../tools/stack/fresh-stack';
+import { startExchangeWorld } from './in-process';
+import { http, until } from '../support/wait';
+import { PasProxy, startPasProxy } from './pas-proxy';
+
+const EXCHANGE_PORT = 11500;
+const ADAPTER_PORT = 11501;
+const MLLP_PORT = 11502;
+const PAS_PORT = 11503;
+const PROXY_PORT = 11504;
+/** Each FHIR request's timeout at the adapter: a write the proxy holds longer gets no answer in time. */
+const PAS_TIMEOUT_MS = 300;
+
+let stores: FreshStores;
+let pg: Client;
+let exchange: INestApplication;
+let adapter: INestApplication;
+let pasSim: INestApplication;
+let pas: PasProxy;
+let config: AdapterConfig;
+const q = async <T = any>(sql: string, params: unknown[] = []): Promise<T[]> => (await pg.query(sql, params)).rows as T[];
+const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
+let seq = 0;
+
+beforeAll(async () => {
+  let common: Record<string, string>;
+  ({ stores, exchange, common } = await startExchangeWorld('sx_writeback_faults', EXCHANGE_PORT));
+  pg = stores.pg;
+  const simConfig = loadConfig(PasSimConfig, { HOST: '127.0.0.1', LOG_LEVEL: 'error', PORT: String(PAS_PORT), DEMO: '0', ADAPTER_MLLP_PORTS: `RQM=${MLLP_PORT}`, ADAPTER_HTTP_PORTS: `RQM=${ADAPTER_PORT}` });
+  pasSim = await bootstrapApp(PasSimModule.forRoot(simConfig), { config: simConfig });
+  pas = await startPasProxy(PROXY_PORT, `http://127.0.0.1:${PAS_PORT}`);
+  config = loadConfig(AdapterConfig, {
+    ...common, TRUST_ODS: 'RQM', PORT: String(ADAPTER_PORT), MLLP_PORT: String(MLLP_PORT), EXCHANGE_URL: `http://127.0.0.1:${EXCHANGE_PORT}`,
+    PAS_FHIR_BASE_URL: `${pas.baseUrl}/RQM/fhir`, PAS_TIMEOUT_MS: String(PAS_TIMEOUT_MS), PAS_WRITEBACK_GIVE_UP_MINUTES: '0.1',
+  }).resolve();
+  adapter = await bootstrapApp(AdapterModule.forRoot(config), { config });
+});
+
+afterAll(async () => {
+  await adapter?.close();
+  await exchange?.close();
+  await pasSim?.close();
+  await pas?.close();
+  await stores?.drop();
+  restoreRetries();
+});
+
+afterEach(async () => {
+  pas.clear();
+  config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.1;
+  config.PAS_TIMEOUT_MS = PAS_TIMEOUT_MS;
+  // The circuit opened by one scenario's failures closes again before the next starts.
+  await new Promise((r) => setTimeout(r, 5_500));
+});
+
+/** A pending booking of an RQM slot and its book write-back, ordered to the adapter's queue. */
+async function orderBooking(): Promise<{ bookingId: string; writebackId: string }> {
+  const n = ++seq;
+  const [p] = await q(`INSERT INTO patient (nhs_number, mobile, mobile_status) VALUES ($1, $2, 'valid') RETURNING id`, [syntheticNhsNumber(700_000 + n * 13), `+447700900${String(800 + n).padStart(3, '0')}`]);
+  const [e] = await q(`INSERT INTO waiting_list_entry (trust_ods, pathway_id, patient_id, tfc, appointment_type, priority, priority_rank, rtt_start, breach_date, status)
+                       VALUES ('RQM', $1, $2, '330', 'NEW', 'P3', 4, '2026-01-01', '2026-05-01', 'booked') RETURNING id`, [uid('WBPW'), p.id]);
+  const [s] = await q(`INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at)
+                       VALUES ('RQM', 'RQM01', '330-NEW', '330', 'NEW', now() + interval '5 days' + $1 * interval '1 hour', 20, $2, $2, 'booked', now() + interval '4 days') RETURNING id`, [n, uid('WBSLOT')]);
+  const [w] = await q(`INSERT INTO offer_wave (slot_id, round, status, policy_version, send_at, expires_at) VALUES ($1, 1, 'ended', 1, now(), now()) RETURNING id`, [s.id]);
+  const [o] = await q(`INSERT INTO offer (slot_id, wave_id, entry_id, patient_id, rank, explanation, policy_version, code, token, status, expires_at)
+                       VALUES ($1, $2, $3, $4, 1, '{}', 1, '1', $5, 'accepted', now()) RETURNING id`, [s.id, w.id, e.id, p.id, uid('TK')]);
+  const [b] = await q(`INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RQM') RETURNING id`, [s.id, o.id, e.id, p.id]);
+  const [wb] = await q(`INSERT INTO writeback (booking_id, trust_ods, kind, status) VALUES ($1, 'RQM', 'book', 'pending') RETURNING id`, [b.id]);
+  const payload = { writebackId: wb.id as string };
+  await adapter.get(QueueService).add(queueFor('write-back', 'RQM'), 'write-back', payload, { jobId: jobId('write-back', payload) });
+  return { bookingId: b.id, writebackId: wb.id };
+}
+
+const writeback = async (id: string) => (await q(`SELECT status, pas_appointment_id, attempts, last_error FROM writeback WHERE id = $1`, [id]))[0];
+const settled = (id: string, ms = 30_000) => until('the write-back to settle', async () => {
+  const w = await writeback(id);
+  return w.status !== 'pending' && w;
+}, ms, 100);
+/** The appointments pas-sim holds for a booking (by the identifier of the conditional create). */
+const inPas = async (bookingId: string): Promise<Array<{ id: string; status: string }>> =>
+  ((await http('GET', `http://127.0.0.1:${PAS_PORT}/sim/RQM/appointments`)).json as Array<fhir4.Appointment & { id: string }>)
+    .filter((a) => a.identifier?.some((i) => i.value === bookingId)).map((a) => ({ id: a.id, status: a.status }));
+
+describe('a success the exchange no longer accepts', () => {
+  it('is cancelled in the PAS, so the patient told "could not" holds no appointment there', async () => {
+    // The PAS takes the booking but answers late; meanwhile the exchange records the write-back as
+    // failed (as when the booking is given up at its cut-off), so the success is answered "failed".
+    config.PAS_TIMEOUT_MS = 5_000;
+    pas.set('RQM', { slowWritesMs: 1_500 });
+    const { bookingId, writebackId } = await orderBooking();
+    await new Promise((r) => setTimeout(r, 500)); // the order read as pending, the booking held at the proxy
+    expect(await inPas(bookingId)).toEqual([]);
+    await q(`UPDATE writeback SET status = 'failed', completed_at = now(), last_error = 'given up by the exchange' WHERE id = $1`, [writebackId]);
+    const held = await until('the appointment to be cancelled in the PAS', async () => {
+      const a = await inPas(bookingId);
+      return a.length === 1 && a[0].status === 'cancelled' && a;
+    }, 20_000, 100);
+    expect(held).toEqual([{ id: expect.any(String), status: 'cancelled' }]);
+    expect(await writeback(writebackId)).toMatchObject({ status: 'failed' });
+  });
+});
+
+describe('a PAS that commits a booking but answers after the adapter stopped waiting, on every try', () => {
+  it('is reported as succeeded with the appointment the PAS holds, once, when the last try times out', async () => {
+    pas.set('RQM', { slowWritesMs: PAS_TIMEOUT_MS * 3 });
+    const { bookingId, writebackId } = await orderBooking();
+    const w = await settled(writebackId);
+    const held = await inPas(bookingId);
+    expect(held).toEqual([{ id: expect.any(String), status: 'booked' }]);
+    expect(w).toMatchObject({ status: 'succeeded', pas_appointment_id: held[0].id });
+  });
+});
+
+describe('a PAS answering 503 for longer than the queue retries (a restart)', () => {
+  it('keeps the booking pending past the old retry budget, and books it once the PAS is back', async () => {
+    config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.5;
+    pas.set('RQM', { failNext: 1_000_000 });
+    const { bookingId, writebackId } = await orderBooking();
+    // The queues' own retries (JOB_DEFAULTS: 8 attempts) are long spent by now, fast or not.
+    const budgetMs = Array.from({ length: JOB_DEFAULTS.attempts! }, (_, i) => FAST_BACKOFF_MS * 2 ** i).reduce((a, b) => a + b, 0);
+    await new Promise((r) => setTimeout(r, Math.max(3 * budgetMs, 8_000)));
+    expect(pas.seen('RQM').failed).toBeGreaterThan(0);
+    const during = await writeback(writebackId);
+    expect(during).toMatchObject({ status: 'pending', last_error: expect.stringMatching(/503|circuit/i) });
+    expect(during.attempts).toBeGreaterThanOrEqual(JOB_DEFAULTS.attempts!);
+    pas.clear();
+    const w = await settled(writebackId);
+    const held = await inPas(bookingId);
+    expect(held).toEqual([{ id: expect.any(String), status: 'booked' }]);
+    expect(w).toMatchObject({ status: 'succeeded', pas_appointment_id: held[0].id });
+  });
+
+  it('fails it for good once the give-up limit has passed, and the PAS holds nothing for it', async () => {
+    pas.set('RQM', { failNext: 1_000_000 });
+    const started = Date.now();
+    const { bookingId, writebackId } = await orderBooking();
+    const w = await settled(writebackId);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(0.1 * 60_000 - 500);
+    expect(w).toMatchObject({ status: 'failed', last_error: expect.stringMatching(/503|circuit/i) });
+    expect(await inPas(bookingId)).toEqual([]);
+  });
+});
