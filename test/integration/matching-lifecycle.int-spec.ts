@@ -530,7 +530,7 @@ describe('a write-back outcome', () => {
     const listener = await listenToOutbox(db.url);
     try {
       // RQM's adapter reports the PAS's answer to the exchange …
-      expect(await new WritebacksService(ds, { wake: exchangeWake } as never).outcome('RQM', book.id, { outcome: 'succeeded', pasAppointmentId: 'RQM-Q-1' } as never)).toEqual({ status: 'succeeded' });
+      expect(await new WritebacksService(ds, clock, basePolicy, { wake: exchangeWake } as never).outcome('RQM', book.id, { outcome: 'succeeded', pasAppointmentId: 'RQM-Q-1' } as never)).toEqual({ status: 'succeeded' });
       // … and the booking service confirms.
       expect(await outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'confirmed' });
       await new Promise((r) => setTimeout(r, 300));
