@@ -287,7 +287,7 @@ export class SlotEventsService {
       // the deletion is kept on the slot, so a booking that then fails withdraws it instead of
       // offering a time that no longer exists, and a person squares it with the PAS.
       await tx.query(`UPDATE slot SET pas_deleted_at = COALESCE(pas_deleted_at, now()) WHERE id = $1`, [slot.id]);
-      const [booking] = await tx.query(
+      const [booking] = await rows(tx,
         `UPDATE booking SET needs_attention = COALESCE(needs_attention, $2) WHERE slot_id = $1 AND status <> 'failed' RETURNING id`,
         [slot.id, PAS_DELETED_BOOKED],
       );

@@ -5,6 +5,7 @@
  * the PAS deleted.
  */
 import { EntityManager } from 'typeorm';
+import { rows } from './outbox';
 
 /** A slot's closed reason when its PAS deleted it (SIU^S17): it is withdrawn, never offered again. */
 export const DELETED_IN_PAS = 'deleted in the PAS (SIU^S17)';
@@ -29,10 +30,10 @@ export interface BookingFailureRecord {
 
 /** Lists a booking's failure once per kind; true when this call listed it (a repeat changes nothing). */
 export async function listBookingFailure(tx: Pick<EntityManager, 'query'>, f: BookingFailureRecord): Promise<boolean> {
-  const rows: unknown[] = await tx.query(
+  const listed = await rows(tx,
     `INSERT INTO booking_failure (booking_id, kind, trust_ods, slot_id, reason) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (booking_id, kind) DO NOTHING RETURNING id`,
     [f.bookingId, f.kind, f.trustOds, f.slotId, f.reason.slice(0, 500)],
   );
-  return rows.length > 0;
+  return listed.length > 0;
 }
