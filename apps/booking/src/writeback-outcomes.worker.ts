@@ -2,8 +2,9 @@
  * What happens after a PAS answers (`booking-events`). The patient hears "confirmed" only once the
  * owning trust's PAS holds the appointment; only then is their old appointment cancelled at the
  * home trust, so nobody is ever left with neither. A booking the PAS refused for good is undone:
- * the slot goes back to matching if time allows, the patient is told the truth, and the case is
- * flagged for a person.
+ * the slot goes back to matching if time allows (withdrawn if the PAS deleted it meanwhile), the
+ * patient is told the truth, and the case is flagged for a person. An answer acted on only after
+ * the slot began is undone the same way: "confirmed" then would send the patient to a past slot.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
