@@ -5,7 +5,9 @@
  * STOP and undeliverable numbers move straight on, declining never lowers a place, the policy in
  * force is a recorded version (with per-specialty overrides) on every offer, travel distance
  * counts only when it is known, offer SMS carry their slot's cut-off as queue priority, and a
- * booking's freed appointment at the home trust enters matching in turn (the chain).
+ * booking's freed appointment at the home trust enters matching in turn (the chain); no booking
+ * is written or confirmed inside the notice (nor confirmed after the slot started), and a claimed
+ * slot the PAS deleted is listed, and withdrawn rather than reopened when its booking fails.
  */
 import type { Job } from 'bullmq';
 import { queueFor } from '@app/contracts';
@@ -25,6 +27,7 @@ import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.serv
 import { TravelDistances } from '../../apps/slot-exchange/src/travel-distance';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
 import { WritebacksService } from '../../apps/slot-exchange/src/writebacks.service';
+import { FailuresService } from '../../apps/dashboard/src/failures.service';
 
 const HOUR = 3_600_000;
 const basePolicy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 3 };
@@ -530,7 +533,7 @@ describe('a write-back outcome', () => {
     const listener = await listenToOutbox(db.url);
     try {
       // RQM's adapter reports the PAS's answer to the exchange …
-      expect(await new WritebacksService(ds, { wake: exchangeWake } as never).outcome('RQM', book.id, { outcome: 'succeeded', pasAppointmentId: 'RQM-Q-1' } as never)).toEqual({ status: 'succeeded' });
+      expect(await new WritebacksService(ds, clock, basePolicy, { wake: exchangeWake } as never).outcome('RQM', book.id, { outcome: 'succeeded', pasAppointmentId: 'RQM-Q-1' } as never)).toEqual({ status: 'succeeded' });
       // … and the booking service confirms.
       expect(await outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'confirmed' });
       await new Promise((r) => setTimeout(r, 300));
@@ -581,6 +584,96 @@ describe('the minimum notice an administrator recorded holds after the offer wen
     expect(await w.outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'failed' });
     expect((await ds.query(`SELECT status FROM slot WHERE id = $1`, [slotId]))[0].status).toBe('unfilled');
     expect(await ds.query(`SELECT 1 FROM outbox WHERE job_id = $1`, [`match-${slotId}-2`])).toHaveLength(0);
+  });
+});
+
+describe('a booking is never made, nor confirmed, inside the notice', () => {
+  const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+  afterEach(async () => {
+    await ds.query(`DELETE FROM matching_policy`);
+  });
+
+  /** A claimed booking of a fresh slot `startsInMs` ahead, with its book write-back. */
+  async function claimed(w: ReturnType<typeof rig>, tfc: string, startsInMs: number) {
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc, priority: 'P2' })] });
+    const slotId = await release(w.events, clock.now(), startsInMs, { tfc });
+    await w.matcher.match({ slotId, round: 1 });
+    const [offer] = await liveOffers(slotId);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    const [book] = await ds.query(`SELECT w.id, w.booking_id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [slotId]);
+    return { slotId, writebackId: book.id as string, bookingId: book.booking_id as string };
+  }
+  const sent = async (bookingId: string) => (await ds.query(
+    `SELECT m.kind FROM sms_message m JOIN booking b ON b.patient_id = m.patient_id WHERE b.id = $1 AND m.kind IN ('confirmed', 'booking_failed')`, [bookingId],
+  )).map((r: { kind: string }) => r.kind);
+
+  it('the write-back order of a slot now inside the notice in force is not pending: failed, and the booking undone', async () => {
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    const b = await claimed(w, '172', 48 * HOUR);
+    const exchange = new WritebacksService(ds, clock, basePolicy);
+    expect((await exchange.order('RQM', b.writebackId)).status).toBe('pending');
+    // An administrator lengthens the notice to 72 hours: the slot, 48 hours away, is now inside it.
+    await ds.transaction((tx) => recordPolicy(tx, { ...basePolicy, minNoticeHours: 72 }, { source: 'admin', changedBy: 'ops-admin', reason: 'longer notice' }));
+    const order = await exchange.order('RQM', b.writebackId);
+    expect(order.status).toBe('failed');
+    expect((await ds.query(`SELECT last_error FROM writeback WHERE id = $1`, [b.writebackId]))[0].last_error).toMatch(/72-hour minimum notice; not written to the PAS/);
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_name = 'writeback-outcome' AND payload->>'writebackId' = $1`, [b.writebackId])).toHaveLength(1);
+    expect(await w.outcomes.process({ writebackId: b.writebackId })).toEqual({ status: 'done', reason: 'failed' });
+    expect((await ds.query(`SELECT status FROM slot WHERE id = $1`, [b.slotId]))[0].status).toBe('unfilled');
+    expect(await sent(b.bookingId)).toEqual(['booking_failed']);
+  });
+
+  it("a success the PAS reports only inside the notice is answered 'failed' and the patient never told 'confirmed'", async () => {
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    const b = await claimed(w, '173', 30 * HOUR);
+    const late = new FixedClock(new Date(clock.now().getTime() + 7 * HOUR)); // 23 hours before the start
+    expect(await new WritebacksService(ds, late, basePolicy).outcome('RQM', b.writebackId, { outcome: 'succeeded', pasAppointmentId: 'RQM-LATE-7' })).toEqual({ status: 'failed' });
+    expect((await ds.query(`SELECT pas_appointment_id, last_error FROM writeback WHERE id = $1`, [b.writebackId]))[0])
+      .toEqual({ pas_appointment_id: 'RQM-LATE-7', last_error: expect.stringMatching(/RQM-LATE-7 only inside the 24-hour minimum notice/) });
+    expect(await w.outcomes.process({ writebackId: b.writebackId })).toEqual({ status: 'done', reason: 'failed' });
+    expect(await sent(b.bookingId)).toEqual(['booking_failed']);
+  });
+
+  it("a PAS success whose outcome is acted on only after the slot started is not 'confirmed': failed, told, listed to cancel in the PAS", async () => {
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    const b = await claimed(w, '174', 30 * HOUR);
+    expect(await new WritebacksService(ds, clock, basePolicy).outcome('RQM', b.writebackId, { outcome: 'succeeded', pasAppointmentId: 'RQM-OK-8' })).toEqual({ status: 'succeeded' });
+    // The booking service was down until after the slot's start.
+    const afterStart = new FixedClock(new Date(clock.now().getTime() + 31 * HOUR));
+    const outcomes = new WritebackOutcomesWorker(ds, afterStart, basePolicy, ics, noQueues, metrics, w.replies);
+    expect(await outcomes.process({ writebackId: b.writebackId })).toEqual({ status: 'done', reason: 'failed' });
+    expect((await ds.query(`SELECT status FROM booking WHERE id = $1`, [b.bookingId]))[0].status).toBe('failed');
+    expect(await sent(b.bookingId)).toEqual(['booking_failed']);
+    expect(await ds.query(`SELECT kind, reason FROM booking_failure WHERE booking_id = $1`, [b.bookingId]))
+      .toEqual([{ kind: 'writeback-failed', reason: expect.stringMatching(/RQM-OK-8.*after the slot had started: cancel it in the PAS/) }]);
+  });
+});
+
+describe('a claimed slot the PAS deleted (S17)', () => {
+  it('is listed on the failures page, and when its booking then fails for good it is withdrawn, not offered again', async () => {
+    const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc: '175', priority: 'P2' }), entry({ tfc: '175', priority: 'P3' })] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc: '175' });
+    await w.matcher.match({ slotId, round: 1 });
+    const [offer] = await liveOffers(slotId);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    const [slot] = await ds.query(`SELECT filler_appointment_id, start_at FROM slot WHERE id = $1`, [slotId]);
+    const deleted = await w.events.handle('RQM', {
+      eventId: `s17-${slotId}`, kind: 'slot-withdrawn', controlId: 'S17-175', siteOds: 'RQM01', clinicCode: '175-NEW', tfc: '175', appointmentType: 'NEW',
+      start: new Date(slot.start_at).toISOString(), durationMinutes: 20, fillerAppointmentId: slot.filler_appointment_id,
+    });
+    expect(deleted.outcome).toBe('ignored');
+    const page = new FailuresService(ds, undefined as never, undefined as never, ics);
+    const listed = async () => (await page.list({ includeResolved: false, kind: 'booking', trust: 'RQM' })).filter((f) => f.slot_id === slotId).map((f) => f.summary);
+    expect(await listed()).toEqual([expect.stringMatching(/deleted the slot after a patient claimed it \(SIU\^S17\)/)]);
+
+    const [book] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [slotId]);
+    expect(await new WritebacksService(ds, clock, basePolicy).outcome('RQM', book.id, { outcome: 'failed', permanent: true, reason: 'PAS: no such slot' })).toEqual({ status: 'failed' });
+    expect(await w.outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'failed' });
+    expect(await ds.query(`SELECT status, closed_reason FROM slot WHERE id = $1`, [slotId])).toEqual([{ status: 'withdrawn', closed_reason: 'deleted in the PAS (SIU^S17)' }]);
+    expect(await ds.query(`SELECT 1 FROM outbox WHERE job_name = 'match-slot' AND payload->>'slotId' = $1 AND (payload->>'round')::int > 1`, [slotId])).toHaveLength(0);
+    expect(await listed()).toHaveLength(2); // the deletion, and the failed booking
   });
 });
 

@@ -10,16 +10,24 @@
  *   confirmed booking's old appointment), with no job for it waiting or running in the trust's
  *   queue: the write-back is ordered again (a new job id, since the old one may still sit in
  *   BullMQ as completed or failed and would be a no-op);
- * - a write-back with a terminal outcome whose booking is still pending: the outcome job is
- *   ordered again, so the patient hears the truth.
+ * - a booking still waiting for its PAS when its slot reaches the cut-off (the notice in force; e.g.
+ *   the owning trust's adapter is down and its job sits waiting, which no re-drive can cure): the
+ *   write-back is failed and the booking undone at once, so nobody is booked, or told "confirmed",
+ *   inside the notice or after the slot, and the patient and the booking team hear now;
+ * - a write-back with a terminal outcome whose booking is still pending, or a failed cancel of an
+ *   old appointment not yet listed as double-held: the outcome job is ordered again, so the patient
+ *   hears the truth and a person is asked to look.
  * Every handler re-reads state, so a re-drive that races the original job does nothing twice.
  */
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { QueueName, jobId } from '@app/contracts';
-import { OutboxRelay, enqueue, hasLiveJob } from '@app/persistence';
-import { MetricsService, Periodic, QueueService } from '@app/platform';
+import { Clock, MS_PER_HOUR, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { OutboxRelay, enqueue, hasLiveJob, policyInForce } from '@app/persistence';
+import { CLOCK, IcsDirectory, MetricsService, Periodic, QueueService } from '@app/platform';
 import { DataSource } from 'typeorm';
+import { failBooking } from './booking-failure';
+import { POLICY } from './tokens';
 
 export interface ReconcilerThresholds {
   /** An unpublished outbox row older than this is stuck. */
@@ -38,6 +46,8 @@ export const DEFAULT_THRESHOLDS: ReconcilerThresholds = { outboxStuckMs: 60_000,
 export interface ReconcileReport {
   outboxStuck: number;
   repliesRedriven: number;
+  /** Bookings failed because their PAS had not answered by the slot's cut-off. */
+  unansweredFailed: number;
   writebacksRedriven: number;
   outcomesRedriven: number;
 }
@@ -53,6 +63,9 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly relay: OutboxRelay,
     private readonly queues: QueueService,
     private readonly metrics: MetricsService,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
+    private readonly ics: IcsDirectory,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -65,7 +78,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { outboxStuck: 0, repliesRedriven: 0, writebacksRedriven: 0, outcomesRedriven: 0 };
+    const report: ReconcileReport = { outboxStuck: 0, repliesRedriven: 0, unansweredFailed: 0, writebacksRedriven: 0, outcomesRedriven: 0 };
     const counter = this.metrics.counter('reconciler_redrives_total', 'Rows the reconciler found stuck and re-drove', ['kind']);
 
     const [{ n }] = await this.ds.query(
@@ -106,6 +119,13 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       this.logger.warn(`re-ordered ${report.repliesRedriven} patient repl(ies) that had no job left`);
     }
 
+    // Before the re-order below: a write-back past its slot's cut-off is not to be written any more.
+    report.unansweredFailed = await this.failUnansweredAtCutoff();
+    if (report.unansweredFailed) {
+      counter.inc({ kind: 'unanswered-at-cutoff' }, report.unansweredFailed);
+      this.logger.warn(`failed ${report.unansweredFailed} booking(s) whose PAS had not answered by the slot's cut-off`);
+    }
+
     const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(
       `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
         WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
@@ -134,7 +154,10 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
 
     const decided: Array<{ id: string }> = await this.ds.query(
       `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id
-        WHERE w.kind = 'book' AND w.status IN ('succeeded', 'failed') AND b.status = 'pending'
+        WHERE ((w.kind = 'book' AND w.status IN ('succeeded', 'failed') AND b.status = 'pending')
+               -- A failed cancel leaves the booking confirmed: what shows its outcome was handled is the listing.
+               OR (w.kind = 'cancel' AND w.status = 'failed'
+                   AND NOT EXISTS (SELECT 1 FROM booking_failure f WHERE f.booking_id = w.booking_id AND f.kind = 'double-held')))
           AND w.completed_at < now() - make_interval(secs => $1)
         ORDER BY w.completed_at LIMIT 200`,
       [this.thresholds.outcomeStuckMs / 1000],
@@ -146,9 +169,48 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     }
     if (report.outcomesRedriven) {
       counter.inc({ kind: 'writeback-outcome' }, report.outcomesRedriven);
-      this.logger.warn(`re-ordered ${report.outcomesRedriven} write-back outcome(s) whose booking was still pending`);
+      this.logger.warn(`re-ordered ${report.outcomesRedriven} write-back outcome(s) not yet acted on`);
     }
     return report;
+  }
+
+  /**
+   * Fails each booking whose write-back is still pending when its slot has reached the cut-off of
+   * the notice in force: the write-back is marked failed (the adapter skips an order that is not
+   * pending, and a success it reports later is answered "failed") and the booking undone, the
+   * patient told, the slot closed and the case listed, in one transaction per booking. Under the
+   * write-back's row lock and only while it is still pending: an adapter's answer that got in
+   * first wins, and its outcome job decides.
+   */
+  private async failUnansweredAtCutoff(): Promise<number> {
+    const now = this.clock.now();
+    // Minimum notice is ICS-wide (a specialty cannot override it): one horizon for every slot.
+    const horizon = new Date(now.getTime() + (await policyInForce(this.ds, this.policy)).minNoticeHours * MS_PER_HOUR);
+    const late: Array<{ id: string }> = await this.ds.query(
+      `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
+        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
+        ORDER BY s.start_at LIMIT 200`,
+      [horizon],
+    );
+    const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
+    let failed = 0;
+    for (const { id } of late) {
+      await this.ds.transaction(async (tx) => {
+        const [row] = await tx.query(
+          `SELECT w.trust_ods, w.attempts, w.last_error, s.start_at, s.tfc, to_jsonb(b) AS booking
+             FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
+            WHERE w.id = $1 AND w.status = 'pending' AND b.status = 'pending' FOR UPDATE OF w, b`,
+          [id],
+        );
+        if (!row || !isInsideMinimumNotice(new Date(row.start_at), now, await policyInForce(tx, this.policy, row.tfc))) return;
+        const lastError = row.last_error ? `; last error: ${row.last_error}` : '';
+        const reason = `no answer from the PAS at ${row.trust_ods} by the slot's cut-off (${row.attempts} attempt(s) reported${lastError}): check it holds no appointment for this booking`;
+        await tx.query(`UPDATE writeback SET status = 'failed', last_error = $2, completed_at = now() WHERE id = $1`, [id, reason.slice(0, 500)]);
+        await failBooking(tx, ctx, row.booking, { kind: 'no-pas-answer', reason, closedReason: 'no answer from the PAS before the cut-off' }, new Set());
+        failed++;
+      });
+    }
+    return failed;
   }
 
   /** Whether any job ordered for this write-back (the first, or an earlier re-drive) will still run. */

@@ -2,17 +2,19 @@
  * What happens after a PAS answers (`booking-events`). The patient hears "confirmed" only once the
  * owning trust's PAS holds the appointment; only then is their old appointment cancelled at the
  * home trust, so nobody is ever left with neither. A booking the PAS refused for good is undone:
- * the slot goes back to matching if time allows, the patient is told the truth, and the case is
- * flagged for a person.
+ * the slot goes back to matching if time allows (withdrawn if the PAS deleted it meanwhile), the
+ * patient is told the truth, and the case is flagged for a person. An answer acted on only after
+ * the slot began is undone the same way: "confirmed" then would send the patient to a past slot.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, previousAppointmentWording, queueFor } from '@app/contracts';
-import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { OutboxRelay, enqueue, policyInForce, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
+import { Clock, MatchingPolicy } from '@app/domain';
+import { OutboxRelay, enqueue, listBookingFailure, queueSms, quietOutboxSql, wordingFor } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
+import { failBooking } from './booking-failure';
 import { RepliesWorker } from './replies.worker';
 import { POLICY } from './tokens';
 
@@ -55,13 +57,21 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       );
       if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' } as JobOutcome;
       const [booking] = await tx.query(`SELECT * FROM booking WHERE id = $1 FOR UPDATE`, [wb.booking_id]);
-      if (wb.kind === 'book') return wb.status === 'succeeded' ? this.confirm(tx, booking, wb.pas_appointment_id, wrote) : this.fail(tx, booking, wb.last_error, wrote);
-      if (wb.status === 'failed' && !booking.needs_attention) {
+      if (wb.kind === 'book') {
+        return wb.status === 'succeeded'
+          ? this.confirm(tx, booking, wb.pas_appointment_id, wrote)
+          : this.fail(tx, booking, wb.last_error ?? 'the PAS refused the booking', wrote);
+      }
+      if (wb.status === 'failed') {
         // The new booking stands (the patient was told "confirmed" and the owning PAS holds it);
-        // a person must cancel the old one by hand.
+        // a person must cancel the old one by hand. Listed whatever else the booking was flagged
+        // for (an S17, say): the list holds one row per booking and kind, so a re-drive adds nothing.
         await tx.query(`UPDATE booking SET needs_attention = $2 WHERE id = $1`, [booking.id, 'old appointment could not be cancelled: the patient holds two appointments']);
-        await this.listFailure(tx, booking, 'double-held', booking.home_trust_ods, `old appointment at ${booking.home_trust_ods} not cancelled: ${wb.last_error ?? 'the PAS refused'}`);
-        this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
+        const listed = await listBookingFailure(tx, {
+          bookingId: booking.id, kind: 'double-held', trustOds: booking.home_trust_ods, slotId: booking.slot_id,
+          reason: `old appointment at ${booking.home_trust_ods} not cancelled: ${wb.last_error ?? 'the PAS refused'}`,
+        });
+        if (listed) this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
       }
       return { status: 'done', reason: `cancel ${wb.status}` } as JobOutcome;
     });
@@ -73,6 +83,12 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
   private async confirm(tx: EntityManager, booking: Record<string, any>, pasAppointmentId: string, wrote: Set<string>): Promise<JobOutcome> {
     if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
     const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1`, [booking.slot_id]);
+    if (new Date(slot.start_at).getTime() <= this.clock.now().getTime()) {
+      // The PAS's answer reached us only after the slot began (this job waited through an outage):
+      // "confirmed" now would send the patient to an appointment that has already started. The
+      // patient hears the truth, and a person cancels what the PAS holds.
+      return this.fail(tx, booking, `the PAS booked it as appointment ${pasAppointmentId}, but the answer came only after the slot had started: cancel it in the PAS`, wrote);
+    }
     await tx.query(`UPDATE booking SET status = 'confirmed', pas_appointment_id = $2, confirmed_at = now() WHERE id = $1`, [booking.id, pasAppointmentId]);
     await tx.query(
       `UPDATE waiting_list_entry SET current_appointment_start = $2, current_appointment_id = $3, updated_at = now() WHERE id = $1`,
@@ -98,34 +114,9 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     return { status: 'done', reason: 'confirmed' };
   }
 
-  private async fail(tx: EntityManager, booking: Record<string, any>, reason: string | null, wrote: Set<string>): Promise<JobOutcome> {
-    if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
-    const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [booking.slot_id]);
-    await tx.query(
-      `UPDATE booking SET status = 'failed', failed_at = now(), failure_reason = $2, needs_attention = 'booking write-back failed' WHERE id = $1`,
-      [booking.id, reason ?? 'the PAS refused the booking'],
-    );
-    await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
-    // The notice in force now (the dashboard may have changed it since the slot was offered).
-    if (isInsideMinimumNotice(new Date(slot.start_at), this.clock.now(), await policyInForce(tx, this.policy, slot.tfc))) {
-      await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = 'booking write-back failed inside the notice window', closed_at = now() WHERE id = $1`, [slot.id]);
-    } else {
-      await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);
-      await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
-      wrote.add(queueFor('match-slot'));
-    }
-    if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(this.ics, slot), dedupeKey: `failed-${booking.id}` })) wrote.add(queueFor('send-sms'));
-    await this.listFailure(tx, booking, 'writeback-failed', booking.owning_trust_ods, reason ?? 'the PAS refused the booking');
-    this.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'failed' });
-    return { status: 'done', reason: 'failed' };
-  }
-
-  /** The operators' failures list (read by the dashboard); once per booking and kind. */
-  private async listFailure(tx: EntityManager, booking: Record<string, any>, kind: 'writeback-failed' | 'double-held', trustOds: string, reason: string): Promise<void> {
-    await tx.query(
-      `INSERT INTO booking_failure (booking_id, kind, trust_ods, slot_id, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (booking_id, kind) DO NOTHING`,
-      [booking.id, kind, trustOds, booking.slot_id, reason.slice(0, 500)],
-    );
+  private fail(tx: EntityManager, booking: Record<string, any>, reason: string, wrote: Set<string>): Promise<JobOutcome> {
+    const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
+    return failBooking(tx, ctx, booking, { kind: 'writeback-failed', reason, closedReason: 'booking write-back failed inside the notice window' }, wrote);
   }
 
   /**

@@ -178,7 +178,7 @@ describe('S17 slot-withdrawn', () => {
     expect((await ds.query(`SELECT count(*)::int AS n FROM sms_message WHERE offer_id = ANY($1::uuid[])`, [offers]))[0].n).toBe(2);
   });
 
-  it('leaves a slot that is already booked alone and flags the booking for a person', async () => {
+  it('leaves a slot that is already booked alone, flags the booking and lists it for a person', async () => {
     const released = await events.handle('RQM', event('slot-released'));
     const bookingId = await bookedBy(released.slotId!, await patientOnList(), 'PAS-B-17');
     const [slot] = await ds.query(`SELECT filler_appointment_id FROM slot WHERE id = $1`, [released.slotId]);
@@ -186,6 +186,9 @@ describe('S17 slot-withdrawn', () => {
     expect(r.outcome).toBe('ignored');
     expect((await slotStatus(released.slotId!)).status).toBe('booked');
     expect((await ds.query(`SELECT needs_attention FROM booking WHERE id = $1`, [bookingId]))[0].needs_attention).toMatch(/S17/);
+    // On the booking team's failures list, and remembered on the slot (never to be reopened).
+    expect(await ds.query(`SELECT kind, trust_ods, slot_id FROM booking_failure WHERE booking_id = $1`, [bookingId])).toEqual([{ kind: 'pas-deleted', trust_ods: 'RQM', slot_id: released.slotId }]);
+    expect((await ds.query(`SELECT pas_deleted_at FROM slot WHERE id = $1`, [released.slotId]))[0].pas_deleted_at).not.toBeNull();
   });
 });
 

@@ -8,7 +8,9 @@
  *   reason `pat-swl`, is our echo and frees nothing. (The cancellation of a booked patient's *old*
  *   appointment is also ours, but its time really is free: DESIGN.md step 9, the chain.)
  * - `slot-withdrawn` (S17): a freed slot not yet booked is closed as withdrawn; its live offers
- *   end and each of those patients is told it is no longer available.
+ *   end and each of those patients is told it is no longer available. A slot already claimed keeps
+ *   its booking; the deletion is recorded on it (a booking that then fails withdraws it rather
+ *   than reopening it) and listed for the booking team.
  * - `appointment-booked` (S12): fills the patient's current appointment at this trust; when the
  *   PAS itself re-booked the time of one of our open freed slots, that slot is withdrawn as above
  *   (unless the booking is our own write-back's, coming back).
@@ -25,7 +27,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SlotEventDto, SlotEventRefusal, SlotEventResult } from '@app/contracts';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff, policyForTfc } from '@app/domain';
-import { OutboxJob, endWave, enqueue, outboxManySql, outboxManyValues, policyInForce, rows } from '@app/persistence';
+import { DELETED_IN_PAS, OutboxJob, endWave, enqueue, listBookingFailure, outboxManySql, outboxManyValues, policyInForce, rows } from '@app/persistence';
 import { AppError, CLOCK, IcsDirectory, MetricsService, currentTraceparent } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
@@ -35,6 +37,9 @@ import { POLICY } from './tokens';
 export const OWN_CANCELLATION_REASON = 'pat-swl';
 
 type Tx = EntityManager;
+
+/** What the booking team is told of a claimed slot its PAS deleted (the booking's flag and failures-page row). */
+const PAS_DELETED_BOOKED = 'the PAS deleted the slot after it was booked (SIU^S17)';
 
 /** The policy in force, read at most once per transaction (only events that free a slot need it). */
 type PolicyInForce = () => Promise<MatchingPolicy>;
@@ -278,15 +283,18 @@ export class SlotEventsService {
     );
     if (!slot) return { eventId: e.eventId, outcome: 'recorded' };
     if (slot.status === 'booked') {
-      // Too late to withdraw: a patient holds it. The booking stands; a person must square it with the PAS.
-      await tx.query(
-        `UPDATE booking SET needs_attention = COALESCE(needs_attention, 'the PAS deleted the slot after it was booked (SIU^S17)')
-          WHERE slot_id = $1 AND status <> 'failed'`,
-        [slot.id],
+      // Too late to withdraw: a patient holds it. The booking stands or falls on its PAS's answer;
+      // the deletion is kept on the slot, so a booking that then fails withdraws it instead of
+      // offering a time that no longer exists, and a person squares it with the PAS.
+      await tx.query(`UPDATE slot SET pas_deleted_at = COALESCE(pas_deleted_at, now()) WHERE id = $1`, [slot.id]);
+      const [booking] = await rows(tx,
+        `UPDATE booking SET needs_attention = COALESCE(needs_attention, $2) WHERE slot_id = $1 AND status <> 'failed' RETURNING id`,
+        [slot.id, PAS_DELETED_BOOKED],
       );
+      if (booking) await listBookingFailure(tx, { bookingId: booking.id, kind: 'pas-deleted', trustOds, slotId: slot.id, reason: PAS_DELETED_BOOKED });
       return { eventId: e.eventId, outcome: 'ignored', slotId: slot.id };
     }
-    await this.withdraw(tx, slot.id, 'deleted in the PAS (SIU^S17)');
+    await this.withdraw(tx, slot.id, DELETED_IN_PAS);
     return { eventId: e.eventId, outcome: 'withdrawn', slotId: slot.id };
   }
 

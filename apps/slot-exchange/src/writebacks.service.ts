@@ -1,13 +1,21 @@
 /**
  * The adapters' side of a write-back: read the order (scoped to the adapter's trust) and report
  * the PAS's answer. A terminal outcome is handed to the booking service through the outbox.
+ *
+ * No booking is made, nor confirmed, inside the minimum notice (DESIGN.md invariants; the notice
+ * in force, as recorded): a booking whose slot has reached its cut-off is failed here rather than
+ * written to the PAS (the order is answered `failed`, and the adapter skips any order that is not
+ * pending), and a success the PAS reports after the cut-off is recorded as a failure (answered
+ * `failed`, so the adapter undoes it) with the PAS's appointment id kept for the booking team.
  */
-import { Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { WritebackOrder, WritebackOutcomeDto, queueFor } from '@app/contracts';
-import { OutboxRelay, enqueue, quietOutboxSql } from '@app/persistence';
-import { AppError } from '@app/platform';
+import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { OutboxRelay, POLICY_IN_FORCE_SQL, PolicyRow, enqueue, policyFromRow, quietOutboxSql } from '@app/persistence';
+import { AppError, CLOCK } from '@app/platform';
 import { DataSource } from 'typeorm';
+import { POLICY } from './tokens';
 
 /**
  * A write-back id as the adapters send it. Anything else is "not found" without asking Postgres:
@@ -22,14 +30,29 @@ function notFound(trustOds: string, id: string): AppError {
 
 @Injectable()
 export class WritebacksService {
-  constructor(@InjectDataSource() private readonly ds: DataSource, @Optional() private readonly relay?: OutboxRelay) {}
+  constructor(
+    @InjectDataSource() private readonly ds: DataSource,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: MatchingPolicy,
+    @Optional() private readonly relay?: OutboxRelay,
+  ) {}
+
+  /**
+   * For a `book` write-back whose slot is inside the minimum notice in force (that specialty's view
+   * of the recorded policy): that notice, in hours. Null while there is time, and for a cancel.
+   */
+  private noticeReached(r: { kind: string; start_at: Date | string; tfc: string; policy_row: PolicyRow }): number | null {
+    if (r.kind !== 'book') return null;
+    const policy = policyFromRow(r.policy_row, this.policy, r.tfc);
+    return isInsideMinimumNotice(new Date(r.start_at), this.clock.now(), policy) ? policy.minNoticeHours : null;
+  }
 
   async order(trustOds: string, id: string): Promise<WritebackOrder> {
     if (!UUID.test(id)) throw notFound(trustOds, id);
     const rows = await this.ds.query(
       `SELECT w.id, w.kind, w.trust_ods, w.booking_id, w.attempts, w.status, w.pas_appointment_id AS w_pas_id,
-              s.start_at, s.duration_minutes, s.clinic_code, s.site_ods, s.clinician_id,
-              b.previous_appointment_id, b.previous_appointment_start, p.nhs_number
+              s.start_at, s.duration_minutes, s.clinic_code, s.site_ods, s.clinician_id, s.tfc,
+              b.previous_appointment_id, b.previous_appointment_start, p.nhs_number, ${POLICY_IN_FORCE_SQL} AS policy_row
          FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id JOIN patient p ON p.id = b.patient_id
         WHERE w.id = $1::uuid AND w.trust_ods = $2`,
       [id, trustOds],
@@ -38,13 +61,18 @@ export class WritebacksService {
     if (rows.length === 0) throw notFound(trustOds, id);
     const r = rows[0];
     const book = r.kind === 'book';
+    const notice = r.status === 'pending' ? this.noticeReached(r) : null;
+    // Recorded as the PAS's permanent refusal would be (under the row's lock, only while still
+    // pending), so the booking service undoes the booking and tells the patient the same way.
+    const status = notice === null ? r.status
+      : (await this.outcome(trustOds, id, { outcome: 'failed', permanent: true, reason: `too late: the slot is inside the ${notice}-hour minimum notice; not written to the PAS` })).status;
     return {
       id: r.id,
       kind: r.kind,
       trustOds: r.trust_ods,
       bookingId: r.booking_id,
       attempt: r.attempts,
-      status: r.status,
+      status: status as WritebackOrder['status'],
       appointment: book
         ? { start: new Date(r.start_at).toISOString(), durationMinutes: r.duration_minutes, clinicCode: r.clinic_code, siteOds: r.site_ods, clinicianId: r.clinician_id, pasAppointmentId: r.w_pas_id }
         : { start: r.previous_appointment_start ? new Date(r.previous_appointment_start).toISOString() : '', durationMinutes: null, clinicCode: null, siteOds: null, clinicianId: null, pasAppointmentId: r.previous_appointment_id },
@@ -62,8 +90,10 @@ export class WritebacksService {
     // per booking in a storm); this process's relay is woken for it after the commit instead.
     let wrote = false;
     const result = await this.ds.transaction(async (tx) => {
-      const rows: Array<{ status: string }> = await tx.query(
-        `SELECT status${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1::uuid AND trust_ods = $2 FOR UPDATE`,
+      const rows: Array<{ status: string; kind: string; start_at: Date; tfc: string; policy_row: PolicyRow }> = await tx.query(
+        `SELECT w.status, w.kind, s.start_at, s.tfc, ${POLICY_IN_FORCE_SQL} AS policy_row${this.relay ? `, ${quietOutboxSql} AS quiet` : ''}
+           FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
+          WHERE w.id = $1::uuid AND w.trust_ods = $2 FOR UPDATE OF w`,
         [id, trustOds],
       );
       if (rows.length === 0) throw notFound(trustOds, id);
@@ -72,11 +102,14 @@ export class WritebacksService {
         await tx.query(`UPDATE writeback SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [id, o.reason ?? null]);
         return { status: 'pending' };
       }
-      const status = o.outcome === 'succeeded' ? 'succeeded' : 'failed';
+      const notice = o.outcome === 'succeeded' ? this.noticeReached(rows[0]) : null;
+      const status = o.outcome === 'succeeded' && notice === null ? 'succeeded' : 'failed';
+      const reason = notice === null ? o.reason
+        : `the PAS booked it as appointment ${o.pasAppointmentId} only inside the ${notice}-hour minimum notice: cancel it in the PAS if it still holds it`;
       await tx.query(
         `UPDATE writeback SET status = $2, pas_appointment_id = COALESCE($3, pas_appointment_id), last_error = $4,
                 attempts = attempts + 1, completed_at = now() WHERE id = $1`,
-        [id, status, o.pasAppointmentId ?? null, o.reason ?? null],
+        [id, status, o.pasAppointmentId ?? null, reason ?? null],
       );
       await enqueue(tx, 'writeback-outcome', { writebackId: id });
       wrote = true;

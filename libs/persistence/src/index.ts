@@ -12,3 +12,4 @@ export * from './slot-trace';
 export * from './state-metrics';
 export * from './pg-array';
 export * from './redrive';
+export * from './booking-failures';

@@ -109,6 +109,8 @@ export class SlotRow {
   @Column('integer', { name: 'match_round', default: 0 }) matchRound: number;
   @Column('timestamptz', { name: 'released_at', default: () => 'now()' }) releasedAt: Date;
   @Column({ ...ts, name: 'closed_at' }) closedAt: Date | null;
+  /** When the PAS deleted this slot (SIU^S17) after a patient claimed it: never to be reopened. */
+  @Column({ ...ts, name: 'pas_deleted_at' }) pasDeletedAt: Date | null;
 }
 
 @Entity('offer_wave')

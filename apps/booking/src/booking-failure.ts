@@ -1,0 +1,59 @@
+/**
+ * Undoing a booking the owning PAS does not hold: shared by the write-back outcome (the PAS refused,
+ * or answered too late) and the reconciler (the PAS never answered before the slot's cut-off), so
+ * both leave the same state behind and tell the patient and the booking team the same way.
+ */
+import { JobOutcome, queueFor } from '@app/contracts';
+import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { BookingFailureKind, DELETED_IN_PAS, enqueue, listBookingFailure, policyInForce, queueSms, wordingFor } from '@app/persistence';
+import { IcsDirectory, MetricsService } from '@app/platform';
+import { EntityManager } from 'typeorm';
+
+export interface FailureContext {
+  clock: Clock;
+  /** The configured policy; the recorded one in force wins (`policyInForce`). */
+  policy: MatchingPolicy;
+  ics: IcsDirectory;
+  metrics: MetricsService;
+}
+
+export interface BookingFailure {
+  kind: Extract<BookingFailureKind, 'writeback-failed' | 'no-pas-answer'>;
+  /** What went wrong: the booking's failure reason and the failures page's detail. */
+  reason: string;
+  /** The slot's closed reason when it is inside the notice and cannot be offered again. */
+  closedReason: string;
+}
+
+/**
+ * Fails a pending booking (the caller holds its row lock): the patient's entry reopens; the slot
+ * goes back to matching while outside the notice in force, else closes unfilled, and closes as
+ * withdrawn whatever the time when the PAS deleted it meanwhile (S17: it no longer exists); the
+ * patient is told "could not"; the booking team sees it on the failures page. `wrote` gathers the
+ * queues of the jobs written (for a relay's wake-up after the commit).
+ */
+export async function failBooking(
+  tx: EntityManager, ctx: FailureContext, booking: Record<string, any>, failure: BookingFailure, wrote: Set<string>,
+): Promise<JobOutcome> {
+  if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
+  const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [booking.slot_id]);
+  await tx.query(
+    `UPDATE booking SET status = 'failed', failed_at = now(), failure_reason = $2, needs_attention = 'booking write-back failed' WHERE id = $1`,
+    [booking.id, failure.reason],
+  );
+  await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
+  if (slot.pas_deleted_at) {
+    await tx.query(`UPDATE slot SET status = 'withdrawn', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, DELETED_IN_PAS]);
+  } else if (isInsideMinimumNotice(new Date(slot.start_at), ctx.clock.now(), await policyInForce(tx, ctx.policy, slot.tfc))) {
+    // The notice in force now (the dashboard may have changed it since the slot was offered).
+    await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, failure.closedReason]);
+  } else {
+    await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);
+    await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
+    wrote.add(queueFor('match-slot'));
+  }
+  if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(ctx.ics, slot), dedupeKey: `failed-${booking.id}` })) wrote.add(queueFor('send-sms'));
+  await listBookingFailure(tx, { bookingId: booking.id, kind: failure.kind, trustOds: booking.owning_trust_ods, slotId: booking.slot_id, reason: failure.reason });
+  ctx.metrics.counter('bookings_total', 'Bookings by outcome', ['trust', 'outcome']).inc({ trust: booking.owning_trust_ods, outcome: 'failed' });
+  return { status: 'done', reason: 'failed' };
+}
