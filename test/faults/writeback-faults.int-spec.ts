@@ -115,7 +115,13 @@ describe('a success the exchange no longer accepts', () => {
       return a.length === 1 && a[0].status === 'cancelled' && a;
     }, 20_000, 100);
     expect(held).toEqual([{ id: expect.any(String), status: 'cancelled' }]);
-    expect(await writeback(writebackId)).toMatchObject({ status: 'failed' });
+    // The exchange keeps the appointment the late success named, so the cancellation's SIU^S15
+    // (pas-sim sends it to the adapter, which forwards it) is known as our own: that time was never
+    // free, and no slot is made of it.
+    expect(await writeback(writebackId)).toMatchObject({ status: 'failed', pas_appointment_id: held[0].id });
+    await until('the cancellation\'s SIU^S15 to reach the exchange', async () =>
+      (await q(`SELECT 1 FROM hl7_message WHERE trust_ods = 'RQM' AND forwarded_at IS NOT NULL AND raw LIKE '%' || $1 || '%' AND raw LIKE '%S15%'`, [held[0].id])).length > 0, 20_000, 100);
+    expect(await q(`SELECT id FROM slot WHERE trust_ods = 'RQM' AND filler_appointment_id = $1`, [held[0].id])).toEqual([]);
   });
 });
 

@@ -239,11 +239,15 @@ export class SlotEventsService {
 
   private async release(tx: Tx, trustOds: string, e: SlotEventDto, start: Date, recorded: PolicyInForce): Promise<SlotEventResult> {
     if ((e.eventReason ?? '').toLowerCase() === OWN_CANCELLATION_REASON) {
-      // Our own booking, cancelled with our reason, and not because we moved the patient on from it.
+      // Our own booking, cancelled with our reason, and not because we moved the patient on from it;
+      // or an appointment the PAS made for a write-back we had already given up (it answered too
+      // late, or inside the notice), which the adapter cancels: neither time was ever free.
       const ours = await tx.query(
         `SELECT b.id FROM booking b
           WHERE b.owning_trust_ods = $1 AND b.pas_appointment_id = $2 AND b.status <> 'failed'
-            AND NOT EXISTS (SELECT 1 FROM booking later WHERE later.home_trust_ods = $1 AND later.previous_appointment_id = $2)`,
+            AND NOT EXISTS (SELECT 1 FROM booking later WHERE later.home_trust_ods = $1 AND later.previous_appointment_id = $2)
+         UNION ALL
+         SELECT w.id FROM writeback w WHERE w.trust_ods = $1 AND w.kind = 'book' AND w.status = 'failed' AND w.pas_appointment_id = $2`,
         [trustOds, e.fillerAppointmentId],
       );
       if (ours.length > 0) return { eventId: e.eventId, outcome: 'echo' };

@@ -97,7 +97,15 @@ export class WritebacksService {
         [id, trustOds],
       );
       if (rows.length === 0) throw notFound(trustOds, id);
-      if (rows[0].status !== 'pending') return { status: rows[0].status }; // reported already: idempotent
+      if (rows[0].status !== 'pending') {
+        // Reported already: idempotent. A success arriving after the write-back was given up
+        // leaves an appointment the adapter now cancels in the PAS: its id is kept, so that the
+        // cancellation's SIU^S15 is known as our own and frees no phantom slot.
+        if (o.outcome === 'succeeded' && rows[0].kind === 'book' && rows[0].status === 'failed') {
+          await tx.query(`UPDATE writeback SET pas_appointment_id = COALESCE(pas_appointment_id, $2) WHERE id = $1`, [id, o.pasAppointmentId]);
+        }
+        return { status: rows[0].status };
+      }
       if (o.outcome === 'failed' && !o.permanent) {
         await tx.query(`UPDATE writeback SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [id, o.reason ?? null]);
         return { status: 'pending' };
