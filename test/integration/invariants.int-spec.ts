@@ -17,6 +17,7 @@ import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
+import { backendPid, untilBlockedBy, withoutWaitingOn } from '../support/locks';
 
 const HOUR = 3_600_000;
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null, waveSize: 3 };
@@ -266,8 +267,9 @@ describe('replies decided together (a batch)', () => {
     expect((await w.replies.process({ replyId: first })).reason).toBe('claimed');
     const loser = (await ds.query(`SELECT o.id, o.patient_id, o.code FROM offer o WHERE o.slot_id = $1 AND o.status = 'superseded'`, [slotId]))[0];
     const reply = await yesFrom(loser.patient_id, loser.code, `lock-b-${Date.now()}`);
-    await holdingSlot(slotId, async () => {
-      const outcome = await Promise.race([w.replies.process({ replyId: reply }), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
+    await holdingSlot(slotId, async (holder) => {
+      // Postgres shows nobody queued behind the holder, and the holder's transaction still open, when the answer came.
+      const outcome = await withoutWaitingOn(ds, await backendPid(holder), w.replies.process({ replyId: reply }));
       expect(outcome).toEqual({ status: 'done', reason: 'too-late' });
     });
   });
@@ -279,8 +281,8 @@ describe('replies decided together (a batch)', () => {
     const stamp = Date.now();
     const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `skip-a-${stamp}`);
     const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `skip-b-${stamp}`);
-    await holdingSlot(held.slotId, async () => {
-      const decided = await Promise.race([w.replies.decideBatch([heldYes, freeYes]), new Promise((r) => setTimeout(() => r('waited on the slot lock'), 3000))]);
+    await holdingSlot(held.slotId, async (holder) => {
+      const decided = await withoutWaitingOn(ds, await backendPid(holder), w.replies.decideBatch([heldYes, freeYes]));
       // The free slot's YES is claimed and committed; the held slot's is left for processOne.
       expect(decided).toEqual(new Map([[freeYes, { status: 'done', reason: 'claimed' }]]));
       expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [heldYes]))[0].outcome).toBeNull();
@@ -296,9 +298,10 @@ describe('replies decided together (a batch)', () => {
     const ids: string[] = [];
     for (const [i, o] of offers.entries()) ids.push(await yesFrom(o.patient_id, o.code, `held-batch-${i}-${stamp}`));
     let outcome!: Promise<JobOutcome>;
-    await holdingSlot(slotId, async () => {
+    await holdingSlot(slotId, async (holder) => {
       outcome = w.replies.processMany({ replyIds: ids });
-      await new Promise((r) => setTimeout(r, 300));
+      // The waiting batch is queued behind the holder (the first skipped the slot, deciding nothing).
+      await untilBlockedBy(ds, await backendPid(holder));
       expect((await ds.query(`SELECT count(*)::int AS n FROM patient_reply WHERE id = ANY($1::uuid[]) AND outcome IS NOT NULL`, [ids]))[0].n).toBe(0);
     });
     expect(await outcome).toEqual({ status: 'done', reason: '3 of 3 repl(ies) decided' });
@@ -334,27 +337,42 @@ describe('replies decided together (a batch)', () => {
     expect(await outcomeOf(yesLong)).toBe('claimed');
   });
 
-  it('decides the held YES one by one when the waiting batch fails, keeping what the first batch decided', async () => {
+  it("decides the held YES one by one when the waiting batch's connection dies mid-transaction, keeping what the first batch decided", async () => {
     const w = workers();
     const held = await offeredSlot(w, '177', 2);
     const free = await offeredSlot(w, '178', 2);
     const stamp = Date.now();
     const heldYes = await yesFrom(held.offers[0].patient_id, held.offers[0].code, `fallback-a-${stamp}`);
     const freeYes = await yesFrom(free.offers[0].patient_id, free.offers[0].code, `fallback-b-${stamp}`);
-    const real = w.replies.decideBatch.bind(w.replies);
-    const spy = jest.spyOn(w.replies, 'decideBatch').mockImplementation((ids, opts) => (opts?.waitForSlots ? Promise.reject(new Error('connection lost')) : real(ids, opts)));
+    const outcomeOf = async (id: string) => (await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id]))[0].outcome;
     let outcome!: Promise<JobOutcome>;
-    await holdingSlot(held.slotId, async () => {
+    await holdingSlot(held.slotId, async (holder) => {
+      const holderPid = await backendPid(holder);
       outcome = w.replies.processMany({ replyIds: [heldYes, freeYes] });
-      await new Promise((r) => setTimeout(r, 300));
-      // The free slot's claim committed in the first batch while the held one waits on its own.
-      expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [freeYes]))[0].outcome).toBe('claimed');
+      // The first batch skipped the held slot and committed the free one's claim; the waiting
+      // batch has locked the held YES and queues for the slot. Its backend is killed there, a
+      // real lost connection in the middle of its transaction.
+      const [waiting] = await untilBlockedBy(ds, holderPid);
+      expect(waiting.query).toMatch(/FROM slot WHERE id = ANY/);
+      expect(await outcomeOf(freeYes)).toBe('claimed');
+      expect((await ds.query(`SELECT pg_terminate_backend($1) AS ok`, [waiting.pid]))[0].ok).toBe(true);
+      // Its lock on the held YES went with it: that YES is now decided alone, on another
+      // connection, which queues for the same slot.
+      await untilBlockedBy(ds, holderPid, { except: [waiting.pid] });
+      expect(await outcomeOf(heldYes)).toBeNull();
     });
     expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
-    expect(spy.mock.calls.map(([, opts]) => Boolean(opts?.waitForSlots))).toEqual([false, true]);
-    const outcomes = await ds.query(`SELECT outcome FROM patient_reply WHERE id = ANY($1::uuid[])`, [[heldYes, freeYes]]);
-    expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(['claimed', 'claimed']);
-    expect(await ds.query(`SELECT id FROM booking WHERE slot_id = ANY($1::uuid[])`, [[held.slotId, free.slotId]])).toHaveLength(2);
+    expect(await outcomeOf(heldYes)).toBe('claimed');
+    expect(await outcomeOf(freeYes)).toBe('claimed');
+    // Nothing lost, nothing twice: one booking on each slot, for the patient who said YES.
+    const bookings = await ds.query(`SELECT slot_id, patient_id FROM booking WHERE slot_id = ANY($1::uuid[]) ORDER BY slot_id`, [[held.slotId, free.slotId]]);
+    expect(bookings).toEqual(
+      [{ slot_id: held.slotId, patient_id: held.offers[0].patient_id }, { slot_id: free.slotId, patient_id: free.offers[0].patient_id }]
+        .sort((a, b) => (a.slot_id < b.slot_id ? -1 : 1)),
+    );
+    // The pool recovered: the next reply is decided as usual.
+    const late = await yesFrom(free.offers[1].patient_id, free.offers[1].code, `fallback-c-${stamp}`);
+    expect(await w.replies.process({ replyId: late })).toEqual({ status: 'done', reason: 'too-late' });
   });
 
   it("answers a batch's YES for a slot another transaction is claiming from that claim once it commits: one transaction, every loser told once", async () => {
@@ -372,7 +390,8 @@ describe('replies decided together (a batch)', () => {
         slotId, offerId: winner.id, entryId: winner.entry_id, patientId: winner.patient_id, waveId: winner.wave_id, owningTrustOds: winner.trust_ods, takenWording: {},
       });
       outcome = w.replies.processMany({ replyIds: ids });
-      await new Promise((r) => setTimeout(r, 300));
+      // The batch queues behind the claim before it commits.
+      await untilBlockedBy(ds, await backendPid(holder));
     }, 'commit');
     expect(await outcome).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
     const decided = await ds.query(`SELECT r.outcome, r.xmin::text AS xid FROM patient_reply r WHERE r.id = ANY($1::uuid[])`, [ids]);
@@ -422,7 +441,14 @@ describe('replies decided together (a batch)', () => {
       const [r] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent) VALUES ('sms', $1, $2, 'yes') RETURNING id`, [`nocode-${i}-${Date.now()}`, o.patient_id]);
       return r.id as string;
     }));
-    const outcomes = await Promise.all(ids.map((id) => w.replies.process({ replyId: id })));
+    // All three have found their live offer and queue for the slot before any claim commits (a
+    // YES read after the claim finds no live offer: that is another case, "no open offer").
+    let deciding!: Promise<JobOutcome[]>;
+    await holdingSlot(slotId, async (holder) => {
+      deciding = Promise.all(ids.map((id) => w.replies.process({ replyId: id })));
+      await untilBlockedBy(ds, await backendPid(holder), { count: 3 });
+    });
+    const outcomes = await deciding;
     expect(outcomes.map((o) => o.reason).sort()).toEqual(['claimed', 'too-late', 'too-late']);
     expect(await ds.query(`SELECT id FROM booking WHERE slot_id = $1`, [slotId])).toHaveLength(1);
     const taken = await ds.query(`SELECT offer_id FROM sms_message WHERE kind = 'taken' AND offer_id = ANY($1::uuid[])`, [offers.map((o) => o.id)]);

@@ -6,7 +6,9 @@ import { readSiu } from './siu';
 import { acceptanceSiu } from './testing/acceptance-siu';
 
 const HOST = '127.0.0.1';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// Real time for the test's own waits, even while a test runs the server's timers on jest's clock.
+const realSetTimeout = setTimeout;
+const sleep = (ms: number): Promise<void> => new Promise((r) => realSetTimeout(r, ms));
 
 const msg = (id: string, sep = '\r'): string =>
   ['MSH|^~\\&|PAS|RQM|SLOTX|ICS|20261120091530+0000||SIU^S12^SIU_S12|' + id + '|P|2.5.1', 'SCH||F1', 'AIS|1||330-NEW'].join(sep);
@@ -239,22 +241,29 @@ describe('MllpServer and MllpClient over real TCP', () => {
   });
 
   it('closes idle connections, but not one whose handler is still working', async () => {
+    const gate = deferred<void>();
+    const entered = deferred<void>();
     const { server, port } = await start({
       idleTimeoutMs: 100,
       onMessage: async (m) => {
-        await sleep(300);
+        entered.resolve();
+        await gate.promise;
         return echoAck(m);
       },
     });
     const busy = await raw(port);
     await busy.write(frame(msg('SLOW')));
-    expect(readAck(await busy.ack(0))?.controlId).toBe('SLOW');
-    expect(busy.closed).toBe(false);
-    await busy.until(() => busy.closed, 2000);
+    await entered.promise;
+    // A connection opened after the busy one went quiet is closed for idling while the busy one's
+    // handler is still at work: it outlives its own idle timeout, unanswered and open.
     const idle = await raw(port);
-    const t0 = Date.now();
-    await idle.until(() => idle.closed, 2000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+    await idle.until(() => idle.closed, 5000);
+    expect(busy.closed).toBe(false);
+    expect(busy.acks).toEqual([]);
+    gate.resolve();
+    expect(readAck(await busy.ack(0))?.controlId).toBe('SLOW');
+    // Answered and then quiet, it is closed too.
+    await busy.until(() => busy.closed, 5000);
     await waitFor(() => server.connections === 0);
   });
 
@@ -285,13 +294,29 @@ describe('MllpServer and MllpClient over real TCP', () => {
   });
 
   it('close() gives up on a handler that never finishes after drainTimeoutMs', async () => {
-    const { server, port } = await start({ drainTimeoutMs: 100, onMessage: () => new Promise<string>(() => undefined) });
+    const entered = deferred<void>();
+    const { server, port } = await start({ drainTimeoutMs: 100, onMessage: () => {
+        entered.resolve();
+        return new Promise<string>(() => undefined);
+      },
+    });
     const c = await raw(port);
     await c.write(frame(msg('HUNG')));
-    await sleep(20);
-    const t0 = Date.now();
-    await server.close();
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+    await entered.promise;
+    // The drain limit runs on jest's clock; sockets and the test's own waits stay real.
+    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval'] });
+    try {
+      let closed = false;
+      const closing = server.close().then(() => (closed = true));
+      await jest.advanceTimersByTimeAsync(99);
+      await sleep(20);
+      expect(closed).toBe(false); // still waiting for the handler
+      expect(c.closed).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      await closing;
+    } finally {
+      jest.useRealTimers();
+    }
     await c.until(() => c.closed);
     expect(c.acks).toEqual([]);
   });

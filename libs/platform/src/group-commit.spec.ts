@@ -80,7 +80,10 @@ describe('GroupCommit', () => {
   });
 
   describe('with lingerMs (senders that each wait for their answer)', () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // The linger and the peak window run on jest's clock (timers and Date.now), moved by hand; the
+    // event-loop turns a batch leaves on stay real.
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
     /** Four callers in step: submitted together, committed together, so four are expected from now on. */
     async function inStep(lingerMs: number, peakWindowMs?: number) {
       const f = fakeStore();
@@ -111,14 +114,13 @@ describe('GroupCommit', () => {
 
     it('waits no longer than lingerMs for callers that do not come', async () => {
       const { f, gc } = await inStep(30);
-      const t0 = Date.now();
       const late = gc.submit(5);
       await turn();
-      expect(f.batches).toHaveLength(1);
-      while (f.batches.length < 2) await sleep(5);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
-      expect(Date.now() - t0).toBeLessThan(1000);
-      expect(f.batches[1]).toEqual([5]);
+      jest.advanceTimersByTime(29);
+      await turn();
+      expect(f.batches).toHaveLength(1); // one of the four expected: still gathering
+      jest.advanceTimersByTime(1);
+      expect(f.batches[1]).toEqual([5]); // the linger is over: it goes alone
       await f.commitAll();
       expect(await late).toBe('stored 5');
     });
@@ -138,10 +140,13 @@ describe('GroupCommit', () => {
     it('a straggler waits for the batch in flight and rejoins the others rather than committing alone beside it', async () => {
       const { f, gc } = await inStep(20);
       const a = [5, 6, 7].map((i) => gc.submit(i));
-      while (f.batches.length < 2) await sleep(5); // three of four: gone after the linger
+      await turn();
+      jest.advanceTimersByTime(20); // three of four: gone after the linger
       expect(f.batches[1]).toEqual([5, 6, 7]);
       const straggler = gc.submit(8);
-      await sleep(60);
+      await turn();
+      jest.advanceTimersByTime(60);
+      await turn();
       expect(f.batches).toHaveLength(2); // not beside [5, 6, 7], though a slot is free
       f.commits.shift()!(); // [5, 6, 7] commits; its senders come back
       await Promise.all(a);
@@ -169,7 +174,7 @@ describe('GroupCommit', () => {
 
     it('forgets an old peak: after a quiet spell a single item goes at once', async () => {
       const { f, gc } = await inStep(10_000, 20);
-      await sleep(50);
+      jest.advanceTimersByTime(50);
       expect(gc.expected).toBe(1);
       const r = gc.submit(5);
       await turn();
