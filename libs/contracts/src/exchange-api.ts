@@ -296,8 +296,9 @@ export const TRANSFER_CURSOR = /^\d{1,19}\.\d{1,18}$/;
 export class TransferListQueryDto {
   /**
    * Only records after this one: the `cursor` of the last record seen. The way to poll: each
-   * record is delivered exactly once, in the order transfers became readable (commit order, not
-   * `createdAt`), however many are written at once or however their transactions interleave.
+   * record is delivered exactly once, in the order of the transactions that wrote them (by
+   * transaction id, then within one; a record is listed only once every older transaction has
+   * ended), however many are written at once or however their transactions interleave.
    */
   @IsOptional() @IsString() @Matches(TRANSFER_CURSOR, { message: 'after must be the cursor of a transfer record' }) after?: string;
   /**

@@ -147,8 +147,14 @@ export async function storeReceivedTexts(tx: Tx, texts: ReceivedText[], opts: { 
        -- and a text may be about any of their offers, so the booking service decides it against all
        -- of them. Kept as the number rather than as patient ids fixed at receipt: one column, no
        -- lookup in the callback's hot path, and the decision sees who has the number then.
-       INSERT INTO patient_reply (channel, external_id, mobile, intent, code, received_at)
-       SELECT 'sms', i.external_id, i.mobile, i.intent, i.code,
+       -- patient_id still names one of them (the number's most recently updated patient) for a
+       -- booking process of the previous release, which decides by it, during a rolling release:
+       -- without it that process would mark these texts decided as from an unknown number. This
+       -- release ignores it when the number is set.
+       INSERT INTO patient_reply (channel, external_id, mobile, patient_id, intent, code, received_at)
+       SELECT 'sms', i.external_id, i.mobile,
+              (SELECT p.id FROM patient p WHERE p.mobile = i.mobile ORDER BY p.updated_at DESC LIMIT 1),
+              i.intent, i.code,
               -- Per row, in the batch's order of arrival (now() is one instant for the whole batch):
               -- the booking service lets the first-received YES for a slot win.
               clock_timestamp()

@@ -8,7 +8,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * patient (the offer page: its token is one offer's).
  *
  * Texts stored before this and not yet decided were tied to the number's most recently updated
- * patient; they get that patient's number, so they too are decided for the whole number.
+ * patient; they get that patient's number, so they too are decided for the whole number. Their
+ * `patient_id` stays: a booking process of the previous release, still running during a rolling
+ * release, decides by it (and would otherwise answer them as from an unknown number).
  */
 export class ReplyFromNumber1764500400000 implements MigrationInterface {
   name = 'ReplyFromNumber1764500400000';
@@ -16,7 +18,7 @@ export class ReplyFromNumber1764500400000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE patient_reply ADD COLUMN mobile text`);
     await q.query(`
-      UPDATE patient_reply r SET mobile = p.mobile, patient_id = NULL
+      UPDATE patient_reply r SET mobile = p.mobile
         FROM patient p
        WHERE r.channel = 'sms' AND r.processed_at IS NULL AND p.id = r.patient_id AND p.mobile IS NOT NULL
     `);
