@@ -343,10 +343,11 @@ export class SlotEventsService {
    *   entry holding it as current appointment) is another time; known at this time already, it did
    *   not move into it;
    * - or, known nowhere, the trigger is a reschedule (S13; or none given, from an older adapter). An
-   *   S14 of an unknown appointment is taken as the change it usually is: if it was in fact a move
-   *   into the freed time, a YES for the slot is refused by the PAS at booking (the time is taken)
-   *   or the trust's own S12/S13 for it withdraws the slot, so the cost is one failed booking, not
-   *   every offer of a slot still free withdrawn.
+   *   S14 of an unknown appointment is taken as the change it usually is. If it was in fact a move
+   *   into the freed time, the slot stays offered and a YES is written back as a second
+   *   appointment at that time, which the PAS may refuse (a listed booking failure): a rare double
+   *   booking for a person to square, rather than every note on a neighbouring appointment
+   *   withdrawing a slot that is still free.
    * Our own write-back's booking reported at the very time we booked it is our echo (a twin freed
    * slot at that clinic and time stays open); moved on from there by the trust, it takes the new
    * time like any other.
