@@ -2,7 +2,8 @@
  * Every SIU kind as the exchange acts on it, against real Postgres with the real migrations:
  * S15 frees (and our own echo does not), S17 withdraws a freed slot and tells its live offers,
  * S12 fills the current appointment and withdraws a slot the trust re-booked itself, S13/S14
- * move the current appointment (and withdraw a slot whose time they move one into), S26 is recorded,
+ * move the current appointment (and withdraw a slot whose time they really move one into, not for
+ * an S14 of an appointment already there), S26 is recorded,
  * the minimum notice is the recorded policy's, and every event is processed once however
  * often (and however concurrently) it arrives.
  */
@@ -239,14 +240,14 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
     await expect(events.handle('RAS', event('appointment-moved', { siteOds: 'RAS01', fillerAppointmentId: 'MOVE-ME' }))).resolves.toMatchObject({ outcome: 'recorded' });
   });
 
-  it('withdraws a freed slot when the trust moves another appointment into its time; its live offers end with a "no longer available" SMS', async () => {
+  it('withdraws a freed slot when the trust moves another appointment, known at another time, into its time (S14 too); its live offers end with a "no longer available" SMS', async () => {
     const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 82 * HOUR).toISOString() }));
     const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
     const offered = await patientOnList();
     const [offerId] = await liveWave(released.slotId!, [offered]);
     const mover = await patientOnList({ currentAppointmentId: 'APPT-C', currentAppointmentStart: new Date(clock.now().getTime() + 30 * 24 * HOUR).toISOString() });
 
-    const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-C', start: new Date(slot.start_at).toISOString() }));
+    const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-C', start: new Date(slot.start_at).toISOString(), trigger: 'S14' }));
     expect(r).toMatchObject({ outcome: 'withdrawn', slotId: released.slotId, entriesUpdated: 1 });
     expect((await slotStatus(released.slotId!)).status).toBe('withdrawn');
     expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('withdrawn');
@@ -269,6 +270,61 @@ describe('S13/S14 appointment-moved, S26 no-show', () => {
     const [otherSlot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [other.slotId]);
     const moved = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'PAS-OURS-13', start: new Date(otherSlot.start_at).toISOString() }));
     expect(moved).toMatchObject({ outcome: 'withdrawn', slotId: other.slotId });
+  });
+
+  it('an S13/S14 of an appointment already known at the slot\'s time (a note or status change) leaves the slot and its offers alone', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 91 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const at = new Date(slot.start_at).toISOString();
+    const [offerId] = await liveWave(released.slotId!, [await patientOnList()]);
+    // One of the clinic's other appointments at that time, held on the list as someone's current one.
+    await patientOnList({ currentAppointmentId: 'APPT-NEIGHBOUR', currentAppointmentStart: at });
+
+    expect((await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-NEIGHBOUR', start: at, trigger: 'S14' }))).outcome).toBe('recorded');
+    // Known there, even a reschedule (or an older adapter's event without a trigger) moved nothing into the time.
+    expect((await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-NEIGHBOUR', start: at, trigger: 'S13' }))).outcome).toBe('recorded');
+    expect((await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-NEIGHBOUR', start: at }))).outcome).toBe('recorded');
+    expect((await slotStatus(released.slotId!)).status).toBe('offering');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('live');
+  });
+
+  it('an S13/S14 of the slot\'s own cancelled appointment never withdraws it', async () => {
+    const released = await events.handle('RQM', event('slot-released', { fillerAppointmentId: 'APPT-CANCELLED', start: new Date(clock.now().getTime() + 92 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const [offerId] = await liveWave(released.slotId!, [await patientOnList()]);
+
+    for (const trigger of ['S14', 'S13', undefined]) {
+      const r = await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-CANCELLED', start: new Date(slot.start_at).toISOString(), trigger }));
+      expect(r.outcome).toBe('recorded');
+    }
+    expect((await slotStatus(released.slotId!)).status).toBe('offering');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offerId]))[0].status).toBe('live');
+  });
+
+  it('an appointment known nowhere: an S14 at the slot\'s time leaves it open, an S13 into the time withdraws it', async () => {
+    const released = await events.handle('RQM', event('slot-released', { start: new Date(clock.now().getTime() + 93 * HOUR).toISOString() }));
+    const [slot] = await ds.query(`SELECT start_at FROM slot WHERE id = $1`, [released.slotId]);
+    const at = new Date(slot.start_at).toISOString();
+
+    expect((await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-UNSEEN-14', start: at, trigger: 'S14' }))).outcome).toBe('recorded');
+    expect((await slotStatus(released.slotId!)).status).toBe('open');
+    expect(await events.handle('RQM', event('appointment-moved', { fillerAppointmentId: 'APPT-UNSEEN-13', start: at, trigger: 'S13' })))
+      .toMatchObject({ outcome: 'withdrawn', slotId: released.slotId });
+    expect((await slotStatus(released.slotId!)).status).toBe('withdrawn');
+  });
+
+  it('an appointment known from its own earlier events: the last one decides, also within one batch', async () => {
+    const T = new Date(clock.now().getTime() + 94 * HOUR).toISOString();
+    const U = new Date(clock.now().getTime() + 95 * HOUR).toISOString();
+    // Booked at T (no freed slot there yet), moved away to U, then T is freed and an S14 puts it back at T.
+    const results = await events.handleBatch('RQM', [
+      event('appointment-booked', { fillerAppointmentId: 'APPT-BACK', start: T }),
+      event('appointment-moved', { fillerAppointmentId: 'APPT-BACK', start: U, trigger: 'S13' }),
+      event('slot-released', { start: T }),
+      event('appointment-moved', { fillerAppointmentId: 'APPT-BACK', start: T, trigger: 'S14' }),
+    ]);
+    const freed = results[2] as { slotId: string };
+    expect(results[3]).toMatchObject({ outcome: 'withdrawn', slotId: freed.slotId });
   });
 
   it('a move to another clinic or time withdraws nothing', async () => {

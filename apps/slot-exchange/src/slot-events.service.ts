@@ -15,8 +15,9 @@
  *   PAS itself re-booked the time of one of our open freed slots, that slot is withdrawn as above
  *   (unless the booking is our own write-back's, coming back).
  * - `appointment-moved` (S13/S14): moves the current appointment of the entries that hold it; when
- *   the PAS moved an appointment into the time of one of our open freed slots, that slot is
- *   withdrawn as for S12 (unless it is our own write-back's booking, at the time we booked it). The
+ *   the PAS really moved an appointment into the time of one of our open freed slots, that slot is
+ *   withdrawn as for S12 (not for the slot's own cancelled appointment, one already known at that
+ *   time, an S14 of one known nowhere, or our own write-back's booking at the time we booked it). The
  *   time the appointment left is not freed here: the contract carries no old start on S13/S14, and
  *   a freed time reaches us only as the PAS's own S15 (DESIGN.md "The flow of one freed slot").
  * - `no-show` (S26): recorded.
@@ -117,8 +118,10 @@ export class SlotEventsService {
   private async applyOne(tx: Tx, trustOds: string, e: SlotEventDto, policy: PolicyInForce): Promise<SlotEventResult> {
     const start = new Date(e.start);
     const claimed = await rows(tx,
-      `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, 'processing') ON CONFLICT DO NOTHING RETURNING event_id`,
+      // clock_timestamp(), not the column's now(): the events of one batch share a transaction, and
+      // an appointment's last known time is read from this order (lastKnownStart).
+      `INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'processing', clock_timestamp()) ON CONFLICT DO NOTHING RETURNING event_id`,
       [e.eventId, trustOds, e.kind, e.controlId, e.fillerAppointmentId, start],
     );
     if (claimed.length === 0) {
@@ -188,9 +191,9 @@ export class SlotEventsService {
            FROM fresh ORDER BY filler_appointment_id, i
          ON CONFLICT DO NOTHING RETURNING id, source_event_id
        ), claimed AS (
-         INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome, slot_id)
+         INSERT INTO slot_event (event_id, trust_ods, kind, control_id, filler_appointment_id, start_at, outcome, slot_id, received_at)
          SELECT f.event_id, $2, 'slot-released', f.control_id, f.filler_appointment_id, f.start_at,
-                CASE WHEN c.id IS NULL THEN 'duplicate' WHEN f.too_late THEN 'too-late' ELSE 'slot-created' END, c.id
+                CASE WHEN c.id IS NULL THEN 'duplicate' WHEN f.too_late THEN 'too-late' ELSE 'slot-created' END, c.id, clock_timestamp()
            FROM fresh f LEFT JOIN created c ON c.source_event_id = f.event_id ORDER BY f.filler_appointment_id, f.i
          ON CONFLICT DO NOTHING RETURNING event_id, outcome, slot_id
        ), jobs AS (
@@ -309,7 +312,7 @@ export class SlotEventsService {
   private async booked(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
     const ours = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId);
     // The appointment whose cancellation freed a slot, booked again: that slot is not free either.
-    const withdrawn = ours ? undefined : await this.withdrawTaken(tx, trustOds, e, start, e.fillerAppointmentId, 'booked in the PAS by the trust (SIU^S12)');
+    const withdrawn = ours ? undefined : await this.withdrawTaken(tx, trustOds, e, start, 'taken', 'booked in the PAS by the trust (SIU^S12)');
     let entries = 0;
     if (e.patientNhsNumber) {
       const updated = await rows(tx,
@@ -328,16 +331,32 @@ export class SlotEventsService {
   }
 
   /**
-   * S13/S14: the appointment moved; whoever holds it as their current appointment moves with it.
-   * Moved into the time of one of our open freed slots, it fills that time: the slot is withdrawn
-   * (else a YES would book a second patient into it). Our own write-back's booking reported at the
-   * very time we booked it is our echo (a twin freed slot at that clinic and time stays open);
-   * moved on from there by the trust, it takes the new time like any other.
+   * S13/S14: the appointment moved or changed; whoever holds it as their current appointment moves
+   * with it. Moved into the time of one of our open freed slots, it fills that time: the slot is
+   * withdrawn (else a YES would book a second patient into it). But S13 and S14 both arrive here,
+   * and a PAS sends an S14 for any change (a note, a status), mostly to appointments that stay put;
+   * a clinic runs several appointments at one time, so "same clinic and start" alone would withdraw
+   * a freed slot whenever one of its neighbours is touched. It is a move into the time only when:
+   * - it is not the slot's own appointment (the cancelled one: whatever its S13/S14 says, its time
+   *   was freed by the PAS's S15, and only an S17 or S12 takes it back);
+   * - and the appointment's last known start (its latest earlier event here, or an open waiting-list
+   *   entry holding it as current appointment) is another time; known at this time already, it did
+   *   not move into it;
+   * - or, known nowhere, the trigger is a reschedule (S13; or none given, from an older adapter). An
+   *   S14 of an unknown appointment is taken as the change it usually is. If it was in fact a move
+   *   into the freed time, the slot stays offered and a YES is written back as a second
+   *   appointment at that time, which the PAS may refuse (a listed booking failure): a rare double
+   *   booking for a person to square, rather than every note on a neighbouring appointment
+   *   withdrawing a slot that is still free.
+   * Our own write-back's booking reported at the very time we booked it is our echo (a twin freed
+   * slot at that clinic and time stays open); moved on from there by the trust, it takes the new
+   * time like any other.
    */
   private async moved(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<SlotEventResult> {
     const echo = await this.isOurBooking(tx, trustOds, e.fillerAppointmentId, start);
-    // By time only: a move of the appointment whose cancellation freed a slot leaves that time free.
-    const withdrawn = echo ? undefined : await this.withdrawTaken(tx, trustOds, e, start, null, 'an appointment was moved into it in the PAS (SIU^S13/S14)');
+    const withdrawn = echo ? undefined : await this.withdrawTaken(
+      tx, trustOds, e, start, 'kept', 'an appointment was moved into it in the PAS (SIU^S13/S14)', () => this.movedInto(tx, trustOds, e, start),
+    );
     const updated = await rows(tx,
       `UPDATE waiting_list_entry SET current_appointment_start = $3, updated_at = now()
         WHERE trust_ods = $1 AND current_appointment_id = $2 AND status <> 'closed' AND current_appointment_start IS DISTINCT FROM $3
@@ -366,25 +385,51 @@ export class SlotEventsService {
   }
 
   /**
-   * The trust itself put an appointment into the time of one of our open freed slots (same site,
-   * clinic and start; the clinician too when both name one), or, with `freedAppointmentId`, booked
-   * again the appointment whose cancellation freed it: that slot is no longer free and is withdrawn
-   * under its lock. Returns its id, or undefined when no open freed slot was affected.
+   * The trust itself put the event's appointment into the time of one of our open freed slots (same
+   * site, clinic and start; the clinician too when both name one), or, when its own slot is
+   * `taken`, booked again the appointment whose cancellation freed it (S12); `kept`, the slot its
+   * own cancellation freed is never matched (S13/S14). That slot is no longer free and is withdrawn
+   * under its lock, unless `intoTheTime` (asked only when there is such a slot) says the event put
+   * nothing new there. Returns its id, or undefined when no open freed slot was affected.
    */
   private async withdrawTaken(
-    tx: Tx, trustOds: string, e: SlotEventDto, start: Date, freedAppointmentId: string | null, reason: string,
+    tx: Tx, trustOds: string, e: SlotEventDto, start: Date, ownSlot: 'taken' | 'kept', reason: string,
+    intoTheTime?: () => Promise<boolean>,
   ): Promise<string | undefined> {
     const [slot] = await tx.query(
       `SELECT id FROM slot
         WHERE trust_ods = $1 AND status IN ('open', 'offering')
-          AND (filler_appointment_id = $2
-               OR (site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
+          AND ((filler_appointment_id = $2 AND $7)
+               OR (filler_appointment_id <> $2
+                   AND site_ods = $3 AND clinic_code = $4 AND start_at = $5 AND (clinician_id IS NULL OR $6::text IS NULL OR clinician_id = $6)))
         ORDER BY released_at LIMIT 1 FOR UPDATE`,
-      [trustOds, freedAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null],
+      [trustOds, e.fillerAppointmentId, e.siteOds, e.clinicCode, start, e.clinicianId ?? null, ownSlot === 'taken'],
     );
-    if (!slot) return undefined;
+    if (!slot || (intoTheTime && !(await intoTheTime()))) return undefined;
     await this.withdraw(tx, slot.id, reason);
     return slot.id;
+  }
+
+  /**
+   * Whether an S13/S14 put its appointment into `start` (the rule on `moved`): its last known start
+   * elsewhere says yes, known at `start` already says no, and known nowhere only a reschedule (S13,
+   * or no trigger from an older adapter) says yes. Read before `moved` updates the entries.
+   */
+  private async movedInto(tx: Tx, trustOds: string, e: SlotEventDto, start: Date): Promise<boolean> {
+    const [known] = await tx.query(
+      `WITH known AS (
+         (SELECT se.start_at FROM slot_event se
+           WHERE se.trust_ods = $1 AND se.filler_appointment_id = $2 AND se.event_id <> $3
+           ORDER BY se.received_at DESC LIMIT 1)
+         UNION ALL
+         SELECT w.current_appointment_start FROM waiting_list_entry w
+          WHERE w.trust_ods = $1 AND w.current_appointment_id = $2 AND w.status <> 'closed' AND w.current_appointment_start IS NOT NULL
+       )
+       SELECT count(*)::int AS n, coalesce(bool_or(start_at = $4), false) AS here FROM known`,
+      [trustOds, e.fillerAppointmentId, e.eventId, start],
+    );
+    if (known.n > 0) return !known.here;
+    return e.trigger !== 'S14';
   }
 
   /** Closes a freed slot as withdrawn; its live offers end with a "no longer available" SMS each, and nothing is re-matched. */

@@ -151,6 +151,8 @@ describe('HL7 in: every SIU kind, ACKed only once stored, acted on by the exchan
     const rows = await eventually(() => q(`SELECT kind, outcome FROM slot_event WHERE control_id = $1`, [controlIdOf(m)]), (r) => r.length === 1);
     expect(rows).toEqual([{ kind, outcome: expect.any(String) }]);
     expect(rows[0].outcome).not.toBe('processing');
+    // The trigger travels with it: the exchange tells an S13 reschedule from an S14 modification.
+    expect(await q(`SELECT event::jsonb ->> 'trigger' AS trigger FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)])).toEqual([{ trigger: event }]);
   });
 
   it('S17 withdraws the freed slot S15 made; S12 at the same clinic and time withdraws another', async () => {

@@ -206,6 +206,7 @@ export class Hl7IntakeService {
     return {
       eventId: id,
       kind: EVENT_KIND[siu.event],
+      trigger: siu.event,
       controlId: siu.header.controlId,
       siteOds: siu.siteOds!,
       clinicCode: siu.clinicCode,

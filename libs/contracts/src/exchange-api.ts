@@ -36,6 +36,13 @@ export class SlotEventDto {
   @IsOptional() @IsString() @Length(1, 64) clinicianId?: string;
   @IsOptional() @IsString() @Matches(/^\d{10}$/) patientNhsNumber?: string;
   @IsOptional() @IsString() @Length(0, 80) eventReason?: string;
+  /**
+   * The SIU trigger event (MSH-9.2, e.g. `S13` reschedule, `S14` modification) the event was
+   * mapped from: `appointment-moved` carries both, and only a reschedule of an appointment the
+   * exchange knows nothing of is taken as a move into a freed slot's time. Absent from older
+   * adapters (then treated as a reschedule, as before the field).
+   */
+  @IsOptional() @IsString() @Matches(/^S\d{2}$/) trigger?: string;
   @IsOptional() @ValidateNested() @Type(() => ClinicConstraintsDto) constraints?: ClinicConstraintsDto;
 }
 
