@@ -23,11 +23,18 @@ export interface BookingFailure {
   reason: string;
   /** The slot's closed reason when it is inside the notice and cannot be offered again. */
   closedReason: string;
+  /**
+   * The PAS may hold an appointment in the slot for this booking (its write-back went unanswered):
+   * the slot is closed (with `closedReason`) whatever the time, for offering it again would give
+   * it a second appointment.
+   */
+  pasMayHold?: boolean;
 }
 
 /**
  * Fails a pending booking (the caller holds its row lock): the patient's entry reopens; the slot
- * goes back to matching while outside the notice in force, else closes unfilled, and closes as
+ * goes back to matching while outside the notice in force and not possibly held in the PAS, else
+ * closes unfilled, and closes as
  * withdrawn whatever the time when the PAS deleted it meanwhile (S17: it no longer exists); the
  * patient is told "could not"; the booking team sees it on the failures page. `wrote` gathers the
  * queues of the jobs written (for a relay's wake-up after the commit).
@@ -44,7 +51,7 @@ export async function failBooking(
   await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
   if (slot.pas_deleted_at) {
     await tx.query(`UPDATE slot SET status = 'withdrawn', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, DELETED_IN_PAS]);
-  } else if (isInsideMinimumNotice(new Date(slot.start_at), ctx.clock.now(), await policyInForce(tx, ctx.policy, slot.tfc))) {
+  } else if (failure.pasMayHold || isInsideMinimumNotice(new Date(slot.start_at), ctx.clock.now(), await policyInForce(tx, ctx.policy, slot.tfc))) {
     // The notice in force now (the dashboard may have changed it since the slot was offered).
     await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, failure.closedReason]);
   } else {

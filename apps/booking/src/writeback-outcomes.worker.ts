@@ -2,8 +2,9 @@
  * What happens after a PAS answers (`booking-events`). The patient hears "confirmed" only once the
  * owning trust's PAS holds the appointment; only then is their old appointment cancelled at the
  * home trust, so nobody is ever left with neither. A booking the PAS refused for good is undone:
- * the slot goes back to matching if time allows (withdrawn if the PAS deleted it meanwhile), the
- * patient is told the truth, and the case is flagged for a person. An answer acted on only after
+ * the slot goes back to matching if time allows (withdrawn if the PAS deleted it meanwhile; closed
+ * if the PAS may hold it after all, its answer lost), the patient is told the truth, and the case
+ * is flagged for a person. An answer acted on only after
  * the slot began is undone the same way: "confirmed" then would send the patient to a past slot.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
@@ -52,7 +53,7 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
     const wrote = new Set<string>();
     const outcome = await this.ds.transaction(async (tx) => {
       const [wb] = await tx.query(
-        `SELECT id, booking_id, kind, status, pas_appointment_id, last_error${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1`,
+        `SELECT id, booking_id, kind, status, pas_appointment_id, pas_may_hold, last_error${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1`,
         [writebackId],
       );
       if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' } as JobOutcome;
@@ -60,7 +61,9 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
       if (wb.kind === 'book') {
         return wb.status === 'succeeded'
           ? this.confirm(tx, booking, wb.pas_appointment_id, wrote)
-          : this.fail(tx, booking, wb.last_error ?? 'the PAS refused the booking', wrote);
+          : wb.pas_may_hold
+            ? this.failUnanswered(tx, booking, wb.last_error, wrote)
+            : this.fail(tx, booking, wb.last_error ?? 'the PAS refused the booking', wrote);
       }
       if (wb.status === 'failed') {
         // The new booking stands (the patient was told "confirmed" and the owning PAS holds it);
@@ -117,6 +120,18 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
   private fail(tx: EntityManager, booking: Record<string, any>, reason: string, wrote: Set<string>): Promise<JobOutcome> {
     const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
     return failBooking(tx, ctx, booking, { kind: 'writeback-failed', reason, closedReason: 'booking write-back failed inside the notice window' }, wrote);
+  }
+
+  /**
+   * The adapter gave up on a booking the PAS may hold all the same (a try went unanswered, and the
+   * PAS could not be asked since): the patient is told "could not" as for any failure, but the slot
+   * is closed rather than offered again, and a person is asked to check the PAS and cancel what it
+   * holds for this booking.
+   */
+  private failUnanswered(tx: EntityManager, booking: Record<string, any>, lastError: string | null, wrote: Set<string>): Promise<JobOutcome> {
+    const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
+    const reason = `no answer from the PAS at ${booking.owning_trust_ods} (last error: ${lastError ?? 'none recorded'}); it may hold an appointment for this booking: check the PAS and cancel it there`;
+    return failBooking(tx, ctx, booking, { kind: 'no-pas-answer', reason, closedReason: 'the PAS may hold an appointment in it: the booking write-back went unanswered', pasMayHold: true }, wrote);
   }
 
   /**

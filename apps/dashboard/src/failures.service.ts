@@ -2,7 +2,8 @@
  * Failures that need a person, gathered from where each kind is recorded:
  * - `hl7`: inbound HL7 refused with AE/AR (unmapped clinic, wrong site, bad field) and never
  *   accepted since under the same control id;
- * - `booking`: a booking's write-back failed for good or got no answer by the cut-off, the old
+ * - `booking`: a booking's write-back failed for good or got no answer (by the cut-off, or before
+ *   the adapter gave up after a try the PAS may have acted on), the old
  *   appointment could not be cancelled (the patient holds two appointments), or the PAS deleted a
  *   claimed slot: `booking_failure` rows, or where that table is absent, bookings flagged
  *   `needs_attention`;
@@ -135,7 +136,7 @@ export class FailuresService {
     return t
       ? `SELECT 'booking', f.id::text, f.trust_ods, f.created_at,
                 CASE f.kind WHEN 'double-held' THEN 'Patient holds two appointments: the old one could not be cancelled at ' || b.home_trust_ods
-                            WHEN 'no-pas-answer' THEN 'No answer from the PAS at ' || f.trust_ods || ' by the cut-off: the patient was told it could not be booked, the slot closed'
+                            WHEN 'no-pas-answer' THEN 'No answer from the PAS at ' || f.trust_ods || ': the patient was told it could not be booked and the slot closed; the PAS may hold an appointment for it: check, and cancel it there'
                             WHEN 'pas-deleted' THEN 'The PAS at ' || f.trust_ods || ' deleted the slot after a patient claimed it (SIU^S17): check the booking with the trust'
                             ELSE 'Booking write-back failed at ' || f.trust_ods || ': the patient was told it could not be booked' END,
                 f.reason, f.slot_id, f.kind = 'double-held', ARRAY[f.id::text]

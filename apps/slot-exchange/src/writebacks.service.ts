@@ -107,17 +107,21 @@ export class WritebacksService {
         return { status: rows[0].status };
       }
       if (o.outcome === 'failed' && !o.permanent) {
-        await tx.query(`UPDATE writeback SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [id, o.reason ?? null]);
+        // A try the PAS may have acted on is remembered whatever the later tries say, so that the
+        // final failure does not reopen a slot the PAS may hold (a re-ordered job knows nothing of it).
+        await tx.query(`UPDATE writeback SET attempts = attempts + 1, last_error = $2, pas_may_hold = pas_may_hold OR $3 WHERE id = $1`, [id, o.reason ?? null, o.pasMayHold === true]);
         return { status: 'pending' };
       }
       const notice = o.outcome === 'succeeded' ? this.noticeReached(rows[0]) : null;
       const status = o.outcome === 'succeeded' && notice === null ? 'succeeded' : 'failed';
       const reason = notice === null ? o.reason
         : `the PAS booked it as appointment ${o.pasAppointmentId} only inside the ${notice}-hour minimum notice: cancel it in the PAS if it still holds it`;
+      // A failure's `pasMayHold` settles what earlier tries left open (false: the PAS was searched
+      // and holds nothing); without it, what they reported stands.
       await tx.query(
         `UPDATE writeback SET status = $2, pas_appointment_id = COALESCE($3, pas_appointment_id), last_error = $4,
-                attempts = attempts + 1, completed_at = now() WHERE id = $1`,
-        [id, status, o.pasAppointmentId ?? null, reason ?? null],
+                pas_may_hold = COALESCE($5, pas_may_hold), attempts = attempts + 1, completed_at = now() WHERE id = $1`,
+        [id, status, o.pasAppointmentId ?? null, reason ?? null, o.outcome === 'failed' ? o.pasMayHold ?? null : null],
       );
       await enqueue(tx, 'writeback-outcome', { writebackId: id });
       wrote = true;

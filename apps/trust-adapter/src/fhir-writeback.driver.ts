@@ -10,7 +10,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
 import { MetricsService, tracedFetch } from '@app/platform';
-import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './circuit-breaker';
+import { CIRCUIT_STATE_VALUE, CircuitBreaker, CircuitOpenError } from './circuit-breaker';
 import { AdapterConfig } from './config';
 
 /** Consecutive PAS failures (network, timeout, 5xx, 408, 429) that open the circuit. */
@@ -22,16 +22,36 @@ export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
  * A failure's `reason` is ours (status, what was missing) and may be logged; `detail` is the PAS's own
  * answer, which can quote the patient (an OperationOutcome naming them), so it goes only to the
  * exchange's failure record, never to a log line or a job's error.
+ * `pasMayHold`: a write whose answer never came (a timeout, a cut connection, a 5xx, a success
+ * without an id) may have been done all the same; one that never reached the PAS (connection
+ * refused, no such host, the circuit open) or that the PAS turned away (a 4xx) was not.
+ * `absent`: a search that plainly found nothing, the one answer that says the PAS holds nothing
+ * (a refused search says nothing either way).
  */
-export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string; detail?: string };
+export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: false; permanent: boolean; reason: string; detail?: string; pasMayHold?: boolean; absent?: boolean };
+
+/** Network errors raised before a request was sent: the PAS cannot have acted on it. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * A PAS call that threw (no HTTP answer at all) as a transient failure; whether the PAS may have
+ * acted on it is judged from the error: a refused connection or an open circuit never reached it,
+ * anything else (a timeout, a reset, a connection cut mid-answer) may have.
+ */
+export function noAnswer(e: unknown): WritebackResult {
+  const err = e as Error & { cause?: { code?: string; errors?: Array<{ code?: string }> } };
+  const code = err.cause?.code ?? err.cause?.errors?.[0]?.code;
+  const neverSent = e instanceof CircuitOpenError || (code !== undefined && NEVER_SENT.has(code));
+  return { ok: false, permanent: false, reason: `PAS unreachable: ${err.message}${code ? ` (${code})` : ''}`, pasMayHold: !neverSent };
+}
 
 export abstract class PasWritebackDriver {
   abstract book(order: WritebackOrder): Promise<WritebackResult>;
   abstract cancel(order: WritebackOrder): Promise<WritebackResult>;
   /**
    * Whether the PAS already holds what the order asks for (without writing anything): `ok` with
-   * the appointment id when it does; a permanent failure when it plainly does not; a transient
-   * one when the PAS could not be asked. An answer that never came back (a timeout, a cut
+   * the appointment id when it does; a permanent failure marked `absent` when it plainly does
+   * not; a transient one when the PAS could not be asked, a permanent one when it refused to be. An answer that never came back (a timeout, a cut
    * connection, a 5xx) does not mean the PAS did nothing, so this is asked before such a failure
    * is reported for good.
    */
@@ -78,7 +98,7 @@ export class FhirWritebackDriver extends PasWritebackDriver {
     if (res.status === 200 || res.status === 201) {
       const id = (res.json as fhir4.Appointment | undefined)?.id;
       if (id) return { ok: true, pasAppointmentId: id };
-      return { ok: false, permanent: false, reason: 'PAS answered without an appointment id' };
+      return { ok: false, permanent: false, reason: 'PAS answered without an appointment id', pasMayHold: true };
     }
     return this.failure(res);
   }
@@ -122,12 +142,13 @@ export class FhirWritebackDriver extends PasWritebackDriver {
       .map((e) => e.resource as fhir4.Appointment | undefined)
       .find((a) => a?.resourceType === 'Appointment' && a.id && a.status !== 'cancelled' && a.status !== 'entered-in-error');
     if (live?.id) return { ok: true, pasAppointmentId: live.id };
-    return { ok: false, permanent: true, reason: 'the PAS holds no appointment for this booking' };
+    return { ok: false, permanent: true, reason: 'the PAS holds no appointment for this booking', absent: true };
   }
 
   private failure(res: { status: number; text: string }): WritebackResult {
     const permanent = res.status >= 400 && res.status < 500 && ![408, 409, 429].includes(res.status);
-    return { ok: false, permanent, reason: `PAS answered ${res.status}`, detail: res.text.slice(0, 200) };
+    // A 5xx may come after the PAS committed (a gateway timing out on it, say); a 4xx is a refusal.
+    return { ok: false, permanent, reason: `PAS answered ${res.status}`, detail: res.text.slice(0, 200), pasMayHold: res.status >= 500 };
   }
 
   private request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {

@@ -26,13 +26,15 @@ function worker(status: number, answer = PAS_ANSWER) {
   return { w, posted };
 }
 
-/** A job ordered `ageMs` ago; `moveToDelayed` records when it asked to run again. */
-const job = (attemptsMade: number, ageMs = 0) => {
+/** A job ordered `ageMs` ago; `moveToDelayed` records when it asked to run again, `updateData` what it kept. */
+const job = (attemptsMade: number, ageMs = 0, data: Record<string, unknown> = {}) => {
   const delayedTo: number[] = [];
-  return Object.assign({
-    data: { writebackId: 'wb-1' }, attemptsMade, attemptsStarted: attemptsMade + 1, opts: { attempts: 8 }, timestamp: Date.now() - ageMs,
+  const j = Object.assign({
+    data: { writebackId: 'wb-1', ...data }, attemptsMade, attemptsStarted: attemptsMade + 1, opts: { attempts: 8 }, timestamp: Date.now() - ageMs,
     moveToDelayed: async (at: number) => void delayedTo.push(at),
-  }, { delayedTo }) as unknown as Job & { delayedTo: number[] };
+    updateData: async (d: { writebackId: string }) => void (j.data = d),
+  }, { delayedTo });
+  return j as unknown as Job & { delayedTo: number[] };
 };
 
 describe('WritebackWorker: personal data', () => {
@@ -67,7 +69,7 @@ describe('WritebackWorker: personal data', () => {
  * request that never got one), and an exchange whose order is pending until `exchangeSays` is
  * asked for the outcome of a success.
  */
-function worldWith(pas: (method: string, path: string) => Response | Error, exchangeSays = 'succeeded') {
+function worldWith(pas: (method: string, path: string) => Response | Error, exchangeSays = 'succeeded', order: Record<string, unknown> = {}) {
   const requests: string[] = [];
   jest.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
     const u = new URL(String(input));
@@ -80,7 +82,8 @@ function worldWith(pas: (method: string, path: string) => Response | Error, exch
   const posted: unknown[] = [];
   const exchange = {
     call: async (method: string, _path: string, body?: { outcome?: string }) => {
-      if (method === 'GET') return { id: 'wb-1', status: 'pending', kind: 'book', bookingId: 'b-1', patient: { nhsNumber: '9990000018' }, appointment: { start: '2026-12-01T10:00:00Z' } };
+      if (method === 'GET') return { id: 'wb-1', status: 'pending', kind: 'book', bookingId: 'b-1', patient: { nhsNumber: '9990000018' }, appointment: { start: '2026-12-01T10:00:00Z', pasAppointmentId: null }, ...order };
+      requests.push(`exchange ${body?.outcome}`);
       posted.push(body);
       return { status: body?.outcome === 'succeeded' ? exchangeSays : 'pending' };
     },
@@ -143,5 +146,87 @@ describe('WritebackWorker: a success the exchange no longer accepts', () => {
     expect(written).toEqual(['/RQM/fhir/Appointment/A-1']);
     expect(logged.join('\n')).toMatch(/exchange has it as failed/);
     expect(logged.join('\n')).not.toMatch(/9990000018/);
+  });
+});
+
+/** What fetch throws when nothing listens on the PAS's port: the request never reached it. */
+const refused = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:11599'), { code: 'ECONNREFUSED' }) });
+/** What fetch throws when the connection is cut after the request went out. */
+const cut = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+
+describe('WritebackWorker: giving up on a PAS that cannot be asked', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('reports the failure as one the PAS may hold when the last try timed out and the search gets no answer', async () => {
+    const { w, posted } = worldWith((method) => method === 'POST' ? timedOut() : refused());
+    expect(await w.process(job(7, 31 * 60_000))).toEqual({ status: 'done', reason: 'failed' });
+    expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true, pasMayHold: true })]);
+  });
+
+  it('remembers a try that went unanswered, so that one never reaching the PAS later does not undo it', async () => {
+    const first = worldWith(() => cut());
+    const j = job(0, 0);
+    await expect(first.w.process(j)).rejects.toMatchObject({ name: 'DelayedError' });
+    expect(j.data).toMatchObject({ pasMayHold: true });
+    expect(first.posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: false, pasMayHold: true })]);
+    jest.restoreAllMocks();
+    const last = worldWith(() => refused());
+    expect(await last.w.process(Object.assign(j, { timestamp: Date.now() - 31 * 60_000 }))).toEqual({ status: 'done', reason: 'failed' });
+    expect(last.posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true, pasMayHold: true })]);
+  });
+
+  it('reports a plain failure (the slot may be offered again) when no try ever reached the PAS', async () => {
+    const first = worldWith(() => refused());
+    const j = job(0, 0);
+    await expect(first.w.process(j)).rejects.toMatchObject({ name: 'DelayedError' });
+    expect(j.data).not.toHaveProperty('pasMayHold');
+    jest.restoreAllMocks();
+    const last = worldWith(() => refused());
+    expect(await last.w.process(Object.assign(j, { timestamp: Date.now() - 31 * 60_000 }))).toEqual({ status: 'done', reason: 'failed' });
+    expect(last.posted).toEqual([{ outcome: 'failed', permanent: true, reason: expect.stringMatching(/ECONNREFUSED/) }]);
+  });
+
+  it('says the PAS holds nothing when, after a try that timed out, its search comes back empty', async () => {
+    const { w, posted } = worldWith((method) => method === 'POST' ? fhir({}, 504) : fhir({ resourceType: 'Bundle', entry: [] }));
+    expect(await w.process(job(7, 31 * 60_000, { pasMayHold: true }))).toEqual({ status: 'done', reason: 'failed' });
+    expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true, pasMayHold: false })]);
+  });
+});
+
+describe('WritebackWorker: a booking the exchange failed before the PAS answered', () => {
+  afterEach(() => jest.restoreAllMocks());
+  const failed = { status: 'failed' };
+
+  it('cancels the appointment the exchange already knows of directly, without searching for it', async () => {
+    const { w, requests, posted } = worldWith((method) => method === 'PUT' ? fhir({ ...held, status: 'cancelled' }) : fhir(held), 'failed', { ...failed, appointment: { start: '2026-12-01T10:00:00Z', pasAppointmentId: 'A-1' } });
+    expect(await w.process(job(0))).toEqual({ status: 'done', reason: 'withdrawn' });
+    expect(requests).toEqual(['GET /RQM/fhir/Appointment/A-1', 'PUT /RQM/fhir/Appointment/A-1']);
+    expect(posted).toEqual([]);
+  });
+
+  it('tells the exchange the appointment it found before cancelling it, so that its SIU^S15 is known as our own', async () => {
+    const { w, requests, posted } = worldWith((method, path) => {
+      if (method === 'PUT') return fhir({ ...held, status: 'cancelled' });
+      if (path.includes('?identifier=')) return fhir({ resourceType: 'Bundle', entry: [{ resource: held }] });
+      return fhir(held);
+    }, 'failed', failed);
+    expect(await w.process(job(0))).toEqual({ status: 'done', reason: 'withdrawn' });
+    expect(posted).toEqual([{ outcome: 'succeeded', pasAppointmentId: 'A-1' }]);
+    expect(requests.indexOf('exchange succeeded')).toBeLessThan(requests.indexOf('PUT /RQM/fhir/Appointment/A-1'));
+  });
+
+  it('fails the job with an error logged (no personal data), not skipped, when the PAS refuses the search', async () => {
+    const logged: string[] = [];
+    jest.spyOn(Logger.prototype, 'error').mockImplementation((m: unknown) => void logged.push(String(m)));
+    const { w, requests } = worldWith(() => fhir({ resourceType: 'OperationOutcome', issue: [{ diagnostics: 'no search for SMITH' }] }, 403), 'failed', failed);
+    await expect(w.process(job(0))).rejects.toThrow(/refused the search.*403/);
+    expect(requests.filter((r) => r.startsWith('PUT'))).toEqual([]);
+    expect(logged.join('\n')).toMatch(/refused the search/);
+    expect(logged.join('\n')).not.toMatch(/SMITH|9990000018/);
+  });
+
+  it('skips when the search plainly finds nothing', async () => {
+    const { w } = worldWith(() => fhir({ resourceType: 'Bundle', entry: [] }), 'failed', failed);
+    expect(await w.process(job(0))).toMatchObject({ status: 'skipped' });
   });
 });

@@ -294,6 +294,14 @@ export class WritebackOutcomeDto {
   /** A failure that retrying will not fix (e.g. the PAS refused the booking). */
   @IsOptional() @IsBoolean() permanent?: boolean;
   @IsOptional() @IsString() @Length(0, 500) reason?: string;
+  /**
+   * For a failed `book`: whether the PAS may hold the appointment all the same (a try went
+   * unanswered: a timeout, a cut connection, a 5xx; and the PAS could not be asked since). `true`
+   * is kept until a final outcome says otherwise; `false`, on a final failure, that the PAS was
+   * searched and holds nothing; absent, no news (adapters that predate it send none). A booking
+   * failed with it true is not offered again: its slot may be held in the PAS.
+   */
+  @IsOptional() @IsBoolean() pasMayHold?: boolean;
 }
 
 /** A transfer record's place in the delivery order (`<transaction>.<sequence>`); opaque to callers. */

@@ -38,7 +38,11 @@ export interface JobPayloads {
    * split a slot's simultaneous YES across the booking service's batches.
    */
   'process-replies': { replyIds: string[] } & TraceCarrier;
-  'write-back': { writebackId: string } & TraceCarrier;
+  /**
+   * `pasMayHold` is written by the adapter into its own job, never by who orders it: an earlier try
+   * of this job got no answer to a write the PAS may have done (kept across tries, for the give-up).
+   */
+  'write-back': { writebackId: string; pasMayHold?: boolean } & TraceCarrier;
   'writeback-outcome': { writebackId: string } & TraceCarrier;
   /** An offer's SMS could not be delivered (Notify refused the number, or a permanent-failure receipt). */
   'offer-undeliverable': { offerId: string } & TraceCarrier;

@@ -13,7 +13,9 @@ export const DELETED_IN_PAS = 'deleted in the PAS (SIU^S17)';
 /**
  * Why a booking needs a person:
  * - `writeback-failed`: the owning PAS refused (or answered too late for) the booking; the patient was told "could not";
- * - `no-pas-answer`: the owning PAS never answered before the slot's cut-off; the patient was told "could not";
+ * - `no-pas-answer`: the owning PAS never answered, before the slot's cut-off or before its adapter gave up
+ *   after a try the PAS may have acted on; the patient was told "could not", the slot closed, and the PAS
+ *   may hold an appointment for it;
  * - `double-held`: the booking stands but the old appointment at the home trust could not be cancelled;
  * - `pas-deleted`: the PAS deleted (SIU^S17) the slot after a patient claimed it.
  */

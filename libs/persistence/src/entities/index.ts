@@ -178,6 +178,8 @@ export class WritebackRow {
   @Column('text', { name: 'pas_appointment_id', nullable: true }) pasAppointmentId: string | null;
   @Column('integer', { default: 0 }) attempts: number;
   @Column('text', { name: 'last_error', nullable: true }) lastError: string | null;
+  /** A `book` the PAS may hold although it never said so: failing it must not reopen the slot. */
+  @Column('boolean', { name: 'pas_may_hold', default: false }) pasMayHold: boolean;
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
   @Column({ ...ts, name: 'completed_at' }) completedAt: Date | null;
 }
