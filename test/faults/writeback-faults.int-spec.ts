@@ -9,10 +9,12 @@
 import { FAST_BACKOFF_MS, restoreRetries } from '../support/fast-retries';
 import { INestApplication } from '@nestjs/common';
 import { jobId, queueFor } from '@app/contracts';
-import { syntheticNhsNumber } from '@app/domain';
-import { JOB_DEFAULTS, QueueService, bootstrapApp, loadConfig } from '@app/platform';
+import { DEFAULT_POLICY, syntheticNhsNumber } from '@app/domain';
+import { JOB_DEFAULTS, MetricsService, QueueService, SystemClock, bootstrapApp, loadConfig, loadIcsDirectory } from '@app/platform';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
 import { PasSimModule } from '../../apps/pas-sim/src/app.module';
 import { PasSimConfig } from '../../apps/pas-sim/src/config';
 import { AdapterModule } from '../../apps/trust-adapter/src/app.module';
@@ -27,6 +29,8 @@ const ADAPTER_PORT = 11501;
 const MLLP_PORT = 11502;
 const PAS_PORT = 11503;
 const PROXY_PORT = 11504;
+/** Nothing listens here: a PAS whose connections are refused (the request never reaches it). */
+const REFUSING_PAS_URL = 'http://127.0.0.1:11505/RQM/fhir';
 /** Each FHIR request's timeout at the adapter: a write the proxy holds longer gets no answer in time. */
 const PAS_TIMEOUT_MS = 300;
 
@@ -66,6 +70,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   pas.clear();
+  config.PAS_FHIR_BASE_URL = `${pas.baseUrl}/RQM/fhir`;
   config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.1;
   config.PAS_TIMEOUT_MS = PAS_TIMEOUT_MS;
   // The circuit opened by one scenario's failures closes again before the next starts.
@@ -90,7 +95,7 @@ async function orderBooking(): Promise<{ bookingId: string; writebackId: string 
   return { bookingId: b.id, writebackId: wb.id };
 }
 
-const writeback = async (id: string) => (await q(`SELECT status, pas_appointment_id, attempts, last_error FROM writeback WHERE id = $1`, [id]))[0];
+const writeback = async (id: string) => (await q(`SELECT status, pas_appointment_id, pas_may_hold, attempts, last_error FROM writeback WHERE id = $1`, [id]))[0];
 const settled = (id: string, ms = 30_000) => until('the write-back to settle', async () => {
   const w = await writeback(id);
   return w.status !== 'pending' && w;
@@ -122,6 +127,76 @@ describe('a success the exchange no longer accepts', () => {
     await until('the cancellation\'s SIU^S15 to reach the exchange', async () =>
       (await q(`SELECT 1 FROM hl7_message WHERE trust_ods = 'RQM' AND forwarded_at IS NOT NULL AND raw LIKE '%' || $1 || '%' AND raw LIKE '%S15%'`, [held[0].id])).length > 0, 20_000, 100);
     expect(await q(`SELECT id FROM slot WHERE trust_ods = 'RQM' AND filler_appointment_id = $1`, [held[0].id])).toEqual([]);
+  });
+});
+
+describe('a booking the exchange failed while its write-back was being retried', () => {
+  it('is cancelled in the PAS the retry finds holding it, told to the exchange first, so its SIU^S15 frees no slot', async () => {
+    // Every write reaches the PAS and is committed, and its answer is lost: the adapter keeps retrying.
+    config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.5;
+    pas.set('RQM', { dropAfterCommitNext: 1_000_000 });
+    const { bookingId, writebackId } = await orderBooking();
+    await until('a booking committed in the PAS, its answer lost', async () => pas.seen('RQM').dropped > 0 && (await inPas(bookingId)).length > 0, 20_000, 50);
+    // The exchange gives the booking up meanwhile (as at its cut-off), knowing no appointment for it.
+    await q(`UPDATE writeback SET status = 'failed', completed_at = now(), last_error = 'given up by the exchange' WHERE id = $1`, [writebackId]);
+    const held = await until('the appointment to be cancelled in the PAS', async () => {
+      const a = await inPas(bookingId);
+      return a.length === 1 && a[0].status === 'cancelled' && a;
+    }, 25_000, 100);
+    expect(await writeback(writebackId)).toMatchObject({ status: 'failed', pas_appointment_id: held[0].id });
+    await until('the cancellation\'s SIU^S15 to reach the exchange', async () =>
+      (await q(`SELECT 1 FROM hl7_message WHERE trust_ods = 'RQM' AND forwarded_at IS NOT NULL AND raw LIKE '%' || $1 || '%' AND raw LIKE '%S15%'`, [held[0].id])).length > 0, 20_000, 100);
+    expect(await q(`SELECT id FROM slot WHERE trust_ods = 'RQM' AND filler_appointment_id = $1`, [held[0].id])).toEqual([]);
+  });
+});
+
+describe('giving up on a PAS that cannot be reached', () => {
+  /** The booking service's handling of the write-back's outcome, as its worker runs it. */
+  const handOn = async (writebackId: string) => {
+    const outcomes = new WritebackOutcomesWorker(exchange.get(DataSource), new SystemClock(), { ...DEFAULT_POLICY, quietHours: null }, loadIcsDirectory(), adapter.get(QueueService), new MetricsService('test'), undefined as never);
+    return outcomes.process({ writebackId });
+  };
+  const afterFailure = async (bookingId: string) => ({
+    booking: (await q(`SELECT status FROM booking WHERE id = $1`, [bookingId]))[0],
+    slot: (await q(`SELECT s.status, s.closed_reason FROM slot s JOIN booking b ON b.slot_id = s.id WHERE b.id = $1`, [bookingId]))[0],
+    matchOrdered: (await q(`SELECT 1 FROM outbox o JOIN booking b ON o.payload->>'slotId' = b.slot_id::text WHERE b.id = $1 AND o.job_name = 'match-slot'`, [bookingId])).length > 0,
+    listed: await q(`SELECT kind, reason FROM booking_failure WHERE booking_id = $1`, [bookingId]),
+    told: (await q(`SELECT 1 FROM sms_message WHERE dedupe_key = $1`, [`failed-${bookingId}`])).length,
+  });
+
+  it('after a try that timed out (the PAS may hold it), fails the booking but closes the slot and lists it to check the PAS', async () => {
+    pas.set('RQM', { slowWritesMs: 1_000 });
+    const { bookingId, writebackId } = await orderBooking();
+    // The first try times out at the adapter; the PAS commits it a moment later. From then on
+    // nothing reaches the PAS (its connections refused) until the give-up limit.
+    await until('a try to time out', async () => (await writeback(writebackId)).attempts > 0, 10_000, 20);
+    config.PAS_FHIR_BASE_URL = REFUSING_PAS_URL;
+    const w = await settled(writebackId);
+    expect(w).toMatchObject({ status: 'failed', pas_may_hold: true });
+    expect(await inPas(bookingId)).toEqual([{ id: expect.any(String), status: 'booked' }]);
+    expect(await handOn(writebackId)).toEqual({ status: 'done', reason: 'failed' });
+    expect(await afterFailure(bookingId)).toEqual({
+      booking: { status: 'failed' },
+      slot: { status: 'unfilled', closed_reason: expect.stringMatching(/PAS may hold/) },
+      matchOrdered: false,
+      listed: [{ kind: 'no-pas-answer', reason: expect.stringMatching(/check the PAS and cancel/) }],
+      told: 1,
+    });
+  });
+
+  it('when no try ever reached the PAS (connections refused throughout), reopens the slot as before', async () => {
+    config.PAS_FHIR_BASE_URL = REFUSING_PAS_URL;
+    const { bookingId, writebackId } = await orderBooking();
+    const w = await settled(writebackId);
+    expect(w).toMatchObject({ status: 'failed', pas_may_hold: false, last_error: expect.stringMatching(/ECONNREFUSED|circuit/) });
+    expect(await handOn(writebackId)).toEqual({ status: 'done', reason: 'failed' });
+    expect(await afterFailure(bookingId)).toEqual({
+      booking: { status: 'failed' },
+      slot: { status: 'open', closed_reason: null },
+      matchOrdered: true,
+      listed: [{ kind: 'writeback-failed', reason: expect.any(String) }],
+      told: 1,
+    });
   });
 });
 
