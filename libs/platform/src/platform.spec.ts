@@ -53,6 +53,13 @@ describe('redaction', () => {
     expect(out).toContain('[phone]');
   });
 
+  it('leaves database ids whole, even one with ten digits in a row, and still removes an NHS number beside one', () => {
+    const id = '562b472f-0ecf-446d-a1ea-6a1234567890';
+    expect(redact(`write-back ${id} failed`)).toBe(`write-back ${id} failed`);
+    expect(redact(`job ${id.toUpperCase()}: patient 9990000018`)).toBe(`job ${id.toUpperCase()}: patient [nhs-number]`);
+    expect(redact(`${id}/9990000018`)).toBe(`${id}/[nhs-number]`);
+  });
+
   it('removes a mobile in every form the domain accepts as one (PTL MOBILE_NUMBER, replies), not only E.164', () => {
     const forms = ['+44 (0)7700 900123', '+44(0)7700-900-123', '0044 7700 900123', '00447700900123', '(07700) 900123', '07700.900.123', '+44-7700-900-123', '44 7700 900 123'];
     for (const form of forms) {

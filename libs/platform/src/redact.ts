@@ -15,8 +15,15 @@ const UK_PHONE = new RegExp(
   'g',
 );
 
+/**
+ * A database id (UUID) is left whole: ten of its digits in a row (`…-6a1234567890`) look like an
+ * NHS number to NHS_NUMBER, and a redacted booking or job id is one an on-call engineer can no
+ * longer search for. At each position a UUID is tried first, so digits inside one are never taken.
+ */
+const UUID_OR_NHS_NUMBER = new RegExp(`([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|${NHS_NUMBER.source}`, 'gi');
+
 export function redact(text: string): string {
-  return text.replace(UK_PHONE, '[phone]').replace(NHS_NUMBER, '[nhs-number]');
+  return text.replace(UK_PHONE, '[phone]').replace(UUID_OR_NHS_NUMBER, (m: string, uuid?: string) => (uuid ? m : '[nhs-number]'));
 }
 
 export function redactDeep(value: unknown, depth = 0): unknown {
