@@ -588,3 +588,65 @@ it('uses the contract defaults for policy', () => {
   const c = new PolicyConfig();
   expect([c.MIN_NOTICE_HOURS, c.WAVE_SIZE, c.OFFER_TTL_MINUTES, c.QUIET_HOURS]).toEqual([24, 3, 120, '20:00-08:00']);
 });
+
+/**
+ * "A pathway gets at most one booking", the way it could break: a patient's YES for one slot racing
+ * the matching of another slot for which the same pathway is the only candidate, many times over,
+ * then the patient answering YES to whatever else they were offered. The database's
+ * `booking_one_per_entry` is the last line; the services must never rely on hitting it.
+ */
+describe('a pathway gets at most one booking', () => {
+  it('holds when a patient\'s YES races the matching of another slot their pathway is the only candidate for, and they then say YES to that too', async () => {
+    const w = workers();
+    const ROUNDS = 12;
+    for (let round = 0; round < ROUNDS; round++) {
+      // Each round its own specialty, so the patient is the only candidate for both slots.
+      const tfc = String(610 + round);
+      await w.list.applyBatch('RQM', {
+        mode: 'delta',
+        rows: [row({ tfc })],
+      });
+      const first = (await releaseSlot(w.events, 72, tfc))!;
+      await w.matcher.match({ slotId: first, round: 1 });
+      const [offer] = await ds.query(`SELECT id, patient_id, entry_id, code FROM offer WHERE slot_id = $1 AND status = 'live'`, [first]);
+      expect(offer).toBeDefined();
+      const second = (await releaseSlot(w.events, 96, tfc))!;
+      // The race: the YES for the first slot, and the second slot's matching, at once.
+      const replyId = await yesFrom(offer.patient_id, offer.code, `pw-${round}-${Date.now()}`);
+      const [claim] = await Promise.all([w.replies.process({ replyId }), w.matcher.match({ slotId: second, round: 1 })]);
+      expect(claim.reason).toBe('claimed');
+      // Whatever the second slot's matching did, a YES to any offer the patient now holds books nothing more.
+      for (const o of await ds.query(`SELECT id, code FROM offer WHERE patient_id = $1 AND status = 'live'`, [offer.patient_id])) {
+        const again = await w.replies.process({ replyId: await yesFrom(offer.patient_id, o.code, `pw-again-${o.id}`) });
+        expect(again.reason).not.toBe('claimed');
+      }
+      const bookings = await ds.query(`SELECT count(*)::int AS n FROM booking WHERE entry_id = $1 AND status <> 'failed'`, [offer.entry_id]);
+      expect({ round, bookings: bookings[0].n }).toEqual({ round, bookings: 1 });
+    }
+    // And across every round: no pathway with two bookings, and no booked pathway left holding a live offer.
+    expect(await ds.query(`SELECT entry_id FROM booking WHERE status <> 'failed' GROUP BY entry_id HAVING count(*) > 1`)).toEqual([]);
+    expect(await ds.query(`SELECT o.id FROM offer o JOIN waiting_list_entry e ON e.id = o.entry_id WHERE o.status = 'live' AND e.status = 'booked'`)).toEqual([]);
+  });
+
+  it('is enforced by the database even if code tries twice; a failed booking does not count', async () => {
+    // A pathway booked above, and another patient's live offer with no booking: the entry is what must clash.
+    const w = workers();
+    await w.list.applyBatch('RQM', {
+      mode: 'delta',
+      rows: [row({ tfc: '609' })],
+    });
+    const slot = (await releaseSlot(w.events, 72, '609'))!;
+    await w.matcher.match({ slotId: slot, round: 1 });
+    const [booked] = await ds.query(`SELECT id, entry_id, patient_id FROM booking WHERE status <> 'failed' ORDER BY created_at LIMIT 1`);
+    const [spare] = await ds.query(`SELECT id, slot_id FROM offer WHERE slot_id = $1 AND status = 'live'`, [slot]);
+    expect(booked).toBeDefined();
+    expect(spare).toBeDefined();
+    const insert = () => ds.query(
+      `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RQM')`,
+      [spare.slot_id, spare.id, booked.entry_id, booked.patient_id],
+    );
+    await expect(insert()).rejects.toMatchObject({ code: '23505', constraint: 'booking_one_per_entry' });
+    await ds.query(`UPDATE booking SET status = 'failed', failed_at = now() WHERE id = $1`, [booked.id]);
+    await expect(insert()).resolves.toBeDefined();
+  });
+});
