@@ -19,7 +19,19 @@ export class ClinicConstraintsDto {
   @IsOptional() @IsIn(['M', 'F']) sex?: 'M' | 'F';
 }
 
+/**
+ * On the DTOs a trust adapter posts to the exchange: a field this exchange does not know (sent by an
+ * adapter of a newer release, during a rolling release) is dropped rather than refused, so the
+ * adapter's messages are not refused for good (the validation pipe in @app/platform reads it).
+ */
+export function ToleratesNewerSenders(): ClassDecorator {
+  return (target) => {
+    Object.defineProperty(target, Symbol.for('ics-slot-exchange.tolerates-newer-senders'), { value: true });
+  };
+}
+
 /** A canonical scheduling event, mapped by the adapter from one accepted SIU message. */
+@ToleratesNewerSenders()
 export class SlotEventDto {
   /** The adapter's id of the stored inbound message: the exchange processes each id once. */
   @IsString() @Length(1, 64) eventId: string;
@@ -58,6 +70,7 @@ export class SlotEventBatchItemDto extends SlotEventDto {
  * Several events from one adapter's forward worker in one request (internal to the ICS): applied
  * in order, in one transaction, each once per event id as `POST /events` would.
  */
+@ToleratesNewerSenders()
 export class SlotEventBatchDto {
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(SLOT_EVENT_BATCH_MAX) @ValidateNested({ each: true }) @Type(() => SlotEventBatchItemDto)
   events: SlotEventBatchItemDto[];
@@ -287,6 +300,7 @@ export interface WritebackOrder {
   patient: { nhsNumber: string };
 }
 
+@ToleratesNewerSenders()
 export class WritebackOutcomeDto {
   @IsIn(['succeeded', 'failed']) outcome: 'succeeded' | 'failed';
   /** The PAS's id of the appointment booked (for `book`). */

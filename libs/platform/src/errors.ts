@@ -3,7 +3,7 @@
  * error into a JSON body `{ error, message, details? }` with the right HTTP status, so every
  * client gets a clear statement of what was wrong.
  */
-import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger, ValidationError, ValidationPipe } from '@nestjs/common';
 
 export class AppError extends Error {
   constructor(
@@ -73,12 +73,32 @@ export function validationFailed(errors: ValidationError[]): BadRequestException
   return new BadRequestException({ error: 'validation_failed', message: 'The request is not valid', details: flatten(errors) });
 }
 
-/** Validation for every DTO: unknown fields are refused and each problem is named. */
+/**
+ * Marks a DTO whose sender is our own service, possibly a newer release of it (`@ToleratesNewerSenders()`
+ * in @app/contracts sets it; a registered symbol, so neither library imports the other).
+ */
+export const TOLERATES_NEWER_SENDERS = Symbol.for('ics-slot-exchange.tolerates-newer-senders');
+
+/**
+ * Validation for every DTO: unknown fields are refused and each problem is named. Except for a DTO
+ * marked TOLERATES_NEWER_SENDERS (what a trust adapter posts to the exchange): there a field this
+ * release does not know is dropped, not refused. During a rolling release adapters may run the new
+ * code before the exchange does; refusing a new optional field would have every forwarded SIU
+ * refused for good (and a write-back outcome retried until it fails). Known fields are as strict.
+ */
 export function strictValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    transform: true,
-    exceptionFactory: validationFailed,
-  });
+  return new StrictValidationPipe();
+}
+
+class StrictValidationPipe extends ValidationPipe {
+  private readonly tolerant = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: false, transform: true, exceptionFactory: validationFailed });
+
+  constructor() {
+    super({ whitelist: true, forbidNonWhitelisted: true, transform: true, exceptionFactory: validationFailed });
+  }
+
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const type = metadata.metatype as (Function & { [TOLERATES_NEWER_SENDERS]?: boolean }) | undefined;
+    return type?.[TOLERATES_NEWER_SENDERS] ? this.tolerant.transform(value, metadata) : super.transform(value, metadata);
+  }
 }
