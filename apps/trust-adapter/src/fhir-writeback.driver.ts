@@ -9,7 +9,7 @@
  */
 import { Injectable, Logger } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
-import { MetricsService, tracedFetch } from '@app/platform';
+import { MetricsService, RequestNotSentError, failUnlessSent, tracedFetch } from '@app/platform';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, CircuitOpenError } from './circuit-breaker';
 import { AdapterConfig } from './config';
 
@@ -22,9 +22,10 @@ export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
  * A failure's `reason` is ours (status, what was missing) and may be logged; `detail` is the PAS's own
  * answer, which can quote the patient (an OperationOutcome naming them), so it goes only to the
  * exchange's failure record, never to a log line or a job's error.
- * `pasMayHold`: a write whose answer never came (a timeout, a cut connection, a 5xx, a success
- * without an id) may have been done all the same; one that never reached the PAS (connection
- * refused, no such host, the circuit open) or that the PAS turned away (a 4xx) was not.
+ * `pasMayHold`: a write whose answer never came (a timeout or a cut connection after the request
+ * went out, a 5xx, a success without an id) may have been done all the same; one that never
+ * reached the PAS (no connection made: refused, no such host, a connect or TLS handshake that
+ * timed out; the circuit open) or that the PAS turned away (a 4xx) was not: see `noAnswer`.
  * `absent`: a search that plainly found nothing, the one answer that says the PAS holds nothing
  * (a refused search says nothing either way).
  */
@@ -33,16 +34,29 @@ export type WritebackResult = { ok: true; pasAppointmentId: string } | { ok: fal
 /** Network errors raised before a request was sent: the PAS cannot have acted on it. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** The first network error code (a string; a DOMException's numeric `code` is not one) down an error's causes. */
+function networkCode(e: unknown): string | undefined {
+  let err = e as { code?: unknown; cause?: unknown; errors?: Array<{ code?: unknown }> } | undefined;
+  for (let depth = 0; err && depth < 4; depth++, err = err.cause as typeof err) {
+    if (typeof err.code === 'string') return err.code;
+    const first = err.errors?.[0]?.code; // a connect that tried IPv4 and IPv6 (an AggregateError)
+    if (typeof first === 'string') return first;
+  }
+  return undefined;
+}
+
 /**
  * A PAS call that threw (no HTTP answer at all) as a transient failure; whether the PAS may have
- * acted on it is judged from the error: a refused connection or an open circuit never reached it,
- * anything else (a timeout, a reset, a connection cut mid-answer) may have.
+ * acted on it is judged from whether the request went out: one that never had a connection (seen
+ * by `failUnlessSent`, whatever timer or error ended it, or told by the error's code when the
+ * request was not watched) or met an open circuit never reached the PAS; anything else (a timeout
+ * or a reset after the request was written, a connection cut mid-answer) may have.
  */
 export function noAnswer(e: unknown): WritebackResult {
-  const err = e as Error & { cause?: { code?: string; errors?: Array<{ code?: string }> } };
-  const code = err.cause?.code ?? err.cause?.errors?.[0]?.code;
-  const neverSent = e instanceof CircuitOpenError || (code !== undefined && NEVER_SENT.has(code));
-  return { ok: false, permanent: false, reason: `PAS unreachable: ${err.message}${code ? ` (${code})` : ''}`, pasMayHold: !neverSent };
+  const code = networkCode(e);
+  const neverSent = e instanceof CircuitOpenError || e instanceof RequestNotSentError || (code !== undefined && NEVER_SENT.has(code));
+  const message = (e as { message?: unknown } | undefined)?.message;
+  return { ok: false, permanent: false, reason: `PAS unreachable: ${typeof message === 'string' ? message : String(e)}${code ? ` (${code})` : ''}`, pasMayHold: !neverSent };
 }
 
 export abstract class PasWritebackDriver {
@@ -156,16 +170,19 @@ export class FhirWritebackDriver extends PasWritebackDriver {
     return this.breaker.run(() => this.send(method, path, body, headers), (r) => r.status >= 500 || r.status === 408 || r.status === 429);
   }
 
-  private async send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; text: string; json: unknown }> {
-    const res = await tracedFetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
-      method,
-      headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}), ...headers },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(this.config.PAS_TIMEOUT_MS),
-    }, 'pas-fhir');
-    const text = await res.text();
-    let json: unknown;
-    try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: res.status, text, json };
+  /** Throws a `RequestNotSentError` when no connection to the PAS was made (see `noAnswer`). */
+  private send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; text: string; json: unknown }> {
+    return failUnlessSent(async (requestId) => {
+      const res = await tracedFetch(`${this.config.PAS_FHIR_BASE_URL.replace(/\/$/, '')}${path}`, {
+        method,
+        headers: { accept: 'application/fhir+json', ...(body ? { 'content-type': 'application/fhir+json' } : {}), ...headers, ...requestId },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(this.config.PAS_TIMEOUT_MS),
+      }, 'pas-fhir');
+      const text = await res.text();
+      let json: unknown;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      return { status: res.status, text, json };
+    });
   }
 }

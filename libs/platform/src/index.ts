@@ -16,3 +16,4 @@ export * from './tracing';
 export * from './queue-metrics';
 export * from './group-commit';
 export * from './periodic';
+export * from './request-sent';
