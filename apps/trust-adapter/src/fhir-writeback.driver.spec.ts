@@ -2,13 +2,14 @@
  * Whether a booking the PAS never answered for may be held by it (`pasMayHold`), against real
  * sockets on this machine: a PAS whose connection is never made (its TLS handshake never
  * completes, so no byte of the request goes out), one that takes the request and never answers,
- * and one that refuses connections.
+ * one that refuses connections, and a PAS or a gateway in front of it answering 5xx or 429.
  *
  * A TCP handshake that never completes is the same case to undici (a connect still pending, no
  * request written) but cannot be made here: this network answers for every address, routable or
  * not, and Linux completes handshakes even into a full backlog.
  */
 import { AddressInfo, Server, Socket, createServer as createTcpServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { WritebackOrder } from '@app/contracts';
@@ -50,6 +51,15 @@ async function silentPas(): Promise<number> {
   return port;
 }
 
+/** A PAS, or the gateway in front of it, answering every request with `status`. */
+async function answering(status: number, body = '', headers: Record<string, string> = {}): Promise<number> {
+  const { port } = await listening(createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(status, headers).end(body));
+  }));
+  return port;
+}
+
 describe('FhirWritebackDriver: a booking that got no answer', () => {
   it('is not one the PAS may hold when the TLS handshake never completed (no byte of the request can have gone out)', async () => {
     const port = await silentPas();
@@ -65,6 +75,26 @@ describe('FhirWritebackDriver: a booking that got no answer', () => {
     const { server, port } = await listening(createTcpServer());
     await new Promise((r) => server.close(r));
     expect(await book(`http://127.0.0.1:${port}`)).toEqual({ ok: false, permanent: false, reason: expect.stringMatching(/ECONNREFUSED/), pasMayHold: false });
+  });
+});
+
+describe('FhirWritebackDriver: a 5xx or 429 answer', () => {
+  /** What HAProxy answers when no PAS behind it is up. */
+  const GATEWAY_503 = '<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>';
+
+  it('503 (not handled at all: a PAS in maintenance, a gateway with no PAS behind it) is not one the PAS may hold', async () => {
+    const port = await answering(503, GATEWAY_503, { 'content-type': 'text/html', 'retry-after': '30' });
+    expect(await book(`http://127.0.0.1:${port}`)).toMatchObject({ ok: false, permanent: false, reason: 'PAS answered 503', pasMayHold: false });
+  });
+
+  it('429 (not taken, try later) is not one the PAS may hold', async () => {
+    const port = await answering(429, '', { 'retry-after': '5' });
+    expect(await book(`http://127.0.0.1:${port}`)).toMatchObject({ ok: false, permanent: false, pasMayHold: false });
+  });
+
+  it.each([500, 502, 504])('%i (the PAS may have committed before it, or behind the gateway) may be held by the PAS', async (status) => {
+    const port = await answering(status, '<html><body>Bad Gateway</body></html>', { 'content-type': 'text/html' });
+    expect(await book(`http://127.0.0.1:${port}`)).toMatchObject({ ok: false, permanent: false, reason: `PAS answered ${status}`, pasMayHold: true });
   });
 });
 

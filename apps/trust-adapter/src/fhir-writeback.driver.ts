@@ -23,9 +23,10 @@ export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
  * answer, which can quote the patient (an OperationOutcome naming them), so it goes only to the
  * exchange's failure record, never to a log line or a job's error.
  * `pasMayHold`: a write whose answer never came (a timeout or a cut connection after the request
- * went out, a 5xx, a success without an id) may have been done all the same; one that never
- * reached the PAS (no connection made: refused, no such host, a connect or TLS handshake that
- * timed out; the circuit open) or that the PAS turned away (a 4xx) was not: see `noAnswer`.
+ * went out, a 500, 502 or 504, a success without an id) may have been done all the same; one that
+ * never reached the PAS (no connection made: refused, no such host, a connect or TLS handshake that
+ * timed out; the circuit open), that the PAS turned away (a 4xx) or that was answered 503 (not
+ * handled at all) was not: see `answerMayHold` and `noAnswer`.
  * `absent`: a search that plainly found nothing, the one answer that says the PAS holds nothing
  * (a refused search says nothing either way).
  */
@@ -57,6 +58,22 @@ export function noAnswer(e: unknown): WritebackResult {
   const neverSent = e instanceof CircuitOpenError || e instanceof RequestNotSentError || (code !== undefined && NEVER_SENT.has(code));
   const message = (e as { message?: unknown } | undefined)?.message;
   return { ok: false, permanent: false, reason: `PAS unreachable: ${typeof message === 'string' ? message : String(e)}${code ? ` (${code})` : ''}`, pasMayHold: !neverSent };
+}
+
+/**
+ * Whether a PAS (or a gateway in front of it) that answered `status` may have acted on the request,
+ * for a trust's integration engineer to check against their own set-up:
+ * - a 4xx is a refusal, 429 and 408 included (not taken, try later): no;
+ * - 503 Service Unavailable (RFC 9110 §15.6.4): the server is not handling requests (overloaded,
+ *   in maintenance, or a gateway or load balancer with no healthy PAS behind it): no;
+ * - 500 may come after a commit (the PAS failing on its way back); 502 Bad Gateway and 504 Gateway
+ *   Timeout say a gateway sent the request on and got no valid answer in time, which the PAS may
+ *   have made the appointment for; any other 5xx likewise: yes. A gateway's 502 for a PAS that
+ *   refused its connection cannot be told from one for a PAS that died mid-answer, so this errs
+ *   on "may hold": at worst a slot is closed and listed for a person to check, never booked twice.
+ */
+export function answerMayHold(status: number): boolean {
+  return status >= 500 && status !== 503;
 }
 
 export abstract class PasWritebackDriver {
@@ -161,8 +178,7 @@ export class FhirWritebackDriver extends PasWritebackDriver {
 
   private failure(res: { status: number; text: string }): WritebackResult {
     const permanent = res.status >= 400 && res.status < 500 && ![408, 409, 429].includes(res.status);
-    // A 5xx may come after the PAS committed (a gateway timing out on it, say); a 4xx is a refusal.
-    return { ok: false, permanent, reason: `PAS answered ${res.status}`, detail: res.text.slice(0, 200), pasMayHold: res.status >= 500 };
+    return { ok: false, permanent, reason: `PAS answered ${res.status}`, detail: res.text.slice(0, 200), pasMayHold: answerMayHold(res.status) };
   }
 
   private request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string; json: unknown }> {

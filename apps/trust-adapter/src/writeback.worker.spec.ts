@@ -186,6 +186,21 @@ describe('WritebackWorker: giving up on a PAS that cannot be asked', () => {
     expect(last.posted).toEqual([{ outcome: 'failed', permanent: true, reason: expect.stringMatching(/ECONNREFUSED/) }]);
   });
 
+  it('reports a plain failure when every try was answered 503 (not handled: a PAS in maintenance, a gateway with none behind it) and the search neither', async () => {
+    const { w, posted } = worldWith(() => fhir({}, 503));
+    expect(await w.process(job(7, 31 * 60_000))).toEqual({ status: 'done', reason: 'failed' });
+    expect(posted).toEqual([{ outcome: 'failed', permanent: true, reason: expect.stringMatching(/PAS answered 503/) }]);
+  });
+
+  it('reports the failure as one the PAS may hold when a try was answered 502 or 504 by a gateway, which may have passed it on', async () => {
+    for (const status of [502, 504]) {
+      const { w, posted } = worldWith((method) => method === 'POST' ? fhir({}, status) : fhir({}, 503));
+      expect(await w.process(job(7, 31 * 60_000))).toEqual({ status: 'done', reason: 'failed' });
+      expect(posted).toEqual([expect.objectContaining({ outcome: 'failed', permanent: true, pasMayHold: true })]);
+      jest.restoreAllMocks();
+    }
+  });
+
   it('says the PAS holds nothing when, after a try that timed out, its search comes back empty', async () => {
     const { w, posted } = worldWith((method) => method === 'POST' ? fhir({}, 504) : fhir({ resourceType: 'Bundle', entry: [] }));
     expect(await w.process(job(7, 31 * 60_000, { pasMayHold: true }))).toEqual({ status: 'done', reason: 'failed' });

@@ -12,9 +12,9 @@
  * matching, and the next winner's booking (another id) makes a second appointment in it. When the
  * PAS cannot be asked either (still down, the usual case) and a try of the booking went unanswered
  * in a way the PAS may have acted on (a timeout or a cut connection after the request went out, a
- * 5xx; unlike a connection never made, which never reached it: `noAnswer`), the failure is
- * reported with `pasMayHold`: the booking fails, but its slot is closed and listed for a person to
- * check the PAS, not offered again.
+ * 500, 502 or 504; unlike a connection never made, which never reached it, or a 503, which says
+ * it was not handled: `answerMayHold`, `noAnswer`), the failure is reported with `pasMayHold`: the
+ * booking fails, but its slot is closed and listed for a person to check the PAS, not offered again.
  *
  * A success the exchange no longer accepts (it recorded the booking as failed meanwhile) would
  * leave a patient holding an appointment they were told does not exist: that appointment is
