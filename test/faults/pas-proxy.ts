@@ -11,7 +11,9 @@
  * - `refuseWrites`: writes matching a method (`POST` book, `PUT` cancel) are answered 422 with an
  *   OperationOutcome, as a PAS that will not take them (a failure that retrying cannot fix);
  * - `unreachable`: every request's connection is cut before anything is answered or forwarded (a
- *   PAS that is down, or a network between that is), for as long as it is set.
+ *   PAS that is down, or a network between that is), for as long as it is set;
+ * - `unavailable`: every request, reads too, is answered 503 without reaching the PAS (a gateway or
+ *   load balancer with no PAS behind it), for as long as it is set.
  * It counts what it did, so a test can show the faults were really met.
  */
 import { createServer, IncomingMessage, request, Server, ServerResponse } from 'node:http';
@@ -23,6 +25,7 @@ export interface PasFaults {
   dropAfterCommitNext?: number;
   refuseWrites?: Array<'POST' | 'PUT'>;
   unreachable?: boolean;
+  unavailable?: boolean;
 }
 
 export interface PasProxy {
@@ -70,6 +73,11 @@ export async function startPasProxy(port: number, upstream: string): Promise<Pas
     if (WRITE.has(method) && f.refuseWrites?.includes(method as 'POST' | 'PUT')) {
       c.refused++;
       return outcome(422, 'the PAS will not take this appointment');
+    }
+    if (f.unavailable) {
+      c.failed++;
+      res.writeHead(503, { 'content-type': 'text/html', 'retry-after': '30' });
+      return res.end('<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>');
     }
     if (WRITE.has(method) && (f.failNext ?? 0) > 0) {
       f.failNext!--;

@@ -12,6 +12,7 @@ import { jobId, queueFor } from '@app/contracts';
 import { DEFAULT_POLICY, syntheticNhsNumber } from '@app/domain';
 import { JOB_DEFAULTS, MetricsService, QueueService, SystemClock, bootstrapApp, loadConfig, loadIcsDirectory } from '@app/platform';
 import { randomBytes } from 'node:crypto';
+import { AddressInfo, Socket, createServer } from 'node:net';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
@@ -197,6 +198,35 @@ describe('giving up on a PAS that cannot be reached', () => {
       listed: [{ kind: 'writeback-failed', reason: expect.any(String) }],
       told: 1,
     });
+  });
+
+  it('when no connection to the PAS was ever made (its TLS handshake never completing in time), reopens the slot', async () => {
+    // Takes every connection and never answers the TLS hello: each try times out before a byte of its request went out.
+    const silent = createServer((socket) => void held.push(socket));
+    const held: Socket[] = [];
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      config.PAS_FHIR_BASE_URL = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/RQM/fhir`;
+      const { bookingId, writebackId } = await orderBooking();
+      const w = await settled(writebackId);
+      expect(held.length).toBeGreaterThan(1);
+      expect(w).toMatchObject({ status: 'failed', pas_may_hold: false, last_error: expect.stringMatching(/no connection made|circuit/) });
+      expect(await handOn(writebackId)).toEqual({ status: 'done', reason: 'failed' });
+      expect(await afterFailure(bookingId)).toMatchObject({ slot: { status: 'open', closed_reason: null }, matchOrdered: true, listed: [{ kind: 'writeback-failed', reason: expect.any(String) }] });
+    } finally {
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+  });
+
+  it('when every try and the search were answered 503 by a gateway with no PAS behind it, reopens the slot', async () => {
+    pas.set('RQM', { unavailable: true });
+    const { bookingId, writebackId } = await orderBooking();
+    const w = await settled(writebackId);
+    expect(pas.seen('RQM').failed).toBeGreaterThan(1);
+    expect(w).toMatchObject({ status: 'failed', pas_may_hold: false, last_error: expect.stringMatching(/503|circuit/) });
+    expect(await handOn(writebackId)).toEqual({ status: 'done', reason: 'failed' });
+    expect(await afterFailure(bookingId)).toMatchObject({ slot: { status: 'open', closed_reason: null }, matchOrdered: true, listed: [{ kind: 'writeback-failed', reason: expect.any(String) }] });
   });
 });
 
