@@ -11,7 +11,12 @@
  * written to the socket (`undici:client:sendHeaders`). Each watched request carries an
  * `X-Request-Id` (FHIR's own correlation header; the server may log it) that ties those messages to
  * it. The channels are process-wide, so this works whichever dispatcher (agent, proxy) is in use
- * and in any realm (a Jest sandbox too).
+ * and in any realm (a Jest sandbox too). Through a forward proxy, "sent" is to the proxy, which may
+ * have passed it on: still "may have acted".
+ *
+ * HTTP/1.1 only: undici (6.x, bundled with Node 20.20 and 22) publishes `sendHeaders` for HTTP/1.1
+ * requests, not HTTP/2 ones, which fetch does not use unless a dispatcher with `allowH2` is set;
+ * with one, every failed request would read "not sent", so do not set one for a PAS.
  */
 import { randomUUID } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
