@@ -442,6 +442,19 @@ describe('production overlay', () => {
   });
 });
 
+describe('local overlay', () => {
+  it('runs the demo as `npm start` does: pas-sim cancels appointments and notify-sim\'s simulated patients answer the offers', () => {
+    const local = rendered.local;
+    const common = byKind(local, 'ConfigMap').find((c) => c.metadata.name === 'slotx-common')!.data as Record<string, string>;
+    const env = (name: string) => {
+      const c = byKind(local, 'Deployment').find((d) => d.metadata.name === name)!.spec.template.spec.containers[0];
+      return { ...common, ...Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value])) } as Record<string, string | undefined>;
+    };
+    expect(env('pas-sim').DEMO ?? '1').toBe('1'); // pas-sim's own default
+    expect(env('notify-sim').SIM_AUTOREPLY).toBe('1'); // notify-sim's own default is 0
+  });
+});
+
 describe('Postgres connections (production overlay)', () => {
   const prod = () => rendered['nwl-production'];
   const configMaps = () => new Map(byKind(prod(), 'ConfigMap').map((c) => [c.metadata.name, c.data as Record<string, string>]));

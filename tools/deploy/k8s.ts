@@ -465,7 +465,8 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
     }),
     ...workload({
       name: 'notify-sim', app: 'notify-sim', component: 'all', labels: SANDBOX_LABELS, port: 3300, replicas: 1, resources: resourcesSmall,
-      env: { NOTIFIER_BASE_URL: 'http://notifier:3002' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
+      // pas-sim runs the demo (DEMO defaults to 1), so its simulated patients answer, as under `npm start`.
+      env: { NOTIFIER_BASE_URL: 'http://notifier:3002', SIM_AUTOREPLY: '1' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
     }),
     {
       apiVersion: 'v1',
