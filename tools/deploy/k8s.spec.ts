@@ -344,6 +344,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       const own = pasOf(t.ods);
       for (const name of [`trust-adapter-${o}`, `trust-adapter-${o}-worker`]) needed.push([pod(name), pod('slot-exchange'), 3000], [pod(name), own.at, own.port]);
       needed.push([own.at, pod(`trust-adapter-${o}`), t.mllpPort], [own.at, pod(`trust-adapter-${o}`), t.httpPort], [pod('dashboard'), pod(`trust-adapter-${o}`), t.httpPort]);
+      // MLLP is its PAS's alone (k8s/README.md, Network); the HTTP port is also the dashboard's and Prometheus's.
+      for (const other of [monitoring, pod('dashboard'), ingressController, pod('slot-exchange')]) refused.push([other, pod(`trust-adapter-${o}`), t.mllpPort]);
+      refused.push([ingressController, pod(`trust-adapter-${o}`), t.httpPort], [pod('slot-exchange'), pod(`trust-adapter-${o}`), t.httpPort]);
       for (const other of ics.trusts.filter((x) => x !== t && !pas[x.ods].sandbox)) {
         // Another trust's PAS, either way.
         refused.push([pod(`trust-adapter-${o}`), pasOf(other.ods).at, pasOf(other.ods).port], [pasOf(other.ods).at, pod(`trust-adapter-${o}`), t.mllpPort]);

@@ -346,9 +346,11 @@ export function networkPolicies(trusts: Trust[]): Obj[] {
   for (const t of trusts) {
     const ods = t.ods.toLowerCase();
     // An adapter reaches the exchange, Redis, and Postgres (its raw-message archive and outbox);
-    // its own PAS only through the overlay's `trust-adapter-<ods>-pas` policy.
+    // its own PAS only through the overlay's `trust-adapter-<ods>-pas` policy. Besides its PAS,
+    // only Prometheus (/metrics) and the dashboard (resubmitting refused HL7) reach it, and only on
+    // its HTTP port: MLLP is the PAS's alone.
     out.push(policy(`trust-adapter-${ods}`, inst(`trust-adapter-${ods}`), [
-      SCRAPE,
+      { ...SCRAPE, ports: [{ protocol: 'TCP', port: t.httpPort }] },
       { from: [{ podSelector: { matchLabels: inst('dashboard') } }], ports: [{ protocol: 'TCP', port: t.httpPort }] },
     ], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
     out.push(policy(`trust-adapter-${ods}-worker`, inst(`trust-adapter-${ods}-worker`), [SCRAPE], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
