@@ -55,7 +55,7 @@ export function summary(stack: Stack, pg: ServiceHandle, redis: ServiceHandle): 
     if (!http) continue;
     const mllp = stack.mllpPorts[t.ods];
     lines.push(
-      row(`Trust adapter ${t.ods}`, `${http}   MLLP 127.0.0.1:${mllp}   token ${shownToken(`PAS_INBOUND_TOKEN_${t.ods}`, sandboxPasInboundToken(t.ods))}`),
+      row(`Trust adapter ${t.ods}`, `${http}   MLLP 127.0.0.1:${mllp}   token ${shownToken(process.env[`PAS_INBOUND_TOKEN_${t.ods}`] ? `PAS_INBOUND_TOKEN_${t.ods}` : 'PAS_INBOUND_TOKEN', sandboxPasInboundToken(t.ods))}`),
     );
   }
   if (u['pas-sim']) lines.push(row('PAS sandbox', `${u['pas-sim']}   (FHIR bases ${u['pas-sim']}/{ODS}/fhir)`));
