@@ -7,12 +7,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { parseKeyValueList } from '@app/platform';
+import { parseKeyValueList, readsVariable } from '@app/platform';
+import { APP_CONFIGS, isProductionApp } from './app-configs';
 import { APPS } from './entrypoint';
 
 const ROOT = join(__dirname, '..', '..');
 const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
 const compose = parse(readFileSync(join(ROOT, 'deploy', 'compose.yaml'), 'utf8'), { merge: true }) as {
+  'x-app': { environment: Record<string, string> };
   services: Record<string, { image?: string; command?: string[]; read_only?: boolean; environment?: Record<string, string>; depends_on?: Record<string, unknown> | string[]; network_mode?: string; ports?: string[]; volumes?: string[] }>;
 };
 const trusts = (JSON.parse(readFileSync(join(ROOT, 'config', 'ics.json'), 'utf8')) as { trusts: Array<{ ods: string; httpPort: number; mllpPort: number }> }).trusts;
@@ -62,6 +64,22 @@ describe('deploy/compose.yaml', () => {
       const host = adapter.network_mode?.startsWith('service:') ? adapter.network_mode.slice(8) : name;
       expect({ ods: t.ods, url: urls[t.ods] }).toEqual({ ods: t.ods, url: `http://${host}:${t.httpPort}` });
     }
+  });
+
+  it('runs the demo as `npm start` does: cancellations (DEMO=1) and simulated patients who answer them', () => {
+    expect(services['pas-sim'].environment?.DEMO).toBe('1');
+    expect(services['notify-sim'].environment?.SIM_AUTOREPLY).toBe('1');
+  });
+
+  it('gives each app only variables it reads, beyond the settings every service shares', () => {
+    const shared = new Set(Object.keys(compose['x-app'].environment));
+    const problems: string[] = [];
+    for (const [name, s] of Object.entries(services)) {
+      const app = s.command?.[0];
+      if (!app || !isProductionApp(app)) continue;
+      for (const key of Object.keys(s.environment ?? {})) if (!shared.has(key) && !readsVariable(APP_CONFIGS[app], key)) problems.push(`${name}: ${app} does not read ${key}`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('has Postgres, Redis with AOF and noeviction, an OpenTelemetry collector and Jaeger, and every reference resolves', () => {

@@ -344,6 +344,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       const own = pasOf(t.ods);
       for (const name of [`trust-adapter-${o}`, `trust-adapter-${o}-worker`]) needed.push([pod(name), pod('slot-exchange'), 3000], [pod(name), own.at, own.port]);
       needed.push([own.at, pod(`trust-adapter-${o}`), t.mllpPort], [own.at, pod(`trust-adapter-${o}`), t.httpPort], [pod('dashboard'), pod(`trust-adapter-${o}`), t.httpPort]);
+      // MLLP is its PAS's alone (k8s/README.md, Network); the HTTP port is also the dashboard's and Prometheus's.
+      for (const other of [monitoring, pod('dashboard'), ingressController, pod('slot-exchange')]) refused.push([other, pod(`trust-adapter-${o}`), t.mllpPort]);
+      refused.push([ingressController, pod(`trust-adapter-${o}`), t.httpPort], [pod('slot-exchange'), pod(`trust-adapter-${o}`), t.httpPort]);
       for (const other of ics.trusts.filter((x) => x !== t && !pas[x.ods].sandbox)) {
         // Another trust's PAS, either way.
         refused.push([pod(`trust-adapter-${o}`), pasOf(other.ods).at, pasOf(other.ods).port], [pasOf(other.ods).at, pod(`trust-adapter-${o}`), t.mllpPort]);
@@ -439,6 +442,19 @@ describe('production overlay', () => {
     const apps = new Set(byKind(prod(), 'Deployment').map((d) => d.spec.template.spec.containers[0].args[0]));
     expect([...apps].sort()).toEqual(APPS.filter((a) => !SANDBOX_APPS.includes(a)).sort());
     for (const d of byKind(prod(), 'Deployment')) expect(d.spec.template.spec.containers[0].image).toMatch(/\/ics-slot-exchange:\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('local overlay', () => {
+  it('runs the demo as `npm start` does: pas-sim cancels appointments and notify-sim\'s simulated patients answer the offers', () => {
+    const local = rendered.local;
+    const common = byKind(local, 'ConfigMap').find((c) => c.metadata.name === 'slotx-common')!.data as Record<string, string>;
+    const env = (name: string) => {
+      const c = byKind(local, 'Deployment').find((d) => d.metadata.name === name)!.spec.template.spec.containers[0];
+      return { ...common, ...Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value])) } as Record<string, string | undefined>;
+    };
+    expect(env('pas-sim').DEMO ?? '1').toBe('1'); // pas-sim's own default
+    expect(env('notify-sim').SIM_AUTOREPLY).toBe('1'); // notify-sim's own default is 0
   });
 });
 

@@ -346,9 +346,11 @@ export function networkPolicies(trusts: Trust[]): Obj[] {
   for (const t of trusts) {
     const ods = t.ods.toLowerCase();
     // An adapter reaches the exchange, Redis, and Postgres (its raw-message archive and outbox);
-    // its own PAS only through the overlay's `trust-adapter-<ods>-pas` policy.
+    // its own PAS only through the overlay's `trust-adapter-<ods>-pas` policy. Besides its PAS,
+    // only Prometheus (/metrics) and the dashboard (resubmitting refused HL7) reach it, and only on
+    // its HTTP port: MLLP is the PAS's alone.
     out.push(policy(`trust-adapter-${ods}`, inst(`trust-adapter-${ods}`), [
-      SCRAPE,
+      { ...SCRAPE, ports: [{ protocol: 'TCP', port: t.httpPort }] },
       { from: [{ podSelector: { matchLabels: inst('dashboard') } }], ports: [{ protocol: 'TCP', port: t.httpPort }] },
     ], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
     out.push(policy(`trust-adapter-${ods}-worker`, inst(`trust-adapter-${ods}-worker`), [SCRAPE], [DNS, POSTGRES, REDIS, EXCHANGE, OTLP]));
@@ -465,7 +467,8 @@ export function sandboxWorkloads(trusts: Trust[]): Obj[] {
     }),
     ...workload({
       name: 'notify-sim', app: 'notify-sim', component: 'all', labels: SANDBOX_LABELS, port: 3300, replicas: 1, resources: resourcesSmall,
-      env: { NOTIFIER_BASE_URL: 'http://notifier:3002' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
+      // pas-sim runs the demo (DEMO defaults to 1), so its simulated patients answer, as under `npm start`.
+      env: { NOTIFIER_BASE_URL: 'http://notifier:3002', SIM_AUTOREPLY: '1' }, envFrom: [{ configMapRef: { name: 'slotx-common' } }],
     }),
     {
       apiVersion: 'v1',

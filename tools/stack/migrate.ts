@@ -3,7 +3,7 @@
  * database `npm start` will use), applies the pending migrations and stops anything it started.
  */
 import { runMigrations } from '@app/persistence';
-import { stackDataDir } from './processes';
+import { defaultDatabaseUrl, portOffsetFromEnv, stackDataDir } from './processes';
 import { ensurePostgres, redactUrl } from './services';
 
 /** Applies the pending migrations to `databaseUrl` and says which, for people reading the log. */
@@ -15,7 +15,8 @@ export async function migrate(databaseUrl: string, log: (line: string) => void =
 
 async function main(): Promise<void> {
   const log = (line: string) => console.log(line);
-  const pg = await ensurePostgres({ url: process.env.DATABASE_URL, dataDir: stackDataDir(), log });
+  // With PORT_OFFSET, the database of the stack `npm start` runs on those ports.
+  const pg = await ensurePostgres({ url: process.env.DATABASE_URL, dataDir: stackDataDir(), log, defaultUrl: defaultDatabaseUrl(portOffsetFromEnv()) });
   log(`postgres: ${pg.describe}`);
   try {
     await migrate(pg.url, log);

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processSpecs } from './processes';
+import { defaultDatabaseUrl, portOffsetFromEnv, processSpecs, stackStores } from './processes';
 
 let dir: string;
 beforeAll(() => {
@@ -45,6 +45,7 @@ describe('processSpecs', () => {
     });
     expect(s['pas-sim'].env).toEqual({
       PORT: '3200', ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: 'RQM=2575,RAS=2576,R1K=2577,RYJ=2578', ADAPTER_HTTP_PORTS: 'RQM=3101,RAS=3102,R1K=3103,RYJ=3104',
+      PAS_INBOUND_TOKENS: 'RQM=dev-RQM-token,RAS=dev-RAS-token,R1K=dev-R1K-token,RYJ=dev-RYJ-token',
     });
     expect(s['notify-sim'].env).toEqual({ PORT: '3300', NOTIFIER_BASE_URL: 'http://127.0.0.1:3002', SIM_AUTOREPLY: '1' });
   });
@@ -61,5 +62,35 @@ describe('processSpecs', () => {
     const s = byName(0, { PAS_INBOUND_TOKEN_RAS: 'ras-inbound', EXCHANGE_TOKEN_RAS: 'ras-exchange' });
     expect(s['trust-adapter-RAS'].env).toMatchObject({ PAS_INBOUND_TOKEN: 'ras-inbound', EXCHANGE_TOKEN: 'ras-exchange' });
     expect(s['trust-adapter-RQM'].env.PAS_INBOUND_TOKEN).toBeUndefined();
+  });
+
+  it("gives pas-sim and the dashboard, which call the adapters, the adapters' own tokens", () => {
+    const s = byName(0, { PAS_INBOUND_TOKEN_RAS: 'ras-inbound' });
+    const expected = 'RQM=dev-RQM-token,RAS=ras-inbound,R1K=dev-R1K-token,RYJ=dev-RYJ-token';
+    expect(s['pas-sim'].env.PAS_INBOUND_TOKENS).toBe(expected);
+    if (s.dashboard) expect(s.dashboard.env.ADAPTER_TOKENS).toBe(expected);
+    // One token for every adapter (inherited by each as PAS_INBOUND_TOKEN), a trust's own winning.
+    const all = byName(0, { PAS_INBOUND_TOKEN: 'shared', PAS_INBOUND_TOKEN_RYJ: 'ryj' });
+    expect(all['pas-sim'].env.PAS_INBOUND_TOKENS).toBe('RQM=shared,RAS=shared,R1K=shared,RYJ=ryj');
+    // Lists set by hand are left alone (the process inherits them).
+    const own = byName(0, { PAS_INBOUND_TOKENS: 'RQM=x', ADAPTER_TOKENS: 'RQM=y' });
+    expect(own['pas-sim'].env.PAS_INBOUND_TOKENS).toBeUndefined();
+    if (own.dashboard) expect(own.dashboard.env.ADAPTER_TOKENS).toBeUndefined();
+  });
+});
+
+describe('stackStores', () => {
+  it('gives a stack on shifted ports its own database and Redis database, so two stacks never share state', () => {
+    expect(stackStores(0)).toEqual({ database: 'slot_exchange', redisDb: 0 });
+    expect(stackStores(10000)).toEqual({ database: 'slot_exchange_10000', redisDb: 11 });
+    for (const offset of [1, 100, 10000, 20000, 40000, 60000]) {
+      const s = stackStores(offset);
+      expect(s.database).not.toBe('slot_exchange');
+      expect(s.redisDb).toBeGreaterThanOrEqual(1);
+      expect(s.redisDb).toBeLessThanOrEqual(15);
+    }
+    expect(defaultDatabaseUrl(0)).toBe('postgres://postgres@127.0.0.1:5432/slot_exchange');
+    expect(defaultDatabaseUrl(portOffsetFromEnv({ PORT_OFFSET: '10000' }))).toBe('postgres://postgres@127.0.0.1:5432/slot_exchange_10000');
+    expect(() => portOffsetFromEnv({ PORT_OFFSET: '1.5' })).toThrow(/not a whole number/);
   });
 });

@@ -7,6 +7,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { sandboxPasInboundToken } from '@app/contracts';
+import { DEFAULT_DATABASE_URL } from './services';
 
 export interface StackOptions {
   databaseUrl: string;
@@ -86,10 +88,36 @@ export function appBuilt(app: string, root = repoRootDir()): boolean {
 }
 
 /**
+ * The database and Redis database a stack uses when DATABASE_URL / REDIS_URL are not set: the
+ * first stack `slot_exchange` and Redis db 0; a stack on shifted ports (PORT_OFFSET) its own,
+ * `slot_exchange_<offset>` and db 1 + offset mod 15, so that two stacks on one Postgres and one
+ * Redis share no rows, no queues and no outbox notifications.
+ */
+export function stackStores(offset: number): { database: string; redisDb: number } {
+  return offset === 0 ? { database: 'slot_exchange', redisDb: 0 } : { database: `slot_exchange_${offset}`, redisDb: 1 + (offset % 15) };
+}
+
+/** PORT_OFFSET, checked. */
+export function portOffsetFromEnv(env: Record<string, string | undefined> = process.env): number {
+  const portOffset = Number(env.PORT_OFFSET || 0);
+  if (!Number.isInteger(portOffset) || portOffset < 0 || portOffset > 60000) throw new Error(`PORT_OFFSET=${env.PORT_OFFSET} is not a whole number of ports`);
+  return portOffset;
+}
+
+/** The local server's database for a stack on `portOffset` (used when DATABASE_URL is unset). */
+export function defaultDatabaseUrl(portOffset: number): string {
+  const u = new URL(DEFAULT_DATABASE_URL);
+  u.pathname = `/${stackStores(portOffset).database}`;
+  return u.toString();
+}
+
+/**
  * Every process with its own environment (CONTRACT.md "Default ports"). Per-trust secrets given
  * as `PAS_INBOUND_TOKEN_<ODS>` / `EXCHANGE_TOKEN_<ODS>` (the names the acceptance tests use), and
  * a trust's own PAS as `PAS_FHIR_BASE_URL_<ODS>`, are handed to that trust's adapter as the plain
- * names its config reads.
+ * names its config reads. The callers of the adapters' HTTP endpoints, pas-sim (PTL uploads) and
+ * the dashboard (resubmitting refused HL7), get the same tokens as their lists
+ * (`PAS_INBOUND_TOKENS`, `ADAPTER_TOKENS`) unless those are set.
  */
 export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Record<string, string | undefined> = process.env): ProcessSpec[] {
   const trusts = loadTrusts(configDir);
@@ -106,6 +134,10 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
     if (pas) out.PAS_FHIR_BASE_URL = pas;
     return out;
   };
+  // What each adapter ends up with: its own variable, else a PAS_INBOUND_TOKEN every process
+  // inherits, else the adapter's sandbox default.
+  const inboundTokens = trusts.map((t) => `${t.ods}=${source[`PAS_INBOUND_TOKEN_${t.ods}`] || source.PAS_INBOUND_TOKEN || sandboxPasInboundToken(t.ods)}`).join(',');
+  const unlessSet = (name: string): Record<string, string> => (source[name] ? {} : { [name]: inboundTokens });
   const specs: ProcessSpec[] = [
     { name: 'slot-exchange', app: 'slot-exchange', port: 3000 + offset, env: { PORT: p(3000), OFFER_PAGE_BASE_URL: local(3002) } },
     { name: 'booking', app: 'booking', port: 3003 + offset, env: { PORT: p(3003) } },
@@ -125,7 +157,7 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
     })),
     {
       name: 'pas-sim', app: 'pas-sim', port: 3200 + offset,
-      env: { PORT: p(3200), ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: list((t) => t.mllpPort), ADAPTER_HTTP_PORTS: list((t) => t.httpPort) },
+      env: { PORT: p(3200), ADAPTER_HOST: '127.0.0.1', ADAPTER_MLLP_PORTS: list((t) => t.mllpPort), ADAPTER_HTTP_PORTS: list((t) => t.httpPort), ...unlessSet('PAS_INBOUND_TOKENS') },
     },
     {
       name: 'notify-sim', app: 'notify-sim', port: 3300 + offset,
@@ -135,7 +167,7 @@ export function processSpecs(offset = 0, configDir = icsConfigDir(), source: Rec
   ];
   if (appBuilt('dashboard')) {
     // The adapters' shifted addresses, for resubmitting a refused HL7 message from the failures page.
-    specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), ADAPTER_URLS: trusts.map((t) => `${t.ods}=${local(t.httpPort)}`).join(',') } });
+    specs.push({ name: 'dashboard', app: 'dashboard', port: 3001 + offset, env: { PORT: p(3001), ADAPTER_URLS: trusts.map((t) => `${t.ods}=${local(t.httpPort)}`).join(','), ...unlessSet('ADAPTER_TOKENS') } });
   }
   return specs;
 }

@@ -4,13 +4,15 @@
  * message people see when Redis cannot be had at all. Fallbacks are forced by pointing the
  * "local default" at a port where nothing listens.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { ensurePostgres, ensureRedis, freePort, onPath, REDIS_HELP, ServiceHandle } from './services';
+import { ensurePostgres, ensureRedis, freePort, onPath, postmasterHolder, REDIS_HELP, ServiceHandle } from './services';
 
 jest.setTimeout(60_000);
 
@@ -126,6 +128,33 @@ describe('ensurePostgres', () => {
     }
   });
 
+  it('starts over a postmaster.pid whose pid now belongs to an unrelated process (a reboot reused it)', async () => {
+    const dir = dataDir();
+    const defaultUrl = await nowhere('postgres', 'sx_stale');
+    const embeddedPort = await freePort(47000 + Math.floor(Math.random() * 2000));
+    const first = await ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort });
+    await first.stop();
+    const cluster = join(dir, 'postgres');
+    expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
+    // What a server killed without a clean stop leaves, its pid now some other program's.
+    const unrelated = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(cluster, 'postmaster.pid'), `${unrelated.pid}\n${cluster}\n1700000000\n${embeddedPort}\n\n127.0.0.1\n`);
+      const logs: string[] = [];
+      const second = await ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort, log: (l) => logs.push(l) });
+      try {
+        expect(second).toMatchObject({ started: true, source: 'embedded' });
+        expect((await query<{ one: number }>(second.url, 'SELECT 1 AS one'))[0].one).toBe(1);
+        expect(logs.join('\n')).toContain('no longer a Postgres');
+        expect(readFileSync(join(cluster, 'postmaster.pid'), 'utf8').split('\n')[0]).not.toBe(String(unrelated.pid));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      unrelated.kill('SIGKILL');
+    }
+  });
+
   it('keeps an embedded server running while another launcher uses it; the last one to finish stops it', async () => {
     const dir = dataDir();
     const defaultUrl = await nowhere('postgres', 'sx_shared');
@@ -203,6 +232,71 @@ describe('ensureRedis', () => {
       process.env.PATH = path;
     }
     expect(REDIS_HELP).toMatch(/sudo apt-get install redis-server.*brew install redis.*REDIS_URL=redis:\/\/host:6379/);
+  });
+
+  it('uses its own Redis database when told one (a stack on shifted ports)', async () => {
+    const local = await ensureRedis({ dataDir: dataDir(), db: 14 });
+    try {
+      expect(new URL(local.url).pathname).toBe('/14');
+      expect(local.describe).toContain('db 14');
+    } finally {
+      await local.stop();
+    }
+  });
+
+  withRedisServer('gives a started redis-server the Redis database it was told', async () => {
+    const redis = await ensureRedis({ dataDir: dataDir(), defaultUrl: await nowhere('redis'), port: await freePort(46000 + Math.floor(Math.random() * 1000)), db: 14 });
+    try {
+      expect(redis.source).toBe('embedded');
+      expect(new URL(redis.url).pathname).toBe('/14');
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  describe('a listener that accepts and never answers (a stopped redis-server, another program)', () => {
+    let silent: Server;
+    const sockets: Socket[] = [];
+    let url: string;
+    beforeAll(async () => {
+      silent = createServer((s) => sockets.push(s));
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      url = `redis://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    });
+    afterAll(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    });
+
+    it('does not hang the launcher, and says it cannot use that port rather than that nothing is there', async () => {
+      const path = process.env.PATH;
+      process.env.PATH = '';
+      const t = Date.now();
+      try {
+        const failure = await ensureRedis({ dataDir: dataDir(), defaultUrl: url }).then(() => undefined, (e: Error) => e);
+        expect(failure?.message).toContain(REDIS_HELP);
+        expect(failure?.message).toMatch(/cannot use 127\.0\.0\.1:\d+: no answer to PING/);
+        expect(failure?.message).not.toContain('nothing answered');
+      } finally {
+        process.env.PATH = path;
+      }
+      expect(Date.now() - t).toBeLessThan(10_000);
+    }, 15_000);
+
+    withRedisServer('starts redis-server instead, saying why the one there was not used', async () => {
+      const logs: string[] = [];
+      const redis = await ensureRedis({ dataDir: dataDir(), defaultUrl: url, port: await freePort(46000 + Math.floor(Math.random() * 1000)), log: (l) => logs.push(l) });
+      try {
+        expect(redis.source).toBe('embedded');
+        expect(logs.join('\n')).toMatch(/redis: cannot use 127\.0\.0\.1:\d+: no answer to PING.*; starting/);
+      } finally {
+        await redis.stop();
+      }
+    }, 30_000);
+
+    it('refuses it as REDIS_URL within the probe\'s time', async () => {
+      await expect(ensureRedis({ url, dataDir: dataDir() })).rejects.toThrow(/Cannot use Redis at .*REDIS_URL.*no answer to PING/);
+    }, 15_000);
   });
 
   it('refuses a REDIS_URL that does not answer rather than falling back', async () => {

@@ -319,6 +319,27 @@ export function terminate(child: ChildProcess, signal: NodeJS.Signals, ms: numbe
   });
 }
 
+/**
+ * Whether live process `pid` is the postmaster of the cluster in `dir`, from its command line
+ * (a postmaster keeps `postgres -D <dir> …`; its children rename themselves `postgres: …`):
+ * `postgres` when it is, `other` when it is certainly not a Postgres (the pid was reused),
+ * `unknown` when its command line cannot be read (no /proc, as on macOS) or it is a Postgres
+ * started from another spelling of the folder.
+ */
+export function postmasterHolder(pid: number, dir: string, procDir = '/proc'): 'postgres' | 'other' | 'unknown' {
+  let argv: string[];
+  try {
+    argv = readFileSync(join(procDir, String(pid), 'cmdline'), 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return 'unknown';
+  }
+  if (argv.length === 0) return 'unknown'; // a zombie, or a kernel thread: cannot tell
+  const program = argv[0].split('/').pop() ?? '';
+  if (program !== 'postgres' && program !== 'postmaster' && !program.startsWith('postgres:')) return 'other';
+  const d = argv.indexOf('-D');
+  return d >= 0 && resolve(argv[d + 1] ?? '') === resolve(dir) ? 'postgres' : 'unknown';
+}
+
 /** Sends `signal` to a process we did not spawn; false when it no longer exists. */
 function signalPid(pid: number, signal: NodeJS.Signals): boolean {
   try {
@@ -398,14 +419,25 @@ async function findOrStartPostgres(o: {
     const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
     const pid = Number(pidLine);
     const port = Number(portLine);
-    if (pid > 0 && alive(pid) && port > 0) {
+    const holder = pid > 0 && alive(pid) ? postmasterHolder(pid, dir) : 'gone';
+    if (holder === 'other') {
+      // Left by a server that was killed (a reboot, SIGKILL), its pid since reused by an unrelated
+      // process. Postgres itself would refuse to start over it, so the stale file goes first.
+      log(`postgres: ${pidFile} names pid ${pid}, which is no longer a Postgres; removing the stale file`);
+      unlinkSync(pidFile);
+    } else if (holder !== 'gone' && port > 0) {
       const probe = await probePostgres(`postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`);
       if (probe.ok) {
         log(`postgres: using the embedded server already running from ${dir} (pid ${pid}, port ${port})`);
         o.guard(() => void signalPid(pid, 'SIGINT'));
         return { port, password, dir, started: false, stop: () => terminatePid(pid, 'SIGINT', 30_000) };
       }
-      throw new Error(`a Postgres (pid ${pid}) is running from ${dir} but does not answer on port ${port}: ${probe.message}`);
+      throw new Error(
+        holder === 'postgres'
+          ? `a Postgres (pid ${pid}) is running from ${dir} but does not answer on port ${port}: ${probe.message}`
+          : `${pidFile} names pid ${pid}, which is running, but nothing answers as Postgres on port ${port} (${probe.message}). ` +
+              `If pid ${pid} is not a Postgres (its number reused since the server stopped), delete ${pidFile} and start again.`,
+      );
     }
   }
 
@@ -504,11 +536,19 @@ export interface EnsureRedisOptions {
   persistent?: boolean;
   /** The executable looked up on PATH. */
   command?: string;
+  /** Redis database of the local or started server (a stack on shifted ports has its own); the URL's when unset. */
+  db?: number;
 }
 
-type RedisProbe = { ok: true; policy?: string } | { ok: false; message: string };
+/** `refused`: nothing listens there (the ordinary case on a fresh machine), as opposed to something that is not a usable Redis. */
+type RedisProbe = { ok: true; policy?: string } | { ok: false; message: string; refused: boolean };
 
-async function probeRedis(url: string, timeoutMs = 2000): Promise<RedisProbe> {
+/**
+ * PING (and the eviction policy) within `timeoutMs` in all: a listener that accepts and never
+ * answers (a stopped redis-server, another program on the port) must not hang the launcher, and
+ * ioredis's connectTimeout covers only the connection, not the commands after it.
+ */
+export async function probeRedis(url: string, timeoutMs = 2000): Promise<RedisProbe> {
   const r = new IORedis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -519,19 +559,41 @@ async function probeRedis(url: string, timeoutMs = 2000): Promise<RedisProbe> {
     // giving up on it, keeping a short-lived CLI alive for nothing.
     disconnectTimeout: 200,
   });
-  // Without a listener ioredis prints every connection error itself.
-  r.on('error', () => undefined);
+  // Without a listener ioredis prints every connection error itself. The socket's own error (a
+  // refused connection) arrives only here; connect() then fails with "Connection is closed".
+  let socketError: (Error & { code?: string }) | undefined;
+  r.on('error', (e: Error) => (socketError = e));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`no answer to PING within ${timeoutMs} ms (something listens there, but it is not a working Redis)`)), timeoutMs);
+  });
   try {
-    await r.connect();
-    await r.ping();
-    // Managed Redis services often disable CONFIG; not knowing the policy is no reason to fail.
-    const policy = await (r.config('GET', 'maxmemory-policy') as Promise<string[]>).then((v) => v[1]).catch(() => undefined);
+    const policy = await Promise.race([
+      (async () => {
+        await r.connect();
+        await r.ping();
+        // Managed Redis services often disable CONFIG; not knowing the policy is no reason to fail.
+        return (r.config('GET', 'maxmemory-policy') as Promise<string[]>).then((v) => v[1]).catch(() => undefined);
+      })(),
+      late,
+    ]);
     return { ok: true, policy };
   } catch (e) {
-    return { ok: false, message: (e as Error).message || String(e) };
+    const err = (socketError ?? e) as { message?: string; code?: string };
+    const message = err.message || String(e);
+    return { ok: false, message, refused: err.code === 'ECONNREFUSED' };
   } finally {
+    clearTimeout(timer);
     r.disconnect();
   }
+}
+
+/** `url` pointed at Redis database `db` (unchanged when `db` is undefined). */
+export function redisUrlWithDb(url: string, db: number | undefined): string {
+  if (db === undefined) return url;
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
 }
 
 function checkPolicy(url: string, probe: { policy?: string }, log: Log): void {
@@ -574,26 +636,30 @@ export async function ensureRedis(opts: EnsureRedisOptions): Promise<ServiceHand
     return { ...notStarted, url: opts.url, source: 'env', describe: `REDIS_URL ${redactUrl(opts.url)}` };
   }
 
-  const defaultUrl = opts.defaultUrl ?? DEFAULT_REDIS_URL;
+  const defaultUrl = redisUrlWithDb(opts.defaultUrl ?? DEFAULT_REDIS_URL, opts.db);
   const local = await probeRedis(defaultUrl);
   if (local.ok) {
     checkPolicy(defaultUrl, local, log);
-    return { ...notStarted, url: defaultUrl, source: 'local', describe: `local server at ${redisHost(defaultUrl)}` };
+    return { ...notStarted, url: defaultUrl, source: 'local', describe: `local server at ${redisHost(defaultUrl)}${opts.db ? `, db ${opts.db}` : ''}` };
   }
+  // As for Postgres: nothing there is the ordinary case; something there that does not answer as
+  // Redis should is worth saying, since the user may have expected it to be used.
+  const why = local.refused ? `nothing at ${redisHost(defaultUrl)}` : `cannot use ${redisHost(defaultUrl)}: ${local.message}`;
 
   const command = opts.command ?? 'redis-server';
   const bin = onPath(command);
-  if (!bin) throw new Error(`${REDIS_HELP}\n(nothing answered at ${redisHost(defaultUrl)}: ${local.message}; no ${command} on PATH)`);
+  if (!bin) throw new Error(`${REDIS_HELP}\n(${local.refused ? `nothing answered at ${redisHost(defaultUrl)}: ${local.message}` : why}; no ${command} on PATH)`);
 
   const persistent = opts.persistent ?? false;
   const dir = join(resolve(opts.dataDir), persistent ? 'redis' : 'redis-ephemeral');
   mkdirSync(dir, { recursive: true });
-  return leased(dir, log, (guard) => findOrStartRedis({ dir, bin, persistent, port: opts.port ?? 6380, defaultUrl, log, guard }));
+  const server = await leased(dir, log, (guard) => findOrStartRedis({ dir, bin, persistent, port: opts.port ?? 6380, why, log, guard }));
+  return opts.db ? { ...server, url: redisUrlWithDb(server.url, opts.db), describe: `${server.describe}, db ${opts.db}` } : server;
 }
 
 /** The redis-server running from `dir`, or one started there. */
-async function findOrStartRedis(o: { dir: string; bin: string; persistent: boolean; port: number; defaultUrl: string; log: Log; guard: Guard }): Promise<ServiceHandle> {
-  const { dir, bin, persistent, defaultUrl, log } = o;
+async function findOrStartRedis(o: { dir: string; bin: string; persistent: boolean; port: number; why: string; log: Log; guard: Guard }): Promise<ServiceHandle> {
+  const { dir, bin, persistent, log } = o;
   const pidFile = join(dir, 'redis.pid');
   const portFile = join(dir, 'redis.port');
 
@@ -620,7 +686,7 @@ async function findOrStartRedis(o: { dir: string; bin: string; persistent: boole
   }
 
   const port = await freePort(o.port);
-  log(`redis: nothing at ${redisHost(defaultUrl)}; starting ${bin} on port ${port}`);
+  log(`redis: ${o.why}; starting ${bin} on port ${port}`);
   const logFile = join(dir, 'redis.log');
   const logFd = openSync(logFile, 'a');
   const child = spawn(

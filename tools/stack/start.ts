@@ -10,7 +10,7 @@ import { PolicyConfig } from '@app/platform/config';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate } from './migrate';
-import { icsConfigDir, loadTrusts, Stack, stackDataDir, startStack, stopAllStacks } from './processes';
+import { defaultDatabaseUrl, icsConfigDir, loadTrusts, portOffsetFromEnv, Stack, stackDataDir, stackStores, startStack, stopAllStacks } from './processes';
 import { ensurePostgres, ensureRedis, ServiceHandle } from './services';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -55,7 +55,7 @@ export function summary(stack: Stack, pg: ServiceHandle, redis: ServiceHandle): 
     if (!http) continue;
     const mllp = stack.mllpPorts[t.ods];
     lines.push(
-      row(`Trust adapter ${t.ods}`, `${http}   MLLP 127.0.0.1:${mllp}   token ${shownToken(`PAS_INBOUND_TOKEN_${t.ods}`, sandboxPasInboundToken(t.ods))}`),
+      row(`Trust adapter ${t.ods}`, `${http}   MLLP 127.0.0.1:${mllp}   token ${shownToken(process.env[`PAS_INBOUND_TOKEN_${t.ods}`] ? `PAS_INBOUND_TOKEN_${t.ods}` : 'PAS_INBOUND_TOKEN', sandboxPasInboundToken(t.ods))}`),
     );
   }
   if (u['pas-sim']) lines.push(row('PAS sandbox', `${u['pas-sim']}   (FHIR bases ${u['pas-sim']}/{ODS}/fhir)`));
@@ -117,18 +117,19 @@ async function main(): Promise<void> {
   }
 
   try {
-    const pg = await ensurePostgres({ url: process.env.DATABASE_URL, dataDir, log: out });
+    // PORT_OFFSET shifts every port, so a second stack can run beside one already running; unless
+    // DATABASE_URL / REDIS_URL say otherwise it gets its own database and Redis database too, or
+    // the two stacks would take each other's jobs and rows.
+    const portOffset = portOffsetFromEnv();
+    const pg = await ensurePostgres({ url: process.env.DATABASE_URL, dataDir, log: out, defaultUrl: defaultDatabaseUrl(portOffset) });
     started.push(pg);
-    const redis = await ensureRedis({ url: process.env.REDIS_URL, dataDir, log: out, persistent: true });
+    const redis = await ensureRedis({ url: process.env.REDIS_URL, dataDir, log: out, persistent: true, db: stackStores(portOffset).redisDb || undefined });
     started.push(redis);
     out(`postgres: ${pg.describe}`);
     out(`redis: ${redis.describe}`);
     await migrate(pg.url, out);
     if (shuttingDown) return;
     out('Starting the ICS processes…');
-    // PORT_OFFSET shifts every port, so a second stack can run beside one already running.
-    const portOffset = Number(process.env.PORT_OFFSET || 0);
-    if (!Number.isInteger(portOffset) || portOffset < 0 || portOffset > 60000) throw new Error(`PORT_OFFSET=${process.env.PORT_OFFSET} is not a whole number of ports`);
     stack = await startStack({ databaseUrl: pg.url, redisUrl: redis.url, log: out, portOffset });
     out(summary(stack, pg, redis));
     const died = await stack.exited;

@@ -43,6 +43,7 @@ export class PlatformModule {
         useFactory: (health: HealthRegistry) => {
           const q = new QueueService((opts.config as DataConfig).REDIS_URL, {
             requireNoEviction: opts.config.NODE_ENV === 'production',
+            requireAppendOnly: opts.config.NODE_ENV === 'production',
             runWorkers: opts.config.PROCESS_ROLE !== 'api',
           });
           health.register('redis', () => q.ping());

@@ -24,7 +24,9 @@
  *   taking jobs and waits for the ones in flight to finish), so a job in flight still has its
  *   database connections (TypeORM closes its pool in the second phase) and nothing is left stalled.
  * Redis must run with `maxmemory-policy noeviction`: an evicted job key is a lost job. Start-up
- * refuses any other policy in production and warns elsewhere (`checkEvictionPolicy`).
+ * refuses any other policy in production and warns elsewhere (`checkEvictionPolicy`). In
+ * production it must also keep an append-only file (`appendonly yes`), or a Redis restart loses
+ * every job queued since its last snapshot (`checkAppendOnly`).
  */
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Job, JobsOptions, Processor, Queue, Worker, WorkerOptions } from 'bullmq';
@@ -82,9 +84,27 @@ export function checkEvictionPolicy(policy: string | null, production: boolean, 
   warn(message);
 }
 
+/**
+ * Refuses (production) a Redis without its append-only file: a restart would bring back at best
+ * the last snapshot, losing the jobs queued since (the outbox republishes them only when the
+ * whole queue state is gone). Elsewhere (the sandbox, tests) a Redis without persistence is
+ * usual and says nothing. A Redis that hides CONFIG cannot be checked; that is said, not refused.
+ */
+export function checkAppendOnly(appendonly: string | null, production: boolean, warn: (m: string) => void): void {
+  if (!production) return;
+  if (appendonly === null) {
+    warn('could not read Redis appendonly (CONFIG GET refused); make sure the Redis keeps an append-only file (appendonly yes)');
+    return;
+  }
+  if (appendonly === 'yes') return;
+  throw new Error(`Redis appendonly is ${appendonly}; a Redis restart would lose the jobs queued since its last snapshot. Set appendonly yes. Refusing to start (NODE_ENV=production).`);
+}
+
 export interface QueueServiceOptions {
   /** Refuse to start on a Redis whose maxmemory-policy is not noeviction (production). */
   requireNoEviction?: boolean;
+  /** Refuse to start on a Redis without an append-only file (production). */
+  requireAppendOnly?: boolean;
   /** False in an API-only process (PROCESS_ROLE=api): producers work, `worker()` starts nothing. */
   runWorkers?: boolean;
 }
@@ -107,8 +127,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown, On
     // Bounded: commands queue while Redis is unreachable, and readiness already reports that.
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), 5000)));
-    const policy = await Promise.race([this.evictionPolicy(), timeout]).finally(() => clearTimeout(timer));
+    const settings = await Promise.race([Promise.all([this.evictionPolicy(), this.opts.requireAppendOnly ? this.appendOnly() : null]), timeout]).finally(() => clearTimeout(timer));
+    const [policy, appendonly] = settings ?? [null, null];
     checkEvictionPolicy(policy, this.opts.requireNoEviction === true, (m) => this.logger.warn(m));
+    checkAppendOnly(appendonly, this.opts.requireAppendOnly === true, (m) => this.logger.warn(m));
   }
 
   get redis(): Redis {
@@ -170,6 +192,12 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown, On
 
   async evictionPolicy(): Promise<string | null> {
     const res = (await this.connection.config('GET', 'maxmemory-policy').catch(() => null)) as string[] | null;
+    return res?.[1] ?? null;
+  }
+
+  /** `yes` or `no`, or null when CONFIG is refused. */
+  async appendOnly(): Promise<string | null> {
+    const res = (await this.connection.config('GET', 'appendonly').catch(() => null)) as string[] | null;
     return res?.[1] ?? null;
   }
 
