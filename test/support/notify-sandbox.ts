@@ -9,6 +9,7 @@ import { bootstrapApp, loadConfig } from '@app/platform';
 import { AddressInfo } from 'node:net';
 import { NotifierModule } from '../../apps/notifier/src/app.module';
 import { NotifierConfig } from '../../apps/notifier/src/config';
+import type { SmsSweepTiming } from '../../apps/notifier/src/sms-sweep';
 import { AppModule as NotifySimModule } from '../../apps/notify-sim/src/app.module';
 import { NotifySimConfig } from '../../apps/notify-sim/src/config';
 import type { FreshStores } from '../../tools/stack/fresh-stack';
@@ -28,9 +29,9 @@ export async function startNotifySandbox(env: Record<string, string> = {}): Prom
   return { app, url, messages: async (phone) => (await http('GET', `${url}/sim/messages?phone=${encodeURIComponent(phone)}`)).json };
 }
 
-/** The notifier on `port` over `stores`, sending to `sim`; `env` over quiet settings (no quiet hours unless asked). */
+/** The notifier on `port` over `stores`, sending to `sim`; `env` over quiet settings (no quiet hours unless asked); `opts` as `NotifierModule.forRoot`'s. */
 export async function startNotifier(
-  stores: Pick<FreshStores, 'db' | 'redisUrl'>, sim: NotifySandbox, port: number, env: Record<string, string> = {}, opts: { clock?: Clock } = {},
+  stores: Pick<FreshStores, 'db' | 'redisUrl'>, sim: NotifySandbox, port: number, env: Record<string, string> = {}, opts: { clock?: Clock; sweep?: Partial<SmsSweepTiming> } = {},
 ): Promise<INestApplication> {
   const config = loadConfig(NotifierConfig, {
     PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: stores.db.url, REDIS_URL: stores.redisUrl, LOG_LEVEL: 'silent', QUIET_HOURS: '', NOTIFY_BASE_URL: sim.url, ...env,

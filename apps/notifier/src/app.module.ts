@@ -11,6 +11,7 @@ import { NotifyGateway, SmsGateway } from './notify.gateway';
 import { OfferPageController } from './offer-page.controller';
 import { OfferPageRenderer } from './offer-page.renderer';
 import { SmsSenderWorker } from './sms-sender.worker';
+import { SMS_SWEEP_TIMING, SmsSweep, SmsSweepTiming } from './sms-sweep';
 import { POLICY } from './tokens';
 
 /** The notifier: SMS out through GOV.UK Notify, replies and receipts in. */
@@ -29,8 +30,8 @@ export class NotifierModule implements OnApplicationBootstrap {
     serveCallbacksFirst(server, this.refs.get(CallbacksController, { strict: false }), () => this.config.NOTIFY_CALLBACK_TOKEN);
   }
 
-  /** `clock` replaces the system clock (tests that need it to be night, say). */
-  static forRoot(config: NotifierConfig, opts: { clock?: Clock } = {}): DynamicModule {
+  /** `clock` replaces the system clock (tests that need it to be night, say); `sweep` the send sweep's timing (tests shorten it). */
+  static forRoot(config: NotifierConfig, opts: { clock?: Clock; sweep?: Partial<SmsSweepTiming> } = {}): DynamicModule {
     return {
       module: NotifierModule,
       imports: [PlatformModule.forRoot({ config, configClass: NotifierConfig, redis: true }), PersistenceModule.forRoot()],
@@ -40,7 +41,9 @@ export class NotifierModule implements OnApplicationBootstrap {
         { provide: SmsGateway, useClass: NotifyGateway },
         { provide: POLICY, useValue: configuredPolicy(config) },
         ...(opts.clock ? [{ provide: CLOCK, useValue: opts.clock }] : []),
+        ...(opts.sweep ? [{ provide: SMS_SWEEP_TIMING, useValue: opts.sweep }] : []),
         SmsSenderWorker,
+        SmsSweep,
         OfferPageRenderer,
       ],
     };

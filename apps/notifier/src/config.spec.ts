@@ -40,3 +40,17 @@ describe('NotifierConfig in production', () => {
     expect(() => loadConfig(NotifierConfig, { NODE_ENV: 'development' }).check()).not.toThrow();
   });
 });
+
+describe('NotifierConfig: the send settle time and the send sweep', () => {
+  it('defaults to 30 s past the timeout before a send Notify did not answer is looked up, and a sweep a minute', () => {
+    expect(loadConfig(NotifierConfig, {})).toMatchObject({ NOTIFY_SEND_SETTLE_MS: 30_000, SMS_SWEEP_MS: 60_000 });
+    expect(loadConfig(NotifierConfig, { NOTIFY_SEND_SETTLE_MS: '0', SMS_SWEEP_MS: '1000' })).toMatchObject({ NOTIFY_SEND_SETTLE_MS: 0, SMS_SWEEP_MS: 1000 });
+  });
+
+  it.each([
+    ['NOTIFY_SEND_SETTLE_MS', '-1'], ['NOTIFY_SEND_SETTLE_MS', '600001'], ['NOTIFY_SEND_SETTLE_MS', 'soon'],
+    ['SMS_SWEEP_MS', '999'], ['SMS_SWEEP_MS', '3600001'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => loadConfig(NotifierConfig, { [name]: value })).toThrow(new RegExp(name));
+  });
+});

@@ -21,6 +21,22 @@ export class NotifierConfig extends PolicyConfig {
   NOTIFY_TIMEOUT_MS = 10000;
 
   /**
+   * Notify goes on working on a send we stopped waiting for (a timeout, a cut connection, a 5xx
+   * from the way to it) and shows the text only once it is done. So a message whose send began is
+   * looked up by our reference (and sent again only if Notify lacks it) no sooner than
+   * NOTIFY_TIMEOUT_MS plus this after that send began; its job waits meanwhile, spending no attempt.
+   */
+  @IsInt() @Min(0) @Max(600_000)
+  NOTIFY_SEND_SETTLE_MS = 30_000;
+
+  /**
+   * How often the send sweep (sms-sweep.ts) orders again the job of a message still queued whose
+   * job failed for good or was lost (a database outage longer than its waits, a Redis loss).
+   */
+  @IsInt() @Min(1000) @Max(3_600_000)
+  SMS_SWEEP_MS = 60_000;
+
+  /**
    * SMS jobs one notifier process works on at once. A send spends most of its time waiting (the
    * message's re-read, Notify's answer, the commit of "sent"), so at burst rates 16 at once left
    * the process idle while thousands of texts waited; NOTIFY_RATE_LIMIT, not this, keeps within

@@ -100,6 +100,8 @@ beforeAll(async () => {
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
     NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '',
+    // A retry after a 5xx waits NOTIFY_TIMEOUT_MS + NOTIFY_SEND_SETTLE_MS from the send it follows.
+    NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '300',
   });
   app = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });
@@ -204,9 +206,10 @@ describe('sending through Notify', () => {
     expect(attempts).toHaveLength(3);
     // Each retry first asked Notify whether it had taken the text after all; the first send did not.
     expect(notify.lookups.filter((r) => r === m.smsId)).toHaveLength(2);
-    // Exponential back-off from 0.5 s with up to 50% jitter: at least 0.25 s, then 0.5 s.
-    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(200);
-    expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(450);
+    // Notify may still be working on a send it answered 5xx: each retry waits for it to finish
+    // (NOTIFY_TIMEOUT_MS + NOTIFY_SEND_SETTLE_MS from the send) before asking, then sends again.
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(1300 - 50);
+    expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(1300 - 50);
   });
 
   it('pauses the queue on a 429 and sends afterwards without spending an attempt', async () => {
@@ -250,6 +253,47 @@ describe('sending through Notify', () => {
     expect(await sms(row.id)).toMatchObject({ status: 'failed', error: 'BadGateway: scripted' });
     expect(await mobileStatus(offer.patientId)).toBe('valid');
     expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+  });
+
+  it('on the last attempt, a send Notify did not answer is looked up once Notify has had time to finish it, before the message is given up', async () => {
+    const worker = app.get(SmsSenderWorker);
+    const holds: Array<[number, unknown]> = [];
+    const holdFor = async (ms: number, note?: unknown): Promise<never> => {
+      holds.push([ms, note]);
+      throw new Error('held');
+    };
+    const lastAttempt = async () => {
+      const offer = await createOffer(pg, { sms: false });
+      const [row] = (await pg.query(
+        `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', $3, 'queued') RETURNING id`,
+        [offer.patientId, offer.offerId, JSON.stringify({ hospital: 'H', site: 'S', specialty: 'Dermatology', date: 'd', time: 't', code: offer.code, expires: 'e', link: 'l' })],
+      )).rows;
+      notify.script.push({ status: 504, error: 'GatewayTimeout' });
+      await expect(worker.process({ smsId: row.id }, { attemptsMade: 7, attempts: 8, holdFor })).rejects.toThrow('held');
+      // Held for NOTIFY_TIMEOUT_MS + NOTIFY_SEND_SETTLE_MS, to look then; not given up yet.
+      expect(holds.pop()).toEqual([1300, { lookUpThenGiveUp: true }]);
+      expect(await sms(row.id)).toMatchObject({ status: 'queued' });
+      expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
+      // Notify has had its time.
+      await pg.query(`UPDATE sms_message SET send_started_at = now() - interval '1 minute' WHERE id = $1`, [row.id]);
+      return { offer, smsId: row.id as string };
+    };
+
+    // Notify did take it behind its gateway's 504: recorded as sent, and not sent again.
+    const took = await lastAttempt();
+    notify.accepted.push({ id: '00000000-0000-4000-8000-00000000f504', reference: took.smsId });
+    expect(await worker.process({ smsId: took.smsId }, { attemptsMade: 7, attempts: 8, holdFor, lookUpThenGiveUp: true })).toEqual({ status: 'done' });
+    expect(await sms(took.smsId)).toMatchObject({ status: 'sent', notify_id: '00000000-0000-4000-8000-00000000f504' });
+    expect(notify.for(took.offer.mobile)).toHaveLength(1);
+    expect(await outboxJobs('offer-undeliverable', 'offerId', took.offer.offerId)).toHaveLength(0);
+
+    // Notify does not hold it: given up, without another send.
+    const lost = await lastAttempt();
+    expect(await worker.process({ smsId: lost.smsId }, { attemptsMade: 7, attempts: 8, holdFor, lookUpThenGiveUp: true })).toEqual({ status: 'done', reason: 'gave up' });
+    expect(await sms(lost.smsId)).toMatchObject({ status: 'failed' });
+    expect(notify.for(lost.offer.mobile)).toHaveLength(1);
+    expect(await outboxJobs('offer-undeliverable', 'offerId', lost.offer.offerId)).toHaveLength(1);
+    expect(holds).toEqual([]);
   });
 
   it('records what Notify accepted for many messages at once in a few commits, each with its own Notify id', async () => {

@@ -37,7 +37,7 @@ beforeAll(async () => {
   pg = stores.pg;
   sim = await startNotifySandbox();
   notifier = await startNotifier(stores, sim, PORT, {
-    NOTIFY_TIMEOUT_MS: '1000', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
+    NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '500', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
   });
 });
 

@@ -40,7 +40,8 @@ beforeAll(async () => {
     END $$;
     CREATE TRIGGER fail_recording_sent_once BEFORE UPDATE ON sms_message FOR EACH ROW EXECUTE FUNCTION fail_recording_sent_once();
   `);
-  notifier = await startNotifier(stores, sim, PORT);
+  // Notify answered the send here, so its retry need not wait long for Notify to finish it.
+  notifier = await startNotifier(stores, sim, PORT, { NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '0' });
 });
 
 afterAll(async () => {

@@ -1,9 +1,23 @@
 /**
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
- * is not sent, a message already sent is not sent again (and a retry first asks Notify whether it
- * took the text already: see `alreadyAtNotify`). None is sent in quiet hours: its job waits
+ * is not sent, a message already sent is not sent again. None is sent in quiet hours: its job waits
  * until they end (without spending an attempt) and re-reads the message then. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
+ *
+ * Sent once: before a send goes to Notify, the row records that it began (`send_started_at`,
+ * committed first). From then on Notify may hold the text, whatever happens to the job (a retry,
+ * a worker that died, a job re-driven by the sweep or rebuilt after Redis lost its data), so every
+ * later start asks Notify for it by our reference before anything else (`alreadyAtNotify`), and
+ * only once Notify has had time to finish the earlier request: NOTIFY_TIMEOUT_MS plus
+ * NOTIFY_SEND_SETTLE_MS after it began (Notify goes on working on a request we stopped waiting
+ * for, and shows the text only once it is done). The job waits for that without spending an
+ * attempt. A send left unanswered on the job's last attempt is looked up so too before the message
+ * is given up on.
+ *
+ * The database away (a failover, a restart, connections cut or refused) is not the message's
+ * fault either: the job waits for it without spending an attempt, with back-off capped at a
+ * minute, up to DATABASE_WAITS_MAX times (half an hour or so). What is still queued after that, or
+ * whose job was lost, `sms-sweep.ts` orders again.
  *
  * Notify's limits and failures:
  * - Its 3,000-a-minute limit is per API key, so it binds every notifier instance together. The
@@ -16,9 +30,9 @@
  * - A 401/403 (our API key refused, or our clock more than 30 s out) is wrong for every message
  *   alike: the same pause (NOTIFY_AUTH_FAILED_PAUSE_MS), an error in the log and a metric for the
  *   on-call operator, and no message is failed nor any offer ended meanwhile.
- * - A 5xx, a timeout or a dropped connection is retried with exponential back-off (the queue's job
- *   defaults) while Notify is otherwise up. NOTIFY_OUTAGE_THRESHOLD of them in a row with nothing
- *   accepted in between is an outage (notify-circuit.ts): the queue pauses as for a 429, and
+ * - A 5xx, a timeout or a dropped connection is retried (an attempt spent; the next start waits
+ *   for Notify to finish the send, then looks it up: "Sent once" above) while Notify is otherwise
+ *   up. NOTIFY_OUTAGE_THRESHOLD of them in a row with nothing accepted in between is an outage (notify-circuit.ts): the queue pauses as for a 429, and
  *   messages wait unspent until Notify answers again, so confirmations are not lost and offers
  *   are not ended as undeliverable one wave after another. Only a message that keeps failing
  *   while Notify takes the others is recorded as failed after its last attempt (an offer then
@@ -30,9 +44,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
-import { enqueue } from '@app/persistence';
+import { enqueue, isDatabaseUnavailable } from '@app/persistence';
 import { Clock, MatchingPolicy, QuietHours, nextSendableTime } from '@app/domain';
-import { CLOCK, GroupCommit, MetricsService, QueueService } from '@app/platform';
+import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
 import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
@@ -44,6 +58,13 @@ import { POLICY } from './tokens';
 /** `sms_sent_total`'s outcome for each kind of Notify failure (names kept from before the auth/outage split). */
 const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', unavailable: 'retry' };
 
+/**
+ * Times a job waits for the database without spending an attempt (back-off capped at a minute:
+ * about half an hour in all); then its attempts are spent as for any error, and the sweep
+ * (sms-sweep.ts) orders the message again once its job has failed for good.
+ */
+export const DATABASE_WAITS_MAX = 40;
+
 /** Where a job stands among its attempts, so the last one can settle the message for good. */
 export interface AttemptInfo {
   attemptsMade: number;
@@ -54,21 +75,34 @@ export interface AttemptInfo {
    */
   holdUntil?: (at: Date) => Promise<never>;
   /**
-   * An earlier start of this job may have reached Notify (see `alreadyAtNotify`): Notify is asked
-   * for the message by our reference before it is sent again.
+   * Puts the job back for `ms` of real time without spending an attempt, keeping `note` on it:
+   * Notify given time to finish a request. Absent outside a queue job: Notify is asked at once.
+   */
+  holdFor?: (ms: number, note?: Partial<SendSmsJobData>) => Promise<never>;
+  /**
+   * An earlier start of this job may have reached Notify without a note on the row (a job begun
+   * before `send_started_at` was recorded): Notify is asked for the message before it is sent again.
    */
   mayHaveSent?: boolean;
-  /** Keeps on the job that this start may have reached Notify, across a pause that spends no attempt. */
-  noteMayHaveSent?: () => Promise<void>;
+  /** The last attempt's send went unanswered: this start asks Notify for it and, if Notify lacks it, gives up. */
+  lookUpThenGiveUp?: boolean;
 }
 
-/** The send job's data as the worker keeps it: the payload, and its own note of an unanswered send. */
-type SendSmsJobData = JobPayloads['send-sms'] & { mayHaveSent?: boolean };
+/** The send job's data as the worker keeps it: the payload, and its own notes. */
+type SendSmsJobData = JobPayloads['send-sms'] & {
+  /** Written by releases before `send_started_at`; still read while their jobs drain. */
+  mayHaveSent?: boolean;
+  lookUpThenGiveUp?: boolean;
+  /** Times this job waited for the database (DATABASE_WAITS_MAX). */
+  databaseWaits?: number;
+};
 
 /** A message as its send job re-reads it. */
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
   mobile: string | null; mobile_status: string; offer_status: string | null;
+  /** Milliseconds (on the database's clock) since a send of it to Notify last began, null if none did. */
+  send_started_ms_ago: number | null;
   /** Whether the text of the offer this message is about went to Notify (sent or delivered). */
   offer_text_sent: boolean;
   /** The quiet hours of the newest recorded matching policy (the dashboard's), null before any. */
@@ -82,11 +116,22 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   private circuit: NotifyCircuit;
   /** Until when an error about Notify's state is not logged again (one line per pause, not per text). */
   private quietLogUntil = 0;
+  /** The same for the database being away. */
+  private quietDbLogUntil = 0;
   /**
    * "Sent" is recorded for the messages Notify accepted meanwhile in one statement and one
    * commit: at burst rates a commit per SMS, not Notify, was the limit. A job still completes only
    * once its own row is committed; the row change has no outbox rows of its own.
    */
+  /** "A send began" for the messages about to go, one statement per batch, committed before they go. */
+  private readonly starts = new GroupCommit<string, void>({
+    store: (ids) => this.recordStarts(ids),
+    concurrency: 2,
+    maxItems: 100,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    size: () => 1,
+  });
+
   private readonly sent = new GroupCommit<{ smsId: string; notifyId: string }, void>({
     store: (items) => this.recordSent(items),
     // One commit in flight: what arrives meanwhile goes in the next, so batches grow with the rate.
@@ -123,19 +168,23 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     this.worker = this.queues.worker(
       QueueName.smsOutbound,
-      (job: Job<SendSmsJobData>, token?: string) => this.process(job.data, {
-        attemptsMade: job.attemptsMade,
-        attempts: job.opts.attempts ?? 1,
-        // A failed attempt (Notify may have taken the text before "sent" failed to commit), a
-        // worker that died mid-send (stalled), or an outage pause after a send Notify never answered.
-        mayHaveSent: job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.mayHaveSent === true,
-        noteMayHaveSent: () => job.updateData({ ...job.data, mayHaveSent: true }),
-        holdUntil: async (at) => {
-          // BullMQ's delay runs on real time; the wait is measured on the injected clock.
-          await job.moveToDelayed(Date.now() + Math.max(0, at.getTime() - this.clock.now().getTime()), token);
+      (job: Job<SendSmsJobData>, token?: string) => {
+        const holdFor = async (ms: number, note?: Partial<SendSmsJobData>): Promise<never> => {
+          if (note) await job.updateData({ ...job.data, ...note });
+          await job.moveToDelayed(Date.now() + Math.max(0, ms), token);
           throw new DelayedError();
-        },
-      }),
+        };
+        return this.process(job.data, {
+          attemptsMade: job.attemptsMade,
+          attempts: job.opts.attempts ?? 1,
+          // A job of a release that did not record `send_started_at`, still draining.
+          mayHaveSent: job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.mayHaveSent === true,
+          lookUpThenGiveUp: job.data.lookUpThenGiveUp === true,
+          // BullMQ's delay runs on real time; the wait is measured on the injected clock.
+          holdUntil: (at) => holdFor(at.getTime() - this.clock.now().getTime()),
+          holdFor,
+        }).catch((e: unknown) => this.waitForDatabase(job, e, holdFor));
+      },
       { concurrency: this.config.SMS_SEND_CONCURRENCY, limiter: limiterFor(this.config.NOTIFY_RATE_LIMIT, this.config.NOTIFY_RATE_WINDOW_MS) },
     ) as Worker | undefined;
   }
@@ -149,10 +198,19 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       return { status: 'skipped', reason };
     };
     if (!sms.mobile || sms.mobile_status !== 'valid') return skip('no valid mobile');
-    // An earlier start of this job may have reached Notify: ask before any rule below that would
-    // skip the text now (its offer may have ended since), so a text the patient already holds is
-    // recorded as sent, not as skipped.
-    let result: SendResult | null = attempt.mayHaveSent ? await this.alreadyAtNotify(sms.id) : null;
+    // An earlier send may have reached Notify: ask before any rule below that would skip the text
+    // now (its offer may have ended since), so a text the patient already holds is recorded as
+    // sent, not as skipped; and not before Notify has had time to finish that send.
+    let result: SendResult | null = null;
+    if (sms.send_started_ms_ago !== null || attempt.mayHaveSent) {
+      const settleLeft = this.config.NOTIFY_TIMEOUT_MS + this.config.NOTIFY_SEND_SETTLE_MS - (sms.send_started_ms_ago ?? Infinity);
+      if (settleLeft > 0 && attempt.holdFor) return attempt.holdFor(settleLeft);
+      result = await this.alreadyAtNotify(sms.id);
+      if (!result && attempt.lookUpThenGiveUp) {
+        // The last attempt's send went unanswered and Notify does not hold it: given up, unsent.
+        return this.giveUp(sms, { ok: false, failure: 'unavailable', invalidNumber: false, status: null, message: 'no answer from Notify on the last attempt, and Notify does not hold the text' });
+      }
+    }
     if (!result) {
       if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
       // "No longer available" / "expired" / "withdrawn" about an offer whose own text never went (it
@@ -171,6 +229,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
         if (attempt.holdUntil) return attempt.holdUntil(sendableAt);
         return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
       }
+      // Recorded and committed before the send goes: from now on Notify may hold the text.
+      await this.starts.submit(sms.id);
       result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
       this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
     }
@@ -184,15 +244,29 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       this.serviceFailure('auth', `Notify refused our API key (${result.status}: ${result.message}); check NOTIFY_API_KEY and this server's clock (Notify allows 30 s)`, this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
       return this.pauseSending(this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
     }
+    // A timeout, a cut connection or a 5xx (a gateway's 502/504) may hide a text Notify took: the
+    // next start of the job waits for Notify to finish, then looks before sending again.
     if (result.failure === 'unavailable' && this.circuit.failed()) {
       this.serviceFailure('unavailable', `Notify is failing every send (${result.status ?? 'no answer'}: ${result.message})`, this.config.NOTIFY_OUTAGE_PAUSE_MS);
-      // A timeout or a gateway's 502/504 may hide a text Notify took: look before sending again.
-      await attempt.noteMayHaveSent?.();
       return this.pauseSending(this.config.NOTIFY_OUTAGE_PAUSE_MS);
     }
     const lastAttempt = attempt.attemptsMade + 1 >= attempt.attempts;
     const refused = result.failure === 'refused';
     if (!refused && !lastAttempt) throw new Error(`Notify answered ${result.status ?? 'nothing'}: ${result.message}`);
+    if (result.failure === 'unavailable' && attempt.holdFor) {
+      // Not given up on while Notify may hold it: once Notify has had time to finish, it is asked.
+      return attempt.holdFor(this.config.NOTIFY_TIMEOUT_MS + this.config.NOTIFY_SEND_SETTLE_MS, { lookUpThenGiveUp: true });
+    }
+    return this.giveUp(sms, result);
+  }
+
+  /**
+   * Records the message as failed for good (refused by Notify, or not sent after every attempt);
+   * a refused number is marked invalid, and an offer nobody can receive moves on now.
+   */
+  private async giveUp(sms: SmsToSend, result: Extract<SendResult, { ok: false }>): Promise<JobOutcome> {
+    const smsId = sms.id;
+    const refused = result.failure === 'refused';
     await this.ds.transaction(async (tx) => {
       await tx.query(`UPDATE sms_message SET status = 'failed', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, result.message]);
       if (result.invalidNumber) {
@@ -220,6 +294,24 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     if (found.notifyId === null) return null;
     this.metrics.counter('sms_found_at_notify_total', 'SMS retries that Notify already held: recorded as sent, not sent again').inc();
     return { ok: true, notifyId: found.notifyId };
+  }
+
+  /**
+   * The database was away during this start of the job (a failover, a restart, its connections cut
+   * or refused): the job waits for it, with back-off capped at a minute, without spending an
+   * attempt, up to DATABASE_WAITS_MAX times. Any other error, or one past that, goes to BullMQ
+   * as it came (an attempt spent).
+   */
+  private async waitForDatabase(job: Job<SendSmsJobData>, e: unknown, holdFor: (ms: number, note?: Partial<SendSmsJobData>) => Promise<never>): Promise<never> {
+    const waits = job.data.databaseWaits ?? 0;
+    if (!isDatabaseUnavailable(e) || waits >= DATABASE_WAITS_MAX) throw e;
+    this.metrics.counter('sms_database_waits_total', 'SMS jobs put back without spending an attempt because the database was away').inc();
+    const now = Date.now();
+    if (now >= this.quietDbLogUntil) {
+      this.quietDbLogUntil = now + 60_000;
+      this.logger.warn(`database unavailable (${(e as Error).message}): SMS jobs wait for it without spending attempts`);
+    }
+    return holdFor(cappedBackoffMs(waits + 1, Number.MAX_SAFE_INTEGER), { databaseWaits: waits + 1 });
   }
 
   /**
@@ -261,6 +353,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const rows = (await this.ds.query(
       `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+              (extract(epoch FROM clock_timestamp() - m.send_started_at) * 1000)::float8 AS send_started_ms_ago,
               m.kind <> 'offer' AND m.offer_id IS NOT NULL AND EXISTS (
                 SELECT 1 FROM sms_message om WHERE om.offer_id = m.offer_id AND om.kind = 'offer' AND om.status IN ('sent', 'delivered')) AS offer_text_sent,
               (SELECT jsonb_build_object('quietHours', settings->'quietHours', 'timeZone', settings->'timeZone')
@@ -271,6 +364,11 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     )) as SmsToSend[];
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id));
+  }
+
+  private async recordStarts(ids: string[]): Promise<void[]> {
+    await this.ds.query(`UPDATE sms_message SET send_started_at = now() WHERE id = ANY ($1::uuid[])`, [ids]);
+    return ids.map(() => undefined);
   }
 
   private async recordSent(items: Array<{ smsId: string; notifyId: string }>): Promise<void[]> {

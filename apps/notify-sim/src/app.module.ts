@@ -7,6 +7,7 @@ import { NotifyAuthGuard } from './notify-auth';
 import { NotifySimService } from './notify-sim.service';
 import { Outage, OutageGuard } from './outage';
 import { SimController } from './sim.controller';
+import { SlowSends } from './slow-sends';
 
 /** The Notify sandbox: Notify's API v2 for the notifier, `/sim/*` for the demo and the tests. No database, no Redis. */
 @Module({})
@@ -16,7 +17,7 @@ export class AppModule {
       module: AppModule,
       imports: [PlatformModule.forRoot({ config, configClass: NotifySimConfig })],
       controllers: [NotifyApiController, SimController],
-      providers: [NotifyAuthGuard, NotifierCallbacks, NotifySimService, Outage, OutageGuard],
+      providers: [NotifyAuthGuard, NotifierCallbacks, NotifySimService, Outage, OutageGuard, SlowSends],
     };
   }
 }

@@ -9,6 +9,7 @@ import { NotifyApiError, NotifyApiErrorFilter } from './notify-errors';
 import { ListQuery, NotifySimService, ReceivedText } from './notify-sim.service';
 import { notificationView, sendResponse } from './notify-views';
 import { OutageGuard } from './outage';
+import { SlowSends } from './slow-sends';
 
 type AuthedRequest = Request & NotifyRequest;
 
@@ -33,11 +34,16 @@ function queryString(q: Record<string, unknown>): string {
 @UseGuards(OutageGuard, NotifyAuthGuard)
 @UseFilters(NotifyApiErrorFilter)
 export class NotifyApiController {
-  constructor(private readonly sim: NotifySimService) {}
+  constructor(
+    private readonly sim: NotifySimService,
+    private readonly slow: SlowSends,
+  ) {}
 
   @Post('notifications/sms')
   @HttpCode(201)
-  send(@Req() req: AuthedRequest, @Body() body: unknown) {
+  async send(@Req() req: AuthedRequest, @Body() body: unknown) {
+    // Notify still working on it (`/sim/slow-sends`): nothing is held, nor counted, until it is done.
+    await this.slow.delay();
     this.sim.acquireRateLimit();
     return sendResponse(this.sim.sendSms(req.notifyServiceId as string, body), hostUrl(req));
   }

@@ -3,6 +3,8 @@
  * drives it, with a tiny HTTP server standing in for the notifier's callbacks.
  */
 import { INestApplication } from '@nestjs/common';
+import axios from 'axios';
+import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { NotifyClient } from 'notifications-node-client';
@@ -400,6 +402,26 @@ describe('notify-sim outage', () => {
     expect((dropped as { response?: unknown }).response).toBeUndefined();
     expect((await fetch(`${sim.url}/sim/outage`, { method: 'DELETE' })).status).toBe(204);
     expect((await client.sendSms(SMS_TEMPLATES.help.id, nextPhone(), {})).status).toBe(201);
+  });
+
+  it('slow sends: a send is answered, and its text held and listed by reference, only after the time asked; a client that gave up does not stop it', async () => {
+    const slow = (body: unknown) => json(`${sim.url}/sim/slow-sends`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(await slow({ ms: 1000, seconds: 30 })).toEqual({ status: 200, body: { ms: 1000, until: expect.any(String) } });
+    expect((await json(`${sim.url}/sim/slow-sends`)).body).toEqual({ slowSends: { ms: 1000, until: expect.any(String) } });
+    const client = new NotifyClient(sim.url, SANDBOX_NOTIFY_API_KEY);
+    client.setClient(axios.create({ timeout: 200 }));
+    const phone = nextPhone();
+    const reference = randomUUID();
+    const gaveUp = await client.sendSms(SMS_TEMPLATES.help.id, phone, { reference }).then(() => null, (e: { code?: string }) => e);
+    expect(gaveUp).toMatchObject({ code: 'ECONNABORTED' });
+    // Still being worked on: nothing listed under the reference yet, and reads are not slowed.
+    const reader = new NotifyClient(sim.url, SANDBOX_NOTIFY_API_KEY);
+    expect((await reader.getNotifications('sms', undefined, reference)).data.notifications).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await reader.getNotifications('sms', undefined, reference)).data.notifications).toEqual([expect.objectContaining({ reference })]);
+    expect((await fetch(`${sim.url}/sim/slow-sends`, { method: 'DELETE' })).status).toBe(204);
+    expect((await json(`${sim.url}/sim/slow-sends`)).body).toEqual({ slowSends: null });
+    expect((await slow({ ms: 0, seconds: 5 })).status).toBe(400);
   });
 
   it('refuses an outage it does not know', async () => {

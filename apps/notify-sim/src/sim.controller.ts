@@ -7,6 +7,7 @@ import { IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
 import { NotifySimService, ReplyOutcome } from './notify-sim.service';
 import { simMessageView } from './notify-views';
 import { OUTAGE_KINDS, Outage, OutageKind } from './outage';
+import { SlowSends, SlowSendsState } from './slow-sends';
 
 export class SimReplyDto {
   /** The patient's number, any UK spelling (`+447…`, `07…`, `447…`). */
@@ -27,6 +28,18 @@ export class SimOutageDto {
   seconds: number;
 }
 
+export class SimSlowSendsDto {
+  /** How long Notify works on each text before it answers (and before the text is held). */
+  @IsInt() @Min(1) @Max(600_000)
+  ms: number;
+
+  /** For how long sends are this slow; a later call replaces it. */
+  @IsInt() @Min(1) @Max(24 * 3600)
+  seconds: number;
+}
+
+const slowView = (s: SlowSendsState | null) => (s ? { ms: s.ms, until: s.until.toISOString() } : null);
+
 const outageView = (o: { kind: OutageKind; until: Date } | null) => (o ? { kind: o.kind, until: o.until.toISOString() } : null);
 
 @Controller('sim')
@@ -34,6 +47,7 @@ export class SimController {
   constructor(
     private readonly sim: NotifySimService,
     private readonly outage: Outage,
+    private readonly slow: SlowSends,
   ) {}
 
   /** Notify down for a while: every `/v2` request fails the same way until then (outage.ts). */
@@ -53,6 +67,24 @@ export class SimController {
   @HttpCode(204)
   endOutage(): void {
     this.outage.end();
+  }
+
+  /** Notify slow to take texts for a while (slow-sends.ts): a send is held only once it is answered. */
+  @Post('slow-sends')
+  @HttpCode(200)
+  startSlowSends(@Body() dto: SimSlowSendsDto) {
+    return slowView(this.slow.start(dto.ms, dto.seconds));
+  }
+
+  @Get('slow-sends')
+  currentSlowSends() {
+    return { slowSends: slowView(this.slow.current()) };
+  }
+
+  @Delete('slow-sends')
+  @HttpCode(204)
+  endSlowSends(): void {
+    this.slow.end();
   }
 
   @Get('messages')

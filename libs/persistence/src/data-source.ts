@@ -30,6 +30,8 @@ import { OfferWaveLiveByExpiry1764500800000 } from './migrations/1764500800000-o
 import { BookingFailuresLateAndDeleted1764500950000 } from './migrations/1764500950000-booking-failures-late-and-deleted';
 import { WritebackByPasAppointment1764501000000 } from './migrations/1764501000000-writeback-by-pas-appointment';
 import { WritebackPasMayHold1764501200000 } from './migrations/1764501200000-writeback-pas-may-hold';
+import { SmsSendStarted1764501700000 } from './migrations/1764501700000-sms-send-started';
+import { SmsQueuedByAge1764501700100 } from './migrations/1764501700100-sms-queued-by-age';
 
 export const MIGRATIONS = [
   InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000,
@@ -38,6 +40,7 @@ export const MIGRATIONS = [
   Hl7AwaitingForward1764500100000, Hl7OversizedKept1764500100100, PtlImportRejections1764500300000,
   ReplyFromNumber1764500400000, SitesStatedApart1764500400100, TransferDeliveryCursor1764500600000, OfferWaveLiveByExpiry1764500800000,
   BookingFailuresLateAndDeleted1764500950000, WritebackByPasAppointment1764501000000, WritebackPasMayHold1764501200000,
+  SmsSendStarted1764501700000, SmsQueuedByAge1764501700100,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

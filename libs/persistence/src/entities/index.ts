@@ -198,6 +198,8 @@ export class SmsMessageRow {
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
   @Column({ ...ts, name: 'sent_at' }) sentAt: Date | null;
   @Column({ ...ts, name: 'status_at' }) statusAt: Date | null;
+  /** When a send to Notify last began (committed before it went): Notify may hold the text from then on. */
+  @Column({ ...ts, name: 'send_started_at' }) sendStartedAt: Date | null;
 }
 
 @Entity('patient_reply')
