@@ -13,3 +13,4 @@ export * from './state-metrics';
 export * from './pg-array';
 export * from './redrive';
 export * from './booking-failures';
+export * from './lock-order';
