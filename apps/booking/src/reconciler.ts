@@ -52,6 +52,23 @@ export interface ReconcileReport {
   outcomesRedriven: number;
 }
 
+/**
+ * The two passes over pending write-backs, every RECONCILE_EVERY_MS: each reads the partial index
+ * `writeback_pending` (status = 'pending', by created_at: migration 1764501300000), which holds
+ * only the write-backs in flight rather than every one ever made. reconciler-plan.int-spec checks
+ * their plans at size; a change to their WHERE must keep `w.status = 'pending'` in it.
+ */
+/** Pending write-backs with no outcome for over $1 seconds whose booking still waits on them. */
+export const STUCK_WRITEBACKS_SQL = `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
+        WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
+          AND w.created_at < now() - make_interval(secs => $1)
+        ORDER BY w.created_at LIMIT 200`;
+
+/** Pending `book` write-backs whose slot starts by $1 (now plus the minimum notice: at its cut-off). */
+export const UNANSWERED_AT_CUTOFF_SQL = `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
+        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
+        ORDER BY s.start_at LIMIT 200`;
+
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('reconciler');
@@ -126,13 +143,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       this.logger.warn(`failed ${report.unansweredFailed} booking(s) whose PAS had not answered by the slot's cut-off`);
     }
 
-    const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(
-      `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
-        WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
-          AND w.created_at < now() - make_interval(secs => $1)
-        ORDER BY w.created_at LIMIT 200`,
-      [this.thresholds.writebackStuckMs / 1000],
-    );
+    const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(STUCK_WRITEBACKS_SQL, [this.thresholds.writebackStuckMs / 1000]);
     for (const wb of pending) {
       if (await this.hasLiveJob(wb.id, wb.trust_ods)) continue;
       await this.ds.transaction(async (tx) => {
@@ -188,12 +199,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
     const now = this.clock.now();
     // Minimum notice is ICS-wide (a specialty cannot override it): one horizon for every slot.
     const horizon = new Date(now.getTime() + (await policyInForce(this.ds, this.policy)).minNoticeHours * MS_PER_HOUR);
-    const late: Array<{ id: string }> = await this.ds.query(
-      `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
-        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
-        ORDER BY s.start_at LIMIT 200`,
-      [horizon],
-    );
+    const late: Array<{ id: string }> = await this.ds.query(UNANSWERED_AT_CUTOFF_SQL, [horizon]);
     const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
     let failed = 0;
     for (const { id } of late) {
