@@ -6,6 +6,7 @@
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { DataSource } from 'typeorm';
 import { STUCK_WRITEBACKS_SQL, UNANSWERED_AT_CUTOFF_SQL } from '../../apps/booking/src/reconciler';
+import { PlanNode, explain } from '../support/plans';
 
 /** Bookings made, each with its `book` write-back and, for every other one, a `cancel`. */
 const BOOKINGS = 150_000;
@@ -54,14 +55,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] }
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
-
 /** The plan Postgres makes for the statement as the reconciler sends it (its parameters bound). */
-async function plan(sql: string, values: unknown[]): Promise<PlanNode[]> {
-  const [row] = await ds.query(`EXPLAIN (FORMAT JSON) ${sql}`, values);
-  return nodes(row['QUERY PLAN'][0].Plan);
-}
+const plan = (sql: string, values: unknown[]): Promise<PlanNode[]> => explain(ds, sql, values);
 
 /** `writeback` read through `writeback_pending` only, and nothing scanned whole. */
 function expectPendingOnly(all: PlanNode[]): void {
