@@ -14,14 +14,10 @@ import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { Reconciler } from '../../apps/booking/src/reconciler';
-import { RepliesWorker } from '../../apps/booking/src/replies.worker';
-import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
-import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
-import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
 import { WritebacksService } from '../../apps/slot-exchange/src/writebacks.service';
 import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
-import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
-import { QueueWorld, nhs, startQueueWorld, stopQueueWorld } from './harness';
+import { QueueWorld, startQueueWorld, stopQueueWorld } from './harness';
+import { claimedBooking as claimBooking } from '../support/claimed-booking';
 import { FreshStores } from '../../tools/stack/fresh-stack';
 
 const HOUR = 3_600_000;
@@ -45,25 +41,7 @@ afterAll(() => stopQueueWorld(world));
 let seq = 0;
 /** A claimed booking, made by the production services (PTL row → slot → offer → YES). */
 async function claimedBooking(): Promise<{ bookingId: string; writebackId: string }> {
-  seq++;
-  const events = new SlotEventsService(ds, clock, policy, ics, metrics);
-  const list = new WaitingListService(ds);
-  const matcher = new MatchingWorker(ds, clock, policy, ics, undefined as never, metrics, Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' }));
-  const replies = new RepliesWorker(ds, clock, policy, ics, undefined as never, metrics);
-  await list.applyBatch('RQM', { mode: 'delta', rows: [{
-    rowNumber: 1, pathwayId: `PW-REC-${seq}`, nhsNumber: nhs(700000 + seq * 10), birthDate: '1970-01-01', tfc: '320', appointmentType: 'NEW',
-    rttStart: '2026-03-01', priority: 'P3', mobile: `+4477009${String(80000 + seq).padStart(5, '0')}`, offerConsent: true, icsWideConsent: false, acceptableSites: ['ANY'], unavailable: [],
-  }] });
-  const r = await events.handle('RQM', {
-    eventId: `rec-${seq}-${Date.now()}`, kind: 'slot-released', controlId: `REC${seq}`, siteOds: 'RQM01', clinicCode: '320-NEW', tfc: '320', appointmentType: 'NEW',
-    start: new Date(clock.now().getTime() + (72 + seq) * HOUR).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-REC-${seq}-${Date.now()}`,
-  });
-  await matcher.match({ slotId: r.slotId!, round: 1 });
-  const [offer] = await ds.query(`SELECT patient_id, code FROM offer WHERE slot_id = $1 AND status = 'live'`, [r.slotId]);
-  const [reply] = await ds.query(`INSERT INTO patient_reply (channel, external_id, patient_id, intent, code) VALUES ('sms', $1, $2, 'yes', $3) RETURNING id`, [`rec-${seq}`, offer.patient_id, offer.code]);
-  expect((await replies.process({ replyId: reply.id })).reason).toBe('claimed');
-  const [b] = await ds.query(`SELECT b.id AS booking_id, w.id AS writeback_id FROM booking b JOIN writeback w ON w.booking_id = b.id WHERE b.slot_id = $1`, [r.slotId]);
-  return { bookingId: b.booking_id, writebackId: b.writeback_id };
+  return claimBooking({ ds, clock, policy, ics, metrics }, ++seq);
 }
 
 describe('Reconciler', () => {

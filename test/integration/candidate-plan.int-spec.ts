@@ -12,6 +12,7 @@ import { BATCH_WINDOW, CANDIDATE_WINDOW } from '../../apps/slot-exchange/src/mat
 import {
   CANDIDATE_PLANNER_SETTINGS, CandidateRow, candidatePlannerSql, candidateQuery, readCandidatePages,
 } from '../../apps/slot-exchange/src/candidate-query';
+import { PlanNode, explain, nodes } from '../support/plans';
 
 const ENTRIES = 275_000;
 let db: TestDatabase;
@@ -27,9 +28,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] }
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
-
 const now = new Date();
 const slot = (over: Partial<FreedSlot> = {}): FreedSlot => ({
   slotId: '00000000-0000-0000-0000-000000000001', trustOds: 'RQM', siteOds: 'RQM01', tfc: '130', appointmentType: 'NEW',
@@ -39,10 +37,7 @@ const slot = (over: Partial<FreedSlot> = {}): FreedSlot => ({
 /** The plan for these values (custom), or the one plan the worker runs for any values (generic: `readCandidatePages`). */
 async function plan(s: FreedSlot, kind: 'custom' | 'generic', batch?: { trusts: string[]; sites: string[] }, on: DataSource = ds): Promise<PlanNode[]> {
   const q = candidateQuery({ slot: s, policy: DEFAULT_POLICY, distanceKnowable: true, window: batch ? BATCH_WINDOW : CANDIDATE_WINDOW, batch });
-  if (kind === 'custom') {
-    const [row] = await on.query(`EXPLAIN (FORMAT JSON) ${q.text}`, q.values);
-    return nodes(row['QUERY PLAN'][0].Plan);
-  }
+  if (kind === 'custom') return explain(on, q.text, q.values);
   return on.transaction(async (tx) => {
     await tx.query(candidatePlannerSql());
     await tx.query(`PREPARE candidate_plan AS ${q.text}`);

@@ -589,6 +589,70 @@ describe('the minimum notice an administrator recorded holds after the offer wen
   });
 });
 
+describe("a slot's close-slot follows the minimum notice in force, not the one at its release", () => {
+  const released = new Date('2026-11-23T10:00:00Z');
+  const notice = (minNoticeHours: number) => ds.transaction((tx) => recordPolicy(tx, { ...basePolicy, minNoticeHours }, { source: 'admin', changedBy: 'ops-admin', reason: `${minNoticeHours}-hour notice` }));
+  afterEach(async () => {
+    await ds.query(`DELETE FROM matching_policy`);
+  });
+
+  /** A slot 72 hours ahead (cut-off 24 hours before it, at release) with a live wave; its start and recorded cut-off. */
+  async function offered(clock: FixedClock, tfc: string) {
+    const w = rig(clock, { ...basePolicy, waveSize: 1 });
+    await w.list.applyBatch('RQM', { mode: 'delta', rows: [entry({ tfc, priority: 'P2' })] });
+    const slotId = await release(w.events, clock.now(), 72 * HOUR, { tfc });
+    await w.matcher.match({ slotId, round: 1 });
+    const [slot] = await ds.query(`SELECT start_at, cutoff_at, status FROM slot WHERE id = $1`, [slotId]);
+    expect(slot.status).toBe('offering');
+    expect(slot.cutoff_at).toEqual(new Date(released.getTime() + 48 * HOUR));
+    return { w, slotId, start: new Date(slot.start_at) };
+  }
+  const state = async (slotId: string) => (await ds.query(`SELECT status, closed_reason, cutoff_at FROM slot WHERE id = $1`, [slotId]))[0];
+  const closeJobs = async (slotId: string) => ds.query(`SELECT job_id, run_at FROM outbox WHERE job_name = 'close-slot' AND payload->>'slotId' = $1 ORDER BY created_at, id`, [slotId]);
+
+  it('shortened since: at the old cut-off the slot stays offered, its cut-off moves, and it closes at the new one', async () => {
+    const clock = new FixedClock(released);
+    const { w, slotId, start } = await offered(clock, '172');
+    const later = new Date(start.getTime() - 12 * HOUR);
+    await notice(12);
+    clock.set(new Date(start.getTime() - 24 * HOUR)); // the job's time: the cut-off recorded at release
+
+    expect(await w.matcher.closeSlot({ slotId })).toMatchObject({ status: 'done', reason: expect.stringMatching(/not reached under the 12-hour notice/) });
+    // Still offered (its wave live), with the cut-off everything else reads moved, and one job for then.
+    expect(await state(slotId)).toEqual({ status: 'offering', closed_reason: null, cutoff_at: later });
+    expect(await liveOffers(slotId)).toHaveLength(1);
+    const moved = { job_id: `close-${slotId}-at-${later.getTime()}`, run_at: later };
+    expect((await closeJobs(slotId)).slice(1)).toEqual([moved]);
+    // The superseded job delivered again orders the same job, and does not close the slot early.
+    await w.matcher.closeSlot({ slotId });
+    expect((await state(slotId)).status).toBe('offering');
+    expect(new Set((await closeJobs(slotId)).slice(1).map((j: { job_id: string }) => j.job_id))).toEqual(new Set([moved.job_id]));
+
+    clock.set(later);
+    expect(await w.matcher.closeSlot({ slotId })).toEqual({ status: 'done' });
+    expect(await state(slotId)).toMatchObject({ status: 'unfilled', closed_reason: 'cut-off reached before anyone accepted' });
+    expect(await liveOffers(slotId)).toHaveLength(0);
+  });
+
+  it('lengthened since: the slot closes once past the new, earlier cut-off, by its next match or by its close-slot', async () => {
+    const clock = new FixedClock(released);
+    const byMatch = await offered(clock, '173');
+    const byClose = await offered(clock, '174');
+    await notice(48);
+    // Past the new cut-off (48 hours before the start), before the one recorded at release.
+    clock.set(new Date(byMatch.start.getTime() - 40 * HOUR));
+    await ds.query(`UPDATE offer_wave SET status = 'ended', ended_at = now() WHERE slot_id = $1`, [byMatch.slotId]);
+    expect(await byMatch.w.matcher.match({ slotId: byMatch.slotId, round: 2 })).toEqual({ status: 'done', reason: 'closed at cut-off' });
+    expect((await state(byMatch.slotId)).status).toBe('unfilled');
+    // At the recorded cut-off, its close-slot closes it.
+    clock.set(new Date(byClose.start.getTime() - 24 * HOUR));
+    const jobs = (await closeJobs(byClose.slotId)).length;
+    expect(await byClose.w.matcher.closeSlot({ slotId: byClose.slotId })).toEqual({ status: 'done' });
+    expect(await state(byClose.slotId)).toMatchObject({ status: 'unfilled', closed_reason: 'cut-off reached before anyone accepted' });
+    expect(await closeJobs(byClose.slotId)).toHaveLength(jobs);
+  });
+});
+
 describe('a booking is never made, nor confirmed, inside the notice', () => {
   const clock = new FixedClock(new Date('2026-11-23T10:00:00Z'));
   afterEach(async () => {

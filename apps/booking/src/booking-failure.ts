@@ -32,7 +32,8 @@ export interface BookingFailure {
 }
 
 /**
- * Fails a pending booking (the caller holds its row lock): the patient's entry reopens; the slot
+ * Fails a pending booking (the caller holds its slot's row lock, then the booking's, taken in that
+ * order: lock-order.ts): the patient's entry reopens; the slot
  * goes back to matching while outside the notice in force and not possibly held in the PAS, else
  * closes unfilled, and closes as
  * withdrawn whatever the time when the PAS deleted it meanwhile (S17: it no longer exists); the
@@ -43,6 +44,7 @@ export async function failBooking(
   tx: EntityManager, ctx: FailureContext, booking: Record<string, any>, failure: BookingFailure, wrote: Set<string>,
 ): Promise<JobOutcome> {
   if (booking.status !== 'pending') return { status: 'skipped', reason: `booking is ${booking.status}` };
+  // Locked by the caller already, before the booking; read again here.
   const [slot] = await tx.query(`SELECT * FROM slot WHERE id = $1 FOR UPDATE`, [booking.slot_id]);
   await tx.query(
     `UPDATE booking SET status = 'failed', failed_at = now(), failure_reason = $2, needs_attention = 'booking write-back failed' WHERE id = $1`,

@@ -23,7 +23,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { QueueName, jobId } from '@app/contracts';
 import { Clock, MS_PER_HOUR, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
-import { OutboxRelay, enqueue, hasLiveJob, policyInForce } from '@app/persistence';
+import { OutboxRelay, enqueue, hasLiveJob, lockSlotOfWriteback, policyInForce } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, Periodic, QueueService } from '@app/platform';
 import { DataSource } from 'typeorm';
 import { failBooking } from './booking-failure';
@@ -51,6 +51,23 @@ export interface ReconcileReport {
   writebacksRedriven: number;
   outcomesRedriven: number;
 }
+
+/**
+ * The two passes over pending write-backs, every RECONCILE_EVERY_MS: each reads the partial index
+ * `writeback_pending` (status = 'pending', by created_at: migration 1764501300000), which holds
+ * only the write-backs in flight rather than every one ever made. reconciler-plan.int-spec checks
+ * their plans at size; a change to their WHERE must keep `w.status = 'pending'` in it.
+ */
+/** Pending write-backs with no outcome for over $1 seconds whose booking still waits on them. */
+export const STUCK_WRITEBACKS_SQL = `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
+        WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
+          AND w.created_at < now() - make_interval(secs => $1)
+        ORDER BY w.created_at LIMIT 200`;
+
+/** Pending `book` write-backs whose slot starts by $1 (now plus the minimum notice: at its cut-off). */
+export const UNANSWERED_AT_CUTOFF_SQL = `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
+        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
+        ORDER BY s.start_at LIMIT 200`;
 
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -126,13 +143,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       this.logger.warn(`failed ${report.unansweredFailed} booking(s) whose PAS had not answered by the slot's cut-off`);
     }
 
-    const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(
-      `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
-        WHERE w.status = 'pending' AND b.status = CASE w.kind WHEN 'book' THEN 'pending' ELSE 'confirmed' END
-          AND w.created_at < now() - make_interval(secs => $1)
-        ORDER BY w.created_at LIMIT 200`,
-      [this.thresholds.writebackStuckMs / 1000],
-    );
+    const pending: Array<{ id: string; trust_ods: string }> = await this.ds.query(STUCK_WRITEBACKS_SQL, [this.thresholds.writebackStuckMs / 1000]);
     for (const wb of pending) {
       if (await this.hasLiveJob(wb.id, wb.trust_ods)) continue;
       await this.ds.transaction(async (tx) => {
@@ -179,30 +190,32 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
    * the notice in force: the write-back is marked failed (the adapter skips an order that is not
    * pending, and a success it reports later is answered "failed") and the booking undone, the
    * patient told, the slot closed and the case listed, in one transaction per booking. Under the
-   * write-back's row lock and only while it is still pending: an adapter's answer that got in
-   * first wins, and its outcome job decides.
+   * slot's, the booking's and the write-back's row locks, taken in that order (lock-order.ts: an
+   * S17 for the slot, or an outcome failing the booking, takes them so too), and only while the
+   * write-back is still pending: an adapter's answer that got in first wins, and its outcome job
+   * decides. Called by `reconcile`; public for the lock-order suite.
    */
-  private async failUnansweredAtCutoff(): Promise<number> {
+  async failUnansweredAtCutoff(): Promise<number> {
     const now = this.clock.now();
     // Minimum notice is ICS-wide (a specialty cannot override it): one horizon for every slot.
     const horizon = new Date(now.getTime() + (await policyInForce(this.ds, this.policy)).minNoticeHours * MS_PER_HOUR);
-    const late: Array<{ id: string }> = await this.ds.query(
-      `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
-        WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
-        ORDER BY s.start_at LIMIT 200`,
-      [horizon],
-    );
+    const late: Array<{ id: string }> = await this.ds.query(UNANSWERED_AT_CUTOFF_SQL, [horizon]);
     const ctx = { clock: this.clock, policy: this.policy, ics: this.ics, metrics: this.metrics };
     let failed = 0;
     for (const { id } of late) {
       await this.ds.transaction(async (tx) => {
+        // In the one lock order (lock-order.ts): the slot (failing the booking changes it), the
+        // booking, then the write-back; each re-read under its lock.
+        if (!(await lockSlotOfWriteback(tx, id))) return;
         const [row] = await tx.query(
           `SELECT w.trust_ods, w.attempts, w.last_error, s.start_at, s.tfc, to_jsonb(b) AS booking
              FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
-            WHERE w.id = $1 AND w.status = 'pending' AND b.status = 'pending' FOR UPDATE OF w, b`,
+            WHERE w.id = $1 AND w.status = 'pending' AND b.status = 'pending' FOR UPDATE OF b`,
           [id],
         );
         if (!row || !isInsideMinimumNotice(new Date(row.start_at), now, await policyInForce(tx, this.policy, row.tfc))) return;
+        // An adapter's answer that got in first wins: its outcome job decides.
+        if ((await tx.query(`SELECT 1 FROM writeback WHERE id = $1 AND status = 'pending' FOR UPDATE`, [id])).length === 0) return;
         const lastError = row.last_error ? `; last error: ${row.last_error}` : '';
         const reason = `no answer from the PAS at ${row.trust_ods} by the slot's cut-off (${row.attempts} attempt(s) reported${lastError}): check it holds no appointment for this booking`;
         await tx.query(`UPDATE writeback SET status = 'failed', last_error = $2, completed_at = now() WHERE id = $1`, [id, reason.slice(0, 500)]);

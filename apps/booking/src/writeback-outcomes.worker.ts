@@ -52,8 +52,11 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
   async process({ writebackId }: JobPayloads['writeback-outcome']): Promise<JobOutcome> {
     const wrote = new Set<string>();
     const outcome = await this.ds.transaction(async (tx) => {
+      // In the one lock order (lock-order.ts): the slot (failing the booking changes it) in this
+      // first read, then the booking. The write-back is only read: its outcome is final.
       const [wb] = await tx.query(
-        `SELECT id, booking_id, kind, status, pas_appointment_id, pas_may_hold, last_error${this.relay ? `, ${quietOutboxSql} AS quiet` : ''} FROM writeback WHERE id = $1`,
+        `SELECT w.id, w.booking_id, w.kind, w.status, w.pas_appointment_id, w.pas_may_hold, w.last_error${this.relay ? `, ${quietOutboxSql} AS quiet` : ''}
+           FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id WHERE w.id = $1 FOR UPDATE OF s`,
         [writebackId],
       );
       if (!wb || wb.status === 'pending') return { status: 'skipped', reason: 'no terminal outcome yet' } as JobOutcome;

@@ -60,6 +60,11 @@ export const BUSY_WAIT_MS = 2_000;
 export const BUSY_RETRY_MS = 100;
 /** Batches of first waves one job goes on to make after its own (see `continueFirstWaves`). */
 export const MAX_CONTINUED_BATCHES = 8;
+/**
+ * A `close-slot` that runs less than this before the cut-off in force closes the slot all the same:
+ * BullMQ starts a delayed job by Redis's clock, which may be a little ahead of this process's.
+ */
+export const CLOSE_SLOT_EARLY_MS = 5_000;
 /** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
 const FIRST_WAVE_LOCK = 0x5157;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -543,10 +548,33 @@ export class MatchingWorker implements OnApplicationBootstrap {
     });
   }
 
+  /**
+   * At the slot's cut-off as recorded when this job was ordered (`cutoff_at`: the notice in force
+   * at its release), the notice in force now decides (`policyInForce`, read with the slot's lock):
+   * - its cut-off reached (the same notice; or lengthened, so passed by now): closed unfilled, as
+   *   matching closes a slot past its cut-off (`planMatch`; a match job or wave expiry after the
+   *   new, earlier cut-off has usually closed it before this job comes);
+   * - shortened since, so its cut-off is later and not reached yet: the slot stays offered until
+   *   then (one chance more to fill it). Its `cutoff_at` moves to that time (what the matching
+   *   sweep, its overdue gauge and the first-wave batches read) and this job is ordered again for
+   *   it, under an id naming the time, in the same transaction. A second delivery of the superseded
+   *   job orders that same id again (a no-op), rather than closing the slot early.
+   */
   async closeSlot({ slotId }: JobPayloads['close-slot']): Promise<JobOutcome> {
     return this.ds.transaction(async (tx) => {
-      const slot = await this.lockSlot(tx, slotId);
+      const [slot] = (await tx.query(
+        `SELECT s.*, ${POLICY_IN_FORCE_SQL} AS policy_row FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
+        [slotId],
+      )) as Array<SlotRecord & { policy_row: PolicyRow }>;
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
+      const policy = policyFromRow(slot.policy_row, this.policy, slot.tfc);
+      const cutoff = noticeCutoff(new Date(slot.start_at), policy);
+      // A delayed job may start a moment before its time by this process's clock.
+      if (this.clock.now().getTime() < cutoff.getTime() - CLOSE_SLOT_EARLY_MS) {
+        if (cutoff.getTime() !== new Date(slot.cutoff_at).getTime()) await tx.query(`UPDATE slot SET cutoff_at = $2 WHERE id = $1`, [slot.id, cutoff]);
+        await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff, jobIdSuffix: `at-${cutoff.getTime()}` });
+        return { status: 'done', reason: `cut-off not reached under the ${policy.minNoticeHours}-hour notice in force: closes at ${cutoff.toISOString()}` };
+      }
       await this.close(tx, slot, 'cut-off reached before anyone accepted');
       return { status: 'done' };
     });

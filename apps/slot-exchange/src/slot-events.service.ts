@@ -281,7 +281,11 @@ export class SlotEventsService {
     return { eventId: e.eventId, outcome: tooLate ? 'too-late' : 'slot-created', slotId };
   }
 
-  /** S17: the PAS deleted the appointment. A freed slot still being offered is withdrawn. */
+  /**
+   * S17: the PAS deleted the appointment. A freed slot still being offered is withdrawn. The slot's
+   * lock is taken before the booking's (lock-order.ts), as the booking service takes them to fail
+   * the booking.
+   */
   private async deleted(tx: Tx, trustOds: string, e: SlotEventDto): Promise<SlotEventResult> {
     const [slot] = await tx.query(
       `SELECT id, status FROM slot WHERE trust_ods = $1 AND filler_appointment_id = $2 AND status IN ('open', 'offering', 'booked')

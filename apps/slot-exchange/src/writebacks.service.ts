@@ -90,6 +90,8 @@ export class WritebacksService {
     // per booking in a storm); this process's relay is woken for it after the commit instead.
     let wrote = false;
     const result = await this.ds.transaction(async (tx) => {
+      // The write-back's lock alone: nothing else is changed here (the booking service acts on the
+      // outcome). Were the booking or slot needed, their locks would come first (lock-order.ts).
       const rows: Array<{ status: string; kind: string; start_at: Date; tfc: string; policy_row: PolicyRow }> = await tx.query(
         `SELECT w.status, w.kind, s.start_at, s.tfc, ${POLICY_IN_FORCE_SQL} AS policy_row${this.relay ? `, ${quietOutboxSql} AS quiet` : ''}
            FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id

@@ -30,6 +30,7 @@ import { OfferWaveLiveByExpiry1764500800000 } from './migrations/1764500800000-o
 import { BookingFailuresLateAndDeleted1764500950000 } from './migrations/1764500950000-booking-failures-late-and-deleted';
 import { WritebackByPasAppointment1764501000000 } from './migrations/1764501000000-writeback-by-pas-appointment';
 import { WritebackPasMayHold1764501200000 } from './migrations/1764501200000-writeback-pas-may-hold';
+import { WritebackPending1764501300000 } from './migrations/1764501300000-writeback-pending';
 import { SmsSendStarted1764501700000 } from './migrations/1764501700000-sms-send-started';
 import { SmsQueuedByAge1764501700100 } from './migrations/1764501700100-sms-queued-by-age';
 
@@ -39,7 +40,7 @@ export const MIGRATIONS = [
   DashboardSlotFacts1764400014000, DashboardOidc1764400014100, CandidateIndexSkipsHeld1764400021000, OutboxQuietInserts1764500000000, OfferHoldsEntriesPerStatement1764500001000,
   Hl7AwaitingForward1764500100000, Hl7OversizedKept1764500100100, PtlImportRejections1764500300000,
   ReplyFromNumber1764500400000, SitesStatedApart1764500400100, TransferDeliveryCursor1764500600000, OfferWaveLiveByExpiry1764500800000,
-  BookingFailuresLateAndDeleted1764500950000, WritebackByPasAppointment1764501000000, WritebackPasMayHold1764501200000,
+  BookingFailuresLateAndDeleted1764500950000, WritebackByPasAppointment1764501000000, WritebackPasMayHold1764501200000, WritebackPending1764501300000,
   SmsSendStarted1764501700000, SmsQueuedByAge1764501700100,
 ];
 

@@ -14,3 +14,4 @@ export * from './pg-array';
 export * from './redrive';
 export * from './booking-failures';
 export * from './db-errors';
+export * from './lock-order';
