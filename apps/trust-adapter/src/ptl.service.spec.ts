@@ -8,7 +8,8 @@ import { WaitingListColumns } from '@app/contracts';
 import { syntheticNhsNumbers } from '@app/domain';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
-import { ExchangeClient } from './exchange.client';
+import { AppError } from '@app/platform';
+import { ExchangeClient, ExchangeHttpError } from './exchange.client';
 import { PtlService } from './ptl.service';
 
 const NOW = new Date('2026-11-23T10:00:00Z');
@@ -90,5 +91,23 @@ describe('PTL import: batches to the exchange', () => {
     expect(answered).toBe(false);
     exchange.held[1].release();
     await expect(done).rejects.toThrow('exchange answered 500');
+  });
+
+  it('a batch the exchange refuses (4xx) is a 422 naming its rows and what was refused, and how many rows were applied, not a 500', async () => {
+    const exchange = new HeldExchange();
+    const done = service(exchange).import(file(Array.from({ length: 5_000 }, (_, i) => line(i + 1))), 'snapshot');
+    done.catch(() => undefined);
+    await settle();
+    exchange.held[0].release();
+    await settle();
+    // The second batch (rows 2,001 to 4,000): its fourth value is refused.
+    const body = { error: 'validation_failed', message: 'The batch is not valid; nothing in it was applied', details: ['columns.birthDate[3] must be a date YYYY-MM-DD in the years 1900 to 9999'] };
+    exchange.held[1].fail(new ExchangeHttpError(400, JSON.stringify(body)));
+    exchange.held[2]?.release();
+    const refused = (await done.catch((e: unknown) => e)) as AppError;
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'ptl_batch_refused', status: 422 });
+    expect(refused.message).toMatch(/rows 2001 to 4000 \(none of them applied\).*3000 rows of other batches were applied, and the snapshot closed nothing/);
+    expect(refused.details).toEqual({ rows: { first: 2001, last: 4000 }, applied: 3000, refused: ['row 2004: birthDate must be a date YYYY-MM-DD in the years 1900 to 9999'] });
   });
 });
