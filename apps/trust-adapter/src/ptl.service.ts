@@ -258,11 +258,19 @@ function ownCopy(s: string): string {
   return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
+/** How many cells past the header's `columns` hold something (a trailing empty cell or two is an export habit, not data). */
+function extraCells(cells: readonly string[], columns: number): number {
+  let n = 0;
+  for (let i = columns; i < cells.length; i++) if (cells[i] !== '') n = i - columns + 1;
+  return n;
+}
+
 /**
  * Reads a PTL CSV as it streams in, one judged row at a time (row numbers count data rows from 1).
  * A header lacking a required column, or a body that is not CSV from its first row, is an
  * AppError (400) before any row is yielded, so nothing is applied. A pathway listed twice is
- * ambiguous: the first row stands and later ones are rejected naming it. A file that breaks
+ * ambiguous: its first row stands (applied if good; if rejected, its pathway is kept as it was) and
+ * later ones are rejected naming it. A row with more cells than the header is rejected. A file that breaks
  * part-way yields the rows before the break and then one `broken` rejection (a snapshot must then
  * close nothing: what follows the break was never seen). Neither names what the file holds.
  */
@@ -290,17 +298,22 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
     for await (const cells of csvRecords(body, onHeader)) {
       rowNumber++;
       const v = (judge as (cells: readonly string[]) => PtlRowValidation)(cells);
-      if (!v.ok) {
-        yield v.pathwayId === undefined ? { ok: false, rowNumber, reasons: v.reasons } : { ok: false, rowNumber, reasons: v.reasons, pathwayId: ownCopy(v.pathwayId) };
+      // Cells past the header's are not data of any column: most likely a row run into the next
+      // (a stray comma, a lost line ending), so nothing in it can be trusted to be where it says.
+      const extra = extraCells(cells, (header as string[]).length);
+      const pathwayId = v.ok ? v.row.pathwayId : v.pathwayId;
+      const first = pathwayId === undefined ? undefined : firstRowOf.get(pathwayId);
+      if (pathwayId !== undefined && first === undefined) firstRowOf.set(ownCopy(pathwayId), rowNumber);
+      if (v.ok && extra === 0 && first === undefined) {
+        yield { ok: true, rowNumber, row: v.row };
         continue;
       }
-      const first = firstRowOf.get(v.row.pathwayId);
-      if (first !== undefined) {
-        yield { ok: false, rowNumber, reasons: [`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`] };
-        continue;
-      }
-      firstRowOf.set(ownCopy(v.row.pathwayId), rowNumber);
-      yield { ok: true, rowNumber, row: v.row };
+      const reasons = v.ok ? [] : v.reasons;
+      if (extra > 0) reasons.push(`the row has ${extra} more cell${extra > 1 ? 's' : ''} than the header has columns`);
+      // A pathway listed twice is ambiguous, whichever of its rows is good: the first row stands
+      // (applied, or rejected and so kept as it was) and every later one is rejected naming it.
+      if (first !== undefined) reasons.push(`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`);
+      yield pathwayId !== undefined && first === undefined ? { ok: false, rowNumber, reasons, pathwayId: ownCopy(pathwayId) } : { ok: false, rowNumber, reasons };
     }
   } catch (e) {
     if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);
