@@ -4,10 +4,10 @@ import 'reflect-metadata';
  * route is scoped to the trust whose token is presented.
  */
 import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS, PTL_MAX_YEAR, PTL_MIN_YEAR, controlCharacterIn, isPtlYear, utcDate } from '@app/domain';
-import { Type } from 'class-transformer';
+import { Type, plainToInstance } from 'class-transformer';
 import { NoControlCharacters } from './text';
 import {
-  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
+  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested, validateSync,
 } from 'class-validator';
 
 export type SlotEventKind = 'slot-released' | 'slot-withdrawn' | 'appointment-booked' | 'appointment-moved' | 'no-show';
@@ -30,24 +30,29 @@ export function ToleratesNewerSenders(): ClassDecorator {
   };
 }
 
+/** The longest identifier (control id, appointment ids, clinician, clinic) a slot event carries. */
+export const SLOT_EVENT_ID_MAX_LENGTH = 64;
+/** The longest event reason (SCH-6) a slot event carries. */
+export const SLOT_EVENT_REASON_MAX_LENGTH = 80;
+
 /** A canonical scheduling event, mapped by the adapter from one accepted SIU message. */
 @ToleratesNewerSenders()
 export class SlotEventDto {
   /** The adapter's id of the stored inbound message: the exchange processes each id once. */
-  @IsString() @Length(1, 64) eventId: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) eventId: string;
   @IsIn(SLOT_EVENT_KINDS) kind: SlotEventKind;
-  @IsString() @Length(1, 64) controlId: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) controlId: string;
   @IsString() @Matches(/^[A-Z0-9]{5}$/) siteOds: string;
-  @IsString() @Length(1, 64) clinicCode: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) clinicCode: string;
   @IsString() @Matches(/^\d{3}$/) tfc: string;
   @IsIn(['NEW', 'FUP']) appointmentType: 'NEW' | 'FUP';
   @IsDateString() start: string;
   @IsInt() @Min(1) @Max(24 * 60) durationMinutes: number;
-  @IsString() @Length(1, 64) fillerAppointmentId: string;
-  @IsOptional() @IsString() @Length(1, 64) placerAppointmentId?: string;
-  @IsOptional() @IsString() @Length(1, 64) clinicianId?: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) fillerAppointmentId: string;
+  @IsOptional() @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) placerAppointmentId?: string;
+  @IsOptional() @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) clinicianId?: string;
   @IsOptional() @IsString() @Matches(/^\d{10}$/) patientNhsNumber?: string;
-  @IsOptional() @IsString() @Length(0, 80) eventReason?: string;
+  @IsOptional() @IsString() @Length(0, SLOT_EVENT_REASON_MAX_LENGTH) eventReason?: string;
   /**
    * The SIU trigger event (MSH-9.2, e.g. `S13` reschedule, `S14` modification) the event was
    * mapped from: `appointment-moved` carries both, and only a reschedule of an appointment the
@@ -56,6 +61,21 @@ export class SlotEventDto {
    */
   @IsOptional() @IsString() @Matches(/^S\d{2}$/) trigger?: string;
   @IsOptional() @ValidateNested() @Type(() => ClinicConstraintsDto) constraints?: ClinicConstraintsDto;
+}
+
+/**
+ * What the exchange would refuse in this event (`POST /events` validates it with these same
+ * rules): each field it breaks, with class-validator's words (which quote no values). Empty when
+ * the exchange will take it. The adapter asks before it ACKs a message, so that a message the
+ * exchange can never take is refused to its sender (AE) instead of accepted and then lost.
+ */
+export function slotEventProblems(event: SlotEventDto): Array<{ field: string; problem: string }> {
+  const flatten = (errors: ReturnType<typeof validateSync>, prefix: string): Array<{ field: string; problem: string }> =>
+    errors.flatMap((e) => [
+      ...Object.values(e.constraints ?? {}).map((problem) => ({ field: `${prefix}${e.property}`, problem })),
+      ...flatten(e.children ?? [], `${prefix}${e.property}.`),
+    ]);
+  return flatten(validateSync(plainToInstance(SlotEventDto, event), { whitelist: false }), '');
 }
 
 /** Most events in one `POST /events/batch`. */
