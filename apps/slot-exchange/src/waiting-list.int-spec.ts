@@ -77,7 +77,7 @@ describe('a columnar batch (the form the adapter sends)', () => {
     c.rttStart[1] = '2026-02-30';
     const refused = await list.applyBatch('RYJ', { mode: 'delta', columns: c }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AppError);
-    expect(refused).toMatchObject({ status: 400, details: ['columns.rttStart[1] must be a date YYYY-MM-DD'] });
+    expect(refused).toMatchObject({ status: 400, details: ['columns.rttStart[1] must be a date YYYY-MM-DD in the years 1900 to 9999'] });
     expect(await ds.query(`SELECT 1 FROM waiting_list_entry WHERE pathway_id IN ('PW-COL-OK', 'PW-COL-BAD')`)).toEqual([]);
     // Neither form, or both: refused too.
     await expect(list.applyBatch('RYJ', { mode: 'delta' })).rejects.toMatchObject({ status: 400 });

@@ -13,6 +13,7 @@ import { syntheticNhsNumber } from '@app/domain';
 import { bootstrapApp, loadConfig } from '@app/platform';
 import fc from 'fast-check';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +199,41 @@ describe('ACK codes', () => {
     expect(errLocation(raw)).toBe(location);
   });
 
+  it.each([
+    ['MSH-10 control id', () => ({ m: siu({ controlId: uid('L').padEnd(65, 'X') }) }), 'MSH^1^10'],
+    ['SCH-2 filler appointment id', () => ({ m: siu({ fillerId: uid('F').padEnd(65, 'X') }) }), 'SCH^1^2^1^1'],
+    ['SCH-1 placer appointment id', () => ({ m: siu({ placerId: 'P'.repeat(65) }) }), 'SCH^1^1^1^1'],
+    ['AIP-3 clinician id', () => ({ m: siu({ clinicianId: 'C'.repeat(65) }) }), 'AIP^1^3^1^1'],
+    ['SCH-6 event reason', () => ({ m: siu({ eventReason: 'R'.repeat(81) }) }), 'SCH^1^6^1^1'],
+  ])('AE naming the %s when it is longer than the exchange takes, never AA for a slot then lost', async (_, make, location) => {
+    const { m } = make();
+    const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+    expect(readAck(raw)).toMatchObject({ code: 'AE', controlId: controlIdOf(m) });
+    expect(errLocation(raw)).toBe(location);
+    expect(readAck(raw)!.text).toMatch(/^[A-Z]{3}-\d+ .* must be at most (64|80) characters$/);
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'refused' AND ack_code = 'AE'`, [controlIdOf(m)])).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'accepted'`, [controlIdOf(m)])).toBe(0);
+  });
+
+  it('a runaway MSH-10 (8,000 characters) is AE at MSH-10 and kept under its first 256 characters, not an AR "send again" for ever', async () => {
+    const controlId = uid('W') + randomBytes(6000).toString('base64');
+    const m = siu({ controlId });
+    for (let i = 0; i < 2; i++) {
+      const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+      expect(readAck(raw)!.code).toBe('AE');
+      expect(errLocation(raw)).toBe('MSH^1^10');
+    }
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'refused'`, [controlId.slice(0, 256)])).toBe(2);
+  });
+
+  it('a message with NULs is measured as it arrived (a NUL is one byte, not the three of the ␀ it is kept as)', async () => {
+    // 30,000 NULs: 30 KB as sent, under the 64 KB limit; 90 KB once each is kept as ␀.
+    const m = `${siu()}\rZNU|${'\u0000'.repeat(30_000)}`;
+    const raw = await sendMllp('127.0.0.1', MLLP_PORT, m);
+    expect(readAck(raw)).toMatchObject({ code: 'AA', controlId: controlIdOf(m) });
+    expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'accepted' AND received_bytes IS NULL`, [controlIdOf(m)])).toBe(1);
+  });
+
   /** The archive row of a message refused for its size: its head, the size that arrived, and never accepted by replay. */
   async function keptOversized(m: string): Promise<void> {
     const [row] = await q(`SELECT status, ack_code, raw, received_bytes, error FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
@@ -293,6 +329,18 @@ describe('duplicates by MSH-10', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await count(`SELECT count(*) AS n FROM slot WHERE filler_appointment_id = $1`, [fillerOf(m)])).toBe(1);
     expect(await count(`SELECT count(*) AS n FROM outbox WHERE job_name = 'forward-hl7' AND payload->>'hl7MessageId' IN (SELECT id::text FROM hl7_message WHERE control_id = $1)`, [controlIdOf(m)])).toBe(1);
+  });
+
+  it('a resend of an accepted MSH-10 is AA as a duplicate, even one that would now be refused (after a mapping change, say)', async () => {
+    const controlId = uid('D');
+    const fillerId = uid('F');
+    expect((await mllp(siu({ controlId, fillerId }))).code).toBe('AA');
+    // The same MSH-10 again, as the mapping in force (or the site list) would now refuse it.
+    expect((await mllp(siu({ controlId, fillerId, clinic: '998-NEW' })))).toMatchObject({ code: 'AA', controlId });
+    expect((await mllp(siu({ controlId, fillerId, siteOds: '' })))).toMatchObject({ code: 'AA', controlId });
+    const rows = await q(`SELECT status FROM hl7_message WHERE control_id = $1`, [controlId]);
+    expect(rows.map((r) => r.status)).toEqual(['accepted']);
+    expect(await count(`SELECT count(*) AS n FROM unmapped_clinic WHERE clinic_code = '998-NEW'`)).toBe(0);
   });
 
   it('a refused message resent with the same MSH-10 is judged afresh', async () => {

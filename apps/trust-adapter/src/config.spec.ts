@@ -18,4 +18,12 @@ describe('AdapterConfig', () => {
       expect(() => loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', PAS_WRITEBACK_GIVE_UP_MINUTES: bad })).toThrow(/PAS_WRITEBACK_GIVE_UP_MINUTES/);
     }
   });
+
+  it('caps MLLP connections and the time a frame may take, refusing values out of range', () => {
+    const config = loadConfig(AdapterConfig, { TRUST_ODS: 'RAS' });
+    expect([config.MLLP_MAX_CONNECTIONS, config.MLLP_FRAME_TIMEOUT_MS]).toEqual([100, 60_000]);
+    expect(loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', MLLP_MAX_CONNECTIONS: '8', MLLP_FRAME_TIMEOUT_MS: '5000' })).toMatchObject({ MLLP_MAX_CONNECTIONS: 8, MLLP_FRAME_TIMEOUT_MS: 5000 });
+    for (const bad of ['0', '-1', '10001', 'many']) expect(() => loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', MLLP_MAX_CONNECTIONS: bad })).toThrow(/MLLP_MAX_CONNECTIONS/);
+    for (const bad of ['999', '3600001', 'soon']) expect(() => loadConfig(AdapterConfig, { TRUST_ODS: 'RAS', MLLP_FRAME_TIMEOUT_MS: bad })).toThrow(/MLLP_FRAME_TIMEOUT_MS/);
+  });
 });

@@ -19,6 +19,14 @@ export class AdapterConfig extends DataConfig {
   @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   MLLP_MAX_MESSAGE_BYTES = 1024 * 1024;
 
+  /** MLLP connections open at once; one more is closed as it is accepted (each may hold a frame of MLLP_MAX_MESSAGE_BYTES). */
+  @IsInt() @Min(1) @Max(10_000)
+  MLLP_MAX_CONNECTIONS = 100;
+
+  /** How long one MLLP frame may take from its start to its end block; a slower sender's connection is closed. */
+  @IsInt() @Min(1000) @Max(3_600_000)
+  MLLP_FRAME_TIMEOUT_MS = 60_000;
+
   @IsOptional() @IsString() @EmptyAsUndefined()
   PAS_INBOUND_TOKEN?: string;
 

@@ -8,9 +8,9 @@
 import { parse } from 'csv-parse';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { csvRecords, describeCsvError } from './csv-records';
+import { CSV_OPTIONS, csvRecords, describeCsvError } from './csv-records';
 
-const OPTIONS = { bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, skip_records_with_error: false };
+const OPTIONS = { ...CSV_OPTIONS, bom: true };
 
 /** csv-parse on the whole file at once: every record it emits, and its error if any. */
 function reference(bytes: Buffer): Promise<{ records: string[][]; error?: string }> {
@@ -93,6 +93,15 @@ describe('csvRecords reads a PTL body exactly as csv-parse does', () => {
     expect((await quick(cut(unquoted, [0.1, 0.5, 0.52])))).toEqual({ records: [['A', 'B'], ['x', 'y'], ['', ''], ['last', 'one']] });
     const quotedLater = Buffer.from(`A,B\n1,2\n${'x,y\n'.repeat(100)}"3\n4",5\n`);
     expect((await quick(cut(quotedLater, [0.5]))).records.slice(-1)).toEqual([['3\n4', '5']]);
+  });
+
+  it('ends a row at every CR LF, LF or CR, whichever the file began with, quoted or not, however it is cut', async () => {
+    const mixed = 'H1,H2\r\nPW1,\nPW2,A\r\nPW3,B\rPW4,C\r\n';
+    const want = [['H1', 'H2'], ['PW1', ''], ['PW2', 'A'], ['PW3', 'B'], ['PW4', 'C']];
+    for (const body of [mixed, mixed.replace('PW2', '"PW2"')]) {
+      const bytes = Buffer.from(body);
+      for (let at = 0; at <= bytes.length; at++) expect(await quick([bytes.subarray(0, at), bytes.subarray(at)])).toEqual({ records: want });
+    }
   });
 
   it('says what is wrong without quoting the file', async () => {

@@ -1,15 +1,25 @@
 /**
  * The records of a CSV body as csv-parse reads them with the PTL's options (BOM skipped, cells
- * trimmed, empty lines skipped, rows of any length), but without csv-parse's byte-at-a-time loop
- * for the common case: while the body holds no quote character, each chunk's complete lines are
- * split on their line ending and on commas directly. The first chunk holding a quote (or a UTF-16
- * BOM) hands that chunk and everything after it to csv-parse, so quoting, and every error, is
- * csv-parse's own. csv-records.spec.ts checks the two agree on generated files and chunkings.
+ * trimmed, empty lines skipped, rows of any length, and CR LF, LF and CR each ending a row), but
+ * without csv-parse's byte-at-a-time loop for the common case: while the body holds no quote
+ * character, each chunk's complete lines are split on their line endings and on commas directly.
+ * The first chunk holding a quote (or a UTF-16 BOM) hands that chunk and everything after it to
+ * csv-parse, so quoting, and every error, is csv-parse's own. csv-records.spec.ts checks the two
+ * agree on generated files and chunkings.
+ *
+ * Every line ending ends a row, whichever the file started with: csv-parse left alone settles on
+ * the first one it meets, so a CR LF file with one bare LF line (an export stitched from two
+ * sources, a line edited by hand) read two rows as one, the second's cells tacked onto the first.
  */
 import { CsvError, Options, parse } from 'csv-parse';
 import { Readable } from 'node:stream';
 
-const OPTIONS: Options = { trim: true, skip_empty_lines: true, relax_column_count: true, skip_records_with_error: false };
+export const CSV_OPTIONS: Options = {
+  trim: true, skip_empty_lines: true, relax_column_count: true, skip_records_with_error: false, record_delimiter: ['\r\n', '\n', '\r'],
+};
+const OPTIONS = CSV_OPTIONS;
+/** What the quick path splits lines on: the same three endings, CR LF first. */
+const LINE_END = /\r\n|\n|\r/;
 
 const QUOTE = 0x22;
 const CR = 0x0d;
@@ -40,28 +50,13 @@ function isEmptyLine(line: string): boolean {
 }
 
 /**
- * The line ending csv-parse settles on: the first CR LF, LF or CR in the body. Undefined while
- * none is seen (or a CR ends the data so far and more may follow).
+ * Where the last complete line of `buf` ends (just after its line ending), or 0. A CR that ends
+ * the data so far may be the first half of a CR LF: the line it ends is left for the next chunk.
  */
-function discoverLineEnding(buf: Buffer, end: boolean): string | undefined {
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i];
-    if (c === LF) return '\n';
-    if (c === CR) {
-      if (i + 1 < buf.length) return buf[i + 1] === LF ? '\r\n' : '\r';
-      return end ? '\r' : undefined;
-    }
-  }
-  return undefined;
-}
-
-/** Where the last complete line of `buf` ends (just after its line ending), or 0. */
-function endOfLastLine(buf: Buffer, eol: string): number {
-  if (eol === '\r\n') {
-    const at = buf.lastIndexOf('\r\n');
-    return at < 0 ? 0 : at + 2;
-  }
-  return buf.lastIndexOf(eol === '\n' ? LF : CR) + 1;
+function endOfLastLine(buf: Buffer): number {
+  let p = Math.max(buf.lastIndexOf(LF), buf.lastIndexOf(CR));
+  if (p === buf.length - 1 && buf[p] === CR) p = p === 0 ? -1 : Math.max(buf.lastIndexOf(LF, p - 1), buf.lastIndexOf(CR, p - 1));
+  return p + 1;
 }
 
 /**
@@ -95,13 +90,12 @@ export async function* csvRecords(body: Readable, onHeader: (cells: string[]) =>
   const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer | string>;
   let pending: Buffer = Buffer.alloc(0);
   let bomChecked = false;
-  let eol: string | undefined;
   let headerSeen = false;
   let end = false;
 
   // Splits complete lines into records; the header goes to onHeader.
   function* records(text: string, last: boolean): Generator<string[]> {
-    const lines = text.split(eol ?? '\n');
+    const lines = text.split(LINE_END);
     // Text cut just after a line ending ends with an empty "line" that is not one.
     const n = last ? lines.length : lines.length - 1;
     for (let i = 0; i < n; i++) {
@@ -133,29 +127,24 @@ export async function* csvRecords(body: Readable, onHeader: (cells: string[]) =>
         bomChecked = true;
       }
       if (pending.indexOf(QUOTE) >= 0) break;
-      eol ??= discoverLineEnding(pending, end);
       if (end) {
         if (pending.length > 0) yield* records(pending.toString('utf8'), true);
         pending = Buffer.alloc(0);
         return;
       }
-      if (eol === undefined) continue;
-      const cut = endOfLastLine(pending, eol);
+      const cut = endOfLastLine(pending);
       if (cut === 0) continue;
       const text = pending.toString('utf8', 0, cut);
       pending = pending.subarray(cut);
       yield* records(text, false);
     }
-    // Quoted (or UTF-16) from here on: csv-parse reads the rest, from the beginning of a line, with
-    // the line ending settled here if it was (it may have been in lines skipped as empty). Before
-    // the header it meets the header itself (and the BOM, if that was not skipped here already).
-    const settled: Options = eol === undefined ? {} : { record_delimiter: eol };
+    // Quoted (or UTF-16) from here on: csv-parse reads the rest, from the beginning of a line.
+    // Before the header it meets the header itself (and the BOM, if that was not skipped here already).
     let csv: ReturnType<typeof parse>;
     if (!headerSeen) {
       let judged = false;
       csv = parse({
         ...OPTIONS,
-        ...settled,
         // A BOM already skipped here is not skipped twice.
         bom: !bomChecked,
         on_record: (cells: string[]) => {
@@ -171,7 +160,7 @@ export async function* csvRecords(body: Readable, onHeader: (cells: string[]) =>
       });
     } else {
       // A BOM here would be a cell's content.
-      csv = parse({ ...OPTIONS, ...settled, bom: false });
+      csv = parse({ ...OPTIONS, bom: false });
     }
     const first = pending;
     pending = Buffer.alloc(0);

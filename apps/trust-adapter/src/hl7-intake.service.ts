@@ -4,12 +4,13 @@
  * exchange in one transaction, which it shares with the other messages that arrived meanwhile
  * (group commit: one statement and one commit for all of them, each answered only after it); a
  * repeated MSH-10 of an accepted message is ACKed AA again and not processed twice (the
- * database's unique index decides, also when two copies race, in one batch or in two). A refused
+ * database's unique index decides, also when two copies race, in one batch or in two), also when
+ * the repeat would now be refused. Nothing the exchange would refuse is accepted. A refused
  * message is kept for inspection, and a resend with the same MSH-10 is judged afresh.
  */
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobPayloads, SlotEventDto, SlotEventKind, jobId, queueFor } from '@app/contracts';
+import { JobPayloads, SLOT_EVENT_ID_MAX_LENGTH, SlotEventDto, SlotEventKind, jobId, queueFor, slotEventProblems } from '@app/contracts';
 import { Clock, isValidNhsNumber } from '@app/domain';
 import { Hl7Error, MessageHeader, NOT_STORED_ERROR, OVERSIZED_HEAD_BYTES, SiuEvent, SiuMessage, buildAck, readMessageHeader, readSiu } from '@app/hl7';
 import { OutboxRelay, quietOutboxSql } from '@app/persistence';
@@ -81,8 +82,10 @@ export class Hl7IntakeService {
   ) {}
 
   async receive(raw: string): Promise<IntakeResult> {
+    // Measured as it arrived: each NUL becomes a 3-byte character in what is kept.
+    const bytes = Buffer.byteLength(raw);
     const text = withoutNul(raw);
-    return this.counted(await this.judge(text, true).catch((e: unknown) => this.notStored(text, e)));
+    return this.counted(await this.judge(text, true, bytes).catch((e: unknown) => this.notStored(text, e)));
   }
 
   /**
@@ -115,50 +118,87 @@ export class Hl7IntakeService {
         outcome = (await forwardAgain(this.ds, this.queues, this.config.TRUST_ODS, archived.id)) ? 're-forwarded' : 'awaiting-forward';
       }
     } else {
-      const r = await this.judge(archived.raw, false);
+      const r = await this.judge(archived.raw, false, arrivedBytes(archived.raw));
       outcome = r.code !== 'AA' ? 'still-refused' : r.duplicate ? 'already-accepted' : 'accepted';
     }
     await this.ds.query(`UPDATE hl7_message SET replayed_at = now(), replay_outcome = $2 WHERE id = $1`, [archived.id, outcome]);
     return outcome;
   }
 
-  private async judge(raw: string, keep: boolean): Promise<IntakeResult> {
-    const bytes = Buffer.byteLength(raw);
+  /**
+   * Accepts (stores, then AA) or refuses a message. A message whose MSH-10 is already accepted is
+   * answered AA as a duplicate however it would be judged now (a mapping reload since must not turn
+   * a resend of an accepted message into an AE): asked of the database only when the message would
+   * be refused with AE, as an accepted one finds its duplicate in the insert itself.
+   */
+  private async judge(raw: string, keep: boolean, bytes: number): Promise<IntakeResult> {
     if (bytes > this.config.MLLP_MAX_MESSAGE_BYTES) return this.oversized(raw, bytes, keep);
-    const read = readSiu(raw);
-    if (!read.ok) return this.refuse(raw, read.header, read.ack, read.error, keep);
-    const siu = read.message;
-    if (siu.header.sendingFacility !== this.config.TRUST_ODS) {
-      return this.refuse(raw, siu.header, 'AR', {
-        segment: 'MSH', sequence: 1, field: 4, code: '103',
-        text: `sending facility ${siu.header.sendingFacility || '(empty)'} is not ${this.config.TRUST_ODS}; this adapter accepts ${this.config.TRUST_ODS} only`,
-      }, keep);
+    const verdict = this.verdict(raw);
+    if (verdict.refused) {
+      const { header, code, error, unmappedClinic } = verdict.refused;
+      // An AR is a message not for us (another trust's, not an SIU, not HL7): never a resend of ours.
+      if (code === 'AE' && header.controlId && (await this.alreadyAccepted(header.controlId))) {
+        return { code: 'AA', ack: this.ack(header, 'AA'), duplicate: true };
+      }
+      if (unmappedClinic !== undefined) {
+        this.metrics.counter('hl7_unmapped_clinics_total', 'Messages refused for an unmapped clinic', ['trust']).inc({ trust: this.config.TRUST_ODS });
+        // A code longer than any clinic the exchange takes is a broken field, not a clinic to map.
+        if (keep && unmappedClinic.length <= SLOT_EVENT_ID_MAX_LENGTH) await this.archive.recordUnmapped(unmappedClinic, header.controlId ?? '').catch((e: Error) => this.logger.error(`unmapped clinic not counted: ${e.message}`));
+      }
+      return this.refuse(raw, header, code, error, keep);
     }
-    if (!siu.siteOds || this.ics.trustOfSite(siu.siteOds) !== this.config.TRUST_ODS) {
-      return this.refuse(raw, siu.header, 'AE', {
-        segment: 'AIL', sequence: 1, field: 3, component: 4, code: '103',
-        text: siu.siteOds ? `location ${siu.siteOds} is not a site of ${this.config.TRUST_ODS}` : 'location facility (AIL-3.4) is required',
-      }, keep);
-    }
-    const clinic = this.clinics.lookup(siu.clinicCode);
-    if (!clinic) {
-      this.metrics.counter('hl7_unmapped_clinics_total', 'Messages refused for an unmapped clinic', ['trust']).inc({ trust: this.config.TRUST_ODS });
-      if (keep) await this.archive.recordUnmapped(siu.clinicCode, siu.header.controlId).catch((e: Error) => this.logger.error(`unmapped clinic not counted: ${e.message}`));
-      return this.refuse(raw, siu.header, 'AE', {
-        segment: 'AIS', sequence: 1, field: 3, code: '103',
-        text: `clinic ${siu.clinicCode} is not in the clinic mapping (version ${this.clinics.version})`,
-      }, keep);
-    }
-    const id = randomUUID();
-    const event = this.toEvent(id, siu, clinic);
+    const { siu, event } = verdict;
     const traceparent = currentTraceparent();
-    const payload: JobPayloads['forward-hl7'] = { hl7MessageId: id, ...(traceparent ? { traceparent } : {}) };
+    const payload: JobPayloads['forward-hl7'] = { hl7MessageId: event.eventId, ...(traceparent ? { traceparent } : {}) };
     // Stored with its forwarding job by the next group commit; AA only once that has committed.
     const stored = await this.commits.submit({
-      id, controlId: siu.header.controlId, messageType: `SIU^${siu.event}`, event: JSON.stringify(event), raw,
+      id: event.eventId, controlId: siu.header.controlId, messageType: `SIU^${siu.event}`, event: JSON.stringify(event), raw,
       jobId: jobId('forward-hl7', payload), payload: JSON.stringify(payload),
     });
     return { code: 'AA', ack: this.ack(siu.header, 'AA'), duplicate: !stored };
+  }
+
+  /**
+   * The message read and checked, without side effects: the event to store, or why it is refused.
+   * Last of the checks, the event is checked against the rules the exchange will check it by
+   * (SlotEventDto), so that nothing is ACKed AA that the exchange would refuse (a 65-character
+   * filler id, say), which would lose the slot after the sender was told it was safe.
+   */
+  private verdict(raw: string): { refused?: undefined; siu: SiuMessage; event: SlotEventDto } | { refused: Refusal } {
+    const read = readSiu(raw);
+    if (!read.ok) return { refused: { header: read.header, code: read.ack, error: read.error } };
+    const siu = read.message;
+    const refused = (code: 'AE' | 'AR', error: Hl7Error, unmappedClinic?: string) => ({ refused: { header: siu.header, code, error, unmappedClinic } });
+    if (siu.header.sendingFacility !== this.config.TRUST_ODS) {
+      return refused('AR', {
+        segment: 'MSH', sequence: 1, field: 4, code: '103',
+        text: `sending facility ${siu.header.sendingFacility || '(empty)'} is not ${this.config.TRUST_ODS}; this adapter accepts ${this.config.TRUST_ODS} only`,
+      });
+    }
+    if (!siu.siteOds || this.ics.trustOfSite(siu.siteOds) !== this.config.TRUST_ODS) {
+      return refused('AE', {
+        segment: 'AIL', sequence: 1, field: 3, component: 4, code: '103',
+        text: siu.siteOds ? `location ${siu.siteOds} is not a site of ${this.config.TRUST_ODS}` : 'location facility (AIL-3.4) is required',
+      });
+    }
+    const clinic = this.clinics.lookup(siu.clinicCode);
+    if (!clinic) {
+      return refused('AE', {
+        segment: 'AIS', sequence: 1, field: 3, code: '103',
+        text: `clinic ${shown(siu.clinicCode)} is not in the clinic mapping (version ${this.clinics.version})`,
+      }, siu.clinicCode);
+    }
+    const event = this.toEvent(randomUUID(), siu, clinic);
+    const [problem] = slotEventProblems(event);
+    if (problem) return refused('AE', fieldError(problem, siu.clinicCode));
+    return { siu, event };
+  }
+
+  private async alreadyAccepted(controlId: string): Promise<boolean> {
+    // Longer than any accepted id can be (and the index's keys): never accepted, and not looked up.
+    if (controlId.length > SLOT_EVENT_ID_MAX_LENGTH) return false;
+    const rows = await this.ds.query(`SELECT 1 FROM hl7_message WHERE trust_ods = $1 AND control_id = $2 AND status = 'accepted' LIMIT 1`, [this.config.TRUST_ODS, controlId]);
+    return rows.length > 0;
   }
 
   /**
@@ -246,11 +286,11 @@ export class Hl7IntakeService {
       await this.ds
         .query(
           `INSERT INTO hl7_message (trust_ods, control_id, message_type, status, ack_code, error, raw, received_bytes) VALUES ($1, $2, $3, 'refused', $4, $5, $6, $7)`,
-          [this.config.TRUST_ODS, header.controlId ?? '', header.messageType ? `${header.messageType}^${header.triggerEvent ?? ''}` : null, code, `${error.segment}-${error.field}: ${error.text}`, raw, receivedBytes ?? null],
+          [this.config.TRUST_ODS, (header.controlId ?? '').slice(0, KEPT_CONTROL_ID_LENGTH), header.messageType ? `${header.messageType}^${header.triggerEvent ?? ''}`.slice(0, 100) : null, code, `${error.segment}-${error.field}: ${error.text}`, raw, receivedBytes ?? null],
         )
         .catch((e: Error) => this.logger.error(`could not keep a refused message: ${e.message}`));
     }
-    this.logger.warn(`refused ${header.controlId ? `message ${header.controlId}` : 'a message'} with ${code}: ${error.segment}-${error.field} ${error.text}`);
+    this.logger.warn(`refused ${header.controlId ? `message ${shown(header.controlId)}` : 'a message'} with ${code}: ${error.segment}-${error.field} ${error.text}`);
     return { code, ack: this.ack(header, code, error) };
   }
 
@@ -264,7 +304,7 @@ export class Hl7IntakeService {
   private notStored(raw: string, e: unknown): IntakeResult {
     const header = readMessageHeader(raw);
     const err = e as { message?: string; code?: string };
-    this.logger.error(`could not store ${header.controlId ? `message ${header.controlId}` : 'a message'}, answered AR for a resend: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}`);
+    this.logger.error(`could not store ${header.controlId ? `message ${shown(header.controlId)}` : 'a message'}, answered AR for a resend: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}`);
     return { code: 'AR', ack: this.ack(header, 'AR', NOT_STORED_ERROR) };
   }
 
@@ -276,4 +316,70 @@ export class Hl7IntakeService {
 /** NUL is not ER7, and Postgres text cannot hold it: shown as ␀ so the message can still be kept and answered. */
 function withoutNul(raw: string): string {
   return raw.replace(/\u0000/g, '\u2400');
+}
+
+/** The size a kept message had when it arrived: each ␀ in it was a 1-byte NUL (withoutNul). */
+function arrivedBytes(kept: string): number {
+  let nuls = 0;
+  for (let i = kept.indexOf('\u2400'); i >= 0; i = kept.indexOf('\u2400', i + 1)) nuls++;
+  return Buffer.byteLength(kept) - 2 * nuls;
+}
+
+/** Why a message is refused: its header as read, the ACK code and the ERR, and the clinic code when it is unmapped. */
+interface Refusal {
+  header: Partial<MessageHeader>;
+  code: 'AE' | 'AR';
+  error: Hl7Error;
+  unmappedClinic?: string;
+}
+
+/**
+ * The control id a refused message is kept under, at most: whole for any id a sender could mean
+ * (the archive is searched by it), and well inside what a btree index entry holds (about 2,700
+ * bytes), so a 3,000-character MSH-10 is still kept, and answered, rather than failing its insert.
+ */
+const KEPT_CONTROL_ID_LENGTH = 256;
+
+/** A sender's value as logged: a runaway MSH-10 (or clinic code) is cut, not written out whole. */
+function shown(value: string): string {
+  return value.length <= SLOT_EVENT_ID_MAX_LENGTH ? value : `${value.slice(0, SLOT_EVENT_ID_MAX_LENGTH)}… (${value.length} characters)`;
+}
+
+/** Where each field of a slot event was read from, for the ERR of a value the exchange would refuse. */
+const EVENT_FIELDS: Record<string, { segment: string; field: number; component?: number; name: string }> = {
+  controlId: { segment: 'MSH', field: 10, name: 'MSH-10 message control id' },
+  placerAppointmentId: { segment: 'SCH', field: 1, component: 1, name: 'SCH-1 placer appointment id' },
+  fillerAppointmentId: { segment: 'SCH', field: 2, component: 1, name: 'SCH-2 filler appointment id' },
+  eventReason: { segment: 'SCH', field: 6, component: 1, name: 'SCH-6 event reason' },
+  clinicCode: { segment: 'AIS', field: 3, component: 1, name: 'AIS-3 clinic code' },
+  start: { segment: 'AIS', field: 4, component: 1, name: 'appointment start (AIS-4 or SCH-11.4)' },
+  durationMinutes: { segment: 'AIS', field: 7, name: 'appointment duration (AIS-7 or SCH-9)' },
+  siteOds: { segment: 'AIL', field: 3, component: 4, name: 'AIL-3.4 location facility' },
+  clinicianId: { segment: 'AIP', field: 3, component: 1, name: 'AIP-3 clinician id' },
+  patientNhsNumber: { segment: 'PID', field: 3, name: 'PID-3 NHS number' },
+};
+
+/**
+ * The ERR for a value of the would-be event the exchange would refuse: the field it came from and
+ * the rule it breaks (class-validator's words, which quote no value). A value from the clinic
+ * mapping (TFC, type, constraints) is the mapping's fault, named at AIS-3 with the clinic.
+ */
+function fieldError(problem: { field: string; problem: string }, clinicCode: string): Hl7Error {
+  // Short enough for MSA-3 (80 characters): "must be shorter than or equal to 64 characters" says "at most".
+  const rule = (problem.problem.startsWith(problem.field) ? problem.problem.slice(problem.field.length).trim() : problem.problem)
+    .replace('must be shorter than or equal to', 'must be at most')
+    .replace('must be longer than or equal to', 'must be at least');
+  const where = EVENT_FIELDS[problem.field];
+  if (where) {
+    const { name, ...at } = where;
+    return { ...at, sequence: 1, code: '102', text: `${name} ${rule}` };
+  }
+  if (problem.field === 'tfc' || problem.field === 'appointmentType' || problem.field.startsWith('constraints')) {
+    return {
+      segment: 'AIS', sequence: 1, field: 3, code: '103',
+      text: `the clinic mapping for clinic ${shown(clinicCode)} gives a ${problem.field} the exchange does not take (${rule}); the mapping needs correcting`,
+    };
+  }
+  // Ours alone (the event id, kind, trigger): the message is not at fault, but cannot be forwarded as mapped.
+  return { segment: '', sequence: 0, field: 0, code: '207', text: `the message could not be mapped to an event the exchange takes (${problem.field} ${rule})` };
 }

@@ -18,6 +18,8 @@ export class MllpListener implements OnApplicationBootstrap, OnApplicationShutdo
       port: this.config.MLLP_PORT,
       host: this.config.HOST,
       maxMessageBytes: this.config.MLLP_MAX_MESSAGE_BYTES,
+      maxConnections: this.config.MLLP_MAX_CONNECTIONS,
+      frameTimeoutMs: this.config.MLLP_FRAME_TIMEOUT_MS,
       // Each frame starts a trace (a PAS sends no trace context): for an S15 this is the root of
       // the freed slot's one trace, carried on through the outbox to the exchange and beyond.
       onMessage: (message) => this.traced(() => this.intake.receive(message)),

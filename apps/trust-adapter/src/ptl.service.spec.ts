@@ -8,8 +8,9 @@ import { WaitingListColumns } from '@app/contracts';
 import { syntheticNhsNumbers } from '@app/domain';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
-import { ExchangeClient } from './exchange.client';
-import { PtlService } from './ptl.service';
+import { AppError } from '@app/platform';
+import { ExchangeClient, ExchangeHttpError } from './exchange.client';
+import { PtlRowResult, PtlService, readPtlRows } from './ptl.service';
 
 const NOW = new Date('2026-11-23T10:00:00Z');
 const HEADER = 'PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,MOBILE_NUMBER';
@@ -90,5 +91,59 @@ describe('PTL import: batches to the exchange', () => {
     expect(answered).toBe(false);
     exchange.held[1].release();
     await expect(done).rejects.toThrow('exchange answered 500');
+  });
+
+  it('a batch the exchange refuses (4xx) is a 422 naming its rows and what was refused, and how many rows were applied, not a 500', async () => {
+    const exchange = new HeldExchange();
+    const done = service(exchange).import(file(Array.from({ length: 5_000 }, (_, i) => line(i + 1))), 'snapshot');
+    done.catch(() => undefined);
+    await settle();
+    exchange.held[0].release();
+    await settle();
+    // The second batch (rows 2,001 to 4,000): its fourth value is refused.
+    const body = { error: 'validation_failed', message: 'The batch is not valid; nothing in it was applied', details: ['columns.birthDate[3] must be a date YYYY-MM-DD in the years 1900 to 9999'] };
+    exchange.held[1].fail(new ExchangeHttpError(400, JSON.stringify(body)));
+    exchange.held[2]?.release();
+    const refused = (await done.catch((e: unknown) => e)) as AppError;
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'ptl_batch_refused', status: 422 });
+    expect(refused.message).toMatch(/rows 2001 to 4000 \(none of them applied\).*3000 rows of other batches were applied, and the snapshot closed nothing/);
+    expect(refused.details).toEqual({ rows: { first: 2001, last: 4000 }, applied: 3000, refused: ['row 2004: birthDate must be a date YYYY-MM-DD in the years 1900 to 9999'] });
+  });
+});
+
+describe('PTL rows as read from the file', () => {
+  const read = async (body: string): Promise<PtlRowResult[]> => {
+    const out: PtlRowResult[] = [];
+    for await (const r of readPtlRows(Readable.from([Buffer.from(body)]), NOW)) out.push(r);
+    return out;
+  };
+  const CURRENT = 'PATIENT_PATHWAY_IDENTIFIER,NHS_NUMBER,PERSON_BIRTH_DATE,ACTIVITY_TREATMENT_FUNCTION_CODE,APPOINTMENT_TYPE,REFERRAL_TO_TREATMENT_PERIOD_START_DATE,Outpatient_Priority_Code,CURRENT_APPOINTMENT_ID';
+  const rowOf = (i: number, appointment = '') => `PW${i},${NHS[i]},1971-02-03,330,NEW,2026-06-01,P3,${appointment}`;
+
+  it('ends a row at a bare LF in a CR LF file (and at a CR), rather than running two rows into one', async () => {
+    for (const body of [
+      `${CURRENT}\r\n${rowOf(1)}\n${rowOf(2)}\r\n${rowOf(3, 'A1')}\r\n`,
+      `${CURRENT}\r\n"PW1",${rowOf(1).slice(4)}\n${rowOf(2)}\r${rowOf(3, 'A1')}\r\n`,
+    ]) {
+      const rows = await read(body);
+      expect(rows.map((r) => (r.ok ? [r.rowNumber, r.row.pathwayId, r.row.currentAppointmentId] : r))).toEqual([[1, 'PW1', null], [2, 'PW2', null], [3, 'PW3', 'A1']]);
+    }
+  });
+
+  it('rejects a row with more cells than the header has columns, by its number, keeping its pathway; trailing empty cells are no matter', async () => {
+    const rows = await read(`${CURRENT}\n${rowOf(1)},PW9,${NHS[9]}\n${rowOf(2, 'A2')},,\n`);
+    expect(rows[0]).toEqual({ ok: false, rowNumber: 1, reasons: ['the row has 2 more cells than the header has columns'], pathwayId: 'PW1' });
+    expect(rows[1]).toMatchObject({ ok: true, rowNumber: 2, row: { pathwayId: 'PW2', currentAppointmentId: 'A2' } });
+  });
+
+  it('a pathway listed twice is rejected from its second row on, naming its first, also when the first row was the rejected one', async () => {
+    const rows = await read(`${HEADER}\n${line(1).replace('1971-02-03', '1971-02-30')}\n${line(2)}\n${line(1)}\n${line(2)}\n`);
+    expect(rows).toEqual([
+      { ok: false, rowNumber: 1, reasons: ['PERSON_BIRTH_DATE is not a date in YYYY-MM-DD'], pathwayId: 'PW1' },
+      expect.objectContaining({ ok: true, rowNumber: 2 }),
+      { ok: false, rowNumber: 3, reasons: ['PATIENT_PATHWAY_IDENTIFIER repeats row 1; a pathway may be listed once per file'] },
+      { ok: false, rowNumber: 4, reasons: ['PATIENT_PATHWAY_IDENTIFIER repeats row 2; a pathway may be listed once per file'] },
+    ]);
   });
 });

@@ -17,7 +17,7 @@ import { AppError, CLOCK, MetricsService } from '@app/platform';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
 import { csvRecords, describeCsvError } from './csv-records';
-import { ExchangeClient } from './exchange.client';
+import { ExchangeClient, ExchangeHttpError } from './exchange.client';
 
 export interface PtlImportResult {
   mode: 'snapshot' | 'delta';
@@ -108,7 +108,11 @@ export class PtlService {
     let batch = emptyColumns();
     const send = async (columns: WaitingListColumns) => {
       if (mode === 'snapshot') snapshotId = await startSnapshot();
-      await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
+      try {
+        await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
+      } catch (e) {
+        throw e instanceof ExchangeHttpError && e.permanent ? new BatchRefused(columns.rowNumber, e) : e;
+      }
       result.accepted += columns.rowNumber.length;
     };
     // Batches being applied at the exchange, oldest first, each with the patients it updates.
@@ -152,7 +156,7 @@ export class PtlService {
     } catch (e) {
       // Answer only once nothing is still being applied, so the answer describes what is stored.
       await Promise.allSettled(sending.map((s) => s.done));
-      throw e;
+      throw e instanceof BatchRefused ? e.toAppError(result.accepted, mode) : e;
     }
     if (mode === 'snapshot') {
       const closingWithheld = withholdClosing(rows, result.rejected, broken, this.config.PTL_SNAPSHOT_MAX_REJECTED_PERCENT);
@@ -179,6 +183,45 @@ export class PtlService {
     this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'accepted' }, result.accepted);
     this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'rejected' }, result.rejected);
     return result;
+  }
+}
+
+/**
+ * A batch the exchange refused for good (a 4xx): rows this reader passed but the exchange does not
+ * take, which is a gap between the two checks, not the exchange failing. Answered as a client error
+ * naming the rows and what the exchange said of them, rather than a 500 that says nothing.
+ */
+class BatchRefused extends Error {
+  constructor(readonly rowNumbers: number[], readonly refusal: ExchangeHttpError) {
+    super(`the exchange refused rows ${rowNumbers[0]} to ${rowNumbers[rowNumbers.length - 1]}`);
+  }
+
+  toAppError(applied: number, mode: 'snapshot' | 'delta'): AppError {
+    const first = this.rowNumbers[0];
+    const last = this.rowNumbers[this.rowNumbers.length - 1];
+    return new AppError(
+      'ptl_batch_refused',
+      `The exchange refused the batch of rows ${first} to ${last} (none of them applied) and the import stopped there: ${applied} rows ` +
+        `of other batches were applied${mode === 'snapshot' ? ', and the snapshot closed nothing' : ''}. Correct the rows named and send the file again.`,
+      422,
+      { rows: { first, last }, applied, refused: this.problems() },
+    );
+  }
+
+  /** What the exchange said, its `columns.<name>[i]` turned into the file's row numbers (its texts quote no values). */
+  private problems(): string[] {
+    let body: { details?: unknown; message?: unknown };
+    try {
+      body = JSON.parse(this.refusal.body) as typeof body;
+    } catch {
+      return [`the exchange answered ${this.refusal.status}`];
+    }
+    const details = Array.isArray(body.details) ? body.details.filter((d): d is string => typeof d === 'string') : [];
+    if (details.length === 0) return [typeof body.message === 'string' ? body.message : `the exchange answered ${this.refusal.status}`];
+    return details.slice(0, 20).map((d) => d.replace(/^columns\.(\w+)\[(\d+)\]/, (whole, column: string, i: string) => {
+      const row = this.rowNumbers[Number(i)];
+      return row === undefined ? whole : `row ${row}: ${column}`;
+    }));
   }
 }
 
@@ -215,11 +258,19 @@ function ownCopy(s: string): string {
   return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
+/** How many cells past the header's `columns` hold something (a trailing empty cell or two is an export habit, not data). */
+function extraCells(cells: readonly string[], columns: number): number {
+  let n = 0;
+  for (let i = columns; i < cells.length; i++) if (cells[i] !== '') n = i - columns + 1;
+  return n;
+}
+
 /**
  * Reads a PTL CSV as it streams in, one judged row at a time (row numbers count data rows from 1).
  * A header lacking a required column, or a body that is not CSV from its first row, is an
  * AppError (400) before any row is yielded, so nothing is applied. A pathway listed twice is
- * ambiguous: the first row stands and later ones are rejected naming it. A file that breaks
+ * ambiguous: its first row stands (applied if good; if rejected, its pathway is kept as it was) and
+ * later ones are rejected naming it. A row with more cells than the header is rejected. A file that breaks
  * part-way yields the rows before the break and then one `broken` rejection (a snapshot must then
  * close nothing: what follows the break was never seen). Neither names what the file holds.
  */
@@ -247,17 +298,22 @@ export async function* readPtlRows(body: Readable, now: Date): AsyncGenerator<Pt
     for await (const cells of csvRecords(body, onHeader)) {
       rowNumber++;
       const v = (judge as (cells: readonly string[]) => PtlRowValidation)(cells);
-      if (!v.ok) {
-        yield v.pathwayId === undefined ? { ok: false, rowNumber, reasons: v.reasons } : { ok: false, rowNumber, reasons: v.reasons, pathwayId: ownCopy(v.pathwayId) };
+      // Cells past the header's are not data of any column: most likely a row run into the next
+      // (a stray comma, a lost line ending), so nothing in it can be trusted to be where it says.
+      const extra = extraCells(cells, (header as string[]).length);
+      const pathwayId = v.ok ? v.row.pathwayId : v.pathwayId;
+      const first = pathwayId === undefined ? undefined : firstRowOf.get(pathwayId);
+      if (pathwayId !== undefined && first === undefined) firstRowOf.set(ownCopy(pathwayId), rowNumber);
+      if (v.ok && extra === 0 && first === undefined) {
+        yield { ok: true, rowNumber, row: v.row };
         continue;
       }
-      const first = firstRowOf.get(v.row.pathwayId);
-      if (first !== undefined) {
-        yield { ok: false, rowNumber, reasons: [`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`] };
-        continue;
-      }
-      firstRowOf.set(ownCopy(v.row.pathwayId), rowNumber);
-      yield { ok: true, rowNumber, row: v.row };
+      const reasons = v.ok ? [] : v.reasons;
+      if (extra > 0) reasons.push(`the row has ${extra} more cell${extra > 1 ? 's' : ''} than the header has columns`);
+      // A pathway listed twice is ambiguous, whichever of its rows is good: the first row stands
+      // (applied, or rejected and so kept as it was) and every later one is rejected naming it.
+      if (first !== undefined) reasons.push(`PATIENT_PATHWAY_IDENTIFIER repeats row ${first}; a pathway may be listed once per file`);
+      yield pathwayId !== undefined && first === undefined ? { ok: false, rowNumber, reasons, pathwayId: ownCopy(pathwayId) } : { ok: false, rowNumber, reasons };
     }
   } catch (e) {
     if (headerProblem) throw new AppError('ptl_missing_columns', headerProblem, 400);

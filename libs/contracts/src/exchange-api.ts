@@ -3,11 +3,11 @@ import 'reflect-metadata';
  * HTTP contract between a trust adapter and the slot exchange (`/v1/trusts/:ods/...`). Every
  * route is scoped to the trust whose token is presented.
  */
-import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS, controlCharacterIn } from '@app/domain';
-import { Type } from 'class-transformer';
+import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS, PTL_MAX_YEAR, PTL_MIN_YEAR, controlCharacterIn, isPtlYear, utcDate } from '@app/domain';
+import { Type, plainToInstance } from 'class-transformer';
 import { NoControlCharacters } from './text';
 import {
-  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested,
+  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested, validateSync,
 } from 'class-validator';
 
 export type SlotEventKind = 'slot-released' | 'slot-withdrawn' | 'appointment-booked' | 'appointment-moved' | 'no-show';
@@ -30,24 +30,29 @@ export function ToleratesNewerSenders(): ClassDecorator {
   };
 }
 
+/** The longest identifier (control id, appointment ids, clinician, clinic) a slot event carries. */
+export const SLOT_EVENT_ID_MAX_LENGTH = 64;
+/** The longest event reason (SCH-6) a slot event carries. */
+export const SLOT_EVENT_REASON_MAX_LENGTH = 80;
+
 /** A canonical scheduling event, mapped by the adapter from one accepted SIU message. */
 @ToleratesNewerSenders()
 export class SlotEventDto {
   /** The adapter's id of the stored inbound message: the exchange processes each id once. */
-  @IsString() @Length(1, 64) eventId: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) eventId: string;
   @IsIn(SLOT_EVENT_KINDS) kind: SlotEventKind;
-  @IsString() @Length(1, 64) controlId: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) controlId: string;
   @IsString() @Matches(/^[A-Z0-9]{5}$/) siteOds: string;
-  @IsString() @Length(1, 64) clinicCode: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) clinicCode: string;
   @IsString() @Matches(/^\d{3}$/) tfc: string;
   @IsIn(['NEW', 'FUP']) appointmentType: 'NEW' | 'FUP';
   @IsDateString() start: string;
   @IsInt() @Min(1) @Max(24 * 60) durationMinutes: number;
-  @IsString() @Length(1, 64) fillerAppointmentId: string;
-  @IsOptional() @IsString() @Length(1, 64) placerAppointmentId?: string;
-  @IsOptional() @IsString() @Length(1, 64) clinicianId?: string;
+  @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) fillerAppointmentId: string;
+  @IsOptional() @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) placerAppointmentId?: string;
+  @IsOptional() @IsString() @Length(1, SLOT_EVENT_ID_MAX_LENGTH) clinicianId?: string;
   @IsOptional() @IsString() @Matches(/^\d{10}$/) patientNhsNumber?: string;
-  @IsOptional() @IsString() @Length(0, 80) eventReason?: string;
+  @IsOptional() @IsString() @Length(0, SLOT_EVENT_REASON_MAX_LENGTH) eventReason?: string;
   /**
    * The SIU trigger event (MSH-9.2, e.g. `S13` reschedule, `S14` modification) the event was
    * mapped from: `appointment-moved` carries both, and only a reschedule of an appointment the
@@ -56,6 +61,21 @@ export class SlotEventDto {
    */
   @IsOptional() @IsString() @Matches(/^S\d{2}$/) trigger?: string;
   @IsOptional() @ValidateNested() @Type(() => ClinicConstraintsDto) constraints?: ClinicConstraintsDto;
+}
+
+/**
+ * What the exchange would refuse in this event (`POST /events` validates it with these same
+ * rules): each field it breaks, with class-validator's words (which quote no values). Empty when
+ * the exchange will take it. The adapter asks before it ACKs a message, so that a message the
+ * exchange can never take is refused to its sender (AE) instead of accepted and then lost.
+ */
+export function slotEventProblems(event: SlotEventDto): Array<{ field: string; problem: string }> {
+  const flatten = (errors: ReturnType<typeof validateSync>, prefix: string): Array<{ field: string; problem: string }> =>
+    errors.flatMap((e) => [
+      ...Object.values(e.constraints ?? {}).map((problem) => ({ field: `${prefix}${e.property}`, problem })),
+      ...flatten(e.children ?? [], `${prefix}${e.property}.`),
+    ]);
+  return flatten(validateSync(plainToInstance(SlotEventDto, event), { whitelist: false }), '');
 }
 
 /** Most events in one `POST /events/batch`. */
@@ -175,9 +195,10 @@ const isDay = (v: unknown): boolean => {
   if (typeof v !== 'string') return false;
   const m = DAY.exec(v);
   if (!m) return false;
-  // A calendar day Postgres will take (Date.parse alone lets 2026-02-30 through).
-  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
-  return d.getUTCFullYear() === +m[1] && d.getUTCMonth() === +m[2] - 1 && d.getUTCDate() === +m[3];
+  // A calendar day (Date.parse alone lets 2026-02-30 through) in the years the adapter's row reader
+  // takes too (utcDate, not Date.UTC, which reads years 0-99 as 19xx).
+  const d = utcDate(+m[1], +m[2], +m[3]);
+  return d !== null && isPtlYear(d);
 };
 const isInstant = (v: unknown): boolean => typeof v === 'string' && INSTANT.test(v) && isDay(v.slice(0, 10)) && !Number.isNaN(Date.parse(v));
 const matches = (re: RegExp) => (v: unknown): boolean => typeof v === 'string' && re.test(v);
@@ -186,27 +207,30 @@ const text = (min: number, max: number) => (v: unknown): boolean => typeof v ===
 const orNull = (f: (v: unknown) => boolean) => (v: unknown): boolean => v === null || f(v);
 const listOf = (max: number, f: (v: unknown) => boolean) => (v: unknown): boolean => Array.isArray(v) && v.length <= max && v.every(f);
 
+const DAY_RULE = `a date YYYY-MM-DD in the years ${PTL_MIN_YEAR} to ${PTL_MAX_YEAR}`;
+const INSTANT_RULE = `an ISO 8601 date-time in the years ${PTL_MIN_YEAR} to ${PTL_MAX_YEAR}`;
+
 /** Each column with its rule (the same as `WaitingListRowDto`'s) and what to say when a value breaks it. */
 const COLUMN_RULES: ReadonlyArray<[keyof WaitingListColumns, (v: unknown) => boolean, string]> = [
   ['rowNumber', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer ≥ 1'],
   ['pathwayId', text(1, PTL_ID_MAX_LENGTH), `a string of 1 to ${PTL_ID_MAX_LENGTH} characters, none a control character`],
   ['nhsNumber', matches(/^\d{10}$/), '10 digits'],
-  ['birthDate', isDay, 'a date YYYY-MM-DD'],
+  ['birthDate', isDay, DAY_RULE],
   ['tfc', matches(/^\d{3}$/), '3 digits'],
   ['appointmentType', oneOf('NEW', 'FUP'), 'NEW or FUP'],
-  ['rttStart', isDay, 'a date YYYY-MM-DD'],
+  ['rttStart', isDay, DAY_RULE],
   ['priority', oneOf('P1a', 'P1b', 'P2', 'P3', 'P4'), 'one of P1a, P1b, P2, P3, P4'],
   ['mobile', orNull(matches(/^\+447\d{9}$/)), 'null or +447 and 9 digits'],
   ['postcode', orNull(text(0, 10)), 'null or a string of at most 10 characters, none a control character'],
   ['sex', oneOf('M', 'F', 'U', null), 'null or one of M, F, U'],
-  ['currentAppointmentStart', orNull(isInstant), 'null or an ISO 8601 date-time'],
+  ['currentAppointmentStart', orNull(isInstant), `null or ${INSTANT_RULE}`],
   ['currentAppointmentId', orNull(text(1, PTL_ID_MAX_LENGTH)), `null or a string of 1 to ${PTL_ID_MAX_LENGTH} characters, none a control character`],
   ['offerConsent', (v) => typeof v === 'boolean', 'a boolean'],
   ['icsWideConsent', (v) => typeof v === 'boolean', 'a boolean'],
   ['acceptableSites', listOf(PTL_LIST_MAX_ITEMS, matches(/^[^;\u0000-\u001F\u007F]{1,64}$/)), `a list of at most ${PTL_LIST_MAX_ITEMS} site codes (1 to 64 characters, no ';' or control character)`],
   ['maxTravelKm', (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0), 'null or a number ≥ 0'],
   ['unavailable', listOf(PTL_LIST_MAX_ITEMS, (p) => typeof p === 'object' && p !== null && isInstant((p as { from?: unknown }).from) && isInstant((p as { to?: unknown }).to) && Object.keys(p).length === 2),
-    `a list of at most ${PTL_LIST_MAX_ITEMS} {from, to} ISO 8601 dates`],
+    `a list of at most ${PTL_LIST_MAX_ITEMS} {from, to} ISO 8601 date-times in the years ${PTL_MIN_YEAR} to ${PTL_MAX_YEAR}`],
 ];
 const COLUMN_NAMES = new Set<string>(COLUMN_RULES.map(([name]) => name));
 

@@ -25,10 +25,28 @@ describe('columnar waiting-list batches', () => {
     (c.priority as unknown[])[0] = 'P9';
     expect(checkWaitingListColumns(c)).toEqual([
       'columns.nhsNumber[1] must be 10 digits',
-      'columns.birthDate[0] must be a date YYYY-MM-DD',
+      'columns.birthDate[0] must be a date YYYY-MM-DD in the years 1900 to 9999',
       'columns.priority[0] must be one of P1a, P1b, P2, P3, P4',
       "columns.acceptableSites[1] must be a list of at most 50 site codes (1 to 64 characters, no ';' or control character)",
     ]);
+  });
+
+  it('takes a day only in the years 1900 to 9999 (0000-0099 are not read as 19xx), the rule the adapter rejects rows by', () => {
+    const c = rowsToColumns([row(), row({ rowNumber: 2, pathwayId: 'PW2' }), row({ rowNumber: 3, pathwayId: 'PW3' })]);
+    c.birthDate[0] = '0001-01-01';
+    c.birthDate[1] = '0050-06-01';
+    c.rttStart[2] = '1899-12-31';
+    c.currentAppointmentStart[1] = '0050-06-01T10:00:00.000Z';
+    c.unavailable[2] = [{ from: '0001-01-01', to: '0001-01-02' }];
+    expect(checkWaitingListColumns(c)).toEqual([
+      'columns.birthDate[0] must be a date YYYY-MM-DD in the years 1900 to 9999',
+      'columns.birthDate[1] must be a date YYYY-MM-DD in the years 1900 to 9999',
+      'columns.rttStart[2] must be a date YYYY-MM-DD in the years 1900 to 9999',
+      'columns.currentAppointmentStart[1] must be null or an ISO 8601 date-time in the years 1900 to 9999',
+      'columns.unavailable[2] must be a list of at most 50 {from, to} ISO 8601 date-times in the years 1900 to 9999',
+    ]);
+    const edges = rowsToColumns([row({ birthDate: '1900-01-01', currentAppointmentStart: '9999-12-31T23:59:59.999Z', unavailable: [{ from: '9999-12-31', to: '9999-12-31' }] })]);
+    expect(checkWaitingListColumns(edges)).toEqual([]);
   });
 
   it('refuses a control character in any text, which Postgres would refuse with the whole batch', () => {

@@ -31,6 +31,22 @@ export function utcDate(year: number, month: number, day: number): Date | null {
   return d;
 }
 
+/**
+ * The years a waiting-list date or instant may fall in, for the adapter's PTL row reader and the
+ * exchange's check of what the adapter sends alike (one rule, so a row the adapter passes is never
+ * refused by the exchange with the whole batch around it). Nobody waiting was born, referred or
+ * booked before 1900; Postgres has no year 0, and an ISO string past 9999 carries a sign and six
+ * digits, which the wire format does not take.
+ */
+export const PTL_MIN_YEAR = 1900;
+export const PTL_MAX_YEAR = 9999;
+
+/** Whether the instant's UTC year is one a waiting-list date may have (PTL_MIN_YEAR to PTL_MAX_YEAR). */
+export function isPtlYear(d: Date): boolean {
+  const y = d.getUTCFullYear();
+  return y >= PTL_MIN_YEAR && y <= PTL_MAX_YEAR;
+}
+
 /** `YYYY-MM-DD` of the instant's UTC date. */
 export function toIsoDate(d: Date): string {
   return d.toISOString().slice(0, 10);

@@ -277,6 +277,20 @@ describe('validatePtlRow', () => {
     ]);
   });
 
+  it('rejects dates outside the years 1900 to 9999, which the exchange does not take (naming the column)', () => {
+    expect(reasons({ PERSON_BIRTH_DATE: '0001-01-01', REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '1899-12-31' })).toEqual([
+      'PERSON_BIRTH_DATE is outside the years 1900 to 9999',
+      'REFERRAL_TO_TREATMENT_PERIOD_START_DATE is outside the years 1900 to 9999',
+    ]);
+    expect(reasons({ PERSON_BIRTH_DATE: '0050-06-01', REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '0099-06-01' })).toContain('PERSON_BIRTH_DATE is outside the years 1900 to 9999');
+    // An instant is judged by the UTC year the exchange is sent: 9999-12-31T23:00-14:00 is in 10000.
+    for (const when of ['0050-06-01T10:00', '9999-12-31T23:00-14:00', '1900-01-01T00:30+01:00']) {
+      expect(reasons({ Outpatient_Future_Appointment_Date: when })).toEqual(['Outpatient_Future_Appointment_Date is outside the years 1900 to 9999']);
+    }
+    expect(reasons({ UNAVAILABLE: '2026-12-24/2026-12-27;0001-01-01/0001-01-02' })).toEqual(['UNAVAILABLE range "0001-01-01/0001-01-02" is outside the years 1900 to 9999']);
+    expect(reasons({ PERSON_BIRTH_DATE: '1900-01-01', Outpatient_Future_Appointment_Date: '9999-12-31T12:00Z', UNAVAILABLE: '1900-01-01/9999-12-31' })).toEqual([]);
+  });
+
   it('accepts a birth date and RTT start of today, and an RTT start on the day of birth', () => {
     expect(reasons({ PERSON_BIRTH_DATE: '2026-11-23', REFERRAL_TO_TREATMENT_PERIOD_START_DATE: '2026-11-23' })).toEqual([]);
   });

@@ -6,7 +6,7 @@
  * phone, postcode): they are returned over HTTP and end up in logs.
  */
 import { AppointmentType, isAppointmentType } from './appointment-type';
-import { parseIsoDate, utcDate } from './dates';
+import { PTL_MAX_YEAR, PTL_MIN_YEAR, isPtlYear, parseIsoDate, utcDate } from './dates';
 import { normaliseUkMobile } from './mobile';
 import { normaliseNhsNumber } from './nhs-number';
 import { normaliseUkPostcode } from './postcode';
@@ -193,10 +193,14 @@ function required(v: string, column: string, reasons: string[]): string | null {
   return v;
 }
 
+/** Why a date outside PTL_MIN_YEAR..PTL_MAX_YEAR (its UTC year, as sent to the exchange) is rejected. */
+const OUTSIDE_YEARS = `is outside the years ${PTL_MIN_YEAR} to ${PTL_MAX_YEAR}`;
+
 function pastDate(v: string, column: string, todayMs: number, reasons: string[]): Date | null {
   if (required(v, column, reasons) === null) return null;
   const d = parseIsoDate(v);
   if (!d) reasons.push(`${column} is not a date in YYYY-MM-DD`);
+  else if (!isPtlYear(d)) reasons.push(`${column} ${OUTSIDE_YEARS}`);
   else if (d.getTime() > todayMs) reasons.push(`${column} is in the future`);
   return d;
 }
@@ -280,6 +284,8 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
     const currentAppointmentStart = currentRaw === '' ? null : parseIsoDateTime(currentRaw, timeZone);
     if (currentRaw !== '' && !currentAppointmentStart) {
       reasons.push('Outpatient_Future_Appointment_Date is not an ISO 8601 date or date-time');
+    } else if (currentAppointmentStart && !isPtlYear(currentAppointmentStart)) {
+      reasons.push(`Outpatient_Future_Appointment_Date ${OUTSIDE_YEARS}`);
     }
 
     const currentAppointmentId = get(CURRENT_ID) || null;
@@ -312,6 +318,7 @@ export function ptlRowReader(header: readonly string[], now: Date, options: PtlO
         const from = fromRaw === undefined ? null : parseIsoDate(fromRaw);
         const to = toRaw === undefined ? null : parseIsoDate(toRaw);
         if (!from || !to || extra !== undefined) reasons.push(`UNAVAILABLE range "${range}" is not YYYY-MM-DD/YYYY-MM-DD`);
+        else if (!isPtlYear(from) || !isPtlYear(to)) reasons.push(`UNAVAILABLE range "${range}" ${OUTSIDE_YEARS}`);
         else if (from.getTime() > to.getTime()) reasons.push(`UNAVAILABLE range "${range}" ends before it starts`);
         else unavailable.push({ from, to });
       }

@@ -24,6 +24,10 @@ export interface Er7Segment {
   getSub(field: number, component: number, subcomponent: number, repetition?: number): string;
   /** How many repetitions the field has (0 when the field is absent). */
   repetitions(field: number): number;
+  /** How many components one repetition (0-based) of the field has (0 when absent). */
+  components(field: number, repetition?: number): number;
+  /** The field as sent: separators and escape sequences left in ('' when absent). */
+  text(field: number): string;
 }
 
 export interface Er7Message {
@@ -122,6 +126,20 @@ export function parseEr7(text: string): { ok: true; message: Er7Message } | { ok
           return text === '' ? 0 : f.components.length;
         } catch {
           return 0;
+        }
+      },
+      components(field, repetition = 0) {
+        try {
+          return raw.getField(field)?.components[repetition]?.length ?? 0;
+        } catch {
+          return 0;
+        }
+      },
+      text(field) {
+        try {
+          return raw.getField(field)?.toString() ?? '';
+        } catch {
+          return '';
         }
       },
     };

@@ -267,6 +267,55 @@ describe('MllpServer and MllpClient over real TCP', () => {
     await waitFor(() => server.connections === 0);
   });
 
+  it('closes a connection whose frame is not finished within frameTimeoutMs, though it trickles bytes faster than the idle timeout; frames before it are answered', async () => {
+    const { server, port, received } = await start({ idleTimeoutMs: 5000, frameTimeoutMs: 300 });
+    const slow = await raw(port);
+    const whole = frame(msg('DONE'));
+    const trickled = frame(msg('SLOWLORIS'));
+    await slow.write(Buffer.concat([whole, trickled.subarray(0, 10)]));
+    expect(readAck(await slow.ack(0))?.controlId).toBe('DONE');
+    let sent = 10;
+    // A byte every 50 ms: the idle timer never fires, and the frame never ends.
+    while (!slow.closed && sent < trickled.length - 1) {
+      await slow.write(trickled.subarray(sent, sent + 1)).catch(() => undefined);
+      sent++;
+      await sleep(50);
+    }
+    expect(slow.closed).toBe(true);
+    expect(sent).toBeLessThan(30);
+    expect(received.map((m) => m.split('|')[9])).toEqual(['DONE']);
+    await waitFor(() => server.connections === 0);
+    // A sender whose frames each arrive in time is not cut off, however long it stays.
+    const steady = await raw(port);
+    for (let i = 0; i < 4; i++) {
+      const f = frame(msg(`S${i}`));
+      await steady.write(f.subarray(0, 20));
+      await sleep(150);
+      await steady.write(f.subarray(20));
+      expect(readAck(await steady.ack(i))?.controlId).toBe(`S${i}`);
+    }
+    expect(steady.closed).toBe(false);
+  });
+
+  it('closes connections over maxConnections as they are accepted; the ones open are served', async () => {
+    const { server, port } = await start({ maxConnections: 2 });
+    const [a, b] = [await raw(port), await raw(port)];
+    await waitFor(() => server.connections === 2);
+    const extra = await raw(port);
+    await extra.until(() => extra.closed, 3000);
+    expect(extra.closed).toBe(true);
+    await a.write(frame(msg('A')));
+    await b.write(frame(msg('B')));
+    expect(readAck(await a.ack(0))?.controlId).toBe('A');
+    expect(readAck(await b.ack(0))?.controlId).toBe('B');
+    // A place freed is a place for the next.
+    a.destroy();
+    await waitFor(() => server.connections === 1);
+    const next = await raw(port);
+    await next.write(frame(msg('N')));
+    expect(readAck(await next.ack(0))?.controlId).toBe('N');
+  });
+
   it('close() stops accepting, waits for the in-flight handler to reply, then closes sockets', async () => {
     const gate = deferred<void>();
     const entered = deferred<void>();

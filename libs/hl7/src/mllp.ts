@@ -27,6 +27,14 @@ export interface MllpServerOptions {
   maxMessageBytes?: number;
   /** Default 300,000. A connection with nothing to read, write or do for this long is closed. */
   idleTimeoutMs?: number;
+  /**
+   * Default 60,000. How long a frame may take from its start block to its end block. A sender
+   * trickling a frame a byte at a time keeps the idle timer from ever firing; past this its
+   * connection is closed (once the frames before it are answered) and the partial frame dropped.
+   */
+  frameTimeoutMs?: number;
+  /** Default 100. Connections open at once; one more is closed as soon as it is accepted. */
+  maxConnections?: number;
   /** Returns the ACK (ER7) to send back; the server frames it. */
   onMessage: (message: string) => Promise<string>;
   /**
@@ -45,6 +53,8 @@ export interface MllpServerOptions {
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+export const DEFAULT_FRAME_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_CONNECTIONS = 100;
 /**
  * Frames read ahead of the handler per connection before we stop reading from the socket, so a
  * sender that pipelines without waiting for ACKs is slowed by TCP rather than growing our memory.
@@ -63,6 +73,8 @@ interface Connection {
   tail: Promise<void>;
   queued: number;
   paused: boolean;
+  /** Set while a frame is under way: fires when it has taken longer than `frameTimeoutMs`. */
+  frameTimer?: NodeJS.Timeout;
 }
 
 export class MllpServer {
@@ -70,13 +82,18 @@ export class MllpServer {
   private readonly open = new Set<Connection>();
   private readonly maxMessageBytes: number;
   private readonly idleTimeoutMs: number;
+  private readonly frameTimeoutMs: number;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: MllpServerOptions) {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.frameTimeoutMs = opts.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
     // allowHalfOpen: a sender may send its last frame and shut its side; it still gets the ACKs.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    // Node closes a connection over the cap the moment it is accepted: each one costs a decoder
+    // holding up to maxMessageBytes, so an unbounded number would be unbounded memory.
+    this.server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     // Accept errors (e.g. EMFILE) are transient; an unhandled 'error' would kill the process.
     this.server.on('error', () => undefined);
   }
@@ -131,7 +148,9 @@ export class MllpServer {
       if (conn.queued === 0) socket.destroy();
     });
     socket.on('data', (chunk: Buffer) => {
-      for (const event of conn.decoder.push(chunk)) this.enqueue(conn, event);
+      const events = conn.decoder.push(chunk);
+      for (const event of events) this.enqueue(conn, event);
+      this.timeFrame(conn, events.length > 0);
     });
     socket.on('end', () => {
       // The sender has finished; reply to what it sent, then finish our side.
@@ -139,7 +158,34 @@ export class MllpServer {
     });
     // A vanished or reset sender only loses its partial frame; the error must be handled to not crash.
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.open.delete(conn));
+    socket.on('close', () => {
+      clearTimeout(conn.frameTimer);
+      this.open.delete(conn);
+    });
+  }
+
+  /**
+   * Starts the deadline of a frame under way, once per frame (`ended`: a frame ended in the chunk
+   * just read, so one under way now is a new one). A frame still unfinished at its deadline ends
+   * the connection: no more is read, what came before is answered, then it is closed.
+   */
+  private timeFrame(conn: Connection, ended: boolean): void {
+    if (conn.frameTimer && (ended || !conn.decoder.inFrame)) {
+      clearTimeout(conn.frameTimer);
+      conn.frameTimer = undefined;
+    }
+    if (conn.frameTimer || !conn.decoder.inFrame) return;
+    const expire = (): void => {
+      // Not reading because our handler is behind (see MAX_QUEUED_FRAMES) is our delay, not the sender's.
+      if (conn.paused) {
+        conn.frameTimer = setTimeout(expire, this.frameTimeoutMs).unref();
+        return;
+      }
+      conn.socket.pause();
+      conn.socket.removeAllListeners('data');
+      void conn.tail.then(() => conn.socket.destroy());
+    };
+    conn.frameTimer = setTimeout(expire, this.frameTimeoutMs).unref();
   }
 
   private enqueue(conn: Connection, event: FrameEvent): void {

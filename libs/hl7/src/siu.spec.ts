@@ -234,6 +234,18 @@ describe('readSiu: refusals', () => {
     expect(r.error.text.length).toBeGreaterThan(0);
   });
 
+  it('refuses an MSH-10 with components or repetitions at MSH-10, keeping it whole as sent (so K^1 and K^2 are two ids, and neither is K)', () => {
+    for (const id of ['K^1', 'K~2', 'K\\F\\1^2', '^1']) {
+      const r = refused(readSiu(withField(base, 'MSH', 9, id)));
+      expect(r.ack).toBe('AE');
+      expect(r.error).toEqual({ segment: 'MSH', sequence: 1, field: 10, code: '102', text: 'MSH-10 message control id must be one string, without components or repetitions' });
+      expect(r.header.controlId).toBe(id);
+      expect(readMessageHeader(withField(base, 'MSH', 9, id)).controlId).toBe(id);
+    }
+    // One string, escapes and all, is as before.
+    expect(ok(readSiu(withField(base, 'MSH', 9, 'K\\S\\1'))).header.controlId).toBe('K^1');
+  });
+
   it('keeps as much header as it read, so the ACK can echo MSH-10', () => {
     const r = refused(readSiu(withField(base, 'AIS', 4, 'tomorrow')));
     expect(r.header).toMatchObject({ controlId: 'MSG0001', sendingFacility: 'RQM', triggerEvent: 'S12', messageType: 'SIU' });

@@ -141,11 +141,22 @@ function headerOf(msh: Er7Segment): Partial<MessageHeader> {
   set('dateTime', parseHl7Timestamp(msh.getFirstSub(7)));
   set('messageType', msh.get(9, 1).trim());
   set('triggerEvent', msh.get(9, 2).trim());
-  set('controlId', msh.get(10).trim());
+  set('controlId', controlIdOf(msh));
   set('processingId', msh.get(11, 1).trim());
   set('versionId', msh.get(12, 1).trim());
   return h;
 }
+
+/**
+ * MSH-10 is one string (ST). Sent with components or repetitions (`K^1`, `K~2`), it is kept whole,
+ * as sent, so that it is refused under the id its sender knows it by (and echoed so in MSA-2),
+ * rather than read as its first component and taken for a resend of `K`.
+ */
+function controlIdOf(msh: Er7Segment): string {
+  return hasParts(msh, 10) ? msh.text(10).trim() : msh.get(10).trim();
+}
+
+const hasParts = (s: Er7Segment, field: number): boolean => s.repetitions(field) > 1 || s.components(field) > 1;
 
 function fullHeader(h: Partial<MessageHeader>): MessageHeader {
   return {
@@ -201,6 +212,9 @@ function readSiuUnsafe(er7: string): ReadResult {
   }
   if (!header.controlId) {
     return refuse(new Refusal('AE', at('MSH', 10, Hl7ErrorCode.RequiredFieldMissing, 'MSH-10 message control id is required')));
+  }
+  if (hasParts(msh, 10)) {
+    return refuse(new Refusal('AE', at('MSH', 10, Hl7ErrorCode.DataType, 'MSH-10 message control id must be one string, without components or repetitions')));
   }
   try {
     return { ok: true, message: readBody(msg, fullHeader(header), event) };
