@@ -7,7 +7,7 @@ import { PTL_ID_MAX_LENGTH, PTL_LIST_MAX_ITEMS, PTL_MAX_YEAR, PTL_MIN_YEAR, cont
 import { Type, plainToInstance } from 'class-transformer';
 import { NoControlCharacters } from './text';
 import {
-  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested, validateSync,
+  ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsDateString, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateNested, ValidationOptions, buildMessage, validateSync,
 } from 'class-validator';
 
 export type SlotEventKind = 'slot-released' | 'slot-withdrawn' | 'appointment-booked' | 'appointment-moved' | 'no-show';
@@ -121,9 +121,24 @@ export interface SlotEventResult {
   entriesUpdated?: number;
 }
 
+/**
+ * The columnar form's rules for PTL dates (`isDay`, `isInstant`: real calendar days in the years
+ * the adapter's row reader takes) on the object-rows form too, so that a row refused in one form
+ * is not stored from the other. Looked up when a value is checked: the rules are defined below.
+ */
+function PtlDate(kind: 'day' | 'instant', options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy({
+    name: kind === 'day' ? 'ptlDay' : 'ptlInstant',
+    validator: {
+      validate: (v: unknown) => (kind === 'day' ? isDay(v) : isInstant(v)),
+      defaultMessage: buildMessage((each) => `${each}$property must be ${kind === 'day' ? DAY_RULE : INSTANT_RULE}`, options),
+    },
+  }, options);
+}
+
 export class UnavailablePeriodDto {
-  @IsDateString() from: string;
-  @IsDateString() to: string;
+  @PtlDate('instant') from: string;
+  @PtlDate('instant') to: string;
 }
 
 /** One validated PTL row, as the adapter parsed it. */
@@ -131,15 +146,15 @@ export class WaitingListRowDto {
   @IsInt() @Min(1) rowNumber: number;
   @IsString() @Length(1, PTL_ID_MAX_LENGTH) @NoControlCharacters() pathwayId: string;
   @IsString() @Matches(/^\d{10}$/) nhsNumber: string;
-  @IsDateString() birthDate: string;
+  @PtlDate('day') birthDate: string;
   @IsString() @Matches(/^\d{3}$/) tfc: string;
   @IsIn(['NEW', 'FUP']) appointmentType: 'NEW' | 'FUP';
-  @IsDateString() rttStart: string;
+  @PtlDate('day') rttStart: string;
   @IsIn(['P1a', 'P1b', 'P2', 'P3', 'P4']) priority: 'P1a' | 'P1b' | 'P2' | 'P3' | 'P4';
   @IsOptional() @IsString() @Matches(/^\+447\d{9}$/) mobile?: string | null;
   @IsOptional() @IsString() @Length(0, 10) @NoControlCharacters() postcode?: string | null;
   @IsOptional() @IsIn(['M', 'F', 'U']) sex?: 'M' | 'F' | 'U' | null;
-  @IsOptional() @IsDateString() currentAppointmentStart?: string | null;
+  @IsOptional() @PtlDate('instant') currentAppointmentStart?: string | null;
   @IsOptional() @IsString() @Length(1, PTL_ID_MAX_LENGTH) @NoControlCharacters() currentAppointmentId?: string | null;
   @IsBoolean() offerConsent: boolean;
   @IsBoolean() icsWideConsent: boolean;

@@ -90,3 +90,20 @@ describe('columnar waiting-list batches', () => {
     expect(checkWaitingListColumns(c, 5)).toHaveLength(5);
   });
 });
+
+describe('object-row waiting-list batches', () => {
+  const problems = async (r: WaitingListRowDto) => {
+    const errors = await validate(plainToInstance(WaitingListBatchDto, { mode: 'delta', rows: [r] }));
+    const flat = (es: ValidationError[]): string[] => es.flatMap((e) => [...Object.values(e.constraints ?? {}), ...flat(e.children ?? [])]);
+    return flat(errors);
+  };
+
+  it('takes dates by the same rule as the columnar form: years 1900 to 9999, real calendar days', async () => {
+    expect(await problems(row())).toEqual([]);
+    expect(await problems(row({ birthDate: '1900-01-01', currentAppointmentStart: '9999-12-31T23:59:59.999Z', unavailable: [{ from: '9999-12-31', to: '9999-12-31' }] }))).toEqual([]);
+    expect(await problems(row({ birthDate: '0001-01-01' }))).toEqual(['birthDate must be a date YYYY-MM-DD in the years 1900 to 9999']);
+    expect(await problems(row({ rttStart: '2026-02-30' }))).toEqual(['rttStart must be a date YYYY-MM-DD in the years 1900 to 9999']);
+    expect(await problems(row({ currentAppointmentStart: '0050-06-01T10:00:00.000Z' }))).toEqual(['currentAppointmentStart must be an ISO 8601 date-time in the years 1900 to 9999']);
+    expect(await problems(row({ unavailable: [{ from: '0001-01-01', to: '2026-01-02' }] }))).toEqual(['from must be an ISO 8601 date-time in the years 1900 to 9999']);
+  });
+});
