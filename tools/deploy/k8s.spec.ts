@@ -19,7 +19,9 @@ import { generate } from './k8s';
 import { APPS, SANDBOX_APPS, mainFor } from './entrypoint';
 import { Endpoint, Policy, canConnect, selects } from './network-model';
 import { APP_CONFIGS, isProductionApp } from './app-configs';
-import { DataConfig, readsVariable } from '@app/platform';
+import { DataConfig, loadConfig, readsVariable } from '@app/platform';
+import { SMS_TEMPLATES, SmsKind } from '@app/contracts';
+import { NotifierConfig, TEMPLATE_SETTINGS } from '../../apps/notifier/src/config';
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: any; stringData?: any };
 
@@ -436,6 +438,20 @@ describe('production overlay', () => {
     const conf = byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'redis-config')!.data['redis.conf'];
     expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
     expect(conf).toMatch(/^appendonly yes$/m);
+  });
+
+  it("leaves the notifier's Notify template ids to the operator: a placeholder for each kind of text, which the notifier refuses to start with", () => {
+    const data = byKind(prod(), 'ConfigMap').find((c) => c.metadata.name === 'notifier')!.data as Record<string, string>;
+    const settings = (Object.keys(SMS_TEMPLATES) as SmsKind[]).map((k) => TEMPLATE_SETTINGS[k]);
+    expect(settings.filter((s) => !data[s])).toEqual([]);
+    for (const kind of Object.keys(SMS_TEMPLATES) as SmsKind[]) expect(data[TEMPLATE_SETTINGS[kind]]).not.toBe(SMS_TEMPLATES[kind].id);
+    let refused = '';
+    try {
+      loadConfig(NotifierConfig, data);
+    } catch (e) {
+      refused = (e as Error).message;
+    }
+    for (const s of settings) expect(refused).toContain(`${s}=`);
   });
 
   it('deploys every production app, the image by its release tag', () => {

@@ -1,6 +1,28 @@
 import { ConfigError, JOB_DEFAULTS, PolicyConfig } from '@app/platform';
-import { SANDBOX_NOTIFY_API_KEY, SANDBOX_NOTIFY_CALLBACK_TOKEN } from '@app/contracts';
-import { IsInt, IsString, Max, Min } from 'class-validator';
+import { SANDBOX_NOTIFY_API_KEY, SANDBOX_NOTIFY_CALLBACK_TOKEN, SMS_TEMPLATES, SmsKind } from '@app/contracts';
+import { IsInt, IsString, Matches, Max, Min } from 'class-validator';
+
+/** A Notify template id as its service shows it under "API info" (a UUID). */
+const TEMPLATE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const IsTemplateId = () => Matches(TEMPLATE_ID, { message: ({ property }) => `${property} must be a Notify template id (a UUID, from the template's "API info" in Notify)` });
+
+/**
+ * The setting that holds each kind's Notify template id. A Record over every SmsKind, so a new kind
+ * cannot be sent without a setting of its own.
+ */
+export const TEMPLATE_SETTINGS: Readonly<Record<SmsKind, TemplateSetting>> = Object.freeze({
+  offer: 'NOTIFY_TEMPLATE_OFFER',
+  confirmed: 'NOTIFY_TEMPLATE_CONFIRMED',
+  taken: 'NOTIFY_TEMPLATE_TAKEN',
+  expired: 'NOTIFY_TEMPLATE_EXPIRED',
+  booking_failed: 'NOTIFY_TEMPLATE_BOOKING_FAILED',
+  help: 'NOTIFY_TEMPLATE_HELP',
+  stopped: 'NOTIFY_TEMPLATE_STOPPED',
+  started: 'NOTIFY_TEMPLATE_STARTED',
+  no_offer: 'NOTIFY_TEMPLATE_NO_OFFER',
+  withdrawn: 'NOTIFY_TEMPLATE_WITHDRAWN',
+});
+type TemplateSetting = `NOTIFY_TEMPLATE_${Uppercase<SmsKind>}`;
 
 export class NotifierConfig extends PolicyConfig {
   override SERVICE_NAME = 'notifier';
@@ -35,6 +57,23 @@ export class NotifierConfig extends PolicyConfig {
    */
   @IsInt() @Min(1000) @Max(3_600_000)
   SMS_SWEEP_MS = 60_000;
+
+  /**
+   * Each kind's template id in our Notify service. Notify gives every service's templates ids of
+   * their own, so the defaults (the sandbox's, which notify-sim knows) are refused in production:
+   * against the real Notify each send would be refused "Template not found". The template's text
+   * must be the one in libs/contracts/src/sms.ts, with the same ((placeholders)).
+   */
+  @IsTemplateId() NOTIFY_TEMPLATE_OFFER = SMS_TEMPLATES.offer.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_CONFIRMED = SMS_TEMPLATES.confirmed.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_TAKEN = SMS_TEMPLATES.taken.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_EXPIRED = SMS_TEMPLATES.expired.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_BOOKING_FAILED = SMS_TEMPLATES.booking_failed.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_HELP = SMS_TEMPLATES.help.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_STOPPED = SMS_TEMPLATES.stopped.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_STARTED = SMS_TEMPLATES.started.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_NO_OFFER = SMS_TEMPLATES.no_offer.id;
+  @IsTemplateId() NOTIFY_TEMPLATE_WITHDRAWN = SMS_TEMPLATES.withdrawn.id;
 
   /**
    * SMS jobs one notifier process works on at once. A send spends most of its time waiting (the
@@ -103,14 +142,34 @@ export class NotifierConfig extends PolicyConfig {
   @IsInt() @Min(1) @Max(100000)
   CALLBACK_BACKLOG_MAX = 2000;
 
+  /** The Notify template id this notifier sends a text of `kind` with. */
+  templateId(kind: SmsKind): string {
+    return this[TEMPLATE_SETTINGS[kind]];
+  }
+
   /**
-   * Refuses the sandbox's published key and callback token, and a Notify that is not HTTPS, with
-   * NODE_ENV=production: with the token's default anyone who knows it could post "YES" replies to
-   * the public callback, and with the key's default every text would go to the sandbox unseen.
+   * Refuses two kinds sharing a template (one of them would carry the other's words). With
+   * NODE_ENV=production also the sandbox's published key and callback token, its template ids, and
+   * a Notify that is not HTTPS (so never the sandbox): with the token's default anyone who knows it
+   * could post "YES" replies to the public callback, with the key's default every text would go to
+   * the sandbox unseen, and with a sandbox template id Notify refuses every text of that kind.
    */
   check(): this {
-    if (this.NODE_ENV !== 'production') return this;
     const problems: string[] = [];
+    const kinds = Object.keys(TEMPLATE_SETTINGS) as SmsKind[];
+    for (const [i, kind] of kinds.entries()) {
+      const same = kinds.slice(0, i).find((k) => this.templateId(k).toLowerCase() === this.templateId(kind).toLowerCase());
+      if (same) problems.push(`${TEMPLATE_SETTINGS[kind]} is the same template as ${TEMPLATE_SETTINGS[same]}: each kind of text needs its own template`);
+    }
+    if (this.NODE_ENV !== 'production') {
+      if (problems.length > 0) throw new ConfigError(problems);
+      return this;
+    }
+    for (const kind of kinds) {
+      if (this.templateId(kind).toLowerCase() === SMS_TEMPLATES[kind].id) {
+        problems.push(`${TEMPLATE_SETTINGS[kind]} must be set to the id of the ${kind.replace('_', ' ')} template in the service's Notify account (the default is the sandbox's, which Notify does not know)`);
+      }
+    }
     if (this.NOTIFY_API_KEY === SANDBOX_NOTIFY_API_KEY) problems.push('NOTIFY_API_KEY must be set to the service\'s live API key (the sandbox key is published)');
     if (this.NOTIFY_CALLBACK_TOKEN === SANDBOX_NOTIFY_CALLBACK_TOKEN) problems.push('NOTIFY_CALLBACK_TOKEN must be set to the bearer token configured for the service\'s callbacks in Notify (the sandbox token is published)');
     if (!/^https:\/\//i.test(this.NOTIFY_BASE_URL)) problems.push(`NOTIFY_BASE_URL must be an https:// address in production (GOV.UK Notify: https://api.notifications.service.gov.uk), not ${JSON.stringify(this.NOTIFY_BASE_URL)}`);

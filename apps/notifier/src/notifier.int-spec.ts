@@ -7,7 +7,7 @@
 import { INestApplication } from '@nestjs/common';
 import { createTestDatabase, TestDatabase } from '@app/persistence';
 import { bootstrapApp, loadConfig } from '@app/platform';
-import { QueueName, SANDBOX_NOTIFY_CALLBACK_TOKEN, SMS_TEMPLATES, jobId } from '@app/contracts';
+import { QueueName, SANDBOX_NOTIFY_CALLBACK_TOKEN, jobId } from '@app/contracts';
 import { Job, Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { createServer, IncomingMessage, Server } from 'node:http';
@@ -25,6 +25,8 @@ const PORT = 14002;
 const BASE = `http://127.0.0.1:${PORT}`;
 const REDIS_DB = 6;
 const AUTH = { authorization: `Bearer ${SANDBOX_NOTIFY_CALLBACK_TOKEN}` };
+/** This service's offer template in its Notify account (not the sandbox's default). */
+const OFFER_TEMPLATE = '5e0c9b1a-7d2f-4c8e-a3b4-1f2e3d4c5b6a';
 
 /**
  * A Notify that answers each send from a script (default 201), recording every request; a lookup
@@ -99,10 +101,10 @@ beforeAll(async () => {
   await redis.quit();
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
-    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '',
+    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '', NOTIFY_TEMPLATE_OFFER: OFFER_TEMPLATE,
     // A retry after a 5xx waits NOTIFY_TIMEOUT_MS + NOTIFY_SEND_SETTLE_MS from the send it follows.
     NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '300',
-  });
+  }).check();
   app = await bootstrapApp(NotifierModule.forRoot(config), { config });
 });
 
@@ -183,13 +185,13 @@ describe('Notify callbacks', () => {
 });
 
 describe('sending through Notify', () => {
-  it('sends with the template id, and a reference that is our message id and nothing personal', async () => {
+  it("sends with the configured template id of the text's kind, and a reference that is our message id and nothing personal", async () => {
     const offer = await createOffer(pg);
     await until('sent', async () => (await sms(offer.smsId!)).status === 'sent');
     const [req] = notify.for(offer.mobile);
     expect(req.body).toEqual({
       phone_number: offer.mobile,
-      template_id: SMS_TEMPLATES.offer.id,
+      template_id: OFFER_TEMPLATE,
       reference: offer.smsId,
       personalisation: expect.objectContaining({ code: offer.code, link: expect.stringContaining(`/o/${offer.token}`) }),
     });

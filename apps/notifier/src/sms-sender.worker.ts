@@ -218,8 +218,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       // send then skipped it) would be the first the patient heard of it. One check here covers
       // every way an offer ends (a wave's end, another patient's YES, the trust's withdrawal).
       if (OFFER_ENDED_KINDS.has(sms.kind as SmsKind) && sms.offer_id && !sms.offer_text_sent) return skip('the offer itself was never sent');
-      const template = SMS_TEMPLATES[sms.kind as SmsKind];
-      if (!template) return skip(`no template for ${sms.kind}`);
+      const templateId = sms.kind in SMS_TEMPLATES ? this.config.templateId(sms.kind as SmsKind) : undefined;
+      if (!templateId) return skip(`no template for ${sms.kind}`);
       const now = this.clock.now();
       const sendableAt = nextSendableTime(now, this.quietHoursPolicy(sms));
       if (sendableAt.getTime() > now.getTime()) {
@@ -231,7 +231,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       }
       // Recorded and committed before the send goes: from now on Notify may hold the text.
       await this.starts.submit(sms.id);
-      result = await this.gateway.send(template.id, sms.mobile, sms.personalisation, sms.id);
+      result = await this.gateway.send(templateId, sms.mobile, sms.personalisation, sms.id);
       this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
     }
     if (result.ok) {
