@@ -108,6 +108,8 @@ export class NotifierConfig extends PolicyConfig {
    * the message goes back unspent: no message is at fault, and none should be recorded as failed
    * or have its offer ended while someone fixes the key or the clock. Each pause ends with one
    * more try; a minute keeps that to a request or so per sender slot a minute while it lasts.
+   * The same after a refusal of our settings rather than of the message (a template id Notify
+   * does not know, a service in trial mode, a 404 from a wrong NOTIFY_BASE_URL).
    */
   @IsInt() @Min(50) @Max(3_600_000)
   NOTIFY_AUTH_FAILED_PAUSE_MS = 60_000;

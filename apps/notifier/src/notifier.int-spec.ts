@@ -101,7 +101,7 @@ beforeAll(async () => {
   await redis.quit();
   const config = loadConfig(NotifierConfig, {
     PORT: String(PORT), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'error',
-    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', QUIET_HOURS: '', NOTIFY_TEMPLATE_OFFER: OFFER_TEMPLATE,
+    NOTIFY_BASE_URL: await notify.start(), NOTIFY_RATE_LIMITED_PAUSE_MS: '400', NOTIFY_AUTH_FAILED_PAUSE_MS: '400', QUIET_HOURS: '', NOTIFY_TEMPLATE_OFFER: OFFER_TEMPLATE,
     // A retry after a 5xx waits NOTIFY_TIMEOUT_MS + NOTIFY_SEND_SETTLE_MS from the send it follows.
     NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '300',
   }).check();
@@ -230,6 +230,39 @@ describe('sending through Notify', () => {
       await queue.close();
       await (await queue.client).quit().catch(() => undefined);
     }
+  });
+
+  it.each([
+    ['a 400 "Template not found" (a template id that is not our service\'s)', { status: 400, error: 'BadRequestError', message: 'Template not found' }],
+    ['a 404 (a wrong NOTIFY_BASE_URL)', { status: 404, error: 'NotFound', message: 'The requested URL was not found on the server.' }],
+    ['a 400 for a service in trial mode', { status: 400, error: 'BadRequestError', message: "Can't send to this recipient when service is in trial mode - see https://www.notifications.service.gov.uk/trial-mode" }],
+  ])('on %s pauses the queue and sends afterwards: no attempt spent, the offer and the number untouched, the operator told', async (_what, answer) => {
+    notify.script.push(answer);
+    const offer = await createOffer(pg);
+    await until('sent after the pause', async () => (await sms(offer.smsId!)).status === 'sent');
+    const attempts = notify.for(offer.mobile);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
+    const queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
+    try {
+      expect((await Job.fromId(queue, jobId('send-sms', { smsId: offer.smsId! })))?.attemptsMade).toBe(1);
+    } finally {
+      await queue.close();
+      await (await queue.client).quit().catch(() => undefined);
+    }
+    const metrics = await (await fetch(`${BASE}/metrics`)).text();
+    expect(Number(/notify_service_failures_total\{[^}]*reason="config"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
+  });
+
+  it("keeps a team-only key's refusal of a number outside the team to that message: failed at once, the offer moved on, the number still valid", async () => {
+    notify.script.push({ status: 400, error: 'BadRequestError', message: "Can't send to this recipient using a team-only API key" });
+    const offer = await createOffer(pg);
+    await until('failed', async () => (await sms(offer.smsId!)).status === 'failed');
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+    expect(notify.for(offer.mobile)).toHaveLength(1);
   });
 
   it('marks a refused number invalid and moves its offer on at once, without retrying', async () => {

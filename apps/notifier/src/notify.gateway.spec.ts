@@ -69,11 +69,59 @@ describe('NotifyGateway', () => {
 
 describe('classifyNotifyFailure', () => {
   it.each([
-    [400, 'refused'], [404, 'refused'],
+    [400, 'refused'], [404, 'config'],
     [401, 'auth'], [403, 'auth'],
     [429, 'rate-limited'],
     [500, 'unavailable'], [502, 'unavailable'], [503, 'unavailable'], [null, 'unavailable'],
   ])('takes Notify answering %s as %s', (status, failure) => {
     expect(classifyNotifyFailure(status)).toBe(failure);
+  });
+
+  // Notify's own error messages (its API documentation and notifications-api).
+  it.each([
+    ['ValidationError', 'phone_number Not a UK mobile number', 'refused'],
+    ['BadRequestError', 'Missing personalisation: code', 'refused'],
+    ['BadRequestError', "Can't send to this recipient using a team-only API key (service 3f1c2d4e-0000-4000-8000-000000000001) - see https://www.notifications.service.gov.uk/trial-mode", 'refused'],
+    ['BadRequestError', 'Text messages cannot be longer than 918 characters. Your message is 1000 characters long.', 'refused'],
+    ['BadRequestError', 'Template not found', 'config'],
+    ['BadRequestError', 'Template has been deleted', 'config'],
+    ['BadRequestError', 'email template is not suitable for sms notification', 'config'],
+    ['BadRequestError', 'Service is not allowed to send text messages', 'config'],
+    ['BadRequestError', "Can't send to this recipient when service is in trial mode - see https://www.notifications.service.gov.uk/trial-mode", 'config'],
+    ['ValidationError', 'template_id is not a valid UUID', 'config'],
+  ])('takes a 400 %s "%s" as %s', (error, message, failure) => {
+    expect(classifyNotifyFailure(400, [{ error, message }])).toBe(failure);
+  });
+
+  it('takes a 400 naming a problem of our settings beside one of the message as ours: no text of that kind would go', () => {
+    expect(classifyNotifyFailure(400, [{ error: 'ValidationError', message: 'phone_number Not a UK mobile number' }, { error: 'BadRequestError', message: 'Template not found' }])).toBe('config');
+  });
+});
+
+describe('NotifyGateway failures', () => {
+  const answering = async (status: number, body: unknown, call: (g: NotifyGateway) => Promise<unknown>) => {
+    const s = createServer((req, res) => req.resume().on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))));
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      return await call(new NotifyGateway(Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })));
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  };
+
+  it('reports "Template not found" as our settings, not the number', async () => {
+    const sent = await answering(400, { status_code: 400, errors: [{ error: 'BadRequestError', message: 'Template not found' }] }, (g) => g.send('template-1', '07700900123', {}, 'msg-1'));
+    expect(sent).toEqual({ ok: false, failure: 'config', invalidNumber: false, status: 400, message: 'BadRequestError: Template not found' });
+  });
+
+  it('reports a 404 (a wrong NOTIFY_BASE_URL) as our settings, on a send and on a lookup', async () => {
+    const page = '<!doctype html><title>404 Not Found</title>';
+    expect(await answering(404, page, (g) => g.send('template-1', '07700900123', {}, 'msg-1'))).toMatchObject({ ok: false, failure: 'config', invalidNumber: false, status: 404 });
+    expect(await answering(404, page, (g) => g.findByReference('msg-1'))).toMatchObject({ ok: false, failure: 'config', status: 404 });
+  });
+
+  it('still reports a refused number as the message\'s', async () => {
+    const sent = await answering(400, { status_code: 400, errors: [{ error: 'ValidationError', message: 'phone_number Not a UK mobile number' }] }, (g) => g.send('template-1', '07700900123', {}, 'msg-1'));
+    expect(sent).toMatchObject({ ok: false, failure: 'refused', invalidNumber: true });
   });
 });

@@ -13,15 +13,20 @@ import { NotifierConfig } from './config';
 /**
  * Why Notify did not take a message, which decides what the sender does next:
  * - `refused`: about this message (400 ValidationError/BadRequestError, e.g. not a mobile
- *   number). Sending it again fails the same way.
+ *   number, or a team-only key and a recipient outside the team). Sending it again fails the
+ *   same way.
  * - `rate-limited`: 429, our key's per-minute budget is spent for now.
  * - `auth`: 401/403 AuthError. Notify refused our API key or the token's clock (more than 30 s
  *   off). Nothing about the message: every message fails alike until someone fixes the key or
  *   the clock.
+ * - `config`: a refusal about our settings or our Notify service, not the message (see
+ *   `SERVICE_WIDE`): a template Notify does not know, a service not allowed to send texts or still
+ *   in trial mode, or a 404 (Notify answers none to a send: NOTIFY_BASE_URL is wrong). Every
+ *   message of that kind, or every message, fails alike until someone fixes the setting.
  * - `unavailable`: 5xx, a timeout or a dropped connection. Notify (or the way to it) is in
  *   trouble; the message may well be fine. With no answer at all, Notify may even have taken it.
  */
-export type SendFailure = 'refused' | 'rate-limited' | 'auth' | 'unavailable';
+export type SendFailure = 'refused' | 'rate-limited' | 'auth' | 'config' | 'unavailable';
 
 export type SendFailed = { ok: false; failure: SendFailure; invalidNumber: boolean; status: number | null; message: string };
 export type SendResult = { ok: true; notifyId: string } | SendFailed;
@@ -35,11 +40,35 @@ export abstract class SmsGateway {
   abstract findByReference(reference: string): Promise<LookupResult>;
 }
 
-/** Notify's HTTP status to what it means for the message; `null` is no answer (timeout, dropped connection). */
-export function classifyNotifyFailure(status: number | null): SendFailure {
+/** One of the errors in Notify's answer, `{ status_code, errors: [{ error, message }] }`. */
+export interface NotifyError { error?: string; message?: string }
+
+/**
+ * Notify's 400 messages (GOV.UK Notify API documentation and its notifications-api source) that are
+ * about our service or settings rather than the message, so that every text, or every text of a
+ * kind, fails alike. Trial mode: such a service sends only to its own team, never to patients.
+ * Not here, since they depend on the recipient or the text: "Can't send to this recipient using a
+ * team-only API key" (the team's own numbers go), an invalid number, missing personalisation.
+ */
+const SERVICE_WIDE: RegExp[] = [
+  /^Template not found/i,
+  /^Template has been deleted/i,
+  /template is not suitable for/i,
+  /^Service is not allowed to send/i,
+  /when service is in trial mode/i,
+  /^template_id is not a valid UUID/i,
+];
+
+/**
+ * Notify's HTTP status and errors to what they mean for the message; `null` is no answer (timeout,
+ * dropped connection).
+ */
+export function classifyNotifyFailure(status: number | null, errors: NotifyError[] = []): SendFailure {
   if (status === null || status >= 500) return 'unavailable';
   if (status === 429) return 'rate-limited';
   if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'config';
+  if (errors.some((e) => SERVICE_WIDE.some((re) => re.test(e.message ?? '')))) return 'config';
   return 'refused';
 }
 
@@ -88,11 +117,12 @@ export class NotifyGateway extends SmsGateway {
 
 /** A failed call to Notify, from the client's (axios's) error. */
 function failureOf(e: unknown): SendFailed {
-  const err = e as { response?: { status?: number; data?: { errors?: Array<{ error?: string; message?: string }> } }; message?: string };
+  const err = e as { response?: { status?: number; data?: { errors?: NotifyError[] } }; message?: string };
   const status = err.response?.status ?? null;
-  const first = err.response?.data?.errors?.[0];
+  const errors = Array.isArray(err.response?.data?.errors) ? err.response.data.errors : [];
+  const first = errors[0];
   const message = `${first?.error ?? 'error'}: ${first?.message ?? err.message ?? 'unknown'}`;
-  const failure = classifyNotifyFailure(status);
+  const failure = classifyNotifyFailure(status, errors);
   const invalidNumber = failure === 'refused' && /phone_number|mobile number/i.test(first?.message ?? '');
   return { ok: false, failure, invalidNumber, status, message };
 }

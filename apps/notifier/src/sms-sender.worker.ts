@@ -29,7 +29,9 @@
  *   and puts the job back without spending one of its attempts.
  * - A 401/403 (our API key refused, or our clock more than 30 s out) is wrong for every message
  *   alike: the same pause (NOTIFY_AUTH_FAILED_PAUSE_MS), an error in the log and a metric for the
- *   on-call operator, and no message is failed nor any offer ended meanwhile.
+ *   on-call operator, and no message is failed nor any offer ended meanwhile. So is a refusal of
+ *   our settings rather than the message (a template Notify does not know, a service in trial
+ *   mode, a 404 from a wrong NOTIFY_BASE_URL: `config` in notify.gateway.ts).
  * - A 5xx, a timeout or a dropped connection is retried (an attempt spent; the next start waits
  *   for Notify to finish the send, then looks it up: "Sent once" above) while Notify is otherwise
  *   up. NOTIFY_OUTAGE_THRESHOLD of them in a row with nothing accepted in between is an outage (notify-circuit.ts): the queue pauses as for a 429, and
@@ -56,7 +58,7 @@ import { limiterFor } from './rate-limit';
 import { POLICY } from './tokens';
 
 /** `sms_sent_total`'s outcome for each kind of Notify failure (names kept from before the auth/outage split). */
-const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', unavailable: 'retry' };
+const OUTCOME_LABEL: Record<SendFailure, string> = { refused: 'refused', 'rate-limited': 'rate_limited', auth: 'auth_failed', config: 'config_failed', unavailable: 'retry' };
 
 /**
  * Times a job waits for the database without spending an attempt (back-off capped at a minute:
@@ -240,8 +242,11 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       return { status: 'done' };
     }
     if (result.failure === 'rate-limited') return this.pauseSending(this.config.NOTIFY_RATE_LIMITED_PAUSE_MS);
-    if (result.failure === 'auth') {
-      this.serviceFailure('auth', `Notify refused our API key (${result.status}: ${result.message}); check NOTIFY_API_KEY and this server's clock (Notify allows 30 s)`, this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
+    if (result.failure === 'auth' || result.failure === 'config') {
+      this.serviceFailure(result.failure, result.failure === 'auth'
+        ? `Notify refused our API key (${result.status}: ${result.message}); check NOTIFY_API_KEY and this server's clock (Notify allows 30 s)`
+        : `Notify refused a ${sms.kind} text for a reason of our settings or service, not of the text (${result.status}: ${result.message}); check NOTIFY_BASE_URL, NOTIFY_TEMPLATE_* and the service in Notify (live, allowed to send texts)`,
+      this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
       return this.pauseSending(this.config.NOTIFY_AUTH_FAILED_PAUSE_MS);
     }
     // A timeout, a cut connection or a 5xx (a gateway's 502/504) may hide a text Notify took: the
@@ -331,8 +336,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
    * personal data: Notify's own error text and status only. Real time, not the injected clock:
    * the pause it reports is BullMQ's, in real time.
    */
-  private serviceFailure(reason: 'auth' | 'unavailable', message: string, pauseMs: number): void {
-    this.metrics.counter('notify_service_failures_total', 'Sends that failed for a reason affecting every message (auth: key or clock refused; unavailable: Notify down)', ['reason']).inc({ reason });
+  private serviceFailure(reason: 'auth' | 'config' | 'unavailable', message: string, pauseMs: number): void {
+    this.metrics.counter('notify_service_failures_total', 'Sends that failed for a reason affecting every message (auth: key or clock refused; config: template, address or Notify service settings; unavailable: Notify down)', ['reason']).inc({ reason });
     const now = Date.now();
     if (now < this.quietLogUntil) return;
     this.quietLogUntil = now + pauseMs;
