@@ -11,14 +11,15 @@
  * bearer check, and one write of the answer.
  *
  * The contract is the one the Nest route had: 401 without the callback token; 400 naming each
- * invalid or unknown field (`validation_failed`, as `strictValidationPipe` words it); the
+ * invalid field (`validation_failed`, as `strictValidationPipe` words it), a field the DTO does not
+ * know dropped (`@ToleratesNewerSenders()`: Notify may add fields); the
  * controller's own answers (503 + Retry-After when busy, `{ received, duplicate }`), errors shaped
  * by `errorResponse` as `AppErrorFilter` shapes them. A body that is not JSON is handed to
  * Express as before.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
-import { bearerToken, errorResponse, safeEqual, validationFailed } from '@app/platform';
+import { TOLERATES_NEWER_SENDERS, bearerToken, errorResponse, safeEqual, validationFailed } from '@app/platform';
 import { validateSync } from 'class-validator';
 import { CallbacksController, DeliveryReceiptDto, ReceivedTextDto } from './callbacks.controller';
 
@@ -69,10 +70,11 @@ async function serve(route: Route, req: IncomingMessage, res: ServerResponse, to
       return answer(res, 400, { error: 'validation_failed', message: 'The request is not valid', details: ['body: must be a JSON object'] });
     }
     // Own data properties only, defined rather than assigned: a `__proto__` key stays a field
-    // (refused below as unknown) instead of replacing the DTO's prototype.
+    // (dropped or refused below as unknown) instead of replacing the DTO's prototype.
     const dto = new route.dto();
     for (const [k, v] of Object.entries(body)) Object.defineProperty(dto, k, { value: v, enumerable: true, writable: true, configurable: true });
-    const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true });
+    const tolerant = (route.dto as { [TOLERATES_NEWER_SENDERS]?: boolean })[TOLERATES_NEWER_SENDERS] === true;
+    const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: !tolerant });
     if (errors.length > 0) throw validationFailed(errors);
     answer(res, 200, await route.handle(dto as never, res));
   } catch (e) {

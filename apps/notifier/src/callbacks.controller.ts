@@ -16,13 +16,20 @@ import { Body, Controller, HttpCode, HttpException, HttpStatus, Logger, Optional
 import type { Response } from 'express';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue, OutboxRelay, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
-import { queueFor } from '@app/contracts';
+import { ToleratesNewerSenders, queueFor } from '@app/contracts';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { currentTraceparent, MetricsService, StaticBearerGuard } from '@app/platform';
 import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 
+/*
+ * Notify's callbacks drop a field this release does not know rather than refuse it
+ * (`@ToleratesNewerSenders()`): Notify adds fields to its callbacks when it likes, and a refusal
+ * would turn every received text and receipt away (Notify gives up on a 4xx). The fields we read
+ * stay as strict.
+ */
+@ToleratesNewerSenders()
 export class ReceivedTextDto {
   @IsString() @Length(1, 100) id: string;
   @IsString() @Length(5, 20) source_number: string;
@@ -31,6 +38,7 @@ export class ReceivedTextDto {
   @IsDateString() date_received: string;
 }
 
+@ToleratesNewerSenders()
 export class DeliveryReceiptDto {
   @IsString() @Length(1, 100) id: string;
   @IsOptional() @IsString() reference?: string | null;

@@ -183,14 +183,14 @@ describe('the callback routes, answered ahead of Express and Nest', () => {
     expect(await post('/notify/status', '{not json', 'not-the-token')).toMatchObject({ status: 401, json: { error: 'unauthorized' } });
   });
 
-  it('names each invalid, missing or unknown field (400); a __proto__ key fills in nothing', async () => {
+  it('names each invalid or missing field (400); a __proto__ key fills in nothing', async () => {
     const r = await post('/notify/inbound', text({ source_number: 7, date_received: 'yesterday', extra: 1 }));
     expect(r.status).toBe(400);
     expect(r.json.error).toBe('validation_failed');
     const details = (r.json.details as string[]).join('\n');
     expect(details).toMatch(/^source_number: /m);
     expect(details).toMatch(/^date_received: /m);
-    expect(details).toMatch(/^extra: property extra should not exist/m);
+    expect(details).not.toMatch(/extra/);
     // A `__proto__` key does not lend the DTO fields it lacks: the missing id is still refused.
     const proto = await post('/notify/inbound', text({ id: undefined }).replace(/^\{/, '{"__proto__":{"id":"x"},'));
     expect(proto.status).toBe(400);
@@ -200,6 +200,17 @@ describe('the callback routes, answered ahead of Express and Nest', () => {
     expect((receipt.json.details as string[]).join('\n')).toMatch(/^status: /m);
     expect(await post('/notify/inbound', '[1]')).toMatchObject({ status: 400, json: { error: 'validation_failed' } });
     expect(await post('/notify/inbound', '{not json')).toMatchObject({ status: 400, json: { error: 'bad_request' } });
+  });
+
+  it('takes a received text and a delivery receipt carrying fields Notify added since, dropping them, rather than turn every callback away', async () => {
+    const id = randomUUID();
+    const r = await post('/notify/inbound', text({ id, source_number: '447700900997', message: 'NO 1234', carrier: 'vodafone', received_via: { kind: 'sms' } }));
+    expect(r).toMatchObject({ status: 200, json: { received: true, duplicate: false } });
+    expect((await pg.query(`SELECT intent, code FROM patient_reply WHERE external_id = $1`, [id])).rows).toEqual([{ intent: 'no', code: '1234' }]);
+    const receipt = await post('/notify/status', JSON.stringify({ id: randomUUID(), reference: null, to: '447700900997', status: 'delivered', status_reason: 'n/a', cost_in_pounds: 0.0197, is_international: false }));
+    expect(receipt).toMatchObject({ status: 200, json: { received: true } });
+    // The fields we read are as strict as before.
+    expect(await post('/notify/status', JSON.stringify({ id: randomUUID(), status: 'lost', status_reason: 'n/a' }))).toMatchObject({ status: 400, json: { error: 'validation_failed' } });
   });
 
   it('takes a delivery receipt, and is idempotent on a received text’s Notify id', async () => {

@@ -23,6 +23,7 @@ export class ClinicConstraintsDto {
  * On the DTOs a trust adapter posts to the exchange: a field this exchange does not know (sent by an
  * adapter of a newer release, during a rolling release) is dropped rather than refused, so the
  * adapter's messages are not refused for good (the validation pipe in @app/platform reads it).
+ * Also on GOV.UK Notify's callbacks (the notifier), whose fields Notify may add to.
  */
 export function ToleratesNewerSenders(): ClassDecorator {
   return (target) => {

@@ -81,7 +81,7 @@ export const TOLERATES_NEWER_SENDERS = Symbol.for('ics-slot-exchange.tolerates-n
 
 /**
  * Validation for every DTO: unknown fields are refused and each problem is named. Except for a DTO
- * marked TOLERATES_NEWER_SENDERS (what a trust adapter posts to the exchange): there a field this
+ * marked TOLERATES_NEWER_SENDERS (what a trust adapter posts to the exchange, Notify's callbacks): there a field this
  * release does not know is dropped, not refused. During a rolling release adapters may run the new
  * code before the exchange does; refusing a new optional field would have every forwarded SIU
  * refused for good (and a write-back outcome retried until it fails). Known fields are as strict.
