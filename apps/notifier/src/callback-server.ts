@@ -33,7 +33,7 @@ export function serveCallbacksFirst(server: Server, controller: CallbacksControl
   const logger = new Logger('callbacks');
   const routes: Record<string, Route> = {
     '/notify/inbound': { dto: ReceivedTextDto, handle: (dto: ReceivedTextDto, res) => controller.inbound(dto, res as never) },
-    '/notify/status': { dto: DeliveryReceiptDto, handle: (dto: DeliveryReceiptDto) => controller.status(dto) },
+    '/notify/status': { dto: DeliveryReceiptDto, handle: (dto: DeliveryReceiptDto, res) => controller.status(dto, res as never) },
   };
   const others = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');

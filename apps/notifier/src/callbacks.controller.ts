@@ -65,6 +65,9 @@ export class CallbackBusy extends HttpException {
   }
 }
 
+/** Retry-After for a receipt that came before its send was recorded: the sender records within a second or so. */
+const CALLBACK_RECEIPT_RETRY_S = 5;
+
 /** How soon the relay moves a stored batch's job to the booking service (see `write`). */
 const CALLBACK_RELAY_MS = 5;
 
@@ -132,6 +135,7 @@ export const CallbackGuard = StaticBearerGuard(() => callbackToken);
 @Controller('notify')
 export class CallbacksController {
   readonly received: ReceivedTextWriter;
+  private readonly resendsMax: number;
 
   constructor(
     @InjectDataSource() private readonly ds: DataSource,
@@ -140,6 +144,7 @@ export class CallbacksController {
     @Optional() relay?: OutboxRelay,
   ) {
     callbackToken = config.NOTIFY_CALLBACK_TOKEN;
+    this.resendsMax = config.NOTIFY_TECHNICAL_FAILURE_RESENDS;
     this.received = new ReceivedTextWriter(ds, { writers: config.CALLBACK_WRITERS, batchMax: config.CALLBACK_BATCH_MAX, backlogMax: config.CALLBACK_BACKLOG_MAX }, relay);
   }
 
@@ -170,12 +175,33 @@ export class CallbacksController {
    * message id, so a receipt that beats the sender's bookkeeping still lands) or by Notify's id.
    * Notify's own status word is kept (`error` for failures); a final status is never undone by a
    * late or repeated receipt.
+   *
+   * - `technical-failure` (Notify's fault; the text was not sent, and Notify says to send it again):
+   *   sent again, see `technicalFailure`.
+   * - `permanent-failure` (the number cannot receive texts): the number is marked invalid, and an
+   *   offer it was sent moves on to the next patient.
+   * - `temporary-failure` (the phone off or out of reach, after the provider's own retries): failed,
+   *   not sent again. The provider has already tried for a while and the phone is still away, and a
+   *   late copy would reach the patient after whatever followed it (an offer that has since ended, a
+   *   slot since taken). The number stays valid. An offer text moves its wave on, as the patient has
+   *   not seen it and cannot answer it.
    */
   @Post('status')
   @HttpCode(200)
-  async status(@Body() receipt: DeliveryReceiptDto) {
-    const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
+  async status(@Body() receipt: DeliveryReceiptDto, @Res({ passthrough: true }) res?: Response) {
     const ourId = receipt.reference && UUID.test(receipt.reference) ? receipt.reference : null;
+    if (receipt.status === 'technical-failure') {
+      let recorded: boolean;
+      try {
+        recorded = await this.technicalFailure(receipt.id, ourId);
+      } catch (e) {
+        if (e instanceof CallbackBusy) res?.setHeader('Retry-After', String(e.retryAfterSeconds));
+        throw e;
+      }
+      this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status', 'recorded']).inc({ status: receipt.status, recorded: String(recorded) });
+      return { received: true };
+    }
+    const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
     let recorded = false;
     if (status) {
       await this.ds.transaction(async (tx) => {
@@ -187,15 +213,60 @@ export class CallbacksController {
           [receipt.id, status, receipt.status, ourId],
         );
         recorded = updated.length > 0;
-        // A permanent failure means the number cannot receive texts: no more offers to it, and
-        // an offer it was sent moves on to the next patient.
+        // A permanent failure means the number cannot receive texts: no more offers to it.
         if (receipt.status === 'permanent-failure' && updated[0]) {
           await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = $1`, [updated[0].patient_id]);
-          if (updated[0].kind === 'offer' && updated[0].offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: updated[0].offer_id });
         }
+        // Either way an offer whose text did not arrive moves on to the next patient.
+        if (status === 'failed' && updated[0]?.kind === 'offer' && updated[0].offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: updated[0].offer_id });
       });
     }
     this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status', 'recorded']).inc({ status: receipt.status, recorded: String(recorded) });
     return { received: true };
+  }
+
+  /**
+   * Notify's `technical-failure`: the text was never sent. It goes back to `queued` with a send job
+   * of its own (`sms-<id>-resend-<n>`, in the same transaction through the outbox), which re-reads
+   * it as every send does (an offer that ended meanwhile is not sent; quiet hours hold it). Notify's
+   * id of the failed text stays on the row until the resend is recorded, so a repeat of this
+   * receipt (Notify retries callbacks) changes nothing. After NOTIFY_TECHNICAL_FAILURE_RESENDS the
+   * text is failed, and an offer's text moves its wave on as an undeliverable one does; the number
+   * is not at fault and stays valid.
+   * A receipt for a send whose "sent" the sender has not recorded yet (its row still `queued` with
+   * another Notify id or none) is answered 503, for Notify to send it again once it has.
+   */
+  private technicalFailure(notifyId: string, ourId: string | null): Promise<boolean> {
+    return this.ds.transaction(async (tx) => {
+      const [m]: Array<{ id: string; kind: string; offer_id: string | null; status: string; notify_id: string | null; resends: number }> = await rows(
+        tx,
+        `SELECT id, kind, offer_id, status, notify_id, resends FROM sms_message
+          WHERE notify_id = $1 OR id = $2::uuid
+          ORDER BY notify_id = $1 DESC NULLS LAST LIMIT 1 FOR UPDATE`,
+        [notifyId, ourId],
+      );
+      if (!m || (m.status !== 'sent' && m.status !== 'queued')) return false;
+      if (m.notify_id !== null && m.notify_id !== notifyId) {
+        // Another Notify message is this row's now: a late repeat about a text already sent again.
+        if (m.status === 'sent') return false;
+        throw new CallbackBusy(CALLBACK_RECEIPT_RETRY_S, 'the text is being sent again and its send is not recorded yet');
+      }
+      if (m.status === 'queued') {
+        if (m.notify_id === notifyId) return false; // already being sent again: Notify repeated the receipt
+        throw new CallbackBusy(CALLBACK_RECEIPT_RETRY_S, "the text's send is not recorded yet");
+      }
+      if (m.resends < this.resendsMax) {
+        await tx.query(
+          `UPDATE sms_message SET status = 'queued', notify_id = $2, error = 'technical-failure', resends = resends + 1, status_at = now() WHERE id = $1`,
+          [m.id, notifyId],
+        );
+        await enqueue(tx, 'send-sms', { smsId: m.id }, { jobIdSuffix: `resend-${m.resends + 1}` });
+        this.metrics.counter('sms_resent_total', 'Texts sent again after a Notify technical-failure, by kind', ['kind']).inc({ kind: m.kind });
+        return true;
+      }
+      await tx.query(`UPDATE sms_message SET status = 'failed', notify_id = $2, error = 'technical-failure', status_at = now() WHERE id = $1`, [m.id, notifyId]);
+      if (m.kind === 'offer' && m.offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: m.offer_id });
+      return true;
+    });
   }
 }

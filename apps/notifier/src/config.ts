@@ -130,6 +130,14 @@ export class NotifierConfig extends PolicyConfig {
   NOTIFY_OUTAGE_PAUSE_MS = 15_000;
 
   /**
+   * Times a text is sent again after Notify reports a `technical-failure` for it (Notify's own
+   * fault: the text never went, and Notify asks the sender to send it again). After the last, the
+   * text is failed, and an offer's text moves its wave on as an undeliverable one does.
+   */
+  @IsInt() @Min(0) @Max(5)
+  NOTIFY_TECHNICAL_FAILURE_RESENDS = 2;
+
+  /**
    * Received-text callbacks are written in batches (callbacks.controller.ts): at most this many
    * transactions at once, so a burst of replies never takes more of the pool than this.
    */

@@ -173,6 +173,69 @@ describe('Notify callbacks', () => {
     expect((await post('/notify/status', { id: notifyId, status: 'exploded' })).status).toBe(400);
   });
 
+  it('sends a text again after a technical-failure receipt, each time with a job of its own, at most NOTIFY_TECHNICAL_FAILURE_RESENDS times; then an offer moves on, its number still valid', async () => {
+    const offer = await createOffer(pg);
+    const smsId = offer.smsId!;
+    await until('offer sent', async () => (await sms(smsId)).status === 'sent');
+    const failedIds: string[] = [];
+    for (let resend = 1; resend <= 2; resend++) {
+      const { notify_id: notifyId } = await sms(smsId);
+      failedIds.push(notifyId);
+      // Notify repeats its callbacks: the repeat changes nothing.
+      for (let i = 0; i < 2; i++) expect((await post('/notify/status', { id: notifyId, reference: smsId, status: 'technical-failure' })).status).toBe(200);
+      await until(`sent again (${resend})`, async () => {
+        const m = await sms(smsId);
+        return m.status === 'sent' && !failedIds.includes(m.notify_id);
+      });
+      expect(notify.for(offer.mobile)).toHaveLength(resend + 1);
+      expect((await pg.query(`SELECT resends FROM sms_message WHERE id = $1`, [smsId])).rows[0].resends).toBe(resend);
+    }
+    expect((await outboxJobs('send-sms', 'smsId', smsId)).map((j) => j.job_id).sort()).toEqual(
+      [jobId('send-sms', { smsId }), `${jobId('send-sms', { smsId })}-resend-1`, `${jobId('send-sms', { smsId })}-resend-2`].sort(),
+    );
+    // A late repeat about a text already sent again changes nothing.
+    expect((await post('/notify/status', { id: failedIds[0], reference: smsId, status: 'technical-failure' })).status).toBe(200);
+    expect(await sms(smsId)).toMatchObject({ status: 'sent' });
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
+    // The resends are spent: the text failed, and the offer moves on as an undeliverable one.
+    const { notify_id: last } = await sms(smsId);
+    expect((await post('/notify/status', { id: last, reference: smsId, status: 'technical-failure' })).status).toBe(200);
+    expect(await sms(smsId)).toMatchObject({ status: 'failed', error: 'technical-failure', notify_id: last });
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notify.for(offer.mobile)).toHaveLength(3);
+  });
+
+  it('answers 503 with Retry-After to a technical-failure receipt that beats the record of its send, and resends once it is recorded', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const [row] = (await pg.query(
+      `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'no_offer', '{}', 'queued') RETURNING id`,
+      [offer.patientId, offer.offerId],
+    )).rows;
+    const receipt = { id: 'c0ffee00-0000-4000-8000-000000000003', reference: row.id, status: 'technical-failure' };
+    const early = await post('/notify/status', receipt);
+    expect(early.status).toBe(503);
+    expect(early.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await sms(row.id)).toMatchObject({ status: 'queued', error: null, notify_id: null });
+    expect(await outboxJobs('send-sms', 'smsId', row.id)).toHaveLength(0);
+    // The sender records the send; Notify's retry of the callback lands.
+    await pg.query(`UPDATE sms_message SET status = 'sent', notify_id = $2 WHERE id = $1`, [row.id, receipt.id]);
+    expect((await post('/notify/status', receipt)).status).toBe(200);
+    expect((await outboxJobs('send-sms', 'smsId', row.id)).map((j) => j.job_id)).toEqual([`${jobId('send-sms', { smsId: row.id })}-resend-1`]);
+  });
+
+  it('fails a text on a temporary-failure receipt without sending it again; an offer moves on, its number still valid', async () => {
+    const offer = await createOffer(pg);
+    await until('offer sent', async () => (await sms(offer.smsId!)).status === 'sent');
+    const { notify_id: notifyId } = await sms(offer.smsId!);
+    expect((await post('/notify/status', { id: notifyId, reference: offer.smsId, status: 'temporary-failure' })).status).toBe(200);
+    expect(await sms(offer.smsId!)).toMatchObject({ status: 'failed', error: 'temporary-failure' });
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+    expect(await outboxJobs('send-sms', 'smsId', offer.smsId!)).toHaveLength(1);
+  });
+
   it('treats a permanent-failure receipt for an offer as undeliverable: number invalid, offer moves on once', async () => {
     const offer = await createOffer(pg);
     await until('offer sent', async () => (await sms(offer.smsId!)).status === 'sent');

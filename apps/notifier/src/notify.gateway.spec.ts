@@ -125,3 +125,21 @@ describe('NotifyGateway failures', () => {
     expect(sent).toMatchObject({ ok: false, failure: 'refused', invalidNumber: true });
   });
 });
+
+describe('NotifyGateway.findByReference', () => {
+  const listing = async (notifications: unknown[]) => {
+    const s = createServer((req, res) => req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ notifications, links: {} }))));
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      return await new NotifyGateway(Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })).findByReference('msg-1');
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  };
+
+  it('passes over a text Notify failed technically (never sent, and being sent again under the same reference)', async () => {
+    expect(await listing([{ id: 'n1', reference: 'msg-1', status: 'technical-failure' }])).toEqual({ ok: true, notifyId: null });
+    expect(await listing([{ id: 'n2', reference: 'msg-1', status: 'sending' }, { id: 'n1', reference: 'msg-1', status: 'technical-failure' }])).toEqual({ ok: true, notifyId: 'n2' });
+    expect(await listing([{ id: 'n1', reference: 'msg-1', status: 'delivered' }])).toEqual({ ok: true, notifyId: 'n1' });
+  });
+});

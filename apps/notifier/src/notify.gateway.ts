@@ -36,7 +36,7 @@ export type LookupResult = { ok: true; notifyId: string | null } | SendFailed;
 
 export abstract class SmsGateway {
   abstract send(templateId: string, phone: string, personalisation: Record<string, string>, reference: string): Promise<SendResult>;
-  /** The message Notify already holds with this reference, if any (our reference is our message id). */
+  /** The message Notify already holds with this reference, if any (our reference is our message id), but for one it failed technically. */
   abstract findByReference(reference: string): Promise<LookupResult>;
 }
 
@@ -106,8 +106,10 @@ export class NotifyGateway extends SmsGateway {
   async findByReference(reference: string): Promise<LookupResult> {
     try {
       const res = await this.client.getNotifications('sms', undefined, reference);
-      // Our references are unique (our message ids), so Notify holds one at most.
-      const found = (res.data as { notifications?: Array<{ id: string; reference: string | null }> }).notifications?.find((n) => n.reference === reference);
+      // Our references are our message ids, so Notify holds one text of ours per reference, but for
+      // those it failed technically (never sent), which we send again under the same reference.
+      const found = (res.data as { notifications?: Array<{ id: string; reference: string | null; status?: string }> }).notifications
+        ?.find((n) => n.reference === reference && n.status !== 'technical-failure');
       return { ok: true, notifyId: found?.id ?? null };
     } catch (e) {
       return failureOf(e);

@@ -200,6 +200,8 @@ export class SmsMessageRow {
   @Column({ ...ts, name: 'status_at' }) statusAt: Date | null;
   /** When a send to Notify last began (committed before it went): Notify may hold the text from then on. */
   @Column({ ...ts, name: 'send_started_at' }) sendStartedAt: Date | null;
+  /** Times sent again after a Notify `technical-failure`. */
+  @Column('integer', { default: 0 }) resends: number;
 }
 
 @Entity('patient_reply')
