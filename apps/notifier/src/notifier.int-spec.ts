@@ -88,6 +88,16 @@ const post = (path: string, body: unknown, headers: Record<string, string> = AUT
   fetch(`${BASE}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 const sms = async (id: string) => (await pg.query(`SELECT status, error, notify_id FROM sms_message WHERE id = $1`, [id])).rows[0];
 const mobileStatus = async (patientId: string) => (await pg.query(`SELECT mobile_status FROM patient WHERE id = $1`, [patientId])).rows[0].mobile_status;
+/** Attempts the send job of a message has spent (a pause that puts it back spends none). */
+async function attemptsMade(smsId: string): Promise<number | undefined> {
+  const queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
+  try {
+    return (await Job.fromId(queue, jobId('send-sms', { smsId })))?.attemptsMade;
+  } finally {
+    await queue.close();
+    await (await queue.client).quit().catch(() => undefined);
+  }
+}
 const outboxJobs = async (name: string, payloadKey: string, value: string) =>
   (await pg.query(`SELECT job_id FROM outbox WHERE job_name = $1 AND payload->>$2 = $3`, [name, payloadKey, value])).rows;
 
@@ -285,14 +295,7 @@ describe('sending through Notify', () => {
     expect(attempts).toHaveLength(2);
     expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
     // The completed job counts one attempt (the one that succeeded): the 429 was not one.
-    const queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
-    try {
-      const job = await Job.fromId(queue, jobId('send-sms', { smsId: m.smsId }));
-      expect(job?.attemptsMade).toBe(1);
-    } finally {
-      await queue.close();
-      await (await queue.client).quit().catch(() => undefined);
-    }
+    expect(await attemptsMade(m.smsId)).toBe(1);
   });
 
   it.each([
@@ -308,13 +311,7 @@ describe('sending through Notify', () => {
     expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
     expect(await mobileStatus(offer.patientId)).toBe('valid');
     expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
-    const queue = new Queue(QueueName.smsOutbound, { connection: new IORedis(redisUrl, { maxRetriesPerRequest: null }) });
-    try {
-      expect((await Job.fromId(queue, jobId('send-sms', { smsId: offer.smsId! })))?.attemptsMade).toBe(1);
-    } finally {
-      await queue.close();
-      await (await queue.client).quit().catch(() => undefined);
-    }
+    expect(await attemptsMade(offer.smsId!)).toBe(1);
     const metrics = await (await fetch(`${BASE}/metrics`)).text();
     expect(Number(/notify_service_failures_total\{[^}]*reason="config"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
   });

@@ -98,17 +98,18 @@ describe('classifyNotifyFailure', () => {
   });
 });
 
-describe('NotifyGateway failures', () => {
-  const answering = async (status: number, body: unknown, call: (g: NotifyGateway) => Promise<unknown>) => {
-    const s = createServer((req, res) => req.resume().on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))));
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    try {
-      return await call(new NotifyGateway(Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })));
-    } finally {
-      await new Promise<void>((r) => s.close(() => r()));
-    }
-  };
+/** `call` on a gateway whose Notify answers every request with `status` and `body`. */
+const answering = async (status: number, body: unknown, call: (g: NotifyGateway) => Promise<unknown>) => {
+  const s = createServer((req, res) => req.resume().on('end', () => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    return await call(new NotifyGateway(Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })));
+  } finally {
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+};
 
+describe('NotifyGateway failures', () => {
   it('reports "Template not found" as our settings, not the number', async () => {
     const sent = await answering(400, { status_code: 400, errors: [{ error: 'BadRequestError', message: 'Template not found' }] }, (g) => g.send('template-1', '07700900123', {}, 'msg-1'));
     expect(sent).toEqual({ ok: false, failure: 'config', invalidNumber: false, status: 400, message: 'BadRequestError: Template not found' });
@@ -127,15 +128,7 @@ describe('NotifyGateway failures', () => {
 });
 
 describe('NotifyGateway.findByReference', () => {
-  const listing = async (notifications: unknown[]) => {
-    const s = createServer((req, res) => req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ notifications, links: {} }))));
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    try {
-      return await new NotifyGateway(Object.assign(new NotifierConfig(), { NOTIFY_BASE_URL: `http://127.0.0.1:${(s.address() as AddressInfo).port}` })).findByReference('msg-1');
-    } finally {
-      await new Promise<void>((r) => s.close(() => r()));
-    }
-  };
+  const listing = (notifications: unknown[]) => answering(200, { notifications, links: {} }, (g) => g.findByReference('msg-1'));
 
   it('passes over a text Notify failed technically (never sent, and being sent again under the same reference)', async () => {
     expect(await listing([{ id: 'n1', reference: 'msg-1', status: 'technical-failure' }])).toEqual({ ok: true, notifyId: null });
