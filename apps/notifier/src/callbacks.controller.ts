@@ -16,7 +16,7 @@ import { Body, Controller, HttpCode, HttpException, HttpStatus, Logger, Optional
 import type { Response } from 'express';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue, OutboxRelay, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
-import { ToleratesNewerSenders, queueFor } from '@app/contracts';
+import { ToleratesNewerSenders, queueFor, smsResendJobSuffix } from '@app/contracts';
 import { parseReply, normaliseUkMobile } from '@app/domain';
 import { currentTraceparent, MetricsService, StaticBearerGuard } from '@app/platform';
 import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
@@ -257,10 +257,11 @@ export class CallbacksController {
       }
       if (m.resends < this.resendsMax) {
         await tx.query(
-          `UPDATE sms_message SET status = 'queued', notify_id = $2, error = 'technical-failure', resends = resends + 1, status_at = now() WHERE id = $1`,
+          // Notify has said what became of that send: the resend need not wait for it to settle.
+          `UPDATE sms_message SET status = 'queued', notify_id = $2, error = 'technical-failure', resends = resends + 1, send_started_at = NULL, status_at = now() WHERE id = $1`,
           [m.id, notifyId],
         );
-        await enqueue(tx, 'send-sms', { smsId: m.id }, { jobIdSuffix: `resend-${m.resends + 1}` });
+        await enqueue(tx, 'send-sms', { smsId: m.id }, { jobIdSuffix: smsResendJobSuffix(m.resends + 1) });
         this.metrics.counter('sms_resent_total', 'Texts sent again after a Notify technical-failure, by kind', ['kind']).inc({ kind: m.kind });
         return true;
       }

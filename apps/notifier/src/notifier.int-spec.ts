@@ -6,7 +6,7 @@
  */
 import { INestApplication } from '@nestjs/common';
 import { createTestDatabase, TestDatabase } from '@app/persistence';
-import { bootstrapApp, loadConfig } from '@app/platform';
+import { QueueService, bootstrapApp, loadConfig } from '@app/platform';
 import { QueueName, SANDBOX_NOTIFY_CALLBACK_TOKEN, jobId } from '@app/contracts';
 import { Job, Queue } from 'bullmq';
 import IORedis from 'ioredis';
@@ -17,6 +17,7 @@ import { createMessage, createOffer } from '../../../test/support/offer-fixtures
 import { NotifierModule } from './app.module';
 import { NotifierConfig } from './config';
 import { SmsSenderWorker } from './sms-sender.worker';
+import { SmsSweep } from './sms-sweep';
 import { until } from '../../../test/support/wait';
 
 jest.setTimeout(60_000);
@@ -233,6 +234,27 @@ describe('Notify callbacks', () => {
     await pg.query(`UPDATE sms_message SET status = 'sent', notify_id = $2 WHERE id = $1`, [row.id, receipt.id]);
     expect((await post('/notify/status', receipt)).status).toBe(200);
     expect((await outboxJobs('send-sms', 'smsId', row.id)).map((j) => j.job_id)).toEqual([`${jobId('send-sms', { smsId: row.id })}-resend-1`]);
+  });
+
+  it("leaves a text being sent again to its resend's job in the send sweep, and orders that job again if it was lost", async () => {
+    const m = await createMessage(pg, 'help');
+    await until('sent', async () => (await sms(m.smsId)).status === 'sent');
+    const resendJob = `${jobId('send-sms', { smsId: m.smsId })}-resend-1`;
+    // Its first resend waits (as in quiet hours) while its first job is long done.
+    const queue = app.get(QueueService).queue(QueueName.smsOutbound);
+    await queue.add('send-sms', { smsId: m.smsId }, { jobId: resendJob, delay: 3_600_000 });
+    // As the technical-failure receipt leaves it.
+    await pg.query(`UPDATE sms_message SET status = 'queued', resends = 1, error = 'technical-failure', send_started_at = NULL, created_at = now() - interval '1 hour' WHERE id = $1`, [m.smsId]);
+    const sweep = app.get(SmsSweep);
+    sweep.timing = { ...sweep.timing, graceMs: 0 };
+    expect(await sweep.sweep()).toBe(0);
+    expect(await outboxJobs('send-sms', 'smsId', m.smsId)).toHaveLength(1);
+    // The resend's job is lost (Redis lost it, say): ordered again under its own id, and sent.
+    await queue.remove(resendJob);
+    expect(await sweep.sweep()).toBe(1);
+    expect((await outboxJobs('send-sms', 'smsId', m.smsId)).map((j) => j.job_id)).toContain(resendJob);
+    await until('sent again', async () => (await sms(m.smsId)).status === 'sent');
+    expect(notify.for(m.mobile)).toHaveLength(2);
   });
 
   it('fails a text on a temporary-failure receipt without sending it again; an offer moves on, its number still valid', async () => {

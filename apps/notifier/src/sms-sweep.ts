@@ -20,6 +20,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { redriveJob, redrivePass } from '@app/persistence';
 import { MetricsService, Periodic, QueueService } from '@app/platform';
+import { smsResendJobSuffix } from '@app/contracts';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
 
@@ -63,14 +64,16 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
   /** One pass; returns how many messages had their send ordered again. */
   async sweep(): Promise<number> {
     const ordered = await redrivePass(
-      (after: { id: string; created_at: Date } | null, limit) => this.ds.query(
-        `SELECT id, created_at FROM sms_message
+      (after: { id: string; created_at: Date; resends: number } | null, limit) => this.ds.query(
+        `SELECT id, created_at, resends FROM sms_message
           WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)
             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
           ORDER BY created_at, id LIMIT ${limit}`,
         [this.timing.graceMs / 1000, after?.created_at ?? null, after?.id ?? null],
       ),
+      // A text sent again after a technical-failure is in the hands of that resend's job.
       (m) => redriveJob(this.ds, this.queues, 'send-sms', { smsId: m.id }, {
+        jobIdSuffix: m.resends > 0 ? smsResendJobSuffix(m.resends) : undefined,
         stillStuck: async (tx) => (await tx.query(`SELECT 1 FROM sms_message WHERE id = $1 AND status = 'queued' FOR UPDATE`, [m.id])).length > 0,
       }),
     );

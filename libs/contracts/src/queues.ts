@@ -87,6 +87,14 @@ export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
   }
 }
 
+/**
+ * The job id suffix (`enqueue`'s `jobIdSuffix`) of the `n`th resend of a text after Notify's
+ * `technical-failure`: `sms-<id>-resend-<n>`, a new job for each, so none is taken for a repeat.
+ */
+export function smsResendJobSuffix(n: number): string {
+  return `resend-${n}`;
+}
+
 export function queueFor(name: JobName, ods?: string): string {
   const q = JOB_QUEUE[name];
   if (typeof q === 'string') return q;

@@ -41,7 +41,7 @@ export async function anyJobLive(queues: QueueService, queue: string, ids: Itera
   return false;
 }
 
-export interface RedriveOptions extends Pick<EnqueueOptions, 'ods'> {
+export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffix'> {
   /**
    * Asked in the re-drive's transaction once no job is found, just before ordering one: whether
    * the work is still not done (it may take its row locks). The state was read before BullMQ was
@@ -52,7 +52,8 @@ export interface RedriveOptions extends Pick<EnqueueOptions, 'ods'> {
 }
 
 /**
- * Orders `name` for `payload` again, under its own job id, unless a job for it will still run.
+ * Orders `name` for `payload` again, under its own job id (with `jobIdSuffix`, the id its latest
+ * job was ordered under), unless a job for it will still run.
  * BullMQ ignores an add whose id it still holds (a failed job is kept for days: JOB_DEFAULTS'
  * removeOnFail), so the finished job is removed first; that also keeps a long outage from piling
  * up one failed job per attempt in Redis. Returns whether a job was ordered. Two re-drives that
@@ -61,12 +62,12 @@ export interface RedriveOptions extends Pick<EnqueueOptions, 'ods'> {
  */
 export async function redriveJob<N extends JobName>(ds: DataSource, queues: QueueService, name: N, payload: JobPayloads[N], opts: RedriveOptions = {}): Promise<boolean> {
   const queue = queueFor(name, opts.ods);
-  const id = jobId(name, payload);
+  const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
   if (await hasLiveJob(ds, queues, queue, id, { suffixed: false })) return false;
   return ds.transaction(async (tx) => {
     if (opts.stillStuck && !(await opts.stillStuck(tx))) return false;
     await queues.queue(queue).remove(id);
-    await enqueue(tx, name, payload, { ods: opts.ods });
+    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix });
     return true;
   });
 }
