@@ -2,7 +2,8 @@
  * Quiet hours in the notifier (CONTRACT `QUIET_HOURS`, Europe/London: no SMS then), on real
  * Postgres and Redis with notify-sim and the real client, the notifier's clock fixed at 20:30 on a
  * December evening: a text that comes up then waits in the queue until 08:00, re-reads its message
- * then (an offer that ended overnight is not sent), and goes once; with QUIET_HOURS empty nothing
+ * then (an offer that ended overnight is not sent, nor one still recorded live whose expiry or
+ * slot's cut-off passed in the night), and goes once; with QUIET_HOURS empty nothing
  * waits. And a text saying an offer has ended goes only to a patient whose offer text was sent: one
  * whose offer text was held (here, or by an outage) never saw the offer.
  */
@@ -26,6 +27,7 @@ const REDIS_DB = 10;
 const EVENING = new Date('2026-12-01T20:30:00Z');
 /** 08:00 in London the next morning, when they end. */
 const MORNING = new Date('2026-12-02T08:00:00Z');
+const HOUR = 3_600_000;
 
 let stores: FreshStores;
 let pg: Client;
@@ -94,6 +96,57 @@ describe('with QUIET_HOURS 20:00-08:00, at 20:30', () => {
     await until('skipped', async () => (await sms(offer.smsId!)).status === 'skipped');
     expect(await sms(offer.smsId!)).toMatchObject({ error: 'offer is expired' });
     expect(await sim.messages(offer.mobile)).toEqual([]);
+  });
+
+  /**
+   * An offer text held overnight whose offer, still recorded live, ended in the night: its wave's
+   * expiry or its slot's cut-off passed while the exchange's `expire-wave` / `close-slot` are late
+   * (here no exchange runs at all). CONTRACT/DESIGN: no offer goes out inside the minimum notice.
+   */
+  const heldOfferEndingAt = async (slotStart: Date, expiresAt: Date) => {
+    const offer = await createOffer(pg);
+    await heldFor(offer.smsId!);
+    // The slot's cut-off as recorded at its release, under the 24-hour notice.
+    await pg.query(`UPDATE slot SET start_at = $2, cutoff_at = $3 WHERE id = $1`, [offer.slotId, slotStart, new Date(slotStart.getTime() - 24 * HOUR)]);
+    await pg.query(`UPDATE offer SET expires_at = $2 WHERE id = $1`, [offer.offerId, expiresAt]);
+    await pg.query(`UPDATE offer_wave SET expires_at = $2 WHERE id = (SELECT wave_id FROM offer WHERE id = $1)`, [offer.offerId, expiresAt]);
+    return offer;
+  };
+  const at08 = (hours: number) => new Date(MORNING.getTime() + hours * HOUR);
+
+  it.each([
+    ['its slot came inside the minimum notice at 07:00 (close-slot late)', at08(23), at08(1), 'skipped', 'slot inside the minimum notice before the offer text went'],
+    ['its wave expired at 07:00 (expire-wave late)', at08(72), at08(-1), 'skipped', 'offer expired before its text went'],
+    ['it is still live and outside the notice (control)', at08(72), at08(2), 'sent', null],
+  ])('at 08:00, an offer text held overnight whose offer is recorded live: %s', async (_what, slotStart, expiresAt, status, error) => {
+    const offer = await heldOfferEndingAt(slotStart, expiresAt);
+    clock.set(MORNING);
+    await (await sendJob(offer.smsId!))!.promote();
+    await until(`the offer text ${status}`, async () => (await sms(offer.smsId!)).status !== 'queued');
+    expect(await sms(offer.smsId!)).toEqual({ status, error });
+    expect(await sim.messages(offer.mobile)).toHaveLength(status === 'sent' ? 1 : 0);
+    // The offer is left to the exchange's own jobs (the sweep orders them again) to end.
+    expect((await pg.query(`SELECT status FROM offer WHERE id = $1`, [offer.offerId])).rows[0].status).toBe('live');
+  });
+
+  it('judges the notice by the recorded policy in force, as the exchange does, not by the cut-off recorded at release', async () => {
+    // Released under the 24-hour notice (cut-off 14:00 tomorrow); an administrator has lengthened it to 48 hours since.
+    const offer = await heldOfferEndingAt(at08(30), at08(2));
+    await pg.query('BEGIN');
+    await recordPolicy(queryable(pg), { ...DEFAULT_POLICY, minNoticeHours: 48 }, { source: 'admin', changedBy: 'test', reason: 'longer notice' }).catch(async (e) => {
+      await pg.query('ROLLBACK');
+      throw e;
+    });
+    await pg.query('COMMIT');
+    try {
+      clock.set(MORNING);
+      await (await sendJob(offer.smsId!))!.promote();
+      await until('skipped', async () => (await sms(offer.smsId!)).status === 'skipped');
+      expect(await sms(offer.smsId!)).toMatchObject({ error: 'slot inside the minimum notice before the offer text went' });
+      expect(await sim.messages(offer.mobile)).toEqual([]);
+    } finally {
+      await pg.query(`DELETE FROM matching_policy`);
+    }
   });
 
   it('follows the quiet hours in force in the recorded policy, as matching does', async () => {

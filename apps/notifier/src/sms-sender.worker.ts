@@ -1,6 +1,8 @@
 /**
  * Sends stored SMS (`sms-outbound`). The row is re-read first: an offer whose slot went meanwhile
- * is not sent, a message already sent is not sent again. None is sent in quiet hours: its job waits
+ * is not sent, nor one past its expiry or whose slot is inside the minimum notice by now (its
+ * text held by quiet hours, a Notify outage or a backlog while the exchange's own jobs that end it
+ * are late too); a message already sent is not sent again. None is sent in quiet hours: its job waits
  * until they end (without spending an attempt) and re-reads the message then. `reference` is our message id — no
  * personal data goes to Notify beyond the number and the text itself.
  *
@@ -46,8 +48,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
-import { enqueue, isDatabaseUnavailable } from '@app/persistence';
-import { Clock, MatchingPolicy, QuietHours, nextSendableTime } from '@app/domain';
+import { POLICY_IN_FORCE_SQL, PolicyRow, enqueue, isDatabaseUnavailable, policyFromRow } from '@app/persistence';
+import { Clock, MatchingPolicy, isInsideMinimumNotice, nextSendableTime } from '@app/domain';
 import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
 import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
@@ -103,12 +105,14 @@ type SendSmsJobData = JobPayloads['send-sms'] & {
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
   mobile: string | null; mobile_status: string; offer_status: string | null;
+  /** The offer's expiry and its slot's start and specialty (null for a message about no offer). */
+  offer_expires_at: Date | null; slot_start_at: Date | null; slot_tfc: string | null;
   /** Milliseconds (on the database's clock) since a send of it to Notify last began, null if none did. */
   send_started_ms_ago: number | null;
   /** Whether the text of the offer this message is about went to Notify (sent or delivered). */
   offer_text_sent: boolean;
-  /** The quiet hours of the newest recorded matching policy (the dashboard's), null before any. */
-  recorded_quiet: { quietHours: QuietHours | null; timeZone?: string } | null;
+  /** The newest recorded matching policy (the dashboard's), null before any. */
+  policy_row: PolicyRow;
 }
 
 @Injectable()
@@ -215,6 +219,10 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     }
     if (!result) {
       if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
+      if (sms.kind === 'offer') {
+        const ended = this.offerEndedUnrecorded(sms);
+        if (ended) return skip(ended);
+      }
       // "No longer available" / "expired" / "withdrawn" about an offer whose own text never went (it
       // was still held by quiet hours, a Notify outage or a backlog when the offer ended, and its
       // send then skipped it) would be the first the patient heard of it. One check here covers
@@ -345,25 +353,42 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   }
 
   /**
+   * Why a live offer's text must not go now although its offer is still recorded live: its expiry
+   * passed, or its slot is inside the minimum notice, while the exchange's jobs that would end it
+   * (`expire-wave`, `close-slot`) are late. Judged as the exchange judges a YES to it and closes
+   * its slot (`decideAcceptance`, `closeSlot`): the notice of the recorded policy in force with the
+   * slot's specialty's overrides, not the slot's `cutoff_at` (the notice at its release, which an
+   * administrator may have lengthened since), on the injected clock.
+   */
+  private offerEndedUnrecorded(sms: SmsToSend): string | null {
+    const now = this.clock.now();
+    if (sms.offer_expires_at && new Date(sms.offer_expires_at).getTime() <= now.getTime()) return 'offer expired before its text went';
+    if (sms.slot_start_at && isInsideMinimumNotice(new Date(sms.slot_start_at), now, policyFromRow(sms.policy_row, this.policy, sms.slot_tfc ?? undefined))) {
+      return 'slot inside the minimum notice before the offer text went';
+    }
+    return null;
+  }
+
+  /**
    * Quiet hours as matching applies them: the newest recorded policy's (an administrator may change
    * them on the dashboard), else this process's QUIET_HOURS. One source for both, so matching
    * never plans a wave to be sent at a time the notifier would hold its texts back.
    */
   private quietHoursPolicy(sms: SmsToSend): MatchingPolicy {
-    const recorded = sms.recorded_quiet;
+    const recorded = sms.policy_row?.settings;
     if (!recorded) return this.policy;
-    return { ...this.policy, quietHours: recorded.quietHours, timeZone: recorded.timeZone ?? this.policy.timeZone };
+    return { ...this.policy, quietHours: recorded.quietHours ?? null, timeZone: recorded.timeZone ?? this.policy.timeZone };
   }
 
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const rows = (await this.ds.query(
       `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+              o.expires_at AS offer_expires_at, s.start_at AS slot_start_at, s.tfc AS slot_tfc,
               (extract(epoch FROM clock_timestamp() - m.send_started_at) * 1000)::float8 AS send_started_ms_ago,
               m.kind <> 'offer' AND m.offer_id IS NOT NULL AND EXISTS (
                 SELECT 1 FROM sms_message om WHERE om.offer_id = m.offer_id AND om.kind = 'offer' AND om.status IN ('sent', 'delivered')) AS offer_text_sent,
-              (SELECT jsonb_build_object('quietHours', settings->'quietHours', 'timeZone', settings->'timeZone')
-                 FROM matching_policy ORDER BY version DESC LIMIT 1) AS recorded_quiet
-         FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id
+              ${POLICY_IN_FORCE_SQL} AS policy_row
+         FROM sms_message m JOIN patient p ON p.id = m.patient_id LEFT JOIN offer o ON o.id = m.offer_id LEFT JOIN slot s ON s.id = o.slot_id
         WHERE m.id = ANY ($1::uuid[])`,
       [ids],
     )) as SmsToSend[];
