@@ -45,6 +45,8 @@ export interface OfferOptions {
   sms?: boolean;
   offerPageBaseUrl?: string;
   icsWideConsent?: boolean;
+  /** The clock the slot's start and the offer's default end are set by (default the real one): a suite on a fixed clock passes its own. */
+  now?: Date;
 }
 
 export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<OfferFixture> {
@@ -53,8 +55,9 @@ export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<
   const mobile = opts.mobile ?? `+447700900${String(n % 1000).padStart(3, '0')}`;
   const trustOds = opts.trustOds ?? 'RQM';
   const siteOds = opts.siteOds ?? 'RQM01';
-  const start = new Date(Date.now() + 72 * HOUR);
-  const expiresAt = opts.expiresAt ?? new Date(Date.now() + 2 * HOUR);
+  const now = opts.now?.getTime() ?? Date.now();
+  const start = new Date(now + 72 * HOUR);
+  const expiresAt = opts.expiresAt ?? new Date(now + 2 * HOUR);
   const q = (t: string, p: unknown[]) => pg.query(t, p).then((r) => r.rows);
   const [patient] = await q(`INSERT INTO patient (nhs_number, mobile, mobile_status, birth_date) VALUES ($1, $2, 'valid', '1970-01-01') RETURNING id`, [syntheticNhsNumber(n * 7 + 100_000), mobile]);
   const [entry] = await q(

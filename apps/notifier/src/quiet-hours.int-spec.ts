@@ -88,7 +88,7 @@ describe('with QUIET_HOURS 20:00-08:00, at 20:30', () => {
   });
 
   it('skips at 08:00 an offer that ended overnight', async () => {
-    const offer = await createOffer(pg);
+    const offer = await createOffer(pg, { now: clock.now() });
     await heldFor(offer.smsId!);
     await pg.query(`UPDATE offer SET status = 'expired' WHERE id = $1`, [offer.offerId]);
     clock.set(MORNING);
@@ -104,7 +104,7 @@ describe('with QUIET_HOURS 20:00-08:00, at 20:30', () => {
    * (here no exchange runs at all). CONTRACT/DESIGN: no offer goes out inside the minimum notice.
    */
   const heldOfferEndingAt = async (slotStart: Date, expiresAt: Date) => {
-    const offer = await createOffer(pg);
+    const offer = await createOffer(pg, { now: clock.now() });
     await heldFor(offer.smsId!);
     // The slot's cut-off as recorded at its release, under the 24-hour notice.
     await pg.query(`UPDATE slot SET start_at = $2, cutoff_at = $3 WHERE id = $1`, [offer.slotId, slotStart, new Date(slotStart.getTime() - 24 * HOUR)]);
@@ -183,12 +183,12 @@ describe('with QUIET_HOURS empty, at 20:30', () => {
   });
 
   it('tells a patient an offer ended (taken, expired, withdrawn) only if its offer text went to Notify', async () => {
-    const told = await createOffer(pg);
+    const told = await createOffer(pg, { now: clock.now() });
     await until('the offer text sent', async () => (await sms(told.smsId!)).status === 'sent', 15_000);
     // Offers whose text was still held when they ended: never sent (skipped), or still queued.
-    const skippedOffer = await createOffer(pg, { sms: false });
+    const skippedOffer = await createOffer(pg, { sms: false, now: clock.now() });
     await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'skipped')`, [skippedOffer.patientId, skippedOffer.offerId]);
-    const heldOffer = await createOffer(pg, { sms: false });
+    const heldOffer = await createOffer(pg, { sms: false, now: clock.now() });
     await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'queued')`, [heldOffer.patientId, heldOffer.offerId]);
     const [personalisation] = (await pg.query(`SELECT personalisation FROM sms_message WHERE id = $1`, [told.smsId])).rows.map((r) => r.personalisation);
     const lapse = async (o: { patientId: string; offerId: string }, kind: 'taken' | 'expired' | 'withdrawn') => {
