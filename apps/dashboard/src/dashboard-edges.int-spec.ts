@@ -142,6 +142,57 @@ describe('filters are refused, never silently ignored', () => {
   });
 });
 
+describe('flows', () => {
+  /** A freed slot of `trust` (TFC 110), booked by a patient of `home` unless `home` is null. */
+  async function freed(trust: string, home: string | null, releasedAt: Date): Promise<void> {
+    const site = `${trust}01`;
+    if (!home) {
+      await seed.slot({ trust, site, tfc: '110', releasedAt, status: 'unfilled', closedReason: 'cutoff' });
+      return;
+    }
+    const patient = await seed.patient(home);
+    const slot = await seed.slot({ trust, site, tfc: '110', releasedAt, status: 'booked' });
+    const offer = await seed.offer(slot, patient, { status: 'accepted' });
+    await seed.booking(slot, offer.offerId, patient, { owning: trust, home });
+  }
+  const tfc110 = async (agent: Agent, q: string) => (await agent.get(`/flows/data.json?tfc=110&from=2026-02-01&to=2026-02-28${q}`, false)).json;
+
+  it('a trust\'s specialty table counts the slots it freed (they add up to the ICS\'s); the matrix shows it on either side', async () => {
+    const at = new Date('2026-02-10T12:00:00Z');
+    // RQM frees one slot, taken by an RQM patient; RAS frees two, one taken by an RQM patient.
+    await freed('RQM', 'RQM', at);
+    await freed('RAS', 'RQM', at);
+    await freed('RAS', null, at);
+    const row = (j: { tfc: Array<Record<string, unknown>> }) => j.tfc.find((r) => r.tfc === '110');
+    const [all, rqm, ras] = [await tfc110(ops, ''), await tfc110(ops, '&trust=RQM'), await tfc110(ops, '&trust=RAS')];
+    expect([row(rqm)!.freed, row(ras)!.freed, row(all)!.freed]).toEqual([1, 2, 3]);
+    expect(row(all)).toMatchObject({ freed: 3, eligible: 3, filled: 2, cross_trust: 1, received: null });
+    expect(row(rqm)).toMatchObject({ freed: 1, eligible: 1, filled: 1, cross_trust: 0, fill_rate: 1, received: 1 });
+    expect(row(ras)).toMatchObject({ freed: 2, eligible: 2, filled: 1, cross_trust: 1, fill_rate: 0.5, received: 0 });
+    // The matrix keeps both sides: RQM's own slot, and RAS's slot an RQM patient took.
+    expect(rqm.matrix).toEqual([{ from_trust: 'RAS', to_trust: 'RQM', bookings: 1 }, { from_trust: 'RQM', to_trust: 'RQM', bookings: 1 }]);
+    // A trust viewer sees the same as an operator filtering by their trust.
+    const viewer = await signedIn('rqm-viewer@ics.example');
+    expect(row(await tfc110(viewer, ''))).toEqual(row(rqm));
+    const csv = (await ops.get('/flows/tfc.csv?tfc=110&from=2026-02-01&to=2026-02-28&trust=RQM', false)).text.split('\r\n');
+    expect(csv[0]).toBe('tfc,freed,eligible,filled,cross_trust,fill_rate,received');
+    expect(csv[1]).toBe('110,1,1,1,0,1,1');
+  });
+
+  it('dates are London days: a slot freed at 00:30 BST on 10 June is in 10 June, and clock-change days are whole', async () => {
+    const on = async (day: string) => (await ops.get(`/flows/data.json?tfc=111&from=${day}&to=${day}`, false)).json.tfc.find((r: { tfc: string }) => r.tfc === '111')?.freed ?? 0;
+    const slot = (releasedAt: string) => seed.slot({ trust: 'RYJ', site: 'RYJ01', tfc: '111', releasedAt: new Date(releasedAt), status: 'unfilled', closedReason: 'cutoff' });
+    await slot('2026-06-09T23:30:00Z'); // 00:30 BST, 10 June
+    await slot('2026-03-29T23:30:00Z'); // 00:30 BST, 30 March: the day after the clocks went forward
+    await slot('2026-03-29T00:30:00Z'); // 00:30 GMT, 29 March
+    await slot('2026-10-24T23:30:00Z'); // 00:30 BST, 25 October: the day the clocks go back
+    await slot('2026-10-25T23:30:00Z'); // 23:30 GMT, 25 October
+    expect([await on('2026-06-09'), await on('2026-06-10')]).toEqual([0, 1]);
+    expect([await on('2026-03-29'), await on('2026-03-30')]).toEqual([1, 1]);
+    expect([await on('2026-10-24'), await on('2026-10-25'), await on('2026-10-26')]).toEqual([0, 2, 0]);
+  });
+});
+
 describe('failures', () => {
   it('the status box shows only the dashboard\'s own words for a known outcome, never text from the link', async () => {
     const spoof = 'Your account is locked: call 0800 000 000';
