@@ -123,6 +123,23 @@ describe('the live stream', () => {
   });
 });
 
+describe('the queues board', () => {
+  it('its polling does not keep an idle session alive; opening the board does', async () => {
+    const admin = await signedIn('admin@ics.example');
+    const token = admin.cookies.get('dashboard_session');
+    const where = `token_hash = encode(sha256($1::bytea), 'hex')`;
+    const expiresIn = async () => Number((await pg.query(`SELECT extract(epoch FROM expires_at - now()) AS s FROM dashboard_session WHERE ${where}`, [token])).rows[0].s);
+    await pg.query(`UPDATE dashboard_session SET expires_at = now() + interval '2 minutes' WHERE ${where}`, [token]);
+    for (let i = 0; i < 3; i++) expect((await admin.get('/admin/queues/api/queues?page=1&jobsPerPage=10', false)).status).toBe(200);
+    expect(await expiresIn()).toBeLessThan(121);
+    expect((await admin.get('/admin/queues')).status).toBe(200);
+    expect(await expiresIn()).toBeGreaterThan(20 * 60);
+    // Once the session has expired, polling does not bring it back.
+    await pg.query(`UPDATE dashboard_session SET expires_at = now() - interval '1 second' WHERE ${where}`, [token]);
+    expect((await admin.get('/admin/queues/api/queues', false)).status).toBe(303);
+  });
+});
+
 describe('filters are refused, never silently ignored', () => {
   it('a status that is only an object\'s inherited property is a 400', async () => {
     for (const status of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
