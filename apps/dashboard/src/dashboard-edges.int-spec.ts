@@ -236,4 +236,27 @@ describe('failures', () => {
     expect(mapping.clinics['330-EDGE2']).toEqual({ tfc: '330', appointmentType: 'FUP' });
     expect((await ops.get(a.headers.get('location')!)).text).toContain('Clinic 330-EDGE1 is now mapped at RAS');
   });
+
+  it('maps only the clinic an open refusal names, and a clinic called like an object\'s property is not "already mapped"', async () => {
+    const mapping = async () => JSON.parse(await readFile(join(clinicDir, 'RAS.json'), 'utf8'));
+    const before = JSON.stringify(await mapping());
+    const map = (id: string, clinicCode: string) => ops.request('POST', `/failures/hl7/${id}/map-clinic`, { html: false, form: { _csrf: ops.csrf, clinicCode, tfc: '330', appointmentType: 'NEW' } });
+    // A refusal for another reason has no clinic to map.
+    const badField = await seed.refusedHl7('RAS', 'PID-3: no NHS number');
+    await ops.get('/failures'); // its forms carry the CSRF token
+    expect([(await map(badField, '330-EDGE3')).status, (await map(badField, '330-EDGE3')).json.error]).toEqual([400, 'not_mappable']);
+    // Another clinic than the one refused.
+    const edge4 = await seed.refusedHl7('RAS', 'AIS-3: clinic 330-EDGE4 is not in the clinic mapping');
+    const other = await map(edge4, '330-SOMETHING-ELSE');
+    expect([other.status, other.json.error]).toEqual([400, 'invalid_mapping']);
+    // A resolved refusal.
+    await ops.post(`/failures/hl7/${edge4}/resolve`, { note: 'mapped by hand' });
+    expect((await map(edge4, '330-EDGE4')).status).toBe(409);
+    expect(JSON.stringify(await mapping())).toBe(before);
+    // `constructor` is in every object, but not in the mapping until mapped.
+    const ctor = await seed.refusedHl7('RAS', 'AIS-3: clinic constructor is not in the clinic mapping');
+    expect((await map(ctor, 'constructor')).status).toBe(200);
+    expect(Object.hasOwn((await mapping()).clinics, 'constructor')).toBe(true);
+    expect((await mapping()).clinics.constructor).toEqual({ tfc: '330', appointmentType: 'NEW' });
+  });
 });

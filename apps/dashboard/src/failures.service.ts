@@ -243,7 +243,8 @@ export class FailuresService {
       for (let attempt = 0; attempt < 3; attempt++) {
         const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as MappingFile;
         if (json.trust !== trust) throw new AppError('mapping_mismatch', `${file} is not ${trust}'s mapping`, 500);
-        if (json.clinics[clinicCode] && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
+        // Own keys only: `constructor` or `toString` are "in" any object, mapped or not.
+        if (Object.hasOwn(json.clinics, clinicCode) && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
         json.clinics[clinicCode] = entry;
         json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
         // Write then rename: the adapter never reads a half-written file.
@@ -256,7 +257,7 @@ export class FailuresService {
           throw managed(e);
         }
         const written = JSON.parse(await readFile(file, 'utf8')) as MappingFile;
-        if (written.clinics[clinicCode]) return written.version;
+        if (Object.hasOwn(written.clinics, clinicCode)) return written.version;
       }
       throw new AppError('mapping_busy', `The ${trust} clinic mapping kept changing under this edit: try again`, 409);
     };
@@ -270,7 +271,11 @@ export class FailuresService {
   /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
   async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find('hl7', refId);
+    // Only the clinic an open refusal names: a failure id is not a licence to edit the mapping.
+    if (!item.actions.includes('map-clinic')) throw new AppError('not_mappable', 'This message was not refused for an unmapped clinic: there is no clinic to map', 400);
+    if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
     const clinicCode = typeof input.clinicCode === 'string' ? input.clinicCode.trim() : '';
+    if (clinicCode !== item.clinic_code) throw new AppError('invalid_mapping', `This message was refused for clinic ${item.clinic_code}, not ${clinicCode || 'an empty code'}`, 400, [`Map clinic ${item.clinic_code}`]);
     const tfc = typeof input.tfc === 'string' ? input.tfc.trim() : '';
     const type = typeof input.appointmentType === 'string' ? input.appointmentType.trim().toUpperCase() : '';
     const problems: string[] = [];
