@@ -140,6 +140,52 @@ describe('the queues board', () => {
   });
 });
 
+describe('exports', () => {
+  const lines = (csv: string) => csv.split('\r\n').filter((l) => l !== '');
+
+  it('the audit export keeps the page\'s filters, and says so when it is cut at 50,000 rows', async () => {
+    const admin = await signedIn('admin@ics.example');
+    await pg.query(`INSERT INTO audit_log (user_email, action, detail) SELECT 'bulk@ics.example', 'bulk-export-test', jsonb_build_object('n', i) FROM generate_series(1, 50001) i`);
+    await pg.query(`INSERT INTO audit_log (user_email, action) VALUES ('bulk@ics.example', 'another-action')`);
+    const page = await admin.get('/audit?user=BULK@ics.example&action=bulk-export-test');
+    expect(page.text).toContain('href="/audit/export.csv?user=bulk%40ics.example&amp;action=bulk-export-test"');
+    const csv = await admin.get('/audit/export.csv?user=bulk%40ics.example&action=bulk-export-test', false);
+    expect(csv.headers.get('x-export-truncated')).toBe('50000');
+    const rows = lines(csv.text);
+    expect(rows).toHaveLength(1 + 50_000 + 1);
+    expect(rows.slice(1, -1).every((r) => r.includes(',bulk@ics.example,') && r.includes(',bulk-export-test,'))).toBe(true);
+    expect(rows[rows.length - 1]).toMatch(/^TRUNCATED: this export stops at 50000 rows and more matched/);
+    // Under the limit, nothing is added.
+    const small = await admin.get('/audit/export.csv?action=another-action', false);
+    expect([small.headers.get('x-export-truncated'), lines(small.text).length]).toEqual([null, 2]);
+    const [exported] = (await pg.query(`SELECT detail FROM audit_log WHERE action = 'export-audit' ORDER BY id LIMIT 1`)).rows;
+    expect(exported.detail).toMatchObject({ rows: 50_000, truncated: true, user: 'bulk@ics.example', filterAction: 'bulk-export-test' });
+  });
+
+  it('the slots export says so when it is cut at 10,000 rows', async () => {
+    await pg.query(
+      `INSERT INTO slot (trust_ods, site_ods, clinic_code, tfc, appointment_type, start_at, duration_minutes, filler_appointment_id, source_event_id, status, cutoff_at, released_at)
+       SELECT 'RYJ', 'RYJ01', '120-NEW', '120', 'NEW', now() + interval '3 days', 20, 'F-' || gen_random_uuid(), gen_random_uuid(), 'open', now() + interval '2 days', now() - i * interval '1 second'
+         FROM generate_series(1, 10001) i`,
+    );
+    const csv = await ops.get('/slots/export.csv?tfc=120', false);
+    expect(csv.headers.get('x-export-truncated')).toBe('10000');
+    const rows = lines(csv.text);
+    expect(rows).toHaveLength(1 + 10_000 + 1);
+    expect(rows[rows.length - 1]).toMatch(/^TRUNCATED: this export stops at 10000 rows/);
+    expect(lines((await ops.get('/slots/export.csv?tfc=120&trust=RQM', false)).text)).toHaveLength(1);
+  });
+
+  it('the failures page\'s links keep the kind asked for', async () => {
+    const page = await ops.get('/failures?kind=hl7');
+    expect(page.text).toContain('href="/failures/export.csv?kind=hl7"');
+    expect(page.text).toContain('href="/failures?kind=hl7&amp;resolved=1"');
+    const all = await ops.get('/failures?kind=booking&resolved=1');
+    expect(all.text).toContain('href="/failures/export.csv?kind=booking&amp;resolved=1"');
+    expect(all.text).toContain('href="/failures?kind=booking"');
+  });
+});
+
 describe('filters are refused, never silently ignored', () => {
   it('a status that is only an object\'s inherited property is a 400', async () => {
     for (const status of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
