@@ -68,6 +68,18 @@ describe('the slot feed', () => {
   });
 });
 
+describe('a slot\'s page', () => {
+  it('tells when a wave sends from in London time, like its other times', async () => {
+    const patient = await seed.patient('RQM');
+    const slot = await seed.slot({ trust: 'RQM', site: 'RQM01' });
+    await seed.offer(slot, patient, { status: 'live' });
+    await pg.query(`UPDATE offer_wave SET send_at = '2026-06-09T23:30:00Z' WHERE slot_id = $1`, [slot]);
+    const page = (await ops.get(`/slots/${slot}`)).text;
+    expect(page).toContain('sends from 10 Jun 2026, 00:30:00');
+    expect(page).not.toContain('2026-06-09T23:30');
+  });
+});
+
 describe('the live stream', () => {
   /** Opens /events as `agent`; `ended()` resolves true when the server ends the stream, false if it is still open after `ms`. */
   async function stream(agent: Agent) {
@@ -281,6 +293,21 @@ describe('failures', () => {
     expect(mapping.clinics['330-EDGE1']).toEqual({ tfc: '330', appointmentType: 'NEW' });
     expect(mapping.clinics['330-EDGE2']).toEqual({ tfc: '330', appointmentType: 'FUP' });
     expect((await ops.get(a.headers.get('location')!)).text).toContain('Clinic 330-EDGE1 is now mapped at RAS');
+  });
+
+  it('an open refusal stays on the list however old it is; a resolved one ages off after 30 days', async () => {
+    const oldOpen = await seed.refusedHl7('RQM', 'PID-3: an old refusal nobody dealt with');
+    const oldResolved = await seed.refusedHl7('RQM', 'PID-3: an old refusal dealt with');
+    const recentResolved = await seed.refusedHl7('RQM', 'PID-3: a recent refusal dealt with');
+    await pg.query(`UPDATE hl7_message SET received_at = now() - interval '40 days' WHERE id = ANY($1)`, [[oldOpen, oldResolved]]);
+    await pg.query(`INSERT INTO failure_action (kind, ref_id, action, note, user_email) SELECT 'hl7', unnest($1::text[]), 'resolved', 'done', 'ops@ics.example'`, [[oldResolved, recentResolved]]);
+    const refsOn = (html: string) => [...html.matchAll(/data-ref="([0-9a-f-]{36})"/g)].map((m) => m[1]);
+    const open = refsOn((await ops.get('/failures?kind=hl7')).text);
+    expect(open).toContain(oldOpen);
+    expect(open).not.toContain(recentResolved);
+    const all = refsOn((await ops.get('/failures?kind=hl7&resolved=1')).text);
+    expect(all).toEqual(expect.arrayContaining([oldOpen, recentResolved]));
+    expect(all).not.toContain(oldResolved);
   });
 
   it('maps only the clinic an open refusal names, and a clinic called like an object\'s property is not "already mapped"', async () => {

@@ -1,7 +1,7 @@
 /**
  * Failures that need a person, gathered from where each kind is recorded:
  * - `hl7`: inbound HL7 refused with AE/AR (unmapped clinic, wrong site, bad field) and never
- *   accepted since under the same control id;
+ *   accepted since under the same control id: open ones however old, resolved ones for 30 days;
  * - `booking`: a booking's write-back failed for good or got no answer (by the cut-off, or before
  *   the adapter gave up after a try the PAS may have acted on), the old
  *   appointment could not be cancelled (the patient holds two appointments), or the PAS deleted a
@@ -94,10 +94,13 @@ export class FailuresService {
            FROM (SELECT DISTINCT ON (r.trust_ods, r.control_id) r.*,
                         count(*) OVER w AS copies, array_agg(r.id::text) OVER w AS ref_ids
                    FROM hl7_message r
-                  WHERE r.status = 'refused' AND r.received_at > now() - interval '30 days'
+                  WHERE r.status = 'refused'
                  WINDOW w AS (PARTITION BY r.trust_ods, r.control_id)
                   ORDER BY r.trust_ods, r.control_id, r.received_at DESC, r.id DESC) h
           WHERE NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.trust_ods = h.trust_ods AND a.control_id = h.control_id AND a.status = 'accepted')
+            -- Open ones of any age (a refusal nobody dealt with never ages off the list); resolved ones for 30 days.
+            AND (h.received_at > now() - interval '30 days'
+                 OR NOT EXISTS (SELECT 1 FROM failure_action d WHERE d.kind = 'hl7' AND d.ref_id = h.id::text AND d.action = 'resolved'))
          UNION ALL
          ${await this.bookingFailuresSql()}
          UNION ALL

@@ -59,7 +59,7 @@ export class SlotsController {
   @Get(':id')
   async show(@Req() req: DashboardRequest, @Res() res: Response, @Param('id', new ParseUUIDPipe()) id: string, @Query('format') format?: string): Promise<void> {
     const viewer = req.session!.principal;
-    const detail = await slotDetail(this.ds, id, viewer);
+    const detail = await slotDetail(this.ds, id, viewer, this.ics.timeZone);
     // Another trust's slot is "not found" to a trust viewer: its existence is not theirs to know.
     if (!detail || !maySeeSlot(viewer, detail.slot.trust_ods)) throw new AppError('not_found', 'No such slot', 404);
     await this.audit.record(viewer, {
