@@ -2,7 +2,7 @@
  * Bull Board for administrators at /admin/queues: every queue of the ICS, read-only. Re-driving
  * work goes through the failures page instead, where it is validated and audited; a raw job retry
  * here would bypass both. It is plain express (not a Nest route), so it checks the session and the
- * `view-queues` capability itself.
+ * `view-queues` capability itself; its API calls (the page polls them) do not keep a session alive.
  */
 import { INestApplication } from '@nestjs/common';
 import { createBullBoard } from '@bull-board/api';
@@ -40,7 +40,10 @@ export function mountBullBoard(app: INestApplication): void {
   const express = app.getHttpAdapter().getInstance() as import('express').Express;
   express.use(QUEUES_PATH, (req: Request, res: Response, next: NextFunction) => {
     void (async () => {
-      const session = await sessions.resolve(readCookie(req.headers.cookie, sessions.cookieName()));
+      // The board's page polls its API every few seconds: that is the open tab, not the admin, so
+      // it checks the session without extending it (as the live stream does); page loads count.
+      const polling = req.path.startsWith('/api/');
+      const session = await sessions.resolve(readCookie(req.headers.cookie, sessions.cookieName()), { activity: !polling });
       if (!session) return res.redirect(303, `/sign-in?next=${encodeURIComponent(QUEUES_PATH)}`);
       if (!can(session.principal, 'view-queues')) return res.status(403).type('text/plain').send('Only administrators may see the queues.');
       if (req.method === 'GET' && (req.path === '/' || req.path === '')) {

@@ -16,11 +16,32 @@ export function toCsv<T>(columns: CsvColumn<T>[], rows: T[]): string {
   return [columns.map((c) => csvCell(c.header)).join(','), ...rows.map((r) => columns.map((c) => csvCell(c.value(r))).join(','))].join('\r\n') + '\r\n';
 }
 
-export function sendCsv<T>(res: Response, filename: string, columns: CsvColumn<T>[], rows: T[]): void {
+/**
+ * The CSV of `rows`, cut at `limit` when given: an export that stops short says so in a last row
+ * (`rows` should hold one more than `limit`, to know), never silently.
+ */
+export function csvExport<T>(columns: CsvColumn<T>[], rows: T[], limit?: number): { body: string; rows: number; truncated: boolean } {
+  const truncated = limit !== undefined && rows.length > limit;
+  const shown = truncated ? rows.slice(0, limit) : rows;
+  let body = toCsv(columns, shown);
+  if (truncated) {
+    const note = `TRUNCATED: this export stops at ${limit} rows and more matched; narrow the filters to export the rest`;
+    body += [csvCell(note), ...columns.slice(1).map(() => '')].join(',') + '\r\n';
+  }
+  return { body, rows: shown.length, truncated };
+}
+
+/**
+ * Sends `rows` as a CSV download; with `limit`, cut there and marked (a last row, and the header
+ * `x-export-truncated: <limit>`).
+ */
+export function sendCsv<T>(res: Response, filename: string, columns: CsvColumn<T>[], rows: T[], limit?: number): void {
+  const out = csvExport(columns, rows, limit);
   res.status(200).type('text/csv; charset=utf-8')
     .setHeader('content-disposition', `attachment; filename="${filename.replace(/[^\w.-]/g, '_')}"`)
-    .setHeader('cache-control', 'no-store')
-    .send(toCsv(columns, rows));
+    .setHeader('cache-control', 'no-store');
+  if (out.truncated) res.setHeader('x-export-truncated', String(limit));
+  res.send(out.body);
 }
 
 /** Columns straight from a row's keys, for tables whose rows are already what is shown. */

@@ -384,9 +384,11 @@ describe('waiting list imports', () => {
 });
 
 describe('policy', () => {
+  const form = { waveSize: '5', offerTtlMinutes: '90', minOfferTtlMinutes: '15', minNoticeHours: '24', minGainDays: '7', quietHours: '20:00-08:00', strategy: 'broadcast', tfcOverrides: '{}', reason: 'More patients per wave', baseVersion: '1' };
+  const baseVersionOn = (html: string) => /name="baseVersion" value="(\d+)"/.exec(html)?.[1];
+
   it('an admin saves a new version; an invalid one is refused and changes nothing', async () => {
-    const form = { waveSize: '5', offerTtlMinutes: '90', minOfferTtlMinutes: '15', minNoticeHours: '24', minGainDays: '7', quietHours: '20:00-08:00', strategy: 'broadcast', tfcOverrides: '{}', reason: 'More patients per wave' };
-    await agents.admin.get('/policy');
+    expect(baseVersionOn((await agents.admin.get('/policy')).text)).toBe('1');
     const bad = await agents.admin.post('/policy', { ...form, waveSize: '0' });
     expect(bad.status).toBe(400);
     expect((await pg.query(`SELECT max(version) AS v FROM matching_policy`)).rows[0].v).toBe(1);
@@ -398,5 +400,37 @@ describe('policy', () => {
     expect(await audit('change-policy', EMAIL.admin)).toHaveLength(1);
     const page = await agents.ops.get('/policy');
     expect(page.text).toContain('More patients per wave');
+  });
+  it('a save from a page older than the policy in force is refused with a 409 and changes nothing: another admin\'s change is never silently undone', async () => {
+    const other = new Agent(base);
+    expect((await other.signIn(EMAIL.admin, DEMO_DASHBOARD_PASSWORD)).status).toBe(303);
+    const [{ v }] = (await pg.query(`SELECT max(version) AS v FROM matching_policy`)).rows;
+    const mine = baseVersionOn((await agents.admin.get('/policy')).text);
+    const theirs = baseVersionOn((await other.get('/policy')).text);
+    expect([mine, theirs]).toEqual([String(v), String(v)]);
+    expect((await other.post('/policy', { ...form, waveSize: '6', baseVersion: theirs!, reason: 'B: bigger waves' })).status).toBe(303);
+    const stale = await agents.admin.post('/policy', { ...form, quietHours: '21:00-08:00', baseVersion: mine!, reason: 'A: later quiet hours' });
+    expect(stale.status).toBe(409);
+    expect(stale.text).toContain('nhsuk-error-summary');
+    expect(stale.text).toContain('The policy changed since you opened this page');
+    // The page now offers what is in force, to make the change again from.
+    expect(baseVersionOn(stale.text)).toBe(String(v + 1));
+    const script = await agents.admin.request('POST', '/policy', { html: false, form: { ...form, _csrf: agents.admin.csrf, quietHours: '21:00-08:00', baseVersion: mine!, reason: 'A again' } });
+    expect([script.status, script.json.error]).toEqual([409, 'policy_changed']);
+    const rows = (await pg.query(`SELECT version, settings->>'waveSize' AS wave, settings->'quietHours'->>'start' AS quiet, reason FROM matching_policy WHERE version > $1 ORDER BY version`, [v])).rows;
+    expect(rows).toEqual([{ version: v + 1, wave: '6', quiet: '20:00', reason: 'B: bigger waves' }]);
+    // A form without its base version is refused too; the audit says which version each change replaced.
+    const { baseVersion: _b, ...bare } = form;
+    expect((await agents.admin.post('/policy', { ...bare, waveSize: '7' })).status).toBe(400);
+    const changes = await audit('change-policy', EMAIL.admin);
+    expect(changes[changes.length - 1]).toMatchObject({ target_id: String(v + 1), detail: { from: v, reason: 'B: bigger waves' } });
+    // Two saves from the same page at the same moment: one lands, the other is told (checked under the lock).
+    const [a, b] = [baseVersionOn((await agents.admin.get('/policy')).text)!, baseVersionOn((await other.get('/policy')).text)!];
+    const both = await Promise.all([
+      agents.admin.post('/policy', { ...form, waveSize: '8', baseVersion: a, reason: 'A: eight' }),
+      other.post('/policy', { ...form, waveSize: '9', baseVersion: b, reason: 'B: nine' }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect((await pg.query(`SELECT count(*)::int AS n FROM matching_policy WHERE version > $1`, [v + 1])).rows[0].n).toBe(1);
   });
 });

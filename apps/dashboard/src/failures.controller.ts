@@ -28,6 +28,9 @@ function kindOf(k: unknown): FailureKind | undefined {
   return k as FailureKind;
 }
 
+/** The most rows a failures export holds; one more is read to know whether it was cut. */
+export const FAILURES_EXPORT_LIMIT = 10_000;
+
 @Controller('failures')
 @UseFilters(DashboardErrorFilter)
 @Requires('view-failures')
@@ -40,13 +43,21 @@ export class FailuresController {
     const kind = kindOf(q.kind);
     const [items, unmapped] = await Promise.all([this.failures.list({ includeResolved: resolved, kind }), this.failures.unmappedClinics()]);
     const flash = (q.done === 'clinic-mapped' ? await this.failures.clinicMappedFlash(q.ref) : null) ?? flashFor(q.done);
-    this.pages.render(req, res, 'failures.njk', { title: 'Failures needing a person', items, unmapped, includeResolved: resolved, kind, kinds: FAILURE_KINDS, flash });
+    // Links keep the kind asked for: the other list, and the export of this one.
+    const withKind = (resolvedToo: boolean) => {
+      const query = new URLSearchParams({ ...(kind ? { kind } : {}), ...(resolvedToo ? { resolved: '1' } : {}) }).toString();
+      return query ? `?${query}` : '';
+    };
+    this.pages.render(req, res, 'failures.njk', {
+      title: 'Failures needing a person', items, unmapped, includeResolved: resolved, kind, kinds: FAILURE_KINDS, flash,
+      openQuery: withKind(false), allQuery: withKind(true), exportQuery: withKind(resolved),
+    });
   }
 
   @Get('export.csv')
   async csv(@Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
-    const items = await this.failures.list({ includeResolved: includeResolved(q), kind: kindOf(q.kind), limit: 10_000 });
-    sendCsv(res, 'failures.csv', columnsOf<FailureItem>(['kind', 'ref_id', 'trust_ods', 'at', 'summary', 'detail', 'slot_id', 'resolved', 'last_action', 'last_by', 'last_at', 'last_note']), items);
+    const items = await this.failures.list({ includeResolved: includeResolved(q), kind: kindOf(q.kind), limit: FAILURES_EXPORT_LIMIT + 1 });
+    sendCsv(res, 'failures.csv', columnsOf<FailureItem>(['kind', 'ref_id', 'trust_ods', 'at', 'summary', 'detail', 'slot_id', 'resolved', 'last_action', 'last_by', 'last_at', 'last_note']), items, FAILURES_EXPORT_LIMIT);
   }
 
   @Post(':kind/:id/resolve')

@@ -1,7 +1,7 @@
 /**
  * Failures that need a person, gathered from where each kind is recorded:
  * - `hl7`: inbound HL7 refused with AE/AR (unmapped clinic, wrong site, bad field) and never
- *   accepted since under the same control id;
+ *   accepted since under the same control id: open ones however old, resolved ones for 30 days;
  * - `booking`: a booking's write-back failed for good or got no answer (by the cut-off, or before
  *   the adapter gave up after a try the PAS may have acted on), the old
  *   appointment could not be cancelled (the patient holds two appointments), or the PAS deleted a
@@ -94,10 +94,13 @@ export class FailuresService {
            FROM (SELECT DISTINCT ON (r.trust_ods, r.control_id) r.*,
                         count(*) OVER w AS copies, array_agg(r.id::text) OVER w AS ref_ids
                    FROM hl7_message r
-                  WHERE r.status = 'refused' AND r.received_at > now() - interval '30 days'
+                  WHERE r.status = 'refused'
                  WINDOW w AS (PARTITION BY r.trust_ods, r.control_id)
                   ORDER BY r.trust_ods, r.control_id, r.received_at DESC, r.id DESC) h
           WHERE NOT EXISTS (SELECT 1 FROM hl7_message a WHERE a.trust_ods = h.trust_ods AND a.control_id = h.control_id AND a.status = 'accepted')
+            -- Open ones of any age (a refusal nobody dealt with never ages off the list); resolved ones for 30 days.
+            AND (h.received_at > now() - interval '30 days'
+                 OR NOT EXISTS (SELECT 1 FROM failure_action d WHERE d.kind = 'hl7' AND d.ref_id = h.id::text AND d.action = 'resolved'))
          UNION ALL
          ${await this.bookingFailuresSql()}
          UNION ALL
@@ -243,7 +246,8 @@ export class FailuresService {
       for (let attempt = 0; attempt < 3; attempt++) {
         const json = JSON.parse(await readFile(file, 'utf8').catch((e) => { throw managed(e); })) as MappingFile;
         if (json.trust !== trust) throw new AppError('mapping_mismatch', `${file} is not ${trust}'s mapping`, 500);
-        if (json.clinics[clinicCode] && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
+        // Own keys only: `constructor` or `toString` are "in" any object, mapped or not.
+        if (Object.hasOwn(json.clinics, clinicCode) && attempt === 0) throw new AppError('already_mapped', `Clinic ${clinicCode} is already mapped at ${trust}`, 409);
         json.clinics[clinicCode] = entry;
         json.version = `${new Date().toISOString().slice(0, 10)}.dashboard-${Date.now().toString(36)}`;
         // Write then rename: the adapter never reads a half-written file.
@@ -256,7 +260,7 @@ export class FailuresService {
           throw managed(e);
         }
         const written = JSON.parse(await readFile(file, 'utf8')) as MappingFile;
-        if (written.clinics[clinicCode]) return written.version;
+        if (Object.hasOwn(written.clinics, clinicCode)) return written.version;
       }
       throw new AppError('mapping_busy', `The ${trust} clinic mapping kept changing under this edit: try again`, 409);
     };
@@ -270,7 +274,11 @@ export class FailuresService {
   /** Adds a clinic to the trust's mapping file; the adapter reloads it within seconds. */
   async mapClinic(by: Principal, refId: string, input: { clinicCode?: unknown; tfc?: unknown; appointmentType?: unknown }, ip: string | null): Promise<FailureOutcome> {
     const item = await this.find('hl7', refId);
+    // Only the clinic an open refusal names: a failure id is not a licence to edit the mapping.
+    if (!item.actions.includes('map-clinic')) throw new AppError('not_mappable', 'This message was not refused for an unmapped clinic: there is no clinic to map', 400);
+    if (item.resolved) throw new AppError('already_resolved', `Already resolved by ${item.last_by ?? 'someone'}`, 409);
     const clinicCode = typeof input.clinicCode === 'string' ? input.clinicCode.trim() : '';
+    if (clinicCode !== item.clinic_code) throw new AppError('invalid_mapping', `This message was refused for clinic ${item.clinic_code}, not ${clinicCode || 'an empty code'}`, 400, [`Map clinic ${item.clinic_code}`]);
     const tfc = typeof input.tfc === 'string' ? input.tfc.trim() : '';
     const type = typeof input.appointmentType === 'string' ? input.appointmentType.trim().toUpperCase() : '';
     const problems: string[] = [];

@@ -1,8 +1,11 @@
 /**
  * Query-string filters, validated: an unknown trust, site, TFC, status or a malformed date is a
  * 400 naming the field, never a silently empty table. A trust viewer's trust overrides any trust
- * asked for (they cannot widen their own scope).
+ * asked for (they cannot widen their own scope). Dates are days of the ICS's calendar
+ * (`ics.timeZone`, Europe/London), as the overview's "today" is: a slot freed at 00:30 BST on
+ * 10 June belongs to 10 June, and a clock-change day is 23 or 25 hours long.
  */
+import { localDateIn, zonedTimeToUtc } from '@app/domain';
 import { AppError, IcsDirectory } from '@app/platform';
 import { Principal, trustScope } from './auth/access';
 import { SLOT_STATE } from './overview.queries';
@@ -16,11 +19,12 @@ export interface Filters {
   status: string | null;
   from: Date;
   to: Date;
-  /** As typed, for the form. */
+  /** As typed, for the form (YYYY-MM-DD, days of the ICS's calendar). */
   fromText: string;
   toText: string;
 }
 
+/** A YYYY-MM-DD as the Date at UTC midnight of that date (calendar arithmetic only). */
 function isoDate(s: string): Date | null {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return null;
   const d = new Date(`${s}T00:00:00Z`);
@@ -72,8 +76,10 @@ export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics:
   const status = str('status');
   // Own keys only: `constructor` or `toString` are "in" any object.
   if (status && !Object.hasOwn(SLOT_STATE, status)) problems.push(`status: one of ${Object.keys(SLOT_STATE).join(', ')}`);
-  const fromText = str('from') ?? new Date(now.getTime() - defaultDays * DAY).toISOString().slice(0, 10);
-  const toText = str('to') ?? now.toISOString().slice(0, 10);
+  // The default range ends today as the ICS's clocks read it, not as UTC's.
+  const today = localDateIn(now, ics.timeZone);
+  const fromText = str('from') ?? new Date(today.getTime() - defaultDays * DAY).toISOString().slice(0, 10);
+  const toText = str('to') ?? today.toISOString().slice(0, 10);
   const from = isoDate(fromText);
   const toDay = isoDate(toText);
   if (!from) problems.push('from: a date as YYYY-MM-DD');
@@ -84,6 +90,11 @@ export function parseFilters(q: Record<string, unknown>, viewer: Principal, ics:
   const scope = trustScope(viewer);
   if (scope) trust = scope;
   if (site && scope && ics.trustOfSite(site) !== scope) throw new AppError('invalid_filter', `site: ${site} is not a site of ${scope}`, 400);
-  // `to` is inclusive: the whole of that day.
-  return { trust, site, tfc, status, from: from!, to: new Date(toDay!.getTime() + DAY), fromText, toText };
+  // `to` is inclusive: the whole of that day, up to the next local midnight.
+  return { trust, site, tfc, status, from: localMidnight(from!, ics.timeZone), to: localMidnight(new Date(toDay!.getTime() + DAY), ics.timeZone), fromText, toText };
+}
+
+/** The instant a day (given as its UTC-midnight Date) begins in `timeZone`. */
+function localMidnight(day: Date, timeZone: string): Date {
+  return zonedTimeToUtc({ year: day.getUTCFullYear(), month: day.getUTCMonth() + 1, day: day.getUTCDate(), hour: 0, minute: 0 }, timeZone);
 }

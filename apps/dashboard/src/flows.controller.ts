@@ -40,7 +40,7 @@ export class FlowsController {
   @Get('tfc.csv')
   async tfcCsv(@Req() req: DashboardRequest, @Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
     const { tfc } = await this.load(req, q);
-    sendCsv(res, 'flows-by-specialty.csv', columnsOf<TfcRow>(['tfc', 'freed', 'eligible', 'filled', 'cross_trust', 'fill_rate']), tfc);
+    sendCsv(res, 'flows-by-specialty.csv', columnsOf<TfcRow>(['tfc', 'freed', 'eligible', 'filled', 'cross_trust', 'fill_rate', 'received']), tfc);
   }
 
   @Get('data.json')

@@ -3,6 +3,12 @@
  * the trust of the patient who got it) and a per-specialty table, over a date range of release
  * times with optional trust, site and TFC filters. Shared by the page, the CSV export and the
  * benchmark (`dashboard_flows_p99_ms`).
+ *
+ * A trust filter means different things to the two tables. The matrix shows the trust on either
+ * side: its own slots wherever they went, and other trusts' slots its patients were booked into.
+ * The per-specialty table counts only the slots the trust freed (as the overview does), so a
+ * trust's figures add up with the others' to the ICS's; what its patients received from other
+ * trusts is its own column, `received`.
  */
 import { EntityManager } from 'typeorm';
 import { FactSource, slotFacts } from './slot-facts';
@@ -12,14 +18,22 @@ type Q = Pick<EntityManager, 'query'>;
 export interface FlowFilter {
   from: Date;
   to: Date;
-  /** Either side of a flow (owner or receiver); for a trust viewer, always their own trust. */
+  /**
+   * The matrix: either side of a flow (owner or receiver); the per-specialty table: the owner,
+   * plus `received`. For a trust viewer, always their own trust.
+   */
   trust: string | null;
   site: string | null;
   tfc: string | null;
 }
 
 export interface FlowCell { from_trust: string; to_trust: string; bookings: number }
-export interface TfcRow { tfc: string; freed: number; eligible: number; filled: number; cross_trust: number; fill_rate: number | null }
+/**
+ * One specialty: of the slots freed (by the filtered trust, if any), how many were eligible and
+ * filled, how many of those by another trust's patient; `received`: slots of other trusts filled
+ * by the filtered trust's patients (null without a trust filter, where it would be `cross_trust`).
+ */
+export interface TfcRow { tfc: string; freed: number; eligible: number; filled: number; cross_trust: number; received: number | null; fill_rate: number | null }
 
 /** The range and filters on one side of slot-facts.ts's union ($1–$5 as in FlowFilter). */
 const flowWhere = (a: string) => `${a}.released_at >= $1 AND ${a}.released_at < $2
@@ -47,12 +61,17 @@ export async function flows(q: Q, f: FlowFilter, source?: FactSource): Promise<{
       cell.bookings += g.filled;
       cells.set(key, cell);
     }
-    const row = tfcs.get(g.tfc) ?? { tfc: g.tfc, freed: 0, eligible: 0, filled: 0, cross_trust: 0 };
+    const row = tfcs.get(g.tfc) ?? { tfc: g.tfc, freed: 0, eligible: 0, filled: 0, cross_trust: 0, received: f.trust ? 0 : null };
+    tfcs.set(g.tfc, row);
+    if (f.trust && g.from_trust !== f.trust) {
+      // Another trust's slot, here only because the filtered trust's patient was booked into it.
+      row.received! += g.filled;
+      continue;
+    }
     row.freed += g.freed;
     row.eligible += g.eligible;
     row.filled += g.filled;
     if (g.to_trust !== null && g.to_trust !== g.from_trust) row.cross_trust += g.filled;
-    tfcs.set(g.tfc, row);
   }
   const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return {

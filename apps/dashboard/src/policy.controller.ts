@@ -1,12 +1,15 @@
 /**
  * The matching policy in force, its history, and (for administrators) a new version. Versions are
  * written through the policy store the exchange matches by (`@app/persistence` policy-store), so
- * the next wave uses the new settings; an invalid policy is refused and changes nothing.
+ * the next wave uses the new settings; an invalid policy is refused and changes nothing. The form
+ * carries the version it was made from (`baseVersion`): if another administrator saved a version
+ * since, the save is refused (409) and the page shows what is now in force, instead of silently
+ * undoing their change.
  */
 import { Body, Controller, Get, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DomainError, MatchingPolicy, parseQuietHours } from '@app/domain';
-import { currentPolicy, policyHistory, recordPolicy } from '@app/persistence';
+import { currentPolicy, policyHistory, PolicyChangedError, recordPolicy } from '@app/persistence';
 import { AppError } from '@app/platform';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
@@ -52,6 +55,18 @@ export function policyFromForm(current: MatchingPolicy, body: Record<string, unk
   return { policy: next, reason };
 }
 
+/** The version the form was made from: required, so a save can never overwrite a version its author did not see. */
+export function baseVersionOf(body: Record<string, unknown>): number {
+  const raw = typeof body.baseVersion === 'string' ? body.baseVersion.trim() : '';
+  if (!/^\d{1,9}$/.test(raw)) {
+    const problem = 'baseVersion: the version this change was made from is missing: reload the policy page and make the change again';
+    throw new AppError('invalid_policy', problem, 400, [problem]);
+  }
+  return Number(raw);
+}
+
+export const POLICY_CHANGED = 'The policy changed since you opened this page';
+
 @Controller('policy')
 @UseFilters(DashboardErrorFilter)
 export class PolicyController {
@@ -59,11 +74,17 @@ export class PolicyController {
 
   @Get()
   async page(@Req() req: DashboardRequest, @Res() res: Response): Promise<void> {
-    const [current, history] = await Promise.all([currentPolicy(this.ds), policyHistory(this.ds, 50)]);
-    this.pages.render(req, res, 'policy.njk', {
-      title: 'Matching policy', current, history, mayEdit: can(req.session!.principal, 'edit-policy'),
+    await this.render(req, res, {
       flash: typeof req.query.done === 'string' && /^\d{1,9}$/.test(req.query.done) ? `Policy version ${Number(req.query.done)} is in force.` : null,
     });
+  }
+
+  private async render(req: DashboardRequest, res: Response, extra: { flash?: string | null; errors?: string[] }, status = 200): Promise<void> {
+    const [current, history] = await Promise.all([currentPolicy(this.ds), policyHistory(this.ds, 50)]);
+    this.pages.render(req, res, 'policy.njk', {
+      title: extra.errors?.length ? 'Error: Matching policy' : 'Matching policy', current, history, mayEdit: can(req.session!.principal, 'edit-policy'),
+      flash: extra.flash ?? null, errors: extra.errors ?? [],
+    }, status);
   }
 
   @Get('history.csv')
@@ -79,21 +100,31 @@ export class PolicyController {
   @Requires('edit-policy')
   async change(@Req() req: DashboardRequest, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
     const who = req.session!.principal;
-    const version = await this.ds.transaction(async (tx) => {
-      const current = await currentPolicy(tx);
-      if (!current) throw new AppError('no_policy', 'No policy is recorded yet: the exchange records its configuration when it starts', 409);
-      const { policy, reason } = policyFromForm(current.policy, body ?? {});
-      let result: { version: number; created: boolean };
-      try {
-        result = await recordPolicy(tx, policy, { source: 'admin', changedBy: who.email, reason });
-      } catch (e) {
-        if (e instanceof DomainError) throw new AppError('invalid_policy', e.message, 400, [e.message]);
-        throw e;
-      }
-      if (!result.created) throw new AppError('no_change', 'That is the policy already in force: nothing changed', 400, ['Nothing changed']);
-      await this.audit.record(who, { action: 'change-policy', targetType: 'policy', targetId: String(result.version), detail: { from: current.version, reason }, ip: req.ip ?? null }, tx);
-      return result.version;
-    });
+    const baseVersion = baseVersionOf(body ?? {});
+    let version: number;
+    try {
+      version = await this.ds.transaction(async (tx) => {
+        const current = await currentPolicy(tx);
+        if (!current) throw new AppError('no_policy', 'No policy is recorded yet: the exchange records its configuration when it starts', 409);
+        const { policy, reason } = policyFromForm(current.policy, body ?? {});
+        let result: { version: number; created: boolean; previous: number | null };
+        try {
+          // The base version is compared under the store's lock, with the version the change replaces.
+          result = await recordPolicy(tx, policy, { source: 'admin', changedBy: who.email, reason, baseVersion });
+        } catch (e) {
+          if (e instanceof DomainError) throw new AppError('invalid_policy', e.message, 400, [e.message]);
+          throw e;
+        }
+        if (!result.created) throw new AppError('no_change', 'That is the policy already in force: nothing changed', 400, ['Nothing changed']);
+        await this.audit.record(who, { action: 'change-policy', targetType: 'policy', targetId: String(result.version), detail: { from: result.previous, reason }, ip: req.ip ?? null }, tx);
+        return result.version;
+      });
+    } catch (e) {
+      if (!(e instanceof PolicyChangedError)) throw e;
+      const message = `${POLICY_CHANGED} (you started from version ${e.base}; version ${e.current} is now in force). Your change was not saved: check the policy below and make your change again.`;
+      if (!(req.headers.accept ?? '').includes('text/html')) throw new AppError('policy_changed', message, 409, [message]);
+      return this.render(req, res, { errors: [message] }, 409);
+    }
     res.redirect(303, `/policy?done=${version}`);
   }
 }

@@ -6,6 +6,7 @@
 import { EntityManager } from 'typeorm';
 import { Principal, maySeePatient, shownNhsNumber } from './auth/access';
 import { SLOT_STATE } from './overview.queries';
+import { formatDateTime } from './pages';
 
 type Q = Pick<EntityManager, 'query'>;
 
@@ -23,7 +24,8 @@ export interface OfferView {
   endedAt: Date | null;
 }
 
-export async function slotDetail(q: Q, slotId: string, viewer: Principal) {
+/** `timeZone`: the ICS's (Europe/London), for times written into an event's words as the page shows the rest. */
+export async function slotDetail(q: Q, slotId: string, viewer: Principal, timeZone: string) {
   const [slot] = await q.query(`SELECT * FROM slot WHERE id = $1`, [slotId]);
   if (!slot) return null;
   const [waves, offers, sms, bookings, writebacks] = await Promise.all([
@@ -59,7 +61,7 @@ export async function slotDetail(q: Q, slotId: string, viewer: Principal) {
   const label = new Map<string, string>(offerViews.map((o) => [o.id, `wave ${o.waveRound}, ${o.patient ? `rank ${o.patient.rank}` : `a ${o.patientTrust} patient`}`]));
   const events: SlotEvent[] = [{ at: slot.released_at, what: `Freed by ${slot.trust_ods} (${slot.status === 'too_late' ? 'inside the minimum notice' : 'entered matching'})` }];
   for (const w of waves) {
-    events.push({ at: w.created_at, what: `Wave ${w.round} created (policy v${w.policy_version}), sends from ${new Date(w.send_at).toISOString()}` });
+    events.push({ at: w.created_at, what: `Wave ${w.round} created (policy v${w.policy_version}), sends from ${formatDateTime(w.send_at, timeZone)}` });
     if (w.ended_at) events.push({ at: w.ended_at, what: `Wave ${w.round} ended${w.ended_reason ? `: ${w.ended_reason}` : ''}` });
   }
   for (const o of offerViews) {

@@ -53,9 +53,12 @@ async function flowsByJoins(f: FlowFilter) {
   const matrix = (await pool.query(
     `SELECT s.trust_ods AS from_trust, b.home_trust_ods AS to_trust, count(*)::int AS bookings
        FROM slot s JOIN booking b ON b.slot_id = s.id AND b.status <> 'failed' WHERE ${where} GROUP BY 1, 2 ORDER BY 1, 2`, params)).rows;
+  // Per specialty, a trust's own slots; the others matched only as what its patients received.
+  const own = `($3::text IS NULL OR s.trust_ods = $3)`;
   const tfc = (await pool.query(
-    `SELECT s.tfc, count(*)::int AS freed, count(*) FILTER (WHERE s.status <> 'too_late')::int AS eligible,
-            count(b.slot_id)::int AS filled, count(b.slot_id) FILTER (WHERE b.home_trust_ods <> s.trust_ods)::int AS cross_trust
+    `SELECT s.tfc, count(*) FILTER (WHERE ${own})::int AS freed, count(*) FILTER (WHERE ${own} AND s.status <> 'too_late')::int AS eligible,
+            count(b.slot_id) FILTER (WHERE ${own})::int AS filled, count(b.slot_id) FILTER (WHERE ${own} AND b.home_trust_ods <> s.trust_ods)::int AS cross_trust,
+            CASE WHEN $3::text IS NOT NULL THEN count(b.slot_id) FILTER (WHERE NOT ${own})::int END AS received
        FROM slot s LEFT JOIN booking b ON b.slot_id = s.id AND b.status <> 'failed' WHERE ${where} GROUP BY s.tfc ORDER BY s.tfc`, params)).rows;
   return { matrix, tfc: tfc.map((r) => ({ ...r, fill_rate: r.eligible ? r.filled / r.eligible : null })) };
 }

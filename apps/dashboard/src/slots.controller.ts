@@ -17,6 +17,8 @@ import { DashboardErrorFilter, Pages } from './pages';
 import { OfferView, slotDetail } from './slot-detail';
 
 const PAGE = 50;
+/** The most rows a CSV export holds; one more is read to know whether it was cut. */
+export const SLOTS_EXPORT_LIMIT = 10_000;
 
 @Controller('slots')
 @UseFilters(DashboardErrorFilter)
@@ -48,15 +50,16 @@ export class SlotsController {
 
   @Get('export.csv')
   async csv(@Req() req: DashboardRequest, @Res() res: Response, @Query() q: Record<string, unknown>): Promise<void> {
-    const { rows } = await this.feed(req, q, 10_000);
-    await this.audit.record(req.session!.principal, { action: 'export-slots', detail: { rows: rows.length }, ip: req.ip ?? null });
-    sendCsv(res, 'slots.csv', columnsOf<FeedRow>(['id', 'trust_ods', 'site_ods', 'tfc', 'appointment_type', 'start_at', 'released_at', 'state', 'closed_reason', 'waves', 'offers', 'booking_status']), rows);
+    const { rows } = await this.feed(req, q, SLOTS_EXPORT_LIMIT + 1);
+    const truncated = rows.length > SLOTS_EXPORT_LIMIT;
+    await this.audit.record(req.session!.principal, { action: 'export-slots', detail: { rows: Math.min(rows.length, SLOTS_EXPORT_LIMIT), ...(truncated ? { truncated: true } : {}) }, ip: req.ip ?? null });
+    sendCsv(res, 'slots.csv', columnsOf<FeedRow>(['id', 'trust_ods', 'site_ods', 'tfc', 'appointment_type', 'start_at', 'released_at', 'state', 'closed_reason', 'waves', 'offers', 'booking_status']), rows, SLOTS_EXPORT_LIMIT);
   }
 
   @Get(':id')
   async show(@Req() req: DashboardRequest, @Res() res: Response, @Param('id', new ParseUUIDPipe()) id: string, @Query('format') format?: string): Promise<void> {
     const viewer = req.session!.principal;
-    const detail = await slotDetail(this.ds, id, viewer);
+    const detail = await slotDetail(this.ds, id, viewer, this.ics.timeZone);
     // Another trust's slot is "not found" to a trust viewer: its existence is not theirs to know.
     if (!detail || !maySeeSlot(viewer, detail.slot.trust_ods)) throw new AppError('not_found', 'No such slot', 404);
     await this.audit.record(viewer, {

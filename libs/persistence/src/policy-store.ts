@@ -76,8 +76,23 @@ export async function policyHistory(tx: Tx, limit = 100): Promise<PolicyVersionR
 }
 
 /**
+ * An administrator's change made on a page showing version `base`, when another version has been
+ * recorded since: saving it would silently undo that change, so nothing is recorded.
+ */
+export class PolicyChangedError extends Error {
+  constructor(readonly base: number, readonly current: number | null) {
+    super(`the policy changed since version ${base} (now ${current ?? 'none'})`);
+    this.name = 'PolicyChangedError';
+  }
+}
+
+/**
  * Records `policy` as a new version when it changes anything; returns the version in force
- * afterwards. An invalid policy throws (DomainError `invalid-policy`) and changes nothing.
+ * afterwards, and the one before it (`previous`, read under the lock). An invalid policy throws
+ * (DomainError `invalid-policy`) and changes nothing. With `baseVersion` (the version an
+ * administrator's form was made from), a newer version in force throws PolicyChangedError and
+ * changes nothing: checked under the lock, so of two administrators saving the same version's
+ * page at once, the second is refused instead of overwriting the first.
  *
  * A deploy's configuration (`source: 'config'`) is compared with the last configuration recorded,
  * not with the policy in force: restarting with the same environment must not undo what an
@@ -87,19 +102,21 @@ export async function policyHistory(tx: Tx, limit = 100): Promise<PolicyVersionR
 export async function recordPolicy(
   tx: Tx,
   policy: MatchingPolicy,
-  meta: { source: PolicySource; changedBy?: string | null; reason?: string | null },
-): Promise<{ version: number; created: boolean }> {
+  meta: { source: PolicySource; changedBy?: string | null; reason?: string | null; baseVersion?: number },
+): Promise<{ version: number; created: boolean; previous: number | null }> {
   const next = assertValidPolicy({ ...policy, version: Math.max(1, policy.version || 1) });
   await tx.query(`SELECT pg_advisory_xact_lock($1)`, [POLICY_LOCK]);
   const current = await currentPolicy(tx);
+  const previous = current?.version ?? null;
+  if (meta.baseVersion !== undefined && previous !== meta.baseVersion) throw new PolicyChangedError(meta.baseVersion, previous);
   const compareWith = meta.source === 'config'
     ? ((await tx.query(`SELECT * FROM matching_policy WHERE source = 'config' ORDER BY version DESC LIMIT 1`)) as Array<Record<string, any>>).map(toRecord)[0] ?? null
     : current;
-  if (current && compareWith && samePolicySettings(compareWith.policy, next)) return { version: current.version, created: false };
+  if (current && compareWith && samePolicySettings(compareWith.policy, next)) return { version: current.version, created: false, previous };
   const version = (current?.version ?? 0) + 1;
   await tx.query(
     `INSERT INTO matching_policy (version, settings, source, changed_by, reason) VALUES ($1, $2, $3, $4, $5)`,
     [version, JSON.stringify(policySettings(next)), meta.source, meta.changedBy ?? null, meta.reason ?? null],
   );
-  return { version, created: true };
+  return { version, created: true, previous };
 }

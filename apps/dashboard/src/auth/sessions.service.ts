@@ -45,19 +45,24 @@ export class SessionsService {
     return token;
   }
 
-  /** The live session for a cookie value, sliding its idle expiry; null when there is none. */
-  async resolve(token: string | undefined): Promise<Session | null> {
+  /**
+   * The live session for a cookie value, sliding its idle expiry; null when there is none. With
+   * `activity: false` (a page's own polling, not a person), the same check without sliding it.
+   */
+  async resolve(token: string | undefined, opts: { activity?: boolean } = {}): Promise<Session | null> {
     if (!token || token.length > 100) return null;
     const tokenHash = hash(token);
-    const rows = await this.ds.query(
-      `WITH s AS (
-         UPDATE dashboard_session SET last_seen_at = now(),
+    const session = opts.activity === false
+      ? `SELECT user_id, csrf_token FROM dashboard_session WHERE token_hash = $1 AND expires_at > now()`
+      : `UPDATE dashboard_session SET last_seen_at = now(),
                 expires_at = LEAST(now() + make_interval(mins => $2), created_at + make_interval(hours => $3))
           WHERE token_hash = $1 AND expires_at > now()
-          RETURNING user_id, csrf_token)
+          RETURNING user_id, csrf_token`;
+    const rows = await this.ds.query(
+      `WITH s AS (${session})
        SELECT u.id, u.email, u.display_name, u.role, u.trust_ods, s.csrf_token
          FROM s JOIN dashboard_user u ON u.id = s.user_id WHERE NOT u.disabled`,
-      [tokenHash, this.config.SESSION_IDLE_MINUTES, this.config.SESSION_MAX_HOURS],
+      opts.activity === false ? [tokenHash] : [tokenHash, this.config.SESSION_IDLE_MINUTES, this.config.SESSION_MAX_HOURS],
     );
     return rows[0] ? { principal: toPrincipal(rows[0]), csrfToken: rows[0].csrf_token, tokenHash } : null;
   }
