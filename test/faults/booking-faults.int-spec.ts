@@ -20,10 +20,9 @@ import { QUEUE_EPOCH_KEY } from '@app/persistence';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import {
-  ADAPTER_HTTP, FaultWorld, OFFSET, Patient, WRITEBACK_GIVE_UP_MINUTES, expectSettled, freeSlots, http, offerCodes, outcomeOf, outcomes, pasAppointments, reply,
-  personalDataFound, startWorld, stopWorld, until, uploadPatients, url, yesAll,
+  ADAPTER_HTTP, FaultWorld, Patient, WRITEBACK_GIVE_UP_MINUTES, alive, expectSettled, freeSlots, http, offerCodes, outcomeOf, outcomes, pasAppointments, processOf, reply,
+  personalDataFound, startProcess, startWorld, stopWorld, until, uploadPatients, url, yesAll,
 } from './harness';
-import { startStack } from '../../tools/stack/processes';
 
 jest.setTimeout(120_000);
 
@@ -37,19 +36,8 @@ afterAll(async () => {
   await stopWorld(w);
 }, 60_000);
 
-const bookingProcess = () => [...w.extra].reverse().flatMap((s) => s.processes).find((p) => p.name === 'booking')
-  ?? w.stack.processes.find((p) => p.name === 'booking')!;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const restartBooking = async () => {
-  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: w.stackEnv, apps: ['booking'], log: w.log }));
-};
+const bookingProcess = () => processOf(w, 'booking');
+const restartBooking = () => startProcess(w, 'booking');
 /** Every patient's YES at once; `fault` strikes once `after` replies are in, and the burst is delivered in full. */
 async function burstWith(patients: Patient[], codes: string[], after: number, fault: () => Promise<void>): Promise<void> {
   let answered = 0;
@@ -64,7 +52,7 @@ async function expectEveryAcceptanceEnded(patients: Patient[], ods: string, tfc:
   const told = await outcomes(patients, ms);
   expect(told.filter((o) => o === 'confirmed')).toHaveLength(slots);
   expect(told.filter((o) => o === 'taken')).toHaveLength(patients.length - slots);
-  await expectSettled(w.pg, ods, tfc, slots);
+  await expectSettled(w, ods, tfc, slots);
   return told;
 }
 
@@ -103,7 +91,7 @@ describe('contested acceptance through the real callback', () => {
       const late = await until('the late YES to be processed', async () => (await lastReplyOf(loser))?.processed_at && lastReplyOf(loser));
       expect(late.outcome).toBe('too-late');
       expect((await outcomeOf(loser)).bodies).toHaveLength(1);
-      await expectSettled(w.pg, 'RYJ', tfc, SLOTS);
+      await expectSettled(w, 'RYJ', tfc, SLOTS);
     });
   }
 });

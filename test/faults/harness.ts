@@ -6,9 +6,11 @@
  * the way a patient would (notify-sim's /sim/reply, which goes through the notifier's real inbound
  * callback). Suites that only need the shared Redis use database 5 of it (REDIS_DB).
  */
+import { QueueName } from '@app/contracts';
 import { buildSiu, sendMllp } from '@app/hl7';
-import { OutboxRelay, QUEUE_EPOCH_KEY, createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
+import { LIVE_JOB_STATES, OutboxRelay, QUEUE_EPOCH_KEY, createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { IcsDirectory, MetricsService, QueueService, loadIcsDirectory } from '@app/platform';
+import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { ChildProcess, spawn } from 'node:child_process';
 import { Client } from 'pg';
@@ -88,18 +90,57 @@ export interface FaultWorld {
   log: (line: string) => void;
 }
 
-export async function startWorld(prefix: string): Promise<FaultWorld> {
+export interface WorldOptions {
+  /** Process names to start (default: every process of the stack). */
+  apps?: string[];
+  /** Added to STACK_ENV for every process, and for every process restarted later. */
+  env?: Record<string, string>;
+}
+
+export async function startWorld(prefix: string, opts: WorldOptions = {}): Promise<FaultWorld> {
   const db = await createTestDatabase(prefix);
   const redis = new OwnRedis(OWN_REDIS_PORT);
   await redis.start();
   const pas = await startPasProxy(PAS_PROXY_PORT, `http://127.0.0.1:${3200 + OFFSET}`);
-  const stackEnv = { ...STACK_ENV, ...Object.fromEntries(TRUSTS.map((ods) => [`PAS_FHIR_BASE_URL_${ods}`, `${pas.baseUrl}/${ods}/fhir`])) };
+  const stackEnv = { ...STACK_ENV, ...Object.fromEntries(TRUSTS.map((ods) => [`PAS_FHIR_BASE_URL_${ods}`, `${pas.baseUrl}/${ods}/fhir`])), ...opts.env };
   const logs: string[] = [];
   const log = (line: string) => void logs.push(line);
-  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv, log });
+  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv, apps: opts.apps, log });
   const pg = new Client({ connectionString: db.url });
   await pg.connect();
   return { db, redis, redisUrl: redis.url, pas, stackEnv, stack, pg, extra: [], logs, log };
+}
+
+/** The running (newest) process of that name: a restarted one, else the world's own. */
+export function processOf(w: FaultWorld, name: string): { name: string; pid: number } {
+  const p = [...w.extra].reverse().flatMap((s) => s.processes).find((x) => x.name === name) ?? w.stack.processes.find((x) => x.name === name);
+  if (!p) throw new Error(`no process ${name} in this world`);
+  return p;
+}
+
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `kill -9` of the named process (it leads its own process group: the whole group goes), and waits until it is gone. */
+export async function killHard(w: FaultWorld, name: string): Promise<void> {
+  const { pid } = processOf(w, name);
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+  await until(`${name} to be gone`, async () => !alive(pid), 10_000, 20);
+}
+
+/** Starts the named process (again, after a kill; or one the world left out), on its ports, with the world's settings and `env` over them. */
+export async function startProcess(w: FaultWorld, name: string, env: Record<string, string> = {}): Promise<void> {
+  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: { ...w.stackEnv, ...env }, apps: [name], log: w.log }));
 }
 
 /** Every patient `uploadPatients` has put on a PTL in this test process (the personal data to look for). */
@@ -207,9 +248,16 @@ export async function pasAppointments(ods: string): Promise<Array<fhir4.Appointm
 }
 
 let siuSeq = 0;
-/** Frees `count` slots at `ods` for `tfc` (SIU^S15 over MLLP), a few days ahead, one hour apart. */
-export async function freeSlots(ods: string, tfc: string, count: number): Promise<void> {
+/** What identifies one freed slot's SIU^S15: its MSH-10 and the PAS's appointment id. */
+export interface FreedSlotMessage { controlId: string; fillerId: string }
+
+/**
+ * Frees `count` slots at `ods` for `tfc` (SIU^S15 over MLLP, each ACKed AA before the next is
+ * sent), a few days ahead, one hour apart; returns the messages in the order they were ACKed.
+ */
+export async function freeSlots(ods: string, tfc: string, count: number): Promise<FreedSlotMessage[]> {
   const base = Math.ceil((Date.now() + 72 * HOUR) / HOUR) * HOUR;
+  const sent: FreedSlotMessage[] = [];
   for (let i = 0; i < count; i++) {
     siuSeq++;
     const tag = `${Date.now().toString(36)}${siuSeq}`;
@@ -219,7 +267,9 @@ export async function freeSlots(ods: string, tfc: string, count: number): Promis
     });
     const ack = await sendMllp('127.0.0.1', ADAPTER_MLLP[ods] + OFFSET, msg);
     if (!/MSA\|AA\|/.test(ack)) throw new Error(`SIU to ${ods} not accepted: ${ack}`);
+    sent.push({ controlId: `F${tag}`, fillerId: `F-${tag}` });
   }
+  return sent;
 }
 
 export const messages = async (phone: string): Promise<Array<{ body: string }>> =>
@@ -262,12 +312,64 @@ export function yesAll(patients: Patient[], codes: string[], times = 1, onEach: 
   return Promise.all(patients.flatMap((p, i) => Array.from({ length: times }, () => reply(p.mobile, `Yes ${codes[i]}`).then(onEach))));
 }
 
+/** A slot still open or offering that no job will move on (`strandedSlots`), and what it lacks. */
+export interface StrandedSlot { slotId: string; status: string; round: number; missing: string[] }
+
+/**
+ * The slots still open or offering (of one trust and TFC, when given) that nothing will ever move
+ * on: each must hold at most one live wave, and a job still to run (a row not yet published, or
+ * a BullMQ job waiting, delayed, active or retrying) for its next step: the live wave's
+ * `expire-wave`, or with no live wave the `match-slot` of its next round; and its `close-slot`.
+ * A finished, failed-for-good or lost job does not count. (Only the matching sweep could still
+ * mend such a slot, after its grace: DESIGN's "offered, or closed with a recorded reason" must
+ * not wait on it after a fault a scenario recovered from.) `[]` when every slot is accounted for.
+ */
+export async function strandedSlots(w: FaultWorld, scope: { ods?: string; tfc?: string } = {}): Promise<StrandedSlot[]> {
+  const slots: Array<{ id: string; status: string; match_round: number; live: string[] }> = (await w.pg.query(
+    `SELECT s.id, s.status, s.match_round, ARRAY(SELECT w.id::text FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS live
+       FROM slot s WHERE s.status IN ('open', 'offering') AND ($1::text IS NULL OR s.trust_ods = $1) AND ($2::text IS NULL OR s.tfc = $2)`,
+    [scope.ods ?? null, scope.tfc ?? null],
+  )).rows;
+  if (slots.length === 0) return [];
+  const jobs: Array<{ job_name: string; job_id: string; unpublished: boolean; slot_id: string | null; wave_id: string | null; round: number | null }> = (await w.pg.query(
+    `SELECT job_name, job_id, published_at IS NULL AS unpublished, payload->>'slotId' AS slot_id, payload->>'waveId' AS wave_id, (payload->>'round')::int AS round
+       FROM outbox WHERE queue = $1 AND (payload->>'slotId' = ANY ($2::text[]) OR payload->>'waveId' = ANY ($3::text[]))`,
+    [QueueName.slotMatching, slots.map((s) => s.id), slots.flatMap((s) => s.live)],
+  )).rows;
+  const connection = new IORedis(w.redisUrl, { maxRetriesPerRequest: 1 });
+  const queue = new Queue(QueueName.slotMatching, { connection });
+  const stillToRun = async (rows: typeof jobs) => {
+    if (rows.some((r) => r.unpublished)) return true;
+    for (const r of rows) if (LIVE_JOB_STATES.has(await queue.getJobState(r.job_id))) return true;
+    return false;
+  };
+  const stranded: StrandedSlot[] = [];
+  try {
+    for (const s of slots) {
+      const missing: string[] = [];
+      if (s.live.length > 1) missing.push(`a single live wave (it has ${s.live.length})`);
+      const next = s.live.length > 0
+        ? { what: 'expire-wave', rows: jobs.filter((j) => j.job_name === 'expire-wave' && s.live.includes(j.wave_id ?? '')) }
+        : { what: `match-slot round ${s.match_round + 1}`, rows: jobs.filter((j) => j.job_name === 'match-slot' && j.slot_id === s.id && j.round === s.match_round + 1) };
+      if (!(await stillToRun(next.rows))) missing.push(next.what);
+      if (!(await stillToRun(jobs.filter((j) => j.job_name === 'close-slot' && j.slot_id === s.id)))) missing.push('close-slot');
+      if (missing.length) stranded.push({ slotId: s.id, status: s.status, round: s.match_round, missing });
+    }
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+  return stranded;
+}
+
 /**
  * The invariants every scenario ends with, for the slots of one trust and TFC: exactly one live
  * booking per slot, each confirmed and held by exactly one PAS appointment (found by the booking id
- * the write-back is keyed by), every reply processed, and no outbox row left unpublished.
+ * the write-back is keyed by), every reply processed, no outbox row left unpublished, and no slot
+ * of the world stranded (`strandedSlots`).
  */
-export async function expectSettled(pg: Client, ods: string, tfc: string, slots: number): Promise<void> {
+export async function expectSettled(w: FaultWorld, ods: string, tfc: string, slots: number): Promise<void> {
+  const pg = w.pg;
   const bookings = (await pg.query(
     `SELECT b.id, b.slot_id, b.status, b.pas_appointment_id FROM booking b JOIN slot s ON s.id = b.slot_id
       WHERE s.trust_ods = $1 AND s.tfc = $2 AND b.status <> 'failed'`, [ods, tfc],
@@ -279,6 +381,7 @@ export async function expectSettled(pg: Client, ods: string, tfc: string, slots:
   for (const b of bookings) expect(inPas.filter((v) => v === b.id)).toHaveLength(1);
   await until('every reply to be processed', async () => (await pg.query(`SELECT 1 FROM patient_reply WHERE processed_at IS NULL`)).rowCount === 0, 40_000, 500);
   await until('no outbox row left unpublished', async () => (await pg.query(`SELECT 1 FROM outbox WHERE published_at IS NULL`)).rowCount === 0, 15_000, 250);
+  expect(await strandedSlots(w)).toEqual([]);
 }
 
 /**

@@ -65,8 +65,8 @@ export const MAX_CONTINUED_BATCHES = 8;
  * BullMQ starts a delayed job by Redis's clock, which may be a little ahead of this process's.
  */
 export const CLOSE_SLOT_EARLY_MS = 5_000;
-/** First key of the specialty's advisory lock (the second is a hash of TFC and type): "first waves". */
-const FIRST_WAVE_LOCK = 0x5157;
+/** First key of the specialty's advisory lock (the second is `hashtext('<tfc>/<type>')`): "first waves". */
+export const FIRST_WAVE_LOCK = 0x5157;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 interface Specialty { tfc: string; appointmentType: 'NEW' | 'FUP' }
