@@ -40,4 +40,12 @@ export class ExchangeConfig extends PolicyConfig {
    */
   @IsOptional() @IsString() @EmptyAsUndefined()
   POSTCODE_CENTROIDS_FILE?: string;
+
+  /**
+   * A trust runs one PTL snapshot at a time; another one started meanwhile is refused (409). A
+   * running snapshot not heard from (no batch, no completion) for this long is taken as abandoned
+   * (its adapter died mid-upload) when the trust starts the next one, and can no longer complete.
+   */
+  @IsInt() @Min(1) @Max(24 * 60)
+  PTL_SNAPSHOT_IDLE_MINUTES = 10;
 }

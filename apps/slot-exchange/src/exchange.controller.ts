@@ -64,6 +64,13 @@ export class ExchangeController {
     return this.waitingList.completeSnapshot(ods, id, filed ?? {});
   }
 
+  /** The adapter gave the snapshot up (its import failed part-way): it closes nothing, and the trust may send the next one at once. */
+  @Post('waiting-list/snapshots/:id/abandon')
+  @HttpCode(200)
+  abandonSnapshot(@Param('ods') ods: string, @Param('id', new ParseUUIDPipe()) id: string) {
+    return this.waitingList.abandonSnapshot(ods, id);
+  }
+
   @Get('writebacks/:id')
   writeback(@Param('ods') ods: string, @Param('id', new ParseUUIDPipe()) id: string) {
     return this.writebacks.order(ods, id);

@@ -8,6 +8,7 @@ import { syntheticNhsNumber } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, TestDatabase } from '@app/persistence';
 import { AppError } from '@app/platform';
 import { DataSource } from 'typeorm';
+import { ExchangeConfig } from './config';
 import { WaitingListService } from './waiting-list.service';
 
 let db: TestDatabase;
@@ -126,5 +127,87 @@ describe('one patient on several trusts\' lists', () => {
     const nhs = syntheticNhsNumber(7_003);
     await list.applyBatch('RQM', { mode: 'delta', rows: [row('PW-RQM-2', nhs, { mobile: '+447700900333' }), row('PW-RQM-3', nhs, { mobile: null, postcode: '' })] });
     expect(await patient(nhs)).toMatchObject({ mobile: '+447700900333', mobile_status: 'valid' });
+  });
+});
+
+describe('one snapshot of a trust at a time', () => {
+  // A trust of its own: a snapshot closes every open entry of its trust that it does not list.
+  const pathways = (trust: string) => Array.from({ length: 5 }, (_, i) => `PW-${trust}-${i}`);
+  const rowsOf = (trust: string, from: number) => pathways(trust).map((p, i) => row(p, syntheticNhsNumber(from + i)));
+  const statuses = async (trust: string) =>
+    (await ds.query(`SELECT status FROM waiting_list_entry WHERE trust_ods = $1 ORDER BY pathway_id`, [trust])).map((r: { status: string }) => r.status);
+  const importStatus = async (id: string) => (await ds.query(`SELECT status FROM ptl_import WHERE id = $1`, [id]))[0].status;
+
+  it('the same snapshot started twice (a pusher retrying after a timeout) is refused 409 the second time, and completing the first closes nothing it listed', async () => {
+    const list = new WaitingListService(ds);
+    const rows = rowsOf('RWA', 7_100);
+    await list.applyBatch('RWA', { mode: 'delta', rows });
+    const first = await list.startSnapshot('RWA');
+    const second = await list.startSnapshot('RWA').catch((e: unknown) => e);
+    // The interleaving that closed the whole list: the same rows applied to each snapshot that started, the first completed.
+    for (const s of [first, second]) {
+      if (!(s instanceof AppError)) await list.applyBatch('RWA', { mode: 'snapshot', snapshotId: (s as { snapshotId: string }).snapshotId, rows });
+    }
+    expect(await list.completeSnapshot('RWA', first.snapshotId)).toEqual({ snapshotId: first.snapshotId, closed: 0, deferred: 0 });
+    expect(await statuses('RWA')).toEqual(['open', 'open', 'open', 'open', 'open']);
+    expect(second).toBeInstanceOf(AppError);
+    expect(second).toMatchObject({ status: 409, code: 'snapshot_running', details: { snapshotId: first.snapshotId } });
+    expect((second as AppError).message).toMatch(/already running.*started .*last heard from/);
+    // Once it has completed, the next snapshot may start.
+    const next = await list.startSnapshot('RWA');
+    await list.applyBatch('RWA', { mode: 'snapshot', snapshotId: next.snapshotId, rows: rows.slice(1) });
+    expect(await list.completeSnapshot('RWA', next.snapshotId)).toMatchObject({ closed: 1 });
+  });
+
+  it('a snapshot its adapter gave up (the import failed part-way) closes nothing and lets the next one start at once', async () => {
+    const list = new WaitingListService(ds);
+    const rows = rowsOf('RWD', 7_300);
+    await list.applyBatch('RWD', { mode: 'delta', rows });
+    const failed = await list.startSnapshot('RWD');
+    await list.applyBatch('RWD', { mode: 'snapshot', snapshotId: failed.snapshotId, rows: rows.slice(0, 1) });
+    await expect(list.abandonSnapshot('RWE', failed.snapshotId)).rejects.toMatchObject({ status: 404 });
+    expect(await list.abandonSnapshot('RWD', failed.snapshotId)).toEqual({ snapshotId: failed.snapshotId, status: 'abandoned' });
+    await expect(list.completeSnapshot('RWD', failed.snapshotId)).rejects.toMatchObject({ status: 409, code: 'snapshot_not_running' });
+    await expect(list.abandonSnapshot('RWD', failed.snapshotId)).rejects.toMatchObject({ status: 409 });
+    expect(await statuses('RWD')).toEqual(['open', 'open', 'open', 'open', 'open']);
+    const again = await list.startSnapshot('RWD');
+    await list.applyBatch('RWD', { mode: 'snapshot', snapshotId: again.snapshotId, rows });
+    expect(await list.completeSnapshot('RWD', again.snapshotId)).toMatchObject({ closed: 0 });
+  });
+
+  it('two starts at the same moment: exactly one runs', async () => {
+    const list = new WaitingListService(ds);
+    const both = await Promise.allSettled([list.startSnapshot('RWB'), list.startSnapshot('RWB')]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ status: 409, code: 'snapshot_running' });
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ptl_import WHERE trust_ods = 'RWB' AND status = 'running'`)).toEqual([{ n: 1 }]);
+  });
+
+  it('a snapshot not heard from for PTL_SNAPSHOT_IDLE_MINUTES (its adapter died) is abandoned by the next start, and then applies and closes nothing', async () => {
+    const list = new WaitingListService(ds, { PTL_SNAPSHOT_IDLE_MINUTES: 30 } as ExchangeConfig);
+    const rows = rowsOf('RWC', 7_200);
+    await list.applyBatch('RWC', { mode: 'delta', rows });
+    const dead = await list.startSnapshot('RWC');
+    await list.applyBatch('RWC', { mode: 'snapshot', snapshotId: dead.snapshotId, rows: rows.slice(0, 2) });
+    // Quiet for less than the limit: still running, so another start is refused.
+    await ds.query(`UPDATE ptl_import SET active_at = now() - interval '29 minutes' WHERE id = $1`, [dead.snapshotId]);
+    await expect(list.startSnapshot('RWC')).rejects.toMatchObject({ status: 409, code: 'snapshot_running' });
+    // A batch is hearing from it.
+    await list.applyBatch('RWC', { mode: 'snapshot', snapshotId: dead.snapshotId, rows: rows.slice(2, 3) });
+    expect((await ds.query(`SELECT active_at > now() - interval '1 minute' AS fresh FROM ptl_import WHERE id = $1`, [dead.snapshotId]))[0].fresh).toBe(true);
+
+    await ds.query(`UPDATE ptl_import SET active_at = now() - interval '31 minutes' WHERE id = $1`, [dead.snapshotId]);
+    const next = await list.startSnapshot('RWC');
+    expect(await importStatus(dead.snapshotId)).toBe('abandoned');
+    // The abandoned one, should its adapter come back: no batch, and above all no closing.
+    await expect(list.applyBatch('RWC', { mode: 'snapshot', snapshotId: dead.snapshotId, rows: rows.slice(3) }))
+      .rejects.toMatchObject({ status: 409, code: 'snapshot_not_running' });
+    await list.applyBatch('RWC', { mode: 'snapshot', snapshotId: next.snapshotId, rows: rows.slice(3) });
+    await expect(list.completeSnapshot('RWC', dead.snapshotId)).rejects.toMatchObject({ status: 409, code: 'snapshot_not_running' });
+    expect(await statuses('RWC')).toEqual(['open', 'open', 'open', 'open', 'open']);
+    expect(await importStatus(dead.snapshotId)).toBe('abandoned');
+    // The newer one completes as usual.
+    await list.applyBatch('RWC', { mode: 'snapshot', snapshotId: next.snapshotId, rows });
+    expect(await list.completeSnapshot('RWC', next.snapshotId)).toMatchObject({ closed: 0 });
   });
 });

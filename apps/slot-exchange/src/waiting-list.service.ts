@@ -3,24 +3,30 @@
  * adapter (and checked again here, column by column); a batch is applied in one statement per
  * table so a 250,000-row snapshot is a few dozen round trips, not a quarter of a million.
  */
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { SnapshotCompleteDto, SnapshotResult, WaitingListBatchDto, WaitingListBatchResult, WaitingListColumns, WaitingListRowDto, checkWaitingListColumns, rowsToColumns } from '@app/contracts';
 import { Priority, breachDate, priorityRank } from '@app/domain';
 import { PgArrayElement, pgArray, rows } from '@app/persistence';
 import { AppError } from '@app/platform';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { ExchangeConfig } from './config';
 
 @Injectable()
 export class WaitingListService {
-  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+  /** A running snapshot not heard from for this long is abandoned when the trust starts the next one. */
+  private readonly idleMinutes: number;
+
+  constructor(@InjectDataSource() private readonly ds: DataSource, @Optional() config?: ExchangeConfig) {
+    this.idleMinutes = config?.PTL_SNAPSHOT_IDLE_MINUTES ?? 10;
+  }
 
   async applyBatch(trustOds: string, batch: WaitingListBatchDto): Promise<WaitingListBatchResult> {
     // null is no batch either (the DTO's @IsOptional lets it through): exactly one form is sent.
     if ((batch.rows == null) === (batch.columns == null)) {
       throw new AppError('validation_failed', 'Send the batch as either rows or columns (exactly one of them, not null)', 400);
     }
-    if (batch.mode === 'snapshot') await this.requireRunningSnapshot(trustOds, batch.snapshotId);
+    if (batch.mode === 'snapshot') await this.touchRunningSnapshot(trustOds, batch.snapshotId);
     const c = batch.columns ?? rowsToColumns(batch.rows as WaitingListRowDto[]);
     const problems = checkWaitingListColumns(c);
     if (problems.length > 0) throw new AppError('validation_failed', 'The batch is not valid; nothing in it was applied', 400, problems);
@@ -38,6 +44,10 @@ export class WaitingListService {
     const sites = pgArray(at.map((i) => c.acceptableSites[i].filter((s) => s !== 'ANY').join(';')));
     const unavailable = pgArray(at.map((i) => (c.unavailable[i].length === 0 ? '[]' : JSON.stringify(c.unavailable[i]))));
     await this.ds.transaction(async (tx) => {
+      // Held until this batch commits: the snapshot cannot be completed or abandoned meanwhile (both
+      // lock its row FOR UPDATE), so a batch of a snapshot abandoned for a newer one never stamps
+      // rows after the newer one has. KEY SHARE lets the snapshot's other batches run alongside.
+      if (batch.mode === 'snapshot') await this.runningSnapshot(tx, trustOds, batch.snapshotId, 'FOR KEY SHARE');
       // Array parameters unnested side by side: one statement per table, and Postgres parses no JSON per row.
       // The patients' ids come back from their upsert, so the entries need no join against the
       // whole patient table (a scan per batch that grew with every batch of a large snapshot).
@@ -104,12 +114,60 @@ export class WaitingListService {
     return { applied: at.length };
   }
 
+  /**
+   * One snapshot per trust at a time (the unique index `ptl_import_one_running_snapshot`): a
+   * snapshot closes every open entry it did not stamp, so two at once (the same file sent again
+   * while the first is still being applied) would each close the rows the other stamped. Another
+   * start meanwhile is a 409 saying which snapshot runs and since when. A running snapshot not
+   * heard from for PTL_SNAPSHOT_IDLE_MINUTES (its adapter died mid-upload) is marked `abandoned`
+   * here, so it blocks the trust no longer; it can then apply no batch and close nothing.
+   */
   async startSnapshot(trustOds: string): Promise<{ snapshotId: string }> {
-    const rows: Array<{ id: string }> = await this.ds.query(
-      `INSERT INTO ptl_import (trust_ods, mode, status) VALUES ($1, 'snapshot', 'running') RETURNING id`,
-      [trustOds],
-    );
-    return { snapshotId: rows[0].id };
+    return this.ds.transaction(async (tx) => {
+      // FOR UPDATE waits for a batch of it being applied, and the idle test is made again after.
+      await tx.query(
+        `UPDATE ptl_import SET status = 'abandoned', completed_at = now()
+          WHERE id IN (SELECT id FROM ptl_import
+                        WHERE trust_ods = $1 AND mode = 'snapshot' AND status = 'running' AND active_at < now() - make_interval(mins => $2)
+                          FOR UPDATE)`,
+        [trustOds, this.idleMinutes],
+      );
+      const started = await rows<{ id: string }>(tx,
+        `INSERT INTO ptl_import (trust_ods, mode, status) VALUES ($1, 'snapshot', 'running')
+         ON CONFLICT (trust_ods) WHERE mode = 'snapshot' AND status = 'running' DO NOTHING
+         RETURNING id`,
+        [trustOds],
+      );
+      if (started.length === 1) return { snapshotId: started[0].id };
+      const running = await rows<{ id: string; started_at: Date; active_at: Date }>(tx,
+        `SELECT id, started_at, active_at FROM ptl_import WHERE trust_ods = $1 AND mode = 'snapshot' AND status = 'running'`,
+        [trustOds],
+      );
+      const r = running[0];
+      const which = r
+        ? `snapshot ${r.id}, started ${new Date(r.started_at).toISOString()}, last heard from ${new Date(r.active_at).toISOString()}`
+        : 'another snapshot, just now';
+      throw new AppError(
+        'snapshot_running',
+        `A PTL snapshot of ${trustOds} is already running (${which}). A trust sends one snapshot at a time: send the file again once ` +
+          `that one has completed, or after ${this.idleMinutes} minutes without a batch of it, when it is taken as abandoned.`,
+        409,
+        r ? { snapshotId: r.id, startedAt: new Date(r.started_at).toISOString(), activeAt: new Date(r.active_at).toISOString(), idleMinutes: this.idleMinutes } : undefined,
+      );
+    });
+  }
+
+  /**
+   * Gives up a running snapshot whose import failed part-way (a batch refused, the exchange
+   * unreachable): it closes nothing, and the trust's next snapshot (the file sent again) need not
+   * wait PTL_SNAPSHOT_IDLE_MINUTES. The rows it applied stay applied, as a delta's would.
+   */
+  async abandonSnapshot(trustOds: string, snapshotId: string): Promise<{ snapshotId: string; status: 'abandoned' }> {
+    return this.ds.transaction(async (tx) => {
+      await this.runningSnapshot(tx, trustOds, snapshotId, 'FOR UPDATE');
+      await tx.query(`UPDATE ptl_import SET status = 'abandoned', completed_at = now() WHERE id = $1::uuid`, [snapshotId]);
+      return { snapshotId, status: 'abandoned' as const };
+    });
   }
 
   /**
@@ -123,8 +181,10 @@ export class WaitingListService {
    * part-way), nothing is closed and the import record says why.
    */
   async completeSnapshot(trustOds: string, snapshotId: string, filed: SnapshotCompleteDto = {}): Promise<SnapshotResult> {
-    await this.requireRunningSnapshot(trustOds, snapshotId);
     return this.ds.transaction(async (tx) => {
+      // Still the trust's running snapshot (the only one: see startSnapshot), and stays so until this
+      // commits: abandoning it waits, and so does completing it twice (the second then finds it completed).
+      await this.runningSnapshot(tx, trustOds, snapshotId, 'FOR UPDATE');
       let deferred: Array<{ id: string }> = [];
       let closed: Array<{ id: string }> = [];
       if (!filed.closingWithheld) {
@@ -162,14 +222,29 @@ export class WaitingListService {
     });
   }
 
-  private async requireRunningSnapshot(trustOds: string, snapshotId: string | undefined): Promise<void> {
+  /** Marks the snapshot as heard from (see startSnapshot), refusing one that is not running. Before the batch's transaction, not in it. */
+  private async touchRunningSnapshot(trustOds: string, snapshotId: string | undefined): Promise<void> {
     if (!snapshotId) throw new AppError('snapshot_id_required', 'A snapshot batch needs the snapshotId from POST .../waiting-list/snapshots');
-    const rows: Array<{ status: string }> = await this.ds.query(
-      `SELECT status FROM ptl_import WHERE id::text = $1 AND trust_ods = $2`,
+    const touched = await rows(this.ds,
+      `UPDATE ptl_import SET active_at = now() WHERE id::text = $1 AND trust_ods = $2 AND mode = 'snapshot' AND status = 'running' RETURNING id`,
       [snapshotId, trustOds],
     );
-    if (rows.length === 0) throw new AppError('snapshot_not_found', `No snapshot ${snapshotId} for ${trustOds}`, 404);
-    if (rows[0].status !== 'running') throw new AppError('snapshot_not_running', `Snapshot ${snapshotId} is ${rows[0].status}`, 409);
+    if (touched.length === 0) await this.runningSnapshot(this.ds.manager, trustOds, snapshotId, '');
+  }
+
+  /** Throws unless the snapshot is this trust's running one; `lock` holds its row to the end of the transaction. */
+  private async runningSnapshot(q: Pick<EntityManager, 'query'>, trustOds: string, snapshotId: string | undefined, lock: 'FOR UPDATE' | 'FOR KEY SHARE' | ''): Promise<void> {
+    if (!snapshotId) throw new AppError('snapshot_id_required', 'A snapshot batch needs the snapshotId from POST .../waiting-list/snapshots');
+    const found = await rows<{ status: string }>(q,
+      `SELECT status FROM ptl_import WHERE id::text = $1 AND trust_ods = $2 AND mode = 'snapshot' ${lock}`,
+      [snapshotId, trustOds],
+    );
+    if (found.length === 0) throw new AppError('snapshot_not_found', `No snapshot ${snapshotId} for ${trustOds}`, 404);
+    if (found[0].status === 'abandoned') {
+      throw new AppError('snapshot_not_running',
+        `Snapshot ${snapshotId} was abandoned (its import failed, or nothing was heard from it for ${this.idleMinutes} minutes and a newer one started): it applies nothing and closes nothing. Send the whole file again.`, 409);
+    }
+    if (found[0].status !== 'running') throw new AppError('snapshot_not_running', `Snapshot ${snapshotId} is ${found[0].status}`, 409);
   }
 }
 

@@ -236,6 +236,8 @@ export class PtlImportRow {
   @Column('integer', { nullable: true }) rejected: number | null;
   /** Why the snapshot closed nothing, when it withheld closing (too many rows rejected, a broken CSV). */
   @Column('text', { name: 'closing_withheld', nullable: true }) closingWithheld: string | null;
+  /** When the snapshot was last heard from (started, a batch applied): one idle too long may be abandoned. */
+  @Column('timestamptz', { name: 'active_at', default: () => 'now()' }) activeAt: Date;
 }
 
 export const ENTITIES = [
