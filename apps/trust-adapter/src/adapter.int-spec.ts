@@ -651,6 +651,40 @@ describe('PTL in: snapshot and delta', () => {
     for (const r of list) expect((await entryStatus(r.PATIENT_PATHWAY_IDENTIFIER)).status).toBe('open');
     expect(await lastSnapshotRecord()).toMatchObject({ status: 'completed', closed: 0, closing_withheld: snap.json.closingWithheld });
   });
+
+  it('the same snapshot sent twice at once (a pusher retrying after a timeout): one is applied, the other refused 409 before any row of it is, and the list stays open', async () => {
+    const rows = Array.from({ length: 3_000 }, () => ptlRow({ OFFER_CONSENT: 'N' }));
+    const lines = csv(rows).split('\r\n');
+    // Each upload sends its header and first 2,500 rows (a whole batch: the adapter starts its
+    // snapshot), then waits until both have been under way for a while, then the rest: they overlap.
+    const head = lines.slice(0, 2_501).join('\r\n') + '\r\n';
+    const tail = lines.slice(2_501).join('\r\n');
+    const gate = new Promise((r) => setTimeout(r, 1_500));
+    const upload = async () => {
+      const body = new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(new TextEncoder().encode(head));
+          await gate;
+          c.enqueue(new TextEncoder().encode(tail));
+          c.close();
+        },
+      });
+      const res = await fetch(`http://127.0.0.1:${ADAPTER_PORT}/v1/ptl`, {
+        method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv' }, body, duplex: 'half',
+      } as RequestInit);
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const answers = await Promise.all([upload(), upload()]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    const applied = answers.find((a) => a.status === 200)!.json;
+    const refused = answers.find((a) => a.status === 409)!.json;
+    expect(applied).toMatchObject({ accepted: 3_000, rejected: 0 });
+    expect(refused).toMatchObject({ error: 'ptl_snapshot_running' });
+    expect(refused.message).toMatch(/Another PTL snapshot of this trust is still being applied.*nothing in it was applied.*already running/);
+    const ids = rows.map((r) => r.PATIENT_PATHWAY_IDENTIFIER);
+    expect(await count(`SELECT count(*) AS n FROM waiting_list_entry WHERE trust_ods = 'RQM' AND pathway_id = ANY($1) AND status = 'open'`, [ids])).toBe(3_000);
+    expect(await count(`SELECT count(*) AS n FROM ptl_import WHERE trust_ods = 'RQM' AND status = 'running'`)).toBe(0);
+  });
 });
 
 describe('security: this trust\'s credentials act on this trust\'s data only', () => {
@@ -687,6 +721,7 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       ['POST', '/v1/trusts/RAS/waiting-list', batch],
       ['POST', '/v1/trusts/RAS/waiting-list/snapshots'],
       ['POST', `/v1/trusts/RAS/waiting-list/snapshots/${rasSnapshot}/complete`],
+      ['POST', `/v1/trusts/RAS/waiting-list/snapshots/${rasSnapshot}/abandon`],
       ['GET', `/v1/trusts/RAS/writebacks/${wb.id}`],
       ['POST', `/v1/trusts/RAS/writebacks/${wb.id}/outcome`, outcome],
       ['GET', '/v1/trusts/RAS/transfers'],
@@ -701,6 +736,7 @@ describe('security: this trust\'s credentials act on this trust\'s data only', (
       ['POST', '/v1/trusts/RQM/events', { ...event, eventId: uid('EV') }, 422],
       ['POST', '/v1/trusts/RQM/waiting-list', { mode: 'snapshot', snapshotId: rasSnapshot, rows: [] }, 404],
       ['POST', `/v1/trusts/RQM/waiting-list/snapshots/${rasSnapshot}/complete`, undefined, 404],
+      ['POST', `/v1/trusts/RQM/waiting-list/snapshots/${rasSnapshot}/abandon`, undefined, 404],
       ['GET', `/v1/trusts/RQM/writebacks/${wb.id}`, undefined, 404],
       ['POST', `/v1/trusts/RQM/writebacks/${wb.id}/outcome`, outcome, 404],
       ['GET', '/v1/trusts/RQM/transfers', undefined, 200],

@@ -24,11 +24,13 @@ const file = (lines: string[]) => Readable.from([Buffer.from([HEADER, ...lines].
 class HeldExchange {
   readonly batches: WaitingListColumns[] = [];
   readonly held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
+  readonly abandoned: string[] = [];
   applying = 0;
   mostApplying = 0;
   async call<T>(_method: string, path: string, body?: { columns: WaitingListColumns }): Promise<T> {
     if (path === '/waiting-list/snapshots') return { snapshotId: 'snap-1' } as T;
     if (path.endsWith('/complete')) return { snapshotId: 'snap-1', closed: 0, deferred: 0 } as T;
+    if (path.endsWith('/abandon')) return void this.abandoned.push(path) as T;
     this.batches.push(body!.columns);
     this.applying++;
     this.mostApplying = Math.max(this.mostApplying, this.applying);
@@ -44,6 +46,18 @@ class HeldExchange {
 const service = (exchange: HeldExchange) => new PtlService(exchange as unknown as ExchangeClient, new AdapterConfig(), { now: () => NOW });
 /** Lets the import run until it waits on the exchange. */
 const settle = () => new Promise((r) => setTimeout(r, 20));
+
+/** A 5,000-row snapshot whose first batch is applied, its second fails with `e` and its third is applied: what the import throws. */
+async function secondBatchFails(exchange: HeldExchange, e: Error): Promise<AppError> {
+  const done = service(exchange).import(file(Array.from({ length: 5_000 }, (_, i) => line(i + 1))), 'snapshot');
+  done.catch(() => undefined);
+  await settle();
+  exchange.held[0].release();
+  await settle();
+  exchange.held[1].fail(e);
+  exchange.held[2]?.release();
+  return (await done.catch((err: unknown) => err)) as AppError;
+}
 
 describe('PTL import: batches to the exchange', () => {
   it('has two batches applied at once, sent in file order', async () => {
@@ -95,20 +109,24 @@ describe('PTL import: batches to the exchange', () => {
 
   it('a batch the exchange refuses (4xx) is a 422 naming its rows and what was refused, and how many rows were applied, not a 500', async () => {
     const exchange = new HeldExchange();
-    const done = service(exchange).import(file(Array.from({ length: 5_000 }, (_, i) => line(i + 1))), 'snapshot');
-    done.catch(() => undefined);
-    await settle();
-    exchange.held[0].release();
-    await settle();
     // The second batch (rows 2,001 to 4,000): its fourth value is refused.
     const body = { error: 'validation_failed', message: 'The batch is not valid; nothing in it was applied', details: ['columns.birthDate[3] must be a date YYYY-MM-DD in the years 1900 to 9999'] };
-    exchange.held[1].fail(new ExchangeHttpError(400, JSON.stringify(body)));
-    exchange.held[2]?.release();
-    const refused = (await done.catch((e: unknown) => e)) as AppError;
+    const refused = await secondBatchFails(exchange, new ExchangeHttpError(400, JSON.stringify(body)));
     expect(refused).toBeInstanceOf(AppError);
     expect(refused).toMatchObject({ code: 'ptl_batch_refused', status: 422 });
     expect(refused.message).toMatch(/rows 2001 to 4000 \(none of them applied\).*3000 rows of other batches were applied, and the snapshot closed nothing/);
     expect(refused.details).toEqual({ rows: { first: 2001, last: 4000 }, applied: 3000, refused: ['row 2004: birthDate must be a date YYYY-MM-DD in the years 1900 to 9999'] });
+    // Given up at the exchange, so the corrected file sent again is not refused as a second snapshot running.
+    expect(exchange.abandoned).toEqual(['/waiting-list/snapshots/snap-1/abandon']);
+  });
+
+  it('a snapshot the exchange abandoned part-way (its 409 snapshot_not_running) is the uploader\'s 409 saying to send the file again, not a 422 blaming rows', async () => {
+    const exchange = new HeldExchange();
+    const body = { error: 'snapshot_not_running', message: 'Snapshot snap-1 was abandoned (nothing heard from it for 30 minutes, and a newer one started)' };
+    const refused = await secondBatchFails(exchange, new ExchangeHttpError(409, JSON.stringify(body)));
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'ptl_snapshot_not_running', status: 409 });
+    expect(refused.message).toMatch(/3000 rows were applied; it closed nothing\). Send the whole file again\. The exchange said: Snapshot snap-1 was abandoned/);
   });
 });
 

@@ -99,8 +99,12 @@ export class PtlService {
     let snapshotId: string | undefined;
     // Started by the first batch sent (or, for a file of rejected rows alone, when completing it), once.
     let snapshotStarted: Promise<string> | undefined;
+    // The exchange runs one snapshot of a trust at a time: while another is being applied (the same
+    // file sent again after a timeout, say) this one is refused before any row of it is applied.
     const startSnapshot = () =>
-      (snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId));
+      (snapshotStarted ??= this.exchange.call<{ snapshotId: string }>('POST', '/waiting-list/snapshots').then((r) => r.snapshotId, (e: unknown) => {
+        throw SnapshotRefused.from(e) ?? e;
+      }));
     // Pathways of the snapshot's rejected rows: listed in the file, so not to be closed. Sent only
     // when the snapshot closes anything, so then at most PTL_SNAPSHOT_MAX_REJECTED_PERCENT of its
     // rows; even a file of rejected rows holds no more here than a good file holds in readPtlRows.
@@ -111,7 +115,7 @@ export class PtlService {
       try {
         await this.exchange.call('POST', '/waiting-list', { mode, snapshotId, columns });
       } catch (e) {
-        throw e instanceof ExchangeHttpError && e.permanent ? new BatchRefused(columns.rowNumber, e) : e;
+        throw SnapshotRefused.from(e) ?? (e instanceof ExchangeHttpError && e.permanent ? new BatchRefused(columns.rowNumber, e) : e);
       }
       result.accepted += columns.rowNumber.length;
     };
@@ -156,7 +160,9 @@ export class PtlService {
     } catch (e) {
       // Answer only once nothing is still being applied, so the answer describes what is stored.
       await Promise.allSettled(sending.map((s) => s.done));
-      throw e instanceof BatchRefused ? e.toAppError(result.accepted, mode) : e;
+      // A snapshot refused as no longer running is given up already.
+      if (!(e instanceof SnapshotRefused)) await this.abandon(snapshotStarted);
+      throw e instanceof BatchRefused ? e.toAppError(result.accepted, mode) : e instanceof SnapshotRefused ? e.toAppError(result.accepted) : e;
     }
     if (mode === 'snapshot') {
       const closingWithheld = withholdClosing(rows, result.rejected, broken, this.config.PTL_SNAPSHOT_MAX_REJECTED_PERCENT);
@@ -165,8 +171,13 @@ export class PtlService {
         : { rows, rejected: result.rejected, rejectedPathwayIds: [...rejectedPathways] };
       // Every snapshot ends with a completed import record, even one of rejected rows alone, so
       // the booking team sees what came in and, when nothing was closed, why.
-      snapshotId = await startSnapshot();
-      const done = await this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${snapshotId}/complete`, filed);
+      const done = await startSnapshot()
+        .then((id) => this.exchange.call<SnapshotResult>('POST', `/waiting-list/snapshots/${id}/complete`, filed))
+        .catch(async (e: unknown) => {
+          const refused = e instanceof SnapshotRefused ? e : SnapshotRefused.from(e);
+          if (!refused) await this.abandon(snapshotStarted);
+          throw refused ? refused.toAppError(result.accepted) : e;
+        });
       result.closed = done.closed;
       result.deferred = done.deferred;
       if (closingWithheld) {
@@ -183,6 +194,52 @@ export class PtlService {
     this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'accepted' }, result.accepted);
     this.metrics?.counter('ptl_rows_total', 'PTL rows read, by outcome', ['trust', 'outcome']).inc({ trust: this.config.TRUST_ODS, outcome: 'rejected' }, result.rejected);
     return result;
+  }
+
+  /**
+   * Gives up the snapshot this import started, if it did, once the import has failed: otherwise
+   * the trust's next snapshot (this file, corrected and sent again) would be refused until the
+   * exchange took this one as abandoned. Best effort: failing that, that is what happens.
+   */
+  private async abandon(started: Promise<string> | undefined): Promise<void> {
+    const id = await started?.catch(() => undefined);
+    if (id === undefined) return;
+    await this.exchange.call('POST', `/waiting-list/snapshots/${id}/abandon`).catch((e: unknown) => {
+      this.logger.warn(`PTL snapshot ${id} from ${this.config.TRUST_ODS} failed and could not be given up at the exchange: ${(e as Error).message}`);
+    });
+  }
+}
+
+/**
+ * The exchange's 409 about the snapshot itself, as the uploader's 409: another snapshot of the
+ * trust is running (`snapshot_running`: nothing of this file was applied), or this one is no longer
+ * the trust's running snapshot (abandoned after going quiet, so it applies and closes nothing more).
+ * Null for any other error. Passes on the exchange's message, which names no patient.
+ */
+class SnapshotRefused extends Error {
+  private constructor(readonly body: { error?: unknown; message?: unknown; details?: unknown }) {
+    super(`the exchange refused the snapshot: ${String(body.error)}`);
+  }
+
+  static from(e: unknown): SnapshotRefused | null {
+    if (!(e instanceof ExchangeHttpError) || e.status !== 409) return null;
+    try {
+      return new SnapshotRefused(JSON.parse(e.body) as SnapshotRefused['body']);
+    } catch {
+      return new SnapshotRefused({});
+    }
+  }
+
+  /** `applied`: rows applied once nothing is still being applied. */
+  toAppError(applied: number): AppError {
+    const said = typeof this.body.message === 'string' ? ` The exchange said: ${this.body.message}` : '';
+    if (this.body.error === 'snapshot_running') {
+      return new AppError('ptl_snapshot_running',
+        `Another PTL snapshot of this trust is still being applied, so this one was refused and nothing in it was applied.${said}`, 409, this.body.details);
+    }
+    return new AppError('ptl_snapshot_not_running',
+      `The snapshot stopped being this trust's running snapshot part-way (${applied} rows were applied; it closed nothing). Send the whole file again.${said}`,
+      409, this.body.details);
   }
 }
 
