@@ -16,6 +16,7 @@ import { DataSource } from 'typeorm';
 import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { PasProxy, startPasProxy } from './pas-proxy';
+import { CapturedLogs } from '../support/captured-logs';
 import { http, until } from '../support/wait';
 import { syntheticNhsNumber as nhs } from '@app/domain';
 
@@ -146,6 +147,16 @@ export async function personalDataFound(
     for (const { where, text } of texts) for (const v of variants) if (text.includes(v)) found.push({ where, what: v === p.nhs ? 'an NHS number' : 'a mobile' });
   }
   return found;
+}
+
+/**
+ * The last test of a suite that runs its apps in this process: none of `people` (none missing)
+ * in the log lines it captured (captured-logs.ts) or anywhere in its Redis.
+ */
+export async function expectNoPersonalData(logs: CapturedLogs, redisUrl: string, people: Array<{ nhs: string; mobile?: string | null }>): Promise<void> {
+  expect(people.length).toBeGreaterThan(0);
+  expect(logs.lines.length).toBeGreaterThan(0);
+  expect(await personalDataFound({ logs: logs.lines, redisUrl }, people)).toEqual([]);
 }
 
 /** Every patient a suite's database holds (for `personalDataFound` when they were not uploaded). */
