@@ -20,6 +20,8 @@ import { Hl7IntakeService } from '../../apps/trust-adapter/src/hl7-intake.servic
 import { ArchiveReplayer } from '../../apps/trust-adapter/src/replay';
 import { controlIdOf, fillerOf, siu } from '../../apps/trust-adapter/src/testing/messages';
 import { FreshStores } from '../../tools/stack/fresh-stack';
+import { CapturedLogs } from '../support/captured-logs';
+import { expectNoPersonalData, storedPatients } from './harness';
 import { startExchangeWorld } from './in-process';
 import { until } from '../support/wait';
 import { TcpProxy, startTcpProxy } from './tcp-proxy';
@@ -31,6 +33,7 @@ const MLLP_PORT = 11402;
 const TOKEN = 'dev-RQM-token';
 
 let stores: FreshStores;
+let logs: CapturedLogs;
 let pg: Client;
 let exchange: INestApplication;
 let adapter: INestApplication;
@@ -56,7 +59,7 @@ async function failedForGood(m: string): Promise<string> {
 
 beforeAll(async () => {
   let common: Record<string, string>;
-  ({ stores, exchange, common } = await startExchangeWorld('sx_adapter_faults', EXCHANGE_PORT));
+  ({ stores, exchange, common, logs } = await startExchangeWorld('sx_adapter_faults', EXCHANGE_PORT));
   pg = stores.pg;
   toExchange = await startTcpProxy(EXCHANGE_PORT);
   const pgUrl = new URL(stores.db.url);
@@ -79,6 +82,7 @@ afterAll(async () => {
   await toPostgres?.close();
   await stores?.drop();
   restoreRetries();
+  logs?.restore();
 });
 
 describe('the exchange unreachable for longer than a forwarding job retries', () => {
@@ -191,5 +195,13 @@ describe("the adapter's Postgres unreachable while a PAS sends", () => {
       expect(await stored(m)).toEqual([{ status: 'accepted', ack_code: 'AA' }]);
       await until('the freed slot to reach the exchange', async () => (await slotsFor(m)) === 1, 10_000, 100);
     }
+  });
+});
+
+describe('after every fault above (last in this file: it reads what they left)', () => {
+  it("no NHS number of any patient the PAS's messages named appears in the apps' log lines or anywhere in Redis (job ids, data, failure reasons, events)", async () => {
+    const named = (await q<{ raw: string }>(`SELECT raw FROM hl7_message`)).map((m) => /(?:^|\r)PID\|[^|]*\|[^|]*\|([0-9]{10})\^/.exec(m.raw)?.[1]).filter((n): n is string => !!n);
+    expect(named.length).toBeGreaterThan(0);
+    await expectNoPersonalData(logs, stores.redisUrl, [...named.map((nhs) => ({ nhs })), ...(await storedPatients(pg))]);
   });
 });

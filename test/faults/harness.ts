@@ -18,6 +18,7 @@ import { DataSource } from 'typeorm';
 import { FreshStores, freshStores } from '../../tools/stack/fresh-stack';
 import { startStack, Stack } from '../../tools/stack/processes';
 import { PasProxy, startPasProxy } from './pas-proxy';
+import { CapturedLogs } from '../support/captured-logs';
 import { http, until } from '../support/wait';
 import { syntheticNhsNumber as nhs } from '@app/domain';
 
@@ -147,11 +148,15 @@ export async function startProcess(w: FaultWorld, name: string, env: Record<stri
 const uploaded: Patient[] = [];
 
 /**
- * Where any uploaded patient's NHS number or mobile (as +44…, 0… or 44…) appears in the world's
+ * Where any of `people`'s NHS numbers or mobiles (as +44…, 0… or 44…) appears in the world's
  * process logs or anywhere in its Redis — key names (job ids), job data, failure reasons and
- * stack traces, event streams — after whatever faults the suite ran. `[]` when none does.
+ * stack traces, event streams — after whatever faults the suite ran. `[]` when none does. By
+ * default the people are every patient `uploadPatients` put on a PTL; a suite running its apps in
+ * this process passes the lines it captured (captured-logs.ts) and the people it made.
  */
-export async function personalDataFound(w: FaultWorld): Promise<Array<{ where: string; what: string }>> {
+export async function personalDataFound(
+  w: Pick<FaultWorld, 'logs' | 'redisUrl'>, people: Array<{ nhs: string; mobile?: string | null }> = uploaded,
+): Promise<Array<{ where: string; what: string }>> {
   const redis = new IORedis(w.redisUrl, { maxRetriesPerRequest: 1 });
   const texts: Array<{ where: string; text: string }> = [{ where: 'logs', text: w.logs.join('\n') }];
   try {
@@ -178,11 +183,26 @@ export async function personalDataFound(w: FaultWorld): Promise<Array<{ where: s
     redis.disconnect();
   }
   const found: Array<{ where: string; what: string }> = [];
-  for (const p of uploaded) {
-    const variants = [p.nhs, p.mobile, p.mobile.replace('+44', '0'), p.mobile.replace('+', '')];
+  for (const p of people) {
+    const variants = [p.nhs, ...(p.mobile ? [p.mobile, p.mobile.replace('+44', '0'), p.mobile.replace('+', '')] : [])];
     for (const { where, text } of texts) for (const v of variants) if (text.includes(v)) found.push({ where, what: v === p.nhs ? 'an NHS number' : 'a mobile' });
   }
   return found;
+}
+
+/**
+ * The last test of a suite that runs its apps in this process: none of `people` (none missing)
+ * in the log lines it captured (captured-logs.ts) or anywhere in its Redis.
+ */
+export async function expectNoPersonalData(logs: CapturedLogs, redisUrl: string, people: Array<{ nhs: string; mobile?: string | null }>): Promise<void> {
+  expect(people.length).toBeGreaterThan(0);
+  expect(logs.lines.length).toBeGreaterThan(0);
+  expect(await personalDataFound({ logs: logs.lines, redisUrl }, people)).toEqual([]);
+}
+
+/** Every patient a suite's database holds (for `personalDataFound` when they were not uploaded). */
+export async function storedPatients(pg: Client): Promise<Array<{ nhs: string; mobile: string | null }>> {
+  return (await pg.query(`SELECT nhs_number AS nhs, mobile FROM patient`)).rows;
 }
 
 export async function stopWorld(w: FaultWorld | undefined): Promise<void> {

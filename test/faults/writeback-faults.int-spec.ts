@@ -21,6 +21,8 @@ import { PasSimConfig } from '../../apps/pas-sim/src/config';
 import { AdapterModule } from '../../apps/trust-adapter/src/app.module';
 import { AdapterConfig } from '../../apps/trust-adapter/src/config';
 import { FreshStores } from '../../tools/stack/fresh-stack';
+import { CapturedLogs } from '../support/captured-logs';
+import { expectNoPersonalData, storedPatients } from './harness';
 import { startExchangeWorld } from './in-process';
 import { http, until } from '../support/wait';
 import { PasProxy, startPasProxy } from './pas-proxy';
@@ -36,6 +38,7 @@ const REFUSING_PAS_URL = 'http://127.0.0.1:11505/RQM/fhir';
 const PAS_TIMEOUT_MS = 300;
 
 let stores: FreshStores;
+let logs: CapturedLogs;
 let pg: Client;
 let exchange: INestApplication;
 let adapter: INestApplication;
@@ -48,7 +51,7 @@ let seq = 0;
 
 beforeAll(async () => {
   let common: Record<string, string>;
-  ({ stores, exchange, common } = await startExchangeWorld('sx_writeback_faults', EXCHANGE_PORT));
+  ({ stores, exchange, common, logs } = await startExchangeWorld('sx_writeback_faults', EXCHANGE_PORT));
   pg = stores.pg;
   const simConfig = loadConfig(PasSimConfig, { HOST: '127.0.0.1', LOG_LEVEL: 'error', PORT: String(PAS_PORT), DEMO: '0', ADAPTER_MLLP_PORTS: `RQM=${MLLP_PORT}`, ADAPTER_HTTP_PORTS: `RQM=${ADAPTER_PORT}` });
   pasSim = await bootstrapApp(PasSimModule.forRoot(simConfig), { config: simConfig });
@@ -67,6 +70,7 @@ afterAll(async () => {
   await pas?.close();
   await stores?.drop();
   restoreRetries();
+  logs?.restore();
 });
 
 afterEach(async () => {
@@ -268,5 +272,11 @@ describe('a PAS answering 503 for longer than the queue retries (a restart)', ()
     expect(Date.now() - started).toBeGreaterThanOrEqual(0.1 * 60_000 - 500);
     expect(w).toMatchObject({ status: 'failed', last_error: expect.stringMatching(/503|circuit/i) });
     expect(await inPas(bookingId)).toEqual([]);
+  });
+});
+
+describe('after every fault above (last in this file: it reads what they left)', () => {
+  it("no NHS number or mobile of any patient appears in the apps' log lines or anywhere in Redis (job ids, data, failure reasons, events)", async () => {
+    await expectNoPersonalData(logs, stores.redisUrl, await storedPatients(pg));
   });
 });

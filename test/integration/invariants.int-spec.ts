@@ -2,7 +2,8 @@
  * DESIGN.md invariants under concurrency, against real Postgres with the real migrations:
  * - a slot is booked at most once, however many YES replies race;
  * - a patient holds at most one live offer, however many slots are matched at once;
- * - a slot inside the minimum notice is never offered.
+ * - a slot inside the minimum notice is never offered;
+ * - a write-back's outcome posted twice at once is recorded, and acted on, once.
  * The workers are the production classes; only the queue connection is left out (jobs are
  * observed as outbox rows, which is where they are born).
  */
@@ -13,10 +14,13 @@ import { claimSlot, createTestDatabase, dataSourceOptions, storeReceivedTexts, T
 import { IcsDirectory, loadIcsDirectory, MetricsService, PolicyConfig } from '@app/platform';
 import { DataSource, QueryRunner } from 'typeorm';
 import { RepliesWorker, WAIT_BATCH_LOCK_MS } from '../../apps/booking/src/replies.worker';
+import { WritebackOutcomesWorker } from '../../apps/booking/src/writeback-outcomes.worker';
 import { MatchingWorker } from '../../apps/slot-exchange/src/matching.worker';
 import { SlotEventsService } from '../../apps/slot-exchange/src/slot-events.service';
 import { WaitingListService } from '../../apps/slot-exchange/src/waiting-list.service';
+import { WritebacksService } from '../../apps/slot-exchange/src/writebacks.service';
 import { ExchangeConfig } from '../../apps/slot-exchange/src/config';
+import { claimedBooking } from '../support/claimed-booking';
 import { backendPid, untilBlockedBy, withoutWaitingOn } from '../support/locks';
 
 const HOUR = 3_600_000;
@@ -47,10 +51,11 @@ function row(over: Record<string, unknown> = {}) {
 }
 
 let slotSeq = 0;
-async function releaseSlot(events: SlotEventsService, hoursAhead: number, tfc = '330'): Promise<string | undefined> {
+/** A slot freed at `trust` (its first site), `hoursAhead` from the clock's now. */
+async function releaseSlot(events: SlotEventsService, hoursAhead: number, tfc = '330', trust = 'RQM'): Promise<string | undefined> {
   slotSeq++;
-  const r = await events.handle('RQM', {
-    eventId: `ev-${slotSeq}-${Date.now()}`, kind: 'slot-released', controlId: `C${slotSeq}`, siteOds: 'RQM01', clinicCode: `${tfc}-NEW`, tfc,
+  const r = await events.handle(trust, {
+    eventId: `ev-${slotSeq}-${Date.now()}`, kind: 'slot-released', controlId: `C${slotSeq}`, siteOds: `${trust}01`, clinicCode: `${tfc}-NEW`, tfc,
     appointmentType: 'NEW', start: new Date(clock.now().getTime() + hoursAhead * HOUR).toISOString(), durationMinutes: 20, fillerAppointmentId: `F${slotSeq}-${Date.now()}`,
   });
   return r.slotId;
@@ -66,12 +71,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function workers() {
-  const config = Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' });
+const config = Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' });
+
+/** The services, on the suite's pool; the matcher on `matchOn` (another pool: another process's connections). */
+function workers(matchOn: DataSource = ds) {
   return {
     events: new SlotEventsService(ds, clock, policy, ics, metrics),
     list: new WaitingListService(ds),
-    matcher: new MatchingWorker(ds, clock, policy, ics, noQueues, metrics, config),
+    matcher: new MatchingWorker(matchOn, clock, policy, ics, noQueues, metrics, config),
     replies: new RepliesWorker(ds, clock, policy, ics, noQueues, metrics),
   };
 }
@@ -456,6 +463,43 @@ describe('replies decided together (a batch)', () => {
     expect(taken).toHaveLength(2);
   });
 
+  it("answers a YES decided alone as too late when another claim of its slot reached the booking index first (booking_one_per_slot's 23505), rolling back its own claim", async () => {
+    const w = workers();
+    const { slotId, offers } = await offeredSlot(w, '143', 2);
+    const [loser] = await ds.query(`SELECT entry_id FROM offer WHERE id = $1`, [offers[1].id]);
+    const reply = await yesFrom(offers[1].patient_id, offers[1].code, `index-${Date.now()}`);
+    // Another transaction has claimed the slot for patient 0 without taking the slot's lock (the
+    // one way a claim can reach the index first): its booking row is written, not yet committed.
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let outcome!: Promise<JobOutcome>;
+    try {
+      const [winner] = await holder.query(`SELECT id, entry_id, patient_id FROM offer WHERE id = $1`, [offers[0].id]);
+      await holder.query(
+        `INSERT INTO booking (slot_id, offer_id, entry_id, patient_id, status, owning_trust_ods, home_trust_ods) VALUES ($1, $2, $3, $4, 'pending', 'RQM', 'RYJ')`,
+        [slotId, winner.id, winner.entry_id, winner.patient_id],
+      );
+      // Patient 1's YES, on the lone path, queues behind the holder (the booking's foreign key
+      // holds a share lock on the slot's row). Once the holder commits it finds the slot still
+      // offered and its own offer live, decides to claim, and the index refuses its booking.
+      outcome = w.replies.processOne(reply);
+      await untilBlockedBy(ds, await backendPid(holder));
+      await holder.commitTransaction();
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+    expect(await outcome).toEqual({ status: 'done', reason: 'too-late' });
+    expect((await ds.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [reply]))[0].outcome).toBe('too-late');
+    expect(await ds.query(`SELECT offer_id FROM booking WHERE slot_id = $1`, [slotId])).toEqual([{ offer_id: offers[0].id }]);
+    // Patient 1 is told the slot has gone, once; nothing of their claim's first try is left.
+    expect(await ds.query(`SELECT kind FROM sms_message WHERE offer_id = $1 AND kind <> 'offer'`, [offers[1].id])).toEqual([{ kind: 'taken' }]);
+    expect((await ds.query(`SELECT status FROM waiting_list_entry WHERE id = $1`, [loser.entry_id]))[0].status).not.toBe('booked');
+    expect((await ds.query(`SELECT status FROM offer WHERE id = $1`, [offers[1].id]))[0].status).not.toBe('accepted');
+    expect(await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1`, [slotId])).toEqual([]);
+  });
+
   it('writes its jobs without a NOTIFY and wakes its own relay for them instead', async () => {
     const w = workers();
     const { replies, wake } = quietReplies();
@@ -570,7 +614,7 @@ describe('undeliverable offers', () => {
     await w.list.applyBatch('RYJ', { mode: 'delta', rows: [row({ tfc: '301', priority: 'P2' }), row({ tfc: '301', priority: 'P4' })] });
     const slotId = await releaseSlot(w.events, 100, '301');
     const policyOfOne = { ...policy, waveSize: 1 };
-    const matcher = new MatchingWorker(ds, clock, policyOfOne, ics, noQueues, metrics, Object.assign(new ExchangeConfig(), { OFFER_PAGE_BASE_URL: 'http://offers.test' }));
+    const matcher = new MatchingWorker(ds, clock, policyOfOne, ics, noQueues, metrics, config);
     await matcher.match({ slotId: slotId!, round: 1 });
     const [first] = await ds.query(`SELECT id FROM offer WHERE slot_id = $1 AND status = 'live'`, [slotId]);
     expect((await w.replies.undeliverable({ offerId: first.id })).status).toBe('done');
@@ -648,5 +692,140 @@ describe('a pathway gets at most one booking', () => {
     await expect(insert()).rejects.toMatchObject({ code: '23505', constraint: 'booking_one_per_entry' });
     await ds.query(`UPDATE booking SET status = 'failed', failed_at = now() WHERE id = $1`, [booked.id]);
     await expect(insert()).resolves.toBeDefined();
+  });
+});
+
+/**
+ * "A patient holds at most one live offer", where it could break: two slots of different
+ * specialties (never batched together: each is matched on its own walk, by its own worker on its
+ * own pool) whose best candidate is the same patient, matched at the same moment. A wave ranks in
+ * one statement and inserts its offers in a later one; a wave that committed the patient's offer
+ * in between is caught only by `offer_one_live_per_patient` (the insert's ON CONFLICT DO NOTHING),
+ * and the wave then moves on down its own list.
+ */
+describe('a patient holds at most one live offer', () => {
+  it('holds round after round when two workers match at once two specialties\' slots whose best candidate is the same patient, each wave otherwise the best of its own list', async () => {
+    const ROUNDS = 40;
+    const otherPool = await new DataSource(dataSourceOptions(db.url, 5)).initialize();
+    const problems: Array<Record<string, unknown>> = [];
+    try {
+      const w = workers();
+      const elsewhere = workers(otherPool).matcher;
+      for (let round = 0; round < ROUNDS; round++) {
+        // Each round its own two specialties, one at RQM and one at RAS: the patient, P2, ranks
+        // first on both lists; four P3 patients on each, longest wait first.
+        const tfcs = [String(700 + 2 * round), String(701 + 2 * round)];
+        const shared = row({ tfc: tfcs[0], priority: 'P2' });
+        const lists = tfcs.map((tfc) => [1, 2, 3, 4].map((day) => row({ tfc, rttStart: `2026-03-0${day}` })));
+        await w.list.applyBatch('RQM', { mode: 'delta', rows: [shared, ...lists[0]] });
+        await w.list.applyBatch('RAS', { mode: 'delta', rows: [{ ...shared, pathwayId: `${shared.pathwayId}-RAS`, tfc: tfcs[1] }, ...lists[1]] });
+        const slots = [(await releaseSlot(w.events, 72, tfcs[0], 'RQM'))!, (await releaseSlot(w.events, 72, tfcs[1], 'RAS'))!];
+        // Each worker takes either slot in turn.
+        const [m0, m1] = round % 2 ? [elsewhere, w.matcher] : [w.matcher, elsewhere];
+        const outcomes = await Promise.all([m0.match({ slotId: slots[0], round: 1 }), m1.match({ slotId: slots[1], round: 1 })]);
+
+        const live: Array<{ slot_id: string; nhs: string }> = await ds.query(
+          `SELECT o.slot_id, p.nhs_number AS nhs FROM offer o JOIN patient p ON p.id = o.patient_id WHERE o.slot_id = ANY($1::uuid[]) AND o.status = 'live'`, [slots],
+        );
+        const holders = new Set(live.filter((o) => o.nhs === shared.nhsNumber).map((o) => o.slot_id));
+        if (holders.size !== 1) problems.push({ round, liveOffersOfThePatient: holders.size });
+        // Each wave: the patient if it got them, else the next on its own list.
+        for (const [k, slotId] of slots.entries()) {
+          const got = live.filter((o) => o.slot_id === slotId).map((o) => o.nhs).sort();
+          const want = (holders.has(slotId) ? [shared, ...lists[k].slice(0, 2)] : lists[k].slice(0, 3)).map((r) => r.nhsNumber).sort();
+          if (JSON.stringify(got) !== JSON.stringify(want)) problems.push({ round, slot: k, outcome: outcomes[k].reason, offered: got.length, right: got.filter((n) => want.includes(n)).length });
+        }
+        // One live wave each, the slot moved on with it, and one offer text (and its job) per offer.
+        const state = await ds.query(
+          `SELECT s.status, s.match_round,
+                  (SELECT count(*)::int FROM offer_wave v WHERE v.slot_id = s.id AND v.status = 'live') AS waves,
+                  (SELECT count(*)::int FROM sms_message m JOIN offer o ON o.id = m.offer_id WHERE o.slot_id = s.id AND m.kind = 'offer') AS texts,
+                  (SELECT count(*)::int FROM outbox x JOIN sms_message m ON m.id::text = x.payload->>'smsId' JOIN offer o ON o.id = m.offer_id
+                    WHERE o.slot_id = s.id AND x.job_name = 'send-sms') AS jobs
+             FROM slot s WHERE s.id = ANY($1::uuid[])`, [slots],
+        );
+        for (const s of state) if (JSON.stringify(s) !== JSON.stringify({ status: 'offering', match_round: 1, waves: 1, texts: 3, jobs: 3 })) problems.push({ round, state: s });
+      }
+    } finally {
+      await otherPool.destroy();
+    }
+    expect(problems).toEqual([]);
+    expect(await ds.query(`SELECT patient_id FROM offer WHERE status = 'live' GROUP BY patient_id HAVING count(*) > 1`)).toEqual([]);
+  });
+});
+
+/**
+ * A PAS's answer posted twice at the same moment (the adapter's job redelivered while its first
+ * delivery still runs, two adapter replicas): the write-back's row lock (`FOR UPDATE OF w` in
+ * `WritebacksService.outcome`) makes the second read what the first decided, so the outcome is
+ * recorded, and acted on, once.
+ */
+describe('a write-back outcome posted twice at once', () => {
+  let n = 0;
+  const book = { outcome: 'succeeded', pasAppointmentId: 'RQM-TWICE-1' } as const;
+  const refused = { outcome: 'failed', permanent: true, reason: 'PAS: slot no longer bookable' } as const;
+
+  /**
+   * A claimed booking whose write-back both posts read at once: another transaction holds the
+   * write-back's row until both wait behind it (at their locked read, or with no such lock at their
+   * update), so they race from the same state. Then each outcome job written is delivered.
+   */
+  async function postedTwice(first: typeof book | typeof refused, second: typeof book | typeof refused) {
+    const b = await claimedBooking({ ds, clock, policy, ics, metrics }, ++n);
+    const exchange = new WritebacksService(ds, clock, policy);
+    const holder = ds.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    let posted!: Promise<Array<{ status: string }>>;
+    try {
+      await holder.query(`SELECT id FROM writeback WHERE id = $1 FOR NO KEY UPDATE`, [b.writebackId]);
+      posted = Promise.all([exchange.outcome('RQM', b.writebackId, first), exchange.outcome('RQM', b.writebackId, second)]);
+      await untilBlockedBy(ds, await backendPid(holder), { count: 2 });
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    const answers = await posted;
+    const jobs: Array<{ payload: { writebackId: string } }> = await ds.query(
+      `SELECT payload FROM outbox WHERE job_name = 'writeback-outcome' AND payload->>'writebackId' = $1`, [b.writebackId],
+    );
+    const outcomes = new WritebackOutcomesWorker(ds, clock, policy, ics, noQueues, metrics, workers().replies);
+    for (const j of jobs) await outcomes.process({ writebackId: j.payload.writebackId });
+    const [wb] = await ds.query(`SELECT status, attempts, pas_appointment_id FROM writeback WHERE id = $1`, [b.writebackId]);
+    const [booking] = await ds.query(`SELECT status, pas_appointment_id FROM booking WHERE id = $1`, [b.bookingId]);
+    const texts = await ds.query(
+      `SELECT m.kind FROM sms_message m JOIN booking bk ON bk.patient_id = m.patient_id WHERE bk.id = $1 AND m.kind <> 'offer' ORDER BY m.kind`, [b.bookingId],
+    );
+    return { b, answers, jobs: jobs.length, wb, booking, texts: texts.map((t: { kind: string }) => t.kind) };
+  }
+
+  it('the same success twice: one outcome job, one attempt, the booking confirmed with one confirmation text', async () => {
+    const r = await postedTwice(book, book);
+    expect(r.answers).toEqual([{ status: 'succeeded' }, { status: 'succeeded' }]);
+    expect(r.jobs).toBe(1);
+    expect(r.wb).toEqual({ status: 'succeeded', attempts: 1, pas_appointment_id: 'RQM-TWICE-1' });
+    expect(r.booking).toEqual({ status: 'confirmed', pas_appointment_id: 'RQM-TWICE-1' });
+    expect(r.texts).toEqual(['confirmed']);
+  });
+
+  it.each([
+    ['a success, then a refusal', book, refused],
+    ['a refusal, then a success', refused, book],
+  ] as const)('%s, at once: whichever took the lock first stands, both posts are told it, and the booking follows it alone', async (_, one, other) => {
+    const r = await postedTwice(one, other);
+    const [first] = r.answers;
+    expect(['succeeded', 'failed']).toContain(first.status);
+    expect(r.answers).toEqual([first, first]);
+    expect(r.jobs).toBe(1);
+    expect(r.wb).toMatchObject({ status: first.status, attempts: 1 });
+    if (first.status === 'succeeded') {
+      expect(r.booking).toEqual({ status: 'confirmed', pas_appointment_id: 'RQM-TWICE-1' });
+      expect(r.texts).toEqual(['confirmed']);
+    } else {
+      // The success that lost is kept as the appointment the adapter now cancels in the PAS.
+      expect(r.wb.pas_appointment_id).toBe('RQM-TWICE-1');
+      expect(r.booking.status).toBe('failed');
+      expect(r.texts).not.toContain('confirmed');
+    }
   });
 });

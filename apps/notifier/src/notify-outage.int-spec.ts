@@ -12,6 +12,8 @@ import { INestApplication } from '@nestjs/common';
 import { queueSms } from '@app/persistence';
 import { Client } from 'pg';
 import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
+import { expectNoPersonalData, storedPatients } from '../../../test/faults/harness';
+import { CapturedLogs, captureLogs } from '../../../test/support/captured-logs';
 import { createMessage, createOffer, queryable } from '../../../test/support/offer-fixtures';
 import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { http, until } from '../../../test/support/wait';
@@ -24,6 +26,7 @@ const REDIS_DB = 9;
 const OUTAGE_SECONDS = 8;
 
 let stores: FreshStores;
+let logs: CapturedLogs;
 let pg: Client;
 let notifier: INestApplication;
 let sim: NotifySandbox;
@@ -33,11 +36,13 @@ const CONFIRMED = { specialty: 'Dermatology', hospital: 'Charing Cross Hospital'
 
 beforeAll(async () => {
   expect(FAST_BACKOFF_MS).toBeLessThanOrEqual(50);
+  // The notifier logs at info into `logs` (not printed, as it was silent): the last test reads it for personal data.
+  logs = captureLogs({ print: 'nothing' });
   stores = await freshStores('sx_notify_outage', REDIS_DB);
   pg = stores.pg;
   sim = await startNotifySandbox();
   notifier = await startNotifier(stores, sim, PORT, {
-    NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '500', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
+    LOG_LEVEL: 'info', NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '500', NOTIFY_OUTAGE_THRESHOLD: '3', NOTIFY_OUTAGE_PAUSE_MS: '300', NOTIFY_AUTH_FAILED_PAUSE_MS: '300',
   });
 });
 
@@ -46,6 +51,7 @@ afterAll(async () => {
   await sim?.app.close();
   await stores?.drop();
   restoreRetries();
+  logs?.restore();
 });
 
 describe('a Notify outage', () => {
@@ -87,5 +93,11 @@ describe('a Notify outage', () => {
     expect((await sms(smsId)).error).toMatch(/^BadRequestError: Missing personalisation/);
     expect((await pg.query(`SELECT 1 FROM outbox WHERE job_name = 'offer-undeliverable' AND payload->>'offerId' = $1`, [offer.offerId])).rowCount).toBe(1);
     expect(await sim.messages(offer.mobile)).toEqual([]);
+  });
+});
+
+describe('after every outage above (last in this file: it reads what they left)', () => {
+  it("no NHS number or mobile of any patient appears in the notifier's log lines or anywhere in Redis (job ids, data, failure reasons, events)", async () => {
+    await expectNoPersonalData(logs, stores.redisUrl, await storedPatients(pg));
   });
 });
