@@ -82,7 +82,11 @@ describe('processSpecs', () => {
 describe('stackStores', () => {
   it('gives a stack on shifted ports its own database and Redis database, so two stacks never share state', () => {
     expect(stackStores(0)).toEqual({ database: 'slot_exchange', redisDb: 0 });
-    expect(stackStores(10000)).toEqual({ database: 'slot_exchange_10000', redisDb: 11 });
+    expect(stackStores(10000)).toEqual({ database: 'slot_exchange_10000', redisDb: 5 });
+    // The offsets people pick get Redis databases of their own, none of them the one .ci/run empties.
+    const picked = [10, 100, 1000, 10000].map((o) => stackStores(o).redisDb);
+    expect(new Set(picked).size).toBe(picked.length);
+    for (let offset = 1; offset < 200; offset++) expect(stackStores(offset).redisDb).not.toBe(9);
     for (const offset of [1, 100, 10000, 20000, 40000, 60000]) {
       const s = stackStores(offset);
       expect(s.database).not.toBe('slot_exchange');

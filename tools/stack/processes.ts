@@ -88,13 +88,21 @@ export function appBuilt(app: string, root = repoRootDir()): boolean {
 }
 
 /**
+ * Redis databases a stack on shifted ports may take: 1-15 without 9, which `.ci/run` empties for
+ * its acceptance stack. Fourteen of them, so the offsets people pick (10, 100, 1000, 10000: all
+ * alike mod 15) land on different ones.
+ */
+const OFFSET_REDIS_DBS = [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15];
+
+/**
  * The database and Redis database a stack uses when DATABASE_URL / REDIS_URL are not set: the
  * first stack `slot_exchange` and Redis db 0; a stack on shifted ports (PORT_OFFSET) its own,
- * `slot_exchange_<offset>` and db 1 + offset mod 15, so that two stacks on one Postgres and one
- * Redis share no rows, no queues and no outbox notifications.
+ * `slot_exchange_<offset>` and OFFSET_REDIS_DBS[offset mod 14], so that two stacks on one Postgres
+ * and one Redis share no rows, no queues and no outbox notifications (two offsets alike mod 14
+ * would share a Redis database: README says to set REDIS_URL then).
  */
 export function stackStores(offset: number): { database: string; redisDb: number } {
-  return offset === 0 ? { database: 'slot_exchange', redisDb: 0 } : { database: `slot_exchange_${offset}`, redisDb: 1 + (offset % 15) };
+  return offset === 0 ? { database: 'slot_exchange', redisDb: 0 } : { database: `slot_exchange_${offset}`, redisDb: OFFSET_REDIS_DBS[offset % OFFSET_REDIS_DBS.length] };
 }
 
 /** PORT_OFFSET, checked. */
