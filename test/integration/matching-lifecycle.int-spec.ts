@@ -627,6 +627,13 @@ describe("a slot's close-slot follows the minimum notice in force, not the one a
     await w.matcher.closeSlot({ slotId });
     expect((await state(slotId)).status).toBe('offering');
     expect(new Set((await closeJobs(slotId)).slice(1).map((j: { job_id: string }) => j.job_id))).toEqual(new Set([moved.job_id]));
+    // The moved job itself, started a minute early by this clock (Redis's ahead): it waits for its
+    // time rather than order its own id again, which BullMQ would ignore while it runs.
+    clock.set(new Date(later.getTime() - 60_000));
+    const jobsBefore = (await closeJobs(slotId)).length;
+    expect(await w.matcher.closeSlot({ slotId }, moved.job_id)).toMatchObject({ status: 'retry', retryAt: later });
+    expect((await state(slotId)).status).toBe('offering');
+    expect(await closeJobs(slotId)).toHaveLength(jobsBefore);
 
     clock.set(later);
     expect(await w.matcher.closeSlot({ slotId })).toEqual({ status: 'done' });

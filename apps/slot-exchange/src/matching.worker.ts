@@ -111,7 +111,17 @@ export class MatchingWorker implements OnApplicationBootstrap {
         return outcome;
       }
       case 'expire-wave': return this.expireWave(job.data as JobPayloads['expire-wave']);
-      case 'close-slot': return this.closeSlot(job.data as JobPayloads['close-slot']);
+      case 'close-slot': {
+        const outcome = await this.closeSlot(job.data as JobPayloads['close-slot'], job.id);
+        // This very job, ordered for the cut-off in force, started early by this process's clock:
+        // it waits for its time (ordering its own id again would be a no-op while it runs).
+        if (outcome.retryAt) {
+          if (!token) throw new Error(`close-slot not done: ${outcome.reason}`);
+          await job.moveToDelayed(outcome.retryAt.getTime(), token);
+          throw new DelayedError();
+        }
+        return outcome;
+      }
       default: throw new Error(`no handler for ${job.name} on ${QueueName.slotMatching}`);
     }
   }
@@ -560,7 +570,8 @@ export class MatchingWorker implements OnApplicationBootstrap {
    *   it, under an id naming the time, in the same transaction. A second delivery of the superseded
    *   job orders that same id again (a no-op), rather than closing the slot early.
    */
-  async closeSlot({ slotId }: JobPayloads['close-slot']): Promise<JobOutcome> {
+  /** `self`: the running job's id, when BullMQ runs it (see the early case below). */
+  async closeSlot({ slotId }: JobPayloads['close-slot'], self?: string): Promise<JobOutcome & { retryAt?: Date }> {
     return this.ds.transaction(async (tx) => {
       const [slot] = (await tx.query(
         `SELECT s.*, ${POLICY_IN_FORCE_SQL} AS policy_row FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
@@ -571,8 +582,14 @@ export class MatchingWorker implements OnApplicationBootstrap {
       const cutoff = noticeCutoff(new Date(slot.start_at), policy);
       // A delayed job may start a moment before its time by this process's clock.
       if (this.clock.now().getTime() < cutoff.getTime() - CLOSE_SLOT_EARLY_MS) {
+        const suffix = `at-${cutoff.getTime()}`;
+        // The job ordered for this cut-off is this one, started early (BullMQ's clock is Redis's,
+        // more than CLOSE_SLOT_EARLY_MS ahead of ours): it waits until then itself.
+        if (self === `${jobId('close-slot', { slotId })}-${suffix}`) {
+          return { status: 'retry', reason: `started before its cut-off ${cutoff.toISOString()} by this process's clock`, retryAt: cutoff };
+        }
         if (cutoff.getTime() !== new Date(slot.cutoff_at).getTime()) await tx.query(`UPDATE slot SET cutoff_at = $2 WHERE id = $1`, [slot.id, cutoff]);
-        await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff, jobIdSuffix: `at-${cutoff.getTime()}` });
+        await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff, jobIdSuffix: suffix });
         return { status: 'done', reason: `cut-off not reached under the ${policy.minNoticeHours}-hour notice in force: closes at ${cutoff.toISOString()}` };
       }
       await this.close(tx, slot, 'cut-off reached before anyone accepted');
