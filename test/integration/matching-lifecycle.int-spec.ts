@@ -641,6 +641,23 @@ describe("a slot's close-slot follows the minimum notice in force, not the one a
     expect(await liveOffers(slotId)).toHaveLength(0);
   });
 
+  it('shortened since: a booking that fails after the old cut-off reopens the slot with the cut-off in force and a close-slot for it', async () => {
+    const clock = new FixedClock(released);
+    const { w, slotId, start } = await offered(clock, '176');
+    const [offer] = await liveOffers(slotId);
+    expect((await reply(offer.patient_id, 'yes', offer.code, w.replies)).reason).toBe('claimed');
+    await notice(12);
+    // Past the cut-off recorded at release (its close-slot found the slot booked), before the new one.
+    clock.set(new Date(start.getTime() - 20 * HOUR));
+    const [book] = await ds.query(`SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id WHERE b.slot_id = $1 AND w.kind = 'book'`, [slotId]);
+    expect(await new WritebacksService(ds, clock, basePolicy).outcome('RQM', book.id, { outcome: 'failed', permanent: true, reason: 'PAS: no such slot' })).toEqual({ status: 'failed' });
+    expect(await w.outcomes.process({ writebackId: book.id })).toEqual({ status: 'done', reason: 'failed' });
+    const inForce = new Date(start.getTime() - 12 * HOUR);
+    // Open again, with the cut-off the sweep and batches read moved, and a close-slot for it.
+    expect(await state(slotId)).toEqual({ status: 'open', closed_reason: null, cutoff_at: inForce });
+    expect((await closeJobs(slotId)).slice(1)).toEqual([{ job_id: `close-${slotId}-at-${inForce.getTime()}`, run_at: inForce }]);
+  });
+
   it('lengthened since: the slot closes once past the new, earlier cut-off, by its next match or by its close-slot', async () => {
     const clock = new FixedClock(released);
     const byMatch = await offered(clock, '173');

@@ -3,8 +3,8 @@
  * or answered too late) and the reconciler (the PAS never answered before the slot's cut-off), so
  * both leave the same state behind and tell the patient and the booking team the same way.
  */
-import { JobOutcome, queueFor } from '@app/contracts';
-import { Clock, MatchingPolicy, isInsideMinimumNotice } from '@app/domain';
+import { JobOutcome, closeSlotSuffix, queueFor } from '@app/contracts';
+import { Clock, MatchingPolicy, isInsideMinimumNotice, noticeCutoff } from '@app/domain';
 import { BookingFailureKind, DELETED_IN_PAS, enqueue, listBookingFailure, policyInForce, queueSms, wordingFor } from '@app/persistence';
 import { IcsDirectory, MetricsService } from '@app/platform';
 import { EntityManager } from 'typeorm';
@@ -53,13 +53,23 @@ export async function failBooking(
   await tx.query(`UPDATE waiting_list_entry SET status = 'open', updated_at = now() WHERE id = $1 AND status = 'booked'`, [booking.entry_id]);
   if (slot.pas_deleted_at) {
     await tx.query(`UPDATE slot SET status = 'withdrawn', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, DELETED_IN_PAS]);
-  } else if (failure.pasMayHold || isInsideMinimumNotice(new Date(slot.start_at), ctx.clock.now(), await policyInForce(tx, ctx.policy, slot.tfc))) {
-    // The notice in force now (the dashboard may have changed it since the slot was offered).
-    await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, failure.closedReason]);
   } else {
-    await tx.query(`UPDATE slot SET status = 'open' WHERE id = $1`, [slot.id]);
-    await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
-    wrote.add(queueFor('match-slot'));
+    // The notice in force now (the dashboard may have changed it since the slot was offered).
+    const policy = await policyInForce(tx, ctx.policy, slot.tfc);
+    if (failure.pasMayHold || isInsideMinimumNotice(new Date(slot.start_at), ctx.clock.now(), policy)) {
+      await tx.query(`UPDATE slot SET status = 'unfilled', closed_reason = $2, closed_at = now() WHERE id = $1`, [slot.id, failure.closedReason]);
+    } else {
+      // Reopened under a notice shortened since its release: its recorded cut-off (and the
+      // close-slot for it, which found the slot booked) has passed or moved. The cut-off in force
+      // and a close-slot for it, as close-slot itself orders them, so the matching sweep does not
+      // take the slot for one whose job was lost.
+      const cutoff = noticeCutoff(new Date(slot.start_at), policy);
+      const moved = cutoff.getTime() !== new Date(slot.cutoff_at).getTime();
+      await tx.query(`UPDATE slot SET status = 'open', cutoff_at = $2 WHERE id = $1`, [slot.id, cutoff]);
+      await enqueue(tx, 'match-slot', { slotId: slot.id, round: slot.match_round + 1 });
+      if (moved) await enqueue(tx, 'close-slot', { slotId: slot.id }, { runAt: cutoff, jobIdSuffix: closeSlotSuffix(cutoff) });
+      wrote.add(queueFor('match-slot'));
+    }
   }
   if (await queueSms(tx, { patientId: booking.patient_id, offerId: booking.offer_id, kind: 'booking_failed', personalisation: wordingFor(ctx.ics, slot), dedupeKey: `failed-${booking.id}` })) wrote.add(queueFor('send-sms'));
   await listBookingFailure(tx, { bookingId: booking.id, kind: failure.kind, trustOds: booking.owning_trust_ods, slotId: booking.slot_id, reason: failure.reason });

@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, QueueName, jobId, queueFor } from '@app/contracts';
+import { JobOutcome, JobPayloads, QueueName, closeSlotSuffix, jobId, queueFor } from '@app/contracts';
 import {
   BatchSlot, BatchWave, Candidate, Clock, FreedSlot, MS_PER_MINUTE, MatchingPolicy, RankedCandidate, effectiveWaveSize, generateOfferCode,
   noCandidateRetryAt, noticeCutoff, planBatchWaves, planMatch, PostcodeCentroids, rankCandidates, selectWave, waveExpiry,
@@ -582,7 +582,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
       const cutoff = noticeCutoff(new Date(slot.start_at), policy);
       // A delayed job may start a moment before its time by this process's clock.
       if (this.clock.now().getTime() < cutoff.getTime() - CLOSE_SLOT_EARLY_MS) {
-        const suffix = `at-${cutoff.getTime()}`;
+        const suffix = closeSlotSuffix(cutoff);
         // The job ordered for this cut-off is this one, started early (BullMQ's clock is Redis's,
         // more than CLOSE_SLOT_EARLY_MS ahead of ours): it waits until then itself.
         if (self === `${jobId('close-slot', { slotId })}-${suffix}`) {

@@ -67,6 +67,14 @@ export const JOB_QUEUE: Record<JobName, string | ((ods: string) => string)> = {
  * Deterministic job ids: enqueueing the same work twice is a no-op in BullMQ. Ids are built from
  * database ids only, and never contain `:` (BullMQ reserves it).
  */
+/**
+ * The job-id suffix of a `close-slot` ordered for a cut-off other than the one at the slot's
+ * release (a notice changed since): one job per slot and cut-off, whoever orders it.
+ */
+export function closeSlotSuffix(cutoff: Date): string {
+  return `at-${cutoff.getTime()}`;
+}
+
 export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
   switch (name) {
     case 'forward-hl7': return `hl7-${(p as JobPayloads['forward-hl7']).hl7MessageId}`;
