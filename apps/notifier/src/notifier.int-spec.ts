@@ -257,6 +257,49 @@ describe('Notify callbacks', () => {
     expect(notify.for(m.mobile)).toHaveLength(2);
   });
 
+  it("does not order a message's first job again when the sweep read it before a technical-failure put it back to queued for its resend", async () => {
+    const m = await createMessage(pg, 'help');
+    await until('sent', async () => (await sms(m.smsId)).status === 'sent');
+    // The sweep's page was read while the first job was still sending: queued, no resend yet.
+    const stale = (await pg.query(`SELECT id, created_at, resends FROM sms_message WHERE id = $1`, [m.smsId])).rows[0];
+    stale.resends = 0;
+    // Then the first job recorded the send and finished; a technical-failure receipt put the text
+    // back for its resend, whose job waits (as in quiet hours).
+    const queue = app.get(QueueService).queue(QueueName.smsOutbound);
+    await queue.add('send-sms', { smsId: m.smsId }, { jobId: `${jobId('send-sms', { smsId: m.smsId })}-resend-1`, delay: 3_600_000 });
+    await pg.query(`UPDATE sms_message SET status = 'queued', resends = 1, error = 'technical-failure', send_started_at = NULL WHERE id = $1`, [m.smsId]);
+    // The sweep reaches the message with what it read: the first job is done, but not the message's job any more.
+    expect(await app.get(SmsSweep).redriveOne(stale)).toBe(false);
+    expect((await outboxJobs('send-sms', 'smsId', m.smsId)).map((j) => j.job_id)).toEqual([jobId('send-sms', { smsId: m.smsId })]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notify.for(m.mobile)).toHaveLength(1);
+  });
+
+  it("answers 503 with Retry-After to a resend's delivery or permanent-failure receipt that beats the record of the resend's send, and records it once that is recorded", async () => {
+    const offer = await createOffer(pg);
+    const smsId = offer.smsId!;
+    await until('offer sent', async () => (await sms(smsId)).status === 'sent');
+    const { notify_id: failed } = await sms(smsId);
+    // As a technical-failure receipt leaves it, while the resend's job is sending (and held here).
+    const queue = app.get(QueueService).queue(QueueName.smsOutbound);
+    await queue.add('send-sms', { smsId }, { jobId: `${jobId('send-sms', { smsId })}-resend-1`, delay: 3_600_000 });
+    await pg.query(`UPDATE sms_message SET status = 'queued', resends = 1, error = 'technical-failure', send_started_at = now() WHERE id = $1`, [smsId]);
+    const resent = 'c0ffee00-0000-4000-8000-000000000004';
+    for (const status of ['delivered', 'permanent-failure']) {
+      const early = await post('/notify/status', { id: resent, reference: smsId, status });
+      expect(early.status).toBe(503);
+      expect(early.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    expect(await sms(smsId)).toMatchObject({ status: 'queued', notify_id: failed });
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    // The resend's "sent" is recorded; Notify's retry of the permanent failure lands.
+    await pg.query(`UPDATE sms_message SET status = 'sent', notify_id = $2 WHERE id = $1`, [smsId, resent]);
+    expect((await post('/notify/status', { id: resent, reference: smsId, status: 'permanent-failure' })).status).toBe(200);
+    expect(await sms(smsId)).toMatchObject({ status: 'failed', error: 'permanent-failure', notify_id: resent });
+    expect(await mobileStatus(offer.patientId)).toBe('invalid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+  });
+
   it('fails a text on a temporary-failure receipt without sending it again; an offer moves on, its number still valid', async () => {
     const offer = await createOffer(pg);
     await until('offer sent', async () => (await sms(offer.smsId!)).status === 'sent');
