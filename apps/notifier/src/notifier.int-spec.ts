@@ -361,6 +361,9 @@ describe('sending through Notify', () => {
     expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
     // The completed job counts one attempt (the one that succeeded): the 429 was not one.
     expect(await attemptsMade(m.smsId)).toBe(1);
+    // Notify said it did not take the text: the start after the pause sent it without waiting for
+    // that send to settle or asking Notify for it.
+    expect(notify.lookups).not.toContain(m.smsId);
   });
 
   it.each([
@@ -377,6 +380,7 @@ describe('sending through Notify', () => {
     expect(await mobileStatus(offer.patientId)).toBe('valid');
     expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
     expect(await attemptsMade(offer.smsId!)).toBe(1);
+    expect(notify.lookups).not.toContain(offer.smsId);
     const metrics = await (await fetch(`${BASE}/metrics`)).text();
     expect(Number(/notify_service_failures_total\{[^}]*reason="config"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
   });
@@ -454,6 +458,20 @@ describe('sending through Notify', () => {
     expect(notify.for(lost.offer.mobile)).toHaveLength(1);
     expect(await outboxJobs('offer-undeliverable', 'offerId', lost.offer.offerId)).toHaveLength(1);
     expect(holds).toEqual([]);
+  });
+
+  it('records as sent, not skipped, a text whose unanswered send reached Notify before its number was marked invalid', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const [row] = (await pg.query(
+      `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status, send_started_at) VALUES ($1, $2, 'offer', $3, 'queued', now() - interval '1 minute') RETURNING id`,
+      [offer.patientId, offer.offerId, JSON.stringify({ hospital: 'H', site: 'S', specialty: 'Dermatology', date: 'd', time: 't', code: offer.code, expires: 'e', link: 'l' })],
+    )).rows;
+    // The send timed out, but Notify took it; the number was marked invalid since (another text's permanent failure).
+    notify.accepted.push({ id: '00000000-0000-4000-8000-0000000ba5e0', reference: row.id });
+    await pg.query(`UPDATE patient SET mobile_status = 'invalid' WHERE id = $1`, [offer.patientId]);
+    expect(await app.get(SmsSenderWorker).process({ smsId: row.id }, { attemptsMade: 1, attempts: 8 })).toEqual({ status: 'done' });
+    expect(await sms(row.id)).toMatchObject({ status: 'sent', notify_id: '00000000-0000-4000-8000-0000000ba5e0' });
+    expect(notify.for(offer.mobile)).toHaveLength(0);
   });
 
   it('records what Notify accepted for many messages at once in a few commits, each with its own Notify id', async () => {
