@@ -190,39 +190,46 @@ export class CallbacksController {
   @HttpCode(200)
   async status(@Body() receipt: DeliveryReceiptDto, @Res({ passthrough: true }) res?: Response) {
     const ourId = receipt.reference && UUID.test(receipt.reference) ? receipt.reference : null;
-    if (receipt.status === 'technical-failure') {
-      let recorded: boolean;
-      try {
-        recorded = await this.technicalFailure(receipt.id, ourId);
-      } catch (e) {
-        if (e instanceof CallbackBusy) res?.setHeader('Retry-After', String(e.retryAfterSeconds));
-        throw e;
-      }
-      this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status', 'recorded']).inc({ status: receipt.status, recorded: String(recorded) });
-      return { received: true };
-    }
-    const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
-    let recorded = false;
-    if (status) {
-      await this.ds.transaction(async (tx) => {
-        const updated: Array<{ kind: string; offer_id: string | null; patient_id: string }> = await rows(
-          tx,
-          `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now(), notify_id = COALESCE(notify_id, $1)
-            WHERE (notify_id = $1 OR (id = $4::uuid AND (notify_id IS NULL OR notify_id = $1))) AND status IN ('queued', 'sent')
-            RETURNING kind, offer_id, patient_id`,
-          [receipt.id, status, receipt.status, ourId],
-        );
-        recorded = updated.length > 0;
-        // A permanent failure means the number cannot receive texts: no more offers to it.
-        if (receipt.status === 'permanent-failure' && updated[0]) {
-          await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = $1`, [updated[0].patient_id]);
-        }
-        // Either way an offer whose text did not arrive moves on to the next patient.
-        if (status === 'failed' && updated[0]?.kind === 'offer' && updated[0].offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: updated[0].offer_id });
-      });
+    let recorded: boolean;
+    try {
+      recorded = receipt.status === 'technical-failure' ? await this.technicalFailure(receipt.id, ourId) : await this.finalStatus(receipt, ourId);
+    } catch (e) {
+      if (e instanceof CallbackBusy) res?.setHeader('Retry-After', String(e.retryAfterSeconds));
+      throw e;
     }
     this.metrics.counter('sms_receipts_total', 'Delivery receipts by status', ['status', 'recorded']).inc({ status: receipt.status, recorded: String(recorded) });
     return { received: true };
+  }
+
+  /**
+   * Any receipt but a technical-failure. One for a text being sent again (its row `queued` with
+   * the failed text's Notify id until the resend's "sent" is recorded) may beat that record: it is
+   * answered 503, for Notify to send it again once the row carries the resend's id, rather than
+   * lost (a permanent failure would then never mark the number invalid nor move the offer on).
+   */
+  private finalStatus(receipt: DeliveryReceiptDto, ourId: string | null): Promise<boolean> {
+    const status = receipt.status === 'delivered' ? 'delivered' : /failure/.test(receipt.status) ? 'failed' : null;
+    if (!status) return Promise.resolve(false);
+    return this.ds.transaction(async (tx) => {
+      const updated: Array<{ kind: string; offer_id: string | null; patient_id: string }> = await rows(
+        tx,
+        `UPDATE sms_message SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END, status_at = now(), notify_id = COALESCE(notify_id, $1)
+          WHERE (notify_id = $1 OR (id = $4::uuid AND (notify_id IS NULL OR notify_id = $1))) AND status IN ('queued', 'sent')
+          RETURNING kind, offer_id, patient_id`,
+        [receipt.id, status, receipt.status, ourId],
+      );
+      if (updated.length === 0 && ourId) {
+        const resending = await rows(tx, `SELECT 1 FROM sms_message WHERE id = $1::uuid AND status = 'queued' AND notify_id <> $2`, [ourId, receipt.id]);
+        if (resending.length > 0) throw new CallbackBusy(CALLBACK_RECEIPT_RETRY_S, 'the text is being sent again and its send is not recorded yet');
+      }
+      // A permanent failure means the number cannot receive texts: no more offers to it.
+      if (receipt.status === 'permanent-failure' && updated[0]) {
+        await tx.query(`UPDATE patient SET mobile_status = 'invalid', updated_at = now() WHERE id = $1`, [updated[0].patient_id]);
+      }
+      // Either way an offer whose text did not arrive moves on to the next patient.
+      if (status === 'failed' && updated[0]?.kind === 'offer' && updated[0].offer_id) await enqueue(tx, 'offer-undeliverable', { offerId: updated[0].offer_id });
+      return updated.length > 0;
+    });
   }
 
   /**

@@ -257,6 +257,49 @@ describe('Notify callbacks', () => {
     expect(notify.for(m.mobile)).toHaveLength(2);
   });
 
+  it("does not order a message's first job again when the sweep read it before a technical-failure put it back to queued for its resend", async () => {
+    const m = await createMessage(pg, 'help');
+    await until('sent', async () => (await sms(m.smsId)).status === 'sent');
+    // The sweep's page was read while the first job was still sending: queued, no resend yet.
+    const stale = (await pg.query(`SELECT id, created_at, resends FROM sms_message WHERE id = $1`, [m.smsId])).rows[0];
+    stale.resends = 0;
+    // Then the first job recorded the send and finished; a technical-failure receipt put the text
+    // back for its resend, whose job waits (as in quiet hours).
+    const queue = app.get(QueueService).queue(QueueName.smsOutbound);
+    await queue.add('send-sms', { smsId: m.smsId }, { jobId: `${jobId('send-sms', { smsId: m.smsId })}-resend-1`, delay: 3_600_000 });
+    await pg.query(`UPDATE sms_message SET status = 'queued', resends = 1, error = 'technical-failure', send_started_at = NULL WHERE id = $1`, [m.smsId]);
+    // The sweep reaches the message with what it read: the first job is done, but not the message's job any more.
+    expect(await app.get(SmsSweep).redriveOne(stale)).toBe(false);
+    expect((await outboxJobs('send-sms', 'smsId', m.smsId)).map((j) => j.job_id)).toEqual([jobId('send-sms', { smsId: m.smsId })]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(notify.for(m.mobile)).toHaveLength(1);
+  });
+
+  it("answers 503 with Retry-After to a resend's delivery or permanent-failure receipt that beats the record of the resend's send, and records it once that is recorded", async () => {
+    const offer = await createOffer(pg);
+    const smsId = offer.smsId!;
+    await until('offer sent', async () => (await sms(smsId)).status === 'sent');
+    const { notify_id: failed } = await sms(smsId);
+    // As a technical-failure receipt leaves it, while the resend's job is sending (and held here).
+    const queue = app.get(QueueService).queue(QueueName.smsOutbound);
+    await queue.add('send-sms', { smsId }, { jobId: `${jobId('send-sms', { smsId })}-resend-1`, delay: 3_600_000 });
+    await pg.query(`UPDATE sms_message SET status = 'queued', resends = 1, error = 'technical-failure', send_started_at = now() WHERE id = $1`, [smsId]);
+    const resent = 'c0ffee00-0000-4000-8000-000000000004';
+    for (const status of ['delivered', 'permanent-failure']) {
+      const early = await post('/notify/status', { id: resent, reference: smsId, status });
+      expect(early.status).toBe(503);
+      expect(early.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    expect(await sms(smsId)).toMatchObject({ status: 'queued', notify_id: failed });
+    expect(await mobileStatus(offer.patientId)).toBe('valid');
+    // The resend's "sent" is recorded; Notify's retry of the permanent failure lands.
+    await pg.query(`UPDATE sms_message SET status = 'sent', notify_id = $2 WHERE id = $1`, [smsId, resent]);
+    expect((await post('/notify/status', { id: resent, reference: smsId, status: 'permanent-failure' })).status).toBe(200);
+    expect(await sms(smsId)).toMatchObject({ status: 'failed', error: 'permanent-failure', notify_id: resent });
+    expect(await mobileStatus(offer.patientId)).toBe('invalid');
+    expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(1);
+  });
+
   it('fails a text on a temporary-failure receipt without sending it again; an offer moves on, its number still valid', async () => {
     const offer = await createOffer(pg);
     await until('offer sent', async () => (await sms(offer.smsId!)).status === 'sent');
@@ -318,6 +361,9 @@ describe('sending through Notify', () => {
     expect(attempts[1].at - attempts[0].at).toBeGreaterThanOrEqual(350);
     // The completed job counts one attempt (the one that succeeded): the 429 was not one.
     expect(await attemptsMade(m.smsId)).toBe(1);
+    // Notify said it did not take the text: the start after the pause sent it without waiting for
+    // that send to settle or asking Notify for it.
+    expect(notify.lookups).not.toContain(m.smsId);
   });
 
   it.each([
@@ -334,6 +380,7 @@ describe('sending through Notify', () => {
     expect(await mobileStatus(offer.patientId)).toBe('valid');
     expect(await outboxJobs('offer-undeliverable', 'offerId', offer.offerId)).toHaveLength(0);
     expect(await attemptsMade(offer.smsId!)).toBe(1);
+    expect(notify.lookups).not.toContain(offer.smsId);
     const metrics = await (await fetch(`${BASE}/metrics`)).text();
     expect(Number(/notify_service_failures_total\{[^}]*reason="config"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
   });
@@ -411,6 +458,20 @@ describe('sending through Notify', () => {
     expect(notify.for(lost.offer.mobile)).toHaveLength(1);
     expect(await outboxJobs('offer-undeliverable', 'offerId', lost.offer.offerId)).toHaveLength(1);
     expect(holds).toEqual([]);
+  });
+
+  it('records as sent, not skipped, a text whose unanswered send reached Notify before its number was marked invalid', async () => {
+    const offer = await createOffer(pg, { sms: false });
+    const [row] = (await pg.query(
+      `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status, send_started_at) VALUES ($1, $2, 'offer', $3, 'queued', now() - interval '1 minute') RETURNING id`,
+      [offer.patientId, offer.offerId, JSON.stringify({ hospital: 'H', site: 'S', specialty: 'Dermatology', date: 'd', time: 't', code: offer.code, expires: 'e', link: 'l' })],
+    )).rows;
+    // The send timed out, but Notify took it; the number was marked invalid since (another text's permanent failure).
+    notify.accepted.push({ id: '00000000-0000-4000-8000-0000000ba5e0', reference: row.id });
+    await pg.query(`UPDATE patient SET mobile_status = 'invalid' WHERE id = $1`, [offer.patientId]);
+    expect(await app.get(SmsSenderWorker).process({ smsId: row.id }, { attemptsMade: 1, attempts: 8 })).toEqual({ status: 'done' });
+    expect(await sms(row.id)).toMatchObject({ status: 'sent', notify_id: '00000000-0000-4000-8000-0000000ba5e0' });
+    expect(notify.for(offer.mobile)).toHaveLength(0);
   });
 
   it('records what Notify accepted for many messages at once in a few commits, each with its own Notify id', async () => {

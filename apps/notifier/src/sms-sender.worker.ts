@@ -14,7 +14,8 @@
  * NOTIFY_SEND_SETTLE_MS after it began (Notify goes on working on a request we stopped waiting
  * for, and shows the text only once it is done). The job waits for that without spending an
  * attempt. A send left unanswered on the job's last attempt is looked up so too before the message
- * is given up on.
+ * is given up on. A send Notify answered by not taking the text (a 429, our key or settings
+ * refused, the message refused) takes its record back: the start after the pause sends at once.
  *
  * The database away (a failover, a restart, connections cut or refused) is not the message's
  * fault either: the job waits for it without spending an attempt, with back-off capped at a
@@ -48,7 +49,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
-import { POLICY_IN_FORCE_SQL, PolicyRow, enqueue, isDatabaseUnavailable, policyFromRow } from '@app/persistence';
+import { POLICY_IN_FORCE_SQL, PolicyRow, enqueue, isDatabaseUnavailable, policyFromRow, rows } from '@app/persistence';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, nextSendableTime } from '@app/domain';
 import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
 import { DelayedError, Job, Worker } from 'bullmq';
@@ -129,8 +130,11 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
    * commit: at burst rates a commit per SMS, not Notify, was the limit. A job still completes only
    * once its own row is committed; the row change has no outbox rows of its own.
    */
-  /** "A send began" for the messages about to go, one statement per batch, committed before they go. */
-  private readonly starts = new GroupCommit<string, void>({
+  /**
+   * "A send began" for the messages about to go, one statement per batch, committed before they
+   * go; each gets the time recorded, as Postgres's text (to the microsecond), for `startUndone`.
+   */
+  private readonly starts = new GroupCommit<string, string>({
     store: (ids) => this.recordStarts(ids),
     concurrency: 2,
     maxItems: 100,
@@ -203,7 +207,6 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       await this.ds.query(`UPDATE sms_message SET status = 'skipped', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, reason]);
       return { status: 'skipped', reason };
     };
-    if (!sms.mobile || sms.mobile_status !== 'valid') return skip('no valid mobile');
     // An earlier send may have reached Notify: ask before any rule below that would skip the text
     // now (its offer may have ended since), so a text the patient already holds is recorded as
     // sent, not as skipped; and not before Notify has had time to finish that send.
@@ -218,6 +221,8 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
       }
     }
     if (!result) {
+      // Below the lookup: a text that reached Notify before its number was marked invalid is sent.
+      if (!sms.mobile || sms.mobile_status !== 'valid') return skip('no valid mobile');
       if (sms.kind === 'offer' && sms.offer_status !== 'live') return skip(`offer is ${sms.offer_status}`);
       if (sms.kind === 'offer') {
         const ended = this.offerEndedUnrecorded(sms);
@@ -240,9 +245,12 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
         return { status: 'retry', reason: `quiet hours until ${sendableAt.toISOString()}` };
       }
       // Recorded and committed before the send goes: from now on Notify may hold the text.
-      await this.starts.submit(sms.id);
+      const startedAt = await this.starts.submit(sms.id);
       result = await this.gateway.send(templateId, sms.mobile, sms.personalisation, sms.id);
       this.metrics.counter('sms_sent_total', 'SMS sent through Notify by kind and outcome', ['kind', 'outcome']).inc({ kind: sms.kind, outcome: result.ok ? 'sent' : OUTCOME_LABEL[result.failure] });
+      // Notify answered that it did not take the text (a 429, our key or settings refused, the
+      // message refused): the next start need not wait for it to settle nor ask for it.
+      if (!result.ok && result.failure !== 'unavailable') await this.startUndone(sms.id, startedAt);
     }
     if (result.ok) {
       this.circuit.accepted();
@@ -381,7 +389,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
   }
 
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
-    const rows = (await this.ds.query(
+    const found = (await this.ds.query(
       `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
               o.expires_at AS offer_expires_at, s.start_at AS slot_start_at, s.tfc AS slot_tfc,
               (extract(epoch FROM clock_timestamp() - m.send_started_at) * 1000)::float8 AS send_started_ms_ago,
@@ -392,13 +400,27 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
         WHERE m.id = ANY ($1::uuid[])`,
       [ids],
     )) as SmsToSend[];
-    const byId = new Map(rows.map((r) => [r.id, r]));
+    const byId = new Map(found.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id));
   }
 
-  private async recordStarts(ids: string[]): Promise<void[]> {
-    await this.ds.query(`UPDATE sms_message SET send_started_at = now() WHERE id = ANY ($1::uuid[])`, [ids]);
-    return ids.map(() => undefined);
+  private async recordStarts(ids: string[]): Promise<string[]> {
+    const started = await rows<{ id: string; at: string }>(
+      this.ds,
+      `UPDATE sms_message SET send_started_at = now() WHERE id = ANY ($1::uuid[]) RETURNING id, send_started_at::text AS at`,
+      [ids],
+    );
+    const byId = new Map(started.map((r) => [r.id, r.at]));
+    return ids.map((id) => byId.get(id) ?? '');
+  }
+
+  /**
+   * Takes back this start's "a send began" once Notify has said it did not take the text; only if
+   * no later start has recorded its own meanwhile.
+   */
+  private async startUndone(smsId: string, startedAt: string): Promise<void> {
+    if (!startedAt) return;
+    await this.ds.query(`UPDATE sms_message SET send_started_at = NULL WHERE id = $1 AND send_started_at = $2::timestamptz`, [smsId, startedAt]);
   }
 
   private async recordSent(items: Array<{ smsId: string; notifyId: string }>): Promise<void[]> {

@@ -64,18 +64,14 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
   /** One pass; returns how many messages had their send ordered again. */
   async sweep(): Promise<number> {
     const ordered = await redrivePass(
-      (after: { id: string; created_at: Date; resends: number } | null, limit) => this.ds.query(
+      (after: QueuedMessage | null, limit) => this.ds.query(
         `SELECT id, created_at, resends FROM sms_message
           WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)
             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
           ORDER BY created_at, id LIMIT ${limit}`,
         [this.timing.graceMs / 1000, after?.created_at ?? null, after?.id ?? null],
       ),
-      // A text sent again after a technical-failure is in the hands of that resend's job.
-      (m) => redriveJob(this.ds, this.queues, 'send-sms', { smsId: m.id }, {
-        jobIdSuffix: m.resends > 0 ? smsResendJobSuffix(m.resends) : undefined,
-        stillStuck: async (tx) => (await tx.query(`SELECT 1 FROM sms_message WHERE id = $1 AND status = 'queued' FOR UPDATE`, [m.id])).length > 0,
-      }),
+      (m) => this.redriveOne(m),
     );
     if (ordered > 0) {
       this.metrics.counter('sms_redrives_total', 'SMS whose send job the sweep ordered again (it had failed for good or was lost)').inc(ordered);
@@ -83,4 +79,26 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
     }
     return ordered;
   }
+
+  /**
+   * Orders the send of one message as the pass read it, unless its job will still run. A text sent
+   * again after a technical-failure is in the hands of that resend's job (`-resend-<n>`). The row
+   * may have moved on since the page was read: its job sent it, then a technical-failure receipt
+   * put it back to `queued` with the next resend's job. So it is ordered only while it is still
+   * queued with the resends the pass read, the ones whose job was found not to be live; else the
+   * job asked about is not the message's job any more, and ordering it would text the patient
+   * twice (beside the resend's own job).
+   */
+  async redriveOne(m: QueuedMessage): Promise<boolean> {
+    return redriveJob(this.ds, this.queues, 'send-sms', { smsId: m.id }, {
+      jobIdSuffix: m.resends > 0 ? smsResendJobSuffix(m.resends) : undefined,
+      stillStuck: async (tx) => (await tx.query(
+        `SELECT 1 FROM sms_message WHERE id = $1 AND status = 'queued' AND resends = $2 FOR UPDATE`,
+        [m.id, m.resends],
+      )).length > 0,
+    });
+  }
 }
+
+/** A queued message as a sweep pass reads it. */
+export interface QueuedMessage { id: string; created_at: Date; resends: number }

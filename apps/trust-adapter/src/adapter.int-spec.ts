@@ -226,6 +226,13 @@ describe('ACK codes', () => {
     expect(await count(`SELECT count(*) AS n FROM hl7_message WHERE control_id = $1 AND status = 'refused'`, [controlId.slice(0, 256)])).toBe(2);
   });
 
+  it('a runaway MSH-10 on a message with an unmapped clinic is kept in the unmapped list under its first 256 characters', async () => {
+    const controlId = uid('U') + randomBytes(6000).toString('base64');
+    expect(readAck(await sendMllp('127.0.0.1', MLLP_PORT, siu({ controlId, clinic: '997-NEW' })))!.code).toBe('AE');
+    const [row] = await q(`SELECT last_control_id FROM unmapped_clinic WHERE clinic_code = '997-NEW'`);
+    expect(row.last_control_id).toBe(controlId.slice(0, 256));
+  });
+
   it('a message with NULs is measured as it arrived (a NUL is one byte, not the three of the ␀ it is kept as)', async () => {
     // 30,000 NULs: 30 KB as sent, under the 64 KB limit; 90 KB once each is kept as ␀.
     const m = `${siu()}\rZNU|${'\u0000'.repeat(30_000)}`;

@@ -143,7 +143,7 @@ export class Hl7IntakeService {
       if (unmappedClinic !== undefined) {
         this.metrics.counter('hl7_unmapped_clinics_total', 'Messages refused for an unmapped clinic', ['trust']).inc({ trust: this.config.TRUST_ODS });
         // A code longer than any clinic the exchange takes is a broken field, not a clinic to map.
-        if (keep && unmappedClinic.length <= SLOT_EVENT_ID_MAX_LENGTH) await this.archive.recordUnmapped(unmappedClinic, header.controlId ?? '').catch((e: Error) => this.logger.error(`unmapped clinic not counted: ${e.message}`));
+        if (keep && unmappedClinic.length <= SLOT_EVENT_ID_MAX_LENGTH) await this.archive.recordUnmapped(unmappedClinic, (header.controlId ?? '').slice(0, KEPT_CONTROL_ID_LENGTH)).catch((e: Error) => this.logger.error(`unmapped clinic not counted: ${e.message}`));
       }
       return this.refuse(raw, header, code, error, keep);
     }
