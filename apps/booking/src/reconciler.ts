@@ -53,10 +53,14 @@ export interface ReconcileReport {
 }
 
 /**
- * The two passes over pending write-backs, every RECONCILE_EVERY_MS: each reads the partial index
- * `writeback_pending` (status = 'pending', by created_at: migration 1764501300000), which holds
- * only the write-backs in flight rather than every one ever made. reconciler-plan.int-spec checks
- * their plans at size; a change to their WHERE must keep `w.status = 'pending'` in it.
+ * The reconciler's three passes over write-backs, every RECONCILE_EVERY_MS, each read only through
+ * partial indexes that hold the rows it can act on rather than every write-back (or booking) ever
+ * made; reconciler-plan.int-spec checks their plans at size, so a change to a WHERE must keep the
+ * condition of the index it reads:
+ * - the two over pending write-backs read `writeback_pending` (status = 'pending', by created_at:
+ *   migration 1764501300000): their WHERE keeps `w.status = 'pending'`;
+ * - the one over outcomes not yet acted on reads `booking_pending` (b.status = 'pending') and
+ *   `writeback_cancel_failed` (kind = 'cancel' AND status = 'failed'), migration 1764502200000.
  */
 /** Pending write-backs with no outcome for over $1 seconds whose booking still waits on them. */
 export const STUCK_WRITEBACKS_SQL = `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
@@ -68,6 +72,26 @@ export const STUCK_WRITEBACKS_SQL = `SELECT w.id, w.trust_ods FROM writeback w J
 export const UNANSWERED_AT_CUTOFF_SQL = `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id JOIN slot s ON s.id = b.slot_id
         WHERE w.kind = 'book' AND w.status = 'pending' AND b.status = 'pending' AND s.start_at <= $1
         ORDER BY s.start_at LIMIT 200`;
+
+/**
+ * Write-backs with an outcome for over $1 seconds that was not acted on: a `book` one whose booking
+ * is still pending, or a failed cancel of an old appointment not yet listed as double-held (a
+ * failed cancel leaves the booking confirmed: what shows its outcome was handled is the listing).
+ * Oldest outcome first. In two halves (UNION ALL: the kinds are apart, so no row is in both), each
+ * reading its own partial index, then the oldest 200 of the two; one WHERE with an OR between them
+ * would read every finished write-back.
+ */
+export const DECIDED_OUTCOMES_SQL = `SELECT id FROM (
+          (SELECT w.id, w.completed_at FROM booking b JOIN writeback w ON w.booking_id = b.id AND w.kind = 'book'
+            WHERE b.status = 'pending' AND w.status IN ('succeeded', 'failed') AND w.completed_at < now() - make_interval(secs => $1)
+            ORDER BY w.completed_at LIMIT 200)
+          UNION ALL
+          (SELECT w.id, w.completed_at FROM writeback w JOIN booking b ON b.id = w.booking_id
+            WHERE w.kind = 'cancel' AND w.status = 'failed' AND w.completed_at < now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM booking_failure f WHERE f.booking_id = w.booking_id AND f.kind = 'double-held')
+            ORDER BY w.completed_at LIMIT 200)
+        ) d
+        ORDER BY completed_at LIMIT 200`;
 
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -163,16 +187,7 @@ export class Reconciler implements OnApplicationBootstrap, OnApplicationShutdown
       this.logger.warn(`re-ordered ${report.writebacksRedriven} write-back(s) that had no job left`);
     }
 
-    const decided: Array<{ id: string }> = await this.ds.query(
-      `SELECT w.id FROM writeback w JOIN booking b ON b.id = w.booking_id
-        WHERE ((w.kind = 'book' AND w.status IN ('succeeded', 'failed') AND b.status = 'pending')
-               -- A failed cancel leaves the booking confirmed: what shows its outcome was handled is the listing.
-               OR (w.kind = 'cancel' AND w.status = 'failed'
-                   AND NOT EXISTS (SELECT 1 FROM booking_failure f WHERE f.booking_id = w.booking_id AND f.kind = 'double-held')))
-          AND w.completed_at < now() - make_interval(secs => $1)
-        ORDER BY w.completed_at LIMIT 200`,
-      [this.thresholds.outcomeStuckMs / 1000],
-    );
+    const decided: Array<{ id: string }> = await this.ds.query(DECIDED_OUTCOMES_SQL, [this.thresholds.outcomeStuckMs / 1000]);
     for (const wb of decided) {
       if (await this.hasLiveOutcomeJob(wb.id)) continue;
       await this.ds.transaction((tx) => enqueue(tx, 'writeback-outcome', { writebackId: wb.id }, { jobIdSuffix: `r${Date.now()}` }));
