@@ -16,6 +16,9 @@
  * attempt. A send left unanswered on the job's last attempt is looked up so too before the message
  * is given up on. A send Notify answered by not taking the text (a 429, our key or settings
  * refused, the message refused) takes its record back: the start after the pause sends at once.
+ * A text put back after Notify's `technical-failure` has a job of its own for each resend
+ * (`sms-<id>-resend-<n>`); only the job of its current send (`resends`) sends it, so an earlier
+ * send's job (the queues rebuilt from the outbox, a job delivered again) does not text it twice.
  *
  * The database away (a failover, a restart, connections cut or refused) is not the message's
  * fault either: the job waits for it without spending an attempt, with back-off capped at a
@@ -48,7 +51,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind } from '@app/contracts';
+import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind, smsResendOfJobId } from '@app/contracts';
 import { POLICY_IN_FORCE_SQL, PolicyRow, enqueue, isDatabaseUnavailable, policyFromRow, rows } from '@app/persistence';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, nextSendableTime } from '@app/domain';
 import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
@@ -91,6 +94,12 @@ export interface AttemptInfo {
   mayHaveSent?: boolean;
   /** The last attempt's send went unanswered: this start asks Notify for it and, if Notify lacks it, gives up. */
   lookUpThenGiveUp?: boolean;
+  /**
+   * Which send of the message this job is for (`smsResendOfJobId`: 0 for the first, n for the
+   * n-th resend after a technical-failure). A job for another send than the message's current
+   * one (`resends`) sends nothing. Absent outside a queue job: the current send.
+   */
+  resend?: number;
 }
 
 /** The send job's data as the worker keeps it: the payload, and its own notes. */
@@ -105,6 +114,8 @@ type SendSmsJobData = JobPayloads['send-sms'] & {
 /** A message as its send job re-reads it. */
 interface SmsToSend {
   id: string; kind: string; personalisation: Record<string, string>; status: string; offer_id: string | null;
+  /** Times the text was put back to be sent again after a technical-failure: its current send's number. */
+  resends: number;
   mobile: string | null; mobile_status: string; offer_status: string | null;
   /** The offer's expiry and its slot's start and specialty (null for a message about no offer). */
   offer_expires_at: Date | null; slot_start_at: Date | null; slot_tfc: string | null;
@@ -190,6 +201,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
           // A job of a release that did not record `send_started_at`, still draining.
           mayHaveSent: job.attemptsMade > 0 || job.stalledCounter > 0 || job.data.mayHaveSent === true,
           lookUpThenGiveUp: job.data.lookUpThenGiveUp === true,
+          resend: smsResendOfJobId(job.id ?? ''),
           // BullMQ's delay runs on real time; the wait is measured on the injected clock.
           holdUntil: (at) => holdFor(at.getTime() - this.clock.now().getTime()),
           holdFor,
@@ -203,6 +215,12 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     const sms = await this.reads.submit(smsId);
     if (!sms) return { status: 'skipped', reason: 'no such message' };
     if (sms.status !== 'queued') return { status: 'skipped', reason: `already ${sms.status}` };
+    // The job of an earlier send (rebuilt from the outbox after Redis lost its data, or delivered
+    // again) beside the current send's own job: only that one sends, or the patient gets it twice.
+    // The sweep orders the current send's job, so a message is never left to a job skipped here.
+    if (attempt.resend !== undefined && attempt.resend !== sms.resends) {
+      return { status: 'skipped', reason: `a job for send ${attempt.resend} of a message now at send ${sms.resends}` };
+    }
     const skip = async (reason: string): Promise<JobOutcome> => {
       await this.ds.query(`UPDATE sms_message SET status = 'skipped', error = $2, status_at = now() WHERE id = $1 AND status = 'queued'`, [smsId, reason]);
       return { status: 'skipped', reason };
@@ -390,7 +408,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
 
   private async readMessages(ids: string[]): Promise<Array<SmsToSend | undefined>> {
     const found = (await this.ds.query(
-      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, p.mobile, p.mobile_status, o.status AS offer_status,
+      `SELECT m.id, m.kind, m.personalisation, m.status, m.offer_id, m.resends, p.mobile, p.mobile_status, o.status AS offer_status,
               o.expires_at AS offer_expires_at, s.start_at AS slot_start_at, s.tfc AS slot_tfc,
               (extract(epoch FROM clock_timestamp() - m.send_started_at) * 1000)::float8 AS send_started_ms_ago,
               m.kind <> 'offer' AND m.offer_id IS NOT NULL AND EXISTS (

@@ -1,4 +1,4 @@
-import { JobName, JobPayloads, jobId, queueFor, QueueName } from './queues';
+import { JobName, JobPayloads, jobId, queueFor, QueueName, smsResendJobSuffix, smsResendOfJobId } from './queues';
 import { SMS_TEMPLATES, renderTemplate, templateById } from './sms';
 import { formatPatientTime } from './sms-content';
 
@@ -30,6 +30,14 @@ describe('job ids', () => {
 
   it('tells match rounds apart, so a next wave is not swallowed by the first', () => {
     expect(jobId('match-slot', { slotId: 's', round: 1 })).not.toBe(jobId('match-slot', { slotId: 's', round: 2 }));
+  });
+
+  it("reads back which send of a text a send-sms job is for: 0 for the first send's id, n for the n-th resend's", () => {
+    const smsId = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+    const base = jobId('send-sms', { smsId });
+    expect(smsResendOfJobId(base)).toBe(0);
+    // As the outbox builds a suffixed id (outboxValues: `<id>-<suffix>`).
+    for (const n of [1, 2, 12]) expect(smsResendOfJobId(`${base}-${smsResendJobSuffix(n)}`)).toBe(n);
   });
 
   it('routes trust-scoped jobs to that trust only, and refuses to guess', () => {

@@ -95,12 +95,25 @@ export function jobId<N extends JobName>(name: N, p: JobPayloads[N]): string {
   }
 }
 
+const SMS_RESEND = 'resend-';
+
 /**
  * The job id suffix (`enqueue`'s `jobIdSuffix`) of the `n`th resend of a text after Notify's
  * `technical-failure`: `sms-<id>-resend-<n>`, a new job for each, so none is taken for a repeat.
  */
 export function smsResendJobSuffix(n: number): string {
-  return `resend-${n}`;
+  return `${SMS_RESEND}${n}`;
+}
+
+/**
+ * Which send of its text a `send-sms` job is for, from its id: `n` for `sms-<id>-resend-<n>`
+ * (`smsResendJobSuffix`), 0 for the first send's `sms-<id>`. The sender acts only on the job whose
+ * number is the message's `resends`: an older one (rebuilt from the outbox after Redis lost its
+ * data, or delivered again) must not send the text beside the current send's job.
+ */
+export function smsResendOfJobId(id: string): number {
+  const m = new RegExp(`-${SMS_RESEND}(\\d+)$`).exec(id);
+  return m ? Number(m[1]) : 0;
 }
 
 export function queueFor(name: JobName, ods?: string): string {
