@@ -95,13 +95,19 @@ describe('the exchange unreachable for longer than a forwarding job retries', ()
     expect((await q(`SELECT forwarded_at FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]))[0].forwarded_at).toBeNull();
 
     toExchange.cut(false);
-    await until('the freed slot to reach the exchange', async () => (await slotsFor(m)) === 1, 20_000, 100);
+    // The exchange stores the slot before it answers, and the adapter marks the message forwarded
+    // on that answer: wait for both, not for the first alone.
+    await until('the freed slot to reach the exchange and its message to be marked forwarded', async () =>
+      (await slotsFor(m)) === 1 && (await q(`SELECT forwarded_at FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]))[0].forwarded_at !== null, 20_000, 100);
     const [row] = await q(`SELECT forwarded_at, forward_outcome FROM hl7_message WHERE control_id = $1`, [controlIdOf(m)]);
     expect(row.forwarded_at).not.toBeNull();
     expect(row.forward_outcome).toBe('slot-created');
     // Once, however many times it was ordered again.
     expect(Number((await q(`SELECT count(*) AS n FROM slot_event WHERE control_id = $1`, [controlIdOf(m)]))[0].n)).toBe(1);
-    const metrics = await (await fetch(`http://127.0.0.1:${ADAPTER_PORT}/metrics`)).text();
+    const metrics = await until('the adapter to count nothing awaiting forward', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${ADAPTER_PORT}/metrics`)).text();
+      return /hl7_awaiting_forward\{trust="RQM"[^}]*\} 0\n/.test(text) ? text : undefined;
+    }, 10_000, 100);
     expect(metrics).toMatch(/hl7_forward_redrives_total\{trust="RQM"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/hl7_awaiting_forward\{trust="RQM"[^}]*\} 0\n/);
   });
