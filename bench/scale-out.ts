@@ -43,6 +43,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { repoRootDir } from '../tools/stack/processes';
+import { TcpProxy, startTcpProxy } from '../tools/stack/tcp-proxy';
 
 /**
  * Replies per `process-replies` job: the notifier stores the callbacks that arrive while its
@@ -66,6 +67,11 @@ export interface ScaleOutOptions {
    * See `warmUp`.
    */
   warmUpSlots?: number;
+  /**
+   * A round trip's cost from every app process to Postgres and to Redis, in ms (a delaying TCP
+   * proxy, tools/stack/tcp-proxy.ts); 0 or absent: loopback. The bench's own reads go direct.
+   */
+  networkDelayMs?: number;
   log?: (line: string) => void;
   /** Called as each timed phase starts and ends ("scale-out 2x2: matching" … "booked"): the profile hook's PROF_START_ON / PROF_STOP_ON. */
   mark?: (line: string) => void;
@@ -105,13 +111,22 @@ export interface ScaleOutResult {
   /** Warm-up rounds run, and worker processes still without a first wave made or a slot claimed after them (0 when warmed). */
   warmUpRounds: number;
   coldProcesses: number;
+  /** Connections the app processes made through the network stand-in to Postgres and to Redis (0, 0 on loopback). */
+  networkConnections: [number, number];
 }
 
 const WAVE_SIZE = 3;
 /** At most this many warm-up rounds (each with patients of its own). */
 const WARM_UP_ROUNDS = 3;
-/** Specialties the burst's slots are spread over, in this order (each has a clinic `<tfc>-NEW` in the sandbox config). */
-const TFCS = ['330', '100', '101', '120', '130', '300', '301', '320'];
+/**
+ * Clinics the burst's slots are spread over, in this order: each is one specialty line (treatment
+ * function and appointment type), whose first waves are made under a lock of their own, as in the
+ * sandbox config of RQM (`<tfc>-NEW`, `<tfc>-FUP`).
+ */
+const CLINICS = ['330', '100', '101', '120', '130', '300', '301', '320', '110', '502'].flatMap((tfc) => [`${tfc}-NEW`, `${tfc}-FUP`])
+  .sort((a, b) => Number(a.endsWith('FUP')) - Number(b.endsWith('FUP')));
+/** A clinic's treatment function and appointment type. */
+const lineOf = (clinic: string) => ({ tfc: clinic.slice(0, 3), appointmentType: clinic.slice(4) as 'NEW' | 'FUP' });
 const HOUR = 3_600_000;
 const TOKEN = 'dev-exchange-RQM-token';
 
@@ -186,15 +201,34 @@ const sum = (text: string, metric: string) =>
 const sumWhere = (text: string, metric: string, label: string) =>
   [...text.matchAll(new RegExp(`^${metric}\\{([^}]*)\\} (\\d+)$`, 'gm'))].filter((m) => m[1].includes(label)).reduce((s, m) => s + Number(m[2]), 0);
 
+/** `url` with its host and port those of `proxy`. */
+function through(url: string, proxy: TcpProxy): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(proxy.port);
+  return u.toString();
+}
+
 export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResult> {
   const root = repoRootDir();
   const log = o.log ?? (() => undefined);
   const children: Array<{ name: string; port: number; child: ChildProcess }> = [];
+  const proxies: TcpProxy[] = [];
+  let appDatabaseUrl = o.databaseUrl;
+  let appRedisUrl = o.redisUrl;
+  if ((o.networkDelayMs ?? 0) > 0) {
+    for (const url of [o.databaseUrl, o.redisUrl]) {
+      const u = new URL(url);
+      proxies.push(await startTcpProxy(Number(u.port || (u.protocol.startsWith('redis') ? 6379 : 5432)), { upstreamHost: u.hostname, delayMs: o.networkDelayMs }));
+    }
+    appDatabaseUrl = through(o.databaseUrl, proxies[0]);
+    appRedisUrl = through(o.redisUrl, proxies[1]);
+  }
   const start = (name: string, app: string, port: number, env: Record<string, string>) => {
     const child = spawn(process.execPath, [join(root, 'dist', 'apps', app, 'src', 'main.js')], {
       cwd: root,
       env: {
-        ...process.env, NODE_ENV: 'development', DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, SERVICE_NAME: name, PORT: String(port),
+        ...process.env, NODE_ENV: 'development', DATABASE_URL: appDatabaseUrl, REDIS_URL: appRedisUrl, SERVICE_NAME: name, PORT: String(port),
         QUIET_HOURS: '', DEMO: '0', LOG_LEVEL: 'warn', WAVE_SIZE: String(WAVE_SIZE), OTEL_TRACES_EXPORTER: 'none', ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -225,22 +259,22 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     };
 
     const startupMs = Date.now() - started;
-    const specialties = TFCS.slice(0, Math.max(1, Math.min(TFCS.length, o.specialties ?? 1)));
+    const specialties = CLINICS.slice(0, Math.max(1, Math.min(CLINICS.length, o.specialties ?? 1)));
     const warmSlots = o.warmUpSlots ?? 0;
     // The warm-up's clinics are the burst's others: its waves never take the burst's patients.
-    const warmTfcs = warmSlots > 0 ? TFCS.filter((t) => !specialties.includes(t)) : [];
-    if (warmSlots > 0 && warmTfcs.length === 0) throw new Error('no clinic is left for the warm-up: use fewer specialties');
+    const warmClinics = warmSlots > 0 ? CLINICS.filter((t) => !specialties.includes(t)) : [];
+    if (warmSlots > 0 && warmClinics.length === 0) throw new Error('no clinic is left for the warm-up: use fewer specialties');
     // Twice the patients the first waves need in each specialty, all eligible for its slots (the
     // warm-up's: for each of its rounds).
     const perSpecialty = Math.ceil(o.slots / specialties.length) * WAVE_SIZE * 2;
-    const warmPerSpecialty = warmTfcs.length > 0 ? Math.ceil(warmSlots / warmTfcs.length) * WAVE_SIZE * 2 * WARM_UP_ROUNDS : 0;
+    const warmPerSpecialty = warmClinics.length > 0 ? Math.ceil(warmSlots / warmClinics.length) * WAVE_SIZE * 2 * WARM_UP_ROUNDS : 0;
     const numbers = syntheticNhsNumbers(500_000);
-    const groups = [...specialties.map((tfc) => ({ tfc, n: perSpecialty })), ...warmTfcs.map((tfc) => ({ tfc, n: warmPerSpecialty }))];
+    const groups = [...specialties.map((clinic) => ({ clinic, n: perSpecialty })), ...warmClinics.map((clinic) => ({ clinic, n: warmPerSpecialty }))];
     let row = 0;
-    const rows = groups.flatMap(({ tfc, n }) => Array.from({ length: n }, () => {
+    const rows = groups.flatMap(({ clinic, n }) => Array.from({ length: n }, () => {
       const i = row++;
       return {
-        rowNumber: i + 1, pathwayId: `PW-SCALE-${i}`, nhsNumber: numbers.next().value as string, birthDate: '1970-01-01', tfc, appointmentType: 'NEW',
+        rowNumber: i + 1, pathwayId: `PW-SCALE-${i}`, nhsNumber: numbers.next().value as string, birthDate: '1970-01-01', ...lineOf(clinic),
         rttStart: '2026-01-05', priority: 'P3', mobile: `+4477009${String(i).padStart(5, '0')}`, offerConsent: true, icsWideConsent: true,
         acceptableSites: ['ANY'], unavailable: [],
       };
@@ -250,14 +284,14 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const base = Math.ceil((Date.now() + 72 * HOUR) / HOUR) * HOUR;
     const stamp = Date.now();
     /** `n` slots over these clinics, round robin, through the API; their filler ids start `F-<tag>-`. */
-    const release = async (tag: string, tfcs: string[], n: number) => {
+    const release = async (tag: string, clinics: string[], n: number) => {
       // Eight at a time, as adapters forward them (a few workers each), not one connection per slot.
       let next = 0;
       await Promise.all(Array.from({ length: 8 }, async () => {
         for (let i = next++; i < n; i = next++) {
-          const tfc = tfcs[i % tfcs.length];
+          const clinic = clinics[i % clinics.length];
           await call('/events', {
-            eventId: randomUUID(), kind: 'slot-released', controlId: `${tag}${i}`, siteOds: 'RQM01', clinicCode: `${tfc}-NEW`, tfc, appointmentType: 'NEW',
+            eventId: randomUUID(), kind: 'slot-released', controlId: `${tag}${i}`, siteOds: 'RQM01', clinicCode: clinic, ...lineOf(clinic),
             start: new Date(base + i * 20 * 60_000).toISOString(), durationMinutes: 20, fillerAppointmentId: `F-${tag}-${i}-${stamp}`,
           });
         }
@@ -309,7 +343,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       for (let round = 0; round < WARM_UP_ROUNDS; round++) {
         const tag = `WARM${round}`;
         warmUpRounds++;
-        await release(tag, warmTfcs, warmSlots);
+        await release(tag, warmClinics, warmSlots);
         await until('every warm-up slot offered', async () => (await offering(tag)) === warmSlots, 120_000);
         await answerAll(tag, `warm${round}`);
         await pg.query('COMMIT');
@@ -435,6 +469,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       bookings: await one(`SELECT count(*)::int AS n FROM booking b JOIN slot s ON s.id = b.slot_id WHERE s.filler_appointment_id LIKE 'F-SCALE-%'`),
       warmUpRounds,
       coldProcesses,
+      networkConnections: [proxies[0]?.accepted ?? 0, proxies[1]?.accepted ?? 0],
       replyOutcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, r.n])),
     };
   } finally {
@@ -445,5 +480,6 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
     })));
+    await Promise.all(proxies.map((p) => p.close()));
   }
 }

@@ -40,21 +40,25 @@ it('two exchange workers and two booking workers share a burst and never match o
   // PROCESS_ROLE keeps API and workers apart: the API process matched nothing, a worker serves no API.
   expect(result.apiMatchJobs).toBe(0);
   expect(result.workerApiStatus).toBe(404);
+  expect(result.networkConnections).toEqual([0, 0]);
   // Both processes of each kind took part.
   for (const n of [...result.matchJobsByProcess, ...result.repliesByProcess]) expect(n).toBeGreaterThan(0);
   expect(result.matchJobsByProcess.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(slots);
   expect(result.repliesByProcess.reduce((a, b) => a + b, 0)).toBe(slots * 3);
 });
 
-it('the bench warm-up has every worker process make first waves and claim slots before the clock, and counts none of it in the burst', async () => {
+it('the bench warm-up has every worker process make first waves and claim slots before the clock, and counts none of it in the burst; as the bench runs it, over a network round trip and follow-up clinics too', async () => {
   const db2 = await createTestDatabase('sx_scale_warm');
   await emptyRedis(redisUrl);
   try {
     const slots = 12;
     const result = await runScaleOutBurst({
-      databaseUrl: db2.url, redisUrl, portOffset: 16500, exchangeWorkers: 2, bookingWorkers: 2, slots, specialties: 2, warmUpSlots: 16,
+      // 12 clinics: the ten new-patient ones and two follow-up ones; the other eight warm up.
+      databaseUrl: db2.url, redisUrl, portOffset: 16500, exchangeWorkers: 2, bookingWorkers: 2, slots, specialties: 12, warmUpSlots: 16, networkDelayMs: 1,
       log: (l) => process.env.SCALE_LOG && console.log(l),
     });
+    // Every app process reached Postgres and Redis through the round trip's stand-in only.
+    expect(result.networkConnections.every((n) => n > 0)).toBe(true);
     expect(result.warmUpRounds).toBeGreaterThanOrEqual(1);
     expect(result.coldProcesses).toBe(0);
     // The burst's figures are its own: the warm-up's bookings, answers and jobs are not in them.

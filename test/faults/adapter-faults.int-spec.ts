@@ -24,7 +24,7 @@ import { CapturedLogs } from '../support/captured-logs';
 import { expectNoPersonalData, storedPatients } from './harness';
 import { startExchangeWorld } from './in-process';
 import { until } from '../support/wait';
-import { TcpProxy, startTcpProxy } from './tcp-proxy';
+import { TcpProxy, startTcpProxy } from '../../tools/stack/tcp-proxy';
 
 const HOUR = 3_600_000;
 const EXCHANGE_PORT = 11400;
@@ -63,7 +63,7 @@ beforeAll(async () => {
   pg = stores.pg;
   toExchange = await startTcpProxy(EXCHANGE_PORT);
   const pgUrl = new URL(stores.db.url);
-  toPostgres = await startTcpProxy(Number(pgUrl.port || 5432), pgUrl.hostname);
+  toPostgres = await startTcpProxy(Number(pgUrl.port || 5432), { upstreamHost: pgUrl.hostname });
   pgUrl.hostname = '127.0.0.1';
   pgUrl.port = String(toPostgres.port);
   const adConfig = loadConfig(AdapterConfig, {

@@ -16,7 +16,7 @@ import { FIRST_WAVE_LOCK } from '../../apps/slot-exchange/src/matching.worker';
 import {
   FaultWorld, FreedSlotMessage, OFFSET, freeSlots, killHard, startProcess, startWorld, stopWorld, strandedSlots, until, uploadPatients,
 } from './harness';
-import { TcpProxy, startTcpProxy } from './tcp-proxy';
+import { TcpProxy, startTcpProxy } from '../../tools/stack/tcp-proxy';
 
 jest.setTimeout(90_000);
 

@@ -1,6 +1,6 @@
 /**
  * A Postgres outage does not lose texts, nor send one twice. The notifier reaches its database
- * through a TCP proxy (test/faults/tcp-proxy.ts) that cuts every connection and refuses new ones
+ * through a TCP proxy (tools/stack/tcp-proxy.ts) that cuts every connection and refuses new ones
  * for a while, as a failover or a restart does; Notify is notify-sim over HTTP with the real
  * client, Redis is real. Retries are shortened (fast-retries.ts) so that, without the waits for the
  * database, a job would spend all its attempts well inside the outage.
@@ -14,7 +14,7 @@ import { QueueName } from '@app/contracts';
 import { QueueService } from '@app/platform';
 import { Client } from 'pg';
 import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
-import { TcpProxy, startTcpProxy } from '../../../test/faults/tcp-proxy';
+import { TcpProxy, startTcpProxy } from '../../../tools/stack/tcp-proxy';
 import { createMessage } from '../../../test/support/offer-fixtures';
 import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { http, until } from '../../../test/support/wait';
@@ -40,7 +40,7 @@ beforeAll(async () => {
   stores = await freshStores('sx_sms_db_outage', REDIS_DB);
   pg = stores.pg;
   const db = new URL(stores.db.url);
-  proxy = await startTcpProxy(Number(db.port || 5432), db.hostname);
+  proxy = await startTcpProxy(Number(db.port || 5432), { upstreamHost: db.hostname });
   db.port = String(proxy.port);
   sim = await startNotifySandbox();
   // The sweep runs once at start-up (nothing is queued then); the test runs it again by hand.

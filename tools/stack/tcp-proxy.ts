@@ -5,6 +5,14 @@
  * and every new one is closed as soon as it is accepted (what a dead host or a partition looks like
  * to a client that retries), until `cut(false)`. It counts the connections it cut, so a test can
  * show the fault was really met.
+ *
+ * With `delayMs` it is also a stand-in for a network: every chunk a client sends reaches the
+ * dependency that much later (answers come straight back), so each round trip costs `delayMs`
+ * more, as it does from a pod to a managed Postgres or Redis, which on one machine's loopback costs
+ * next to nothing. The scale-out benchmark uses it: a worker process whose jobs wait on round trips
+ * is bound by how many it has in flight, which is what a second process adds; on loopback it is
+ * bound by the machine's cores, which a second process on the same machine cannot add.
+ * A constant delay keeps the chunks in order (timers of equal delay fire in the order they were set).
  */
 import net from 'node:net';
 
@@ -13,12 +21,21 @@ export interface TcpProxy {
   cut(on: boolean): void;
   /** Connections refused or reset while cut. */
   readonly cuts: number;
+  /** Connections passed on to the dependency. */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<TcpProxy> {
+export interface TcpProxyOptions {
+  upstreamHost?: string;
+  /** Added to every client-to-dependency chunk, so to every round trip, in ms (Node timers: 1 ms or more); 0: none. */
+  delayMs?: number;
+}
+
+export async function startTcpProxy(upstreamPort: number, { upstreamHost = '127.0.0.1', delayMs = 0 }: TcpProxyOptions = {}): Promise<TcpProxy> {
   let cutting = false;
   let cuts = 0;
+  let accepted = 0;
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (cutting) {
@@ -26,6 +43,7 @@ export async function startTcpProxy(upstreamPort: number, upstreamHost = '127.0.
       client.destroy();
       return;
     }
+    accepted++;
     const upstream = net.connect({ host: upstreamHost, port: upstreamPort });
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       open.add(a);
@@ -34,7 +52,12 @@ export async function startTcpProxy(upstreamPort: number, upstreamHost = '127.0.
         b.destroy();
       });
       a.on('error', () => b.destroy());
-      a.pipe(b);
+      if (delayMs > 0 && a === client) {
+        a.on('data', (chunk: Buffer) => setTimeout(() => b.writable && b.write(chunk), delayMs));
+        a.on('end', () => setTimeout(() => b.end(), delayMs));
+      } else {
+        a.pipe(b);
+      }
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -50,6 +73,9 @@ export async function startTcpProxy(upstreamPort: number, upstreamHost = '127.0.
     },
     get cuts() {
       return cuts;
+    },
+    get accepted() {
+      return accepted;
     },
     close: () => new Promise<void>((r) => {
       for (const s of open) s.destroy();
