@@ -5,13 +5,18 @@
  * - `kill -9` of the slot exchange part-way through a burst of first-wave batches, then a restart;
  * - `kill -9` of a trust adapter after it ACKed S15s AA but before it could forward them (the
  *   exchange unreachable through a TCP proxy), then the exchange back and the adapter restarted;
- * - FLUSHDB of the world's Redis while first waves are being made.
+ * - FLUSHDB of the world's Redis while first waves are being made;
+ * - `kill -9` of the slot exchange while a slot's first match waits on its row, the job then
+ *   failed for good by BullMQ (stalled once too often): the restarted exchange's matching sweep,
+ *   its grace shortened by MATCHING_SWEEP_GRACE_MS, orders the match again.
  * After each (DESIGN "Invariants"): every freed slot reached the exchange exactly once and ends
  * offered (a live wave) or closed with its reason, no slot has two first waves, no patient two
  * live offers, and no slot is left without the job that moves it on (`strandedSlots`).
  */
+import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
+import { QueueName } from '@app/contracts';
 import { FIRST_WAVE_LOCK } from '../../apps/slot-exchange/src/matching.worker';
 import {
   FaultWorld, FreedSlotMessage, OFFSET, freeSlots, killHard, startProcess, startWorld, stopWorld, strandedSlots, until, uploadPatients,
@@ -24,7 +29,7 @@ let w: FaultWorld;
 
 beforeAll(async () => {
   // The sweep looks every second (its grace stays production's: these scenarios must recover
-  // without it). The RAS adapter is started by its own scenario, in front of a proxy.
+  // without it, all but the last, which restarts the exchange with a shorter one). The RAS adapter is started by its own scenario, in front of a proxy.
   w = await startWorld('sx_crash_faults', { apps: ['slot-exchange', 'trust-adapter-RQM'], env: { MATCHING_SWEEP_MS: '1000' } });
 }, 120_000);
 
@@ -182,4 +187,63 @@ describe('Redis wiped (FLUSHDB) while first waves are being made (RQM)', () => {
     const slots = await expectEveryFreedSlotEnded(freed);
     expect(slots.filter((s) => s.status === 'offering')).toHaveLength(2 * PER_TFC);
   });
+});
+
+/**
+ * Last in the file: the exchange it restarts has the sweep's grace shortened, which the scenarios
+ * above must do without.
+ */
+describe('kill -9 of the slot exchange mid-matching, its job then failed for good by BullMQ (RQM)', () => {
+  it("the restarted exchange's matching sweep orders the stranded slot's match again: offered once, nothing stranded", async () => {
+    const tfc = '300';
+    await uploadPatients('RQM', tfc, 6000, WAVE);
+    const lockHolder = new Client({ connectionString: w.db.url });
+    const rowHolder = new Client({ connectionString: w.db.url });
+    const connection = new IORedis(w.redisUrl, { maxRetriesPerRequest: 1 });
+    const queue = new Queue(QueueName.slotMatching, { connection });
+    try {
+      await lockHolder.connect();
+      await rowHolder.connect();
+      // The specialty's first-wave lock held, the slot's first match can do nothing until the
+      // slot's row is held too; then it takes the lock and waits on the row: mid-matching.
+      await lockHolder.query('BEGIN');
+      await lockHolder.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [FIRST_WAVE_LOCK, `${tfc}/NEW`]);
+      const [freed] = await freeSlots('RQM', tfc, 1);
+      const slotId: string = await until('the slot at the exchange', async () =>
+        (await w.pg.query(`SELECT id FROM slot WHERE filler_appointment_id = $1`, [freed.fillerId])).rows[0]?.id, 15_000, 20);
+      await rowHolder.query('BEGIN');
+      await rowHolder.query(`SELECT 1 FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      const rowHolderPid: number = (await rowHolder.query(`SELECT pg_backend_pid() AS pid`)).rows[0].pid;
+      await lockHolder.query('COMMIT');
+      const job = `match-${slotId}-1`;
+      await until('the first match to wait on the slot\'s row, its job active', async () =>
+        (await w.pg.query(`SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [rowHolderPid])).rowCount! > 0
+          && (await queue.getJobState(job)) === 'active', 15_000, 20);
+      // Three exchanges crashed under this job before (BullMQ's stall counter, as they would have
+      // left it: maxStalledCount 3), so this kill is one too many: BullMQ fails it for good once a
+      // worker finds it stalled, and only the matching sweep can order it again. (Four real kills
+      // prove the same BullMQ rule at four times the wait.)
+      await connection.hset(queue.toKey(job), 'stc', 3);
+      await killHard(w, 'slot-exchange');
+      await rowHolder.query('COMMIT');
+      expect((await w.pg.query(`SELECT status, match_round FROM slot WHERE id = $1`, [slotId])).rows[0]).toEqual({ status: 'open', match_round: 0 });
+
+      const since = w.logs.length;
+      await startProcess(w, 'slot-exchange', { MATCHING_SWEEP_GRACE_MS: '1000' });
+      // Offered within the wait, well before the production grace of two minutes since its release
+      // would let any sweep touch it: the shortened grace is what brings it back.
+      const offered = async () => (await slotsOf([freed])).find((s) => s.live_waves === 1 && s.status === 'offering');
+      await until('the stranded slot offered again', offered, 50_000, 250);
+      const redrives = w.logs.slice(since).filter((l) => /ordered \d+ match-slot job\(s\) again/.test(l));
+      expect(redrives.length).toBeGreaterThan(0);
+      // Stranded as meant: BullMQ gave the job up for good before the sweep ordered it again.
+      expect(w.logs.slice(since).filter((l) => l.includes(`job ${QueueName.slotMatching}/${job} failed`) && /stalled more than allowable limit/.test(l))).toHaveLength(1);
+      await expectEveryFreedSlotEnded([freed]);
+    } finally {
+      await lockHolder.end().catch(() => undefined);
+      await rowHolder.end().catch(() => undefined);
+      await queue.close();
+      connection.disconnect();
+    }
+  }, 120_000);
 });

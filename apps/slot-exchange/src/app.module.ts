@@ -17,7 +17,7 @@ import { WritebacksService } from './writebacks.service';
 /** The slot exchange: ICS-wide slots, waiting list and offers; the API for adapters; the matching engine. */
 @Module({})
 export class ExchangeModule {
-  /** `sweep`: tests shorten the matching sweep's grace period; production keeps its default. */
+  /** `sweep`: in-process tests set the matching sweep's timing here (a spawned process takes MATCHING_SWEEP_MS and MATCHING_SWEEP_GRACE_MS). */
   static forRoot(config: ExchangeConfig, opts: { sweep?: Partial<MatchingSweepTiming> } = {}): DynamicModule {
     const ics = loadIcsDirectory(config.ICS_CONFIG_DIR);
     return {

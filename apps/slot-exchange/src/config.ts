@@ -26,6 +26,17 @@ export class ExchangeConfig extends PolicyConfig {
   MATCHING_SWEEP_MS = 60_000;
 
   /**
+   * How long past its time the matching sweep leaves work to its own job (a wave's expiry, a
+   * slot's cut-off close, a slot's next match), and what `matching_overdue` counts beyond: a job
+   * runs at its time and retries for about a minute, and the relay publishes a new row within
+   * seconds. Shorter only re-checks BullMQ sooner (a job still waiting or retrying is never ordered
+   * twice); a fault test shortens it to show recovery by the sweep itself. At most an hour: longer
+   * leaves a wave's patients held that long past their offer's end.
+   */
+  @IsInt() @Min(1_000) @Max(3_600_000)
+  MATCHING_SWEEP_GRACE_MS = 120_000;
+
+  /**
    * Per-specialty policy, JSON: `{"330":{"waveSize":5},"130":{"strategy":"sequential"}}`. Keys are
    * TFCs; values may set waveSize, offerTtlMinutes, minOfferTtlMinutes, minGainDays, strategy.
    * Checked at boot with the rest of the policy.

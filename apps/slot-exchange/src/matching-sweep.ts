@@ -11,7 +11,8 @@
  * So on worker processes, at start-up and every MATCHING_SWEEP_MS, Postgres says what is overdue
  * and BullMQ whether a job for it is still coming; what has none is ordered again through the
  * outbox (`redriveJob`, shared with the adapter's forwarding re-drive):
- * - `expire-wave`: a live wave past its expiry by more than the grace (a job on time wins);
+ * - `expire-wave`: a live wave past its expiry by more than the grace (MATCHING_SWEEP_GRACE_MS,
+ *   two minutes by default; a job on time wins);
  * - `close-slot`: a slot still open or offering past its cut-off by more than the grace;
  * - `match-slot`: a slot open or offering with no live wave and no job for its next round (none
  *   waiting in the outbox, none due later such as a look after nobody was eligible or the end of
@@ -40,15 +41,11 @@ import { POLICY } from './tokens';
 export interface MatchingSweepTiming {
   /** How often the sweep looks (MATCHING_SWEEP_MS). */
   everyMs: number;
-  /**
-   * Work overdue by less than this is left to its own job: a job runs at its time and retries for
-   * about a minute, and the relay publishes a new row within seconds.
-   */
+  /** Work overdue by less than this is left to its own job (MATCHING_SWEEP_GRACE_MS). */
   graceMs: number;
 }
 
 export const MATCHING_SWEEP_TIMING = Symbol('MATCHING_SWEEP_TIMING');
-export const DEFAULT_SWEEP_GRACE_MS = 2 * 60_000;
 
 export type SweepKind = 'expire-wave' | 'close-slot' | 'match-slot';
 export type SweepReport = Record<SweepKind, number>;
@@ -75,7 +72,7 @@ export class MatchingSweep implements OnModuleInit, OnApplicationBootstrap, OnAp
     private readonly config: ExchangeConfig,
     @Optional() @Inject(MATCHING_SWEEP_TIMING) timing?: Partial<MatchingSweepTiming>,
   ) {
-    this.timing = { everyMs: config.MATCHING_SWEEP_MS, graceMs: DEFAULT_SWEEP_GRACE_MS, ...timing };
+    this.timing = { everyMs: config.MATCHING_SWEEP_MS, graceMs: config.MATCHING_SWEEP_GRACE_MS, ...timing };
   }
 
   onModuleInit(): void {

@@ -568,15 +568,20 @@ export class MatchingWorker implements OnApplicationBootstrap {
    *   then (one chance more to fill it). Its `cutoff_at` moves to that time (what the matching
    *   sweep, its overdue gauge and the first-wave batches read) and this job is ordered again for
    *   it, under an id naming the time, in the same transaction. A second delivery of the superseded
-   *   job orders that same id again (a no-op), rather than closing the slot early.
+   *   job orders that same id again (a no-op), rather than closing the slot early. A slot kept open
+   *   with no live wave (its waves spent, or nobody eligible, too near the old cut-off for a later
+   *   look) has no job left to offer it again: its next match is ordered too (`orderNextMatch`),
+   *   rather than waiting up to a sweep's pass and grace for the matching sweep to find it idle.
    */
   /** `self`: the running job's id, when BullMQ runs it (see the early case below). */
   async closeSlot({ slotId }: JobPayloads['close-slot'], self?: string): Promise<JobOutcome & { retryAt?: Date }> {
     return this.ds.transaction(async (tx) => {
       const [slot] = (await tx.query(
-        `SELECT s.*, ${POLICY_IN_FORCE_SQL} AS policy_row FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
+        `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
+                ${POLICY_IN_FORCE_SQL} AS policy_row
+           FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
         [slotId],
-      )) as Array<SlotRecord & { policy_row: PolicyRow }>;
+      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }>;
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
       const policy = policyFromRow(slot.policy_row, this.policy, slot.tfc);
       const cutoff = noticeCutoff(new Date(slot.start_at), policy);
@@ -590,11 +595,31 @@ export class MatchingWorker implements OnApplicationBootstrap {
         }
         if (cutoff.getTime() !== new Date(slot.cutoff_at).getTime()) await tx.query(`UPDATE slot SET cutoff_at = $2 WHERE id = $1`, [slot.id, cutoff]);
         await enqueue(tx, 'close-slot', { slotId }, { runAt: cutoff, jobIdSuffix: suffix });
+        if (!slot.has_live_wave) await this.orderNextMatch(tx, slot, cutoff);
         return { status: 'done', reason: `cut-off not reached under the ${policy.minNoticeHours}-hour notice in force: closes at ${cutoff.toISOString()}` };
       }
       await this.close(tx, slot, 'cut-off reached before anyone accepted');
       return { status: 'done' };
     });
+  }
+
+  /**
+   * The next round's match of a slot `closeSlot` keeps open for a later cut-off, unless one is on
+   * its way: an outbox row for that round (under any id: a later look, the end of quiet hours) not
+   * yet published or not yet due, as the matching sweep reads them. A row published and due whose
+   * round has not moved on ran and was skipped, failed for good or was lost; BullMQ may still hold
+   * that job (finished ids are kept), and would ignore an add of its id: so this match has its own
+   * id, one per slot, round and cut-off, and a second delivery of the same close-slot finds it. A
+   * match that races another for the round is skipped by its handler (it re-reads the round).
+   */
+  private async orderNextMatch(tx: EntityManager, slot: SlotRecord, cutoff: Date): Promise<void> {
+    const round = slot.match_round + 1;
+    const [coming] = await tx.query(
+      `SELECT 1 FROM outbox WHERE queue = $1 AND job_name = 'match-slot' AND payload->>'slotId' = $2 AND (payload->>'round')::int = $3
+          AND (published_at IS NULL OR run_at > $4) LIMIT 1`,
+      [QueueName.slotMatching, slot.id, round, this.clock.now()],
+    );
+    if (!coming) await enqueue(tx, 'match-slot', { slotId: slot.id, round }, { jobIdSuffix: closeSlotSuffix(cutoff) });
   }
 
   private async close(tx: EntityManager, slot: SlotRecord, reason: string): Promise<void> {
