@@ -147,7 +147,33 @@ describe('Reconciler and a lost "cancel failed" outcome', () => {
     expect(await outcomes.process({ writebackId: cancel.id })).toEqual({ status: 'done', reason: 'cancel failed' });
     expect(await ds.query(`SELECT kind, trust_ods, reason FROM booking_failure WHERE booking_id = $1`, [moved.bookingId]))
       .toEqual([{ kind: 'double-held', trust_ods: 'RQM', reason: expect.stringMatching(/409/) }]);
-    // Listed: nothing more to re-drive.
+    // Listed, and marked so on the write-back: nothing more to re-drive, and no pass reads it again.
+    expect((await ds.query(`SELECT listed_at FROM writeback WHERE id = $1`, [cancel.id]))[0].listed_at).not.toBeNull();
+    await queues.queue('booking-events').obliterate({ force: true });
+    expect(await reconciler.reconcile()).toMatchObject({ outcomesRedriven: 0 });
+  });
+
+  it('re-drives once a failed cancel listed but not marked (listed by a release before the mark), and not again once its outcome job has marked it', async () => {
+    const moved = await claimedBooking();
+    await ds.query(`UPDATE booking SET status = 'confirmed' WHERE id = $1`, [moved.bookingId]);
+    const [cancel] = await ds.query(
+      `INSERT INTO writeback (booking_id, trust_ods, kind, status, last_error, completed_at) VALUES ($1, 'RQM', 'cancel', 'failed', 'PAS said 409', now() - interval '2 minutes') RETURNING id`,
+      [moved.bookingId],
+    );
+    await ds.query(
+      `INSERT INTO booking_failure (booking_id, kind, trust_ods, slot_id, reason) SELECT id, 'double-held', home_trust_ods, slot_id, 'old appointment not cancelled' FROM booking WHERE id = $1`,
+      [moved.bookingId],
+    );
+    await ds.query(`UPDATE outbox SET published_at = now() WHERE published_at IS NULL`);
+    await queues.queue('booking-events').obliterate({ force: true });
+    const reconciler = new Reconciler(ds, relay, queues, metrics, clock, policy, ics);
+    expect(await reconciler.reconcile()).toMatchObject({ outcomesRedriven: 1 });
+    const outcomes = new WritebackOutcomesWorker(ds, clock, policy, ics, queues, metrics, undefined as never);
+    expect(await outcomes.process({ writebackId: cancel.id })).toEqual({ status: 'done', reason: 'cancel failed' });
+    // Still one card on the failures list, and the write-back still failed (the dashboard's retry resets it).
+    expect(await ds.query(`SELECT kind FROM booking_failure WHERE booking_id = $1`, [moved.bookingId])).toEqual([{ kind: 'double-held' }]);
+    expect(await ds.query(`SELECT status, listed_at IS NOT NULL AS listed FROM writeback WHERE id = $1`, [cancel.id])).toEqual([{ status: 'failed', listed: true }]);
+    await ds.query(`UPDATE outbox SET published_at = now() WHERE published_at IS NULL`);
     await queues.queue('booking-events').obliterate({ force: true });
     expect(await reconciler.reconcile()).toMatchObject({ outcomesRedriven: 0 });
   });

@@ -59,8 +59,10 @@ export interface ReconcileReport {
  * condition of the index it reads:
  * - the two over pending write-backs read `writeback_pending` (status = 'pending', by created_at:
  *   migration 1764501300000): their WHERE keeps `w.status = 'pending'`;
- * - the one over outcomes not yet acted on reads `booking_pending` (b.status = 'pending') and
- *   `writeback_cancel_failed` (kind = 'cancel' AND status = 'failed'), migration 1764502200000.
+ * - the one over outcomes not yet acted on reads `booking_pending` (b.status = 'pending'),
+ *   migration 1764502200000, and `writeback_cancel_unlisted` (kind = 'cancel' AND status =
+ *   'failed' AND listed_at IS NULL), migration 1764502400000: only the failed cancels not yet
+ *   listed, not every one ever made (each checked against booking_failure every pass, as it was).
  */
 /** Pending write-backs with no outcome for over $1 seconds whose booking still waits on them. */
 export const STUCK_WRITEBACKS_SQL = `SELECT w.id, w.trust_ods FROM writeback w JOIN booking b ON b.id = w.booking_id
@@ -76,7 +78,9 @@ export const UNANSWERED_AT_CUTOFF_SQL = `SELECT w.id FROM writeback w JOIN booki
 /**
  * Write-backs with an outcome for over $1 seconds that was not acted on: a `book` one whose booking
  * is still pending, or a failed cancel of an old appointment not yet listed as double-held (a
- * failed cancel leaves the booking confirmed: what shows its outcome was handled is the listing).
+ * failed cancel leaves the booking confirmed: what shows its outcome was handled is the listing,
+ * marked on the write-back as `listed_at` by the outcome job that lists it; one listed but not
+ * marked, by a release before the mark, is re-driven once and marked then).
  * Oldest outcome first. In two halves (UNION ALL: the kinds are apart, so no row is in both), each
  * reading its own partial index, then the oldest 200 of the two; one WHERE with an OR between them
  * would read every finished write-back.
@@ -87,8 +91,7 @@ export const DECIDED_OUTCOMES_SQL = `SELECT id FROM (
             ORDER BY w.completed_at LIMIT 200)
           UNION ALL
           (SELECT w.id, w.completed_at FROM writeback w JOIN booking b ON b.id = w.booking_id
-            WHERE w.kind = 'cancel' AND w.status = 'failed' AND w.completed_at < now() - make_interval(secs => $1)
-              AND NOT EXISTS (SELECT 1 FROM booking_failure f WHERE f.booking_id = w.booking_id AND f.kind = 'double-held')
+            WHERE w.kind = 'cancel' AND w.status = 'failed' AND w.listed_at IS NULL AND w.completed_at < now() - make_interval(secs => $1)
             ORDER BY w.completed_at LIMIT 200)
         ) d
         ORDER BY completed_at LIMIT 200`;

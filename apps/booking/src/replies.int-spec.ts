@@ -150,6 +150,75 @@ describe('the batch (decideBatch) on a shared number', () => {
   });
 });
 
+describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): one answer, written once', (path) => {
+  /** A and B offered one slot in one wave (B's own fixture slot left unused). */
+  async function waveOfTwo(): Promise<{ a: OfferFixture; b: OfferFixture }> {
+    const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
+    return { a, b: { ...b, slotId: a.slotId } };
+  }
+  /** The texts to a patient and the outbox rows that send them. */
+  const sent = async (o: OfferFixture) => ({
+    texts: await textsTo(o),
+    jobs: (await pg.query(
+      `SELECT count(*)::int AS n FROM outbox x JOIN sms_message m ON x.payload->>'smsId' = m.id::text WHERE x.job_name = 'send-sms' AND m.patient_id = $1`, [o.patientId],
+    )).rows[0].n,
+  });
+  /** A text stored and decided, then its job delivered again. */
+  async function twice(mobile: string, intent: string, code: string | null): Promise<string | undefined> {
+    const outcome = await text(mobile, intent, code, path);
+    const [{ id }] = (await pg.query(`SELECT id FROM patient_reply WHERE mobile = $1 ORDER BY received_at DESC, id DESC LIMIT 1`, [mobile])).rows;
+    expect(path === 'batch' ? await worker.processMany({ replyIds: [id] }) : await worker.processOne(id)).toEqual({ status: 'skipped', reason: expect.stringMatching(/already processed|0 of 1/) });
+    return outcome;
+  }
+
+  it.each<[string, 'code' | 'bare']>([['with its code', 'code'], ['bare', 'bare']])(
+    "answers the loser's YES (%s) with the one \"no longer available\" the claim sent, and no \"no open offer\"",
+    async (_how, how) => {
+      const { a, b } = await waveOfTwo();
+      expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
+      expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+      expect(await twice(b.mobile, 'yes', how === 'code' ? b.code : null)).toBe('too-late');
+      expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+      expect(await bookings(a, b)).toEqual([a.patientId]);
+    },
+  );
+
+  it("answers the winner's bare YES again as its YES with the code (nothing new while the PAS confirms), not with \"no open offer\"", async () => {
+    const { a } = await waveOfTwo();
+    expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
+    expect(await twice(a.mobile, 'yes', null)).toBe('repeat-yes');
+    expect(await sent(a)).toEqual({ texts: [], jobs: 0 });
+  });
+
+  it('takes a bare NO after the slot went as a NO to that ended offer: no text', async () => {
+    const { a, b } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    expect(await twice(b.mobile, 'no', null)).toBe('decline-of-ended-offer');
+    expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+  });
+
+  it('answers a bare YES after the offer expired, or from a patient never offered anything, with one polite "no open offer"', async () => {
+    const expired = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [expired.offerId]);
+    expect(await twice(expired.mobile, 'yes', null)).toBe('no-offer');
+    expect(await sent(expired)).toEqual({ texts: ['no_offer'], jobs: 1 });
+    const never = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`DELETE FROM offer WHERE id = $1`, [never.offerId]);
+    expect(await twice(never.mobile, 'yes', null)).toBe('no-offer');
+    expect(await sent(never)).toEqual({ texts: ['no_offer'], jobs: 1 });
+  });
+
+  it('answers a bare YES long after the slot went with the polite answer', async () => {
+    const { a, b } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    await pg.query(`UPDATE offer SET ended_at = now() - interval '25 hours' WHERE id = $1`, [b.offerId]);
+    expect(await twice(b.mobile, 'yes', null)).toBe('no-offer');
+    expect(await sent(b)).toEqual({ texts: ['taken', 'no_offer'], jobs: 2 });
+  });
+});
+
 describe('a text from a number nobody on the waiting list has', () => {
   it('is recorded as from an unknown number and acted on for nobody', async () => {
     expect(await text('+447700900999', 'yes', '1234', 'lone')).toBe('unknown-number');

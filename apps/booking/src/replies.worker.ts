@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
-import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn, policyForTfc } from '@app/domain';
+import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn, offerForBareReply, policyForTfc } from '@app/domain';
 import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows, POLICY_IN_FORCE_SQL, PolicyRow, policyFromRow, policyInForce } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
@@ -20,7 +20,7 @@ import { POLICY } from './tokens';
  * The patients a reply speaks for (`uuid[]`, of the reply row `r`). A text is its number's: every
  * patient with that number (siblings on a parent's phone share one), as CONTRACT.md has it — a code
  * names a live offer "of that number", a bare YES / NO acts when "the number holds exactly one live
- * offer", STOP means no more offers to it. A reply from the offer page names the one patient whose
+ * offer" (or answers the offer whose slot just went: bareReplyOffer), STOP means no more offers to it. A reply from the offer page names the one patient whose
  * offer its token is. First comes the patient a text to the number is addressed to: one whose
  * number is not marked invalid (a permanent failure is recorded on one patient), then by id, so the
  * choice (and the "no offer" text's daily dedupe key) is stable.
@@ -492,7 +492,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
         if (reply.intent === 'yes' && named) {
           return this.accept(tx, { id: reply.offer_id!, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote);
         }
-        const offer = reply.code ? (named ? namedOffer(reply) : undefined) : await this.onlyLiveOffer(tx, patientIds);
+        const offer = reply.code ? (named ? namedOffer(reply) : undefined) : await this.bareReplyOffer(tx, patientIds);
         if (!offer) return this.helpOrNothing(tx, patientIds, wrote);
         if (reply.intent === 'no') {
           if (offer.status !== 'live') return 'decline-of-ended-offer';
@@ -507,12 +507,23 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * A bare YES / NO: the one live offer the number holds. With two or more (a patient holds at most
-   * one, but patients sharing a number may each hold one) it is not clear which is meant: none.
+   * The offer a bare YES / NO answers (offerForBareReply): the one live offer the number holds
+   * (with two or more, a patient holds at most one but patients sharing a number may each hold one,
+   * it is not clear which is meant: none); with none live, the number's latest offer if its slot
+   * has just gone, so the reply is answered as a YES / NO with its code would be ("no longer
+   * available" once, or the confirmation again) rather than also with "no open offer".
    */
-  private async onlyLiveOffer(tx: EntityManager, patientIds: string[]): Promise<OfferRecord | undefined> {
+  private async bareReplyOffer(tx: EntityManager, patientIds: string[]): Promise<OfferRecord | undefined> {
     const live = await this.liveOffers(tx, patientIds);
-    return live.length === 1 ? live[0] : undefined;
+    const latest: Array<OfferRecord & { ended_at: Date | null }> = live.length > 0 ? [] : await tx.query(
+      `SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at, ended_at FROM offer WHERE patient_id = ANY($1::uuid[]) ORDER BY created_at DESC, id LIMIT 1`,
+      [patientIds],
+    );
+    const id = offerForBareReply(
+      { live: live.map((o) => ({ id: o.id, status: o.status, endedAt: null })), latest: latest[0] && { id: latest[0].id, status: latest[0].status, endedAt: latest[0].ended_at && new Date(latest[0].ended_at) } },
+      this.clock.now(),
+    );
+    return [...live, ...latest].find((o) => o.id === id);
   }
 
   /** In slot id order: ending several takes their slots' locks in the order every other path does. */

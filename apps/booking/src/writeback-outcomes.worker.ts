@@ -78,6 +78,10 @@ export class WritebackOutcomesWorker implements OnApplicationBootstrap {
           reason: `old appointment at ${booking.home_trust_ods} not cancelled: ${wb.last_error ?? 'the PAS refused'}`,
         });
         if (listed) this.metrics.counter('writeback_failures_total', 'Write-backs that failed for good', ['trust', 'kind']).inc({ trust: booking.home_trust_ods, kind: 'cancel' });
+        // Listed now or before (a re-drive): the reconciler's pass over outcomes not yet acted on
+        // reads only the failed cancels not marked so (DECIDED_OUTCOMES_SQL), so its work does
+        // not grow with every failed cancel ever. After the slot and the booking: the lock order.
+        await tx.query(`UPDATE writeback SET listed_at = now() WHERE id = $1 AND status = 'failed' AND listed_at IS NULL`, [wb.id]);
       }
       return { status: 'done', reason: `cancel ${wb.status}` } as JobOutcome;
     });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { answerToUnclearReply, parseReply, PatientReply } from './reply';
+import { answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, NumberOffer, offerForBareReply, parseReply, PatientReply } from './reply';
 
 const yes = (code: string | null = null): PatientReply => ({ kind: 'yes', code });
 const no = (code: string | null = null): PatientReply => ({ kind: 'no', code });
@@ -126,5 +126,38 @@ describe('answerToUnclearReply', () => {
   it('answers a number with no live offer politely, once a day', () => {
     expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: [], today })).toEqual({ kind: 'no_offer', dedupeKey: 'no-offer-p1-2026-12-01' });
     expect(answerToUnclearReply({ patientId: 'p1', liveOfferIds: [], today: new Date('2026-12-02T00:00:00Z') }).dedupeKey).toBe('no-offer-p1-2026-12-02');
+  });
+});
+
+describe('offerForBareReply', () => {
+  const now = new Date('2026-12-01T10:00:00Z');
+  const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
+  const offer = (id: string, status: string, endedMinutesAgo: number | null = null): NumberOffer => ({ id, status, endedAt: endedMinutesAgo === null ? null : ago(endedMinutesAgo) });
+
+  it('answers the one live offer of the number', () => {
+    expect(offerForBareReply({ live: [offer('o1', 'live')], latest: offer('o1', 'live') }, now)).toBe('o1');
+  });
+
+  it('answers none when the number holds two live offers', () => {
+    expect(offerForBareReply({ live: [offer('o1', 'live'), offer('o2', 'live')], latest: offer('o2', 'live') }, now)).toBeNull();
+  });
+
+  it.each(['superseded', 'withdrawn', 'accepted'])('answers the latest offer when its slot went (%s) a moment ago, as a YES naming it is', (status) => {
+    expect(offerForBareReply({ live: [], latest: offer('o1', status, 5) }, now)).toBe('o1');
+  });
+
+  it('reads a bare reply as about the gone slot only within the window', () => {
+    const window = BARE_REPLY_TO_GONE_SLOT_HOURS * 60;
+    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded', window - 1) }, now)).toBe('o1');
+    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded', window) }, now)).toBeNull();
+  });
+
+  it.each(['expired', 'declined', 'undeliverable'])('answers none after an offer that ended %s (its slot may still be on offer): the polite answer', (status) => {
+    expect(offerForBareReply({ live: [], latest: offer('o1', status, 5) }, now)).toBeNull();
+  });
+
+  it('answers none for a number never offered anything, or an ended offer with no end time', () => {
+    expect(offerForBareReply({ live: [] }, now)).toBeNull();
+    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded') }, now)).toBeNull();
   });
 });

@@ -14,6 +14,7 @@
  * Not understood, on purpose: "yeah", "ok", "maybe", "4821 YES", and a code split by a space
  * ("YES 12 34"), since joining the pieces would be a guess. Codes come back in upper case.
  */
+import { OfferStatus } from './offer';
 
 export type PatientReply =
   | { kind: 'yes'; code: string | null }
@@ -88,3 +89,39 @@ export function answerToUnclearReply(p: { patientId: string; liveOfferIds: reado
   if (offerId) return { kind: 'help', dedupeKey: `help-offer-${offerId}` };
   return { kind: 'no_offer', dedupeKey: `no-offer-${p.patientId}-${p.today.toISOString().slice(0, 10)}` };
 }
+
+/**
+ * How long after an offer's slot went a bare YES / NO is still read as the answer to that offer.
+ * Texts cross (the "no longer available" text and the patient's YES pass each other) and phones
+ * are off overnight; a day later a bare YES is no longer plausibly about that slot.
+ */
+export const BARE_REPLY_TO_GONE_SLOT_HOURS = 24;
+
+/** An offer of the number a reply came from, as far as a bare reply cares. */
+export interface NumberOffer {
+  id: string;
+  status: OfferStatus | string;
+  endedAt: Date | null;
+}
+
+/**
+ * The offer a bare YES / NO (no code) answers, or null when it answers none (the caller then sends
+ * the help text or the polite "no open offer", answerToUnclearReply). `live` are the number's live
+ * offers; `latest` is the number's most recently made offer.
+ * - Exactly one live offer: that one (CONTRACT.md "SMS").
+ * - Two or more: none — which one is meant would be a guess.
+ * - None live: the latest offer when its slot went less than BARE_REPLY_TO_GONE_SLOT_HOURS ago —
+ *   to another patient (superseded), back to the clinic (withdrawn) or to this patient
+ *   (accepted). The reply is then answered as a YES / NO naming that offer is, so the patient
+ *   hears "no longer available" once (the text the slot's end already sent) or the confirmation
+ *   again, not "no open offer" on top of it. An expired offer is not read this way: its slot may
+ *   still be on offer to others, and "no open offer" is the true answer.
+ */
+export function offerForBareReply(p: { live: readonly NumberOffer[]; latest?: NumberOffer }, now: Date): string | null {
+  if (p.live.length > 0) return p.live.length === 1 ? p.live[0].id : null;
+  const o = p.latest;
+  if (!o || !o.endedAt || !SLOT_GONE.has(o.status)) return null;
+  return now.getTime() - o.endedAt.getTime() < BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000 ? o.id : null;
+}
+
+const SLOT_GONE: ReadonlySet<string> = new Set<OfferStatus>(['superseded', 'withdrawn', 'accepted']);

@@ -182,6 +182,8 @@ export class WritebackRow {
   @Column('boolean', { name: 'pas_may_hold', default: false }) pasMayHold: boolean;
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
   @Column({ ...ts, name: 'completed_at' }) completedAt: Date | null;
+  /** A failed `cancel` listed for a person as double-held (`booking_failure`): the reconciler no longer looks at it. */
+  @Column({ ...ts, name: 'listed_at' }) listedAt: Date | null;
 }
 
 @Entity('sms_message')
