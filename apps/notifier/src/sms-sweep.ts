@@ -8,9 +8,10 @@
  * still queued (older than a grace period, in which the relay publishes a new message's job), and
  * BullMQ whether a job for each will still run; what has none is ordered again through the outbox
  * (`redriveJob`, as the exchange's matching sweep), oldest first, at most REDRIVE_PASS_LIMITS a
- * pass. The job it orders is a send like any other: it re-reads the message, keeps to quiet hours
- * and the rate limit, and asks Notify first for a message whose send had begun (so it is never
- * sent twice). A message whose job is still waiting, retrying or held (quiet hours, a paused
+ * pass, with the priority the message's job was first ordered with (an offer's, by its slot's
+ * cut-off: `orderedPriority`). The job it orders is a send like any other: it re-reads the
+ * message, keeps to quiet hours and the rate limit, and asks Notify first for a message whose
+ * send had begun (so it is never sent twice). A message whose job is still waiting, retrying or held (quiet hours, a paused
  * queue, a wait for the database) is left to it.
  *
  * For on-call: `sms_redrives_total` counts the jobs ordered again (each one a job that had failed

@@ -53,7 +53,8 @@ export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffi
 
 /**
  * Orders `name` for `payload` again, under its own job id (with `jobIdSuffix`, the id its latest
- * job was ordered under), unless a job for it will still run.
+ * job was ordered under), with the priority that job was ordered with (`orderedPriority`), unless
+ * a job for it will still run.
  * BullMQ ignores an add whose id it still holds (a failed job is kept for days: JOB_DEFAULTS'
  * removeOnFail), so the finished job is removed first; that also keeps a long outage from piling
  * up one failed job per attempt in Redis. Returns whether a job was ordered. Two re-drives that
@@ -66,10 +67,32 @@ export async function redriveJob<N extends JobName>(ds: DataSource, queues: Queu
   if (await hasLiveJob(ds, queues, queue, id, { suffixed: false })) return false;
   return ds.transaction(async (tx) => {
     if (opts.stillStuck && !(await opts.stillStuck(tx))) return false;
+    const priority = await orderedPriority(tx, queues, queue, id);
     await queues.queue(queue).remove(id);
-    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix });
+    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix, priority });
     return true;
   });
+}
+
+/**
+ * The BullMQ priority job `id` of `queue` was ordered with (an offer text's, by its slot's cut-off;
+ * none for most jobs), so a re-drive keeps its place: without it a re-driven offer text would go
+ * to BullMQ's wait list, which is served before every prioritised job, ahead of the offers of
+ * slots nearer their cut-off. The outbox row that ordered the job is the record of it; the job
+ * BullMQ still holds (one that failed for good is kept for days) is the relay's copy of that row
+ * and is read first, since finding the row means scanning the outbox (no index on `job_id`). The
+ * row is looked for only when BullMQ holds no job (Redis lost it); it is gone too once cleaned up
+ * (RETENTION_HOURS after the job was due), and then the job is ordered without a priority (an
+ * offer text that old is moot anyway: its wave ended hours before, and the send skips it).
+ */
+export async function orderedPriority(tx: Pick<EntityManager, 'query'>, queues: QueueService, queue: string, id: string): Promise<number | undefined> {
+  const held = await queues.queue(queue).getJob(id);
+  if (held) return held.priority || held.opts.priority || undefined;
+  const [row]: Array<{ priority: number | null }> = await tx.query(
+    `SELECT priority FROM outbox WHERE queue = $1 AND job_id = $2 AND priority IS NOT NULL LIMIT 1`,
+    [queue, id],
+  );
+  return row?.priority ?? undefined;
 }
 
 /** How far one re-drive pass goes through a backlog of stuck rows. */
