@@ -1,0 +1,100 @@
+/**
+ * The send sweep orders an offer text again with the priority it was first ordered with (its
+ * slot's closeness to the cut-off), so a re-driven offer keeps its place when the SMS rate limit
+ * binds. Without it the job went to BullMQ's wait list, which is served before every prioritised
+ * job: ahead of the offers of slots nearer their cut-off. Real Postgres and Redis, the notifier
+ * with its workers and relay; retries shortened (fast-retries.ts) so a job fails for good quickly.
+ * - A job that failed for good: BullMQ still holds it, with the priority.
+ * - A job Redis lost (its outbox row is still kept): the priority comes from that row.
+ */
+import { FAST_BACKOFF_MS, restoreRetries } from '../../../test/support/fast-retries';
+import { INestApplication } from '@nestjs/common';
+import { QueueName } from '@app/contracts';
+import { QueueService } from '@app/platform';
+import { Client } from 'pg';
+import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
+import { createOffer } from '../../../test/support/offer-fixtures';
+import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
+import { until } from '../../../test/support/wait';
+import { SmsSweep } from './sms-sweep';
+
+jest.setTimeout(90_000);
+
+const PORT = 14082;
+const REDIS_DB = 14;
+
+let stores: FreshStores;
+let pg: Client;
+let sim: NotifySandbox;
+let notifier: INestApplication;
+let queues: QueueService;
+let sweep: SmsSweep;
+
+const status = async (id: string) => (await pg.query(`SELECT status FROM sms_message WHERE id = $1`, [id])).rows[0].status;
+const job = (id: string) => queues.queue(QueueName.smsOutbound).getJob(id);
+/** The job the sweep ordered, once the relay has published its outbox row. */
+async function published(id: string) {
+  await until('the re-driven job published', async () => (await job(id)) !== undefined, 10_000, 20);
+  return (await job(id))!;
+}
+
+beforeAll(async () => {
+  expect(FAST_BACKOFF_MS).toBeLessThanOrEqual(50);
+  stores = await freshStores('sx_sms_sweep_priority', REDIS_DB);
+  pg = stores.pg;
+  sim = await startNotifySandbox();
+  // The sweep runs once at start-up (nothing is queued then); the test runs it again by hand.
+  notifier = await startNotifier(stores, sim, PORT, {}, { sweep: { everyMs: 3_600_000, graceMs: 500 } });
+  queues = notifier.get(QueueService);
+  sweep = notifier.get(SmsSweep);
+});
+
+afterAll(async () => {
+  await notifier?.close();
+  await sim?.app.close();
+  await stores?.drop();
+  restoreRetries();
+});
+
+it('an offer text whose job failed for good is ordered again with the priority it was first ordered with', async () => {
+  // Recording "sent" fails until the fault is lifted: every attempt is spent, the job fails for
+  // good and the text stays queued.
+  await pg.query(`
+    CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.status = 'sent' THEN RAISE EXCEPTION 'recording sent failed (test fault)'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_sent BEFORE UPDATE ON sms_message FOR EACH ROW EXECUTE FUNCTION refuse_sent();
+  `);
+  let smsId: string;
+  try {
+    smsId = (await createOffer(pg, { smsPriority: 137 })).smsId!;
+    await until('its job failed for good', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${smsId}`)) === 'failed', 30_000, 100);
+  } finally {
+    await pg.query(`DROP TRIGGER refuse_sent ON sms_message; DROP FUNCTION refuse_sent()`);
+  }
+  expect((await job(`sms-${smsId}`))!.opts.priority).toBe(137); // as matching ordered it
+  await new Promise((r) => setTimeout(r, 600)); // past the sweep's grace period
+  expect(await status(smsId)).toBe('queued');
+
+  expect(await sweep.sweep()).toBe(1);
+  const redriven = await published(`sms-${smsId}`);
+  expect(redriven.opts.priority).toBe(137);
+  expect(redriven.priority).toBe(137);
+  await until('sent', async () => (await status(smsId)) === 'sent', 20_000);
+});
+
+it('an offer text whose job Redis lost is ordered again with the priority of the outbox row that first ordered it', async () => {
+  // Held until tomorrow (as by quiet hours): its job waits, delayed, and then Redis loses it.
+  const { smsId } = await createOffer(pg, { smsPriority: 241, smsSendAt: new Date(Date.now() + 24 * 3_600_000) });
+  await until('its job delayed', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${smsId}`)) === 'delayed', 10_000, 50);
+  await queues.queue(QueueName.smsOutbound).remove(`sms-${smsId!}`);
+  expect(await job(`sms-${smsId!}`)).toBeUndefined();
+  await new Promise((r) => setTimeout(r, 600));
+
+  expect(await sweep.sweep()).toBe(1);
+  const redriven = await published(`sms-${smsId!}`);
+  expect(redriven.opts.priority).toBe(241);
+  await until('sent', async () => (await status(smsId!)) === 'sent', 20_000);
+});
