@@ -16,6 +16,7 @@ import { FreshStores, freshStores } from '../../../tools/stack/fresh-stack';
 import { createOffer } from '../../../test/support/offer-fixtures';
 import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { until } from '../../../test/support/wait';
+import { whileSentRefused } from '../../../test/support/sms-faults';
 import { SmsSweep } from './sms-sweep';
 
 jest.setTimeout(90_000);
@@ -59,21 +60,11 @@ afterAll(async () => {
 it('an offer text whose job failed for good is ordered again with the priority it was first ordered with', async () => {
   // Recording "sent" fails until the fault is lifted: every attempt is spent, the job fails for
   // good and the text stays queued.
-  await pg.query(`
-    CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.status = 'sent' THEN RAISE EXCEPTION 'recording sent failed (test fault)'; END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_sent BEFORE UPDATE ON sms_message FOR EACH ROW EXECUTE FUNCTION refuse_sent();
-  `);
-  let smsId: string;
-  try {
-    smsId = (await createOffer(pg, { smsPriority: 137 })).smsId!;
-    await until('its job failed for good', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${smsId}`)) === 'failed', 30_000, 100);
-  } finally {
-    await pg.query(`DROP TRIGGER refuse_sent ON sms_message; DROP FUNCTION refuse_sent()`);
-  }
+  const smsId = await whileSentRefused(pg, async () => {
+    const id = (await createOffer(pg, { smsPriority: 137 })).smsId!;
+    await until('its job failed for good', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${id}`)) === 'failed', 30_000, 100);
+    return id;
+  });
   expect((await job(`sms-${smsId}`))!.opts.priority).toBe(137); // as matching ordered it
   await new Promise((r) => setTimeout(r, 600)); // past the sweep's grace period
   expect(await status(smsId)).toBe('queued');
