@@ -45,7 +45,8 @@ beforeAll(async () => {
   pg = stores.pg;
   sim = await startNotifySandbox();
   // The sweep runs once at start-up (nothing is queued then); the test runs it again by hand.
-  notifier = await startNotifier(stores, sim, PORT, {}, { sweep: { everyMs: 3_600_000, graceMs: 500 } });
+  // Short Notify waits, so the look-up before each later attempt (send-unanswered) does not hold the job.
+  notifier = await startNotifier(stores, sim, PORT, { NOTIFY_TIMEOUT_MS: '1000', NOTIFY_SEND_SETTLE_MS: '500' }, { sweep: { everyMs: 3_600_000, graceMs: 500 } });
   queues = notifier.get(QueueService);
   sweep = notifier.get(SmsSweep);
 });
