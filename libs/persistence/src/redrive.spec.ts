@@ -3,38 +3,57 @@ import { DataSource } from 'typeorm';
 import { redriveJob } from './redrive';
 
 /**
- * A re-drive orders the job with the priority its first job had: read from the job BullMQ still
- * holds (failed for good), else from the outbox row that ordered it (Redis lost the job).
- * (The int suite apps/notifier/src/sms-sweep-priority.int-spec.ts does the same on real stores.)
+ * A re-drive orders the job with the priority its caller read with the row it re-drives (an offer
+ * text's, kept on `sms_message`), and makes no Redis call inside its transaction: that transaction
+ * holds the caller's row locks and a pooled connection, and a Redis call there waits out a Redis
+ * fault while holding both. (The int suite apps/notifier/src/sms-sweep-priority.int-spec.ts does
+ * the same on real stores.)
  */
-function fakes(held: { priority: number; opts: { priority?: number } } | undefined, outboxPriority: number | null) {
+function fakes() {
   const inserts: unknown[][] = [];
+  /** What happened, in order: each Redis call, and the transaction's opening and end. */
+  const events: string[] = [];
   const query = jest.fn(async (sql: string, params: unknown[] = []) => {
     if (sql.startsWith('INSERT INTO outbox')) inserts.push(params);
-    if (sql.includes('SELECT priority FROM outbox')) return outboxPriority === null ? [] : [{ priority: outboxPriority }];
     return [];
   });
-  const queue = { getJobState: jest.fn(async () => (held ? 'failed' : 'unknown')), getJob: jest.fn(async () => held), remove: jest.fn(async () => 1) };
+  const redis = (what: string, answer: unknown) => jest.fn(async () => {
+    events.push(what);
+    return answer;
+  });
+  const queue = { getJobState: redis('getJobState', 'failed'), getJob: redis('getJob', undefined), remove: redis('remove', 1) };
   const queues = { queue: () => queue } as unknown as QueueService;
-  const ds = { query, transaction: (fn: (tx: unknown) => unknown) => fn({ query }) } as unknown as DataSource;
-  return { ds, queues, inserts };
+  const ds = {
+    query,
+    transaction: async (fn: (tx: unknown) => unknown) => {
+      events.push('BEGIN');
+      try {
+        return await fn({ query });
+      } finally {
+        events.push('END');
+      }
+    },
+  } as unknown as DataSource;
+  return { ds, queues, inserts, events };
 }
 
-it('a job that failed for good is ordered again with the priority BullMQ holds for it', async () => {
-  const { ds, queues, inserts } = fakes({ priority: 137, opts: { priority: 137 } }, null);
-  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000001' })).toBe(true);
+it('orders the job again with the priority it is given', async () => {
+  const { ds, queues, inserts } = fakes();
+  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000001' }, { priority: 137 })).toBe(true);
   expect(inserts).toHaveLength(1);
+  expect(inserts[0][2]).toBe('sms-00000000-0000-0000-0000-000000000001');
   expect(inserts[0][5]).toBe(137);
 });
 
-it('a job Redis lost is ordered again with the priority of its outbox row', async () => {
-  const { ds, queues, inserts } = fakes(undefined, 241);
-  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000002' })).toBe(true);
-  expect(inserts[0][5]).toBe(241);
+it('orders a job given no priority without one', async () => {
+  const { ds, queues, inserts } = fakes();
+  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000002' }, { jobIdSuffix: 'resend-1' })).toBe(true);
+  expect(inserts[0][2]).toBe('sms-00000000-0000-0000-0000-000000000002-resend-1');
+  expect(inserts[0][5]).toBeNull();
 });
 
-it('a job ordered without a priority is ordered again without one', async () => {
-  const { ds, queues, inserts } = fakes({ priority: 0, opts: {} }, null);
-  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000003' })).toBe(true);
-  expect(inserts[0][5]).toBeNull();
+it('asks Redis nothing inside its transaction: the finished job is removed before it opens', async () => {
+  const { ds, queues, events } = fakes();
+  expect(await redriveJob(ds, queues, 'send-sms', { smsId: '00000000-0000-0000-0000-000000000003' }, { priority: 241, stillStuck: async () => true })).toBe(true);
+  expect(events).toEqual(['getJobState', 'remove', 'BEGIN', 'END']);
 });

@@ -41,7 +41,7 @@ export async function anyJobLive(queues: QueueService, queue: string, ids: Itera
   return false;
 }
 
-export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffix'> {
+export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffix' | 'priority'> {
   /**
    * Asked in the re-drive's transaction once no job is found, just before ordering one: whether
    * the work is still not done (it may take its row locks). The state was read before BullMQ was
@@ -53,46 +53,31 @@ export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffi
 
 /**
  * Orders `name` for `payload` again, under its own job id (with `jobIdSuffix`, the id its latest
- * job was ordered under), with the priority that job was ordered with (`orderedPriority`), unless
- * a job for it will still run.
+ * job was ordered under), unless a job for it will still run. `priority` is the one that job was
+ * ordered with, which the caller has from the row it re-drives (an offer text's, kept on
+ * `sms_message`): without it the job goes to BullMQ's wait list, served before every prioritised
+ * job.
  * BullMQ ignores an add whose id it still holds (a failed job is kept for days: JOB_DEFAULTS'
  * removeOnFail), so the finished job is removed first; that also keeps a long outage from piling
- * up one failed job per attempt in Redis. Returns whether a job was ordered. Two re-drives that
- * race order at most one job that runs (the second add of the same id is a no-op), and the
- * handlers are idempotent in any case.
+ * up one failed job per attempt in Redis. It is removed before the transaction, not in it: the
+ * transaction holds `stillStuck`'s row locks and a pooled connection, and a Redis call that waits
+ * out a Redis fault (ioredis queues it until Redis is back) would hold both through the fault, as
+ * would any slow read there. Removing a job that will not run loses nothing if the transaction
+ * then orders none: its work was done meanwhile, or the transaction failed and a later pass finds
+ * no job and orders one. Returns whether a job was ordered.
+ * Two re-drives that race order at most one job that runs (the second add of the same id is a
+ * no-op), and the handlers are idempotent in any case.
  */
 export async function redriveJob<N extends JobName>(ds: DataSource, queues: QueueService, name: N, payload: JobPayloads[N], opts: RedriveOptions = {}): Promise<boolean> {
   const queue = queueFor(name, opts.ods);
   const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
   if (await hasLiveJob(ds, queues, queue, id, { suffixed: false })) return false;
+  await queues.queue(queue).remove(id);
   return ds.transaction(async (tx) => {
     if (opts.stillStuck && !(await opts.stillStuck(tx))) return false;
-    const priority = await orderedPriority(tx, queues, queue, id);
-    await queues.queue(queue).remove(id);
-    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix, priority });
+    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix, priority: opts.priority });
     return true;
   });
-}
-
-/**
- * The BullMQ priority job `id` of `queue` was ordered with (an offer text's, by its slot's cut-off;
- * none for most jobs), so a re-drive keeps its place: without it a re-driven offer text would go
- * to BullMQ's wait list, which is served before every prioritised job, ahead of the offers of
- * slots nearer their cut-off. The outbox row that ordered the job is the record of it; the job
- * BullMQ still holds (one that failed for good is kept for days) is the relay's copy of that row
- * and is read first, since finding the row means scanning the outbox (no index on `job_id`). The
- * row is looked for only when BullMQ holds no job (Redis lost it); it is gone too once cleaned up
- * (RETENTION_HOURS after the job was due), and then the job is ordered without a priority (an
- * offer text that old is moot anyway: its wave ended hours before, and the send skips it).
- */
-export async function orderedPriority(tx: Pick<EntityManager, 'query'>, queues: QueueService, queue: string, id: string): Promise<number | undefined> {
-  const held = await queues.queue(queue).getJob(id);
-  if (held) return held.priority || held.opts.priority || undefined;
-  const [row]: Array<{ priority: number | null }> = await tx.query(
-    `SELECT priority FROM outbox WHERE queue = $1 AND job_id = $2 AND priority IS NOT NULL LIMIT 1`,
-    [queue, id],
-  );
-  return row?.priority ?? undefined;
 }
 
 /** How far one re-drive pass goes through a backlog of stuck rows. */
