@@ -161,11 +161,13 @@ describe('through real BullMQ: expiry, next wave, cut-off', () => {
     const near = await release(w.events, clock.now(), 30 * HOUR, { tfc: '320' });
     await w.matcher.match({ slotId: far, round: 1 });
     await w.matcher.match({ slotId: near, round: 1 });
-    const rows: Array<{ slot_id: string; priority: number; job_id: string }> = await ds.query(
-      `SELECT o.slot_id, x.priority, x.job_id FROM outbox x JOIN sms_message m ON x.job_id = 'sms-' || m.id JOIN offer o ON o.id = m.offer_id WHERE o.slot_id = ANY($1::uuid[])`, [[far, near]]);
+    const rows: Array<{ slot_id: string; priority: number; kept: number; job_id: string }> = await ds.query(
+      `SELECT o.slot_id, x.priority, m.priority AS kept, x.job_id FROM outbox x JOIN sms_message m ON x.job_id = 'sms-' || m.id JOIN offer o ON o.id = m.offer_id WHERE o.slot_id = ANY($1::uuid[])`, [[far, near]]);
     const byslot = (id: string) => rows.find((r) => r.slot_id === id)!;
     expect(byslot(near).priority).toBe(6 * 60); // 30 h to the start, 24 h notice: 6 hours left
     expect(byslot(far).priority).toBe(72 * 60);
+    // The message keeps it, for a send ordered again (the send sweep, a resend).
+    expect(rows.map((r) => r.kept)).toEqual(rows.map((r) => r.priority));
     // The relay carries the priority to BullMQ (no worker runs here: the jobs are only inspected).
     const queues = new QueueService(redisUrl);
     try {

@@ -47,6 +47,10 @@ export interface OfferOptions {
   icsWideConsent?: boolean;
   /** The clock the slot's start and the offer's default end are set by (default the real one): a suite on a fixed clock passes its own. */
   now?: Date;
+  /** The offer SMS's queue priority (as matching orders it by the slot's cut-off; default none). */
+  smsPriority?: number;
+  /** The offer SMS's send time (default at once). */
+  smsSendAt?: Date;
 }
 
 export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<OfferFixture> {
@@ -86,7 +90,7 @@ export async function createOffer(pg: Client, opts: OfferOptions = {}): Promise<
     const words = wordingFor(ics, slot);
     const ends = wordingFor(ics, { ...slot, start_at: expiresAt });
     smsId = await queueSms(queryable(pg), {
-      patientId: patient.id, offerId: offer.id, kind: 'offer', dedupeKey: `offer-${offer.id}`,
+      patientId: patient.id, offerId: offer.id, kind: 'offer', dedupeKey: `offer-${offer.id}`, priority: opts.smsPriority, sendAt: opts.smsSendAt,
       personalisation: { ...words, code, expires: `${ends.time} on ${ends.date}`, link: `${(opts.offerPageBaseUrl ?? 'http://127.0.0.1:3002').replace(/\/$/, '')}/o/${token}` },
     });
   }

@@ -234,8 +234,9 @@ export class CallbacksController {
 
   /**
    * Notify's `technical-failure`: the text was never sent. It goes back to `queued` with a send job
-   * of its own (`sms-<id>-resend-<n>`, in the same transaction through the outbox), which re-reads
-   * it as every send does (an offer that ended meanwhile is not sent; quiet hours hold it). Notify's
+   * of its own (`sms-<id>-resend-<n>`, in the same transaction through the outbox, with the
+   * priority the text was first ordered with, `sms_message.priority`), which re-reads it as every
+   * send does (an offer that ended meanwhile is not sent; quiet hours hold it). Notify's
    * id of the failed text stays on the row until the resend is recorded, so a repeat of this
    * receipt (Notify retries callbacks) changes nothing. After NOTIFY_TECHNICAL_FAILURE_RESENDS the
    * text is failed, and an offer's text moves its wave on as an undeliverable one does; the number
@@ -245,9 +246,9 @@ export class CallbacksController {
    */
   private technicalFailure(notifyId: string, ourId: string | null): Promise<boolean> {
     return this.ds.transaction(async (tx) => {
-      const [m]: Array<{ id: string; kind: string; offer_id: string | null; status: string; notify_id: string | null; resends: number }> = await rows(
+      const [m]: Array<{ id: string; kind: string; offer_id: string | null; status: string; notify_id: string | null; resends: number; priority: number | null }> = await rows(
         tx,
-        `SELECT id, kind, offer_id, status, notify_id, resends FROM sms_message
+        `SELECT id, kind, offer_id, status, notify_id, resends, priority FROM sms_message
           WHERE notify_id = $1 OR id = $2::uuid
           ORDER BY notify_id = $1 DESC NULLS LAST LIMIT 1 FOR UPDATE`,
         [notifyId, ourId],
@@ -268,7 +269,9 @@ export class CallbacksController {
           `UPDATE sms_message SET status = 'queued', notify_id = $2, error = 'technical-failure', resends = resends + 1, send_started_at = NULL, status_at = now() WHERE id = $1`,
           [m.id, notifyId],
         );
-        await enqueue(tx, 'send-sms', { smsId: m.id }, { jobIdSuffix: smsResendJobSuffix(m.resends + 1) });
+        // With the priority the text was first ordered with: without one the resend would go ahead
+        // of every prioritised offer text (BullMQ serves its wait list first).
+        await enqueue(tx, 'send-sms', { smsId: m.id }, { jobIdSuffix: smsResendJobSuffix(m.resends + 1), priority: m.priority ?? undefined });
         this.metrics.counter('sms_resent_total', 'Texts sent again after a Notify technical-failure, by kind', ['kind']).inc({ kind: m.kind });
         return true;
       }

@@ -18,6 +18,7 @@ import { TcpProxy, startTcpProxy } from '../../../tools/stack/tcp-proxy';
 import { createMessage } from '../../../test/support/offer-fixtures';
 import { NotifySandbox, startNotifier, startNotifySandbox } from '../../../test/support/notify-sandbox';
 import { http, until } from '../../../test/support/wait';
+import { whileSentRefused } from '../../../test/support/sms-faults';
 import { SmsSweep } from './sms-sweep';
 
 jest.setTimeout(90_000);
@@ -86,23 +87,13 @@ it('a text Notify took as the database went away is recorded as sent once it is 
 it('the sweep orders again the send of a message whose job failed for good, and it goes once', async () => {
   // Recording "sent" fails (not the database being away) until the fault is lifted: every
   // attempt is spent, and the job fails for good with the message still queued.
-  await pg.query(`
-    CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.status = 'sent' THEN RAISE EXCEPTION 'recording sent failed (test fault)'; END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_sent BEFORE UPDATE ON sms_message FOR EACH ROW EXECUTE FUNCTION refuse_sent();
-  `);
   const sweep = notifier.get(SmsSweep);
   const queues = notifier.get(QueueService);
-  let m: { smsId: string; mobile: string };
-  try {
-    m = await createMessage(pg, 'help');
-    await until('its job failed for good', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${m.smsId}`)) === 'failed', 30_000, 100);
-  } finally {
-    await pg.query(`DROP TRIGGER refuse_sent ON sms_message; DROP FUNCTION refuse_sent()`);
-  }
+  const m = await whileSentRefused(pg, async () => {
+    const made = await createMessage(pg, 'help');
+    await until('its job failed for good', async () => (await queues.queue(QueueName.smsOutbound).getJobState(`sms-${made.smsId}`)) === 'failed', 30_000, 100);
+    return made;
+  });
   await new Promise((r) => setTimeout(r, 1000));
   expect((await row(m.smsId)).status).toBe('queued'); // stuck: nothing else will send it
 

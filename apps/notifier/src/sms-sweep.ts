@@ -8,10 +8,12 @@
  * still queued (older than a grace period, in which the relay publishes a new message's job), and
  * BullMQ whether a job for each will still run; what has none is ordered again through the outbox
  * (`redriveJob`, as the exchange's matching sweep), oldest first, at most REDRIVE_PASS_LIMITS a
- * pass. The job it orders is a send like any other: it re-reads the message, keeps to quiet hours
- * and the rate limit, and asks Notify first for a message whose send had begun (so it is never
- * sent twice). A message whose job is still waiting, retrying or held (quiet hours, a paused
- * queue, a wait for the database) is left to it.
+ * pass, with the priority the message's job was first ordered with (an offer's, by its slot's
+ * cut-off), which the message keeps (`sms_message.priority`, read with the page). The job it
+ * orders is a send like any other: it re-reads the message, keeps to quiet hours and the rate
+ * limit, and asks Notify first for a message whose send had begun (so it is never sent twice). A
+ * message whose job is still waiting, retrying or held (quiet hours, a paused queue, a wait for
+ * the database) is left to it.
  *
  * For on-call: `sms_redrives_total` counts the jobs ordered again (each one a job that had failed
  * for good or was lost: look for a Postgres or Redis incident).
@@ -65,7 +67,7 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
   async sweep(): Promise<number> {
     const ordered = await redrivePass(
       (after: QueuedMessage | null, limit) => this.ds.query(
-        `SELECT id, created_at, resends FROM sms_message
+        `SELECT id, created_at, resends, priority FROM sms_message
           WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)
             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
           ORDER BY created_at, id LIMIT ${limit}`,
@@ -92,6 +94,7 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
   async redriveOne(m: QueuedMessage): Promise<boolean> {
     return redriveJob(this.ds, this.queues, 'send-sms', { smsId: m.id }, {
       jobIdSuffix: m.resends > 0 ? smsResendJobSuffix(m.resends) : undefined,
+      priority: m.priority ?? undefined,
       stillStuck: async (tx) => (await tx.query(
         `SELECT 1 FROM sms_message WHERE id = $1 AND status = 'queued' AND resends = $2 FOR UPDATE`,
         [m.id, m.resends],
@@ -101,4 +104,4 @@ export class SmsSweep implements OnApplicationBootstrap, OnApplicationShutdown {
 }
 
 /** A queued message as a sweep pass reads it. */
-export interface QueuedMessage { id: string; created_at: Date; resends: number }
+export interface QueuedMessage { id: string; created_at: Date; resends: number; priority: number | null }

@@ -508,8 +508,8 @@ export class MatchingWorker implements OnApplicationBootstrap {
          SELECT slot_id, wave_id, entry_id, patient_id, rank, explanation, $2, code, token, 'live', expires_at FROM input WHERE patient_id IN (SELECT id FROM free)
          ON CONFLICT DO NOTHING RETURNING id, slot_id, entry_id, patient_id
        ), sms AS (
-         INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
-         SELECT made.patient_id, made.id, 'offer', input.personalisation, 'offer-' || made.id, 'queued'
+         INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status, priority)
+         SELECT made.patient_id, made.id, 'offer', input.personalisation, 'offer-' || made.id, 'queued', input.priority
            FROM made JOIN input ON input.entry_id = made.entry_id AND input.slot_id = made.slot_id
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, offer_id
        ), jobs AS (

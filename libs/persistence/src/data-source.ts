@@ -36,6 +36,7 @@ import { SmsQueuedByAge1764501700100 } from './migrations/1764501700100-sms-queu
 import { SmsMessageResends1764501600000 } from './migrations/1764501600000-sms-message-resends';
 import { PtlImportOneRunningSnapshot1764502000000 } from './migrations/1764502000000-ptl-import-one-running-snapshot';
 import { ReconcilerOutcomeIndexes1764502200000 } from './migrations/1764502200000-reconciler-outcome-indexes';
+import { SmsMessagePriority1764502300000 } from './migrations/1764502300000-sms-message-priority';
 import { WritebackCancelListed1764502400000 } from './migrations/1764502400000-writeback-cancel-listed';
 
 export const MIGRATIONS = [
@@ -46,7 +47,7 @@ export const MIGRATIONS = [
   ReplyFromNumber1764500400000, SitesStatedApart1764500400100, TransferDeliveryCursor1764500600000, OfferWaveLiveByExpiry1764500800000,
   BookingFailuresLateAndDeleted1764500950000, WritebackByPasAppointment1764501000000, WritebackPasMayHold1764501200000, WritebackPending1764501300000,
   SmsMessageResends1764501600000, SmsSendStarted1764501700000, SmsQueuedByAge1764501700100, PtlImportOneRunningSnapshot1764502000000,
-  ReconcilerOutcomeIndexes1764502200000, WritebackCancelListed1764502400000,
+  ReconcilerOutcomeIndexes1764502200000, SmsMessagePriority1764502300000, WritebackCancelListed1764502400000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

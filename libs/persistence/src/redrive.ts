@@ -41,7 +41,7 @@ export async function anyJobLive(queues: QueueService, queue: string, ids: Itera
   return false;
 }
 
-export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffix'> {
+export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffix' | 'priority'> {
   /**
    * Asked in the re-drive's transaction once no job is found, just before ordering one: whether
    * the work is still not done (it may take its row locks). The state was read before BullMQ was
@@ -53,21 +53,29 @@ export interface RedriveOptions extends Pick<EnqueueOptions, 'ods' | 'jobIdSuffi
 
 /**
  * Orders `name` for `payload` again, under its own job id (with `jobIdSuffix`, the id its latest
- * job was ordered under), unless a job for it will still run.
+ * job was ordered under), unless a job for it will still run. `priority` is the one that job was
+ * ordered with, which the caller has from the row it re-drives (an offer text's, kept on
+ * `sms_message`): without it the job goes to BullMQ's wait list, served before every prioritised
+ * job.
  * BullMQ ignores an add whose id it still holds (a failed job is kept for days: JOB_DEFAULTS'
  * removeOnFail), so the finished job is removed first; that also keeps a long outage from piling
- * up one failed job per attempt in Redis. Returns whether a job was ordered. Two re-drives that
- * race order at most one job that runs (the second add of the same id is a no-op), and the
- * handlers are idempotent in any case.
+ * up one failed job per attempt in Redis. It is removed before the transaction, not in it: the
+ * transaction holds `stillStuck`'s row locks and a pooled connection, and a Redis call that waits
+ * out a Redis fault (ioredis queues it until Redis is back) would hold both through the fault, as
+ * would any slow read there. Removing a job that will not run loses nothing if the transaction
+ * then orders none: its work was done meanwhile, or the transaction failed and a later pass finds
+ * no job and orders one. Returns whether a job was ordered.
+ * Two re-drives that race order at most one job that runs (the second add of the same id is a
+ * no-op), and the handlers are idempotent in any case.
  */
 export async function redriveJob<N extends JobName>(ds: DataSource, queues: QueueService, name: N, payload: JobPayloads[N], opts: RedriveOptions = {}): Promise<boolean> {
   const queue = queueFor(name, opts.ods);
   const id = jobId(name, payload) + (opts.jobIdSuffix ? `-${opts.jobIdSuffix}` : '');
   if (await hasLiveJob(ds, queues, queue, id, { suffixed: false })) return false;
+  await queues.queue(queue).remove(id);
   return ds.transaction(async (tx) => {
     if (opts.stillStuck && !(await opts.stillStuck(tx))) return false;
-    await queues.queue(queue).remove(id);
-    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix });
+    await enqueue(tx, name, payload, { ods: opts.ods, jobIdSuffix: opts.jobIdSuffix, priority: opts.priority });
     return true;
   });
 }

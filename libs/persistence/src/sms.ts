@@ -15,16 +15,19 @@ export interface SmsRequest {
   dedupeKey?: string;
   /** Not before (quiet hours). */
   sendAt?: Date;
-  /** Queue priority, 1 first: offers carry their slot's closeness to its cut-off. */
+  /**
+   * Queue priority, 1 first: offers carry their slot's closeness to its cut-off. Kept on the
+   * message too, for a send ordered again (the send sweep, a resend after a technical-failure).
+   */
   priority?: number;
 }
 
 export async function queueSms(tx: Pick<EntityManager, 'query'>, req: SmsRequest): Promise<string | null> {
   const rows: Array<{ id: string }> = await tx.query(
-    `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status)
-     VALUES ($1, $2, $3, $4, $5, 'queued')
+    `INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status, priority)
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6)
      ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
-    [req.patientId, req.offerId ?? null, req.kind, JSON.stringify(req.personalisation), req.dedupeKey ?? null],
+    [req.patientId, req.offerId ?? null, req.kind, JSON.stringify(req.personalisation), req.dedupeKey ?? null, req.priority ?? null],
   );
   if (rows.length === 0) return null;
   await enqueue(tx, 'send-sms', { smsId: rows[0].id }, { runAt: req.sendAt, priority: req.priority });

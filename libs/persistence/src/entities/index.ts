@@ -204,6 +204,8 @@ export class SmsMessageRow {
   @Column({ ...ts, name: 'send_started_at' }) sendStartedAt: Date | null;
   /** Times sent again after a Notify `technical-failure`. */
   @Column('integer', { default: 0 }) resends: number;
+  /** The queue priority its send was first ordered with (offer texts), for a send ordered again. */
+  @Column('integer', { nullable: true }) priority: number | null;
 }
 
 @Entity('patient_reply')
