@@ -113,6 +113,10 @@ export interface ScaleOutResult {
   coldProcesses: number;
   /** Connections the app processes made through the network stand-in to Postgres and to Redis (0, 0 on loopback). */
   networkConnections: [number, number];
+  /** How long the stand-in really held what the app processes sent during the timed phases, p50 and p99 in ms (timers fire late on a busy machine); null on loopback. */
+  heldMs: { p50: number; p99: number } | null;
+  /** CPU this (the bench's) process used during the timed phases, in ms: its polling, and the stand-in's forwarding. */
+  benchCpuMs: number;
 }
 
 const WAVE_SIZE = 3;
@@ -377,12 +381,17 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     let machine0 = machineCpu();
     let services0 = { pg: 0, redis: 0 };
     let services1 = services0;
+    let benchCpu0 = process.cpuUsage();
+    let benchCpuMatchMs = 0;
+    const held: number[] = [];
     try {
       await release('SCALE', specialties, o.slots);
       await until('every match job queued', async () => {
         const c = await matching.getJobCounts('paused', 'wait');
         return (c.paused ?? 0) + (c.wait ?? 0) >= o.slots;
       }, 60_000);
+      for (const p of proxies) p.takeDelays();
+      benchCpu0 = process.cpuUsage();
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
       for (const c of children) switchesAt0.set(c.child, switches(c.child.pid));
       services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
@@ -393,6 +402,9 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       await until('every slot offered', async () => (await offering('SCALE')) === o.slots, 300_000);
       matchMs = Date.now() - t0;
       machine1 = machineCpu();
+      const c = process.cpuUsage(benchCpu0);
+      benchCpuMatchMs = Math.round((c.user + c.system) / 1000);
+      for (const p of proxies) held.push(...p.takeDelays());
       // BENCH_DETAIL=1: when each batch of first waves began (its transaction's start) and ended, per specialty.
       if (process.env.BENCH_DETAIL) {
         const b = (await pg.query(
@@ -421,10 +433,16 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
     const machine2 = machineCpu();
     o.mark?.(`scale-out ${label}: booking`);
+    for (const p of proxies) p.takeDelays();
+    const benchCpu1 = process.cpuUsage();
     const t1 = Date.now();
     await pg.query('COMMIT');
     await until('every answer processed', async () => (await unprocessed('scale')) === 0, 300_000);
     const bookMs = Date.now() - t1;
+    const benchCpuBook = process.cpuUsage(benchCpu1);
+    for (const p of proxies) held.push(...p.takeDelays());
+    held.sort((a, b) => a - b);
+    const at = (q: number) => Math.round(held[Math.min(held.length - 1, Math.floor(q * held.length))] * 100) / 100;
     const machine3 = machineCpu();
     const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
     o.mark?.(`scale-out ${label}: booked`);
@@ -470,6 +488,8 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       warmUpRounds,
       coldProcesses,
       networkConnections: [proxies[0]?.accepted ?? 0, proxies[1]?.accepted ?? 0],
+      heldMs: held.length > 0 ? { p50: at(0.5), p99: at(0.99) } : null,
+      benchCpuMs: benchCpuMatchMs + Math.round((benchCpuBook.user + benchCpuBook.system) / 1000),
       replyOutcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, r.n])),
     };
   } finally {

@@ -47,6 +47,11 @@ it('adds its delay to every round trip', async () => {
   expect(echoed).toBe('ping');
   // A lower bound only: how much longer the machine takes is its own business.
   expect(firstMs).toBeGreaterThanOrEqual(39);
+  // What it really held the chunk for is reported, once.
+  const held = delayed.takeDelays();
+  expect(held).toHaveLength(1);
+  expect(held[0]).toBeGreaterThanOrEqual(39);
+  expect(delayed.takeDelays()).toEqual([]);
 });
 
 it('keeps a client\'s bytes in order across many small writes', async () => {

@@ -23,8 +23,16 @@ export interface TcpProxy {
   readonly cuts: number;
   /** Connections passed on to the dependency. */
   readonly accepted: number;
+  /**
+   * With `delayMs`: how long the chunks passed on since the last call were really held, in ms
+   * (timers fire late on a busy machine), a sample of at most DELAY_SAMPLES; the sample is emptied.
+   */
+  takeDelays(): number[];
   close(): Promise<void>;
 }
+
+/** Delays kept for `takeDelays` between two calls (a random sample once there are more). */
+const DELAY_SAMPLES = 20_000;
 
 export interface TcpProxyOptions {
   upstreamHost?: string;
@@ -36,6 +44,13 @@ export async function startTcpProxy(upstreamPort: number, { upstreamHost = '127.
   let cutting = false;
   let cuts = 0;
   let accepted = 0;
+  let delays: number[] = [];
+  let delaysSeen = 0;
+  const held = (ms: number) => {
+    delaysSeen++;
+    if (delays.length < DELAY_SAMPLES) delays.push(ms);
+    else if (Math.random() < DELAY_SAMPLES / delaysSeen) delays[Math.floor(Math.random() * DELAY_SAMPLES)] = ms;
+  };
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (cutting) {
@@ -53,7 +68,13 @@ export async function startTcpProxy(upstreamPort: number, { upstreamHost = '127.
       });
       a.on('error', () => b.destroy());
       if (delayMs > 0 && a === client) {
-        a.on('data', (chunk: Buffer) => setTimeout(() => b.writable && b.write(chunk), delayMs));
+        a.on('data', (chunk: Buffer) => {
+          const at = performance.now();
+          setTimeout(() => {
+            held(performance.now() - at);
+            if (b.writable) b.write(chunk);
+          }, delayMs);
+        });
         a.on('end', () => setTimeout(() => b.end(), delayMs));
       } else {
         a.pipe(b);
@@ -76,6 +97,12 @@ export async function startTcpProxy(upstreamPort: number, { upstreamHost = '127.
     },
     get accepted() {
       return accepted;
+    },
+    takeDelays() {
+      const taken = delays;
+      delays = [];
+      delaysSeen = 0;
+      return taken;
     },
     close: () => new Promise<void>((r) => {
       for (const s of open) s.destroy();
