@@ -2,13 +2,14 @@
  * The exchange's matching sweep restarts what BullMQ gave up on, and only that, on real Postgres
  * and Redis: a wave whose `expire-wave` failed for good through a database outage ends and the next
  * wave goes out; a slot past its cut-off whose `close-slot` is gone (its outbox row cleaned up, then
- * Redis lost) closes unfilled with its reason; a slot waiting for a later look is left alone while
+ * Redis lost) closes unfilled with its reason, though not while the close-slot ordered for a moved
+ * cut-off is still retrying; a slot waiting for a later look is left alone while
  * that look is queued, and given one again (once) when it is gone, though not in quiet hours, when
  * a match would only defer itself. Retries are shortened
  * (fast-retries.ts) so a job fails for good in seconds.
  */
 import { restoreRetries } from '../support/fast-retries';
-import { QueueName } from '@app/contracts';
+import { QueueName, closeSlotSuffix } from '@app/contracts';
 import { DEFAULT_POLICY, FixedClock, MatchingPolicy } from '@app/domain';
 import { OutboxRelay } from '@app/persistence';
 import { MetricsService, QueueService, SystemClock } from '@app/platform';
@@ -127,6 +128,35 @@ describe('Redis lost a slot\'s cut-off job', () => {
     }, 15_000, 100);
     expect(closed.closed_reason).toBe('cut-off reached before anyone accepted');
     expect(await sweep.sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 0 });
+  });
+});
+
+describe('a slot whose cut-off moved', () => {
+  it('is not ordered a second close-slot while the one for its cut-off (`-at-`) is still retrying, and is once that job is gone', async () => {
+    const slotId = await release('502');
+    // Its close-slot ran before a lengthened cut-off (completed, row cleaned up) and ordered the
+    // job for that cut-off, which is between attempts now, ten minutes past it.
+    await ds.query(`DELETE FROM outbox WHERE payload->>'slotId' = $1`, [slotId]);
+    const cutoff = new Date(Date.now() - 10 * 60_000);
+    await ds.query(
+      `UPDATE slot SET match_round = 1, released_at = now() - interval '3 days', cutoff_at = $2, start_at = now() + interval '23 hours 50 minutes' WHERE id = $1`,
+      [slotId, cutoff],
+    );
+    const retrying = `close-${slotId}-${closeSlotSuffix(cutoff)}`;
+    await queues.add(QueueName.slotMatching, 'close-slot', { slotId }, { jobId: retrying, delay: HOUR });
+    expect(await jobState(retrying)).toBe('delayed');
+
+    expect(await sweep.sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 0 });
+    expect(await ds.query(`SELECT job_id FROM outbox WHERE payload->>'slotId' = $1`, [slotId])).toEqual([]);
+
+    // That job gone too (Redis lost it): ordered again, once.
+    await queues.queue(QueueName.slotMatching).remove(retrying);
+    expect(await sweep.sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 1, 'match-slot': 0 });
+    expect(await sweep.sweep()).toEqual({ 'expire-wave': 0, 'close-slot': 0, 'match-slot': 0 });
+    await until('the slot closed', async () => {
+      await relay.drain();
+      return (await slotRow(slotId)).status === 'unfilled';
+    }, 15_000, 100);
   });
 });
 

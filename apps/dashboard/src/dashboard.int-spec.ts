@@ -329,6 +329,21 @@ describe('failures', () => {
     expect((await agents.ops.post(`/failures/nope/${ids.hl7}/resolve`, { note: 'x' })).status).toBe(400);
     expect((await agents.ops.post(`/failures/hl7/not-a-uuid/resolve`, { note: 'x' })).status).toBe(400);
   });
+
+  it('retrying a double-held booking\'s failed cancel makes it pending and not listed, and orders its write-back', async () => {
+    // The old appointment's cancel failed for good, and its outcome job listed it (and marked it so).
+    const [wb] = (await pg.query(
+      `INSERT INTO writeback (booking_id, trust_ods, kind, status, attempts, last_error, completed_at, listed_at)
+       VALUES ($1, 'RQM', 'cancel', 'failed', 8, 'AR: appointment locked', now(), now()) RETURNING id`, [ids.rasBooking])).rows;
+    const [failure] = (await pg.query(`SELECT id FROM booking_failure WHERE booking_id = $1`, [ids.rasBooking])).rows;
+    await agents.ops.get('/failures');
+    expect((await agents.ops.post(`/failures/booking/${failure.id}/retry`)).status).toBe(303);
+    // Not listed any more: should this attempt fail too and its outcome job be lost, booking's
+    // reconciler (failed cancels with listed_at IS NULL) re-drives that job.
+    expect((await pg.query(`SELECT status, last_error, listed_at FROM writeback WHERE id = $1`, [wb.id])).rows).toEqual([{ status: 'pending', last_error: null, listed_at: null }]);
+    expect((await pg.query(`SELECT job_id FROM outbox WHERE job_name = 'write-back' AND payload->>'writebackId' = $1`, [wb.id])).rows).toEqual([{ job_id: `writeback-${wb.id}-retry1` }]);
+    expect(await audit('failure-retried', EMAIL.ops)).toHaveLength(1);
+  });
 });
 
 describe('waiting list imports', () => {

@@ -189,8 +189,10 @@ export class FailuresService {
         const bookingId = (await tx.query(`SELECT to_regclass('booking_failure') IS NOT NULL AS t`))[0].t
           ? (await tx.query(`SELECT booking_id FROM booking_failure WHERE id = $1`, [refId]))[0]?.booking_id
           : refId;
+        // No longer listed either (listed_at): should this attempt fail as well and its outcome job
+        // be lost, booking's reconciler re-drives only failed cancels not marked listed.
         const reset = await tx.query(
-          `WITH u AS (UPDATE writeback SET status = 'pending', last_error = NULL
+          `WITH u AS (UPDATE writeback SET status = 'pending', last_error = NULL, listed_at = NULL
                        WHERE booking_id = $1 AND kind = 'cancel' AND status = 'failed' RETURNING id, trust_ods) SELECT * FROM u`,
           [bookingId],
         );

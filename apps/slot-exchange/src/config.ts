@@ -30,7 +30,8 @@ export class ExchangeConfig extends PolicyConfig {
    * slot's cut-off close, a slot's next match), and what `matching_overdue` counts beyond: a job
    * runs at its time and retries for about a minute, and the relay publishes a new row within
    * seconds. Shorter only re-checks BullMQ sooner (a job still waiting or retrying is never ordered
-   * twice); a fault test shortens it to show recovery by the sweep itself. At most an hour: longer
+   * twice, whichever of its ids it runs under: a close-slot for a moved cut-off has its own); a
+   * fault test shortens it to show recovery by the sweep itself. At most an hour: longer
    * leaves a wave's patients held that long past their offer's end.
    */
   @IsInt() @Min(1_000) @Max(3_600_000)

@@ -13,7 +13,8 @@
  * outbox (`redriveJob`, shared with the adapter's forwarding re-drive):
  * - `expire-wave`: a live wave past its expiry by more than the grace (MATCHING_SWEEP_GRACE_MS,
  *   two minutes by default; a job on time wins);
- * - `close-slot`: a slot still open or offering past its cut-off by more than the grace;
+ * - `close-slot`: a slot still open or offering past its cut-off by more than the grace, unless a
+ *   job for it is coming under either of its ids (`redriveClose`);
  * - `match-slot`: a slot open or offering with no live wave and no job for its next round (none
  *   waiting in the outbox, none due later such as a look after nobody was eligible or the end of
  *   quiet hours, none waiting or retrying in BullMQ). Not while a match would only defer itself
@@ -30,9 +31,9 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { QueueName, jobId } from '@app/contracts';
+import { QueueName, closeSlotSuffix, jobId } from '@app/contracts';
 import { Clock, MatchingPolicy, noCandidateRetryAt, planMatch, policyForTfc } from '@app/domain';
-import { anyJobLive, currentPolicy, redriveJob, redrivePass } from '@app/persistence';
+import { anyJobLive, currentPolicy, hasLiveJob, redriveJob, redrivePass } from '@app/persistence';
 import { CLOCK, MetricsService, Periodic, QueueService } from '@app/platform';
 import { DataSource, EntityManager } from 'typeorm';
 import { ExchangeConfig } from './config';
@@ -116,7 +117,7 @@ export class MatchingSweep implements OnModuleInit, OnApplicationBootstrap, OnAp
             ORDER BY cutoff_at, id LIMIT ${limit}`,
           [overdueBefore, after?.at ?? null, after?.id ?? null],
         ),
-        (s) => redriveJob(this.ds, this.queues, 'close-slot', { slotId: s.id }, { stillStuck: (tx) => this.stillOpen(tx, s.id) }),
+        (s) => this.redriveClose(s),
       ),
       'match-slot': await this.sweepWaitingSlots(now),
     };
@@ -179,6 +180,18 @@ export class MatchingSweep implements OnModuleInit, OnApplicationBootstrap, OnAp
         });
       },
     );
+  }
+
+  /**
+   * A slot's close-slot runs under `close-<slot>`, or, once its cut-off moved (a close-slot that
+   * came before a lengthened one, a failed booking reopening it under a shortened notice), under
+   * `close-<slot>-at-<cut-off>` for the cut-off the slot records: a job for either that is still
+   * waiting or retrying closes it, so neither is ordered again meanwhile.
+   */
+  private async redriveClose(s: { id: string; at: Date }): Promise<boolean> {
+    const moved = `${jobId('close-slot', { slotId: s.id })}-${closeSlotSuffix(new Date(s.at))}`;
+    if (await hasLiveJob(this.ds, this.queues, QueueName.slotMatching, moved, { suffixed: false })) return false;
+    return redriveJob(this.ds, this.queues, 'close-slot', { slotId: s.id }, { stillStuck: (tx) => this.stillOpen(tx, s.id) });
   }
 
   private async stillOpen(tx: Pick<EntityManager, 'query'>, slotId: string): Promise<boolean> {

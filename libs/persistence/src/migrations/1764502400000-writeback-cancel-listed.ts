@@ -1,5 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { createIndexConcurrently } from './concurrent-index';
+import { withShortLock } from './short-lock';
 
 /**
  * `writeback.listed_at`: when a failed cancel of an old appointment was listed for a person as
@@ -11,14 +12,17 @@ import { createIndexConcurrently } from './concurrent-index';
  * Nothing is deleted: the write-back stays failed (the dashboard's retry resets it) and the
  * failures list reads `booking_failure`, so an operator still sees every double-held booking.
  * The failed cancels listed already are marked with their listing's time (they are few: the old
- * index finds them). Nullable, no default: no table rewrite; indexes built CONCURRENTLY.
+ * index finds them). Nullable, no default: no table rewrite; indexes built CONCURRENTLY; the
+ * column added under a short lock_timeout.
  */
 export class WritebackCancelListed1764502400000 implements MigrationInterface {
   name = 'WritebackCancelListed1764502400000';
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`ALTER TABLE writeback ADD COLUMN IF NOT EXISTS listed_at timestamptz`);
+    // A moment's ACCESS EXCLUSIVE lock, but queued behind any long reader with every write-back
+    // writer behind it: a short lock_timeout, a few tries, then a clear failure (short-lock.ts).
+    await withShortLock(q, this.name, `ALTER TABLE writeback ADD COLUMN IF NOT EXISTS listed_at timestamptz`);
     await q.query(
       `UPDATE writeback w SET listed_at = f.created_at FROM booking_failure f
         WHERE w.kind = 'cancel' AND w.status = 'failed' AND w.listed_at IS NULL AND f.booking_id = w.booking_id AND f.kind = 'double-held'`,
@@ -30,6 +34,6 @@ export class WritebackCancelListed1764502400000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await createIndexConcurrently(q, 'writeback_cancel_failed', `writeback (completed_at) WHERE kind = 'cancel' AND status = 'failed'`);
     await q.query(`DROP INDEX CONCURRENTLY IF EXISTS writeback_cancel_unlisted`);
-    await q.query(`ALTER TABLE writeback DROP COLUMN IF EXISTS listed_at`);
+    await withShortLock(q, this.name, `ALTER TABLE writeback DROP COLUMN IF EXISTS listed_at`);
   }
 }

@@ -1,0 +1,72 @@
+/**
+ * Migration 1764502400000 adds `writeback.listed_at` under a short lock_timeout (short-lock.ts), on
+ * real Postgres: behind a long reader of `writeback` it gives up after a few short tries, saying
+ * why, with nothing changed, while a write-back writer queued behind it waits seconds, not for the
+ * reader; once the reader has gone, running it again adds the column.
+ */
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../data-source';
+import { createTestDatabase, TestDatabase } from '../testing';
+import { WritebackCancelListed1764502400000 } from './1764502400000-writeback-cancel-listed';
+import { SHORT_LOCK } from './short-lock';
+
+let db: TestDatabase;
+let ds: DataSource;
+const clients: Client[] = [];
+
+async function client(): Promise<Client> {
+  const c = new Client({ connectionString: db.url });
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('sx_short_lock');
+  ds = await new DataSource(dataSourceOptions(db.url, 3)).initialize();
+  // As before the release: no column (its index goes with it).
+  await ds.query(`ALTER TABLE writeback DROP COLUMN listed_at`);
+});
+afterAll(async () => {
+  for (const c of clients) await c.end().catch(() => undefined);
+  await ds?.destroy();
+  await db?.drop();
+});
+
+const hasColumn = async () => (await ds.query(
+  `SELECT 1 FROM information_schema.columns WHERE table_name = 'writeback' AND column_name = 'listed_at'`,
+)).length > 0;
+
+it('gives up behind a long reader of writeback, holding writers up for seconds only, and adds the column once it has gone', async () => {
+  const reader = await client();
+  await reader.query(`BEGIN`);
+  await reader.query(`SELECT count(*) FROM writeback`);
+
+  const migration = new WritebackCancelListed1764502400000();
+  const q = ds.createQueryRunner();
+  const started = Date.now();
+  const up = migration.up(q).then(() => undefined, (e: Error) => e);
+  // A write-back writer arriving meanwhile queues behind the migration's lock request.
+  await new Promise((r) => setTimeout(r, 300));
+  const writer = await client();
+  const wrote = Date.now();
+  await writer.query(`UPDATE writeback SET attempts = attempts WHERE false`);
+  expect(Date.now() - wrote).toBeLessThan(SHORT_LOCK.lockTimeoutMs + 1_000);
+
+  const failed = await up;
+  expect(failed).toBeInstanceOf(Error);
+  expect((failed as Error).message).toMatch(/^WritebackCancelListed1764502400000: no lock on its table within 2000 ms, 3 tries: a long transaction holds it/);
+  expect(Date.now() - started).toBeLessThan(SHORT_LOCK.tries * (SHORT_LOCK.lockTimeoutMs + SHORT_LOCK.pauseMs) + 2_000);
+  expect(await hasColumn()).toBe(false);
+  // The lock_timeout was the statement's transaction's only.
+  expect(await q.query(`SHOW lock_timeout`)).toEqual([{ lock_timeout: '0' }]);
+  await q.release();
+
+  await reader.query(`COMMIT`);
+  const again = ds.createQueryRunner();
+  await migration.up(again);
+  await again.release();
+  expect(await hasColumn()).toBe(true);
+  expect(await ds.query(`SELECT indexname FROM pg_indexes WHERE indexname = 'writeback_cancel_unlisted'`)).toHaveLength(1);
+}, 30_000);
