@@ -214,11 +214,11 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     expect(await sent(b)).toEqual({ texts: ['taken', 'no_offer'], jobs: 2 });
   });
 
-  it('answers the winner\'s bare YES while the PAS has not confirmed with the polite answer, not silence', async () => {
+  it('answers the winner\'s bare YES while the PAS has not confirmed with nothing new, as its YES with the code: the confirmation is on its way, and "no open offer" would contradict it', async () => {
     const { a } = await waveOfTwo();
     expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
-    expect(await twice(a.mobile, 'yes', null)).toBe('no-offer');
-    expect(await sent(a)).toEqual({ texts: ['no_offer'], jobs: 1 });
+    expect(await twice(a.mobile, 'yes', null)).toBe('repeat-yes');
+    expect(await sent(a)).toEqual({ texts: [], jobs: 0 });
   });
 
   it('answers the winner\'s bare YES after "could not book" with the polite answer, not silence', async () => {

@@ -516,8 +516,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
   /**
    * A bare YES / NO (answerToBareReply): the number's one live offer is answered as a reply with its
    * code is; with none live, a YES is read against the number's offer that ended last: nothing new
-   * when the patient has just been told "no longer available", else the confirmation again, or the
-   * polite answer. Whatever it is, the reply gets one answer unless `told`: a YES for an ended
+   * when the patient has just been told "no longer available" (or their booking's outcome is on its
+   * way), else the confirmation again, or the polite answer. Whatever it is, the reply gets one answer unless `told`: a YES for an ended
    * offer that writes no text (it changed since it was read here) gets the polite answer too.
    */
   private async answerBare(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts): Promise<string> {
@@ -528,7 +528,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
       this.clock.now(),
     );
     if (answer.kind === 'help') return this.helpOrNothing(tx, patientIds, wrote);
-    if (answer.kind === 'told') return 'too-late';
+    if (answer.kind === 'told') return answer.outcome;
     const offer = offers.find((o) => o.id === answer.offerId)!.record;
     if (reply.intent === 'no') {
       await this.decline(tx, offer, 'declined', wrote);

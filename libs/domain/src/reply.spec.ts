@@ -151,7 +151,7 @@ describe('answerToBareReply', () => {
 
   it.each(['superseded', 'withdrawn'])('says nothing new to a YES after the slot went (%s) when "no longer available" went or is on its way', (status) => {
     for (const endedText of ['queued', 'sent', 'delivered']) {
-      expect(yes([offer('o1', status, 5, { endedText })])).toEqual({ kind: 'told', offerId: 'o1' });
+      expect(yes([offer('o1', status, 5, { endedText })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
     }
   });
 
@@ -168,9 +168,10 @@ describe('answerToBareReply', () => {
     expect(yes([offer('o1', 'withdrawn', 5, { endedText: null, offerTextSent: false })])).toEqual(help);
   });
 
-  it('answers a YES after this patient accepted with the confirmation again once booked, else the polite answer', () => {
+  it('answers a YES after this patient accepted with the confirmation again once booked, nothing new while the booking is pending (its outcome is on its way), else the polite answer', () => {
     expect(yes([offer('o1', 'accepted', 5, { bookingStatus: 'confirmed' })])).toEqual({ kind: 'offer', offerId: 'o1' });
-    for (const bookingStatus of ['pending', 'failed', null]) expect(yes([offer('o1', 'accepted', 5, { bookingStatus })])).toEqual(help);
+    expect(yes([offer('o1', 'accepted', 5, { bookingStatus: 'pending' })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'repeat-yes' });
+    for (const bookingStatus of ['failed', null]) expect(yes([offer('o1', 'accepted', 5, { bookingStatus })])).toEqual(help);
   });
 
   it.each(['superseded', 'withdrawn', 'accepted', 'expired'])('gives the polite answer to a NO when nothing is live, after an offer %s a moment ago', (status) => {
@@ -180,14 +181,14 @@ describe('answerToBareReply', () => {
   it('reads a bare YES against the offer that ended last, not the one listed (or made) last', () => {
     const taken = offer('a', 'superseded', 1, { endedText: 'sent' });
     const expired = offer('b', 'expired', 30, { endedText: 'sent' });
-    expect(yes([expired, taken])).toEqual({ kind: 'told', offerId: 'a' });
-    expect(yes([taken, expired])).toEqual({ kind: 'told', offerId: 'a' });
+    expect(yes([expired, taken])).toEqual({ kind: 'told', offerId: 'a', outcome: 'too-late' });
+    expect(yes([taken, expired])).toEqual({ kind: 'told', offerId: 'a', outcome: 'too-late' });
     expect(yes([offer('a', 'superseded', 30, { endedText: 'sent' }), offer('b', 'expired', 1, { endedText: 'sent' })])).toEqual(help);
   });
 
   it('reads a bare YES as about the gone slot only within the window', () => {
     const window = BARE_REPLY_TO_GONE_SLOT_HOURS * 60;
-    expect(yes([offer('o1', 'superseded', window - 1, { endedText: 'sent' })])).toEqual({ kind: 'told', offerId: 'o1' });
+    expect(yes([offer('o1', 'superseded', window - 1, { endedText: 'sent' })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
     expect(yes([offer('o1', 'superseded', window, { endedText: 'sent' })])).toEqual(help);
   });
 

@@ -117,10 +117,11 @@ export interface NumberOffer {
  * What a bare YES / NO gets:
  * - `offer`: answered as the same reply naming that offer with its code is (claim, decline, the
  *   confirmation again, or "no longer available" written now);
- * - `told`: nothing new, for the patient has just been told exactly what this reply would get;
+ * - `told`: nothing new, for the patient has just been told exactly what this reply would get, or
+ *   will be (their booking's confirmation); `outcome` names the reply's outcome;
  * - `help`: the help text, or for a number with no live offer the polite answer (answerToUnclearReply).
  */
-export type BareReplyAnswer = { kind: 'offer'; offerId: string } | { kind: 'told'; offerId: string } | { kind: 'help' };
+export type BareReplyAnswer = { kind: 'offer'; offerId: string } | { kind: 'told'; offerId: string; outcome: 'too-late' | 'repeat-yes' } | { kind: 'help' };
 
 /**
  * A "no longer available" text that went, or is on its way: queued texts about an ended offer are
@@ -145,7 +146,9 @@ const TOLD: ReadonlySet<string> = new Set(['queued', 'sent', 'delivered']);
  *     no such text was ever written (the reply's answer writes it); else (the offer was never seen,
  *     or the text was skipped or failed) `help`: the polite answer is the true one;
  *   - accepted by this patient: `offer` once the booking is confirmed (the confirmation again);
- *     while it is pending, or after it failed ("could not book"), the polite answer, not silence;
+ *     while it is pending, `told`: the confirmation (or "could not book") is on its way, as for the
+ *     same YES with its code, and "no open offer" would contradict it; after it failed ("could not
+ *     book"), the polite answer, not silence;
  *   - any other end (expired, declined, undeliverable): `help` — its slot may still be on offer to
  *     others, and "no open offer" is the true answer.
  */
@@ -158,10 +161,13 @@ export function answerToBareReply(p: { intent: 'yes' | 'no'; live: readonly Numb
     .filter((o) => o.endedAt && o.endedAt.getTime() > windowStart)
     .reduce<NumberOffer | undefined>((a, o) => (!a || o.endedAt!.getTime() > a.endedAt!.getTime() || (o.endedAt!.getTime() === a.endedAt!.getTime() && o.id < a.id) ? o : a), undefined);
   if (!last) return help;
-  if (last.status === 'accepted') return last.bookingStatus === 'confirmed' ? { kind: 'offer', offerId: last.id } : help;
+  if (last.status === 'accepted') {
+    if (last.bookingStatus === 'confirmed') return { kind: 'offer', offerId: last.id };
+    return last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'repeat-yes' } : help;
+  }
   if (!SLOT_GONE.has(last.status) || !last.offerTextSent) return help;
   if (last.endedText == null) return { kind: 'offer', offerId: last.id };
-  return TOLD.has(last.endedText) ? { kind: 'told', offerId: last.id } : help;
+  return TOLD.has(last.endedText) ? { kind: 'told', offerId: last.id, outcome: 'too-late' } : help;
 }
 
 /** Ends of an offer after which a bare YES is read as "that slot, please": its slot has gone. */
