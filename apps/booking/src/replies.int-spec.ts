@@ -151,20 +151,27 @@ describe('the batch (decideBatch) on a shared number', () => {
 });
 
 describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): one answer, written once', (path) => {
-  /** A and B offered one slot in one wave (B's own fixture slot left unused). */
-  async function waveOfTwo(): Promise<{ a: OfferFixture; b: OfferFixture }> {
+  /** The patient's offer text went to Notify: they saw the offer. */
+  const seen = (o: OfferFixture) =>
+    pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
+  /** A and B offered one slot in one wave (B's own fixture slot left unused), A having seen it, and B unless `bSawIt` is false. */
+  async function waveOfTwo(bSawIt = true): Promise<{ a: OfferFixture; b: OfferFixture }> {
     const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
+    await seen(a);
+    if (bSawIt) await seen(b);
     return { a, b: { ...b, slotId: a.slotId } };
   }
-  /** The texts to a patient and the outbox rows that send them. */
+  /** The texts to a patient after their offer's own, and the outbox rows that send them. */
   const sent = async (o: OfferFixture) => ({
-    texts: await textsTo(o),
+    texts: (await textsTo(o)).filter((k) => k !== 'offer'),
     jobs: (await pg.query(
       `SELECT count(*)::int AS n FROM outbox x JOIN sms_message m ON x.payload->>'smsId' = m.id::text WHERE x.job_name = 'send-sms' AND m.patient_id = $1`, [o.patientId],
     )).rows[0].n,
   });
+  /** What the notifier made of the text that told the patient the offer ended. */
+  const endedText = (o: OfferFixture, status: string) => pg.query(`UPDATE sms_message SET status = $2 WHERE dedupe_key = $1`, [`ended-${o.offerId}`, status]);
   /** A text stored and decided, then its job delivered again. */
   async function twice(mobile: string, intent: string, code: string | null): Promise<string | undefined> {
     const outcome = await text(mobile, intent, code, path);
@@ -173,30 +180,90 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     return outcome;
   }
 
-  it.each<[string, 'code' | 'bare']>([['with its code', 'code'], ['bare', 'bare']])(
-    "answers the loser's YES (%s) with the one \"no longer available\" the claim sent, and no \"no open offer\"",
-    async (_how, how) => {
-      const { a, b } = await waveOfTwo();
-      expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
-      expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
-      expect(await twice(b.mobile, 'yes', how === 'code' ? b.code : null)).toBe('too-late');
-      expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
-      expect(await bookings(a, b)).toEqual([a.patientId]);
-    },
-  );
+  it.each<[string, 'code' | 'bare', string]>([
+    ['with its code, "no longer available" on its way', 'code', 'queued'],
+    ['bare, "no longer available" on its way', 'bare', 'queued'],
+    ['bare, "no longer available" delivered', 'bare', 'delivered'],
+  ])("answers the loser's YES (%s) with the one \"no longer available\" the claim sent, and no \"no open offer\"", async (_how, how, status) => {
+    const { a, b } = await waveOfTwo();
+    expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
+    expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+    await endedText(b, status);
+    expect(await twice(b.mobile, 'yes', how === 'code' ? b.code : null)).toBe('too-late');
+    expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+    expect(await bookings(a, b)).toEqual([a.patientId]);
+  });
 
-  it("answers the winner's bare YES again as its YES with the code (nothing new while the PAS confirms), not with \"no open offer\"", async () => {
+  it('answers a bare YES after a withdrawal the patient was told of with nothing new', async () => {
+    const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await seen(o);
+    await pg.query(`UPDATE offer SET status = 'withdrawn', ended_at = now() WHERE id = $1`, [o.offerId]);
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, 'withdrawn', '{}', $3, 'sent')`, [o.patientId, o.offerId, `ended-${o.offerId}`]);
+    expect(await twice(o.mobile, 'yes', null)).toBe('too-late');
+    expect(await sent(o)).toEqual({ texts: ['withdrawn'], jobs: 0 });
+  });
+
+  it.each<[string, boolean, string]>([
+    ['its own offer text never went, so "no longer available" was skipped', false, 'skipped'],
+    ['"no longer available" failed at Notify', true, 'failed'],
+  ])('answers a bare YES after the slot went with the polite answer when the patient was not told (%s)', async (_why, sawOffer, status) => {
+    const { a, b } = await waveOfTwo(sawOffer);
+    await text(a.mobile, 'yes', a.code, path);
+    await endedText(b, status);
+    expect(await twice(b.mobile, 'yes', null)).toBe('no-offer');
+    expect(await sent(b)).toEqual({ texts: ['taken', 'no_offer'], jobs: 2 });
+  });
+
+  it('answers the winner\'s bare YES while the PAS has not confirmed with nothing new, as its YES with the code: the confirmation is on its way, and "no open offer" would contradict it', async () => {
     const { a } = await waveOfTwo();
     expect(await text(a.mobile, 'yes', a.code, path)).toBe('claimed');
     expect(await twice(a.mobile, 'yes', null)).toBe('repeat-yes');
     expect(await sent(a)).toEqual({ texts: [], jobs: 0 });
   });
 
-  it('takes a bare NO after the slot went as a NO to that ended offer: no text', async () => {
-    const { a, b } = await waveOfTwo();
+  it('answers the winner\'s bare YES after "could not book" with the polite answer, not silence', async () => {
+    const { a } = await waveOfTwo();
     await text(a.mobile, 'yes', a.code, path);
-    expect(await twice(b.mobile, 'no', null)).toBe('decline-of-ended-offer');
-    expect(await sent(b)).toEqual({ texts: ['taken'], jobs: 1 });
+    // As failBooking leaves it: the offer stays accepted.
+    await pg.query(`UPDATE booking SET status = 'failed', failed_at = now() WHERE offer_id = $1`, [a.offerId]);
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'booking_failed', '{}', 'sent')`, [a.patientId, a.offerId]);
+    expect(await offerStatus(a)).toBe('accepted');
+    expect(await twice(a.mobile, 'yes', null)).toBe('no-offer');
+    expect(await sent(a)).toEqual({ texts: ['booking_failed', 'no_offer'], jobs: 1 });
+  });
+
+  it('answers the winner\'s bare YES once booked with the confirmation again, as its YES with the code', async () => {
+    const { a } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    await pg.query(`UPDATE booking SET status = 'confirmed', confirmed_at = now() WHERE offer_id = $1`, [a.offerId]);
+    expect(await twice(a.mobile, 'yes', null)).toBe('repeat-yes');
+    expect(await sent(a)).toEqual({ texts: ['confirmed'], jobs: 1 });
+  });
+
+  it.each<[string, boolean]>([['slot taken by another patient', false], ['offer accepted by this one', true]])(
+    'answers a bare NO after the slot went (%s) with the polite answer, not silence',
+    async (_how, winner) => {
+      const { a, b } = await waveOfTwo();
+      await text(a.mobile, 'yes', a.code, path);
+      const o = winner ? a : b;
+      expect(await twice(o.mobile, 'no', null)).toBe('no-offer');
+      expect(await sent(o)).toEqual({ texts: [...(winner ? [] : ['taken']), 'no_offer'], jobs: winner ? 1 : 2 });
+      expect(await bookings(a, b)).toEqual([a.patientId]);
+    },
+  );
+
+  it("answers a bare YES on a shared number by the offer that ended last, not the one made last", async () => {
+    const { a, b, mobile } = await siblings();
+    await seen(a);
+    await seen(b);
+    // B's offer (made first) taken by another patient a minute ago; A's (made later) expired half an hour ago.
+    await pg.query(`UPDATE offer SET status = 'superseded', ended_at = now() - interval '1 minute' WHERE id = $1`, [b.offerId]);
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() - interval '30 minutes' WHERE id = $1`, [a.offerId]);
+    for (const [o, kind] of [[b, 'taken'], [a, 'expired']] as const) {
+      await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, $3, '{}', $4, 'sent')`, [o.patientId, o.offerId, kind, `ended-${o.offerId}`]);
+    }
+    expect(await twice(mobile, 'yes', null)).toBe('too-late');
+    expect((await textsTo(a, b)).filter((k) => k !== 'offer').sort()).toEqual(['expired', 'taken']);
   });
 
   it('answers a bare YES after the offer expired, or from a patient never offered anything, with one polite "no open offer"', async () => {

@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
-import { AcceptanceDecision, Clock, MatchingPolicy, answerToUnclearReply, decideAcceptance, localDateIn, offerForBareReply, policyForTfc } from '@app/domain';
+import { AcceptanceDecision, Clock, MatchingPolicy, answerToBareReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, decideAcceptance, localDateIn, NumberOffer, policyForTfc } from '@app/domain';
 import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows, POLICY_IN_FORCE_SQL, PolicyRow, policyFromRow, policyInForce } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
@@ -20,7 +20,7 @@ import { POLICY } from './tokens';
  * The patients a reply speaks for (`uuid[]`, of the reply row `r`). A text is its number's: every
  * patient with that number (siblings on a parent's phone share one), as CONTRACT.md has it — a code
  * names a live offer "of that number", a bare YES / NO acts when "the number holds exactly one live
- * offer" (or answers the offer whose slot just went: bareReplyOffer), STOP means no more offers to it. A reply from the offer page names the one patient whose
+ * offer" (or answers the offer whose slot just went: answerBare), STOP means no more offers to it. A reply from the offer page names the one patient whose
  * offer its token is. First comes the patient a text to the number is addressed to: one whose
  * number is not marked invalid (a permanent failure is recorded on one patient), then by id, so the
  * choice (and the "no offer" text's daily dedupe key) is stable.
@@ -105,6 +105,12 @@ export const WAIT_BATCH_LOCK_MS = 1000;
 interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: string; patient_id: string; status: string; expires_at: Date }
 
 /**
+ * The dedupe key prefix of the one text that tells a patient their offer ended (`ended-<offer id>`,
+ * as claimSlots and endWave write it): "no longer available" is said once per offer.
+ */
+const ENDED_TEXT_KEY = 'ended-';
+
+/**
  * What a YES that does not claim is answered with, for the batch and the lone path alike: the
  * winner repeating itself hears the confirmation again once the PAS has confirmed (else nothing
  * new), anyone else "no longer available" (once per offer: the dedupe key).
@@ -118,8 +124,11 @@ function answerYes(
       text: decision.resendConfirmation ? { patientId: ref.patientId, offerId: ref.offerId, kind: 'confirmed', personalisation: { ...words, previous: '' }, dedupeKey: `confirmed-again-${ref.replyId}` } : undefined,
     };
   }
-  return { outcome: 'too-late', text: { patientId: ref.patientId, offerId: ref.offerId, kind: 'taken', personalisation: words, dedupeKey: `ended-${ref.offerId}` } };
+  return { outcome: 'too-late', text: { patientId: ref.patientId, offerId: ref.offerId, kind: 'taken', personalisation: words, dedupeKey: `${ENDED_TEXT_KEY}${ref.offerId}` } };
 }
+
+/** A YES decided on the lone path: its outcome, and whether it wrote a text to the patient (a claim writes none to them). */
+interface YesAnswer { outcome: string; texted: boolean }
 
 /** The offer a reply's code names, as read with the reply (`replyWithNamedOffer`). */
 function namedOffer(r: ReplyRecord): OfferRecord {
@@ -490,16 +499,14 @@ export class RepliesWorker implements OnApplicationBootstrap {
         // there under the slot's lock.
         const named = reply.code && reply.offer_id && reply.live_named! <= 1;
         if (reply.intent === 'yes' && named) {
-          return this.accept(tx, { id: reply.offer_id!, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote);
+          return (await this.accept(tx, { id: reply.offer_id!, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote)).outcome;
         }
-        const offer = reply.code ? (named ? namedOffer(reply) : undefined) : await this.bareReplyOffer(tx, patientIds);
-        if (!offer) return this.helpOrNothing(tx, patientIds, wrote);
-        if (reply.intent === 'no') {
-          if (offer.status !== 'live') return 'decline-of-ended-offer';
-          await this.decline(tx, offer, 'declined', wrote);
-          return 'declined';
-        }
-        return this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
+        if (!reply.code) return this.answerBare(tx, reply, patientIds, opts);
+        if (!named) return this.helpOrNothing(tx, patientIds, wrote);
+        const offer = namedOffer(reply);
+        if (offer.status !== 'live') return 'decline-of-ended-offer';
+        await this.decline(tx, offer, 'declined', wrote);
+        return 'declined';
       }
       default:
         return this.helpOrNothing(tx, patientIds, wrote);
@@ -507,23 +514,49 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * The offer a bare YES / NO answers (offerForBareReply): the one live offer the number holds
-   * (with two or more, a patient holds at most one but patients sharing a number may each hold one,
-   * it is not clear which is meant: none); with none live, the number's latest offer if its slot
-   * has just gone, so the reply is answered as a YES / NO with its code would be ("no longer
-   * available" once, or the confirmation again) rather than also with "no open offer".
+   * A bare YES / NO (answerToBareReply): the number's one live offer is answered as a reply with its
+   * code is; with none live, a YES is read against the number's offer that ended last: nothing new
+   * when the patient has just been told "no longer available" (or their booking's outcome is on its
+   * way), else the confirmation again, or the polite answer. Whatever it is, the reply gets one answer unless `told`: a YES for an ended
+   * offer that writes no text (it changed since it was read here) gets the polite answer too.
    */
-  private async bareReplyOffer(tx: EntityManager, patientIds: string[]): Promise<OfferRecord | undefined> {
-    const live = await this.liveOffers(tx, patientIds);
-    const latest: Array<OfferRecord & { ended_at: Date | null }> = live.length > 0 ? [] : await tx.query(
-      `SELECT id, slot_id, wave_id, entry_id, patient_id, status, expires_at, ended_at FROM offer WHERE patient_id = ANY($1::uuid[]) ORDER BY created_at DESC, id LIMIT 1`,
-      [patientIds],
-    );
-    const id = offerForBareReply(
-      { live: live.map((o) => ({ id: o.id, status: o.status, endedAt: null })), latest: latest[0] && { id: latest[0].id, status: latest[0].status, endedAt: latest[0].ended_at && new Date(latest[0].ended_at) } },
+  private async answerBare(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts): Promise<string> {
+    const { wrote } = opts;
+    const offers = await this.numberOffers(tx, patientIds);
+    const answer = answerToBareReply(
+      { intent: reply.intent === 'no' ? 'no' : 'yes', live: offers.filter((o) => o.status === 'live'), ended: offers.filter((o) => o.status !== 'live') },
       this.clock.now(),
     );
-    return [...live, ...latest].find((o) => o.id === id);
+    if (answer.kind === 'help') return this.helpOrNothing(tx, patientIds, wrote);
+    if (answer.kind === 'told') return answer.outcome;
+    const offer = offers.find((o) => o.id === answer.offerId)!.record;
+    if (reply.intent === 'no') {
+      await this.decline(tx, offer, 'declined', wrote);
+      return 'declined';
+    }
+    const { outcome, texted } = await this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
+    return offer.status !== 'live' && !texted ? this.helpOrNothing(tx, patientIds, wrote) : outcome;
+  }
+
+  /**
+   * The number's live offers and those that ended within BARE_REPLY_TO_GONE_SLOT_HOURS, with what a
+   * bare reply needs of each: whether its own text went, the state of the text that told its
+   * patient it ended, and its booking's status.
+   */
+  private async numberOffers(tx: EntityManager, patientIds: string[]): Promise<Array<NumberOffer & { record: OfferRecord }>> {
+    const found: Array<OfferRecord & { ended_at: Date | null; offer_text_sent: boolean; ended_text: string | null; booking_status: string | null }> = await tx.query(
+      `SELECT o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, o.ended_at,
+              EXISTS (SELECT 1 FROM sms_message m WHERE m.offer_id = o.id AND m.kind = 'offer' AND m.status IN ('sent', 'delivered')) AS offer_text_sent,
+              (SELECT m.status FROM sms_message m WHERE m.dedupe_key = $3 || o.id) AS ended_text,
+              (SELECT b.status FROM booking b WHERE b.offer_id = o.id ORDER BY b.created_at DESC LIMIT 1) AS booking_status
+         FROM offer o
+        WHERE o.patient_id = ANY($1::uuid[]) AND (o.status = 'live' OR o.ended_at > $2)
+        ORDER BY o.slot_id, o.id`,
+      [patientIds, new Date(this.clock.now().getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000), ENDED_TEXT_KEY],
+    );
+    return found.map(({ ended_at, offer_text_sent, ended_text, booking_status, ...record }) => ({
+      id: record.id, status: record.status, endedAt: ended_at && new Date(ended_at), offerTextSent: offer_text_sent, endedText: ended_text, bookingStatus: booking_status, record,
+    }));
   }
 
   /** In slot id order: ending several takes their slots' locks in the order every other path does. */
@@ -535,7 +568,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /** The claim joins the slot's own trace (the reply arrived without one). */
-  private accept(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<string> {
+  private accept(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<YesAnswer> {
     return inSlotTrace(tx, offerRef.slotId, 'booking accept', () => this.claim(tx, offerRef, replyId, forceTaken, wrote));
   }
 
@@ -544,7 +577,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * offer may already have earned) in one statement, then either the claim (one statement:
    * claimSlot) or the answer.
    */
-  private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<string> {
+  private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<YesAnswer> {
     const now = this.clock.now();
     // Lock order everywhere: slot, then offer (the slot comes first in FROM, so its row mark is
     // taken first). The slot lock serialises every YES for one slot.
@@ -566,8 +599,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
     );
     if (decision.kind !== 'claim') {
       const { outcome, text } = answerYes(decision, { patientId: offer.patient_id, offerId: offer.id, replyId }, words);
-      if (text && (await queueSms(tx, text))) wrote?.add(queueFor('send-sms'));
-      return outcome;
+      const texted = text !== undefined && (await queueSms(tx, text)) !== null;
+      if (texted) wrote?.add(queueFor('send-sms'));
+      return { outcome, texted };
     }
     const bookingId = await claimSlot(tx, {
       slotId: slot.id, offerId: offer.id, entryId: offer.entry_id, patientId: offer.patient_id, waveId: offer.wave_id,
@@ -575,7 +609,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
     });
     for (const q of claimQueues([{ owningTrustOds: slot.trust_ods }])) wrote?.add(q);
     this.logger.log(`slot ${slot.id} claimed by booking ${bookingId}`);
-    return 'claimed';
+    return { outcome: 'claimed', texted: false };
   }
 
   private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable', wrote?: Set<string>): Promise<void> {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, NumberOffer, offerForBareReply, parseReply, PatientReply } from './reply';
+import { answerToBareReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, NumberOffer, parseReply, PatientReply } from './reply';
 
 const yes = (code: string | null = null): PatientReply => ({ kind: 'yes', code });
 const no = (code: string | null = null): PatientReply => ({ kind: 'no', code });
@@ -129,35 +129,75 @@ describe('answerToUnclearReply', () => {
   });
 });
 
-describe('offerForBareReply', () => {
+describe('answerToBareReply', () => {
   const now = new Date('2026-12-01T10:00:00Z');
   const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
-  const offer = (id: string, status: string, endedMinutesAgo: number | null = null): NumberOffer => ({ id, status, endedAt: endedMinutesAgo === null ? null : ago(endedMinutesAgo) });
+  /** An offer the patient saw, ended `endedMinutesAgo` (null: live). */
+  const offer = (id: string, status: string, endedMinutesAgo: number | null = null, more: Partial<NumberOffer> = {}): NumberOffer => ({
+    id, status, endedAt: endedMinutesAgo === null ? null : ago(endedMinutesAgo), offerTextSent: true, ...more,
+  });
+  const yes = (ended: NumberOffer[], live: NumberOffer[] = []) => answerToBareReply({ intent: 'yes', live, ended }, now);
+  const no = (ended: NumberOffer[], live: NumberOffer[] = []) => answerToBareReply({ intent: 'no', live, ended }, now);
+  const help = { kind: 'help' };
 
-  it('answers the one live offer of the number', () => {
-    expect(offerForBareReply({ live: [offer('o1', 'live')], latest: offer('o1', 'live') }, now)).toBe('o1');
+  it('answers the one live offer of the number, YES or NO', () => {
+    expect(yes([offer('o0', 'superseded', 1, { endedText: 'sent' })], [offer('o1', 'live')])).toEqual({ kind: 'offer', offerId: 'o1' });
+    expect(no([], [offer('o1', 'live')])).toEqual({ kind: 'offer', offerId: 'o1' });
   });
 
-  it('answers none when the number holds two live offers', () => {
-    expect(offerForBareReply({ live: [offer('o1', 'live'), offer('o2', 'live')], latest: offer('o2', 'live') }, now)).toBeNull();
+  it('answers with help when the number holds two live offers', () => {
+    expect(yes([], [offer('o1', 'live'), offer('o2', 'live')])).toEqual(help);
   });
 
-  it.each(['superseded', 'withdrawn', 'accepted'])('answers the latest offer when its slot went (%s) a moment ago, as a YES naming it is', (status) => {
-    expect(offerForBareReply({ live: [], latest: offer('o1', status, 5) }, now)).toBe('o1');
+  it.each(['superseded', 'withdrawn'])('says nothing new to a YES after the slot went (%s) when "no longer available" went or is on its way', (status) => {
+    for (const endedText of ['queued', 'sent', 'delivered']) {
+      expect(yes([offer('o1', status, 5, { endedText })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
+    }
   });
 
-  it('reads a bare reply as about the gone slot only within the window', () => {
+  it('answers a YES after the slot went as its YES with the code when no "no longer available" was ever written', () => {
+    expect(yes([offer('o1', 'superseded', 5, { endedText: null })])).toEqual({ kind: 'offer', offerId: 'o1' });
+  });
+
+  it.each(['skipped', 'failed'])('gives the polite answer to a YES after the slot went when its "no longer available" was %s', (endedText) => {
+    expect(yes([offer('o1', 'superseded', 5, { endedText })])).toEqual(help);
+  });
+
+  it('gives the polite answer to a YES after the slot went of an offer whose own text never went (the patient never saw it)', () => {
+    expect(yes([offer('o1', 'superseded', 5, { endedText: 'queued', offerTextSent: false })])).toEqual(help);
+    expect(yes([offer('o1', 'withdrawn', 5, { endedText: null, offerTextSent: false })])).toEqual(help);
+  });
+
+  it('answers a YES after this patient accepted with the confirmation again once booked, nothing new while the booking is pending (its outcome is on its way), else the polite answer', () => {
+    expect(yes([offer('o1', 'accepted', 5, { bookingStatus: 'confirmed' })])).toEqual({ kind: 'offer', offerId: 'o1' });
+    expect(yes([offer('o1', 'accepted', 5, { bookingStatus: 'pending' })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'repeat-yes' });
+    for (const bookingStatus of ['failed', null]) expect(yes([offer('o1', 'accepted', 5, { bookingStatus })])).toEqual(help);
+  });
+
+  it.each(['superseded', 'withdrawn', 'accepted', 'expired'])('gives the polite answer to a NO when nothing is live, after an offer %s a moment ago', (status) => {
+    expect(no([offer('o1', status, 1, { endedText: 'sent', bookingStatus: 'confirmed' })])).toEqual(help);
+  });
+
+  it('reads a bare YES against the offer that ended last, not the one listed (or made) last', () => {
+    const taken = offer('a', 'superseded', 1, { endedText: 'sent' });
+    const expired = offer('b', 'expired', 30, { endedText: 'sent' });
+    expect(yes([expired, taken])).toEqual({ kind: 'told', offerId: 'a', outcome: 'too-late' });
+    expect(yes([taken, expired])).toEqual({ kind: 'told', offerId: 'a', outcome: 'too-late' });
+    expect(yes([offer('a', 'superseded', 30, { endedText: 'sent' }), offer('b', 'expired', 1, { endedText: 'sent' })])).toEqual(help);
+  });
+
+  it('reads a bare YES as about the gone slot only within the window', () => {
     const window = BARE_REPLY_TO_GONE_SLOT_HOURS * 60;
-    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded', window - 1) }, now)).toBe('o1');
-    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded', window) }, now)).toBeNull();
+    expect(yes([offer('o1', 'superseded', window - 1, { endedText: 'sent' })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
+    expect(yes([offer('o1', 'superseded', window, { endedText: 'sent' })])).toEqual(help);
   });
 
-  it.each(['expired', 'declined', 'undeliverable'])('answers none after an offer that ended %s (its slot may still be on offer): the polite answer', (status) => {
-    expect(offerForBareReply({ live: [], latest: offer('o1', status, 5) }, now)).toBeNull();
+  it.each(['expired', 'declined', 'undeliverable'])('gives the polite answer after an offer that ended %s (its slot may still be on offer)', (status) => {
+    expect(yes([offer('o1', status, 5, { endedText: 'sent' })])).toEqual(help);
   });
 
-  it('answers none for a number never offered anything, or an ended offer with no end time', () => {
-    expect(offerForBareReply({ live: [] }, now)).toBeNull();
-    expect(offerForBareReply({ live: [], latest: offer('o1', 'superseded') }, now)).toBeNull();
+  it('gives the polite answer to a number never offered anything, or whose ended offer has no end time', () => {
+    expect(yes([])).toEqual(help);
+    expect(yes([offer('o1', 'superseded', null, { endedText: 'sent' })])).toEqual(help);
   });
 });

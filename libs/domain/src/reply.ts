@@ -102,26 +102,73 @@ export interface NumberOffer {
   id: string;
   status: OfferStatus | string;
   endedAt: Date | null;
+  /** Whether the offer's own text reached Notify (sent or delivered): without it the patient never saw the offer. */
+  offerTextSent?: boolean;
+  /**
+   * The status of the text that told the patient the offer ended (its `ended-<offer id>` message:
+   * "no longer available", "expired"), null or absent when none was written.
+   */
+  endedText?: string | null;
+  /** Its booking's status, for an accepted offer. */
+  bookingStatus?: string | null;
 }
 
 /**
- * The offer a bare YES / NO (no code) answers, or null when it answers none (the caller then sends
- * the help text or the polite "no open offer", answerToUnclearReply). `live` are the number's live
- * offers; `latest` is the number's most recently made offer.
- * - Exactly one live offer: that one (CONTRACT.md "SMS").
- * - Two or more: none — which one is meant would be a guess.
- * - None live: the latest offer when its slot went less than BARE_REPLY_TO_GONE_SLOT_HOURS ago —
- *   to another patient (superseded), back to the clinic (withdrawn) or to this patient
- *   (accepted). The reply is then answered as a YES / NO naming that offer is, so the patient
- *   hears "no longer available" once (the text the slot's end already sent) or the confirmation
- *   again, not "no open offer" on top of it. An expired offer is not read this way: its slot may
- *   still be on offer to others, and "no open offer" is the true answer.
+ * What a bare YES / NO gets:
+ * - `offer`: answered as the same reply naming that offer with its code is (claim, decline, the
+ *   confirmation again, or "no longer available" written now);
+ * - `told`: nothing new, for the patient has just been told exactly what this reply would get, or
+ *   will be (their booking's confirmation); `outcome` names the reply's outcome;
+ * - `help`: the help text, or for a number with no live offer the polite answer (answerToUnclearReply).
  */
-export function offerForBareReply(p: { live: readonly NumberOffer[]; latest?: NumberOffer }, now: Date): string | null {
-  if (p.live.length > 0) return p.live.length === 1 ? p.live[0].id : null;
-  const o = p.latest;
-  if (!o || !o.endedAt || !SLOT_GONE.has(o.status)) return null;
-  return now.getTime() - o.endedAt.getTime() < BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000 ? o.id : null;
+export type BareReplyAnswer = { kind: 'offer'; offerId: string } | { kind: 'told'; offerId: string; outcome: 'too-late' | 'repeat-yes' } | { kind: 'help' };
+
+/**
+ * A "no longer available" text that went, or is on its way: queued texts about an ended offer are
+ * sent when the offer's own text was (the sender skips them otherwise), so with `offerTextSent`
+ * a queued one reaches the patient.
+ */
+const TOLD: ReadonlySet<string> = new Set(['queued', 'sent', 'delivered']);
+
+/**
+ * The answer to a bare YES / NO (no code). Every bare reply gets exactly one answer, unless the
+ * patient has just been told precisely what it would get.
+ * - Exactly one live offer of the number: that one (CONTRACT.md "SMS"). Two or more: help, since
+ *   which one is meant would be a guess.
+ * - None live, a NO: the polite answer ("a number with no live offer at all gets a short polite
+ *   answer"); a NO changes nothing about an offer that has ended.
+ * - None live, a YES: read against the number's most recently ENDED offer (`ended`: the number's
+ *   ended offers, in any order; not the one made last — on a shared number a sibling's offer made
+ *   later may have ended earlier), if it ended less than BARE_REPLY_TO_GONE_SLOT_HOURS ago:
+ *   - its slot went to another patient or back to the clinic (superseded, withdrawn): `told` when
+ *     the patient saw the offer and its "no longer available" went or is on its way (texts cross:
+ *     their YES passed it), so they do not hear it twice nor "no open offer" on top; `offer` when
+ *     no such text was ever written (the reply's answer writes it); else (the offer was never seen,
+ *     or the text was skipped or failed) `help`: the polite answer is the true one;
+ *   - accepted by this patient: `offer` once the booking is confirmed (the confirmation again);
+ *     while it is pending, `told`: the confirmation (or "could not book") is on its way, as for the
+ *     same YES with its code, and "no open offer" would contradict it; after it failed ("could not
+ *     book"), the polite answer, not silence;
+ *   - any other end (expired, declined, undeliverable): `help` — its slot may still be on offer to
+ *     others, and "no open offer" is the true answer.
+ */
+export function answerToBareReply(p: { intent: 'yes' | 'no'; live: readonly NumberOffer[]; ended: readonly NumberOffer[] }, now: Date): BareReplyAnswer {
+  const help: BareReplyAnswer = { kind: 'help' };
+  if (p.live.length > 0) return p.live.length === 1 ? { kind: 'offer', offerId: p.live[0].id } : help;
+  if (p.intent === 'no') return help;
+  const windowStart = now.getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000;
+  const last = p.ended
+    .filter((o) => o.endedAt && o.endedAt.getTime() > windowStart)
+    .reduce<NumberOffer | undefined>((a, o) => (!a || o.endedAt!.getTime() > a.endedAt!.getTime() || (o.endedAt!.getTime() === a.endedAt!.getTime() && o.id < a.id) ? o : a), undefined);
+  if (!last) return help;
+  if (last.status === 'accepted') {
+    if (last.bookingStatus === 'confirmed') return { kind: 'offer', offerId: last.id };
+    return last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'repeat-yes' } : help;
+  }
+  if (!SLOT_GONE.has(last.status) || !last.offerTextSent) return help;
+  if (last.endedText == null) return { kind: 'offer', offerId: last.id };
+  return TOLD.has(last.endedText) ? { kind: 'told', offerId: last.id, outcome: 'too-late' } : help;
 }
 
-const SLOT_GONE: ReadonlySet<string> = new Set<OfferStatus>(['superseded', 'withdrawn', 'accepted']);
+/** Ends of an offer after which a bare YES is read as "that slot, please": its slot has gone. */
+const SLOT_GONE: ReadonlySet<string> = new Set<OfferStatus>(['superseded', 'withdrawn']);
