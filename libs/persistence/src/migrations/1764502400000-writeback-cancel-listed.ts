@@ -1,6 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { createIndexConcurrently } from './concurrent-index';
-import { withShortLock } from './short-lock';
+import { SHORT_LOCK, withShortLock } from './short-lock';
 
 /**
  * `writeback.listed_at`: when a failed cancel of an old appointment was listed for a person as
@@ -34,6 +34,8 @@ export class WritebackCancelListed1764502400000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await createIndexConcurrently(q, 'writeback_cancel_failed', `writeback (completed_at) WHERE kind = 'cancel' AND status = 'failed'`);
     await q.query(`DROP INDEX CONCURRENTLY IF EXISTS writeback_cancel_unlisted`);
-    await withShortLock(q, this.name, `ALTER TABLE writeback DROP COLUMN IF EXISTS listed_at`);
+    await withShortLock(q, this.name, `ALTER TABLE writeback DROP COLUMN IF EXISTS listed_at`, {
+      ...SHORT_LOCK, doneBefore: 'writeback_cancel_failed was rebuilt and writeback_cancel_unlisted dropped',
+    });
   }
 }

@@ -6,6 +6,8 @@ export interface ShortLockOptions {
   tries: number;
   /** Pause between tries, to let the writers queued behind the last one through. */
   pauseMs: number;
+  /** What the migration had already done before this statement, for the failure's message (none: it was the first step). */
+  doneBefore?: string;
 }
 
 export const SHORT_LOCK: ShortLockOptions = { lockTimeoutMs: 2_000, tries: 3, pauseMs: 1_000 };
@@ -18,8 +20,8 @@ export const SHORT_LOCK: ShortLockOptions = { lockTimeoutMs: 2_000, tries: 3, pa
  * unbounded, one long report or idle-in-transaction session during a rolling release would stop
  * every write to the table for as long as it lasted. So each try holds writers up for at most
  * `lockTimeoutMs`; after `tries` the migration fails, saying why, with nothing changed by the
- * statement (it must be safe to run again, e.g. IF NOT EXISTS): the release's `migrate` runs it
- * again.
+ * statement (it must be safe to run again, e.g. IF NOT EXISTS), and what the migration had done
+ * before it (`doneBefore`): the release's `migrate` runs it again.
  */
 export async function withShortLock(q: QueryRunner, migration: string, sql: string, opts: ShortLockOptions = SHORT_LOCK): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -36,7 +38,8 @@ export async function withShortLock(q: QueryRunner, migration: string, sql: stri
       if (attempt >= opts.tries) {
         throw new Error(
           `${migration}: no lock on its table within ${opts.lockTimeoutMs} ms, ${opts.tries} tries: a long transaction holds it `
-          + `(see pg_stat_activity); nothing was changed: run the migrations again once it has ended`,
+          + `(see pg_stat_activity); ${opts.doneBefore ? `this statement changed nothing (before it: ${opts.doneBefore})` : 'nothing was changed'}: `
+          + 'run the migrations again once it has ended',
           { cause: e },
         );
       }
