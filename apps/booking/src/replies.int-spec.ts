@@ -240,17 +240,28 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     expect(await sent(a)).toEqual({ texts: ['confirmed'], jobs: 1 });
   });
 
-  it.each<[string, boolean]>([['slot taken by another patient', false], ['offer accepted by this one', true]])(
-    'answers a bare NO after the slot went (%s) with the polite answer, not silence',
-    async (_how, winner) => {
-      const { a, b } = await waveOfTwo();
-      await text(a.mobile, 'yes', a.code, path);
-      const o = winner ? a : b;
-      expect(await twice(o.mobile, 'no', null)).toBe('no-offer');
-      expect(await sent(o)).toEqual({ texts: [...(winner ? [] : ['taken']), 'no_offer'], jobs: winner ? 1 : 2 });
-      expect(await bookings(a, b)).toEqual([a.patientId]);
-    },
-  );
+  it.each<[string, boolean, string | null]>([
+    ['slot taken by another patient', false, null],
+    ['offer accepted by this one, booking confirmed', true, 'confirmed'],
+    ['offer accepted by this one, booking failed', true, 'failed'],
+  ])('answers a bare NO after the slot went (%s) with the polite answer, not silence', async (_how, winner, bookingStatus) => {
+    const { a, b } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    if (bookingStatus) await pg.query(`UPDATE booking SET status = $2 WHERE offer_id = $1`, [a.offerId, bookingStatus]);
+    const o = winner ? a : b;
+    expect(await twice(o.mobile, 'no', null)).toBe('no-offer');
+    expect(await sent(o)).toEqual({ texts: [...(winner ? [] : ['taken']), 'no_offer'], jobs: winner ? 1 : 2 });
+    expect(await bookings(a, b)).toEqual([a.patientId]);
+  });
+
+  it('answers the winner\'s bare NO while the PAS has not confirmed with nothing new: the booking\'s outcome is on its way, and "no open offer" would contradict it', async () => {
+    const { a, b } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    expect(await twice(a.mobile, 'no', null)).toBe('decline-of-ended-offer');
+    expect(await sent(a)).toEqual({ texts: [], jobs: 0 });
+    expect(await bookings(a, b)).toEqual([a.patientId]);
+    expect(await offerStatus(a)).toBe('accepted');
+  });
 
   it("answers a bare YES on a shared number by the offer that ended last, not the one made last", async () => {
     const { a, b, mobile } = await siblings();
@@ -283,6 +294,75 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     await pg.query(`UPDATE offer SET ended_at = now() - interval '25 hours' WHERE id = $1`, [b.offerId]);
     expect(await twice(b.mobile, 'yes', null)).toBe('no-offer');
     expect(await sent(b)).toEqual({ texts: ['taken', 'no_offer'], jobs: 2 });
+  });
+});
+
+describe('replies that cross in flight', () => {
+  /** Replies stored as one callback stores them; their ids in order of arrival. */
+  async function stored(mobile: string, ...replies: Array<{ intent: string; code: string | null }>): Promise<string[]> {
+    const ids = replies.map(() => `in-${randomBytes(6).toString('hex')}`);
+    await storeReceivedTexts(ds, replies.map((r, i) => ({ externalId: ids[i], mobile, ...r })));
+    const found = (await pg.query(`SELECT id, external_id FROM patient_reply WHERE external_id = ANY($1)`, [ids])).rows;
+    return ids.map((e) => found.find((r) => r.external_id === e).id);
+  }
+  const outcomeOf = async (id: string) => (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome;
+  const textsAfterOffer = async (o: OfferFixture) => (await textsTo(o)).filter((k) => k !== 'offer');
+
+  /**
+   * Holds `slotId`'s lock from a connection of its own while `run` starts, until `waiters`
+   * transactions queue for it (they have read what they read without it), then runs `meanwhile` in
+   * the holder's transaction and commits: what they do under the lock meets what it committed.
+   */
+  async function underSlotLock<T>(slotId: string, waiters: number, run: () => Promise<T>, meanwhile: (holder: Client) => Promise<unknown> = async () => undefined): Promise<T> {
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      const result = run();
+      for (let waited = 0; ; waited += 20) {
+        const [{ n }] = (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
+        if (n >= waiters) break;
+        if (waited > 10_000) throw new Error(`only ${n} of ${waiters} transaction(s) queued for the slot`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await meanwhile(holder);
+      await holder.query('COMMIT');
+      return await result;
+    } finally {
+      await holder.end();
+    }
+  }
+
+  it('answers "YES <code>" then a bare NO in one job with the claim and nothing new: the booking\'s outcome is on its way', async () => {
+    const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    const [yes, no] = await stored(o.mobile, { intent: 'yes', code: o.code }, { intent: 'no', code: null });
+    expect(await worker.processMany({ replyIds: [yes, no] })).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
+    expect([await outcomeOf(yes), await outcomeOf(no)]).toEqual(['claimed', 'decline-of-ended-offer']);
+    expect(await bookings(o)).toEqual([o.patientId]);
+    expect(await textsAfterOffer(o)).toEqual([]);
+  });
+
+  it('answers a bare NO whose offer expired after it was read, before the decline locked its slot, as what it is now: not "declined"', async () => {
+    const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    const [no] = await stored(o.mobile, { intent: 'no', code: null });
+    const outcome = await underSlotLock(o.slotId, 1, () => worker.processOne(no), (holder) =>
+      holder.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [o.offerId]),
+    );
+    expect(outcome).toEqual({ status: 'done', reason: 'no-offer' });
+    expect(await offerStatus(o)).toBe('expired');
+    expect(await textsAfterOffer(o)).toEqual(['no_offer']);
+  });
+
+  it('answers two bare YES of one number, decided side by side for an offer whose slot went untold, with one "no longer available" and nothing on top', async () => {
+    const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
+    await pg.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [o.offerId]);
+    const [first, second] = await stored(o.mobile, { intent: 'yes', code: null }, { intent: 'yes', code: null });
+    // Both read the offer with no "no longer available" written, then queue for its slot.
+    const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
+    expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
+    expect(await textsAfterOffer(o)).toEqual(['taken']);
   });
 });
 

@@ -505,8 +505,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
         if (!named) return this.helpOrNothing(tx, patientIds, wrote);
         const offer = namedOffer(reply);
         if (offer.status !== 'live') return 'decline-of-ended-offer';
-        await this.decline(tx, offer, 'declined', wrote);
-        return 'declined';
+        return (await this.decline(tx, offer, 'declined', wrote)) ? 'declined' : 'decline-of-ended-offer';
       }
       default:
         return this.helpOrNothing(tx, patientIds, wrote);
@@ -517,10 +516,20 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * A bare YES / NO (answerToBareReply): the number's one live offer is answered as a reply with its
    * code is; with none live, a YES is read against the number's offer that ended last: nothing new
    * when the patient has just been told "no longer available" (or their booking's outcome is on its
-   * way), else the confirmation again, or the polite answer. Whatever it is, the reply gets one answer unless `told`: a YES for an ended
-   * offer that writes no text (it changed since it was read here) gets the polite answer too.
+   * way), else the confirmation again, or the polite answer; a NO gets nothing new while the
+   * number's booking is pending, else the polite answer. Whatever it is, the reply gets one answer
+   * unless `told`:
+   * - a NO whose live offer ended between the read here and the decline's slot lock (a claim
+   *   committed, the wave expired) declined nothing: it is answered again on what is committed now
+   *   (`reread`; a second such loss, which needs a new offer made and ended meanwhile, gets the
+   *   polite answer rather than a third look);
+   * - a YES for an ended offer whose "no longer available" was written meanwhile by a reply that
+   *   answered the same offer (its dedupe key: two bare YES of one number decided side by side) was
+   *   told: nothing new, never "no open offer" on top of it. One for an ended offer that writes no
+   *   other text (a repeat without the confirmation again: it changed since it was read) gets the
+   *   polite answer.
    */
-  private async answerBare(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts): Promise<string> {
+  private async answerBare(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts, reread = false): Promise<string> {
     const { wrote } = opts;
     const offers = await this.numberOffers(tx, patientIds);
     const answer = answerToBareReply(
@@ -531,11 +540,12 @@ export class RepliesWorker implements OnApplicationBootstrap {
     if (answer.kind === 'told') return answer.outcome;
     const offer = offers.find((o) => o.id === answer.offerId)!.record;
     if (reply.intent === 'no') {
-      await this.decline(tx, offer, 'declined', wrote);
-      return 'declined';
+      if (await this.decline(tx, offer, 'declined', wrote)) return 'declined';
+      return reread ? this.helpOrNothing(tx, patientIds, wrote) : this.answerBare(tx, reply, patientIds, opts, true);
     }
     const { outcome, texted } = await this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
-    return offer.status !== 'live' && !texted ? this.helpOrNothing(tx, patientIds, wrote) : outcome;
+    if (offer.status === 'live' || texted || outcome === 'too-late') return outcome;
+    return this.helpOrNothing(tx, patientIds, wrote);
   }
 
   /**
@@ -612,16 +622,21 @@ export class RepliesWorker implements OnApplicationBootstrap {
     return { outcome: 'claimed', texted: false };
   }
 
-  private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable', wrote?: Set<string>): Promise<void> {
+  /**
+   * Ends a live offer under its slot's lock. False when it was no longer live by then (a claim
+   * committed or its wave ended since the caller read it): nothing was declined.
+   */
+  private async decline(tx: EntityManager, offer: OfferRecord, status: 'declined' | 'undeliverable', wrote?: Set<string>): Promise<boolean> {
     await tx.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [offer.slot_id]);
     const changed = await rows(tx,`UPDATE offer SET status = $2, responded_at = now(), ended_at = now() WHERE id = $1 AND status = 'live' RETURNING id`, [offer.id, status]);
-    if (changed.length === 0) return;
+    if (changed.length === 0) return false;
     // When nobody in the wave can still say yes, the next wave goes out now rather than at expiry.
     const stillLive = await tx.query(`SELECT 1 FROM offer WHERE wave_id = $1 AND status = 'live' LIMIT 1`, [offer.wave_id]);
     if (stillLive.length === 0 && (await endWave(tx, this.ics, offer.wave_id, 'every offer declined or undeliverable', { rematch: true }))) {
       // Its lapsed offers' texts (if any) and the next round's match job.
       wrote?.add(queueFor('send-sms')).add(queueFor('match-slot'));
     }
+    return true;
   }
 
   /** One help text per live offer, one polite "no open offer" a day: never a loop (answerToUnclearReply). */

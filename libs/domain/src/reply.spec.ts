@@ -178,6 +178,14 @@ describe('answerToBareReply', () => {
     expect(no([offer('o1', status, 1, { endedText: 'sent', bookingStatus: 'confirmed' })])).toEqual(help);
   });
 
+  it('says nothing new to a NO after this patient accepted while the booking is pending (its outcome is on its way), within the window', () => {
+    expect(no([offer('o1', 'accepted', 1, { bookingStatus: 'pending' })])).toEqual({ kind: 'told', offerId: 'o1', outcome: 'decline-of-ended-offer' });
+    for (const bookingStatus of ['confirmed', 'failed', null]) expect(no([offer('o1', 'accepted', 1, { bookingStatus })])).toEqual(help);
+    expect(no([offer('o1', 'accepted', BARE_REPLY_TO_GONE_SLOT_HOURS * 60, { bookingStatus: 'pending' })])).toEqual(help);
+    // Read against the offer that ended last: a sibling's later-ended offer decides.
+    expect(no([offer('o1', 'accepted', 30, { bookingStatus: 'pending' }), offer('o2', 'expired', 1, { endedText: 'sent' })])).toEqual(help);
+  });
+
   it('reads a bare YES against the offer that ended last, not the one listed (or made) last', () => {
     const taken = offer('a', 'superseded', 1, { endedText: 'sent' });
     const expired = offer('b', 'expired', 30, { endedText: 'sent' });

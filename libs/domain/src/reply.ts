@@ -121,7 +121,10 @@ export interface NumberOffer {
  *   will be (their booking's confirmation); `outcome` names the reply's outcome;
  * - `help`: the help text, or for a number with no live offer the polite answer (answerToUnclearReply).
  */
-export type BareReplyAnswer = { kind: 'offer'; offerId: string } | { kind: 'told'; offerId: string; outcome: 'too-late' | 'repeat-yes' } | { kind: 'help' };
+export type BareReplyAnswer =
+  | { kind: 'offer'; offerId: string }
+  | { kind: 'told'; offerId: string; outcome: 'too-late' | 'repeat-yes' | 'decline-of-ended-offer' }
+  | { kind: 'help' };
 
 /**
  * A "no longer available" text that went, or is on its way: queued texts about an ended offer are
@@ -135,8 +138,12 @@ const TOLD: ReadonlySet<string> = new Set(['queued', 'sent', 'delivered']);
  * patient has just been told precisely what it would get.
  * - Exactly one live offer of the number: that one (CONTRACT.md "SMS"). Two or more: help, since
  *   which one is meant would be a guess.
- * - None live, a NO: the polite answer ("a number with no live offer at all gets a short polite
- *   answer"); a NO changes nothing about an offer that has ended.
+ * - None live, a NO: a NO changes nothing about an offer that has ended (CONTRACT.md has no
+ *   cancelling a booking by SMS). When the number's offer that ended last was accepted by its
+ *   patient and the booking is still pending, `told` ('decline-of-ended-offer'): the booking's
+ *   outcome (confirmation or "could not book") is on its way, and "no open offer" would contradict
+ *   it ("YES 4821" then "NO" in one batch: the YES claims before the NO is read). Otherwise the
+ *   polite answer ("a number with no live offer at all gets a short polite answer").
  * - None live, a YES: read against the number's most recently ENDED offer (`ended`: the number's
  *   ended offers, in any order; not the one made last — on a shared number a sibling's offer made
  *   later may have ended earlier), if it ended less than BARE_REPLY_TO_GONE_SLOT_HOURS ago:
@@ -155,12 +162,14 @@ const TOLD: ReadonlySet<string> = new Set(['queued', 'sent', 'delivered']);
 export function answerToBareReply(p: { intent: 'yes' | 'no'; live: readonly NumberOffer[]; ended: readonly NumberOffer[] }, now: Date): BareReplyAnswer {
   const help: BareReplyAnswer = { kind: 'help' };
   if (p.live.length > 0) return p.live.length === 1 ? { kind: 'offer', offerId: p.live[0].id } : help;
-  if (p.intent === 'no') return help;
   const windowStart = now.getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000;
   const last = p.ended
     .filter((o) => o.endedAt && o.endedAt.getTime() > windowStart)
     .reduce<NumberOffer | undefined>((a, o) => (!a || o.endedAt!.getTime() > a.endedAt!.getTime() || (o.endedAt!.getTime() === a.endedAt!.getTime() && o.id < a.id) ? o : a), undefined);
   if (!last) return help;
+  if (p.intent === 'no') {
+    return last.status === 'accepted' && last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'decline-of-ended-offer' } : help;
+  }
   if (last.status === 'accepted') {
     if (last.bookingStatus === 'confirmed') return { kind: 'offer', offerId: last.id };
     return last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'repeat-yes' } : help;
