@@ -162,13 +162,7 @@ export class MatchingWorker implements OnApplicationBootstrap {
         // row lock taken (a slot's round only grows, and a closed slot stays closed).
         if (turn === 'done') return { status: 'skipped', reason: 'round 1 already matched, or the slot is closed' };
       }
-      // One round trip: the slot locked, whether a wave of it is live, and the policy in force.
-      const [slot] = (await tx.query(
-        `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
-                ${POLICY_IN_FORCE_SQL} AS policy_row
-           FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
-        [slotId],
-      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }>;
+      const slot = await this.lockSlotForMatch(tx, slotId);
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
       if (slot.match_round >= round) return { status: 'skipped', reason: `round ${round} already matched` };
       if (slot.has_live_wave) return { status: 'skipped', reason: 'a wave is still live' };
@@ -573,15 +567,25 @@ export class MatchingWorker implements OnApplicationBootstrap {
    *   look) has no job left to offer it again: its next match is ordered too (`orderNextMatch`),
    *   rather than waiting up to a sweep's pass and grace for the matching sweep to find it idle.
    */
+  /**
+   * One round trip: the slot locked, whether a wave of it is live (read in the statement's
+   * snapshot, taken before any wait for the lock: a wave committed meanwhile is seen by the
+   * callers' own later checks), and the policy in force.
+   */
+  private async lockSlotForMatch(tx: EntityManager, slotId: string): Promise<(SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }) | undefined> {
+    const [slot] = (await tx.query(
+      `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
+              ${POLICY_IN_FORCE_SQL} AS policy_row
+         FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
+      [slotId],
+    )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }>;
+    return slot;
+  }
+
   /** `self`: the running job's id, when BullMQ runs it (see the early case below). */
   async closeSlot({ slotId }: JobPayloads['close-slot'], self?: string): Promise<JobOutcome & { retryAt?: Date }> {
     return this.ds.transaction(async (tx) => {
-      const [slot] = (await tx.query(
-        `SELECT s.*, EXISTS (SELECT 1 FROM offer_wave w WHERE w.slot_id = s.id AND w.status = 'live') AS has_live_wave,
-                ${POLICY_IN_FORCE_SQL} AS policy_row
-           FROM slot s WHERE s.id = $1 FOR UPDATE OF s`,
-        [slotId],
-      )) as Array<SlotRecord & { has_live_wave: boolean; policy_row: PolicyRow }>;
+      const slot = await this.lockSlotForMatch(tx, slotId);
       if (!slot || !['open', 'offering'].includes(slot.status)) return { status: 'skipped', reason: `slot is ${slot?.status ?? 'missing'}` };
       const policy = policyFromRow(slot.policy_row, this.policy, slot.tfc);
       const cutoff = noticeCutoff(new Date(slot.start_at), policy);
