@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { answerToBareReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, NumberOffer, parseReply, PatientReply } from './reply';
+import { answerToBareReply, answerToEndedOfferReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, NumberOffer, parseReply, PatientReply } from './reply';
 
 const yes = (code: string | null = null): PatientReply => ({ kind: 'yes', code });
 const no = (code: string | null = null): PatientReply => ({ kind: 'no', code });
@@ -207,5 +207,51 @@ describe('answerToBareReply', () => {
   it('gives the polite answer to a number never offered anything, or whose ended offer has no end time', () => {
     expect(yes([])).toEqual(help);
     expect(yes([offer('o1', 'superseded', null, { endedText: 'sent' })])).toEqual(help);
+  });
+});
+
+describe('answerToEndedOfferReply: a YES / NO whose code names an offer that has ended', () => {
+  const ended = (status: string, more: Partial<NumberOffer> = {}): NumberOffer => ({ id: 'o1', status, endedAt: new Date('2026-11-01T10:00:00Z'), offerTextSent: true, ...more });
+  const named = (intent: 'yes' | 'no', offer: NumberOffer) => answerToEndedOfferReply({ intent, offer, named: true });
+  const help = { kind: 'help' };
+
+  it.each(['superseded', 'withdrawn', 'expired', 'declined', 'undeliverable'])('gives a NO for an offer %s the help text or polite answer, not silence', (status) => {
+    for (const endedText of [null, 'queued', 'sent', 'skipped', 'failed']) expect(named('no', ended(status, { endedText }))).toEqual(help);
+  });
+
+  it('says nothing new to a NO for an offer accepted while its booking is pending (its outcome is on its way), else the polite answer', () => {
+    expect(named('no', ended('accepted', { bookingStatus: 'pending' }))).toEqual({ kind: 'told', offerId: 'o1', outcome: 'decline-of-ended-offer' });
+    for (const bookingStatus of ['confirmed', 'failed', null]) expect(named('no', ended('accepted', { bookingStatus }))).toEqual(help);
+  });
+
+  it.each(['superseded', 'withdrawn', 'expired'])('says nothing new to a YES for an offer %s whose ended text went or is on its way, whenever it ended', (status) => {
+    for (const endedText of ['queued', 'sent', 'delivered']) {
+      expect(named('yes', ended(status, { endedText }))).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
+      // The code shows the offer text reached them, though not yet recorded as sent.
+      expect(named('yes', ended(status, { endedText, offerTextSent: false }))).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
+    }
+  });
+
+  it.each(['skipped', 'failed'])('gives a YES for a gone slot whose "no longer available" was %s the polite answer (or help), once', (endedText) => {
+    for (const status of ['superseded', 'withdrawn', 'expired']) {
+      expect(named('yes', ended(status, { endedText }))).toEqual(help);
+      expect(named('yes', ended(status, { endedText, offerTextSent: false }))).toEqual(help);
+    }
+  });
+
+  it('answers a YES for an ended offer with no ended text yet by writing it ("no longer available")', () => {
+    for (const status of ['superseded', 'declined', 'expired']) expect(named('yes', ended(status, { endedText: null }))).toEqual({ kind: 'offer', offerId: 'o1' });
+  });
+
+  it('answers a YES for an accepted offer as a bare one is: the confirmation again once booked, nothing while pending, the polite answer after "could not book"', () => {
+    expect(named('yes', ended('accepted', { bookingStatus: 'confirmed' }))).toEqual({ kind: 'offer', offerId: 'o1' });
+    expect(named('yes', ended('accepted', { bookingStatus: 'pending' }))).toEqual({ kind: 'told', offerId: 'o1', outcome: 'repeat-yes' });
+    for (const bookingStatus of ['failed', null]) expect(named('yes', ended('accepted', { bookingStatus }))).toEqual(help);
+  });
+
+  it('reads a bare reply only after the slot went and the offer was seen, as answerToBareReply does', () => {
+    expect(answerToEndedOfferReply({ intent: 'yes', offer: ended('expired', { endedText: 'sent' }), named: false })).toEqual(help);
+    expect(answerToEndedOfferReply({ intent: 'yes', offer: ended('superseded', { endedText: 'queued', offerTextSent: false }), named: false })).toEqual(help);
+    expect(answerToEndedOfferReply({ intent: 'yes', offer: ended('superseded', { endedText: 'queued' }), named: false })).toEqual({ kind: 'told', offerId: 'o1', outcome: 'too-late' });
   });
 });

@@ -114,14 +114,14 @@ export interface NumberOffer {
 }
 
 /**
- * What a bare YES / NO gets:
+ * What a YES / NO gets (answerToBareReply, answerToEndedOfferReply):
  * - `offer`: answered as the same reply naming that offer with its code is (claim, decline, the
- *   confirmation again, or "no longer available" written now);
+ *   confirmation again, or its "no longer available" written now);
  * - `told`: nothing new, for the patient has just been told exactly what this reply would get, or
  *   will be (their booking's confirmation); `outcome` names the reply's outcome;
  * - `help`: the help text, or for a number with no live offer the polite answer (answerToUnclearReply).
  */
-export type BareReplyAnswer =
+export type ReplyAnswer =
   | { kind: 'offer'; offerId: string }
   | { kind: 'told'; offerId: string; outcome: 'too-late' | 'repeat-yes' | 'decline-of-ended-offer' }
   | { kind: 'help' };
@@ -138,45 +138,55 @@ const TOLD: ReadonlySet<string> = new Set(['queued', 'sent', 'delivered']);
  * patient has just been told precisely what it would get.
  * - Exactly one live offer of the number: that one (CONTRACT.md "SMS"). Two or more: help, since
  *   which one is meant would be a guess.
- * - None live, a NO: a NO changes nothing about an offer that has ended (CONTRACT.md has no
- *   cancelling a booking by SMS). When the number's offer that ended last was accepted by its
- *   patient and the booking is still pending, `told` ('decline-of-ended-offer'): the booking's
- *   outcome (confirmation or "could not book") is on its way, and "no open offer" would contradict
- *   it ("YES 4821" then "NO" in one batch: the YES claims before the NO is read). Otherwise the
- *   polite answer ("a number with no live offer at all gets a short polite answer").
- * - None live, a YES: read against the number's most recently ENDED offer (`ended`: the number's
- *   ended offers, in any order; not the one made last — on a shared number a sibling's offer made
- *   later may have ended earlier), if it ended less than BARE_REPLY_TO_GONE_SLOT_HOURS ago:
- *   - its slot went to another patient or back to the clinic (superseded, withdrawn): `told` when
- *     the patient saw the offer and its "no longer available" went or is on its way (texts cross:
- *     their YES passed it), so they do not hear it twice nor "no open offer" on top; `offer` when
- *     no such text was ever written (the reply's answer writes it); else (the offer was never seen,
- *     or the text was skipped or failed) `help`: the polite answer is the true one;
- *   - accepted by this patient: `offer` once the booking is confirmed (the confirmation again);
- *     while it is pending, `told`: the confirmation (or "could not book") is on its way, as for the
- *     same YES with its code, and "no open offer" would contradict it; after it failed ("could not
- *     book"), the polite answer, not silence;
- *   - any other end (expired, declined, undeliverable): `help` — its slot may still be on offer to
- *     others, and "no open offer" is the true answer.
+ * - None live: read against the number's most recently ENDED offer (`ended`: the number's ended
+ *   offers, in any order; not the one made last — on a shared number a sibling's offer made later
+ *   may have ended earlier), if it ended less than BARE_REPLY_TO_GONE_SLOT_HOURS ago, as
+ *   answerToEndedOfferReply has it for a bare reply; with none in that window, help.
  */
-export function answerToBareReply(p: { intent: 'yes' | 'no'; live: readonly NumberOffer[]; ended: readonly NumberOffer[] }, now: Date): BareReplyAnswer {
-  const help: BareReplyAnswer = { kind: 'help' };
-  if (p.live.length > 0) return p.live.length === 1 ? { kind: 'offer', offerId: p.live[0].id } : help;
+export function answerToBareReply(p: { intent: 'yes' | 'no'; live: readonly NumberOffer[]; ended: readonly NumberOffer[] }, now: Date): ReplyAnswer {
+  if (p.live.length > 0) return p.live.length === 1 ? { kind: 'offer', offerId: p.live[0].id } : { kind: 'help' };
   const windowStart = now.getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000;
   const last = p.ended
     .filter((o) => o.endedAt && o.endedAt.getTime() > windowStart)
     .reduce<NumberOffer | undefined>((a, o) => (!a || o.endedAt!.getTime() > a.endedAt!.getTime() || (o.endedAt!.getTime() === a.endedAt!.getTime() && o.id < a.id) ? o : a), undefined);
-  if (!last) return help;
-  if (p.intent === 'no') {
-    return last.status === 'accepted' && last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'decline-of-ended-offer' } : help;
+  return last ? answerToEndedOfferReply({ intent: p.intent, offer: last, named: false }) : { kind: 'help' };
+}
+
+/**
+ * The answer to a YES / NO about an offer that has ended: one its code names (`named`: "YES 4821",
+ * or a click on its page), or the one a bare reply is read against (answerToBareReply). Exactly one
+ * answer, unless the patient has just been told precisely what it would get.
+ * - A NO: a NO changes nothing about an offer that has ended (CONTRACT.md has no cancelling a
+ *   booking by SMS). When the offer was accepted and its booking is still pending, `told`
+ *   ('decline-of-ended-offer'): the booking's outcome (confirmation or "could not book") is on its
+ *   way, and "no open offer" would contradict it ("YES 4821" then "NO 4821" in one batch: the YES
+ *   claims before the NO is read). Otherwise help: the help text while the number holds another
+ *   live offer ("a code that matches no live offer of that number"), else the polite answer.
+ * - A YES for an offer its patient accepted: `offer` once the booking is confirmed (the
+ *   confirmation again); while it is pending, `told` (its outcome is on its way, and "no open
+ *   offer" would contradict it); after it failed ("could not book"), help, not silence.
+ * - A YES for an offer that ended otherwise is answered by the text that tells its patient it ended
+ *   (`ended-<offer id>`: "no longer available", "expired"): `told` when that went or is on its way,
+ *   so they do not hear it twice nor "no open offer" on top (texts cross: their YES passed it);
+ *   `offer` when none was ever written (the reply's answer writes it); help when it was skipped or
+ *   failed, since then nothing told them. A bare YES is read so only after the slot went
+ *   (superseded, withdrawn) and the patient saw the offer (`offerTextSent`); after any other end
+ *   (expired, declined, undeliverable) its slot may still be on offer to others, and "no open
+ *   offer" is the true answer. A named YES needs neither: its code shows the offer text reached
+ *   them (one still being recorded as sent, too), and the sender's own check of `offerTextSent`
+ *   decides a queued one.
+ */
+export function answerToEndedOfferReply(p: { intent: 'yes' | 'no'; offer: NumberOffer; named: boolean }): ReplyAnswer {
+  const o = p.offer;
+  const help: ReplyAnswer = { kind: 'help' };
+  if (p.intent === 'no') return o.status === 'accepted' && o.bookingStatus === 'pending' ? { kind: 'told', offerId: o.id, outcome: 'decline-of-ended-offer' } : help;
+  if (o.status === 'accepted') {
+    if (o.bookingStatus === 'confirmed') return { kind: 'offer', offerId: o.id };
+    return o.bookingStatus === 'pending' ? { kind: 'told', offerId: o.id, outcome: 'repeat-yes' } : help;
   }
-  if (last.status === 'accepted') {
-    if (last.bookingStatus === 'confirmed') return { kind: 'offer', offerId: last.id };
-    return last.bookingStatus === 'pending' ? { kind: 'told', offerId: last.id, outcome: 'repeat-yes' } : help;
-  }
-  if (!SLOT_GONE.has(last.status) || !last.offerTextSent) return help;
-  if (last.endedText == null) return { kind: 'offer', offerId: last.id };
-  return TOLD.has(last.endedText) ? { kind: 'told', offerId: last.id, outcome: 'too-late' } : help;
+  if (!p.named && (!SLOT_GONE.has(o.status) || !o.offerTextSent)) return help;
+  if (o.endedText == null) return { kind: 'offer', offerId: o.id };
+  return TOLD.has(o.endedText) ? { kind: 'told', offerId: o.id, outcome: 'too-late' } : help;
 }
 
 /** Ends of an offer after which a bare YES is read as "that slot, please": its slot has gone. */
