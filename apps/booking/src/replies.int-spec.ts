@@ -182,6 +182,7 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
 
   it.each<[string, 'code' | 'bare', string]>([
     ['with its code, "no longer available" on its way', 'code', 'queued'],
+    ['with its code, "no longer available" delivered', 'code', 'delivered'],
     ['bare, "no longer available" on its way', 'bare', 'queued'],
     ['bare, "no longer available" delivered', 'bare', 'delivered'],
   ])("answers the loser's YES (%s) with the one \"no longer available\" the claim sent, and no \"no open offer\"", async (_how, how, status) => {
@@ -194,24 +195,49 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     expect(await bookings(a, b)).toEqual([a.patientId]);
   });
 
-  it('answers a bare YES after a withdrawal the patient was told of with nothing new', async () => {
+  it.each<[string, 'code' | 'bare', string, string, number]>([
+    ['a bare YES, told of it: nothing new', 'bare', 'sent', 'too-late', 0],
+    ['"YES <code>", told of it: nothing new', 'code', 'sent', 'too-late', 0],
+    ['"YES <code>", its text failed at Notify: the polite answer, once', 'code', 'failed', 'no-offer', 1],
+  ])('answers %s after a withdrawal', async (_what, how, status, outcome, jobs) => {
     const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     await seen(o);
     await pg.query(`UPDATE offer SET status = 'withdrawn', ended_at = now() WHERE id = $1`, [o.offerId]);
-    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, 'withdrawn', '{}', $3, 'sent')`, [o.patientId, o.offerId, `ended-${o.offerId}`]);
-    expect(await twice(o.mobile, 'yes', null)).toBe('too-late');
-    expect(await sent(o)).toEqual({ texts: ['withdrawn'], jobs: 0 });
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, 'withdrawn', '{}', $3, $4)`, [o.patientId, o.offerId, `ended-${o.offerId}`, status]);
+    expect(await twice(o.mobile, 'yes', how === 'code' ? o.code : null)).toBe(outcome);
+    expect(await sent(o)).toEqual({ texts: outcome === 'no-offer' ? ['withdrawn', 'no_offer'] : ['withdrawn'], jobs });
   });
 
-  it.each<[string, boolean, string]>([
-    ['its own offer text never went, so "no longer available" was skipped', false, 'skipped'],
-    ['"no longer available" failed at Notify', true, 'failed'],
-  ])('answers a bare YES after the slot went with the polite answer when the patient was not told (%s)', async (_why, sawOffer, status) => {
+  it.each<[string, boolean, string, 'code' | 'bare']>([
+    ['its own offer text never went, so "no longer available" was skipped; bare', false, 'skipped', 'bare'],
+    ['"no longer available" failed at Notify; bare', true, 'failed', 'bare'],
+    ['its own offer text never went, so "no longer available" was skipped; with its code', false, 'skipped', 'code'],
+    ['"no longer available" failed at Notify; with its code', true, 'failed', 'code'],
+  ])('answers a YES after the slot went with the polite answer, once, when the patient was not told (%s)', async (_why, sawOffer, status, how) => {
     const { a, b } = await waveOfTwo(sawOffer);
     await text(a.mobile, 'yes', a.code, path);
     await endedText(b, status);
-    expect(await twice(b.mobile, 'yes', null)).toBe('no-offer');
+    expect(await twice(b.mobile, 'yes', how === 'code' ? b.code : null)).toBe('no-offer');
     expect(await sent(b)).toEqual({ texts: ['taken', 'no_offer'], jobs: 2 });
+    expect(await bookings(a, b)).toEqual([a.patientId]);
+  });
+
+  it("answers \"YES <code>\" for a sibling's gone slot nobody told them of with the help text while the number holds another live offer", async () => {
+    const { a, b, mobile } = await siblings();
+    await seen(b);
+    await pg.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [b.offerId]);
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, 'taken', '{}', $3, 'failed')`, [b.patientId, b.offerId, `ended-${b.offerId}`]);
+    expect(await twice(mobile, 'yes', b.code)).toBe('help');
+    expect((await textsTo(a, b)).filter((k) => k !== 'offer')).toEqual(['taken', 'help']);
+    expect(await offerStatus(a)).toBe('live');
+  });
+
+  it('answers "YES <code>" after "could not book" with the polite answer, not silence', async () => {
+    const { a } = await waveOfTwo();
+    await text(a.mobile, 'yes', a.code, path);
+    await pg.query(`UPDATE booking SET status = 'failed', failed_at = now() WHERE offer_id = $1`, [a.offerId]);
+    expect(await twice(a.mobile, 'yes', a.code)).toBe('no-offer');
+    expect(await sent(a)).toEqual({ texts: ['no_offer'], jobs: 1 });
   });
 
   it('answers the winner\'s bare YES while the PAS has not confirmed with nothing new, as its YES with the code: the confirmation is on its way, and "no open offer" would contradict it', async () => {
@@ -240,24 +266,27 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     expect(await sent(a)).toEqual({ texts: ['confirmed'], jobs: 1 });
   });
 
-  it.each<[string, boolean, string | null]>([
-    ['slot taken by another patient', false, null],
-    ['offer accepted by this one, booking confirmed', true, 'confirmed'],
-    ['offer accepted by this one, booking failed', true, 'failed'],
-  ])('answers a bare NO after the slot went (%s) with the polite answer, not silence', async (_how, winner, bookingStatus) => {
+  it.each<[string, boolean, string | null, 'code' | 'bare']>([
+    ['slot taken by another patient; bare', false, null, 'bare'],
+    ['offer accepted by this one, booking confirmed; bare', true, 'confirmed', 'bare'],
+    ['offer accepted by this one, booking failed; bare', true, 'failed', 'bare'],
+    ['slot taken by another patient; with its code', false, null, 'code'],
+    ['offer accepted by this one, booking confirmed; with its code', true, 'confirmed', 'code'],
+    ['offer accepted by this one, booking failed; with its code', true, 'failed', 'code'],
+  ])('answers a NO after the slot went (%s) with the polite answer, not silence', async (_how, winner, bookingStatus, how) => {
     const { a, b } = await waveOfTwo();
     await text(a.mobile, 'yes', a.code, path);
     if (bookingStatus) await pg.query(`UPDATE booking SET status = $2 WHERE offer_id = $1`, [a.offerId, bookingStatus]);
     const o = winner ? a : b;
-    expect(await twice(o.mobile, 'no', null)).toBe('no-offer');
+    expect(await twice(o.mobile, 'no', how === 'code' ? o.code : null)).toBe('no-offer');
     expect(await sent(o)).toEqual({ texts: [...(winner ? [] : ['taken']), 'no_offer'], jobs: winner ? 1 : 2 });
     expect(await bookings(a, b)).toEqual([a.patientId]);
   });
 
-  it('answers the winner\'s bare NO while the PAS has not confirmed with nothing new: the booking\'s outcome is on its way, and "no open offer" would contradict it', async () => {
+  it.each<'code' | 'bare'>(['bare', 'code'])('answers the winner\'s NO (%s) while the PAS has not confirmed with nothing new: the booking\'s outcome is on its way, and "no open offer" would contradict it', async (how) => {
     const { a, b } = await waveOfTwo();
     await text(a.mobile, 'yes', a.code, path);
-    expect(await twice(a.mobile, 'no', null)).toBe('decline-of-ended-offer');
+    expect(await twice(a.mobile, 'no', how === 'code' ? a.code : null)).toBe('decline-of-ended-offer');
     expect(await sent(a)).toEqual({ texts: [], jobs: 0 });
     expect(await bookings(a, b)).toEqual([a.patientId]);
     expect(await offerStatus(a)).toBe('accepted');
@@ -275,6 +304,18 @@ describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): o
     }
     expect(await twice(mobile, 'yes', null)).toBe('too-late');
     expect((await textsTo(a, b)).filter((k) => k !== 'offer').sort()).toEqual(['expired', 'taken']);
+  });
+
+  it('answers "NO <code>" for an expired offer with one polite "no open offer", and with the help text while the number holds another live offer', async () => {
+    const expired = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [expired.offerId]);
+    expect(await twice(expired.mobile, 'no', expired.code)).toBe('no-offer');
+    expect(await sent(expired)).toEqual({ texts: ['no_offer'], jobs: 1 });
+    const { a, b, mobile } = await siblings();
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [b.offerId]);
+    expect(await twice(mobile, 'no', b.code)).toBe('help');
+    expect(await textsTo(a, b)).toEqual(['help']);
+    expect(await offerStatus(a)).toBe('live');
   });
 
   it('answers a bare YES after the offer expired, or from a patient never offered anything, with one polite "no open offer"', async () => {
@@ -334,18 +375,18 @@ describe('replies that cross in flight', () => {
     }
   }
 
-  it('answers "YES <code>" then a bare NO in one job with the claim and nothing new: the booking\'s outcome is on its way', async () => {
+  it.each<'bare' | 'with its code'>(['bare', 'with its code'])('answers "YES <code>" then a NO (%s) in one job with the claim and nothing new: the booking\'s outcome is on its way', async (how) => {
     const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    const [yes, no] = await stored(o.mobile, { intent: 'yes', code: o.code }, { intent: 'no', code: null });
+    const [yes, no] = await stored(o.mobile, { intent: 'yes', code: o.code }, { intent: 'no', code: how === 'bare' ? null : o.code });
     expect(await worker.processMany({ replyIds: [yes, no] })).toEqual({ status: 'done', reason: '2 of 2 repl(ies) decided' });
     expect([await outcomeOf(yes), await outcomeOf(no)]).toEqual(['claimed', 'decline-of-ended-offer']);
     expect(await bookings(o)).toEqual([o.patientId]);
     expect(await textsAfterOffer(o)).toEqual([]);
   });
 
-  it('answers a bare NO whose offer expired after it was read, before the decline locked its slot, as what it is now: not "declined"', async () => {
+  it.each<'bare' | 'with its code'>(['bare', 'with its code'])('answers a NO (%s) whose offer expired after it was read, before the decline locked its slot, as what it is now: not "declined"', async (how) => {
     const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    const [no] = await stored(o.mobile, { intent: 'no', code: null });
+    const [no] = await stored(o.mobile, { intent: 'no', code: how === 'bare' ? null : o.code });
     const outcome = await underSlotLock(o.slotId, 1, () => worker.processOne(no), (holder) =>
       holder.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [o.offerId]),
     );
@@ -363,6 +404,28 @@ describe('replies that cross in flight', () => {
     const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
     expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
     expect(await textsAfterOffer(o)).toEqual(['taken']);
+  });
+});
+
+describe('a click on the offer page for an offer that has ended meanwhile', () => {
+  /** A click as the offer page stores it (`act`), decided alone. */
+  async function click(o: OfferFixture, intent: 'yes' | 'no'): Promise<string> {
+    const [{ id }] = (await pg.query(
+      `INSERT INTO patient_reply (channel, external_id, patient_id, offer_id, intent, code) VALUES ('web', $1, $2, $3, $4, $5) RETURNING id`,
+      [o.offerId, o.patientId, o.offerId, intent, o.code],
+    )).rows;
+    return (await worker.processOne(id)).reason!;
+  }
+
+  it('gets no text for it: its page answered it', async () => {
+    const declined = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [declined.offerId]);
+    expect(await click(declined, 'no')).toBe('decline-of-ended-offer');
+    const accepted = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [accepted.offerId]);
+    await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, dedupe_key, status) VALUES ($1, $2, 'taken', '{}', $3, 'failed')`, [accepted.patientId, accepted.offerId, `ended-${accepted.offerId}`]);
+    expect(await click(accepted, 'yes')).toBe('too-late');
+    expect(await textsTo(declined, accepted)).toEqual(['taken']);
   });
 });
 

@@ -8,7 +8,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
-import { AcceptanceDecision, Clock, MatchingPolicy, answerToBareReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, decideAcceptance, localDateIn, NumberOffer, policyForTfc } from '@app/domain';
+import { AcceptanceDecision, Clock, MatchingPolicy, answerToBareReply, answerToEndedOfferReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, decideAcceptance, localDateIn, NumberOffer, policyForTfc } from '@app/domain';
 import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows, POLICY_IN_FORCE_SQL, PolicyRow, policyFromRow, policyInForce } from '@app/persistence';
 import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
 import { Job } from 'bullmq';
@@ -52,6 +52,8 @@ function replyWithNamedOffer(columns: string, intents: string): string {
 
 interface ReplyRecord {
   id: string;
+  /** `sms`, or `web`: a click on the offer page, which its page answered. */
+  channel: string;
   /** REPLY_PATIENTS, addressee first. */
   patient_ids: string[];
   intent: string;
@@ -88,6 +90,9 @@ interface BatchedYes {
   site_ods: string | null;
   tfc: string | null;
   booking_status: string | null;
+  /** For an offer no longer live: OFFER_TEXTS_SQL. */
+  offer_text_sent: boolean | null;
+  ended_text: string | null;
 }
 /** A slot and one of its offers, as they stand under both row locks. */
 interface LockedOffer { offer_id: string; status: string; expires_at: Date; slot_id: string; slot_status: string; start_at: Date; trace_context: string | null }
@@ -111,6 +116,13 @@ interface OfferRecord { id: string; slot_id: string; wave_id: string; entry_id: 
 const ENDED_TEXT_KEY = 'ended-';
 
 /**
+ * Of an offer `o` no longer live (null for a live one, at no cost): whether its own text reached
+ * Notify, and the status of the text that told its patient it ended (NumberOffer).
+ */
+const OFFER_TEXTS_SQL = `CASE WHEN o.status <> 'live' THEN EXISTS (SELECT 1 FROM sms_message m WHERE m.offer_id = o.id AND m.kind = 'offer' AND m.status IN ('sent', 'delivered')) END AS offer_text_sent,
+       CASE WHEN o.status <> 'live' THEN (SELECT m.status FROM sms_message m WHERE m.dedupe_key = '${ENDED_TEXT_KEY}' || o.id) END AS ended_text`;
+
+/**
  * What a YES that does not claim is answered with, for the batch and the lone path alike: the
  * winner repeating itself hears the confirmation again once the PAS has confirmed (else nothing
  * new), anyone else "no longer available" (once per offer: the dedupe key).
@@ -127,8 +139,17 @@ function answerYes(
   return { outcome: 'too-late', text: { patientId: ref.patientId, offerId: ref.offerId, kind: 'taken', personalisation: words, dedupeKey: `${ENDED_TEXT_KEY}${ref.offerId}` } };
 }
 
-/** A YES decided on the lone path: its outcome, and whether it wrote a text to the patient (a claim writes none to them). */
-interface YesAnswer { outcome: string; texted: boolean }
+/**
+ * A YES decided on the lone path: its outcome, and `help` when nothing has told the patient what
+ * became of the offer (answerToEndedOfferReply): the caller answers it with the help text or the
+ * polite answer.
+ */
+interface YesAnswer { outcome: string; help?: true }
+
+/** An offer no longer live, as answerToEndedOfferReply reads it (a row with OFFER_TEXTS_SQL). */
+function endedOffer(r: { offer_id: string | null; offer_status: string | null; offer_text_sent: boolean | null; ended_text: string | null; booking_status: string | null }): NumberOffer {
+  return { id: r.offer_id!, status: r.offer_status!, endedAt: null, offerTextSent: r.offer_text_sent === true, endedText: r.ended_text, bookingStatus: r.booking_status };
+}
 
 /** The offer a reply's code names, as read with the reply (`replyWithNamedOffer`). */
 function namedOffer(r: ReplyRecord): OfferRecord {
@@ -295,7 +316,10 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * a repeat YES of the winner a repeat of the confirmation once the PAS has confirmed.
    * - The replies, their offers and slots are read in one statement (reply rows locked, in id order).
    * - A YES whose outcome the committed state already decides (its offer no longer live, its slot
-   *   booked) is answered without taking the slot's lock: neither ever becomes live again.
+   *   booked) is answered without taking the slot's lock: neither ever becomes live again. Nothing
+   *   new when the patient was told (answerToEndedOfferReply: the "no longer available" went or is
+   *   queued, the booking is pending); left to `processOne` (the help text or polite answer) when
+   *   nothing told them.
    * - The others lock their slots and offers in one statement (slot id order, each slot before its
    *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
    *   for one slot the first claims, and the others were superseded (and texted) by that claim.
@@ -327,7 +351,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
       }
       const replies: BatchedYes[] = await tx.query(
         `SELECT r.id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.live_named, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
-                o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status
+                o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status,
+                ${OFFER_TEXTS_SQL}
            FROM ${replyWithNamedOffer('o.id, o.slot_id, o.status, o.expires_at, o.entry_id, o.wave_id, o.patient_id', `'yes'`)}
            LEFT JOIN slot s ON s.id = o.slot_id
            LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
@@ -347,6 +372,15 @@ export class RepliesWorker implements OnApplicationBootstrap {
         else if (!r.offer_id || r.live_named! > 1) continue; // not a YES naming one offer of its number: processOne
         else if (r.offer_status !== 'live' || r.slot_status === 'booked') {
           if (r.offer_status === 'accepted' && !r.booking_status) continue; // accepted without a booking read: processOne
+          if (r.offer_status !== 'live') {
+            const answer = answerToEndedOfferReply({ intent: 'yes', named: true, offer: endedOffer(r) });
+            // Nothing told the patient what became of it: the help text or the polite answer, which processOne writes.
+            if (answer.kind === 'help') continue;
+            if (answer.kind === 'told') {
+              outcomes.push({ reply: r, outcome: answer.outcome });
+              continue;
+            }
+          }
           outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, policy, texts) });
         } else toLock.push(r);
       }
@@ -378,13 +412,14 @@ export class RepliesWorker implements OnApplicationBootstrap {
           }
           // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
           // YES, or a claim in flight): left for the caller's second batch, which waits for that
-          // lock rather than holding up every reply of this one behind it. Accepted meanwhile (by
-          // a claim that committed): processOne, which reads the booking it earned.
+          // lock rather than holding up every reply of this one behind it. Ended meanwhile (by a
+          // claim or a wave's end that committed since the read): processOne, which reads the
+          // booking it earned or what its patient was told.
           if (!l) {
             opts.lockSkipped?.push({ replyId: r.id, slotId: r.slot_id! });
             continue;
           }
-          if (l.status === 'accepted') continue;
+          if (l.status !== 'live') continue;
           const outcome = this.answer(r, l, null, now, policy, texts);
           if (outcome === 'claim') {
             claimed.set(l.slot_id, r.offer_id!);
@@ -457,7 +492,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
    */
   private async handle(tx: EntityManager, replyId: string, opts: LoneOpts): Promise<JobOutcome> {
     const [reply]: ReplyRecord[] = await tx.query(
-      `SELECT r.id, rp.ids::text[] AS patient_ids, r.intent, r.code, r.processed_at, o.live_named,
+      `SELECT r.id, r.channel, rp.ids::text[] AS patient_ids, r.intent, r.code, r.processed_at, o.live_named,
               o.id AS offer_id, o.slot_id AS offer_slot_id, o.wave_id AS offer_wave_id, o.entry_id AS offer_entry_id,
               o.patient_id AS offer_patient_id, o.status AS offer_status, o.expires_at AS offer_expires_at${opts.quiet ? `, ${quietOutboxSql} AS quiet` : ''}
          FROM ${replyWithNamedOffer('o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at', `'yes', 'no'`)}
@@ -495,17 +530,21 @@ export class RepliesWorker implements OnApplicationBootstrap {
       }
       case 'yes':
       case 'no': {
-        // A YES with its code (the storm's case) goes straight to the claim: the offer is re-read
-        // there under the slot's lock.
-        const named = reply.code && reply.offer_id && reply.live_named! <= 1;
-        if (reply.intent === 'yes' && named) {
-          return (await this.accept(tx, { id: reply.offer_id!, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote)).outcome;
-        }
         if (!reply.code) return this.answerBare(tx, reply, patientIds, opts);
-        if (!named) return this.helpOrNothing(tx, patientIds, wrote);
+        // A code that names no offer of the number, or two live ones.
+        if (!reply.offer_id || reply.live_named! > 1) return this.helpOrNothing(tx, patientIds, wrote);
+        if (reply.intent === 'yes') {
+          // The storm's case goes straight to the claim: the offer is re-read there under the slot's lock.
+          const { outcome, help } = await this.accept(tx, { id: reply.offer_id, slotId: reply.offer_slot_id! }, reply.id, opts.forceTaken === true, wrote);
+          return help ? this.answerUntold(tx, reply, patientIds, outcome, wrote) : outcome;
+        }
         const offer = namedOffer(reply);
-        if (offer.status !== 'live') return 'decline-of-ended-offer';
-        return (await this.decline(tx, offer, 'declined', wrote)) ? 'declined' : 'decline-of-ended-offer';
+        if (offer.status === 'live' && (await this.decline(tx, offer, 'declined', wrote))) return 'declined';
+        // Ended before it was read, or since (a claim or the wave's end committed before the
+        // decline's slot lock): answered on what is committed now, never recorded as a decline.
+        const [ended] = await this.offersRead(tx, `o.id = $1`, [offer.id]);
+        const answer = answerToEndedOfferReply({ intent: 'no', named: true, offer: ended });
+        return answer.kind === 'help' ? this.answerUntold(tx, reply, patientIds, 'decline-of-ended-offer', wrote) : 'decline-of-ended-offer';
       }
       default:
         return this.helpOrNothing(tx, patientIds, wrote);
@@ -523,11 +562,11 @@ export class RepliesWorker implements OnApplicationBootstrap {
    *   committed, the wave expired) declined nothing: it is answered again on what is committed now
    *   (`reread`; a second such loss, which needs a new offer made and ended meanwhile, gets the
    *   polite answer rather than a third look);
-   * - a YES for an ended offer whose "no longer available" was written meanwhile by a reply that
-   *   answered the same offer (its dedupe key: two bare YES of one number decided side by side) was
-   *   told: nothing new, never "no open offer" on top of it. One for an ended offer that writes no
-   *   other text (a repeat without the confirmation again: it changed since it was read) gets the
-   *   polite answer.
+   * - a YES is decided again under the slot's lock as the YES with the code is (`claim`): one whose
+   *   "no longer available" was written meanwhile by a reply that answered the same offer (its
+   *   dedupe key: two bare YES of one number decided side by side) was told: nothing new, never
+   *   "no open offer" on top of it; one the claim finds nothing told of (the offer changed since it
+   *   was read) gets the polite answer.
    */
   private async answerBare(tx: EntityManager, reply: ReplyRecord, patientIds: string[], opts: LoneOpts, reread = false): Promise<string> {
     const { wrote } = opts;
@@ -543,9 +582,17 @@ export class RepliesWorker implements OnApplicationBootstrap {
       if (await this.decline(tx, offer, 'declined', wrote)) return 'declined';
       return reread ? this.helpOrNothing(tx, patientIds, wrote) : this.answerBare(tx, reply, patientIds, opts, true);
     }
-    const { outcome, texted } = await this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
-    if (offer.status === 'live' || texted || outcome === 'too-late') return outcome;
-    return this.helpOrNothing(tx, patientIds, wrote);
+    const { outcome, help } = await this.accept(tx, { id: offer.id, slotId: offer.slot_id }, reply.id, opts.forceTaken === true, wrote);
+    return help ? this.helpOrNothing(tx, patientIds, wrote) : outcome;
+  }
+
+  /**
+   * A YES / NO naming an offer that ended, whose patient nothing has told what became of it
+   * (answerToEndedOfferReply): a text gets the help text or the polite answer (helpOrNothing); a
+   * click on the offer page was answered by its page, and gets no text for it (`outcome`).
+   */
+  private answerUntold(tx: EntityManager, reply: ReplyRecord, patientIds: string[], outcome: string, wrote?: Set<string>): Promise<string> {
+    return reply.channel === 'web' ? Promise.resolve(outcome) : this.helpOrNothing(tx, patientIds, wrote);
   }
 
   /**
@@ -553,19 +600,24 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * bare reply needs of each: whether its own text went, the state of the text that told its
    * patient it ended, and its booking's status.
    */
-  private async numberOffers(tx: EntityManager, patientIds: string[]): Promise<Array<NumberOffer & { record: OfferRecord }>> {
-    const found: Array<OfferRecord & { ended_at: Date | null; offer_text_sent: boolean; ended_text: string | null; booking_status: string | null }> = await tx.query(
-      `SELECT o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, o.ended_at,
-              EXISTS (SELECT 1 FROM sms_message m WHERE m.offer_id = o.id AND m.kind = 'offer' AND m.status IN ('sent', 'delivered')) AS offer_text_sent,
-              (SELECT m.status FROM sms_message m WHERE m.dedupe_key = $3 || o.id) AS ended_text,
+  private numberOffers(tx: EntityManager, patientIds: string[]): Promise<Array<NumberOffer & { record: OfferRecord }>> {
+    return this.offersRead(tx, `o.patient_id = ANY($1::uuid[]) AND (o.status = 'live' OR o.ended_at > $2)`, [
+      patientIds, new Date(this.clock.now().getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000),
+    ]);
+  }
+
+  /** Offers (`where`, of offer `o`) with what an answer to a reply needs of each (NumberOffer), in slot id order. */
+  private async offersRead(tx: EntityManager, where: string, params: unknown[]): Promise<Array<NumberOffer & { record: OfferRecord }>> {
+    const found: Array<OfferRecord & { ended_at: Date | null; offer_text_sent: boolean | null; ended_text: string | null; booking_status: string | null }> = await tx.query(
+      `SELECT o.id, o.slot_id, o.wave_id, o.entry_id, o.patient_id, o.status, o.expires_at, o.ended_at, ${OFFER_TEXTS_SQL},
               (SELECT b.status FROM booking b WHERE b.offer_id = o.id ORDER BY b.created_at DESC LIMIT 1) AS booking_status
          FROM offer o
-        WHERE o.patient_id = ANY($1::uuid[]) AND (o.status = 'live' OR o.ended_at > $2)
+        WHERE ${where}
         ORDER BY o.slot_id, o.id`,
-      [patientIds, new Date(this.clock.now().getTime() - BARE_REPLY_TO_GONE_SLOT_HOURS * 3_600_000), ENDED_TEXT_KEY],
+      params,
     );
     return found.map(({ ended_at, offer_text_sent, ended_text, booking_status, ...record }) => ({
-      id: record.id, status: record.status, endedAt: ended_at && new Date(ended_at), offerTextSent: offer_text_sent, endedText: ended_text, bookingStatus: booking_status, record,
+      ...endedOffer({ offer_id: record.id, offer_status: record.status, offer_text_sent, ended_text, booking_status }), endedAt: ended_at && new Date(ended_at), record,
     }));
   }
 
@@ -583,9 +635,10 @@ export class RepliesWorker implements OnApplicationBootstrap {
   }
 
   /**
-   * Three round trips whatever the outcome: the slot and the offer locked (with the booking the
-   * offer may already have earned) in one statement, then either the claim (one statement:
-   * claimSlot) or the answer.
+   * Three round trips for a live offer: the slot and the offer locked (with the booking the offer
+   * may already have earned) in one statement, then either the claim (one statement: claimSlot) or
+   * the answer. For one that had ended, one more reads what its patient was told of that
+   * (answerToEndedOfferReply): nothing new, the answer, or `help` for the caller to write.
    */
   private async claim(tx: EntityManager, offerRef: { id: string; slotId: string }, replyId: string, forceTaken: boolean, wrote?: Set<string>): Promise<YesAnswer> {
     const now = this.clock.now();
@@ -609,9 +662,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
     );
     if (decision.kind !== 'claim') {
       const { outcome, text } = answerYes(decision, { patientId: offer.patient_id, offerId: offer.id, replyId }, words);
-      const texted = text !== undefined && (await queueSms(tx, text)) !== null;
-      if (texted) wrote?.add(queueFor('send-sms'));
-      return { outcome, texted };
+      if (offer.status !== 'live') {
+        // Read under the lock, so whatever ended the offer has committed its text.
+        const [ended] = await this.offersRead(tx, `o.id = $1`, [offer.id]);
+        const answer = answerToEndedOfferReply({ intent: 'yes', named: true, offer: ended });
+        if (answer.kind === 'help') return { outcome, help: true };
+        if (answer.kind === 'told') return { outcome: answer.outcome };
+      }
+      // A dedupe key already taken (a reply decided beside this one wrote the same "no longer available") writes nothing twice.
+      if (text !== undefined && (await queueSms(tx, text))) wrote?.add(queueFor('send-sms'));
+      return { outcome };
     }
     const bookingId = await claimSlot(tx, {
       slotId: slot.id, offerId: offer.id, entryId: offer.entry_id, patientId: offer.patient_id, waveId: offer.wave_id,
@@ -619,7 +679,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
     });
     for (const q of claimQueues([{ owningTrustOds: slot.trust_ods }])) wrote?.add(q);
     this.logger.log(`slot ${slot.id} claimed by booking ${bookingId}`);
-    return { outcome: 'claimed', texted: false };
+    return { outcome: 'claimed' };
   }
 
   /**
