@@ -44,6 +44,13 @@ async function dropDatabase(url: string): Promise<void> {
   await query(admin.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
 
+/**
+ * Where an embedded server is asked to listen: below Linux's ephemeral range (32768-60999), so no
+ * outgoing connection on the machine takes the port as its source port during the seconds initdb
+ * runs (ensurePostgres would then move to the next port, and the test would read that as a fault).
+ */
+const embeddedPortBase = () => 28000 + Math.floor(Math.random() * 2000);
+
 /** A URL on a port where nothing listens, standing in for "no local server". */
 async function nowhere(scheme: 'postgres' | 'redis', path = ''): Promise<string> {
   const port = await freePort(41000 + Math.floor(Math.random() * 5000));
@@ -103,7 +110,7 @@ describe('ensurePostgres', () => {
   it('starts an embedded server when there is neither DATABASE_URL nor a local server, and reuses its folder', async () => {
     const dir = dataDir();
     const defaultUrl = await nowhere('postgres', 'sx_embedded');
-    const embeddedPort = await freePort(47000 + Math.floor(Math.random() * 2000));
+    const embeddedPort = await freePort(embeddedPortBase());
     const logs: string[] = [];
     const first = await ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort, log: (l) => logs.push(l) });
     try {
@@ -131,7 +138,7 @@ describe('ensurePostgres', () => {
   it('starts over a postmaster.pid whose pid now belongs to an unrelated process (a reboot reused it)', async () => {
     const dir = dataDir();
     const defaultUrl = await nowhere('postgres', 'sx_stale');
-    const embeddedPort = await freePort(47000 + Math.floor(Math.random() * 2000));
+    const embeddedPort = await freePort(embeddedPortBase());
     const first = await ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort });
     await first.stop();
     const cluster = join(dir, 'postgres');
@@ -158,7 +165,7 @@ describe('ensurePostgres', () => {
   it('keeps an embedded server running while another launcher uses it; the last one to finish stops it', async () => {
     const dir = dataDir();
     const defaultUrl = await nowhere('postgres', 'sx_shared');
-    const embeddedPort = await freePort(47000 + Math.floor(Math.random() * 2000));
+    const embeddedPort = await freePort(embeddedPortBase());
     await expectLastLauncherStops(
       () => ensurePostgres({ dataDir: dir, defaultUrl, embeddedPort }),
       (url) => query(url, 'SELECT 1'),

@@ -104,9 +104,14 @@ async function wokenRelayWithQuietRow(smsId: string) {
 it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for the sweep', async () => {
   const rig = await wokenRelayWithQuietRow('woken');
   try {
-    // Well inside the 2 s sweep, which never started here.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await rig.publishedAt()).not.toBeNull();
+    // Only the wake can publish it: the 2 s sweep never started here. Polled, not slept: on a busy
+    // machine the wake's pass may take longer than a fixed wait.
+    let published: Date | null = null;
+    for (let i = 0; i < 100 && !published; i++) {
+      published = await rig.publishedAt();
+      if (!published) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(published).not.toBeNull();
     expect(await rig.queues.queue('sms-outbound').getJob('sms-woken')).toBeDefined();
   } finally {
     await rig.close();
