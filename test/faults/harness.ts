@@ -32,8 +32,8 @@ export const PAS_PROXY_PORT = OFFSET + 3250;
 export const HOUR = 3_600_000;
 export const TRUSTS = ['RQM', 'RAS', 'R1K', 'RYJ'];
 /**
- * A write-back gives up on an unreachable PAS after 30 s here instead of 30 minutes (the
- * unreachable-PAS scenario waits for it); every other scenario's PAS recovers well within that.
+ * A write-back gives up on an unreachable PAS after 30 s here instead of 30 minutes; every
+ * scenario's PAS that recovers does so well within that.
  */
 export const WRITEBACK_GIVE_UP_MINUTES = 0.5;
 /** LOG_LEVEL info: the last fault test reads every line for personal data. */
@@ -84,6 +84,8 @@ export interface FaultWorld {
   stackEnv: Record<string, string>;
   stack: Stack;
   pg: Client;
+  /** Per process name, added over stackEnv for that process (WorldOptions.envFor). */
+  envFor: Record<string, Record<string, string>>;
   /** Stacks started later (a restarted process); stopped with the rest. */
   extra: Stack[];
   /** Every line every process of the world printed (pass `log` to stacks started later too). */
@@ -96,6 +98,8 @@ export interface WorldOptions {
   apps?: string[];
   /** Added to STACK_ENV for every process, and for every process restarted later. */
   env?: Record<string, string>;
+  /** Added over that for the named processes only, and for them when restarted later. */
+  envFor?: Record<string, Record<string, string>>;
 }
 
 export async function startWorld(prefix: string, opts: WorldOptions = {}): Promise<FaultWorld> {
@@ -106,10 +110,11 @@ export async function startWorld(prefix: string, opts: WorldOptions = {}): Promi
   const stackEnv = { ...STACK_ENV, ...Object.fromEntries(TRUSTS.map((ods) => [`PAS_FHIR_BASE_URL_${ods}`, `${pas.baseUrl}/${ods}/fhir`])), ...opts.env };
   const logs: string[] = [];
   const log = (line: string) => void logs.push(line);
-  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv, apps: opts.apps, log });
+  const envFor = opts.envFor ?? {};
+  const stack = await startStack({ databaseUrl: db.url, redisUrl: redis.url, portOffset: OFFSET, env: stackEnv, envFor, apps: opts.apps, log });
   const pg = new Client({ connectionString: db.url });
   await pg.connect();
-  return { db, redis, redisUrl: redis.url, pas, stackEnv, stack, pg, extra: [], logs, log };
+  return { db, redis, redisUrl: redis.url, pas, stackEnv, envFor, stack, pg, extra: [], logs, log };
 }
 
 /** The running (newest) process of that name: a restarted one, else the world's own. */
@@ -139,9 +144,9 @@ export async function killHard(w: FaultWorld, name: string): Promise<void> {
   await until(`${name} to be gone`, async () => !alive(pid), 10_000, 20);
 }
 
-/** Starts the named process (again, after a kill; or one the world left out), on its ports, with the world's settings and `env` over them. */
+/** Starts the named process (again, after a kill; or one the world left out), on its ports, with the world's settings (its own among them) and `env` over them. */
 export async function startProcess(w: FaultWorld, name: string, env: Record<string, string> = {}): Promise<void> {
-  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: { ...w.stackEnv, ...env }, apps: [name], log: w.log }));
+  w.extra.push(await startStack({ databaseUrl: w.db.url, redisUrl: w.redisUrl, portOffset: OFFSET, env: { ...w.stackEnv, ...w.envFor[name], ...env }, apps: [name], log: w.log }));
 }
 
 /** Every patient `uploadPatients` has put on a PTL in this test process (the personal data to look for). */

@@ -2,8 +2,8 @@
  * A trust adapter's write-back against a PAS that answers late, not at all, or after the exchange
  * has stopped waiting: the real exchange, adapter (RQM) and pas-sim apps in this process, over real
  * Postgres, Redis and HTTP, with the fault proxy (pas-proxy.ts) between the adapter and pas-sim.
- * Retries are shortened (fast-retries.ts) and the give-up limit is seconds, not 30 minutes; nothing
- * else is changed from production. Each booking is made straight in the database, as the booking
+ * Retries are shortened (fast-retries.ts), the give-up limit is seconds, not 30 minutes, and the
+ * PAS circuit's cool-down is 300 ms, not 5 s; nothing else is changed from production. Each booking is made straight in the database, as the booking
  * service leaves one, and its write-back job is ordered as the outbox relay would.
  */
 import { FAST_BACKOFF_MS, restoreRetries } from '../support/fast-retries';
@@ -36,6 +36,18 @@ const PROXY_PORT = 11504;
 const REFUSING_PAS_URL = 'http://127.0.0.1:11505/RQM/fhir';
 /** Each FHIR request's timeout at the adapter: a write the proxy holds longer gets no answer in time. */
 const PAS_TIMEOUT_MS = 300;
+/**
+ * The PAS circuit's cool-down here (production: PAS_CIRCUIT_COOL_DOWN_MS, 5 s). Most scenarios
+ * open the circuit, and the next one must not start against it; a short cool-down lets afterEach
+ * wait well under a second for that instead of five (the scenarios accept a try the open circuit
+ * refused, as production's would, and their give-up limits are seconds either way).
+ */
+const CIRCUIT_COOL_DOWN_MS = 300;
+/**
+ * The give-up limit of scenarios that only need it to pass (the validated minimum, 3 s); the one
+ * that proves no write-back is given up before its limit sets a longer one of its own.
+ */
+const GIVE_UP_MINUTES = 0.05;
 
 let stores: FreshStores;
 let logs: CapturedLogs;
@@ -58,9 +70,9 @@ beforeAll(async () => {
   pas = await startPasProxy(PROXY_PORT, `http://127.0.0.1:${PAS_PORT}`);
   config = loadConfig(AdapterConfig, {
     ...common, TRUST_ODS: 'RQM', PORT: String(ADAPTER_PORT), MLLP_PORT: String(MLLP_PORT), EXCHANGE_URL: `http://127.0.0.1:${EXCHANGE_PORT}`,
-    PAS_FHIR_BASE_URL: `${pas.baseUrl}/RQM/fhir`, PAS_TIMEOUT_MS: String(PAS_TIMEOUT_MS), PAS_WRITEBACK_GIVE_UP_MINUTES: '0.1',
+    PAS_FHIR_BASE_URL: `${pas.baseUrl}/RQM/fhir`, PAS_TIMEOUT_MS: String(PAS_TIMEOUT_MS), PAS_WRITEBACK_GIVE_UP_MINUTES: String(GIVE_UP_MINUTES),
   }).resolve();
-  adapter = await bootstrapApp(AdapterModule.forRoot(config), { config });
+  adapter = await bootstrapApp(AdapterModule.forRoot(config, { circuit: { coolDownMs: CIRCUIT_COOL_DOWN_MS } }), { config });
 });
 
 afterAll(async () => {
@@ -76,10 +88,10 @@ afterAll(async () => {
 afterEach(async () => {
   pas.clear();
   config.PAS_FHIR_BASE_URL = `${pas.baseUrl}/RQM/fhir`;
-  config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.1;
+  config.PAS_WRITEBACK_GIVE_UP_MINUTES = GIVE_UP_MINUTES;
   config.PAS_TIMEOUT_MS = PAS_TIMEOUT_MS;
-  // The circuit opened by one scenario's failures closes again before the next starts.
-  await new Promise((r) => setTimeout(r, 5_500));
+  // The circuit opened by one scenario's failures lets its probe through before the next starts.
+  await new Promise((r) => setTimeout(r, CIRCUIT_COOL_DOWN_MS + 200));
 });
 
 /** A pending booking of an RQM slot and its book write-back, ordered to the adapter's queue. */
@@ -250,9 +262,11 @@ describe('a PAS answering 503 for longer than the queue retries (a restart)', ()
     config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.5;
     pas.set('RQM', { failNext: 1_000_000 });
     const { bookingId, writebackId } = await orderBooking();
-    // The queues' own retries (JOB_DEFAULTS: 8 attempts) are long spent by now, fast or not.
+    // The queues' own retries (JOB_DEFAULTS: 8 attempts) are long spent by now, fast or not:
+    // budgetMs is the longest they could take (BullMQ's jitter only shortens a delay), and the
+    // wait is that and 3 s more (at least 8 s).
     const budgetMs = Array.from({ length: JOB_DEFAULTS.attempts! }, (_, i) => FAST_BACKOFF_MS * 2 ** i).reduce((a, b) => a + b, 0);
-    await new Promise((r) => setTimeout(r, Math.max(3 * budgetMs, 8_000)));
+    await new Promise((r) => setTimeout(r, Math.max(budgetMs + 3_000, 8_000)));
     expect(pas.seen('RQM').failed).toBeGreaterThan(0);
     const during = await writeback(writebackId);
     expect(during).toMatchObject({ status: 'pending', last_error: expect.stringMatching(/503|circuit/i) });
@@ -265,6 +279,9 @@ describe('a PAS answering 503 for longer than the queue retries (a restart)', ()
   });
 
   it('fails it for good once the give-up limit has passed, and the PAS holds nothing for it', async () => {
+    // 6 s, not GIVE_UP_MINUTES: longer than the queues' own retries take, so a write-back given up
+    // with them instead of at its limit is seen here.
+    config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.1;
     pas.set('RQM', { failNext: 1_000_000 });
     const started = Date.now();
     const { bookingId, writebackId } = await orderBooking();

@@ -15,8 +15,10 @@ export interface StackOptions {
   redisUrl: string;
   /** Added to every port (HTTP and MLLP), so a test stack can run beside the demo. */
   portOffset?: number;
-  /** Overrides for every process (applied last). */
+  /** Overrides for every process (applied after each process's own settings). */
   env?: Record<string, string>;
+  /** Overrides for the named processes only (applied last), e.g. one adapter's give-up limit in a test. */
+  envFor?: Record<string, Record<string, string>>;
   /** Process names to start (default: all). */
   apps?: string[];
   log?: (line: string) => void;
@@ -335,6 +337,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         STACK_PARENT_PID: String(process.pid),
         ...spec.env,
         ...(opts.env ?? {}),
+        ...(opts.envFor?.[spec.name] ?? {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Own process group: a Ctrl-C in the terminal reaches only us, and we send each child exactly

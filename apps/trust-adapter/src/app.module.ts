@@ -5,7 +5,7 @@ import { AdapterController } from './adapter.controller';
 import { ClinicMap } from './clinic-map';
 import { AdapterConfig } from './config';
 import { ExchangeClient } from './exchange.client';
-import { FhirWritebackDriver, PasWritebackDriver } from './fhir-writeback.driver';
+import { FhirWritebackDriver, PAS_CIRCUIT_TIMING, PasCircuitTiming, PasWritebackDriver } from './fhir-writeback.driver';
 import { FORWARD_REDRIVE_TIMING, ForwardRedriveTiming, ForwardRedriver } from './forward-redrive';
 import { ForwardWorker } from './forward.worker';
 import { ArchiveController } from './archive.controller';
@@ -18,8 +18,11 @@ import { WritebackWorker } from './writeback.worker';
 /** One trust's adapter: HL7 in (MLLP and HTTP), PTL in, write-back out. */
 @Module({})
 export class AdapterModule {
-  /** `redrive`: tests shorten the forwarding re-drive's timing; production keeps its defaults. */
-  static forRoot(config: AdapterConfig, opts: { redrive?: Partial<ForwardRedriveTiming> } = {}): DynamicModule {
+  /**
+   * `redrive`: tests shorten the forwarding re-drive's timing; `circuit`: tests shorten the PAS
+   * circuit breaker's cool-down. Production (main.ts) passes neither and keeps the defaults.
+   */
+  static forRoot(config: AdapterConfig, opts: { redrive?: Partial<ForwardRedriveTiming>; circuit?: Partial<PasCircuitTiming> } = {}): DynamicModule {
     return {
       module: AdapterModule,
       imports: [PlatformModule.forRoot({ config, configClass: AdapterConfig, redis: true }), PersistenceModule.forRoot()],
@@ -28,6 +31,7 @@ export class AdapterModule {
         { provide: IcsDirectory, useValue: loadIcsDirectory(config.ICS_CONFIG_DIR) },
         { provide: PasWritebackDriver, useClass: FhirWritebackDriver },
         { provide: FORWARD_REDRIVE_TIMING, useValue: opts.redrive ?? {} },
+        { provide: PAS_CIRCUIT_TIMING, useValue: opts.circuit ?? {} },
         ClinicMap, ExchangeClient, Hl7ArchiveService, Hl7IntakeService, PtlService, ForwardWorker, ForwardRedriver, WritebackWorker, MllpListener,
       ],
     };

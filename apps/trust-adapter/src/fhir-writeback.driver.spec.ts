@@ -16,7 +16,8 @@ import type { WritebackOrder } from '@app/contracts';
 import type { MetricsService, QueueService } from '@app/platform';
 import type { AdapterConfig } from './config';
 import type { ExchangeClient } from './exchange.client';
-import { FhirWritebackDriver, WritebackResult } from './fhir-writeback.driver';
+import { CircuitOpenError } from './circuit-breaker';
+import { FhirWritebackDriver, PAS_CIRCUIT_COOL_DOWN_MS, PAS_CIRCUIT_THRESHOLD, WritebackResult } from './fhir-writeback.driver';
 import { WritebackWorker } from './writeback.worker';
 
 const PAS_TIMEOUT_MS = 300;
@@ -95,6 +96,25 @@ describe('FhirWritebackDriver: a 5xx or 429 answer', () => {
   it.each([500, 502, 504])('%i (the PAS may have committed before it, or behind the gateway) may be held by the PAS', async (status) => {
     const port = await answering(status, '<html><body>Bad Gateway</body></html>', { 'content-type': 'text/html' });
     expect(await book(`http://127.0.0.1:${port}`)).toMatchObject({ ok: false, permanent: false, reason: `PAS answered ${status}`, pasMayHold: true });
+  });
+});
+
+describe('FhirWritebackDriver: the circuit to a PAS answering 503', () => {
+  /** How long the circuit refuses calls once `threshold` bookings in a row were answered 503. */
+  const openFor = async (driver: FhirWritebackDriver): Promise<number> => {
+    for (let i = 0; i < PAS_CIRCUIT_THRESHOLD; i++) await driver.book(order);
+    const refused = await driver.book(order).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(CircuitOpenError);
+    return (refused as CircuitOpenError).retryInMs;
+  };
+
+  it('stays open for the production cool-down unless a test injects a shorter one (AdapterModule.forRoot circuit)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const base = `http://127.0.0.1:${await answering(503)}`;
+    const production = await openFor(new FhirWritebackDriver(configFor(base), metrics));
+    expect(production).toBeGreaterThan(PAS_CIRCUIT_COOL_DOWN_MS - 1_000);
+    expect(production).toBeLessThanOrEqual(PAS_CIRCUIT_COOL_DOWN_MS);
+    expect(await openFor(new FhirWritebackDriver(configFor(base), metrics, { coolDownMs: 200 }))).toBeLessThanOrEqual(200);
   });
 });
 

@@ -7,7 +7,7 @@
  * PAS that is down is not hammered by every retry of every job; retries themselves are BullMQ's
  * (attempts, exponential back-off with jitter: libs/platform/src/queues.ts).
  */
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { NHS_NUMBER_SYSTEM, ODS_SITE_SYSTEM, WritebackOrder } from '@app/contracts';
 import { MetricsService, RequestNotSentError, failUnlessSent, tracedFetch } from '@app/platform';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, CircuitOpenError } from './circuit-breaker';
@@ -17,6 +17,18 @@ import { AdapterConfig } from './config';
 export const PAS_CIRCUIT_THRESHOLD = 5;
 /** How long an open circuit fails fast before one probe is let through. */
 export const PAS_CIRCUIT_COOL_DOWN_MS = 5_000;
+
+export interface PasCircuitTiming {
+  /** How long an open circuit fails fast (PAS_CIRCUIT_COOL_DOWN_MS unless a test sets it). */
+  coolDownMs: number;
+}
+
+/**
+ * Test-only (`AdapterModule.forRoot(config, { circuit })`, not an environment variable): an
+ * in-process suite whose scenarios each open the circuit shortens its cool-down, so that the next
+ * scenario does not wait seconds for a probe. Production always has PAS_CIRCUIT_COOL_DOWN_MS.
+ */
+export const PAS_CIRCUIT_TIMING = Symbol('PAS_CIRCUIT_TIMING');
 
 /**
  * A failure's `reason` is ours (status, what was missing) and may be logged; `detail` is the PAS's own
@@ -94,13 +106,13 @@ export class FhirWritebackDriver extends PasWritebackDriver {
   private readonly logger = new Logger('pas');
   readonly breaker: CircuitBreaker;
 
-  constructor(private readonly config: AdapterConfig, metrics: MetricsService) {
+  constructor(private readonly config: AdapterConfig, metrics: MetricsService, @Optional() @Inject(PAS_CIRCUIT_TIMING) timing?: Partial<PasCircuitTiming>) {
     super();
     const gauge = metrics.gauge('pas_circuit_state', 'Circuit breaker per PAS: 0 closed, 1 half-open, 2 open', ['trust']);
     gauge.set({ trust: config.TRUST_ODS }, 0);
     this.breaker = new CircuitBreaker({
       threshold: PAS_CIRCUIT_THRESHOLD,
-      coolDownMs: PAS_CIRCUIT_COOL_DOWN_MS,
+      coolDownMs: timing?.coolDownMs ?? PAS_CIRCUIT_COOL_DOWN_MS,
       onStateChange: (state) => {
         gauge.set({ trust: config.TRUST_ODS }, CIRCUIT_STATE_VALUE[state]);
         this.logger.warn(`circuit to ${config.TRUST_ODS} PAS is ${state}`);
