@@ -32,21 +32,22 @@ export interface PasProxy {
   baseUrl: string;
   set(ods: string, faults: PasFaults): void;
   clear(): void;
-  /** Per trust: requests failed with 503, answers dropped after commit, writes refused, connections cut (unreachable). */
+  /** Per trust: requests failed with 503, answers dropped after commit, writes refused, connections cut (unreachable), writes held (slowWritesMs). */
   seen(ods: string): Counts;
   close(): Promise<void>;
 }
 
 const WRITE = new Set(['POST', 'PUT']);
 
-interface Counts { failed: number; dropped: number; refused: number; forwarded: number; cut: number }
+/** `held`: writes `slowWritesMs` began to hold (counted as they arrive, before the wait). */
+interface Counts { failed: number; dropped: number; refused: number; forwarded: number; cut: number; held: number }
 
 export async function startPasProxy(port: number, upstream: string): Promise<PasProxy> {
   const faults = new Map<string, PasFaults>();
   const counts = new Map<string, Counts>();
   const count = (ods: string) => {
     let c = counts.get(ods);
-    if (!c) counts.set(ods, (c = { failed: 0, dropped: 0, refused: 0, forwarded: 0, cut: 0 }));
+    if (!c) counts.set(ods, (c = { failed: 0, dropped: 0, refused: 0, forwarded: 0, cut: 0, held: 0 }));
     return c;
   };
   const up = new URL(upstream);
@@ -65,7 +66,10 @@ export async function startPasProxy(port: number, upstream: string): Promise<Pas
     }
     if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
     const method = req.method ?? 'GET';
-    if (f.slowWritesMs && WRITE.has(method)) await new Promise((r) => setTimeout(r, f.slowWritesMs));
+    if (f.slowWritesMs && WRITE.has(method)) {
+      c.held++;
+      await new Promise((r) => setTimeout(r, f.slowWritesMs));
+    }
     const outcome = (status: number, diagnostics: string) => {
       res.writeHead(status, { 'content-type': 'application/fhir+json' });
       res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 503 ? 'transient' : 'business-rule', diagnostics }] }));

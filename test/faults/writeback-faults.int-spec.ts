@@ -128,8 +128,11 @@ describe('a success the exchange no longer accepts', () => {
     // failed (as when the booking is given up at its cut-off), so the success is answered "failed".
     config.PAS_TIMEOUT_MS = 5_000;
     pas.set('RQM', { slowWritesMs: 1_500 });
+    const heldBefore = pas.seen('RQM').held;
     const { bookingId, writebackId } = await orderBooking();
-    await new Promise((r) => setTimeout(r, 500)); // the order read as pending, the booking held at the proxy
+    // The order read as pending and its booking held at the proxy (waited for, not slept: on a
+    // busy machine the adapter's pick-up, read and search can take longer than a fixed wait).
+    await until('the booking to be held at the proxy', async () => pas.seen('RQM').held > heldBefore, 10_000, 20);
     expect(await inPas(bookingId)).toEqual([]);
     await q(`UPDATE writeback SET status = 'failed', completed_at = now(), last_error = 'given up by the exchange' WHERE id = $1`, [writebackId]);
     const held = await until('the appointment to be cancelled in the PAS', async () => {
