@@ -38,6 +38,7 @@ import { PtlImportOneRunningSnapshot1764502000000 } from './migrations/176450200
 import { ReconcilerOutcomeIndexes1764502200000 } from './migrations/1764502200000-reconciler-outcome-indexes';
 import { SmsMessagePriority1764502300000 } from './migrations/1764502300000-sms-message-priority';
 import { WritebackCancelListed1764502400000 } from './migrations/1764502400000-writeback-cancel-listed';
+import { SettlePendingClosePlan1764502500000 } from './migrations/1764502500000-settle-pending-close-plan';
 
 export const MIGRATIONS = [
   InitialSchema1732300000000, TrustAdapterEdge1764400003000, MatchingPolicy1764400004000, BookingFailuresAndTransfers1764400005000, Dashboard1764400007000,
@@ -48,6 +49,7 @@ export const MIGRATIONS = [
   BookingFailuresLateAndDeleted1764500950000, WritebackByPasAppointment1764501000000, WritebackPasMayHold1764501200000, WritebackPending1764501300000,
   SmsMessageResends1764501600000, SmsSendStarted1764501700000, SmsQueuedByAge1764501700100, PtlImportOneRunningSnapshot1764502000000,
   ReconcilerOutcomeIndexes1764502200000, SmsMessagePriority1764502300000, WritebackCancelListed1764502400000,
+  SettlePendingClosePlan1764502500000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
