@@ -68,7 +68,8 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
 /** Any fixed number shared by every migrator; one release's migrations run once at a time. */
 const MIGRATION_LOCK = 7_242_024;
 
-export async function runMigrations(databaseUrl: string): Promise<string[]> {
+/** Runs `fn` with a migrator of `databaseUrl`, holding the advisory lock every migrator takes. */
+async function withMigrator<T>(databaseUrl: string, fn: (ds: DataSource) => Promise<T>): Promise<T> {
   const lock = new Client({ connectionString: databaseUrl });
   await lock.connect();
   try {
@@ -76,8 +77,7 @@ export async function runMigrations(databaseUrl: string): Promise<string[]> {
     const ds = new DataSource(dataSourceOptions(databaseUrl, 2));
     await ds.initialize();
     try {
-      const applied = await ds.runMigrations({ transaction: 'each' });
-      return applied.map((m) => m.name);
+      return await fn(ds);
     } finally {
       await ds.destroy();
     }
@@ -85,6 +85,35 @@ export async function runMigrations(databaseUrl: string): Promise<string[]> {
     await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     await lock.end();
   }
+}
+
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  return withMigrator(databaseUrl, async (ds) => (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name));
+}
+
+/**
+ * Undoes the newest `count` applied migrations, newest first, for rolling a release back (its
+ * `down`s drop what its `up`s added, data in those columns and tables too). Each runs as it was
+ * applied: in a transaction of its own, or, for a migration with `transaction = false` (indexes
+ * built CONCURRENTLY, short-lock ALTERs), outside one. TypeORM's own `undoLastMigration` wraps
+ * every `down` in a transaction unless told 'none' for all, so those could not be undone with it.
+ * Returns the names undone; stops early when none is left.
+ */
+export async function revertMigrations(databaseUrl: string, count: number): Promise<string[]> {
+  if (!Number.isInteger(count) || count < 1) throw new Error(`the number of migrations to revert must be a whole number of at least 1 (got ${count})`);
+  return withMigrator(databaseUrl, async (ds) => {
+    const undone: string[] = [];
+    for (let i = 0; i < count; i++) {
+      // The one TypeORM undoes next: the last applied (its id).
+      const [last] = (await ds.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 1`)) as Array<{ name: string }>;
+      if (!last) break;
+      const migration = ds.migrations.find((m) => m.name === last.name || m.constructor.name === last.name);
+      if (!migration) throw new Error(`the newest applied migration, ${last.name}, is not one this release knows: revert it with the release that added it`);
+      await ds.undoLastMigration({ transaction: migration.transaction === false ? 'none' : 'each' });
+      undone.push(last.name);
+    }
+    return undone;
+  });
 }
 
 /** Creates the database named in `url` when it does not exist yet (connecting to `postgres`). */
