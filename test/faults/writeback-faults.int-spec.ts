@@ -265,11 +265,12 @@ describe('a PAS answering 503 for longer than the queue retries (a restart)', ()
     config.PAS_WRITEBACK_GIVE_UP_MINUTES = 0.5;
     pas.set('RQM', { failNext: 1_000_000 });
     const { bookingId, writebackId } = await orderBooking();
-    // The queues' own retries (JOB_DEFAULTS: 8 attempts) are long spent by now, fast or not:
-    // budgetMs is the longest they could take (BullMQ's jitter only shortens a delay), and the
-    // wait is that and 3 s more (at least 8 s).
+    // Until the queues' own retries (JOB_DEFAULTS: 8 attempts) are spent, however slowly a busy
+    // machine makes them (budgetMs is the longest their back-off could take; each try adds a round
+    // trip), then a second more, in which the old budget would have failed it for good.
     const budgetMs = Array.from({ length: JOB_DEFAULTS.attempts! }, (_, i) => FAST_BACKOFF_MS * 2 ** i).reduce((a, b) => a + b, 0);
-    await new Promise((r) => setTimeout(r, Math.max(budgetMs + 3_000, 8_000)));
+    await until('the old retry budget to be spent', async () => (await writeback(writebackId)).attempts >= JOB_DEFAULTS.attempts!, budgetMs + 15_000, 100);
+    await new Promise((r) => setTimeout(r, 1_000));
     expect(pas.seen('RQM').failed).toBeGreaterThan(0);
     const during = await writeback(writebackId);
     expect(during).toMatchObject({ status: 'pending', last_error: expect.stringMatching(/503|circuit/i) });

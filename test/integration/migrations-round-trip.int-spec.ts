@@ -1,10 +1,14 @@
 /**
- * Every migration can be rolled back and applied again (a release rolled back with `migration:revert`,
- * then rolled forward): on a fresh database, the schema after undoing the newest migrations one by
- * one and running them again is the schema they made the first time. A `down` that fails, leaves
- * something behind or drops what an older migration made shows up here, not during an incident.
+ * Every migration can be rolled back and applied again (a release rolled back with
+ * `migrate --revert N`, then rolled forward): undoing each migration gives back exactly the schema
+ * the ones before it made, and applying them again gives the schema they made the first time. A
+ * `down` that fails, leaves something behind or drops what an older migration made shows up here,
+ * not during an incident. Also: migrators started together (a rollout's init containers) apply a
+ * release once, CONCURRENTLY indexes included, without waiting on each other for ever.
  */
-import { createTestDatabase, dataSourceOptions, revertMigrations, runMigrations, TestDatabase } from '@app/persistence';
+import { createTestDatabase, dataSourceOptions, ensureDatabase, MIGRATIONS, revertMigrations, runMigrations, TestDatabase } from '@app/persistence';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -36,20 +40,81 @@ afterAll(async () => {
   await db?.drop();
 });
 
-it('undoes every migration, newest first, and applying them again gives the same schema', async () => {
-  const before = await schemaOf(ds);
+/** An empty database (no migration applied), dropped by `drop`. */
+async function emptyDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString());
+  return {
+    url: url.toString(),
+    async drop() {
+      const admin = new Client({ connectionString: new URL('/postgres', url).toString() });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => admin.end());
+    },
+  };
+}
+
+it("undoes each migration, newest first, back to exactly the schema of the ones before it, and applying them again gives the same schema", async () => {
+  const fresh = await emptyDatabase('sx_migrations_steps');
+  const at = new DataSource(dataSourceOptions(fresh.url, 1));
+  try {
+    // The schema after each prefix of the migrations, applied one more at a time.
+    const after: Array<Record<string, string[]>> = [];
+    for (let k = 1; k <= MIGRATIONS.length; k++) {
+      expect(await runMigrations(fresh.url, MIGRATIONS.slice(0, k))).toHaveLength(1);
+      if (!at.isInitialized) await at.initialize();
+      after[k] = await schemaOf(at);
+    }
+    const all = ((await at.query(`SELECT name FROM migrations ORDER BY id`)) as Array<{ name: string }>).map((m) => m.name);
+    expect(all).toHaveLength(MIGRATIONS.length);
+    for (let k = MIGRATIONS.length; k > 1; k--) {
+      expect({ k, undone: await revertMigrations(fresh.url, 1) }).toEqual({ k, undone: [all[k - 1]] });
+      // Nothing of migration k left behind, nothing of the ones before it dropped.
+      expect({ k, schema: await schemaOf(at) }).toEqual({ k, schema: after[k - 1] });
+    }
+    // The first as well, and then nothing more to undo: no table but TypeORM's record of them.
+    expect(await revertMigrations(fresh.url, 5)).toEqual([all[0]]);
+    expect((await at.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migrations'`)).map((t: { tablename: string }) => t.tablename)).toEqual([]);
+    expect(await runMigrations(fresh.url)).toEqual(all);
+    expect(await schemaOf(at)).toEqual(after[MIGRATIONS.length]);
+  } finally {
+    if (at.isInitialized) await at.destroy();
+    await fresh.drop();
+  }
+});
+
+it("leaves a newer release's migrations to an older release's migrate, undoes the newest N in one call, and says nothing is left to undo on a database never migrated", async () => {
   const applied = async () => ((await ds.query(`SELECT name FROM migrations ORDER BY id`)) as Array<{ name: string }>).map((m) => m.name);
   const all = await applied();
-  expect(all).toHaveLength(ds.migrations.length);
-  // The newest first, one at a time (a release rolled back), then the rest at once.
-  expect(await revertMigrations(db.url, 1)).toEqual(all.slice(-1));
-  expect(await applied()).toEqual(all.slice(0, -1));
-  expect(await revertMigrations(db.url, all.length + 5)).toEqual(all.slice(0, -1).reverse());
-  expect(await applied()).toEqual([]);
-  expect((await ds.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migrations'`)).map((t: { tablename: string }) => t.tablename)).toEqual([]);
-  expect(await runMigrations(db.url)).toEqual(all);
-  expect(await schemaOf(ds)).toEqual(before);
+  // A release rolled back first: the older image's migrate finds nothing to do on the newer schema.
+  expect(await runMigrations(db.url, MIGRATIONS.slice(0, -2))).toEqual([]);
+  expect(await applied()).toEqual(all);
+  expect(await revertMigrations(db.url, 3)).toEqual(all.slice(-3).reverse());
+  expect(await applied()).toEqual(all.slice(0, -3));
+  expect(await runMigrations(db.url)).toEqual(all.slice(-3));
+  const never = await emptyDatabase('sx_migrations_never');
+  try {
+    expect(await revertMigrations(never.url, 1)).toEqual([]);
+  } finally {
+    await never.drop();
+  }
 });
+
+it('applies a release once when several migrators start together, CONCURRENTLY indexes included, none waiting for ever on another', async () => {
+  const fresh = await emptyDatabase('sx_migrations_together');
+  try {
+    // A waiter blocked inside pg_advisory_lock held a snapshot that the holder's CREATE INDEX
+    // CONCURRENTLY waited for: this hung until the test's time ran out.
+    const results = await Promise.all([runMigrations(fresh.url), runMigrations(fresh.url), runMigrations(fresh.url)]);
+    const names = MIGRATIONS.map((m) => m.name);
+    expect(results.map((r) => r.length).sort((a, b) => a - b)).toEqual([0, 0, names.length]);
+    expect(results.find((r) => r.length > 0)).toEqual(names);
+  } finally {
+    await fresh.drop();
+  }
+}, 60_000);
 
 it('refuses a number of migrations to revert that is not a whole number of at least 1, reverting nothing', async () => {
   const count = async () => (await ds.query(`SELECT count(*)::int AS n FROM migrations`))[0].n;

@@ -68,13 +68,26 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
 /** Any fixed number shared by every migrator; one release's migrations run once at a time. */
 const MIGRATION_LOCK = 7_242_024;
 
-/** Runs `fn` with a migrator of `databaseUrl`, holding the advisory lock every migrator takes. */
-async function withMigrator<T>(databaseUrl: string, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+/** How often a migrator waiting for another's lock asks again. */
+const MIGRATION_LOCK_POLL_MS = 250;
+
+/**
+ * Runs `fn` with a migrator of `databaseUrl` (`migrations`: this release's, or a prefix of them in
+ * tests), holding the advisory lock every migrator takes. The lock is asked for again and again,
+ * never waited for in one statement: a statement waiting in `pg_advisory_lock` holds a snapshot,
+ * and the holder's `CREATE INDEX CONCURRENTLY` waits for every older snapshot to end, while the
+ * waiter waits for the holder's lock, which is released only after that index: a deadlock that
+ * Postgres cannot see (one side of it is this Node process), and a rollout's init containers
+ * hanging for ever.
+ */
+async function withMigrator<T>(databaseUrl: string, fn: (ds: DataSource) => Promise<T>, migrations = MIGRATIONS): Promise<T> {
   const lock = new Client({ connectionString: databaseUrl });
   await lock.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    const ds = new DataSource(dataSourceOptions(databaseUrl, 2));
+    while (!(await lock.query('SELECT pg_try_advisory_lock($1) AS got', [MIGRATION_LOCK])).rows[0].got) {
+      await new Promise((r) => setTimeout(r, MIGRATION_LOCK_POLL_MS));
+    }
+    const ds = new DataSource({ ...dataSourceOptions(databaseUrl, 2), migrations });
     await ds.initialize();
     try {
       return await fn(ds);
@@ -87,8 +100,9 @@ async function withMigrator<T>(databaseUrl: string, fn: (ds: DataSource) => Prom
   }
 }
 
-export async function runMigrations(databaseUrl: string): Promise<string[]> {
-  return withMigrator(databaseUrl, async (ds) => (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name));
+/** Applies the pending migrations (`migrations`: this release's; a prefix of them in tests) and returns their names. */
+export async function runMigrations(databaseUrl: string, migrations = MIGRATIONS): Promise<string[]> {
+  return withMigrator(databaseUrl, async (ds) => (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name), migrations);
 }
 
 /**
@@ -103,6 +117,8 @@ export async function revertMigrations(databaseUrl: string, count: number): Prom
   if (!Number.isInteger(count) || count < 1) throw new Error(`the number of migrations to revert must be a whole number of at least 1 (got ${count})`);
   return withMigrator(databaseUrl, async (ds) => {
     const undone: string[] = [];
+    // A database never migrated has nothing to undo (and no table to say so).
+    if (!(await ds.query(`SELECT to_regclass('migrations') IS NOT NULL AS found`))[0].found) return undone;
     for (let i = 0; i < count; i++) {
       // The one TypeORM undoes next: the last applied (its id).
       const [last] = (await ds.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 1`)) as Array<{ name: string }>;

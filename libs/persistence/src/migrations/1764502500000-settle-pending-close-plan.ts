@@ -20,6 +20,8 @@ export class SettlePendingClosePlan1764502500000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
       CREATE OR REPLACE FUNCTION settle_pending_close(entry uuid) RETURNS void LANGUAGE plpgsql AS $$
+        #variable_conflict use_variable
+        -- (entry is the parameter, should a table ever gain a column of that name: PL/pgSQL's default is an error.)
         BEGIN
           UPDATE waiting_list_entry e SET status = 'closed', close_pending = false, updated_at = now()
            WHERE e.id = entry AND e.close_pending AND e.status = 'open'
