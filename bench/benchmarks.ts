@@ -147,6 +147,9 @@ function scaleOutBenchmark(): Benchmark {
       const rttMs = Number(process.env.SCALEOUT_RTT_MS ?? 1);
       // SCALEOUT_LOG=<file>: every process's output appended there (LOG_LEVEL warn), for diagnosis.
       const processLog = process.env.SCALEOUT_LOG ? (l: string) => appendFileSync(process.env.SCALEOUT_LOG!, `${l}\n`) : undefined;
+      // SCALEOUT_STATEMENTS=1: each run's top statements by database time per phase, printed (Postgres
+      // must have pg_stat_statements preloaded; bench/statements.ts says how).
+      const statements = process.env.SCALEOUT_STATEMENTS === '1';
       const total = (x: ScaleOutResult) => x.matchMs + x.bookMs;
       /** The better run of each of 1x1 and 2x2, with this round trip to the data stores. */
       const pair = async (networkDelayMs: number) => {
@@ -158,8 +161,12 @@ function scaleOutBenchmark(): Benchmark {
           try {
             const res = await runScaleOutBurst({
               databaseUrl: db.url, redisUrl, portOffset: OFFSET, exchangeWorkers: workers, bookingWorkers: workers, slots, specialties, warmUpSlots, networkDelayMs,
-              mark: (l) => console.log(`  ${networkDelayMs ? `${networkDelayMs} ms RTT` : 'loopback'}: ${l}`), log: processLog,
+              mark: (l) => console.log(`  ${networkDelayMs ? `${networkDelayMs} ms RTT` : 'loopback'}: ${l}`), log: processLog, statements,
             });
+            for (const [phase, top] of Object.entries(res.statements ?? {})) {
+              console.log(`  ${workers}x${workers} ${phase}, statements by database time (lock waits included):`);
+              for (const st of top) console.log(`    ${String(Math.round(st.ms)).padStart(6)} ms ${String(st.calls).padStart(5)} calls  ${st.query}`);
+            }
             if (res.slotsWithMoreThanOneBooking || res.slotsWithMoreThanOneFirstWave || res.bookings !== slots) throw new Error(`scale-out burst broke an invariant: ${JSON.stringify(res)}`);
             runs[workers].push(res);
           } finally {

@@ -43,6 +43,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { repoRootDir } from '../tools/stack/processes';
+import { enableStatements, resetStatements, StatementTime, topStatements } from './statements';
 import { TcpProxy, startTcpProxy } from '../tools/stack/tcp-proxy';
 
 /**
@@ -75,6 +76,8 @@ export interface ScaleOutOptions {
   log?: (line: string) => void;
   /** Called as each timed phase starts and ends ("scale-out 2x2: matching" … "booked"): the profile hook's PROF_START_ON / PROF_STOP_ON. */
   mark?: (line: string) => void;
+  /** Record each timed phase's statement times (pg_stat_statements, bench/statements.ts) in `statements`. */
+  statements?: boolean;
 }
 
 export interface ScaleOutResult {
@@ -117,6 +120,8 @@ export interface ScaleOutResult {
   heldMs: { p50: number; p99: number } | null;
   /** CPU this (the bench's) process used during the timed phases, in ms: its polling, and the stand-in's forwarding. */
   benchCpuMs: number;
+  /** With `statements`: the statements that took most database time in each timed phase. */
+  statements?: { matching: StatementTime[]; booking: StatementTime[] };
 }
 
 const WAVE_SIZE = 3;
@@ -384,6 +389,8 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     let benchCpu0 = process.cpuUsage();
     let benchCpuMatchMs = 0;
     const held: number[] = [];
+    let statementsMatching: StatementTime[] = [];
+    if (o.statements) await enableStatements(pg);
     try {
       await release('SCALE', specialties, o.slots);
       await until('every match job queued', async () => {
@@ -394,6 +401,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       benchCpu0 = process.cpuUsage();
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
       for (const c of children) switchesAt0.set(c.child, switches(c.child.pid));
+      if (o.statements) await resetStatements(pg);
       services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
       machine0 = machineCpu();
       o.mark?.(`scale-out ${label}: matching`);
@@ -415,6 +423,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         for (const r of b) o.mark?.(`scale-out ${label}: batch ${r.tfc} began ${r.began} ms, ${r.n} waves`);
       }
       services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+      if (o.statements) statementsMatching = await topStatements(pg);
       o.mark?.(`scale-out ${label}: matched`);
     } finally {
       await matching.resume().catch(() => undefined);
@@ -434,6 +443,8 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const machine2 = machineCpu();
     o.mark?.(`scale-out ${label}: booking`);
     for (const p of proxies) p.takeDelays();
+    // After the answers' own inserts (the bench's, not the workers'): only the burst's statements count.
+    if (o.statements) await resetStatements(pg);
     const benchCpu1 = process.cpuUsage();
     const t1 = Date.now();
     await pg.query('COMMIT');
@@ -445,6 +456,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const at = (q: number) => Math.round(held[Math.min(held.length - 1, Math.floor(q * held.length))] * 100) / 100;
     const machine3 = machineCpu();
     const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+    const statements = o.statements ? { matching: statementsMatching, booking: await topStatements(pg) } : undefined;
     o.mark?.(`scale-out ${label}: booked`);
     const busy = { idle: machine1.idle - machine0.idle + machine3.idle - machine2.idle, total: machine1.total - machine0.total + machine3.total - machine2.total };
     const machineIdlePct = busy.total > 0 ? Math.round((busy.idle / busy.total) * 100) : 0;
@@ -491,6 +503,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       heldMs: held.length > 0 ? { p50: at(0.5), p99: at(0.99) } : null,
       benchCpuMs: benchCpuMatchMs + Math.round((benchCpuBook.user + benchCpuBook.system) / 1000),
       replyOutcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, r.n])),
+      statements,
     };
   } finally {
     await pg.end().catch(() => undefined);
