@@ -6,9 +6,7 @@
  * not during an incident. Also: migrators started together (a rollout's init containers) apply a
  * release once, CONCURRENTLY indexes included, without waiting on each other for ever.
  */
-import { createTestDatabase, dataSourceOptions, ensureDatabase, MIGRATIONS, revertMigrations, runMigrations, TestDatabase } from '@app/persistence';
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
+import { createTestDatabase, dataSourceOptions, MIGRATIONS, revertMigrations, runMigrations, TestDatabase } from '@app/persistence';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -41,20 +39,7 @@ afterAll(async () => {
 });
 
 /** An empty database (no migration applied), dropped by `drop`. */
-async function emptyDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const url = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  url.pathname = `/${name}`;
-  await ensureDatabase(url.toString());
-  return {
-    url: url.toString(),
-    async drop() {
-      const admin = new Client({ connectionString: new URL('/postgres', url).toString() });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => admin.end());
-    },
-  };
-}
+const emptyDatabase = (prefix: string) => createTestDatabase(prefix, { migrate: false });
 
 it("undoes each migration, newest first, back to exactly the schema of the ones before it, and applying them again gives the same schema", async () => {
   const fresh = await emptyDatabase('sx_migrations_steps');

@@ -8,6 +8,7 @@ import { dataSourceOptions } from './data-source';
 import { MetricsService, QueueService } from '@app/platform';
 import { OutboxRelay, enqueue, enqueueMany, quietOutboxSql } from './outbox';
 import { createTestDatabase, TestDatabase } from './testing';
+import { until as waitFor } from '../../../test/support/wait';
 
 let db: TestDatabase;
 let ds: DataSource;
@@ -106,12 +107,7 @@ it('OutboxRelay.wake moves quietly written rows to BullMQ without waiting for th
   try {
     // Only the wake can publish it: the 2 s sweep never started here. Polled, not slept: on a busy
     // machine the wake's pass may take longer than a fixed wait.
-    let published: Date | null = null;
-    for (let i = 0; i < 100 && !published; i++) {
-      published = await rig.publishedAt();
-      if (!published) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(published).not.toBeNull();
+    expect(await waitFor('the wake to publish the row', () => rig.publishedAt(), 2_000, 20)).not.toBeNull();
     expect(await rig.queues.queue('sms-outbound').getJob('sms-woken')).toBeDefined();
   } finally {
     await rig.close();

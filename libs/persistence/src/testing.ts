@@ -11,13 +11,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(prefix = 'sx_test'): Promise<TestDatabase> {
+/** `migrate: false`: left empty, for tests of the migrations themselves. */
+export async function createTestDatabase(prefix = 'sx_test', opts: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   base.pathname = `/${name}`;
   const url = base.toString();
   await ensureDatabase(url);
-  await runMigrations(url);
+  if (opts.migrate !== false) await runMigrations(url);
   return {
     url,
     async drop() {
