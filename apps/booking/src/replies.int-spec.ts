@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createOffer, OfferFixture } from '../../../test/support/offer-fixtures';
+import { BookingConfig } from './config';
 import { RepliesWorker } from './replies.worker';
 
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
@@ -405,6 +406,48 @@ describe('replies that cross in flight', () => {
     const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
     expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
     expect(await textsAfterOffer(o)).toEqual(['taken']);
+  });
+});
+
+describe('a reply another transaction holds (its job delivered twice, the other copy being decided elsewhere)', () => {
+  it('does not hold up the rest of the batch, nor the writer: it is answered from what its holder committed', async () => {
+    // One writer, so a batch that kept it while waiting would hold up every later job.
+    const config = Object.assign(new BookingConfig(), { REPLIES_WRITERS: 1 });
+    const oneWriter = new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'), config);
+    const [held, other, later] = await Promise.all([0, 1, 2].map(() => createOffer(pg, { mobile: `+447700900${++phone}`, sms: false })));
+    const idOf = async (o: OfferFixture) => {
+      const externalId = `in-${randomBytes(6).toString('hex')}`;
+      await storeReceivedTexts(ds, [{ externalId, mobile: o.mobile, intent: 'yes', code: o.code }]);
+      return (await pg.query(`SELECT id FROM patient_reply WHERE external_id = $1`, [externalId])).rows[0].id as string;
+    };
+    const [heldId, otherId, laterId] = [await idOf(held), await idOf(other), await idOf(later)];
+    const outcome = async (id: string) => (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome as string | null;
+    const decided = async (id: string) => {
+      for (let waited = 0; !(await outcome(id)); waited += 20) {
+        if (waited > 5_000) throw new Error('not decided while the other transaction held its batch-mate');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [heldId]);
+      const first = oneWriter.processMany({ replyIds: [heldId, otherId] });
+      await decided(otherId);
+      // The only writer is free again: a later job's reply is decided while the holder still holds.
+      expect(await oneWriter.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
+      // The holder is the other copy of the job, deciding the reply (here, its outcome alone).
+      await holder.query(`UPDATE patient_reply SET processed_at = clock_timestamp(), outcome = 'decided-elsewhere' WHERE id = $1`, [heldId]);
+      await holder.query('COMMIT');
+      expect(await first).toEqual({ status: 'done', reason: '1 of 2 repl(ies) decided' });
+    } finally {
+      await holder.end();
+    }
+    expect([await outcome(heldId), await outcome(otherId), await outcome(laterId)]).toEqual(['decided-elsewhere', 'claimed', 'claimed']);
+    // Decided once: by its holder, not again by this batch.
+    expect(await bookings(held)).toEqual([]);
+    expect(await bookings(other, later)).toEqual(expect.arrayContaining([other.patientId, later.patientId]));
   });
 });
 
