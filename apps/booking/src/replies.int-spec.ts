@@ -409,34 +409,35 @@ describe('replies that cross in flight', () => {
   });
 });
 
-describe('a reply another transaction holds (its job delivered twice, the other copy being decided elsewhere)', () => {
-  it('does not hold up the rest of the batch, nor the writer: it is answered from what its holder committed', async () => {
-    // One writer, so a batch that kept it while waiting would hold up every later job.
-    const config = Object.assign(new BookingConfig(), { REPLIES_WRITERS: 1 });
-    const oneWriter = new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'), config);
-    const [held, other, later] = await Promise.all([0, 1, 2].map(() => createOffer(pg, { mobile: `+447700900${++phone}`, sms: false })));
-    const idOf = async (o: OfferFixture) => {
-      const externalId = `in-${randomBytes(6).toString('hex')}`;
-      await storeReceivedTexts(ds, [{ externalId, mobile: o.mobile, intent: 'yes', code: o.code }]);
-      return (await pg.query(`SELECT id FROM patient_reply WHERE external_id = $1`, [externalId])).rows[0].id as string;
-    };
-    const [heldId, otherId, laterId] = [await idOf(held), await idOf(other), await idOf(later)];
-    const outcome = async (id: string) => (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome as string | null;
-    const decided = async (id: string) => {
-      for (let waited = 0; !(await outcome(id)); waited += 20) {
-        if (waited > 5_000) throw new Error('not decided while the other transaction held its batch-mate');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+describe('a batch waiting on another transaction (with one writer, so a batch that kept it while waiting would hold up every later job)', () => {
+  const oneWriter = () => new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'), Object.assign(new BookingConfig(), { REPLIES_WRITERS: 1 }));
+  const yesTo = async (o: OfferFixture) => {
+    const externalId = `in-${randomBytes(6).toString('hex')}`;
+    await storeReceivedTexts(ds, [{ externalId, mobile: o.mobile, intent: 'yes', code: o.code }]);
+    return (await pg.query(`SELECT id FROM patient_reply WHERE external_id = $1`, [externalId])).rows[0].id as string;
+  };
+  const outcome = async (id: string) => (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome as string | null;
+  const decided = async (id: string) => {
+    for (let waited = 0; !(await outcome(id)); waited += 20) {
+      if (waited > 5_000) throw new Error('not decided while the other transaction held a lock the batch needed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const offers = (n: number) => Promise.all(Array.from({ length: n }, () => createOffer(pg, { mobile: `+447700900${++phone}`, sms: false })));
+
+  it('for a reply it holds (the job delivered twice, the other copy decided elsewhere) does not hold up the rest of the batch, nor the writer: it is answered from what its holder committed', async () => {
+    const worker = oneWriter();
+    const [held, other, later] = await offers(3);
+    const [heldId, otherId, laterId] = [await yesTo(held), await yesTo(other), await yesTo(later)];
     const holder = new Client({ connectionString: db.url });
     await holder.connect();
     try {
       await holder.query('BEGIN');
       await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [heldId]);
-      const first = oneWriter.processMany({ replyIds: [heldId, otherId] });
+      const first = worker.processMany({ replyIds: [heldId, otherId] });
       await decided(otherId);
       // The only writer is free again: a later job's reply is decided while the holder still holds.
-      expect(await oneWriter.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
+      expect(await worker.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
       // The holder is the other copy of the job, deciding the reply (here, its outcome alone).
       await holder.query(`UPDATE patient_reply SET processed_at = clock_timestamp(), outcome = 'decided-elsewhere' WHERE id = $1`, [heldId]);
       await holder.query('COMMIT');
@@ -448,6 +449,46 @@ describe('a reply another transaction holds (its job delivered twice, the other 
     // Decided once: by its holder, not again by this batch.
     expect(await bookings(held)).toEqual([]);
     expect(await bookings(other, later)).toEqual(expect.arrayContaining([other.patientId, later.patientId]));
+  });
+
+  it("for a slot another transaction holds (a claim in flight) gives the writer back while it waits, then answers the YES from what the holder committed", async () => {
+    const worker = oneWriter();
+    // A waiting batch that kept the writer was cut short by its lock timeout (WAIT_BATCH_LOCK_MS)
+    // once the later job had waited for the writer that long, and its YES went on alone.
+    const cutShort: unknown[] = [];
+    const decideBatch = worker.decideBatch.bind(worker);
+    worker.decideBatch = (...args) => decideBatch(...args).catch((e) => {
+      cutShort.push(e);
+      throw e;
+    });
+    const [held, later] = await offers(2);
+    const [heldId, laterId] = [await yesTo(held), await yesTo(later)];
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
+      const first = worker.processMany({ replyIds: [heldId] });
+      // The first batch has skipped the held slot and its YES waits for the lock (in the lone lane).
+      for (let waited = 0; ; waited += 20) {
+        const [{ n }] = (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
+        if (n >= 1) break;
+        if (waited > 5_000) throw new Error('the YES never waited for its slot');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await worker.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
+      // The holder was another process's claim of the slot: its offer went to someone else.
+      await holder.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [held.offerId]);
+      await holder.query(`UPDATE slot SET status = 'booked' WHERE id = $1`, [held.slotId]);
+      await holder.query('COMMIT');
+      expect(await first).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
+    } finally {
+      await holder.end();
+    }
+    expect(cutShort).toEqual([]);
+    expect(await outcome(laterId)).toBe('claimed');
+    expect(await outcome(heldId)).toBe('too-late');
+    expect(await bookings(held)).toEqual([]);
   });
 });
 

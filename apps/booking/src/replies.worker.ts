@@ -252,28 +252,33 @@ export class RepliesWorker implements OnApplicationBootstrap {
       // Nothing of the failed transaction was written: the replies it held are decided one by one
       // (a lost race, 23505, is answered there as a late YES).
       this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${(e as Error).message})`);
+    const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
     const replySkipped: string[] = [];
     try {
-      const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
       settle(await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped, replySkipped }));
-      // YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
-      // for one slot, split between batches): one more batch that waits for those locks answers
-      // them together once they go, where one transaction each queued behind this writer's
-      // REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
-      if (lockSkipped.length > 0) {
-        settle(await this.decideBatch(lockSkipped.map((x) => x.replyId), { waitForSlots: [...new Set(lockSkipped.map((x) => x.slotId))] }));
-      }
     } catch (e) {
       failed(e);
+      lockSkipped.length = 0;
       replySkipped.length = 0;
     }
     release();
-    // Replies another transaction held (a second delivery of a job being decided elsewhere, often
-    // in another process): one batch, among the lone ones, waits for those holders and answers them
-    // from what they committed, usually "already processed".
-    if (replySkipped.length > 0) {
+    // What the batch left for others' transactions is waited for in the lone lane (a connection
+    // each, at most REPLIES_WRITERS with the replies decided alone), not on the writer:
+    // - YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
+    //   for one slot, split between batches, often between processes): one more batch that waits
+    //   for those locks answers them together once they go, where one transaction each queued
+    //   behind the REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
+    // - Replies another transaction held (a second delivery of a job being decided elsewhere):
+    //   one batch waits for those holders and answers them from what they committed, usually
+    //   "already processed".
+    const waits: Array<[string[], string[] | undefined]> = [
+      [lockSkipped.map((x) => x.replyId), [...new Set(lockSkipped.map((x) => x.slotId))]],
+      [replySkipped, undefined],
+    ];
+    for (const [replyIds, waitForSlots] of waits) {
+      if (replyIds.length === 0) continue;
       try {
-        settle(await this.alone(() => this.decideBatch(replySkipped)));
+        settle(await this.alone(() => this.decideBatch(replyIds, { waitForSlots })));
       } catch (e) {
         failed(e);
       }
