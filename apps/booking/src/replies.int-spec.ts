@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createOffer, OfferFixture } from '../../../test/support/offer-fixtures';
-import { BookingConfig } from './config';
 import { RepliesWorker } from './replies.worker';
 
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
@@ -406,89 +405,6 @@ describe('replies that cross in flight', () => {
     const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
     expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
     expect(await textsAfterOffer(o)).toEqual(['taken']);
-  });
-});
-
-describe('a batch waiting on another transaction (with one writer, so a batch that kept it while waiting would hold up every later job)', () => {
-  const oneWriter = () => new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'), Object.assign(new BookingConfig(), { REPLIES_WRITERS: 1 }));
-  const yesTo = async (o: OfferFixture) => {
-    const externalId = `in-${randomBytes(6).toString('hex')}`;
-    await storeReceivedTexts(ds, [{ externalId, mobile: o.mobile, intent: 'yes', code: o.code }]);
-    return (await pg.query(`SELECT id FROM patient_reply WHERE external_id = $1`, [externalId])).rows[0].id as string;
-  };
-  const outcome = async (id: string) => (await pg.query(`SELECT outcome FROM patient_reply WHERE id = $1`, [id])).rows[0].outcome as string | null;
-  const decided = async (id: string) => {
-    for (let waited = 0; !(await outcome(id)); waited += 20) {
-      if (waited > 5_000) throw new Error('not decided while the other transaction held a lock the batch needed');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  const offers = (n: number) => Promise.all(Array.from({ length: n }, () => createOffer(pg, { mobile: `+447700900${++phone}`, sms: false })));
-
-  it('for a reply it holds (the job delivered twice, the other copy decided elsewhere) does not hold up the rest of the batch, nor the writer: it is answered from what its holder committed', async () => {
-    const worker = oneWriter();
-    const [held, other, later] = await offers(3);
-    const [heldId, otherId, laterId] = [await yesTo(held), await yesTo(other), await yesTo(later)];
-    const holder = new Client({ connectionString: db.url });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [heldId]);
-      const first = worker.processMany({ replyIds: [heldId, otherId] });
-      await decided(otherId);
-      // The only writer is free again: a later job's reply is decided while the holder still holds.
-      expect(await worker.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
-      // The holder is the other copy of the job, deciding the reply (here, its outcome alone).
-      await holder.query(`UPDATE patient_reply SET processed_at = clock_timestamp(), outcome = 'decided-elsewhere' WHERE id = $1`, [heldId]);
-      await holder.query('COMMIT');
-      expect(await first).toEqual({ status: 'done', reason: '1 of 2 repl(ies) decided' });
-    } finally {
-      await holder.end();
-    }
-    expect([await outcome(heldId), await outcome(otherId), await outcome(laterId)]).toEqual(['decided-elsewhere', 'claimed', 'claimed']);
-    // Decided once: by its holder, not again by this batch.
-    expect(await bookings(held)).toEqual([]);
-    expect(await bookings(other, later)).toEqual(expect.arrayContaining([other.patientId, later.patientId]));
-  });
-
-  it("for a slot another transaction holds (a claim in flight) gives the writer back while it waits, then answers the YES from what the holder committed", async () => {
-    const worker = oneWriter();
-    // A waiting batch that kept the writer was cut short by its lock timeout (WAIT_BATCH_LOCK_MS)
-    // once the later job had waited for the writer that long, and its YES went on alone.
-    const cutShort: unknown[] = [];
-    const decideBatch = worker.decideBatch.bind(worker);
-    worker.decideBatch = (...args) => decideBatch(...args).catch((e) => {
-      cutShort.push(e);
-      throw e;
-    });
-    const [held, later] = await offers(2);
-    const [heldId, laterId] = [await yesTo(held), await yesTo(later)];
-    const holder = new Client({ connectionString: db.url });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [held.slotId]);
-      const first = worker.processMany({ replyIds: [heldId] });
-      // The first batch has skipped the held slot and its YES waits for the lock (in the lone lane).
-      for (let waited = 0; ; waited += 20) {
-        const [{ n }] = (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
-        if (n >= 1) break;
-        if (waited > 5_000) throw new Error('the YES never waited for its slot');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      expect(await worker.processMany({ replyIds: [laterId] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
-      // The holder was another process's claim of the slot: its offer went to someone else.
-      await holder.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [held.offerId]);
-      await holder.query(`UPDATE slot SET status = 'booked' WHERE id = $1`, [held.slotId]);
-      await holder.query('COMMIT');
-      expect(await first).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
-    } finally {
-      await holder.end();
-    }
-    expect(cutShort).toEqual([]);
-    expect(await outcome(laterId)).toBe('claimed');
-    expect(await outcome(heldId)).toBe('too-late');
-    expect(await bookings(held)).toEqual([]);
   });
 });
 

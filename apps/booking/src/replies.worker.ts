@@ -223,65 +223,34 @@ export class RepliesWorker implements OnApplicationBootstrap {
     while (this.writing < cfg.REPLIES_WRITERS && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, cfg.REPLIES_BATCH_MAX);
       this.writing++;
-      let released = false;
-      // The writer is given back as soon as the batch's own transactions are done (`runBatch`'s
-      // `release`), or when it ends: whichever comes first, once.
-      const release = () => {
-        if (released) return;
-        released = true;
+      void this.runBatch(batch).finally(() => {
         this.writing--;
         this.pump();
-      };
-      void this.runBatch(batch, release).finally(release);
+      });
     }
   }
 
-  /**
-   * `release` gives the writer back: called once the batch's own transactions are done, before the
-   * replies left over are waited for (their holders) or decided alone, so the next batch starts
-   * meanwhile rather than queueing behind a wait on another process's transaction.
-   */
-  private async runBatch(batch: Waiting[], release: () => void): Promise<void> {
+  private async runBatch(batch: Waiting[]): Promise<void> {
     const decided = new Map<string, JobOutcome>();
     /** Answers the jobs of the replies decided so far (their outcomes are committed). */
     const settle = (outcomes: Map<string, JobOutcome>) => {
       for (const [id, outcome] of outcomes) decided.set(id, outcome);
       for (const w of batch) if (outcomes.has(w.replyId)) w.done(outcomes.get(w.replyId)!);
     };
-    const failed = (e: unknown) =>
+    try {
+      const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
+      settle(await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped }));
+      // YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
+      // for one slot, split between batches): one more batch that waits for those locks answers
+      // them together once they go, where one transaction each queued behind this writer's
+      // REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
+      if (lockSkipped.length > 0) {
+        settle(await this.decideBatch(lockSkipped.map((x) => x.replyId), { waitForSlots: [...new Set(lockSkipped.map((x) => x.slotId))] }));
+      }
+    } catch (e) {
       // Nothing of the failed transaction was written: the replies it held are decided one by one
       // (a lost race, 23505, is answered there as a late YES).
       this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${(e as Error).message})`);
-    const lockSkipped: Array<{ replyId: string; slotId: string }> = [];
-    const replySkipped: string[] = [];
-    try {
-      settle(await this.decideBatch([...new Set(batch.map((w) => w.replyId))], { lockSkipped, replySkipped }));
-    } catch (e) {
-      failed(e);
-      lockSkipped.length = 0;
-      replySkipped.length = 0;
-    }
-    release();
-    // What the batch left for others' transactions is waited for in the lone lane (a connection
-    // each, at most REPLIES_WRITERS with the replies decided alone), not on the writer:
-    // - YES whose slot another transaction held (mostly another batch claiming it: a crowd's YES
-    //   for one slot, split between batches, often between processes): one more batch that waits
-    //   for those locks answers them together once they go, where one transaction each queued
-    //   behind the REPLIES_WRITERS lone slots (128 of a 200-YES crowd took ~0.7 s that way).
-    // - Replies another transaction held (a second delivery of a job being decided elsewhere):
-    //   one batch waits for those holders and answers them from what they committed, usually
-    //   "already processed".
-    const waits: Array<[string[], string[] | undefined]> = [
-      [lockSkipped.map((x) => x.replyId), [...new Set(lockSkipped.map((x) => x.slotId))]],
-      [replySkipped, undefined],
-    ];
-    for (const [replyIds, waitForSlots] of waits) {
-      if (replyIds.length === 0) continue;
-      try {
-        settle(await this.alone(() => this.decideBatch(replyIds, { waitForSlots })));
-      } catch (e) {
-        failed(e);
-      }
     }
     // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
     const alone = new Map<string, Promise<JobOutcome>>();
@@ -346,8 +315,6 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * alone: the first valid YES for a slot claims it, every other gets "no longer available" (once),
    * a repeat YES of the winner a repeat of the confirmation once the PAS has confirmed.
    * - The replies, their offers and slots are read in one statement (reply rows locked, in id order).
-   *   With `opts.replySkipped`, a reply another transaction holds is not waited for: its id is added
-   *   there, undecided, for the caller to wait for without holding up this batch (`runBatch`).
    * - A YES whose outcome the committed state already decides (its offer no longer live, its slot
    *   booked) is answered without taking the slot's lock: neither ever becomes live again. Nothing
    *   new when the patient was told (answerToEndedOfferReply: the "no longer available" went or is
@@ -367,9 +334,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
    *   marked in one. Outbox rows notify nobody: this process's relay is woken after the commit.
    * Returns the outcome of each reply it decided; the rest are left to `processOne`.
    */
-  async decideBatch(
-    replyIds: string[], opts: { waitForSlots?: string[]; lockSkipped?: Array<{ replyId: string; slotId: string }>; replySkipped?: string[] } = {},
-  ): Promise<Map<string, JobOutcome>> {
+  async decideBatch(replyIds: string[], opts: { waitForSlots?: string[]; lockSkipped?: Array<{ replyId: string; slotId: string }> } = {}): Promise<Map<string, JobOutcome>> {
     const quiet = this.relay !== undefined;
     const queues = new Set<string>();
     const result = await this.ds.transaction(async (tx) => {
@@ -391,7 +356,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
            FROM ${replyWithNamedOffer('o.id, o.slot_id, o.status, o.expires_at, o.entry_id, o.wave_id, o.patient_id', `'yes'`)}
            LEFT JOIN slot s ON s.id = o.slot_id
            LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
-          WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id FOR UPDATE OF r${opts.replySkipped ? ' SKIP LOCKED' : ''}`,
+          WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id FOR UPDATE OF r`,
         [replyIds],
       );
       const now = this.clock.now();
@@ -401,13 +366,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
       const texts: Parameters<typeof queueSmsMany>[1] = [];
       // In order of arrival (the replies are read by received_at): the first YES for a slot wins it.
       const toLock: BatchedYes[] = [];
-      const read = new Set(replies.map((r) => r.id));
-      for (const id of replyIds) {
-        if (read.has(id)) continue;
-        // Not read: held by another transaction (SKIP LOCKED), for the caller to wait for, or no such reply.
-        if (opts.replySkipped) opts.replySkipped.push(id);
-        else decided.set(id, { status: 'skipped', reason: 'no such reply' });
-      }
+      for (const id of replyIds) if (!replies.some((r) => r.id === id)) decided.set(id, { status: 'skipped', reason: 'no such reply' });
       for (const r of replies) {
         if (r.processed_at) decided.set(r.id, { status: 'skipped', reason: 'already processed' });
         else if (!r.offer_id || r.live_named! > 1) continue; // not a YES naming one offer of its number: processOne
