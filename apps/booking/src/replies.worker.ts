@@ -102,8 +102,10 @@ interface Waiting { replyId: string; done: (o: JobOutcome) => void; fail: (e: un
 interface LoneOpts { forceTaken?: boolean; quiet?: boolean; wrote?: Set<string> }
 
 /**
- * Longest a waiting batch (`decideBatch` with `waitForSlots`) waits for a lock before its replies go
- * one by one. A claim holds its slot for milliseconds; a second is far past that.
+ * Longest a waiting batch (`decideBatch` with `waitForSlots`) waits for a slot's lock before its
+ * replies go one by one (its replies' own locks, taken first, are those its first batch just let
+ * go, so it waits on them only for a second delivery being decided elsewhere). A claim holds its
+ * slot for milliseconds; a second is far past that.
  */
 export const WAIT_BATCH_LOCK_MS = 1000;
 
@@ -314,7 +316,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * YES replies with their code, many in one transaction, with the outcome each would have had
    * alone: the first valid YES for a slot claims it, every other gets "no longer available" (once),
    * a repeat YES of the winner a repeat of the confirmation once the PAS has confirmed.
-   * - The replies, their offers and slots are read in one statement (reply rows locked, in id order).
+   * - The replies, their offers and slots are read in one statement (reply rows locked, in order of arrival: `received_at, id`).
    * - A YES whose outcome the committed state already decides (its offer no longer live, its slot
    *   booked) is answered without taking the slot's lock: neither ever becomes live again. Nothing
    *   new when the patient was told (answerToEndedOfferReply: the "no longer available" went or is
