@@ -408,6 +408,19 @@ describe('replies that cross in flight', () => {
   });
 });
 
+describe('a batch transaction that fails with something other than an Error', () => {
+  it('still has its replies decided one by one, so their jobs are answered', async () => {
+    const own = new RepliesWorker(ds, new SystemClock(), policy, ics, undefined as never, new MetricsService('test'));
+    own.decideBatch = () => Promise.reject(undefined);
+    const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    const externalId = `in-${randomBytes(6).toString('hex')}`;
+    await storeReceivedTexts(ds, [{ externalId, mobile: o.mobile, intent: 'yes', code: o.code }]);
+    const [{ id }] = (await pg.query(`SELECT id FROM patient_reply WHERE external_id = $1`, [externalId])).rows;
+    expect(await own.processMany({ replyIds: [id] })).toEqual({ status: 'done', reason: '1 of 1 repl(ies) decided' });
+    expect(await bookings(o)).toEqual([o.patientId]);
+  });
+});
+
 describe('a click on the offer page for an offer that has ended meanwhile', () => {
   /** A click as the offer page stores it (`act`), decided alone. */
   async function click(o: OfferFixture, intent: 'yes' | 'no'): Promise<string> {

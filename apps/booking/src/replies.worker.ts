@@ -252,7 +252,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
     } catch (e) {
       // Nothing of the failed transaction was written: the replies it held are decided one by one
       // (a lost race, 23505, is answered there as a late YES).
-      this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${(e as Error).message})`);
+      this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${e instanceof Error ? e.message : String(e)})`);
+      // (Whatever was thrown: a log line that threw here would leave every job of the batch unanswered.)
     }
     // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
     const alone = new Map<string, Promise<JobOutcome>>();
