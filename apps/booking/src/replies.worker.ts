@@ -10,7 +10,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, QueueName, queueFor } from '@app/contracts';
 import { AcceptanceDecision, Clock, MatchingPolicy, answerToBareReply, answerToEndedOfferReply, answerToUnclearReply, BARE_REPLY_TO_GONE_SLOT_HOURS, decideAcceptance, localDateIn, NumberOffer, policyForTfc } from '@app/domain';
 import { ClaimRequest, OutboxRelay, claimQueues, quietOutboxSql, claimSlot, claimSlots, endWave, inSlotTrace, inSlotTraces, queueSms, SlotForWording, SmsRequest, queueSmsMany, wordingFor, rows, POLICY_IN_FORCE_SQL, PolicyRow, policyFromRow, policyInForce } from '@app/persistence';
-import { CLOCK, IcsDirectory, MetricsService, QueueService } from '@app/platform';
+import { CLOCK, IcsDirectory, MetricsService, QueueService, errorMessage } from '@app/platform';
 import { Job } from 'bullmq';
 import { DataSource, EntityManager } from 'typeorm';
 import { BookingConfig } from './config';
@@ -252,8 +252,7 @@ export class RepliesWorker implements OnApplicationBootstrap {
     } catch (e) {
       // Nothing of the failed transaction was written: the replies it held are decided one by one
       // (a lost race, 23505, is answered there as a late YES).
-      this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${e instanceof Error ? e.message : String(e)})`);
-      // (Whatever was thrown: a log line that threw here would leave every job of the batch unanswered.)
+      this.logger.warn(`a batch transaction failed; ${new Set(batch.map((w) => w.replyId)).size - decided.size} repl(ies) are decided one by one (${errorMessage(e)})`);
     }
     // Replies the batch does not decide (STOP, NO, a YES without its code …), or all after a failure.
     const alone = new Map<string, Promise<JobOutcome>>();

@@ -8,7 +8,7 @@
  */
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { IcsDirectory } from '@app/platform';
+import { IcsDirectory, errorMessage } from '@app/platform';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { trustScope } from './auth/access';
@@ -82,7 +82,7 @@ export class LiveService implements BeforeApplicationShutdown {
         }
       }
     } catch (e) {
-      this.logger.warn(`live update failed: ${(e as Error).message}`);
+      this.logger.warn(`live update failed: ${errorMessage(e)}`);
     } finally {
       if (!only) this.running = false;
     }

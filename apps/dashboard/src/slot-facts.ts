@@ -12,6 +12,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { DashboardConfig } from './config';
+import { errorMessage } from '@app/platform';
 
 export type FactSource = 'cache' | 'base';
 
@@ -59,7 +60,7 @@ export class SlotFactsJob implements OnApplicationBootstrap, OnApplicationShutdo
         const n = await drainSlotFacts(this.ds);
         if (n > 1000) this.logger.log(`slot facts: folded ${n} changed slots into the cache`);
       } catch (e) {
-        this.logger.warn(`slot facts drain failed: ${(e as Error).message}`);
+        this.logger.warn(`slot facts drain failed: ${errorMessage(e)}`);
       } finally {
         this.running = undefined;
       }

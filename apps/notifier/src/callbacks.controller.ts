@@ -18,7 +18,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { enqueue, OutboxRelay, ReceivedText, rows, storeReceivedTexts } from '@app/persistence';
 import { ToleratesNewerSenders, queueFor, smsResendJobSuffix } from '@app/contracts';
 import { parseReply, normaliseUkMobile } from '@app/domain';
-import { currentTraceparent, MetricsService, StaticBearerGuard } from '@app/platform';
+import { currentTraceparent, MetricsService, StaticBearerGuard, errorMessage } from '@app/platform';
 import { IsDateString, IsIn, IsInt, IsOptional, IsString, Length } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
@@ -124,7 +124,7 @@ export class ReceivedTextWriter {
         w.done(first);
       }
     } catch (e) {
-      this.logger.warn(`${batch.length} received text(s) not stored (${(e as Error).message}); answering 503 so that Notify retries`);
+      this.logger.warn(`${batch.length} received text(s) not stored (${errorMessage(e)}); answering 503 so that Notify retries`);
       for (const w of batch) w.fail(new CallbackBusy(2, 'the database did not take the text'));
     }
   }

@@ -54,7 +54,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { JobOutcome, JobPayloads, OFFER_ENDED_KINDS, QueueName, SMS_TEMPLATES, SmsKind, smsResendOfJobId } from '@app/contracts';
 import { POLICY_IN_FORCE_SQL, PolicyRow, enqueue, isDatabaseUnavailable, policyFromRow, rows } from '@app/persistence';
 import { Clock, MatchingPolicy, isInsideMinimumNotice, nextSendableTime } from '@app/domain';
-import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs } from '@app/platform';
+import { CLOCK, GroupCommit, MetricsService, QueueService, cappedBackoffMs, errorMessage } from '@app/platform';
 import { DelayedError, Job, Worker } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { NotifierConfig } from './config';
@@ -348,7 +348,7 @@ export class SmsSenderWorker implements OnApplicationBootstrap {
     const now = Date.now();
     if (now >= this.quietDbLogUntil) {
       this.quietDbLogUntil = now + 60_000;
-      this.logger.warn(`database unavailable (${(e as Error).message}): SMS jobs wait for it without spending attempts`);
+      this.logger.warn(`database unavailable (${errorMessage(e)}): SMS jobs wait for it without spending attempts`);
     }
     return holdFor(cappedBackoffMs(waits + 1, Number.MAX_SAFE_INTEGER), { databaseWaits: waits + 1 });
   }

@@ -3,7 +3,7 @@
  * service's bearer token, retried on network errors and 5xx (never on 4xx, which is an answer).
  */
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { MetricsService } from '@app/platform';
+import { MetricsService, errorMessage } from '@app/platform';
 import { NotifySimConfig } from './config';
 
 /** Notify's received-text callback body. */
@@ -82,7 +82,7 @@ export class NotifierCallbacks implements OnApplicationShutdown {
       } catch (e) {
         status = null;
         // The error names the host and port only; bodies and numbers never reach the log.
-        this.logger.debug(`${kind} callback attempt ${attempt + 1} failed: ${(e as Error).message}`);
+        this.logger.debug(`${kind} callback attempt ${attempt + 1} failed: ${errorMessage(e)}`);
       }
     }
     const delivered = status !== null && status >= 200 && status < 300;

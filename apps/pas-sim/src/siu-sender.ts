@@ -5,7 +5,7 @@
  */
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { buildSiu, readAck, sendMllp } from '@app/hl7';
-import { parseKeyValueList } from '@app/platform';
+import { parseKeyValueList, errorMessage } from '@app/platform';
 import { randomUUID } from 'node:crypto';
 import { Appointment, clinicOf, patientOf, siteOf } from './appointment-store';
 import { PasSimConfig } from './config';
@@ -41,7 +41,7 @@ export class SiuSender implements OnApplicationShutdown {
         const ack = await sendMllp(this.config.ADAPTER_HOST, port, message, { timeoutMs: 10_000 });
         return readAck(ack)?.code ?? null;
       } catch (e) {
-        this.logger.warn(`S15 to ${ods} not delivered (attempt ${i + 1}): ${(e as Error).message}`);
+        this.logger.warn(`S15 to ${ods} not delivered (attempt ${i + 1}): ${errorMessage(e)}`);
         await new Promise((r) => setTimeout(r, 500 * 2 ** i).unref());
       }
     }

@@ -7,6 +7,7 @@ import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { isAppointmentType, isTfc } from '@app/domain';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { AdapterConfig } from './config';
+import { errorMessage } from '@app/platform';
 
 export interface ClinicMapping { tfc: string; appointmentType: 'NEW' | 'FUP'; minAgeYears?: number; maxAgeYears?: number; sex?: 'M' | 'F' }
 
@@ -35,7 +36,7 @@ export class ClinicMap implements OnModuleDestroy {
       try {
         this.load();
       } catch (e) {
-        this.logger.error(`clinic mapping not reloaded, keeping version ${this.version}: ${(e as Error).message}`);
+        this.logger.error(`clinic mapping not reloaded, keeping version ${this.version}: ${errorMessage(e)}`);
       }
     });
   }

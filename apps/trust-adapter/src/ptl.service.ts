@@ -13,7 +13,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { SnapshotCompleteDto, SnapshotResult, WaitingListColumns } from '@app/contracts';
 import { Clock, PtlRow, PtlRowValidation, missingPtlColumns, ptlRowReader } from '@app/domain';
-import { AppError, CLOCK, MetricsService } from '@app/platform';
+import { AppError, CLOCK, MetricsService, errorMessage } from '@app/platform';
 import { Readable } from 'node:stream';
 import { AdapterConfig } from './config';
 import { csvRecords, describeCsvError } from './csv-records';
@@ -205,7 +205,7 @@ export class PtlService {
     const id = await started?.catch(() => undefined);
     if (id === undefined) return;
     await this.exchange.call('POST', `/waiting-list/snapshots/${id}/abandon`).catch((e: unknown) => {
-      this.logger.warn(`PTL snapshot ${id} from ${this.config.TRUST_ODS} failed and could not be given up at the exchange: ${(e as Error).message}`);
+      this.logger.warn(`PTL snapshot ${id} from ${this.config.TRUST_ODS} failed and could not be given up at the exchange: ${errorMessage(e)}`);
     });
   }
 }

@@ -8,7 +8,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { JobName, JobPayloads, jobId, queueFor } from '@app/contracts';
-import { QueueService, MetricsService, currentTraceparent } from '@app/platform';
+import { QueueService, MetricsService, currentTraceparent, errorMessage } from '@app/platform';
 import { Client } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { republishIfQueuesLost } from './queue-rebuild';
@@ -168,7 +168,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       await client.query('LISTEN outbox');
       this.listener = client;
     } catch (e) {
-      this.logger.warn(`cannot LISTEN yet (${(e as Error).message}); retrying`);
+      this.logger.warn(`cannot LISTEN yet (${errorMessage(e)}); retrying`);
       await client.end().catch(() => undefined);
       if (!this.stopped) setTimeout(() => void this.listen().catch(() => undefined), 1000).unref();
     }
@@ -253,7 +253,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       await this.cleanup();
     } catch (e) {
       failed = true;
-      this.logger.warn(`relay paused: ${(e as Error).message}`);
+      this.logger.warn(`relay paused: ${errorMessage(e)}`);
     } finally {
       this.running = false;
     }

@@ -16,6 +16,17 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * The words of anything thrown, for a log line: an Error's message (or any object's), else the
+ * value as text. A catch block that read `.message` of a thrown `undefined` would throw itself,
+ * and in a background loop that is a rejection nobody handles, which ends a Node 20 process.
+ */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && 'message' in e) return String((e as { message: unknown }).message);
+  return String(e);
+}
+
 @Catch()
 export class AppErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');

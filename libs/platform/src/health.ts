@@ -4,6 +4,7 @@
  */
 import { Controller, Get, Injectable } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { errorMessage } from './errors';
 
 export type ReadinessProbe = () => Promise<void>;
 
@@ -46,7 +47,7 @@ export class HealthController {
           ]);
           return indicator.up();
         } catch (e) {
-          return indicator.down({ message: (e as Error).message });
+          return indicator.down({ message: errorMessage(e) });
         }
       }),
     );

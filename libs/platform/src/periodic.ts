@@ -6,6 +6,7 @@
  * Used by the re-drives (booking's reconciler, the adapter's forwarding re-drive).
  */
 import { Logger } from '@nestjs/common';
+import { errorMessage } from './errors';
 
 export class Periodic {
   private timer?: NodeJS.Timeout;
@@ -31,7 +32,7 @@ export class Periodic {
     try {
       await this.running;
     } catch (e) {
-      this.logger.warn(`${this.what} failed, will try again: ${(e as Error).message}`);
+      this.logger.warn(`${this.what} failed, will try again: ${errorMessage(e)}`);
     } finally {
       this.running = undefined;
     }

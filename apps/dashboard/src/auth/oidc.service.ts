@@ -10,7 +10,7 @@
  */
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { IcsDirectory } from '@app/platform';
+import { IcsDirectory, errorMessage } from '@app/platform';
 import type * as Client from 'openid-client';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit.service';
@@ -56,7 +56,7 @@ export class OidcService implements OnApplicationBootstrap {
   /** Discovery at boot, without holding the boot up: local sign-in works while the issuer is away. */
   onApplicationBootstrap(): void {
     if (!this.enabled()) return;
-    this.setup().catch((e) => this.logger.warn(`OIDC discovery at ${this.config.OIDC_ISSUER} failed (will retry at the next sign-in): ${(e as Error).message}`));
+    this.setup().catch((e) => this.logger.warn(`OIDC discovery at ${this.config.OIDC_ISSUER} failed (will retry at the next sign-in): ${errorMessage(e)}`));
   }
 
   private setup() {
