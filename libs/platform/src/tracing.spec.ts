@@ -79,6 +79,12 @@ describe('with an in-memory exporter', () => {
     expect(text).not.toMatch(/9990000018|07700 900123/);
   });
 
+  it('re-throws what the work threw, whatever it is, and records it', async () => {
+    await expect(withSpan('odd failure', {}, () => Promise.reject(undefined))).rejects.toBeUndefined();
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'odd failure')!;
+    expect(span.status).toEqual({ code: 2, message: 'undefined' });
+  });
+
   it('scrubs attributes that carry personal data before export', async () => {
     await withSpan('GET', { attributes: { 'http.url': '/sim/messages?phone=+447700900123', note: 'nhs 999 000 0018' } }, async () => undefined);
     const [span] = exporter.getFinishedSpans();

@@ -14,6 +14,7 @@
 import {
   Attributes, Context, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, context, propagation, trace,
 } from '@opentelemetry/api';
+import { errorMessage } from './errors';
 import { redact } from './redact';
 import { safeUrlPath } from './telemetry';
 
@@ -57,8 +58,10 @@ export async function withSpan<T>(name: string, opts: SpanOptions, fn: (span: Sp
       const result = await fn(span);
       return result;
     } catch (e) {
-      span.recordException({ name: (e as Error).name ?? 'Error', message: redact(String((e as Error).message ?? e)) });
-      span.setStatus({ code: SpanStatusCode.ERROR, message: redact(String((e as Error).message ?? e)).slice(0, 200) });
+      // Whatever was thrown (reading `.name` of a thrown `undefined` would replace it with a TypeError).
+      const message = redact(errorMessage(e));
+      span.recordException({ name: e instanceof Error ? e.name : 'Error', message });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: message.slice(0, 200) });
       throw e;
     } finally {
       span.end();
