@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createOffer, OfferFixture } from '../../../test/support/offer-fixtures';
+import { until } from '../../../test/support/wait';
 import { RepliesWorker } from './replies.worker';
 
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
@@ -405,6 +406,36 @@ describe('replies that cross in flight', () => {
     const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
     expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
     expect(await textsAfterOffer(o)).toEqual(['taken']);
+  });
+
+  it("decides in the batch a YES whose offer was live when read but taken by another transaction's claim before its lock, as the claim left it", async () => {
+    const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+    await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
+    for (const o of [a, b]) await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
+    const [yesA] = await stored(a.mobile, { intent: 'yes', code: a.code });
+    const [yesB] = await stored(b.mobile, { intent: 'yes', code: b.code });
+    // B's reply held elsewhere (another delivery of its job being decided) while the batch reads
+    // it: the batch's read sees B's offer live, and while it waits A's YES claims the slot in a
+    // transaction of its own. When the batch locks B's offer, it has been superseded.
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [yesB]);
+      const batch = worker.decideBatch([yesB]);
+      await until('the batch waits for the reply', async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 1);
+      expect((await worker.processOne(yesA)).reason).toBe('claimed');
+      await holder.query('COMMIT');
+      // Decided here, from what the claim committed (it told B: "no longer available"), not left
+      // to a transaction of its own.
+      expect((await batch).get(yesB)).toEqual({ status: 'done', reason: 'too-late' });
+    } finally {
+      await holder.end();
+    }
+    expect(await outcomeOf(yesB)).toBe('too-late');
+    expect(await bookings(a, b)).toEqual([a.patientId]);
+    expect(await textsAfterOffer(b)).toEqual(['taken']);
   });
 });
 

@@ -325,6 +325,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * - The others lock their slots and offers in one statement (slot id order, each slot before its
    *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
    *   for one slot the first claims, and the others were superseded (and texted) by that claim.
+   *   An offer that ended between the read and its lock (another transaction's claim committed)
+   *   has its reply read again, and answered as above from what that commit left.
    *   A slot another transaction holds is skipped (SKIP LOCKED; its YES is added to
    *   `opts.lockSkipped` and left undecided): whichever locks a slot first claims it either way,
    *   and the batch does not wait for that transaction's commit (two batches sharing a slot's YES
@@ -351,7 +353,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
         await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${WAIT_BATCH_LOCK_MS}ms`]);
         await tx.query(`SELECT id FROM slot WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [opts.waitForSlots]);
       }
-      const replies: BatchedYes[] = await tx.query(
+      // Read again, by the same statement, for a YES whose offer ended between this read and its
+      // lock (below): the reply rows are this transaction's already, so it waits for nothing.
+      const readReplies = (ids: string[]): Promise<BatchedYes[]> => tx.query(
         `SELECT r.id, r.intent, r.code, r.processed_at, o.id AS offer_id, o.live_named, o.status AS offer_status, o.expires_at, o.entry_id, o.wave_id,
                 o.patient_id AS offer_patient_id, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trust_ods, s.site_ods, s.tfc, b.status AS booking_status,
                 ${OFFER_TEXTS_SQL}
@@ -359,35 +363,43 @@ export class RepliesWorker implements OnApplicationBootstrap {
            LEFT JOIN slot s ON s.id = o.slot_id
            LEFT JOIN LATERAL (SELECT status FROM booking WHERE offer_id = o.id AND o.status = 'accepted' ORDER BY created_at DESC LIMIT 1) b ON true
           WHERE r.id = ANY($1::uuid[]) ORDER BY r.received_at, r.id FOR UPDATE OF r`,
-        [replyIds],
+        [ids],
       );
+      const replies = await readReplies(replyIds);
       const now = this.clock.now();
       // The notice a YES is judged by is the recorded policy's (the dashboard may have changed it).
       const policy = await policyInForce(tx, this.policy);
       const outcomes: Array<{ reply: BatchedYes; outcome: string }> = [];
       const texts: Parameters<typeof queueSmsMany>[1] = [];
+      /** Its offer no longer live, or its slot booked: neither ever becomes live again, so the committed state decides it. */
+      const decidedByCommitted = (r: BatchedYes) => r.offer_status !== 'live' || r.slot_status === 'booked';
+      /** The answer to such a YES, from the committed state it was read with; or left to processOne. */
+      const answerCommitted = (r: BatchedYes): void => {
+        if (r.offer_status === 'accepted' && !r.booking_status) return; // accepted without a booking read: processOne
+        if (r.offer_status !== 'live') {
+          const answer = answerToEndedOfferReply({ intent: 'yes', named: true, offer: endedOffer(r) });
+          // Nothing told the patient what became of it: the help text or the polite answer, which processOne writes.
+          if (answer.kind === 'help') return;
+          if (answer.kind === 'told') {
+            outcomes.push({ reply: r, outcome: answer.outcome });
+            return;
+          }
+        }
+        outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, policy, texts) });
+      };
       // In order of arrival (the replies are read by received_at): the first YES for a slot wins it.
       const toLock: BatchedYes[] = [];
       for (const id of replyIds) if (!replies.some((r) => r.id === id)) decided.set(id, { status: 'skipped', reason: 'no such reply' });
       for (const r of replies) {
         if (r.processed_at) decided.set(r.id, { status: 'skipped', reason: 'already processed' });
         else if (!r.offer_id || r.live_named! > 1) continue; // not a YES naming one offer of its number: processOne
-        else if (r.offer_status !== 'live' || r.slot_status === 'booked') {
-          if (r.offer_status === 'accepted' && !r.booking_status) continue; // accepted without a booking read: processOne
-          if (r.offer_status !== 'live') {
-            const answer = answerToEndedOfferReply({ intent: 'yes', named: true, offer: endedOffer(r) });
-            // Nothing told the patient what became of it: the help text or the polite answer, which processOne writes.
-            if (answer.kind === 'help') continue;
-            if (answer.kind === 'told') {
-              outcomes.push({ reply: r, outcome: answer.outcome });
-              continue;
-            }
-          }
-          outcomes.push({ reply: r, outcome: this.answer(r, { status: r.offer_status!, expires_at: r.expires_at!, slot_status: r.slot_status!, start_at: r.start_at! }, r.booking_status, now, policy, texts) });
-        } else toLock.push(r);
+        else if (decidedByCommitted(r)) answerCommitted(r);
+        else toLock.push(r);
       }
 
       const claims: Array<ClaimRequest & { traceContext: string | null }> = [];
+      /** YES whose offer was live when read but had ended by the time it was locked. */
+      const endedMeanwhile: string[] = [];
       if (toLock.length > 0) {
         const locked: LockedOffer[] = await tx.query(
           `SELECT o.id AS offer_id, o.status, o.expires_at, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trace_context
@@ -415,13 +427,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
           // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
           // YES, or a claim in flight): left for the caller's second batch, which waits for that
           // lock rather than holding up every reply of this one behind it. Ended meanwhile (by a
-          // claim or a wave's end that committed since the read): processOne, which reads the
-          // booking it earned or what its patient was told.
+          // claim or a wave's end that committed since the read, mostly another process's batch
+          // claiming the slot): read again below, for what its patient was told.
           if (!l) {
             opts.lockSkipped?.push({ replyId: r.id, slotId: r.slot_id! });
             continue;
           }
-          if (l.status !== 'live') continue;
+          if (l.status !== 'live') {
+            endedMeanwhile.push(r.id);
+            continue;
+          }
           const outcome = this.answer(r, l, null, now, policy, texts);
           if (outcome === 'claim') {
             claimed.set(l.slot_id, r.offer_id!);
@@ -432,6 +447,14 @@ export class RepliesWorker implements OnApplicationBootstrap {
             outcomes.push({ reply: r, outcome: 'claimed' });
           } else outcomes.push({ reply: r, outcome });
         }
+      }
+
+      // Answered as if read after that commit (its offer's lock is this transaction's now, so what
+      // ended it and the texts it wrote are committed): one more statement, where each went to
+      // processOne and a transaction of its own (a crowd's YES split between processes lose most
+      // of their slots this way). What that read does not settle is still left to processOne.
+      if (endedMeanwhile.length > 0) {
+        for (const r of await readReplies(endedMeanwhile)) if (!r.processed_at && r.offer_id && !(r.live_named! > 1) && decidedByCommitted(r)) answerCommitted(r);
       }
 
       if (claims.length > 0) {
