@@ -21,11 +21,18 @@
  *   writing the answers) is not counted. Start-up is not counted.
  * - Warm-up (`warmUpSlots`, the benchmark's default; the test's first case runs without): before
  *   the clock, untimed, the same two steps on the clinics the burst does not use, with patients of
- *   their own, in rounds until every worker process has made first waves and claimed slots, then
- *   until no job waits and no outbox row is unsent. A process that has never run a job pays V8's
+ *   their own, in two rounds or more, until every worker process has made first waves and claimed
+ *   slots, then until no job waits and no outbox row is unsent. A process that has never run a job pays V8's
  *   parsing and compiling of that code (and its own pg / BullMQ paths) on its first jobs; that is
- *   start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. The burst's
- *   own figures (jobs per process, outcomes, bookings) leave the warm-up out.
+ *   start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. So does a
+ *   Postgres connection that has never run a first-wave batch or a claim: its backend grows its
+ *   memory as it first runs them (page faults, ~13 µs each on a virtualised machine) and fills its
+ *   caches. The burst runs as many batches at once as there are lines, up to every process's
+ *   concurrency, so the warm-up must too: on as many lines as the burst (when the clinics allow)
+ *   and, by default, as many slots. Warmed by one round on 4 lines (before stop 23), a 2 + 2
+ *   matching phase cost Postgres about twice a 1 + 1's page faults (~12,000 against ~6,000); by
+ *   two rounds on 16 lines, ~1,500 against ~1,000. The burst's own figures (jobs per process,
+ *   outcomes, bookings) leave the warm-up out.
  * - What explains a result is reported with it: CPU of each Node process, of Postgres and of
  *   Redis in each phase, and the machine's idle share in each. BENCH_DETAIL=1 prints when each
  *   batch of first waves began.
@@ -99,6 +106,8 @@ export interface ScaleOutResult {
   switchesByProcess: Record<string, number>;
   /** CPU of all Postgres and all redis-server processes in each timed phase (matching, booking), in ms (whoever else used them meanwhile included). */
   serviceCpuMs: { postgres: [number, number]; redis: [number, number] };
+  /** Minor page faults of all Postgres processes in each timed phase (matching, booking): what its backends paid to run statements they had not run before. */
+  postgresMinorFaults: [number, number];
   /** Share of the machine's CPU left idle during the two timed phases, in % (whatever else was running). */
   machineIdlePct: number;
   /** The same for each phase: matching, booking. */
@@ -114,6 +123,8 @@ export interface ScaleOutResult {
   /** Warm-up rounds run, and worker processes still without a first wave made or a slot claimed after them (0 when warmed). */
   warmUpRounds: number;
   coldProcesses: number;
+  /** Clinics (specialty lines) the warm-up ran on. */
+  warmUpClinics: number;
   /** Connections the app processes made through the network stand-in to Postgres and to Redis (0, 0 on loopback). */
   networkConnections: [number, number];
   /** How long the stand-in really held what the app processes sent during the timed phases, p50 and p99 in ms (timers fire late on a busy machine); null on loopback. */
@@ -128,11 +139,20 @@ const WAVE_SIZE = 3;
 /** At most this many warm-up rounds (each with patients of its own). */
 const WARM_UP_ROUNDS = 3;
 /**
- * Clinics the burst's slots are spread over, in this order: each is one specialty line (treatment
- * function and appointment type), whose first waves are made under a lock of their own, as in the
- * sandbox config of RQM (`<tfc>-NEW`, `<tfc>-FUP`).
+ * At least this many: a pool opens connections as the first round needs them, and one opened late
+ * in it ran little. In the second, every connection the burst will use runs its statements (a
+ * 2 + 2 matching phase's Postgres page faults: ~3,000 after one round, ~1,500 after two; 1 + 1's
+ * ~1,000 either way).
  */
-const CLINICS = ['330', '100', '101', '120', '130', '300', '301', '320', '110', '502'].flatMap((tfc) => [`${tfc}-NEW`, `${tfc}-FUP`])
+const MIN_WARM_UP_ROUNDS = 2;
+/**
+ * Clinics the burst's slots are spread over, in this order: each is one specialty line (treatment
+ * function and appointment type), whose first waves are made under a lock of their own, named as
+ * in the sandbox config of RQM (`<tfc>-NEW`, `<tfc>-FUP`). The first ten treatment functions are
+ * that config's; six more give the warm-up as many lines as the default burst's 16 (the exchange
+ * takes a slot's line from its event: the clinic map is the adapter's, which the bench bypasses).
+ */
+const CLINICS = ['330', '100', '101', '120', '130', '300', '301', '320', '110', '502', '140', '160', '303', '340', '400', '410'].flatMap((tfc) => [`${tfc}-NEW`, `${tfc}-FUP`])
   .sort((a, b) => Number(a.endsWith('FUP')) - Number(b.endsWith('FUP')));
 /** A clinic's treatment function and appointment type. */
 const lineOf = (clinic: string) => ({ tfc: clinic.slice(0, 3), appointmentType: clinic.slice(4) as 'NEW' | 'FUP' });
@@ -173,17 +193,35 @@ function switches(pid: number | undefined): number {
 
 /** User + system CPU so far of every process with this command name (`postgres`, `redis-server`), in ms (Linux /proc). */
 function cpuMsNamed(comm: string): number {
-  let ms = 0;
+  return sumNamed(comm, cpuMs);
+}
+
+/**
+ * Minor page faults of one process so far (Linux /proc; 0 elsewhere): a fresh Postgres backend
+ * faults in memory as it first runs a statement, at ~13 µs a fault on a virtualised machine.
+ */
+function minorFaults(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return 0;
+  }
+}
+
+/** `of` summed over every process whose command is `comm` (Linux /proc; 0 elsewhere). */
+function sumNamed(comm: string, of: (pid: number) => number): number {
+  let total = 0;
   try {
     for (const p of readdirSync('/proc')) {
       if (!/^\d+$/.test(p)) continue;
       try {
         const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-        if (stat.includes(`(${comm})`)) ms += cpuMs(Number(p));
+        if (stat.includes(`(${comm})`)) total += of(Number(p));
       } catch { /* gone */ }
     }
   } catch { /* no /proc */ }
-  return ms;
+  return total;
 }
 
 /** Idle and total jiffies of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
@@ -343,9 +381,10 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const exchangePorts = Array.from({ length: o.exchangeWorkers }, (_, i) => api + 10 + i);
     const bookingPorts = Array.from({ length: o.bookingWorkers }, (_, i) => api + 20 + i);
 
-    // The warm-up (untimed): rounds of the same two steps on the other clinics, until every worker
-    // process has made first waves and claimed slots (so has run, and had V8 compile, the code the
-    // burst runs), then until nothing is left in flight: no job waiting and no outbox row unsent.
+    // The warm-up (untimed): rounds of the same two steps on the other clinics, at least
+    // MIN_WARM_UP_ROUNDS and until every worker process has made first waves and claimed slots (so
+    // has run, and had V8 compile, the code the burst runs), then until nothing is left in flight:
+    // no job waiting and no outbox row unsent.
     let warmUpRounds = 0;
     let coldProcesses = 0;
     if (warmSlots > 0) {
@@ -360,7 +399,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         const done = await Promise.all(exchangePorts.map(async (p) => sumWhere(await metrics(p), 'matching_jobs_total', 'outcome="done"')));
         const claimed = await Promise.all(bookingPorts.map(async (p) => sumWhere(await metrics(p), 'patient_replies_total', 'outcome="claimed"')));
         coldProcesses = [...done, ...claimed].filter((n) => n === 0).length;
-        if (coldProcesses === 0) break;
+        if (coldProcesses === 0 && warmUpRounds >= MIN_WARM_UP_ROUNDS) break;
       }
       await until('the warm-up settled', async () => {
         const [m, r] = await Promise.all([matching.getJobCounts('wait', 'active', 'prioritized'), replyQueue.getJobCounts('wait', 'active', 'prioritized')]);
@@ -384,7 +423,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const cpuAt0 = new Map<ChildProcess, number>();
     const switchesAt0 = new Map<ChildProcess, number>();
     let machine0 = machineCpu();
-    let services0 = { pg: 0, redis: 0 };
+    let services0 = { pg: 0, redis: 0, pgFaults: 0 };
     let services1 = services0;
     let benchCpu0 = process.cpuUsage();
     let benchCpuMatchMs = 0;
@@ -402,7 +441,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
       for (const c of children) switchesAt0.set(c.child, switches(c.child.pid));
       if (o.statements) await resetStatements(pg);
-      services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+      services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
       machine0 = machineCpu();
       o.mark?.(`scale-out ${label}: matching`);
       t0 = Date.now();
@@ -422,7 +461,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         )).rows;
         for (const r of b) o.mark?.(`scale-out ${label}: batch ${r.tfc} began ${r.began} ms, ${r.n} waves`);
       }
-      services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+      services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
       if (o.statements) statementsMatching = await topStatements(pg);
       o.mark?.(`scale-out ${label}: matched`);
     } finally {
@@ -439,7 +478,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const offers = await answerAll('SCALE', 'scale');
     const cpuAt1 = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
     const switchesAt1 = new Map(children.map((c) => [c.child, switches(c.child.pid)]));
-    const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+    const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
     const machine2 = machineCpu();
     o.mark?.(`scale-out ${label}: booking`);
     for (const p of proxies) p.takeDelays();
@@ -455,7 +494,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     held.sort((a, b) => a - b);
     const at = (q: number) => Math.round(held[Math.min(held.length - 1, Math.floor(q * held.length))] * 100) / 100;
     const machine3 = machineCpu();
-    const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server') };
+    const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
     const statements = o.statements ? { matching: statementsMatching, booking: await topStatements(pg) } : undefined;
     o.mark?.(`scale-out ${label}: booked`);
     const busy = { idle: machine1.idle - machine0.idle + machine3.idle - machine2.idle, total: machine1.total - machine0.total + machine3.total - machine2.total };
@@ -468,8 +507,9 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const switchesByProcess = Object.fromEntries(children.map(({ name, child }) => [
       name, switches(child.pid) - (switchesAt1.get(child) ?? 0) + (switchesAfterMatch.get(child) ?? 0) - (switchesAt0.get(child) ?? 0),
     ]));
-    const phases = (k: 'pg' | 'redis') => [services1[k] - services0[k], services3[k] - services2[k]] as [number, number];
+    const phases = (k: 'pg' | 'redis' | 'pgFaults') => [services1[k] - services0[k], services3[k] - services2[k]] as [number, number];
     const serviceCpuMs = { postgres: phases('pg'), redis: phases('redis') };
+    const postgresMinorFaults = phases('pgFaults');
 
     // The API process consumed nothing; a worker process serves no API route.
     const apiMatchJobs = sum(await metrics(api), 'matching_jobs_total');
@@ -490,6 +530,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       cpuMsByProcess,
       switchesByProcess,
       serviceCpuMs,
+      postgresMinorFaults,
       machineIdlePct,
       machineIdlePctByPhase,
       offers,
@@ -498,6 +539,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       patientsWithTwoLiveOffers: await one(`SELECT count(*)::int AS n FROM (SELECT patient_id FROM offer WHERE status = 'live' GROUP BY 1 HAVING count(*) > 1) x`),
       bookings: await one(`SELECT count(*)::int AS n FROM booking b JOIN slot s ON s.id = b.slot_id WHERE s.filler_appointment_id LIKE 'F-SCALE-%'`),
       warmUpRounds,
+      warmUpClinics: warmClinics.length,
       coldProcesses,
       networkConnections: [proxies[0]?.accepted ?? 0, proxies[1]?.accepted ?? 0],
       heldMs: held.length > 0 ? { p50: at(0.5), p99: at(0.99) } : null,
