@@ -6,6 +6,7 @@
  * Each case runs through the notifier's store (`storeReceivedTexts`) and both of the booking
  * service's paths: the batch (`processMany` → `decideBatch`) and the lone one (`processOne`).
  */
+import { JobOutcome } from '@app/contracts';
 import { DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, SystemClock } from '@app/platform';
@@ -408,16 +409,61 @@ describe('replies that cross in flight', () => {
     expect(await textsAfterOffer(o)).toEqual(['taken']);
   });
 
-  it("decides in the batch a YES whose offer was live when read but taken by another transaction's claim before its lock, as the claim left it", async () => {
+  /** A and B offered one slot in one wave, both having seen their offer text. */
+  async function waveOfTwoSeen(): Promise<{ a: OfferFixture; b: OfferFixture }> {
     const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
     for (const o of [a, b]) await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
-    const [yesA] = await stored(a.mobile, { intent: 'yes', code: a.code });
+    return { a, b: { ...b, slotId: a.slotId } };
+  }
+  /** What ends B's offer: A's YES claiming the slot, B's own NO, or the wave's end with nothing said. */
+  const endings: Array<[string, (a: OfferFixture, b: OfferFixture) => Promise<unknown>]> = [
+    ["another patient's YES claims the slot", async (a) => expect((await worker.processOne((await stored(a.mobile, { intent: 'yes', code: a.code }))[0])).reason).toBe('claimed')],
+    ['its own NO declines it', async (_a, b) => expect((await worker.processOne((await stored(b.mobile, { intent: 'no', code: b.code }))[0])).reason).toBe('declined')],
+    ['it expires, nobody told', (_a, b) => pg.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [b.offerId])],
+  ];
+
+  it.each(endings)("answers a batch's YES whose offer was live when read and ended before its lock (%s) as a YES after that end is answered alone", async (_how, end) => {
+    // Alone: the end committed, then B's YES decided by itself.
+    const alone = await waveOfTwoSeen();
+    await end(alone.a, alone.b);
+    const [yesAlone] = await stored(alone.b.mobile, { intent: 'yes', code: alone.b.code });
+    const expected = (await worker.processOne(yesAlone)).reason;
+
+    // In a batch: B's reply held elsewhere (another delivery of its job being decided) while the
+    // batch reads it, so the batch sees B's offer live; while it waits, the offer ends in a
+    // transaction of its own. When the batch locks B's offer, it has ended.
+    const { a, b } = await waveOfTwoSeen();
     const [yesB] = await stored(b.mobile, { intent: 'yes', code: b.code });
-    // B's reply held elsewhere (another delivery of its job being decided) while the batch reads
-    // it: the batch's read sees B's offer live, and while it waits A's YES claims the slot in a
-    // transaction of its own. When the batch locks B's offer, it has been superseded.
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    let decided: Map<string, JobOutcome>;
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [yesB]);
+      const batch = worker.decideBatch([yesB]);
+      await until('the batch waits for the reply', async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 1);
+      await end(a, b);
+      await holder.query('COMMIT');
+      decided = await batch;
+    } finally {
+      await holder.end();
+    }
+    // Decided in the batch from what the end committed, where the patient was told of it; else
+    // left to the lone path, which answers it as it answered the first.
+    if (decided.has(yesB)) expect(decided.get(yesB)).toEqual({ status: 'done', reason: expected });
+    else expect((await worker.processOne(yesB)).reason).toBe(expected);
+    expect(await outcomeOf(yesB)).toBe(expected);
+    expect(await textsAfterOffer(b)).toEqual(await textsAfterOffer(alone.b));
+    /** Who of the pair holds a booking: 'a', 'b' or neither. */
+    const booked = async (x: OfferFixture, y: OfferFixture) => (await bookings(x, y)).map((p) => (p === x.patientId ? 'a' : 'b'));
+    expect(await booked(a, b)).toEqual(await booked(alone.a, alone.b));
+  });
+
+  it("decides a claim's losers in the batch itself, not one transaction each", async () => {
+    const { a, b } = await waveOfTwoSeen();
+    const [yesB] = await stored(b.mobile, { intent: 'yes', code: b.code });
     const holder = new Client({ connectionString: db.url });
     await holder.connect();
     try {
@@ -425,15 +471,12 @@ describe('replies that cross in flight', () => {
       await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [yesB]);
       const batch = worker.decideBatch([yesB]);
       await until('the batch waits for the reply', async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 1);
-      expect((await worker.processOne(yesA)).reason).toBe('claimed');
+      await endings[0][1](a, b);
       await holder.query('COMMIT');
-      // Decided here, from what the claim committed (it told B: "no longer available"), not left
-      // to a transaction of its own.
       expect((await batch).get(yesB)).toEqual({ status: 'done', reason: 'too-late' });
     } finally {
       await holder.end();
     }
-    expect(await outcomeOf(yesB)).toBe('too-late');
     expect(await bookings(a, b)).toEqual([a.patientId]);
     expect(await textsAfterOffer(b)).toEqual(['taken']);
   });

@@ -325,8 +325,9 @@ export class RepliesWorker implements OnApplicationBootstrap {
    * - The others lock their slots and offers in one statement (slot id order, each slot before its
    *   offers: the lock order everywhere), and are decided on what the locks show; of several YES
    *   for one slot the first claims, and the others were superseded (and texted) by that claim.
-   *   An offer that ended between the read and its lock (another transaction's claim committed)
-   *   has its reply read again, and answered as above from what that commit left.
+   *   An offer that ended between the read and its lock (another transaction's claim, decline,
+   *   undeliverable text or wave's end committed) has its reply read again, and is answered as
+   *   above from what that commit left.
    *   A slot another transaction holds is skipped (SKIP LOCKED; its YES is added to
    *   `opts.lockSkipped` and left undecided): whichever locks a slot first claims it either way,
    *   and the batch does not wait for that transaction's commit (two batches sharing a slot's YES
@@ -398,8 +399,8 @@ export class RepliesWorker implements OnApplicationBootstrap {
       }
 
       const claims: Array<ClaimRequest & { traceContext: string | null }> = [];
-      /** YES whose offer was live when read but had ended by the time it was locked. */
-      const endedMeanwhile: string[] = [];
+      /** YES whose offer was live when read but had ended by the time it was locked: reply id → that offer's id. */
+      const endedMeanwhile = new Map<string, string>();
       if (toLock.length > 0) {
         const locked: LockedOffer[] = await tx.query(
           `SELECT o.id AS offer_id, o.status, o.expires_at, s.id AS slot_id, s.status AS slot_status, s.start_at, s.trace_context
@@ -427,14 +428,15 @@ export class RepliesWorker implements OnApplicationBootstrap {
           // Locked by another transaction (SKIP LOCKED: another batch that holds one of the slot's
           // YES, or a claim in flight): left for the caller's second batch, which waits for that
           // lock rather than holding up every reply of this one behind it. Ended meanwhile (by a
-          // claim or a wave's end that committed since the read, mostly another process's batch
-          // claiming the slot): read again below, for what its patient was told.
+          // claim, a decline, an undeliverable text or a wave's end that committed since the read;
+          // mostly another process's batch claiming the slot): read again below, for what its
+          // patient was told.
           if (!l) {
             opts.lockSkipped?.push({ replyId: r.id, slotId: r.slot_id! });
             continue;
           }
           if (l.status !== 'live') {
-            endedMeanwhile.push(r.id);
+            endedMeanwhile.set(r.id, l.offer_id);
             continue;
           }
           const outcome = this.answer(r, l, null, now, policy, texts);
@@ -449,12 +451,16 @@ export class RepliesWorker implements OnApplicationBootstrap {
         }
       }
 
-      // Answered as if read after that commit (its offer's lock is this transaction's now, so what
-      // ended it and the texts it wrote are committed): one more statement, where each went to
-      // processOne and a transaction of its own (a crowd's YES split between processes lose most
-      // of their slots this way). What that read does not settle is still left to processOne.
-      if (endedMeanwhile.length > 0) {
-        for (const r of await readReplies(endedMeanwhile)) if (!r.processed_at && r.offer_id && !(r.live_named! > 1) && decidedByCommitted(r)) answerCommitted(r);
+      // Answered as if read after that commit: one statement, not a transaction each. Its own
+      // statement, with a snapshot taken now: the offer's lock only shows an ended version once
+      // what ended it has committed, with the texts it wrote in the same transaction (the lock
+      // statement's own subqueries would read an older snapshot). A reply whose code now names
+      // another offer (two offers of the number share it), or that this read does not settle, is
+      // left to processOne. None of these offers is live, so this batch's claims below touch none.
+      if (endedMeanwhile.size > 0) {
+        for (const r of await readReplies([...endedMeanwhile.keys()])) {
+          if (!r.processed_at && r.offer_id === endedMeanwhile.get(r.id) && !(r.live_named! > 1) && decidedByCommitted(r)) answerCommitted(r);
+        }
       }
 
       if (claims.length > 0) {
