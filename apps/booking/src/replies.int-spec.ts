@@ -6,7 +6,6 @@
  * Each case runs through the notifier's store (`storeReceivedTexts`) and both of the booking
  * service's paths: the batch (`processMany` → `decideBatch`) and the lone one (`processOne`).
  */
-import { JobOutcome } from '@app/contracts';
 import { DEFAULT_POLICY, MatchingPolicy } from '@app/domain';
 import { createTestDatabase, dataSourceOptions, storeReceivedTexts, TestDatabase } from '@app/persistence';
 import { IcsDirectory, loadIcsDirectory, MetricsService, SystemClock } from '@app/platform';
@@ -14,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createOffer, OfferFixture } from '../../../test/support/offer-fixtures';
-import { until } from '../../../test/support/wait';
 import { RepliesWorker } from './replies.worker';
 
 const policy: MatchingPolicy = { ...DEFAULT_POLICY, quietHours: null };
@@ -153,19 +151,20 @@ describe('the batch (decideBatch) on a shared number', () => {
   });
 });
 
+/** The patient's offer text went to Notify: they saw the offer. */
+const seen = (o: OfferFixture) =>
+  pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
+/** A and B offered one slot in one wave (B's own fixture slot left unused), A having seen it, and B unless `bSawIt` is false. */
+async function waveOfTwo(bSawIt = true): Promise<{ a: OfferFixture; b: OfferFixture }> {
+  const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+  const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
+  await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
+  await seen(a);
+  if (bSawIt) await seen(b);
+  return { a, b: { ...b, slotId: a.slotId } };
+}
+
 describe.each<Path>(['batch', 'lone'])('a reply after the slot went (%s path): one answer, written once', (path) => {
-  /** The patient's offer text went to Notify: they saw the offer. */
-  const seen = (o: OfferFixture) =>
-    pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
-  /** A and B offered one slot in one wave (B's own fixture slot left unused), A having seen it, and B unless `bSawIt` is false. */
-  async function waveOfTwo(bSawIt = true): Promise<{ a: OfferFixture; b: OfferFixture }> {
-    const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
-    await seen(a);
-    if (bSawIt) await seen(b);
-    return { a, b: { ...b, slotId: a.slotId } };
-  }
   /** The texts to a patient after their offer's own, and the outbox rows that send them. */
   const sent = async (o: OfferFixture) => ({
     texts: (await textsTo(o)).filter((k) => k !== 'offer'),
@@ -353,21 +352,22 @@ describe('replies that cross in flight', () => {
   const textsAfterOffer = async (o: OfferFixture) => (await textsTo(o)).filter((k) => k !== 'offer');
 
   /**
-   * Holds `slotId`'s lock from a connection of its own while `run` starts, until `waiters`
-   * transactions queue for it (they have read what they read without it), then runs `meanwhile` in
-   * the holder's transaction and commits: what they do under the lock meets what it committed.
+   * Holds the lock of `table`'s row `id` from a connection of its own while `run` starts, until
+   * `waiters` transactions queue for it (they have read what they read without it), then runs
+   * `meanwhile` (in the holder's transaction, or in transactions of its own) and commits: what they
+   * do under the lock meets what it committed.
    */
-  async function underSlotLock<T>(slotId: string, waiters: number, run: () => Promise<T>, meanwhile: (holder: Client) => Promise<unknown> = async () => undefined): Promise<T> {
+  async function underRowLock<T>(table: 'slot' | 'patient_reply', id: string, waiters: number, run: () => Promise<T>, meanwhile: (holder: Client) => Promise<unknown> = async () => undefined): Promise<T> {
     const holder = new Client({ connectionString: db.url });
     await holder.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query(`SELECT id FROM slot WHERE id = $1 FOR UPDATE`, [slotId]);
+      await holder.query(`SELECT id FROM ${table} WHERE id = $1 FOR UPDATE`, [id]);
       const result = run();
       for (let waited = 0; ; waited += 20) {
         const [{ n }] = (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
         if (n >= waiters) break;
-        if (waited > 10_000) throw new Error(`only ${n} of ${waiters} transaction(s) queued for the slot`);
+        if (waited > 10_000) throw new Error(`only ${n} of ${waiters} transaction(s) queued for the ${table} row`);
         await new Promise((r) => setTimeout(r, 20));
       }
       await meanwhile(holder);
@@ -390,7 +390,7 @@ describe('replies that cross in flight', () => {
   it.each<'bare' | 'with its code'>(['bare', 'with its code'])('answers a NO (%s) whose offer expired after it was read, before the decline locked its slot, as what it is now: not "declined"', async (how) => {
     const o = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
     const [no] = await stored(o.mobile, { intent: 'no', code: how === 'bare' ? null : o.code });
-    const outcome = await underSlotLock(o.slotId, 1, () => worker.processOne(no), (holder) =>
+    const outcome = await underRowLock('slot', o.slotId, 1, () => worker.processOne(no), (holder) =>
       holder.query(`UPDATE offer SET status = 'expired', ended_at = now() WHERE id = $1`, [o.offerId]),
     );
     expect(outcome).toEqual({ status: 'done', reason: 'no-offer' });
@@ -404,19 +404,11 @@ describe('replies that cross in flight', () => {
     await pg.query(`UPDATE offer SET status = 'superseded', ended_at = now() WHERE id = $1`, [o.offerId]);
     const [first, second] = await stored(o.mobile, { intent: 'yes', code: null }, { intent: 'yes', code: null });
     // Both read the offer with no "no longer available" written, then queue for its slot.
-    const outcomes = await underSlotLock(o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
+    const outcomes = await underRowLock('slot', o.slotId, 2, () => Promise.all([worker.processOne(first), worker.processOne(second)]));
     expect(outcomes.map((x) => x.reason)).toEqual(['too-late', 'too-late']);
     expect(await textsAfterOffer(o)).toEqual(['taken']);
   });
 
-  /** A and B offered one slot in one wave, both having seen their offer text. */
-  async function waveOfTwoSeen(): Promise<{ a: OfferFixture; b: OfferFixture }> {
-    const a = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    const b = await createOffer(pg, { mobile: `+447700900${++phone}`, sms: false });
-    await pg.query(`UPDATE offer SET slot_id = a.slot_id, wave_id = a.wave_id FROM offer a WHERE a.id = $2 AND offer.id = $1`, [b.offerId, a.offerId]);
-    for (const o of [a, b]) await pg.query(`INSERT INTO sms_message (patient_id, offer_id, kind, personalisation, status) VALUES ($1, $2, 'offer', '{}', 'sent')`, [o.patientId, o.offerId]);
-    return { a, b: { ...b, slotId: a.slotId } };
-  }
   /** What ends B's offer: A's YES claiming the slot, B's own NO, or the wave's end with nothing said. */
   const endings: Array<[string, (a: OfferFixture, b: OfferFixture) => Promise<unknown>]> = [
     ["another patient's YES claims the slot", async (a) => expect((await worker.processOne((await stored(a.mobile, { intent: 'yes', code: a.code }))[0])).reason).toBe('claimed')],
@@ -426,7 +418,7 @@ describe('replies that cross in flight', () => {
 
   it.each(endings)("answers a batch's YES whose offer was live when read and ended before its lock (%s) as a YES after that end is answered alone", async (_how, end) => {
     // Alone: the end committed, then B's YES decided by itself.
-    const alone = await waveOfTwoSeen();
+    const alone = await waveOfTwo();
     await end(alone.a, alone.b);
     const [yesAlone] = await stored(alone.b.mobile, { intent: 'yes', code: alone.b.code });
     const expected = (await worker.processOne(yesAlone)).reason;
@@ -434,22 +426,9 @@ describe('replies that cross in flight', () => {
     // In a batch: B's reply held elsewhere (another delivery of its job being decided) while the
     // batch reads it, so the batch sees B's offer live; while it waits, the offer ends in a
     // transaction of its own. When the batch locks B's offer, it has ended.
-    const { a, b } = await waveOfTwoSeen();
+    const { a, b } = await waveOfTwo();
     const [yesB] = await stored(b.mobile, { intent: 'yes', code: b.code });
-    const holder = new Client({ connectionString: db.url });
-    await holder.connect();
-    let decided: Map<string, JobOutcome>;
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [yesB]);
-      const batch = worker.decideBatch([yesB]);
-      await until('the batch waits for the reply', async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 1);
-      await end(a, b);
-      await holder.query('COMMIT');
-      decided = await batch;
-    } finally {
-      await holder.end();
-    }
+    const decided = await underRowLock('patient_reply', yesB, 1, () => worker.decideBatch([yesB]), () => end(a, b));
     // Decided in the batch from what the end committed, where the patient was told of it; else
     // left to the lone path, which answers it as it answered the first.
     if (decided.has(yesB)) expect(decided.get(yesB)).toEqual({ status: 'done', reason: expected });
@@ -462,21 +441,10 @@ describe('replies that cross in flight', () => {
   });
 
   it("decides a claim's losers in the batch itself, not one transaction each", async () => {
-    const { a, b } = await waveOfTwoSeen();
+    const { a, b } = await waveOfTwo();
     const [yesB] = await stored(b.mobile, { intent: 'yes', code: b.code });
-    const holder = new Client({ connectionString: db.url });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT id FROM patient_reply WHERE id = $1 FOR UPDATE`, [yesB]);
-      const batch = worker.decideBatch([yesB]);
-      await until('the batch waits for the reply', async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 1);
-      await endings[0][1](a, b);
-      await holder.query('COMMIT');
-      expect((await batch).get(yesB)).toEqual({ status: 'done', reason: 'too-late' });
-    } finally {
-      await holder.end();
-    }
+    const decided = await underRowLock('patient_reply', yesB, 1, () => worker.decideBatch([yesB]), () => endings[0][1](a, b));
+    expect(decided.get(yesB)).toEqual({ status: 'done', reason: 'too-late' });
     expect(await bookings(a, b)).toEqual([a.patientId]);
     expect(await textsAfterOffer(b)).toEqual(['taken']);
   });
