@@ -22,9 +22,9 @@
  * - Warm-up (`warmUpSlots`, the benchmark's default; the test's first case runs without): before
  *   the clock, untimed, the same two steps on the clinics the burst does not use, with patients of
  *   their own, in two rounds or more, until every worker process has made first waves and claimed
- *   slots, then until no job waits and no outbox row is unsent. A process that has never run a job pays V8's
- *   parsing and compiling of that code (and its own pg / BullMQ paths) on its first jobs; that is
- *   start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. So does a
+ *   slots, then until no job waits and no outbox row is unsent. A process that has never run a job
+ *   pays V8's parsing and compiling of that code (and its own pg / BullMQ paths) on its first jobs;
+ *   that is start-up, and counting it charged a 2 + 2 run twice what it charged a 1 + 1 run. So does a
  *   Postgres connection that has never run a first-wave batch or a claim: its backend grows its
  *   memory as it first runs them (page faults, ~13 µs each on a virtualised machine) and fills its
  *   caches. The burst runs as many batches at once as there are lines, up to every process's
@@ -172,12 +172,20 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 
 /** User + system CPU of one process so far, in ms (Linux /proc; 0 elsewhere). */
 function cpuMs(pid: number | undefined): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) * 10 : 0;
+}
+
+/**
+ * The fields of /proc/<pid>/stat after the command name (whose parentheses may hold spaces), so
+ * `[0]` is the state; null when the process is gone or there is no /proc.
+ */
+function statFields(pid: number | undefined): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return 0;
+    return null;
   }
 }
 
@@ -201,12 +209,7 @@ function cpuMsNamed(comm: string): number {
  * faults in memory as it first runs a statement, at ~13 µs a fault on a virtualised machine.
  */
 function minorFaults(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-  } catch {
-    return 0;
-  }
+  return Number(statFields(pid)?.[7] ?? 0);
 }
 
 /** `of` summed over every process whose command is `comm` (Linux /proc; 0 elsewhere). */
@@ -222,6 +225,11 @@ function sumNamed(comm: string, of: (pid: number) => number): number {
     }
   } catch { /* no /proc */ }
   return total;
+}
+
+/** Postgres's and Redis's CPU so far (ms), and Postgres's minor page faults: read as each timed phase starts and ends. */
+function servicesNow(): { pg: number; redis: number; pgFaults: number } {
+  return { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
 }
 
 /** Idle and total jiffies of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
@@ -441,7 +449,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
       for (const c of children) cpuAt0.set(c.child, cpuMs(c.child.pid));
       for (const c of children) switchesAt0.set(c.child, switches(c.child.pid));
       if (o.statements) await resetStatements(pg);
-      services0 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
+      services0 = servicesNow();
       machine0 = machineCpu();
       o.mark?.(`scale-out ${label}: matching`);
       t0 = Date.now();
@@ -461,7 +469,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
         )).rows;
         for (const r of b) o.mark?.(`scale-out ${label}: batch ${r.tfc} began ${r.began} ms, ${r.n} waves`);
       }
-      services1 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
+      services1 = servicesNow();
       if (o.statements) statementsMatching = await topStatements(pg);
       o.mark?.(`scale-out ${label}: matched`);
     } finally {
@@ -478,7 +486,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     const offers = await answerAll('SCALE', 'scale');
     const cpuAt1 = new Map(children.map((c) => [c.child, cpuMs(c.child.pid)]));
     const switchesAt1 = new Map(children.map((c) => [c.child, switches(c.child.pid)]));
-    const services2 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
+    const services2 = servicesNow();
     const machine2 = machineCpu();
     o.mark?.(`scale-out ${label}: booking`);
     for (const p of proxies) p.takeDelays();
@@ -494,7 +502,7 @@ export async function runScaleOutBurst(o: ScaleOutOptions): Promise<ScaleOutResu
     held.sort((a, b) => a - b);
     const at = (q: number) => Math.round(held[Math.min(held.length - 1, Math.floor(q * held.length))] * 100) / 100;
     const machine3 = machineCpu();
-    const services3 = { pg: cpuMsNamed('postgres'), redis: cpuMsNamed('redis-server'), pgFaults: sumNamed('postgres', minorFaults) };
+    const services3 = servicesNow();
     const statements = o.statements ? { matching: statementsMatching, booking: await topStatements(pg) } : undefined;
     o.mark?.(`scale-out ${label}: booked`);
     const busy = { idle: machine1.idle - machine0.idle + machine3.idle - machine2.idle, total: machine1.total - machine0.total + machine3.total - machine2.total };
